@@ -1,0 +1,116 @@
+//! The HTTP client of the operator commands: where the node is (`FUSION_URL`), which token to
+//! use (`FUSION_TOKEN`, `--token-file`, or a data dir's admin.token — never argv), and how a
+//! refusal becomes an exit code.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use fusion_contracts::http::ErrorBody;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Args, Clone, Debug)]
+pub struct Target {
+    /// Base URL of the node.
+    #[arg(
+        long,
+        env = "FUSION_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// File holding the bearer token (else FUSION_TOKEN, else --data-dir's admin.token).
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+    /// Data dir of a local node whose admin.token to use.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The server refused the request (4xx): exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct Refused {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<Refused>().is_some() {
+        3
+    } else {
+        1
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn new(target: &Target) -> anyhow::Result<Self> {
+        let token = match (
+            &target.token_file,
+            std::env::var("FUSION_TOKEN").ok(),
+            &target.data_dir,
+        ) {
+            (Some(file), _, _) => read_token(file)?,
+            (None, Some(token), _) if !token.trim().is_empty() => token.trim().to_string(),
+            (None, _, Some(dir)) => read_token(&dir.join(fusion_node::server::ADMIN_TOKEN_FILE))?,
+            _ => {
+                return Err(anyhow!(
+                    "no token: set FUSION_TOKEN, or pass --token-file or --data-dir"
+                ));
+            }
+        };
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: target.url.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    pub async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<Option<T>> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path} at {}", self.base))?;
+        let status = response.status();
+        if status.is_success() {
+            if status == StatusCode::NO_CONTENT {
+                return Ok(None);
+            }
+            return Ok(Some(response.json().await.context("reading the answer")?));
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|e| e.message)
+            .unwrap_or(text);
+        if status.is_client_error() {
+            return Err(Refused { status, message }.into());
+        }
+        Err(anyhow!("{method} {path}: {status}: {message}"))
+    }
+}
+
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading token file {}", path.display()))?;
+    Ok(text.trim().to_string())
+}

@@ -1,0 +1,61 @@
+//! `fusion`: the one binary. Runs the node daemon (`fusion node serve`) and the operator
+//! commands that talk to a running node over HTTP.
+//!
+//! Exit codes: 0 success; 1 failure (I/O, server error, unreachable); 2 usage error;
+//! 3 the server refused the request (4xx).
+
+mod client;
+mod node_cmd;
+mod token_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fusion",
+    version,
+    about = "FusionCommerce Edge: offline-first commerce node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Run and manage a node.
+    #[command(subcommand)]
+    Node(node_cmd::NodeCommand),
+    /// Manage API tokens (admin).
+    #[command(subcommand)]
+    Token(token_cmd::TokenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Top::Node(cmd) => node_cmd::run(cmd).await,
+            Top::Token(cmd) => token_cmd::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(client::exit_code(&error))
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Commands: what a client asks a domain to do. Imperative names; each carries the ids it
+//! creates, chosen by the edge, so the domain core stays pure and a retried command is the same
+//! command. A command value is already validated field by field (see `http`); the domain core
+//! checks the rules that need state (unique sku, enough stock).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CustomerId, OrderId, ProductId, Sku};
+use crate::money::{Currency, Decimal, Money};
+
+/// Longest product name, in characters.
+pub const PRODUCT_NAME_LEN_MAX: usize = 200;
+/// Longest product description, in characters.
+pub const PRODUCT_DESCRIPTION_LEN_MAX: usize = 4000;
+/// Most lines in one order: bounds the work of one write and the size of one event.
+pub const ORDER_LINES_MAX: usize = 200;
+/// Largest quantity on one order line or stock change; far above any till sale.
+pub const QUANTITY_MAX: u64 = 1_000_000_000;
+/// Longest free-text reason (stock adjustments, cancellations), in characters.
+pub const REASON_LEN_MAX: usize = 200;
+/// Longest order line category, in characters.
+pub const CATEGORY_LEN_MAX: usize = 100;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CatalogCommand {
+    CreateProduct(CreateProduct),
+    UpdateProduct(UpdateProduct),
+    ArchiveProduct(ArchiveProduct),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateProduct {
+    pub product_id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Money,
+    /// Seeds the stock level of `sku`.
+    pub inventory: u64,
+}
+
+/// Changes the named fields; `None` leaves a field as it is. The price is a bare decimal
+/// because whether its decimals fit depends on the product's currency, which the core knows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateProduct {
+    pub product_id: ProductId,
+    pub name: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub price: Option<Decimal>,
+    pub currency: Option<Currency>,
+    /// Skus are immutable: when given, it must equal the current one.
+    pub sku: Option<Sku>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveProduct {
+    pub product_id: ProductId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum InventoryCommand {
+    SetStock(SetStock),
+    AdjustStock(AdjustStock),
+}
+
+/// Sets the available quantity of a sku to an absolute value (a count).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetStock {
+    pub sku: Sku,
+    pub quantity: u64,
+}
+
+/// Adds a signed delta to the available quantity (delivery, damage, correction).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdjustStock {
+    pub sku: Sku,
+    pub delta: i64,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OrderCommand {
+    PlaceOrder(PlaceOrder),
+    CancelOrder(CancelOrder),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaceOrder {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    /// At least one, at most [`ORDER_LINES_MAX`]; every price is in `currency`.
+    pub lines: Vec<OrderLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub quantity: u64,
+    /// Unit price, as charged (the till may discount).
+    pub price: Money,
+    pub category: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CancelOrder {
+    pub order_id: OrderId,
+    pub reason: Option<String>,
+}

@@ -1,0 +1,698 @@
+//! Events: facts a domain recorded, named in the past tense, one FusionCommerce topic each, and
+//! the one envelope every event travels in.
+//!
+//! Two encodings, one set of types:
+//! - postcard (`Envelope::encode` / `decode`) for the event log on disk and the sync wire. The
+//!   variant order of [`Event`] is part of that format: variants are only ever appended.
+//! - JSON (`Envelope::to_record` / `EventRecord`) for HTTP and Kafka: the payload is the bare
+//!   FusionCommerce-shaped object (a superset of the original fields), the envelope around it.
+//!
+//! Every envelope is validated when it is built and when it is decoded, so an invalid event can
+//! neither be written nor read back.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::commands::{ORDER_LINES_MAX, PRODUCT_NAME_LEN_MAX, QUANTITY_MAX};
+use crate::ids::{CorrelationId, CustomerId, EventId, NodeId, OrderId, ProductId, Sku};
+use crate::money::{Currency, Decimal, Money};
+use crate::time::Timestamp;
+
+/// Why an event was refused, when built or when decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("invalid {topic} event: {reason}")]
+    Invalid { topic: &'static str, reason: String },
+    #[error("unknown topic {0}")]
+    UnknownTopic(String),
+    #[error("{topic} schema version {found} is newer than this build knows ({known})")]
+    UnknownSchemaVersion {
+        topic: &'static str,
+        found: u16,
+        known: u16,
+    },
+    #[error("undecodable event: {0}")]
+    Decode(String),
+}
+
+fn invalid(topic: &'static str, reason: impl Into<String>) -> EventError {
+    EventError::Invalid {
+        topic,
+        reason: reason.into(),
+    }
+}
+
+/// Lifecycle of an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Placed; every line's stock is reserved.
+    Created,
+    /// Cancelled; its reservations were released.
+    Cancelled,
+}
+
+/// Lifecycle of a product in the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductStatus {
+    Active,
+    /// Hidden from the catalog list; kept for the orders that name it. Its sku stays taken.
+    Archived,
+}
+
+/// The `status` field of inventory events (FusionCommerce's `inventory.reserved {orderId, status}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationStatus {
+    Reserved,
+    Insufficient,
+    Released,
+}
+
+/// One line of an order as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub sku: Sku,
+    pub quantity: u64,
+    /// Unit price in the order's currency.
+    pub price: Decimal,
+    pub category: Option<String>,
+}
+
+/// A quantity of one sku (reserved or released).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockLine {
+    pub sku: Sku,
+    pub quantity: u64,
+}
+
+/// `product.created`: the new product, as FusionCommerce's catalog returned it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductCreated {
+    pub id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Decimal,
+    pub currency: Currency,
+    /// Stock level the product was created with.
+    pub inventory: u64,
+    pub created_at: Timestamp,
+}
+
+/// `product.updated`: the product after the change, and which fields changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductUpdated {
+    pub id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Decimal,
+    pub currency: Currency,
+    /// Names of the fields that changed (`name`, `description`, `price`, `currency`).
+    pub changed: Vec<String>,
+    pub updated_at: Timestamp,
+}
+
+/// `product.archived`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductArchived {
+    pub id: ProductId,
+    pub sku: Sku,
+    pub archived_at: Timestamp,
+}
+
+/// `inventory.adjusted`: the available quantity of a sku changed by a count, a delta or a
+/// product's seed stock. Carries the absolute result, so applying it twice is harmless.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockAdjusted {
+    pub sku: Sku,
+    pub previous_quantity: u64,
+    pub quantity: u64,
+    pub delta: i64,
+    /// `set` for an absolute count, `product.created` for a seed, else the caller's reason.
+    pub reason: String,
+}
+
+/// `order.created`: FusionCommerce's `{orderId, customerId, total, items}` and more.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub items: Vec<OrderItem>,
+    /// Σ price × quantity, exact.
+    pub total: Decimal,
+    pub currency: Currency,
+    pub status: OrderStatus,
+    pub created_at: Timestamp,
+}
+
+/// `inventory.reserved`: every line of the order is held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryReserved {
+    pub order_id: OrderId,
+    pub status: ReservationStatus,
+    pub items: Vec<StockLine>,
+}
+
+/// `inventory.insufficient`: an order was refused because one sku was short; nothing was held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryInsufficient {
+    /// The id the refused order would have had; no order exists under it.
+    pub order_id: OrderId,
+    pub status: ReservationStatus,
+    pub sku: Sku,
+    /// Quantity the order asked for.
+    pub quantity: u64,
+    /// Quantity that was available.
+    pub available: u64,
+}
+
+/// `order.cancelled`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCancelled {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub reason: Option<String>,
+    pub cancelled_at: Timestamp,
+}
+
+/// `inventory.released`: the reservations of an order went back to available stock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryReleased {
+    pub order_id: OrderId,
+    pub status: ReservationStatus,
+    pub items: Vec<StockLine>,
+    pub reason: String,
+}
+
+fn check_amount(
+    topic: &'static str,
+    field: &str,
+    amount: Decimal,
+    currency: Currency,
+) -> Result<Money, EventError> {
+    let money = Money::from_decimal(amount, currency)
+        .map_err(|e| invalid(topic, format!("{field} {e}")))?;
+    if money.minor < 0 {
+        return Err(invalid(topic, format!("{field} must not be negative")));
+    }
+    Ok(money)
+}
+
+fn check_name(topic: &'static str, name: &str) -> Result<(), EventError> {
+    let len = name.chars().count();
+    if len == 0 || len > PRODUCT_NAME_LEN_MAX {
+        return Err(invalid(topic, "name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn check_lines(
+    topic: &'static str,
+    lines: &[StockLine],
+    may_be_empty: bool,
+) -> Result<(), EventError> {
+    if (!may_be_empty && lines.is_empty()) || lines.len() > ORDER_LINES_MAX {
+        return Err(invalid(topic, "items must hold 1 to 200 lines"));
+    }
+    if lines
+        .iter()
+        .any(|l| l.quantity == 0 || l.quantity > QUANTITY_MAX)
+    {
+        return Err(invalid(topic, "every quantity must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_status<T: PartialEq + std::fmt::Debug>(
+    topic: &'static str,
+    found: T,
+    expected: T,
+) -> Result<(), EventError> {
+    if found != expected {
+        return Err(invalid(
+            topic,
+            format!("status must be {expected:?}, not {found:?}"),
+        ));
+    }
+    Ok(())
+}
+
+impl ProductCreated {
+    fn validate(&self) -> Result<(), EventError> {
+        check_name("product.created", &self.name)?;
+        check_amount("product.created", "price", self.price, self.currency).map(drop)
+    }
+}
+
+impl ProductUpdated {
+    fn validate(&self) -> Result<(), EventError> {
+        check_name("product.updated", &self.name)?;
+        check_amount("product.updated", "price", self.price, self.currency)?;
+        if self.changed.is_empty() {
+            return Err(invalid(
+                "product.updated",
+                "changed must name at least one field",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ProductArchived {
+    fn validate(&self) -> Result<(), EventError> {
+        Ok(())
+    }
+}
+
+impl StockAdjusted {
+    fn validate(&self) -> Result<(), EventError> {
+        let expected = i128::from(self.previous_quantity) + i128::from(self.delta);
+        if expected != i128::from(self.quantity) {
+            return Err(invalid(
+                "inventory.adjusted",
+                "quantity must equal previousQuantity + delta",
+            ));
+        }
+        if self.reason.is_empty() {
+            return Err(invalid("inventory.adjusted", "reason must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl OrderCreated {
+    fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "order.created";
+        check_status(T, self.status, OrderStatus::Created)?;
+        if self.items.is_empty() || self.items.len() > ORDER_LINES_MAX {
+            return Err(invalid(T, "items must hold 1 to 200 lines"));
+        }
+        let mut sum = Money::zero(self.currency);
+        for item in &self.items {
+            if item.quantity == 0 || item.quantity > QUANTITY_MAX {
+                return Err(invalid(T, "every quantity must be at least 1"));
+            }
+            let price = check_amount(T, "price", item.price, self.currency)?;
+            sum = price
+                .checked_mul(item.quantity)
+                .and_then(|line| sum.checked_add(line))
+                .ok_or_else(|| invalid(T, "total overflows"))?;
+        }
+        if check_amount(T, "total", self.total, self.currency)? != sum {
+            return Err(invalid(T, "total must equal the sum of price × quantity"));
+        }
+        Ok(())
+    }
+}
+
+impl InventoryReserved {
+    fn validate(&self) -> Result<(), EventError> {
+        check_status(
+            "inventory.reserved",
+            self.status,
+            ReservationStatus::Reserved,
+        )?;
+        check_lines("inventory.reserved", &self.items, false)
+    }
+}
+
+impl InventoryInsufficient {
+    fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "inventory.insufficient";
+        check_status(T, self.status, ReservationStatus::Insufficient)?;
+        if self.quantity <= self.available {
+            return Err(invalid(T, "quantity must exceed available"));
+        }
+        Ok(())
+    }
+}
+
+impl OrderCancelled {
+    fn validate(&self) -> Result<(), EventError> {
+        check_status("order.cancelled", self.status, OrderStatus::Cancelled)
+    }
+}
+
+impl InventoryReleased {
+    fn validate(&self) -> Result<(), EventError> {
+        check_status(
+            "inventory.released",
+            self.status,
+            ReservationStatus::Released,
+        )?;
+        check_lines("inventory.released", &self.items, false)
+    }
+}
+
+/// Declares the event catalogue once: variant, topic, schema version, and the aggregate key
+/// (the Kafka message key: orders by order id, stock by sku, products by product id).
+macro_rules! events {
+    ($( $variant:ident => $topic:literal, version = $version:literal, key = |$p:ident| $key:expr; )*) => {
+        /// Every event this node can record. Postcard encodes the variant index: append only.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum Event {
+            $( $variant($variant), )*
+        }
+
+        impl Event {
+            /// Every topic, in declaration order.
+            pub const TOPICS: &'static [&'static str] = &[$($topic),*];
+
+            /// The FusionCommerce topic name.
+            pub fn topic(&self) -> &'static str {
+                match self { $( Event::$variant(_) => $topic, )* }
+            }
+
+            /// The payload schema version this build writes for the event's topic.
+            pub fn schema_version(&self) -> u16 {
+                match self { $( Event::$variant(_) => $version, )* }
+            }
+
+            /// The aggregate the event belongs to; events of one key are ordered.
+            pub fn key(&self) -> String {
+                match self { $( Event::$variant($p) => $key, )* }
+            }
+
+            pub fn validate(&self) -> Result<(), EventError> {
+                match self { $( Event::$variant(p) => p.validate(), )* }
+            }
+
+            /// The payload alone, as JSON.
+            pub fn payload_json(&self) -> Result<Box<RawValue>, EventError> {
+                let raw = match self { $( Event::$variant(p) => serde_json::value::to_raw_value(p), )* };
+                raw.map_err(|e| EventError::Decode(e.to_string()))
+            }
+
+            /// Reads a JSON payload of `topic`.
+            pub fn from_json(topic: &str, payload: &str) -> Result<Self, EventError> {
+                let decode = |e: serde_json::Error| EventError::Decode(format!("{topic}: {e}"));
+                match topic {
+                    $( $topic => serde_json::from_str::<$variant>(payload).map(Event::$variant).map_err(decode), )*
+                    other => Err(EventError::UnknownTopic(other.to_string())),
+                }
+            }
+
+            /// The newest payload schema version of `topic`.
+            pub fn known_schema_version(topic: &str) -> Option<u16> {
+                match topic { $( $topic => Some($version), )* _ => None }
+            }
+
+            /// The JSON Schema of every payload, by topic, generated from the types.
+            pub fn payload_schemas() -> Vec<(&'static str, serde_json::Value)> {
+                vec![ $( ($topic, schemars::schema_for!($variant).to_value()), )* ]
+            }
+        }
+
+        $(
+            impl From<$variant> for Event {
+                fn from(payload: $variant) -> Self {
+                    Event::$variant(payload)
+                }
+            }
+        )*
+    };
+}
+
+events! {
+    ProductCreated => "product.created", version = 1, key = |p| p.id.to_string();
+    ProductUpdated => "product.updated", version = 1, key = |p| p.id.to_string();
+    ProductArchived => "product.archived", version = 1, key = |p| p.id.to_string();
+    StockAdjusted => "inventory.adjusted", version = 1, key = |p| p.sku.to_string();
+    OrderCreated => "order.created", version = 1, key = |p| p.order_id.to_string();
+    InventoryReserved => "inventory.reserved", version = 1, key = |p| p.order_id.to_string();
+    InventoryInsufficient => "inventory.insufficient", version = 1, key = |p| p.order_id.to_string();
+    OrderCancelled => "order.cancelled", version = 1, key = |p| p.order_id.to_string();
+    InventoryReleased => "inventory.released", version = 1, key = |p| p.order_id.to_string();
+}
+
+/// One event with everything needed to route, order, deduplicate and trace it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub event_id: EventId,
+    pub schema_version: u16,
+    /// The node that recorded the event.
+    pub origin: NodeId,
+    /// Position in the origin's log: 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    pub occurred_at: Timestamp,
+    /// Shared by every event that one client request caused.
+    pub correlation_id: CorrelationId,
+    /// The command (request) or event that directly caused this one.
+    pub causation_id: Option<Uuid>,
+    pub event: Event,
+}
+
+/// Largest encoded envelope accepted by [`Envelope::decode`]; a 200-line order is ~20 KiB.
+pub const ENVELOPE_BYTES_MAX: usize = 256 * 1024;
+
+impl Envelope {
+    /// Builds a validated envelope at the event's current schema version.
+    pub fn new(
+        event_id: EventId,
+        origin: NodeId,
+        seq: u64,
+        occurred_at: Timestamp,
+        correlation_id: CorrelationId,
+        causation_id: Option<Uuid>,
+        event: Event,
+    ) -> Result<Self, EventError> {
+        let envelope = Self {
+            event_id,
+            schema_version: event.schema_version(),
+            origin,
+            seq,
+            occurred_at,
+            correlation_id,
+            causation_id,
+            event,
+        };
+        envelope.validate()?;
+        Ok(envelope)
+    }
+
+    pub fn validate(&self) -> Result<(), EventError> {
+        let topic = self.event.topic();
+        if self.seq == 0 {
+            return Err(invalid(topic, "seq starts at 1"));
+        }
+        let known = self.event.schema_version();
+        if self.schema_version == 0 || self.schema_version > known {
+            return Err(EventError::UnknownSchemaVersion {
+                topic,
+                found: self.schema_version,
+                known,
+            });
+        }
+        self.event.validate()
+    }
+
+    pub fn topic(&self) -> &'static str {
+        self.event.topic()
+    }
+
+    pub fn key(&self) -> String {
+        self.event.key()
+    }
+
+    /// Postcard bytes, for the log and the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("encoding an envelope into a Vec cannot fail")
+    }
+
+    /// Reads and validates postcard bytes; untrusted input gives an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EventError> {
+        if bytes.len() > ENVELOPE_BYTES_MAX {
+            return Err(EventError::Decode(format!(
+                "{} bytes exceed the {ENVELOPE_BYTES_MAX} byte limit",
+                bytes.len()
+            )));
+        }
+        let envelope: Self =
+            postcard::from_bytes(bytes).map_err(|e| EventError::Decode(e.to_string()))?;
+        envelope.validate()?;
+        Ok(envelope)
+    }
+
+    /// The JSON form served over HTTP and exported to Kafka.
+    pub fn to_record(&self) -> Result<EventRecord, EventError> {
+        Ok(EventRecord {
+            event_id: self.event_id,
+            topic: self.topic().to_string(),
+            schema_version: self.schema_version,
+            origin: self.origin.clone(),
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            correlation_id: self.correlation_id.clone(),
+            causation_id: self.causation_id,
+            key: self.key(),
+            payload: self.event.payload_json()?,
+        })
+    }
+
+    /// Reads the JSON form back, validating it like a decoded envelope.
+    pub fn from_record(record: &EventRecord) -> Result<Self, EventError> {
+        let event = Event::from_json(&record.topic, record.payload.get())?;
+        let envelope = Self {
+            event_id: record.event_id,
+            schema_version: record.schema_version,
+            origin: record.origin.clone(),
+            seq: record.seq,
+            occurred_at: record.occurred_at,
+            correlation_id: record.correlation_id.clone(),
+            causation_id: record.causation_id,
+            event,
+        };
+        envelope.validate()?;
+        if envelope.key() != record.key {
+            return Err(invalid(envelope.topic(), "key does not match the payload"));
+        }
+        Ok(envelope)
+    }
+}
+
+/// An event as JSON: the envelope's fields and the FusionCommerce-shaped payload.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    pub event_id: EventId,
+    pub topic: String,
+    pub schema_version: u16,
+    #[schema(value_type = String)]
+    pub origin: NodeId,
+    pub seq: u64,
+    pub occurred_at: Timestamp,
+    #[schema(value_type = String)]
+    pub correlation_id: CorrelationId,
+    pub causation_id: Option<Uuid>,
+    pub key: String,
+    #[schema(value_type = Object)]
+    pub payload: Box<RawValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order_created() -> Event {
+        let usd = Currency::USD;
+        Event::OrderCreated(OrderCreated {
+            order_id: OrderId::from_u128(7),
+            customer_id: CustomerId::new("c-1").unwrap(),
+            items: vec![
+                OrderItem {
+                    sku: Sku::new("A").unwrap(),
+                    quantity: 3,
+                    price: Decimal::new(10, 2),
+                    category: None,
+                },
+                OrderItem {
+                    sku: Sku::new("B").unwrap(),
+                    quantity: 1,
+                    price: Decimal::new(20, 2),
+                    category: Some("food".into()),
+                },
+            ],
+            total: Money {
+                minor: 50,
+                currency: usd,
+            }
+            .to_decimal(),
+            currency: usd,
+            status: OrderStatus::Created,
+            created_at: Timestamp::from_unix_ms(1),
+        })
+    }
+
+    fn envelope(event: Event) -> Result<Envelope, EventError> {
+        Envelope::new(
+            EventId::from_u128(1),
+            NodeId::new("node-a").unwrap(),
+            1,
+            Timestamp::from_unix_ms(1),
+            CorrelationId::new("corr").unwrap(),
+            None,
+            event,
+        )
+    }
+
+    #[test]
+    fn envelope_round_trips_through_postcard_and_json() {
+        let e = envelope(order_created()).unwrap();
+        assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
+        let record = e.to_record().unwrap();
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.contains(r#""topic":"order.created""#), "{json}");
+        assert!(json.contains(r#""total":0.50"#), "{json}");
+        assert!(
+            json.contains(r#""orderId":"00000000-0000-0000-0000-000000000007""#),
+            "{json}"
+        );
+        let back: EventRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(Envelope::from_record(&back).unwrap(), e);
+    }
+
+    #[test]
+    fn invalid_events_are_refused_when_built() {
+        let Event::OrderCreated(mut bad) = order_created() else {
+            unreachable!()
+        };
+        bad.total = Decimal::new(51, 2);
+        let err = envelope(bad.into()).unwrap_err();
+        assert!(err.to_string().contains("total must equal"), "{err}");
+        let err = envelope(Event::StockAdjusted(StockAdjusted {
+            sku: Sku::new("A").unwrap(),
+            previous_quantity: 1,
+            quantity: 5,
+            delta: 1,
+            reason: "count".into(),
+        }))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("previousQuantity + delta"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_events_are_refused_when_decoded() {
+        let mut e = envelope(order_created()).unwrap();
+        e.seq = 0;
+        let bytes = postcard::to_allocvec(&e).unwrap();
+        assert!(Envelope::decode(&bytes).is_err());
+        e.seq = 1;
+        e.schema_version = 99;
+        let bytes = postcard::to_allocvec(&e).unwrap();
+        assert!(matches!(
+            Envelope::decode(&bytes),
+            Err(EventError::UnknownSchemaVersion { .. })
+        ));
+        assert!(Envelope::decode(&[0xff; 10]).is_err());
+        assert!(Envelope::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn every_topic_has_a_schema_and_a_version() {
+        let schemas = Event::payload_schemas();
+        assert_eq!(schemas.len(), Event::TOPICS.len());
+        for topic in Event::TOPICS {
+            assert_eq!(Event::known_schema_version(topic), Some(1));
+        }
+    }
+}

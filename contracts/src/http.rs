@@ -1,0 +1,469 @@
+//! HTTP bodies: the FusionCommerce request and response shapes (camelCase JSON, unknown fields
+//! ignored, amounts as exact decimal numbers) and their field-by-field validation into commands.
+//!
+//! Validation here covers what a single request can get wrong on its own and names the field
+//! (`items[2].quantity`); rules that need state (sku taken, stock short) belong to the domain.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::commands::{
+    AdjustStock, CATEGORY_LEN_MAX, CancelOrder, CreateProduct, ORDER_LINES_MAX, OrderLine,
+    PRODUCT_DESCRIPTION_LEN_MAX, PRODUCT_NAME_LEN_MAX, PlaceOrder, QUANTITY_MAX, REASON_LEN_MAX,
+    SetStock, UpdateProduct,
+};
+use crate::events::{OrderItem, OrderStatus, ProductStatus};
+use crate::ids::{CustomerId, OrderId, ProductId, Sku, TokenId};
+use crate::money::{Currency, Decimal, Money, MoneyError};
+use crate::time::Timestamp;
+
+/// A request field that failed validation: the field's path and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn text(field: &str, value: String, len_max: usize) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > len_max {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {len_max} characters"),
+        ));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn optional_text(
+    field: &str,
+    value: Option<String>,
+    len_max: usize,
+) -> Result<Option<String>, FieldError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => text(field, v, len_max).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn quantity(field: &str, value: u64, min: u64) -> Result<u64, FieldError> {
+    if value < min {
+        return Err(FieldError::new(field, format!("must be at least {min}")));
+    }
+    if value > QUANTITY_MAX {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {QUANTITY_MAX}"),
+        ));
+    }
+    Ok(value)
+}
+
+/// A non-negative amount of `currency`, exact.
+pub fn price(field: &str, amount: Decimal, currency: Currency) -> Result<Money, FieldError> {
+    let money =
+        Money::from_decimal(amount, currency).map_err(|e| FieldError::new(field, e.to_string()))?;
+    if money.minor < 0 {
+        return Err(FieldError::new(field, MoneyError::Negative.to_string()));
+    }
+    Ok(money)
+}
+
+/// `null` and absent differ: `Some(None)` clears a field, `None` leaves it alone.
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `POST /products`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateProductRequest {
+    pub sku: Sku,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Unit price in major units, ≥ 0.
+    pub price: Decimal,
+    pub currency: Currency,
+    /// Initial stock of the sku; 0 when absent.
+    #[serde(default)]
+    pub inventory: u64,
+}
+
+impl CreateProductRequest {
+    pub fn into_command(self, product_id: ProductId) -> Result<CreateProduct, FieldError> {
+        Ok(CreateProduct {
+            product_id,
+            name: text("name", self.name, PRODUCT_NAME_LEN_MAX)?,
+            description: optional_text(
+                "description",
+                self.description,
+                PRODUCT_DESCRIPTION_LEN_MAX,
+            )?,
+            price: price("price", self.price, self.currency)?,
+            inventory: quantity("inventory", self.inventory, 0)?,
+            sku: self.sku,
+        })
+    }
+}
+
+/// `PATCH /products/{id}`: only the fields present change.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateProductRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    pub price: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    /// Accepted only when equal to the current sku: skus are immutable.
+    #[serde(default)]
+    pub sku: Option<Sku>,
+}
+
+impl UpdateProductRequest {
+    pub fn into_command(self, product_id: ProductId) -> Result<UpdateProduct, FieldError> {
+        if self.price.is_some_and(|p| p.is_negative()) {
+            return Err(FieldError::new("price", MoneyError::Negative.to_string()));
+        }
+        Ok(UpdateProduct {
+            product_id,
+            name: self
+                .name
+                .map(|n| text("name", n, PRODUCT_NAME_LEN_MAX))
+                .transpose()?,
+            description: self
+                .description
+                .map(|d| optional_text("description", d, PRODUCT_DESCRIPTION_LEN_MAX))
+                .transpose()?,
+            price: self.price,
+            currency: self.currency,
+            sku: self.sku,
+        })
+    }
+}
+
+/// `PUT /inventory`: sets the available quantity of a sku.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetStockRequest {
+    pub sku: Sku,
+    pub quantity: u64,
+}
+
+impl SetStockRequest {
+    pub fn into_command(self) -> Result<SetStock, FieldError> {
+        Ok(SetStock {
+            quantity: quantity("quantity", self.quantity, 0)?,
+            sku: self.sku,
+        })
+    }
+}
+
+/// `POST /inventory/{sku}/adjust`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdjustStockRequest {
+    /// Signed change of the available quantity; not 0.
+    pub delta: i64,
+    pub reason: String,
+}
+
+impl AdjustStockRequest {
+    pub fn into_command(self, sku: Sku) -> Result<AdjustStock, FieldError> {
+        if self.delta == 0 {
+            return Err(FieldError::new("delta", "must not be zero"));
+        }
+        if self.delta.unsigned_abs() > QUANTITY_MAX {
+            return Err(FieldError::new(
+                "delta",
+                format!("must be within ±{QUANTITY_MAX}"),
+            ));
+        }
+        Ok(AdjustStock {
+            sku,
+            delta: self.delta,
+            reason: text("reason", self.reason, REASON_LEN_MAX)?,
+        })
+    }
+}
+
+/// `POST /orders`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceOrderRequest {
+    pub customer_id: CustomerId,
+    pub items: Vec<OrderItemRequest>,
+    /// USD when absent, as in FusionCommerce.
+    #[serde(default)]
+    pub currency: Option<Currency>,
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemRequest {
+    pub sku: Sku,
+    /// At least 1.
+    pub quantity: u64,
+    /// Unit price in the order's currency, ≥ 0.
+    pub price: Decimal,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+impl PlaceOrderRequest {
+    pub fn into_command(self, order_id: OrderId) -> Result<PlaceOrder, FieldError> {
+        if self.items.is_empty() {
+            return Err(FieldError::new("items", "must hold at least one item"));
+        }
+        if self.items.len() > ORDER_LINES_MAX {
+            return Err(FieldError::new(
+                "items",
+                format!("must hold at most {ORDER_LINES_MAX} items"),
+            ));
+        }
+        let currency = self.currency.unwrap_or(Currency::USD);
+        let lines = self
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                Ok(OrderLine {
+                    quantity: quantity(&format!("items[{i}].quantity"), item.quantity, 1)?,
+                    price: price(&format!("items[{i}].price"), item.price, currency)?,
+                    category: optional_text(
+                        &format!("items[{i}].category"),
+                        item.category,
+                        CATEGORY_LEN_MAX,
+                    )?,
+                    sku: item.sku,
+                })
+            })
+            .collect::<Result<Vec<_>, FieldError>>()?;
+        Ok(PlaceOrder {
+            order_id,
+            customer_id: self.customer_id,
+            currency,
+            lines,
+        })
+    }
+}
+
+/// `POST /orders/{id}/cancel`; the body is optional.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelOrderRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl CancelOrderRequest {
+    pub fn into_command(self, order_id: OrderId) -> Result<CancelOrder, FieldError> {
+        Ok(CancelOrder {
+            order_id,
+            reason: optional_text("reason", self.reason, REASON_LEN_MAX)?,
+        })
+    }
+}
+
+/// A product as served. `inventory` is the sku's current available stock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductResponse {
+    pub id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    pub price: Decimal,
+    pub currency: Currency,
+    pub inventory: u64,
+    pub status: ProductStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The stock of one sku: `quantity` is available to sell, `reserved` is held by open orders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockResponse {
+    pub sku: Sku,
+    pub quantity: u64,
+    pub reserved: u64,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderResponse {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    pub items: Vec<OrderItem>,
+    pub total: Decimal,
+    pub currency: Currency,
+    pub status: OrderStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Every error response: a stable machine code, a human sentence, and the offending request
+/// field when there is one. Insufficient stock also names the sku and both quantities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sku: Option<Sku>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requested: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub available: Option<u64>,
+}
+
+/// What a token may do. Each role includes the ones before it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sell and read.
+    Cashier,
+    /// Also edit the catalog and stock, cancel orders.
+    Manager,
+    /// Also manage tokens.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "cashier" => Some(Self::Cashier),
+            "manager" => Some(Self::Manager),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Cashier => "cashier",
+            Self::Manager => "manager",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// `POST /tokens`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTokenRequest {
+    pub role: Role,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl CreateTokenRequest {
+    pub fn label(self) -> Result<Option<String>, FieldError> {
+        optional_text("label", self.label, REASON_LEN_MAX)
+    }
+}
+
+/// A token as listed; `token` (the secret) is present only in the answer that created it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub id: TokenId,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub label: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub token: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(json: &str) -> Result<PlaceOrder, FieldError> {
+        serde_json::from_str::<PlaceOrderRequest>(json)
+            .unwrap()
+            .into_command(OrderId::from_u128(1))
+    }
+
+    #[test]
+    fn order_fields_are_named_in_errors() {
+        let err = order(r#"{"customerId":"c","items":[{"sku":"A","quantity":1,"price":1},{"sku":"B","quantity":0,"price":1}]}"#)
+            .unwrap_err();
+        assert_eq!(err.field, "items[1].quantity");
+        let err = order(r#"{"customerId":"c","items":[{"sku":"A","quantity":1,"price":10.005}]}"#)
+            .unwrap_err();
+        assert_eq!(err.field, "items[0].price");
+        assert!(err.message.contains("more decimals than USD"), "{err}");
+        let err = order(r#"{"customerId":"c","items":[{"sku":"A","quantity":1,"price":-1}]}"#)
+            .unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.message.as_str()),
+            ("items[0].price", "must not be negative")
+        );
+        let err = order(r#"{"customerId":"c","items":[]}"#).unwrap_err();
+        assert_eq!(err.field, "items");
+        let err = order(
+            r#"{"customerId":"c","currency":"JPY","items":[{"sku":"A","quantity":1,"price":1.5}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("JPY"), "{err}");
+    }
+
+    #[test]
+    fn order_defaults_to_usd_and_ignores_unknown_fields() {
+        let cmd = order(r#"{"customerId":"c","extra":true,"items":[{"sku":"A","quantity":2,"price":0.1,"category":"x"}]}"#)
+            .unwrap();
+        assert_eq!(cmd.currency, Currency::USD);
+        assert_eq!(cmd.lines[0].price.minor, 10);
+    }
+
+    #[test]
+    fn patch_distinguishes_null_from_absent() {
+        let clear: UpdateProductRequest = serde_json::from_str(r#"{"description":null}"#).unwrap();
+        assert_eq!(clear.description, Some(None));
+        let keep: UpdateProductRequest = serde_json::from_str(r#"{}"#).unwrap();
+        assert_eq!(keep.description, None);
+    }
+}

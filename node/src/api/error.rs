@@ -1,0 +1,165 @@
+//! `ApiError`: the one way a request fails. Every error is JSON `{error, message, field?}`;
+//! client mistakes are 4xx naming the field, store failures are 500/503 with no detail.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fusion_contracts::http::{ErrorBody, FieldError, Role};
+
+use crate::domain::{CatalogRejected, InventoryRejected, OrderRejected, Rejected};
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Boxed: errors travel through many `Result`s and should stay one pointer wide.
+    pub body: Box<ErrorBody>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: Box::new(ErrorBody {
+                error: error.to_string(),
+                message: message.into(),
+                field: None,
+                sku: None,
+                requested: None,
+                available: None,
+            }),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("{field} {message}"),
+        )
+        .with_field(field)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn forbidden(required: Role) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the {} role", required.as_str()),
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::validation(e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the node is shutting down",
+            ),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<Rejected> for ApiError {
+    fn from(rejected: Rejected) -> Self {
+        let message = rejected.to_string();
+        match rejected {
+            Rejected::Catalog(CatalogRejected::NotFound(_))
+            | Rejected::Order(OrderRejected::NotFound(_))
+            | Rejected::TokenNotFound(_) => ApiError::not_found(message),
+            Rejected::Catalog(CatalogRejected::SkuTaken { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "sku_taken", message).with_field("sku")
+            }
+            Rejected::Catalog(CatalogRejected::Archived(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "product_archived", message)
+            }
+            Rejected::Catalog(CatalogRejected::InvalidField { field, message }) => {
+                ApiError::validation(field, message)
+            }
+            Rejected::Inventory(InventoryRejected::WouldGoNegative { sku, available, .. }) => {
+                let mut e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "insufficient_stock",
+                    message,
+                )
+                .with_field("delta");
+                e.body.sku = Some(sku);
+                e.body.available = Some(available);
+                e
+            }
+            Rejected::Order(OrderRejected::InsufficientStock {
+                sku,
+                requested,
+                available,
+                line,
+            }) => {
+                let mut e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "insufficient_stock",
+                    message,
+                )
+                .with_field(format!("items[{line}].quantity"));
+                e.body.sku = Some(sku);
+                e.body.requested = Some(requested);
+                e.body.available = Some(available);
+                e
+            }
+            Rejected::Order(OrderRejected::TotalOverflow) => {
+                ApiError::validation("items", "total overflows")
+            }
+            Rejected::Order(OrderRejected::NotCancellable { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "order_not_cancellable", message)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if unauthorized {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

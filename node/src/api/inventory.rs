@@ -1,0 +1,110 @@
+//! `/inventory`: stock levels. Reading needs any role; changing stock needs a manager.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fusion_contracts::Sku;
+use fusion_contracts::commands::InventoryCommand;
+use fusion_contracts::http::{AdjustStockRequest, ErrorBody, Role, SetStockRequest, StockResponse};
+
+use super::error::ApiError;
+use super::extract::{JsonBody, Page, Principal, WriteContext};
+use super::{AppState, json, submit};
+use crate::domain::StockLevel;
+use crate::store::{Command, Outcome};
+
+pub fn render(sku: Sku, level: &StockLevel) -> StockResponse {
+    StockResponse {
+        sku,
+        quantity: level.available,
+        reserved: level.reserved,
+        updated_at: level.updated_at,
+    }
+}
+
+fn parse_sku(sku: &str) -> Result<Sku, ApiError> {
+    Sku::new(sku).map_err(|e| ApiError::validation("sku", e.reason))
+}
+
+/// Set the available quantity of a sku (a count), as FusionCommerce did.
+#[utoipa::path(put, path = "/inventory", tag = "inventory", request_body = SetStockRequest,
+    responses((status = 204, description = "stock set"), (status = 400, body = ErrorBody)))]
+pub async fn set(
+    State(state): State<AppState>,
+    who: Principal,
+    ctx: WriteContext,
+    body: JsonBody<SetStockRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let command = body.value.into_command()?;
+    let written = submit(
+        &state,
+        &ctx,
+        Some(body.digest),
+        Command::Inventory(InventoryCommand::SetStock(command)),
+    )
+    .await?;
+    written.decision?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Stock levels by sku.
+#[utoipa::path(get, path = "/inventory", tag = "inventory",
+    params(("limit" = Option<usize>, Query, description = "1–200, default 50"), ("offset" = Option<usize>, Query)),
+    responses((status = 200, body = Vec<StockResponse>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _who: Principal,
+    page: Page,
+) -> Result<Response, ApiError> {
+    let levels = state.store.read()?.stock_levels(page.limit, page.offset)?;
+    let bodies: Vec<StockResponse> = levels
+        .into_iter()
+        .map(|(sku, level)| render(sku, &level))
+        .collect();
+    Ok(json(StatusCode::OK, false, &bodies))
+}
+
+#[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory", params(("sku" = String, Path)),
+    responses((status = 200, body = StockResponse), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
+    let sku = parse_sku(&sku)?;
+    match state.store.read()?.stock(&sku)? {
+        Some(level) => Ok(json(StatusCode::OK, false, &render(sku, &level))),
+        None => Err(ApiError::not_found(format!(
+            "no stock is recorded for sku {sku}"
+        ))),
+    }
+}
+
+/// Add a signed delta to the available quantity; it never goes below zero (422).
+#[utoipa::path(post, path = "/inventory/{sku}/adjust", tag = "inventory", params(("sku" = String, Path)),
+    request_body = AdjustStockRequest,
+    responses((status = 200, body = StockResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn adjust(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(sku): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<AdjustStockRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let command = body.value.into_command(parse_sku(&sku)?)?;
+    let written = submit(
+        &state,
+        &ctx,
+        Some(body.digest),
+        Command::Inventory(InventoryCommand::AdjustStock(command)),
+    )
+    .await?;
+    match written.decision? {
+        Outcome::Stock { sku, level } => {
+            Ok(json(StatusCode::OK, written.replayed, &render(sku, &level)))
+        }
+        other => Err(super::unexpected(other)),
+    }
+}

@@ -1,0 +1,52 @@
+//! Demo data: a small café catalog with stock, created through the normal command path (so it
+//! is in the event log like any other change). Only seeds a store that has no products yet.
+
+use fusion_contracts::commands::{CatalogCommand, CreateProduct};
+use fusion_contracts::{CorrelationId, Currency, Money, ProductId, Sku};
+use uuid::Uuid;
+
+use crate::store::{Command, Store, StoreError, WriteRequest};
+
+/// (sku, name, price in cents, stock)
+const DEMO_PRODUCTS: &[(&str, &str, i64, u64)] = &[
+    ("COF-ESP-250", "Espresso beans 250 g", 1299, 40),
+    ("COF-FIL-500", "Filter coffee 500 g", 1849, 25),
+    ("TEA-GRN-100", "Green tea 100 g", 799, 30),
+    ("TEA-CHAI-100", "Masala chai 100 g", 899, 18),
+    ("MUG-STONE", "Stoneware mug", 1450, 12),
+    ("CUP-KEEP-12", "Keep cup 12 oz", 2199, 10),
+    ("GRN-HAND", "Hand grinder", 4999, 5),
+    ("SYR-VAN", "Vanilla syrup", 650, 24),
+];
+
+/// Creates the demo products if the catalog is empty; returns how many it created.
+pub async fn seed(store: &Store) -> Result<usize, StoreError> {
+    if !store.read()?.products(1, 0)?.is_empty() {
+        return Ok(0);
+    }
+    for (sku, name, cents, stock) in DEMO_PRODUCTS {
+        let command = CreateProduct {
+            product_id: ProductId(Uuid::now_v7()),
+            sku: Sku::new(*sku).expect("demo skus are valid"),
+            name: (*name).to_string(),
+            description: None,
+            price: Money {
+                minor: *cents,
+                currency: Currency::USD,
+            },
+            inventory: *stock,
+        };
+        let request = WriteRequest {
+            command: Command::Catalog(CatalogCommand::CreateProduct(command)),
+            correlation_id: CorrelationId::new("demo-seed").expect("valid correlation id"),
+            command_id: Uuid::now_v7(),
+            idempotency: None,
+        };
+        store
+            .write(request)
+            .await?
+            .decision
+            .map_err(|e| StoreError::Invariant(format!("demo seed refused: {e}")))?;
+    }
+    Ok(DEMO_PRODUCTS.len())
+}

@@ -1,0 +1,26 @@
+//! The domain cores: for each commerce domain, which events a command produces (`decide`-style
+//! functions) and how events change state (`apply`). Pure: no clock, no randomness, no I/O —
+//! time and ids arrive as arguments, state arrives loaded by the store.
+
+pub mod catalog;
+pub mod inventory;
+pub mod orders;
+
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{CatalogRejected, Product};
+pub use inventory::{InventoryRejected, Reservation, StockLevel};
+pub use orders::{Order, OrderRejected};
+
+/// Why a command was refused: a fact about the state, never a storage failure.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum Rejected {
+    #[error(transparent)]
+    Catalog(#[from] CatalogRejected),
+    #[error(transparent)]
+    Inventory(#[from] InventoryRejected),
+    #[error(transparent)]
+    Order(#[from] OrderRejected),
+    #[error("token {0} not found")]
+    TokenNotFound(fusion_contracts::TokenId),
+}

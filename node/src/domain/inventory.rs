@@ -1,0 +1,208 @@
+//! Inventory: stock levels per sku and the reservations orders hold. Pure decide / apply.
+//!
+//! `available` is what can still be sold (FusionCommerce's `quantity`); `reserved` is held by
+//! open orders. Neither ever goes below zero: every decision checks before it records.
+
+use fusion_contracts::commands::{AdjustStock, SetStock};
+use fusion_contracts::events::{ReservationStatus, StockAdjusted, StockLine};
+use fusion_contracts::{Event, OrderId, Sku, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevel {
+    pub available: u64,
+    pub reserved: u64,
+    pub updated_at: Timestamp,
+}
+
+/// Stock one order holds of one sku.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub order_id: OrderId,
+    pub sku: Sku,
+    pub quantity: u64,
+    pub state: ReservationState,
+    pub created_at: Timestamp,
+    pub released_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReservationState {
+    Active,
+    Released,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum InventoryRejected {
+    #[error("stock of {sku} cannot go below zero: available {available}, delta {delta}")]
+    WouldGoNegative {
+        sku: Sku,
+        available: u64,
+        delta: i64,
+    },
+}
+
+/// An absolute count. Recorded even when the number does not change: a count is a fact.
+pub fn set(cmd: &SetStock, level: &StockLevel) -> Vec<Event> {
+    vec![adjusted(&cmd.sku, level.available, cmd.quantity, "set")]
+}
+
+pub fn adjust(cmd: &AdjustStock, level: &StockLevel) -> Result<Vec<Event>, InventoryRejected> {
+    let quantity = level.available.checked_add_signed(cmd.delta).ok_or(
+        InventoryRejected::WouldGoNegative {
+            sku: cmd.sku.clone(),
+            available: level.available,
+            delta: cmd.delta,
+        },
+    )?;
+    Ok(vec![adjusted(
+        &cmd.sku,
+        level.available,
+        quantity,
+        &cmd.reason,
+    )])
+}
+
+/// The stock a new product brings with it.
+pub fn seed(sku: &Sku, level: &StockLevel, quantity: u64) -> Event {
+    adjusted(sku, level.available, quantity, "product.created")
+}
+
+fn adjusted(sku: &Sku, previous: u64, quantity: u64, reason: &str) -> Event {
+    // Quantities are bounded by QUANTITY_MAX (1e9) at the edge, so the difference fits an i64.
+    let delta = quantity as i64 - previous as i64;
+    StockAdjusted {
+        sku: sku.clone(),
+        previous_quantity: previous,
+        quantity,
+        delta,
+        reason: reason.to_string(),
+    }
+    .into()
+}
+
+/// Folds an event into the level of `sku`; `at` is when the event occurred.
+pub fn apply(level: &mut StockLevel, sku: &Sku, event: &Event, at: Timestamp) {
+    let lines_of = |lines: &[StockLine]| {
+        lines
+            .iter()
+            .filter(|l| l.sku == *sku)
+            .map(|l| l.quantity)
+            .sum::<u64>()
+    };
+    match event {
+        Event::StockAdjusted(e) if e.sku == *sku => level.available = e.quantity,
+        Event::InventoryReserved(e) => {
+            let q = lines_of(&e.items);
+            level.available = level
+                .available
+                .checked_sub(q)
+                .expect("reservation decided against available stock");
+            level.reserved += q;
+        }
+        Event::InventoryReleased(e) => {
+            let q = lines_of(&e.items);
+            level.reserved = level
+                .reserved
+                .checked_sub(q)
+                .expect("release of a recorded reservation");
+            level.available += q;
+        }
+        _ => return,
+    }
+    level.updated_at = at;
+}
+
+/// Folds an event into the reservation of (`order_id`, `sku`).
+pub fn apply_reservation(
+    reservation: &mut Option<Reservation>,
+    order_id: OrderId,
+    sku: &Sku,
+    event: &Event,
+    at: Timestamp,
+) {
+    match event {
+        Event::InventoryReserved(e)
+            if e.order_id == order_id && e.status == ReservationStatus::Reserved =>
+        {
+            let quantity = e
+                .items
+                .iter()
+                .filter(|l| l.sku == *sku)
+                .map(|l| l.quantity)
+                .sum();
+            *reservation = Some(Reservation {
+                order_id,
+                sku: sku.clone(),
+                quantity,
+                state: ReservationState::Active,
+                created_at: at,
+                released_at: None,
+            });
+        }
+        Event::InventoryReleased(e) if e.order_id == order_id => {
+            if let Some(r) = reservation {
+                r.state = ReservationState::Released;
+                r.released_at = Some(at);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sku() -> Sku {
+        Sku::new("TEA").unwrap()
+    }
+
+    fn level(available: u64) -> StockLevel {
+        StockLevel {
+            available,
+            reserved: 0,
+            updated_at: Timestamp::from_unix_ms(0),
+        }
+    }
+
+    #[test]
+    fn adjust_table() {
+        let cases = [
+            (5, 3, Ok(8)),
+            (5, -5, Ok(0)),
+            (5, -6, Err(())),
+            (0, -1, Err(())),
+        ];
+        for (available, delta, expected) in cases {
+            let cmd = AdjustStock {
+                sku: sku(),
+                delta,
+                reason: "count".into(),
+            };
+            let got = adjust(&cmd, &level(available)).map_err(drop).map(|events| {
+                let mut l = level(available);
+                for e in &events {
+                    apply(&mut l, &sku(), e, Timestamp::from_unix_ms(1));
+                }
+                l.available
+            });
+            assert_eq!(got, expected, "available {available} delta {delta}");
+        }
+    }
+
+    #[test]
+    fn set_is_absolute_and_records_the_previous_value() {
+        let events = set(
+            &SetStock {
+                sku: sku(),
+                quantity: 2,
+            },
+            &level(9),
+        );
+        let Event::StockAdjusted(e) = &events[0] else {
+            panic!()
+        };
+        assert_eq!((e.previous_quantity, e.quantity, e.delta), (9, 2, -7));
+    }
+}

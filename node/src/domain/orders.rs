@@ -1,0 +1,356 @@
+//! Orders: placing reserves every line's stock, all or nothing; cancelling releases it.
+//! Pure decide / apply.
+
+use std::collections::BTreeMap;
+
+use fusion_contracts::commands::{CancelOrder, PlaceOrder};
+use fusion_contracts::events::{
+    InventoryInsufficient, InventoryReleased, InventoryReserved, OrderCancelled, OrderCreated,
+    OrderItem, OrderStatus, ReservationStatus, StockLine,
+};
+use fusion_contracts::{CustomerId, Event, Money, OrderId, Sku, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    pub items: Vec<OrderItem>,
+    pub total: Money,
+    pub status: OrderStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum OrderRejected {
+    #[error("order {0} not found")]
+    NotFound(OrderId),
+    /// `line` is the index of the first order line naming the sku; `requested` sums every
+    /// line of that sku.
+    #[error("insufficient stock for {sku}: requested {requested}, available {available}")]
+    InsufficientStock {
+        sku: Sku,
+        requested: u64,
+        available: u64,
+        line: usize,
+    },
+    #[error("order total overflows")]
+    TotalOverflow,
+    #[error("order {order_id} is {status:?} and cannot be cancelled")]
+    NotCancellable {
+        order_id: OrderId,
+        status: OrderStatus,
+    },
+}
+
+impl OrderRejected {
+    /// The event a refusal leaves in the log, if any: a short sku is worth knowing about
+    /// (reorder alerts) even though no order exists.
+    pub fn event(&self, order_id: OrderId) -> Option<Event> {
+        match self {
+            OrderRejected::InsufficientStock {
+                sku,
+                requested,
+                available,
+                ..
+            } => Some(
+                InventoryInsufficient {
+                    order_id,
+                    status: ReservationStatus::Insufficient,
+                    sku: sku.clone(),
+                    quantity: *requested,
+                    available: *available,
+                }
+                .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Quantity per sku, in the order the skus first appear, with the first line naming each.
+fn demand(cmd: &PlaceOrder) -> Vec<(Sku, u64, usize)> {
+    let mut index: BTreeMap<&Sku, usize> = BTreeMap::new();
+    let mut demand: Vec<(Sku, u64, usize)> = Vec::new();
+    for (line, item) in cmd.lines.iter().enumerate() {
+        match index.get(&item.sku) {
+            Some(&i) => demand[i].1 += item.quantity,
+            None => {
+                index.insert(&item.sku, demand.len());
+                demand.push((item.sku.clone(), item.quantity, line));
+            }
+        }
+    }
+    demand
+}
+
+/// Places the order if every sku has enough available stock: `order.created` then
+/// `inventory.reserved` for all lines. Otherwise nothing is reserved.
+pub fn place(
+    cmd: &PlaceOrder,
+    available: impl Fn(&Sku) -> u64,
+    now: Timestamp,
+) -> Result<Vec<Event>, OrderRejected> {
+    let mut total = Money::zero(cmd.currency);
+    for line in &cmd.lines {
+        assert_eq!(
+            line.price.currency, cmd.currency,
+            "order lines are priced in the order currency"
+        );
+        total = line
+            .price
+            .checked_mul(line.quantity)
+            .and_then(|amount| total.checked_add(amount))
+            .ok_or(OrderRejected::TotalOverflow)?;
+    }
+    let demand = demand(cmd);
+    for (sku, requested, line) in &demand {
+        let available = available(sku);
+        if *requested > available {
+            return Err(OrderRejected::InsufficientStock {
+                sku: sku.clone(),
+                requested: *requested,
+                available,
+                line: *line,
+            });
+        }
+    }
+    let items = cmd
+        .lines
+        .iter()
+        .map(|l| OrderItem {
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+            price: l.price.to_decimal(),
+            category: l.category.clone(),
+        })
+        .collect();
+    let created = OrderCreated {
+        order_id: cmd.order_id,
+        customer_id: cmd.customer_id.clone(),
+        items,
+        total: total.to_decimal(),
+        currency: cmd.currency,
+        status: OrderStatus::Created,
+        created_at: now,
+    };
+    let reserved = InventoryReserved {
+        order_id: cmd.order_id,
+        status: ReservationStatus::Reserved,
+        items: demand
+            .into_iter()
+            .map(|(sku, quantity, _)| StockLine { sku, quantity })
+            .collect(),
+    };
+    Ok(vec![created.into(), reserved.into()])
+}
+
+/// Cancels an open order and releases what it still holds (`held`: its active reservations).
+pub fn cancel(
+    order: Option<&Order>,
+    held: Vec<StockLine>,
+    cmd: &CancelOrder,
+    now: Timestamp,
+) -> Result<Vec<Event>, OrderRejected> {
+    let order = order.ok_or(OrderRejected::NotFound(cmd.order_id))?;
+    if order.status != OrderStatus::Created {
+        return Err(OrderRejected::NotCancellable {
+            order_id: order.id,
+            status: order.status,
+        });
+    }
+    let mut events: Vec<Event> = vec![
+        OrderCancelled {
+            order_id: order.id,
+            status: OrderStatus::Cancelled,
+            reason: cmd.reason.clone(),
+            cancelled_at: now,
+        }
+        .into(),
+    ];
+    if !held.is_empty() {
+        events.push(
+            InventoryReleased {
+                order_id: order.id,
+                status: ReservationStatus::Released,
+                items: held,
+                reason: "order.cancelled".into(),
+            }
+            .into(),
+        );
+    }
+    Ok(events)
+}
+
+/// Folds an order event into the order it names.
+pub fn apply(order: &mut Option<Order>, event: &Event) {
+    match event {
+        Event::OrderCreated(e) => {
+            *order = Some(Order {
+                id: e.order_id,
+                customer_id: e.customer_id.clone(),
+                items: e.items.clone(),
+                total: Money::from_decimal(e.total, e.currency).expect("validated event"),
+                status: OrderStatus::Created,
+                created_at: e.created_at,
+                updated_at: e.created_at,
+            });
+        }
+        Event::OrderCancelled(e) => {
+            if let Some(o) = order {
+                o.status = OrderStatus::Cancelled;
+                o.updated_at = e.cancelled_at;
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fusion_contracts::Currency;
+    use fusion_contracts::commands::OrderLine;
+
+    const NOW: Timestamp = Timestamp::from_unix_ms(5);
+
+    fn line(sku: &str, quantity: u64, cents: i64) -> OrderLine {
+        OrderLine {
+            sku: Sku::new(sku).unwrap(),
+            quantity,
+            price: Money {
+                minor: cents,
+                currency: Currency::USD,
+            },
+            category: None,
+        }
+    }
+
+    fn cmd(lines: Vec<OrderLine>) -> PlaceOrder {
+        PlaceOrder {
+            order_id: OrderId::from_u128(1),
+            customer_id: CustomerId::new("c").unwrap(),
+            currency: Currency::USD,
+            lines,
+        }
+    }
+
+    fn stock(sku: &Sku) -> u64 {
+        match sku.as_str() {
+            "A" => 5,
+            "B" => 1,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn place_table() {
+        type Expected = Result<&'static str, (&'static str, u64, u64, usize)>;
+        let cases: Vec<(&str, Vec<OrderLine>, Expected)> = vec![
+            ("one line", vec![line("A", 2, 10)], Ok("0.20")),
+            (
+                "tenths sum exactly",
+                vec![line("A", 1, 10), line("B", 1, 20)],
+                Ok("0.30"),
+            ),
+            ("exactly all stock", vec![line("A", 5, 199)], Ok("9.95")),
+            (
+                "short on second sku",
+                vec![line("A", 1, 10), line("B", 2, 10)],
+                Err(("B", 2, 1, 1)),
+            ),
+            (
+                "same sku on two lines sums",
+                vec![line("A", 3, 10), line("B", 1, 1), line("A", 3, 10)],
+                Err(("A", 6, 5, 0)),
+            ),
+            (
+                "unknown sku has no stock",
+                vec![line("Z", 1, 10)],
+                Err(("Z", 1, 0, 0)),
+            ),
+        ];
+        for (name, lines, expected) in cases {
+            let got = place(&cmd(lines), stock, NOW);
+            match (got, expected) {
+                (Ok(events), Ok(total)) => {
+                    let Event::OrderCreated(created) = &events[0] else {
+                        panic!("{name}")
+                    };
+                    assert_eq!(created.total.to_string(), total, "{name}");
+                    assert_eq!(events[1].topic(), "inventory.reserved", "{name}");
+                }
+                (
+                    Err(OrderRejected::InsufficientStock {
+                        sku,
+                        requested,
+                        available,
+                        line,
+                    }),
+                    Err(e),
+                ) => {
+                    assert_eq!((sku.as_str(), requested, available, line), e, "{name}");
+                }
+                (got, expected) => panic!("{name}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn reservation_merges_lines_of_one_sku() {
+        let events = place(&cmd(vec![line("A", 1, 10), line("A", 2, 10)]), stock, NOW).unwrap();
+        let Event::InventoryReserved(r) = &events[1] else {
+            panic!()
+        };
+        assert_eq!(
+            r.items,
+            vec![StockLine {
+                sku: Sku::new("A").unwrap(),
+                quantity: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn overflow_is_refused() {
+        let err = place(&cmd(vec![line("A", 2, i64::MAX)]), stock, NOW).unwrap_err();
+        assert_eq!(err, OrderRejected::TotalOverflow);
+    }
+
+    #[test]
+    fn cancel_releases_and_only_once() {
+        let mut order = None;
+        for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW).unwrap() {
+            apply(&mut order, &e);
+        }
+        let held = vec![StockLine {
+            sku: Sku::new("A").unwrap(),
+            quantity: 2,
+        }];
+        let cancel_cmd = CancelOrder {
+            order_id: OrderId::from_u128(1),
+            reason: None,
+        };
+        let events = cancel(order.as_ref(), held.clone(), &cancel_cmd, NOW).unwrap();
+        assert_eq!(
+            events.iter().map(Event::topic).collect::<Vec<_>>(),
+            ["order.cancelled", "inventory.released"]
+        );
+        for e in &events {
+            apply(&mut order, e);
+        }
+        let again = cancel(order.as_ref(), held, &cancel_cmd, NOW).unwrap_err();
+        assert!(matches!(
+            again,
+            OrderRejected::NotCancellable {
+                status: OrderStatus::Cancelled,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cancel(None, vec![], &cancel_cmd, NOW),
+            Err(OrderRejected::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,113 @@
+//! Wiring: open the store, make sure an admin token exists, serve HTTP until told to stop.
+
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use fusion_contracts::http::Role;
+use fusion_contracts::{CorrelationId, TokenId};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::api::{self, AppState};
+use crate::store::{Command, Store, StoreOptions, WriteRequest};
+
+/// The admin token's file in the data dir (mode 0600), written on first start.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// An open node, ready to serve.
+pub struct Node {
+    pub state: AppState,
+    /// The admin token when this start created it (print it once); `None` when it existed.
+    pub new_admin_token: Option<String>,
+    pub admin_token_path: PathBuf,
+}
+
+impl Node {
+    /// Opens the store in `data_dir` and makes sure an admin token exists.
+    pub async fn open(data_dir: &Path, options: StoreOptions) -> anyhow::Result<Node> {
+        let dir = data_dir.to_path_buf();
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir, options))
+            .await
+            .context("store open task")?
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        let admin_token_path = data_dir.join(ADMIN_TOKEN_FILE);
+        let new_admin_token = ensure_admin_token(&store, &admin_token_path).await?;
+        Ok(Node {
+            state: AppState {
+                store,
+                metrics: crate::metrics::install(),
+            },
+            new_admin_token,
+            admin_token_path,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+}
+
+/// On a store without tokens, registers the admin token: the one already in `path` (a start
+/// that died between writing the file and committing), or a new one written there first.
+async fn ensure_admin_token(store: &Store, path: &Path) -> anyhow::Result<Option<String>> {
+    if store.has_tokens() {
+        return Ok(None);
+    }
+    let (token, created) = match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => (text.trim().to_string(), false),
+        _ => {
+            let (token, _) = crate::auth::generate().context("generating the admin token")?;
+            write_secret(path, &token).with_context(|| format!("writing {}", path.display()))?;
+            (token, true)
+        }
+    };
+    let request = WriteRequest {
+        command: Command::CreateToken {
+            id: TokenId(Uuid::now_v7()),
+            role: Role::Admin,
+            label: Some("bootstrap admin".into()),
+            hash: crate::auth::hash(&token),
+        },
+        correlation_id: CorrelationId::new("bootstrap").expect("valid correlation id"),
+        command_id: Uuid::now_v7(),
+        idempotency: None,
+    };
+    store
+        .write(request)
+        .await
+        .context("registering the admin token")?;
+    Ok(created.then_some(token))
+}
+
+/// Writes a secret readable by its owner only, durably.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// The caller stops the store afterwards (`Store::shutdown`).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Small JSON answers must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

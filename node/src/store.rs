@@ -1,0 +1,336 @@
+//! The durable store: one redb file per data dir holding the domain state tables and the
+//! append-only event log, written by one writer thread with group commit.
+//!
+//! - Writes: callers `write()` a command; the writer thread takes every queued command, applies
+//!   them all in ONE write transaction (decide → append events → project them into the state
+//!   tables), commits durably, and only then answers each caller. A command's answer is never
+//!   sent before its commit, so nothing acknowledged is lost.
+//! - Reads: `read()` opens a redb read transaction (an MVCC snapshot). Reads never wait for
+//!   the writer.
+//! - The event log is the outbox: events and the state they produce are in the same commit,
+//!   numbered 1, 2, 3, … per origin with no gaps.
+//!
+//! This is the only module that imports redb. It never holds a transaction across `.await`.
+
+mod exec;
+mod read;
+mod tables;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use fusion_contracts::commands::{CatalogCommand, InventoryCommand, OrderCommand};
+use fusion_contracts::http::Role;
+use fusion_contracts::{CorrelationId, NodeId, Sku, Timestamp, TokenId};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::domain::{Order, Product, Rejected, StockLevel};
+
+pub use read::Reader;
+
+/// Version of the table layout and record encodings. Opening a file of any other version fails.
+pub const FORMAT_VERSION: u32 = 1;
+/// The store's file name inside the data dir.
+pub const DB_FILE: &str = "fusion.redb";
+/// Commands waiting for the writer; beyond this, callers wait (backpressure), they are not refused.
+const QUEUE_JOBS_MAX: usize = 16 * 1024;
+/// Most commands applied in one transaction. Bounds the latency a batch adds to its first
+/// command; at ~10 µs per command a full batch is tens of milliseconds of work.
+const BATCH_JOBS_MAX: usize = 2048;
+/// How long a stored `Idempotency-Key` answer is kept (24 h, as Stripe does).
+pub const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Source of wall-clock time for the writer (tests pass a fixed clock).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp::from_unix_ms(ms)
+    })
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("creating data dir {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening store {path}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    #[error("store {path} has format version {found}; this build reads only version {supported}")]
+    UnknownFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{path} is not a FusionCommerce Edge store: {reason}")]
+    Foreign { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("starting the writer thread")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// A failure of the store itself (not of the request): answered as 500/503, never detailed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is shut down")]
+    Closed,
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("corrupt record in table {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error("broken invariant: {0}")]
+    Invariant(String),
+}
+
+macro_rules! storage_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_error_from!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+/// A command and what it needs to be traced and made idempotent.
+#[derive(Clone, Debug)]
+pub struct WriteRequest {
+    pub command: Command,
+    /// Copied into every event the command causes.
+    pub correlation_id: CorrelationId,
+    /// The request's own id: the causation id of its first event.
+    pub command_id: Uuid,
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An `Idempotency-Key` and a fingerprint of the request it first came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: [u8; 32],
+}
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    Catalog(CatalogCommand),
+    Inventory(InventoryCommand),
+    Order(OrderCommand),
+    CreateToken {
+        id: TokenId,
+        role: Role,
+        label: Option<String>,
+        hash: [u8; 32],
+    },
+    RevokeToken(TokenId),
+}
+
+/// What a command produced, as stored for idempotent replays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Product { product: Product, stock: StockLevel },
+    Stock { sku: Sku, level: StockLevel },
+    Order(Order),
+    Token(TokenInfo),
+    TokenRevoked(TokenId),
+}
+
+/// The answer to one command: its outcome or why it was refused.
+pub type Decision = Result<Outcome, Rejected>;
+
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub decision: Decision,
+    /// True when this is the stored answer of an earlier request with the same key.
+    pub replayed: bool,
+    /// True when the key was used before with a different request.
+    pub key_reused: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: TokenId,
+    pub role: Role,
+    pub label: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What an authenticated token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub token_id: TokenId,
+    pub role: Role,
+}
+
+pub struct StoreOptions {
+    pub clock: Clock,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            clock: system_clock(),
+        }
+    }
+}
+
+/// A handle to the open store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<writer::Msg>,
+}
+
+struct Shared {
+    db: Database,
+    path: PathBuf,
+    node_id: NodeId,
+    clock: Clock,
+    /// Token hash → grant; a copy of the tokens table, updated by the writer after each commit.
+    tokens: RwLock<HashMap<[u8; 32], Grant>>,
+    writer_alive: AtomicBool,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir` and starts its writer thread.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::CreateDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::create(&path).map_err(|source| OpenError::Database {
+            path: path.clone(),
+            source,
+        })?;
+        let node_id = tables::init_or_check(&db, &path)?;
+        let tokens = tables::load_grants(&db)?;
+        let (queue, rx) = mpsc::channel(QUEUE_JOBS_MAX);
+        let shared = Arc::new(Shared {
+            db,
+            path,
+            node_id,
+            clock: options.clock,
+            tokens: RwLock::new(tokens),
+            writer_alive: AtomicBool::new(true),
+            writer: Mutex::new(None),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("fusion-writer".into())
+            .spawn(move || writer::run(&thread_shared, rx))
+            .map_err(OpenError::Spawn)?;
+        *shared.writer.lock().expect("writer handle lock") = Some(handle);
+        Ok(Store { shared, queue })
+    }
+
+    pub fn node_id(&self) -> &NodeId {
+        &self.shared.node_id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Applies a command durably. Resolves only after the transaction holding it committed.
+    pub async fn write(&self, request: WriteRequest) -> Result<Applied, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(writer::Msg::Write(writer::Job { request, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A consistent snapshot for queries.
+    pub fn read(&self) -> Result<Reader, StoreError> {
+        Ok(Reader::new(self.shared.db.begin_read()?))
+    }
+
+    /// The grant of the token whose SHA-256 is `hash`, if it exists.
+    pub fn authenticate(&self, hash: &[u8; 32]) -> Option<Grant> {
+        self.shared
+            .tokens
+            .read()
+            .expect("token cache lock")
+            .get(hash)
+            .copied()
+    }
+
+    /// True when at least one token exists (a fresh store has none until the admin token).
+    pub fn has_tokens(&self) -> bool {
+        !self
+            .shared
+            .tokens
+            .read()
+            .expect("token cache lock")
+            .is_empty()
+    }
+
+    /// True while the writer thread accepts commands.
+    pub fn is_ready(&self) -> bool {
+        self.shared.writer_alive.load(Ordering::Acquire) && !self.queue.is_closed()
+    }
+
+    /// Lets the writer finish every queued command, then stops it. Blocks; idempotent.
+    pub fn shutdown(&self) {
+        let handle = self
+            .shared
+            .writer
+            .lock()
+            .expect("writer handle lock")
+            .take();
+        if let Some(handle) = handle {
+            // The writer drains what is queued before it exits; a full queue means it is busy,
+            // so waiting for room is right.
+            let _ = self.queue.blocking_send(writer::Msg::Shutdown);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The held quantities of an order, for cancelling it.
+pub(crate) fn held_lines(
+    reservations: &[crate::domain::Reservation],
+) -> Vec<fusion_contracts::events::StockLine> {
+    reservations
+        .iter()
+        .filter(|r| r.state == crate::domain::inventory::ReservationState::Active)
+        .map(|r| fusion_contracts::events::StockLine {
+            sku: r.sku.clone(),
+            quantity: r.quantity,
+        })
+        .collect()
+}
+
+/// Reads the last sequence number of the log (0 when empty).
+fn last_seq(events: &impl ReadableTable<u64, &'static [u8]>) -> Result<u64, StoreError> {
+    Ok(events.last()?.map(|(k, _)| k.value()).unwrap_or(0))
+}

@@ -1,0 +1,136 @@
+//! Queries on a read transaction: an MVCC snapshot that never waits for the writer.
+
+use fusion_contracts::{Envelope, OrderId, ProductId, Sku};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+
+use super::tables::{
+    self, EVENTS, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCTS, RESERVATIONS, STOCK, TOKENS, decode,
+};
+use super::{StoreError, TokenInfo, last_seq};
+use crate::domain::{Order, Product, Reservation, StockLevel};
+
+/// A consistent view of the store at the moment it was opened.
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+impl Reader {
+    pub(super) fn new(txn: ReadTransaction) -> Self {
+        Self { txn }
+    }
+
+    pub fn product(&self, id: ProductId) -> Result<Option<(Product, StockLevel)>, StoreError> {
+        let products = self.txn.open_table(PRODUCTS)?;
+        let Some(stored) = tables::get_product(&products, id)? else {
+            return Ok(None);
+        };
+        let stock = tables::get_stock(&self.txn.open_table(STOCK)?, &stored.product.sku)?;
+        Ok(Some((stored.product, stock)))
+    }
+
+    /// Active products in the order they were created.
+    pub fn products(
+        &self,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<(Product, StockLevel)>, StoreError> {
+        let list = self.txn.open_table(PRODUCT_LIST)?;
+        let products = self.txn.open_table(PRODUCTS)?;
+        let stock = self.txn.open_table(STOCK)?;
+        let mut out = Vec::with_capacity(limit);
+        for entry in list.iter()?.skip(offset).take(limit) {
+            let (_, id) = entry?;
+            let id = ProductId::from_u128(id.value());
+            let stored = tables::get_product(&products, id)?
+                .ok_or_else(|| StoreError::Invariant(format!("listed product {id} is missing")))?;
+            let level = tables::get_stock(&stock, &stored.product.sku)?;
+            out.push((stored.product, level));
+        }
+        Ok(out)
+    }
+
+    pub fn stock(&self, sku: &Sku) -> Result<Option<StockLevel>, StoreError> {
+        let stock = self.txn.open_table(STOCK)?;
+        stock
+            .get(sku.as_str())?
+            .map(|v| decode("stock", v.value()))
+            .transpose()
+    }
+
+    /// Stock levels by sku.
+    pub fn stock_levels(
+        &self,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<(Sku, StockLevel)>, StoreError> {
+        let stock = self.txn.open_table(STOCK)?;
+        let mut out = Vec::with_capacity(limit);
+        for entry in stock.iter()?.skip(offset).take(limit) {
+            let (sku, level) = entry?;
+            let sku = Sku::new(sku.value()).map_err(|e| StoreError::Corrupt {
+                table: "stock",
+                reason: e.to_string(),
+            })?;
+            out.push((sku, decode("stock", level.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        tables::get_order(&self.txn.open_table(ORDERS)?, id)
+    }
+
+    /// Orders, newest first.
+    pub fn orders(&self, limit: usize, offset: usize) -> Result<Vec<Order>, StoreError> {
+        let list = self.txn.open_table(ORDER_LIST)?;
+        let orders = self.txn.open_table(ORDERS)?;
+        let mut out = Vec::with_capacity(limit);
+        for entry in list.iter()?.rev().skip(offset).take(limit) {
+            let (_, id) = entry?;
+            let id = OrderId::from_u128(id.value());
+            let order = tables::get_order(&orders, id)?
+                .ok_or_else(|| StoreError::Invariant(format!("listed order {id} is missing")))?;
+            out.push(order);
+        }
+        Ok(out)
+    }
+
+    pub fn order_count(&self) -> Result<u64, StoreError> {
+        Ok(self.txn.open_table(ORDER_LIST)?.len()?)
+    }
+
+    pub fn reservations(&self, id: OrderId) -> Result<Vec<Reservation>, StoreError> {
+        tables::get_reservations(&self.txn.open_table(RESERVATIONS)?, id)
+    }
+
+    /// Events with `seq > after`, in log order.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        let events = self.txn.open_table(EVENTS)?;
+        let mut out = Vec::with_capacity(limit);
+        for entry in events.range(after.saturating_add(1)..)?.take(limit) {
+            let (_, bytes) = entry?;
+            let envelope = Envelope::decode(bytes.value()).map_err(|e| StoreError::Corrupt {
+                table: "events",
+                reason: e.to_string(),
+            })?;
+            out.push(envelope);
+        }
+        Ok(out)
+    }
+
+    /// Position of the newest event (0 for an empty log).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        last_seq(&self.txn.open_table(EVENTS)?)
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let tokens = self.txn.open_table(TOKENS)?;
+        let mut out = Vec::new();
+        for entry in tokens.iter()? {
+            let (_, info) = entry?;
+            out.push(decode::<TokenInfo>("tokens", info.value())?);
+        }
+        out.sort_by_key(|t| (t.created_at, t.id));
+        Ok(out)
+    }
+}

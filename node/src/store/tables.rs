@@ -1,0 +1,231 @@
+//! Table definitions, record codecs and the readers shared by the writer and by queries.
+//!
+//! Keys: uuids as u128, skus as str, the log by sequence number. Values are postcard records.
+//! The layout is versioned by `FORMAT_VERSION` in the `meta` table.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use fusion_contracts::{NodeId, OrderId, ProductId, Sku, TokenId};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{FORMAT_VERSION, Grant, OpenError, StoreError, TokenInfo};
+use crate::domain::{Order, Product, Reservation, StockLevel};
+
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Product id → [`StoredProduct`].
+pub(super) const PRODUCTS: TableDefinition<u128, &[u8]> = TableDefinition::new("products");
+/// Sku → product id: skus are unique across all products, archived ones included.
+pub(super) const PRODUCT_SKUS: TableDefinition<&str, u128> = TableDefinition::new("product_skus");
+/// Log position of `product.created` → product id, for active products: the list order.
+pub(super) const PRODUCT_LIST: TableDefinition<u64, u128> = TableDefinition::new("product_list");
+/// Sku → [`StockLevel`].
+pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
+/// (order id, sku) → [`Reservation`].
+pub(super) const RESERVATIONS: TableDefinition<(u128, &str), &[u8]> =
+    TableDefinition::new("reservations");
+/// Order id → [`Order`].
+pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
+/// Log position of `order.created` → order id: read backwards for newest first.
+pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
+/// This node's event log: seq → postcard `Envelope`.
+pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Idempotency key → [`IdempotencyRecord`].
+pub(super) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// (stored at ms, key): the keys in expiry order.
+pub(super) const IDEMPOTENCY_EXPIRY: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("idempotency_expiry");
+/// SHA-256 of a token → [`TokenInfo`]. Secrets are never stored.
+pub(super) const TOKENS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tokens");
+
+const META_FORMAT_VERSION: &str = "format_version";
+const META_NODE_ID: &str = "node_id";
+
+/// A product and its position in the list (the log position of its creation).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct StoredProduct {
+    pub list_key: u64,
+    pub product: Product,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct IdempotencyRecord {
+    pub fingerprint: [u8; 32],
+    pub stored_at_ms: i64,
+    pub decision: super::Decision,
+}
+
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("encoding into a Vec cannot fail")
+}
+
+pub(super) fn decode<T: DeserializeOwned>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    })
+}
+
+/// Creates the tables and records the format version in a new file, or checks the version of
+/// an existing one. Returns the node id.
+pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<NodeId, OpenError> {
+    let read = db.begin_read().map_err(StoreError::from)?;
+    let existing: Vec<String> = read
+        .list_tables()
+        .map_err(StoreError::from)?
+        .map(|t| t.name().to_string())
+        .collect();
+    if existing.is_empty() {
+        drop(read);
+        return Ok(initialize(db)?);
+    }
+    if !existing.iter().any(|t| t == META.name()) {
+        return Err(OpenError::Foreign {
+            path: path.to_path_buf(),
+            reason: "it has no meta table".into(),
+        });
+    }
+    let meta = read.open_table(META).map_err(StoreError::from)?;
+    let version = meta
+        .get(META_FORMAT_VERSION)
+        .map_err(StoreError::from)?
+        .ok_or_else(|| OpenError::Foreign {
+            path: path.to_path_buf(),
+            reason: "it records no format version".into(),
+        })?;
+    let found = <[u8; 4]>::try_from(version.value())
+        .map(u32::from_le_bytes)
+        .map_err(|_| OpenError::Foreign {
+            path: path.to_path_buf(),
+            reason: "its format version is unreadable".into(),
+        })?;
+    if found != FORMAT_VERSION {
+        return Err(OpenError::UnknownFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let node_id = meta
+        .get(META_NODE_ID)
+        .map_err(StoreError::from)?
+        .ok_or_else(|| OpenError::Foreign {
+            path: path.to_path_buf(),
+            reason: "it records no node id".into(),
+        })?;
+    let node_id = String::from_utf8(node_id.value().to_vec())
+        .ok()
+        .and_then(|s| NodeId::new(s).ok());
+    node_id.ok_or_else(|| OpenError::Foreign {
+        path: path.to_path_buf(),
+        reason: "its node id is invalid".into(),
+    })
+}
+
+fn initialize(db: &Database) -> Result<NodeId, StoreError> {
+    // A node id is random per store: 128 bits, so two stores never share one.
+    let node_id = NodeId::new(uuid::Uuid::new_v4().simple().to_string())
+        .expect("a simple uuid is a valid node id");
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+        meta.insert(META_NODE_ID, node_id.as_str().as_bytes())?;
+        txn.open_table(PRODUCTS)?;
+        txn.open_table(PRODUCT_SKUS)?;
+        txn.open_table(PRODUCT_LIST)?;
+        txn.open_table(STOCK)?;
+        txn.open_table(RESERVATIONS)?;
+        txn.open_table(ORDERS)?;
+        txn.open_table(ORDER_LIST)?;
+        txn.open_table(EVENTS)?;
+        txn.open_table(IDEMPOTENCY)?;
+        txn.open_table(IDEMPOTENCY_EXPIRY)?;
+        txn.open_table(TOKENS)?;
+    }
+    txn.commit()?;
+    Ok(node_id)
+}
+
+pub(super) fn load_grants(db: &Database) -> Result<HashMap<[u8; 32], Grant>, StoreError> {
+    let read = db.begin_read()?;
+    let tokens = read.open_table(TOKENS)?;
+    let mut grants = HashMap::new();
+    for entry in tokens.iter()? {
+        let (hash, info) = entry?;
+        let info: TokenInfo = decode("tokens", info.value())?;
+        grants.insert(
+            *hash.value(),
+            Grant {
+                token_id: info.id,
+                role: info.role,
+            },
+        );
+    }
+    Ok(grants)
+}
+
+pub(super) fn get_product(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: ProductId,
+) -> Result<Option<StoredProduct>, StoreError> {
+    table
+        .get(id.as_u128())?
+        .map(|v| decode("products", v.value()))
+        .transpose()
+}
+
+pub(super) fn get_stock(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    sku: &Sku,
+) -> Result<StockLevel, StoreError> {
+    Ok(table
+        .get(sku.as_str())?
+        .map(|v| decode("stock", v.value()))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+pub(super) fn get_order(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: OrderId,
+) -> Result<Option<Order>, StoreError> {
+    table
+        .get(id.as_u128())?
+        .map(|v| decode("orders", v.value()))
+        .transpose()
+}
+
+pub(super) fn get_reservations(
+    table: &impl ReadableTable<(u128, &'static str), &'static [u8]>,
+    id: OrderId,
+) -> Result<Vec<Reservation>, StoreError> {
+    let mut out = Vec::new();
+    for entry in table.range((id.as_u128(), "")..)? {
+        let (key, value) = entry?;
+        if key.value().0 != id.as_u128() {
+            break;
+        }
+        out.push(decode("reservations", value.value())?);
+    }
+    Ok(out)
+}
+
+pub(super) fn find_token(
+    table: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    id: TokenId,
+) -> Result<Option<([u8; 32], TokenInfo)>, StoreError> {
+    for entry in table.iter()? {
+        let (hash, info) = entry?;
+        let info: TokenInfo = decode("tokens", info.value())?;
+        if info.id == id {
+            return Ok(Some((*hash.value(), info)));
+        }
+    }
+    Ok(None)
+}
