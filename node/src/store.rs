@@ -299,7 +299,8 @@ impl Store {
         self.shared.writer_alive.load(Ordering::Acquire) && !self.queue.is_closed()
     }
 
-    /// Lets the writer finish every queued command, then stops it. Blocks; idempotent.
+    /// Lets the writer finish every queued command, then stops it. Idempotent. Blocks until the
+    /// writer exits, so call it from a blocking context (`spawn_blocking`), not from a task.
     pub fn shutdown(&self) {
         let handle = self
             .shared
@@ -334,3 +335,6 @@ pub(crate) fn held_lines(
 fn last_seq(events: &impl ReadableTable<u64, &'static [u8]>) -> Result<u64, StoreError> {
     Ok(events.last()?.map(|(k, _)| k.value()).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests;

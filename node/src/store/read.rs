@@ -9,6 +9,9 @@ use super::tables::{
 use super::{StoreError, TokenInfo, last_seq};
 use crate::domain::{Order, Product, Reservation, StockLevel};
 
+/// Most rows a query reserves room for up front; `limit` may be far larger than what exists.
+const PREALLOCATE_MAX: usize = 1024;
+
 /// A consistent view of the store at the moment it was opened.
 pub struct Reader {
     txn: ReadTransaction,
@@ -37,7 +40,7 @@ impl Reader {
         let list = self.txn.open_table(PRODUCT_LIST)?;
         let products = self.txn.open_table(PRODUCTS)?;
         let stock = self.txn.open_table(STOCK)?;
-        let mut out = Vec::with_capacity(limit);
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in list.iter()?.skip(offset).take(limit) {
             let (_, id) = entry?;
             let id = ProductId::from_u128(id.value());
@@ -64,7 +67,7 @@ impl Reader {
         offset: usize,
     ) -> Result<Vec<(Sku, StockLevel)>, StoreError> {
         let stock = self.txn.open_table(STOCK)?;
-        let mut out = Vec::with_capacity(limit);
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in stock.iter()?.skip(offset).take(limit) {
             let (sku, level) = entry?;
             let sku = Sku::new(sku.value()).map_err(|e| StoreError::Corrupt {
@@ -84,7 +87,7 @@ impl Reader {
     pub fn orders(&self, limit: usize, offset: usize) -> Result<Vec<Order>, StoreError> {
         let list = self.txn.open_table(ORDER_LIST)?;
         let orders = self.txn.open_table(ORDERS)?;
-        let mut out = Vec::with_capacity(limit);
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in list.iter()?.rev().skip(offset).take(limit) {
             let (_, id) = entry?;
             let id = OrderId::from_u128(id.value());
@@ -106,7 +109,7 @@ impl Reader {
     /// Events with `seq > after`, in log order.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         let events = self.txn.open_table(EVENTS)?;
-        let mut out = Vec::with_capacity(limit);
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in events.range(after.saturating_add(1)..)?.take(limit) {
             let (_, bytes) = entry?;
             let envelope = Envelope::decode(bytes.value()).map_err(|e| StoreError::Corrupt {

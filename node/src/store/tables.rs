@@ -127,7 +127,7 @@ pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<NodeId, OpenEr
     })
 }
 
-fn initialize(db: &Database) -> Result<NodeId, StoreError> {
+pub(super) fn initialize(db: &Database) -> Result<NodeId, StoreError> {
     // A node id is random per store: 128 bits, so two stores never share one.
     let node_id = NodeId::new(uuid::Uuid::new_v4().simple().to_string())
         .expect("a simple uuid is a valid node id");

@@ -1,0 +1,296 @@
+//! The real `fusion` binary as a process: SIGKILL while clients place orders loses no
+//! acknowledged order and leaves no gap in the log; an Idempotency-Key outlives a crash; the
+//! token command works against a running node and reports refusals with its exit codes.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+struct NodeProcess {
+    child: Child,
+    url: String,
+    admin: String,
+}
+
+/// Starts `fusion node serve` on a free port and waits for it to say where it listens.
+async fn spawn_node(dir: &Path) -> NodeProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(["node", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the node exited before it listened");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the node never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let admin = std::fs::read_to_string(dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    NodeProcess { child, url, admin }
+}
+
+impl NodeProcess {
+    async fn sigkill(mut self) {
+        self.child.start_kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().await.unwrap();
+    }
+
+    async fn get(&self, http: &reqwest::Client, path: &str) -> (StatusCode, Value) {
+        let response = http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+async fn all_events(node: &NodeProcess, http: &reqwest::Client) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let after = events
+            .last()
+            .map(|e: &Value| e["seq"].as_u64().unwrap())
+            .unwrap_or(0);
+        let (_, page) = node
+            .get(http, &format!("/events?after={after}&limit=1000"))
+            .await;
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_acknowledged_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(dir.path()).await;
+    let http = reqwest::Client::new();
+    let product = json!({ "sku": "BULK", "name": "Bulk", "price": 0.5, "currency": "USD", "inventory": 1_000_000 });
+    let created = http
+        .post(format!("{}/products", node.url))
+        .bearer_auth(&node.admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let (http, url, token) = (http.clone(), node.url.clone(), node.admin.clone());
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let body = json!({ "customerId": "load", "items": [{ "sku": "BULK", "quantity": 1, "price": 0.5 }] });
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(response) = http.post(format!("{url}/orders")).bearer_auth(&token).json(&body).send().await else {
+                    return; // the node is gone
+                };
+                if response.status() == StatusCode::CREATED {
+                    let Ok(order) = response.json::<Value>().await else { return };
+                    acknowledged.lock().await.push(order["id"].as_str().unwrap().to_string());
+                }
+            }
+        }));
+    }
+    // Kill once a fair number of orders were acknowledged, while the clients keep writing.
+    while acknowledged.lock().await.len() < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node.sigkill().await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+
+    let node = spawn_node(dir.path()).await;
+    for id in &acknowledged {
+        let (status, order) = node.get(&http, &format!("/orders/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "acknowledged order {id} was lost");
+        assert_eq!(order["status"], "created");
+    }
+    let events = all_events(&node, &http).await;
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "the log has a gap"
+    );
+    let orders_logged = events
+        .iter()
+        .filter(|e| e["topic"] == "order.created")
+        .count();
+    assert!(
+        orders_logged >= acknowledged.len(),
+        "{orders_logged} logged < {} acknowledged",
+        acknowledged.len()
+    );
+    // Every logged order holds exactly one unit: stock and log agree after the crash.
+    let (_, stock) = node.get(&http, "/inventory/BULK").await;
+    assert_eq!(stock["reserved"].as_u64().unwrap() as usize, orders_logged);
+    assert_eq!(
+        stock["quantity"].as_u64().unwrap() as usize,
+        1_000_000 - orders_logged
+    );
+    node.sigkill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_outlives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(dir.path()).await;
+    let http = reqwest::Client::new();
+    let product =
+        json!({ "sku": "ONE", "name": "One", "price": 3, "currency": "USD", "inventory": 5 });
+    http.post(format!("{}/products", node.url))
+        .bearer_auth(&node.admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    let order =
+        json!({ "customerId": "c", "items": [{ "sku": "ONE", "quantity": 1, "price": 3 }] });
+    let place = |url: String, token: String| {
+        let (http, order) = (http.clone(), order.clone());
+        async move {
+            let response = http
+                .post(format!("{url}/orders"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", "pos-7-receipt-1001")
+                .json(&order)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let first = place(node.url.clone(), node.admin.clone()).await;
+    assert_eq!(first.0, StatusCode::CREATED);
+    node.sigkill().await;
+
+    let node = spawn_node(dir.path()).await;
+    let retry = place(node.url.clone(), node.admin.clone()).await;
+    assert_eq!(
+        retry, first,
+        "the retry after a crash returns the original order"
+    );
+    let (_, orders) = node.get(&http, "/orders").await;
+    assert_eq!(orders.as_array().unwrap().len(), 1);
+    let (_, stock) = node.get(&http, "/inventory/ONE").await;
+    assert_eq!(stock["quantity"], 4);
+    node.sigkill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_command_against_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(dir.path()).await;
+    let fusion = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fusion"));
+        command
+            .args(args)
+            .env("FUSION_URL", &node.url)
+            .env_remove("FUSION_TOKEN");
+        command
+    };
+    let out = fusion(&[
+        "token",
+        "create",
+        "--role",
+        "cashier",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cashier = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(cashier.starts_with("fct_"));
+
+    let http = reqwest::Client::new();
+    let order =
+        json!({ "customerId": "c", "items": [{ "sku": "NONE", "quantity": 1, "price": 1 }] });
+    let response = http
+        .post(format!("{}/orders", node.url))
+        .bearer_auth(&cashier)
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the cashier token works (and NONE has no stock)"
+    );
+
+    // A cashier may not create tokens: the node refuses (403) and the CLI exits 3.
+    let out = fusion(&["token", "create", "--role", "admin"])
+        .env("FUSION_TOKEN", &cashier)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs the admin role"));
+    // A usage error exits 2; an unreachable node exits 1.
+    let out = fusion(&["token", "create", "--role", "owner"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = fusion(&[
+        "token",
+        "list",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--url",
+        "http://127.0.0.1:1",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = fusion(&["token", "list", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        3,
+        "header, admin and cashier"
+    );
+    node.sigkill().await;
+}

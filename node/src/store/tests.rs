@@ -1,0 +1,234 @@
+//! Store tests on real redb files: format versioning, and that the state tables equal a replay
+//! of the event log.
+
+use fusion_contracts::commands::{
+    AdjustStock, ArchiveProduct, CancelOrder, CreateProduct, OrderLine, PlaceOrder, SetStock,
+    UpdateProduct,
+};
+use fusion_contracts::{Currency, CustomerId, Decimal, Money, OrderId, ProductId};
+use redb::{Database, Key, ReadableDatabase, ReadableTable, TableDefinition, Value};
+
+use super::exec::{self, Tables};
+use super::tables::{
+    self, EVENTS, META, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCT_SKUS, PRODUCTS, RESERVATIONS,
+    STOCK,
+};
+use super::*;
+
+fn open(dir: &Path) -> Result<Store, OpenError> {
+    Store::open(dir, StoreOptions::default())
+}
+
+#[test]
+fn a_store_of_another_format_version_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).unwrap().shutdown();
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("format_version", 99u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = open(dir.path()).err().expect("version 99 must be refused");
+    assert!(
+        matches!(
+            err,
+            OpenError::UnknownFormat {
+                found: 99,
+                supported: FORMAT_VERSION,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("has format version 99; this build reads only version 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_redb_file_that_is_not_a_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        let other: TableDefinition<u64, u64> = TableDefinition::new("other");
+        txn.open_table(other).unwrap().insert(1, 1).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = open(dir.path())
+        .err()
+        .expect("a foreign file must be refused");
+    assert!(matches!(err, OpenError::Foreign { .. }), "{err:?}");
+    std::fs::write(dir.path().join(DB_FILE), b"not a database at all").unwrap();
+    assert!(matches!(open(dir.path()), Err(OpenError::Database { .. })));
+}
+
+#[test]
+fn the_node_id_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let id = store.node_id().clone();
+    store.shutdown();
+    drop(store);
+    assert_eq!(open(dir.path()).unwrap().node_id(), &id);
+}
+
+fn request(command: Command) -> WriteRequest {
+    WriteRequest {
+        command,
+        correlation_id: CorrelationId::new("test").unwrap(),
+        command_id: Uuid::now_v7(),
+        idempotency: None,
+    }
+}
+
+fn usd(cents: i64) -> Money {
+    Money {
+        minor: cents,
+        currency: Currency::USD,
+    }
+}
+
+/// Every row of a table, as bytes.
+fn dump<K: Key + 'static, V: Value + 'static>(
+    db: &Database,
+    table: TableDefinition<K, V>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let read = db.begin_read().unwrap();
+    let table = read.open_table(table).unwrap();
+    table
+        .iter()
+        .unwrap()
+        .map(|entry| {
+            let (k, v) = entry.unwrap();
+            (
+                K::as_bytes(&k.value()).as_ref().to_vec(),
+                V::as_bytes(&v.value()).as_ref().to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+    vec![
+        dump(db, PRODUCTS),
+        dump(db, PRODUCT_SKUS),
+        dump(db, PRODUCT_LIST),
+        dump(db, STOCK),
+        dump(db, RESERVATIONS),
+        dump(db, ORDERS),
+        dump(db, ORDER_LIST),
+        dump(db, EVENTS),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_log_rebuilds_the_state_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let product = ProductId(Uuid::now_v7());
+    let sku = Sku::new("A").unwrap();
+    let mut commands = vec![
+        Command::Catalog(CatalogCommand::CreateProduct(CreateProduct {
+            product_id: product,
+            sku: sku.clone(),
+            name: "A".into(),
+            description: None,
+            price: usd(250),
+            inventory: 20,
+        })),
+        Command::Inventory(InventoryCommand::SetStock(SetStock {
+            sku: Sku::new("B").unwrap(),
+            quantity: 3,
+        })),
+        Command::Inventory(InventoryCommand::AdjustStock(AdjustStock {
+            sku: sku.clone(),
+            delta: -2,
+            reason: "broken".into(),
+        })),
+        Command::Catalog(CatalogCommand::UpdateProduct(UpdateProduct {
+            product_id: product,
+            name: Some("A2".into()),
+            description: None,
+            price: Some(Decimal::new(275, 2)),
+            currency: None,
+            sku: None,
+        })),
+    ];
+    let orders: Vec<OrderId> = (0..6).map(|_| OrderId(Uuid::now_v7())).collect();
+    for (i, id) in orders.iter().enumerate() {
+        commands.push(Command::Order(OrderCommand::PlaceOrder(PlaceOrder {
+            order_id: *id,
+            customer_id: CustomerId::new(format!("c{i}")).unwrap(),
+            currency: Currency::USD,
+            lines: vec![
+                OrderLine {
+                    sku: sku.clone(),
+                    quantity: 3,
+                    price: usd(275),
+                    category: None,
+                },
+                OrderLine {
+                    sku: Sku::new("B").unwrap(),
+                    quantity: 1,
+                    price: usd(100),
+                    category: None,
+                },
+            ],
+        })));
+    }
+    commands.push(Command::Order(OrderCommand::CancelOrder(CancelOrder {
+        order_id: orders[0],
+        reason: None,
+    })));
+    commands.push(Command::Catalog(CatalogCommand::ArchiveProduct(
+        ArchiveProduct {
+            product_id: product,
+        },
+    )));
+    for command in commands {
+        store.write(request(command)).await.unwrap();
+    }
+    // Orders 0..=2 take B's 3 units, 3..=5 are refused, cancelling order 0 gives one back.
+    let read = store.read().unwrap();
+    assert_eq!(
+        read.stock(&Sku::new("B").unwrap())
+            .unwrap()
+            .unwrap()
+            .available,
+        1
+    );
+    assert!(read.order(orders[2]).unwrap().is_some());
+    assert!(read.order(orders[3]).unwrap().is_none());
+    let envelopes = read.events_after(0, usize::MAX).unwrap();
+    drop(read);
+
+    let replica = Database::builder()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap();
+    tables::initialize(&replica).unwrap();
+    let txn = replica.begin_write().unwrap();
+    {
+        let mut t = Tables::open(&txn).unwrap();
+        for envelope in &envelopes {
+            t.events
+                .insert(envelope.seq, envelope.encode().as_slice())
+                .unwrap();
+            exec::project(&mut t, envelope).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .unwrap();
+    let original = Database::create(path).unwrap();
+    assert_eq!(dump_state(&original), dump_state(&replica));
+}

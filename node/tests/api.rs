@@ -1,0 +1,1143 @@
+//! The node's HTTP API over real HTTP, against a real redb file in a temp dir: every route's happy
+//! path and its error paths, idempotency across restarts, and the all-or-nothing stock rule under
+//! concurrency.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use fusion_node::server::{self, Node};
+use fusion_node::store::{Store, StoreOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+struct TestNode {
+    addr: SocketAddr,
+    admin: String,
+    http: reqwest::Client,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    store: Store,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+async fn start(dir: &Path) -> TestNode {
+    let node = Node::open(dir, StoreOptions::default()).await.unwrap();
+    let admin = std::fs::read_to_string(&node.admin_token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let store = node.store().clone();
+    let task = tokio::spawn(server::serve(listener, node.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    TestNode {
+        addr,
+        admin,
+        http: reqwest::Client::new(),
+        stop,
+        task,
+        store,
+    }
+}
+
+impl TestNode {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.shutdown())
+            .await
+            .unwrap();
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("http://{}{path}", self.addr));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, Some(&self.admin), None, &[])
+            .await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Value) -> Answer {
+        self.call(method, path, Some(&self.admin), Some(&body), &[])
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(&self.admin), Some(&body), &[])
+            .await
+    }
+
+    async fn token(&self, role: &str) -> String {
+        let answer = self.post("/tokens", json!({ "role": role })).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body["token"].as_str().unwrap().to_string()
+    }
+
+    async fn product(&self, sku: &str, price: Value, inventory: u64) -> Value {
+        let answer = self
+            .post("/products", json!({ "sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "USD", "inventory": inventory }))
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body
+    }
+
+    async fn stock(&self, sku: &str) -> u64 {
+        let answer = self.get(&format!("/inventory/{sku}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body["quantity"].as_u64().unwrap()
+    }
+
+    /// Every event of the log, paging through `GET /events`.
+    async fn events(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.get(&format!("/events?after={after}&limit=1000")).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let page = page.body.as_array().unwrap().clone();
+            if page.is_empty() {
+                return all;
+            }
+            after = page.last().unwrap()["seq"].as_u64().unwrap();
+            all.extend(page);
+        }
+    }
+}
+
+fn order(items: Value) -> Value {
+    json!({ "customerId": "cust-1", "items": items })
+}
+
+fn assert_error(answer: &Answer, status: StatusCode, error: &str, field: Option<&str>) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["error"], error, "{}", answer.body);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        answer.body
+    );
+    match field {
+        Some(field) => assert_eq!(answer.body["field"], field, "{}", answer.body),
+        None => assert!(answer.body.get("field").is_none(), "{}", answer.body),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_routes_auth_and_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    assert_eq!(
+        node.call(Method::GET, "/health", None, None, &[])
+            .await
+            .body,
+        json!({ "status": "ok" })
+    );
+    assert_eq!(
+        node.call(Method::GET, "/ready", None, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let anonymous = node.call(Method::GET, "/products", None, None, &[]).await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    assert_eq!(anonymous.headers["www-authenticate"], "Bearer");
+    let forged = node
+        .call(Method::GET, "/products", Some("fct_forged"), None, &[])
+        .await;
+    assert_error(&forged, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    for path in [
+        "/metrics",
+        "/openapi.json",
+        "/events",
+        "/orders",
+        "/inventory",
+    ] {
+        assert_eq!(
+            node.call(Method::GET, path, None, None, &[]).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+
+    let cashier = node.token("cashier").await;
+    let manager = node.token("manager").await;
+    let body = json!({ "sku": "X1", "name": "x", "price": 1, "currency": "USD" });
+    let denied = node
+        .call(Method::POST, "/products", Some(&cashier), Some(&body), &[])
+        .await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden", None);
+    let denied = node
+        .call(
+            Method::PUT,
+            "/inventory",
+            Some(&cashier),
+            Some(&json!({"sku": "X1", "quantity": 1})),
+            &[],
+        )
+        .await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden", None);
+    let denied = node
+        .call(
+            Method::POST,
+            "/tokens",
+            Some(&manager),
+            Some(&json!({"role": "admin"})),
+            &[],
+        )
+        .await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden", None);
+    let allowed = node
+        .call(Method::POST, "/products", Some(&manager), Some(&body), &[])
+        .await;
+    assert_eq!(allowed.status, StatusCode::CREATED);
+    let read = node
+        .call(Method::GET, "/products", Some(&cashier), None, &[])
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+
+    // Tokens are listed without secrets, and a revoked token stops working at once.
+    let tokens = node.get("/tokens").await.body;
+    assert_eq!(tokens.as_array().unwrap().len(), 3);
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("token").is_none())
+    );
+    let cashier_id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "cashier")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = node
+        .call(
+            Method::DELETE,
+            &format!("/tokens/{cashier_id}"),
+            Some(&node.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let after = node
+        .call(Method::GET, "/products", Some(&cashier), None, &[])
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    let again = node
+        .call(
+            Method::DELETE,
+            &format!("/tokens/{cashier_id}"),
+            Some(&node.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_error(&again, StatusCode::NOT_FOUND, "not_found", None);
+
+    let metrics = node.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics
+            .body
+            .as_str()
+            .unwrap()
+            .contains("fusion_http_requests_total")
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let doc = node.get("/openapi.json").await.body;
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/products", "post"),
+        ("/products", "get"),
+        ("/products/{id}", "get"),
+        ("/products/{id}", "patch"),
+        ("/products/{id}", "delete"),
+        ("/inventory", "put"),
+        ("/inventory", "get"),
+        ("/inventory/{sku}", "get"),
+        ("/inventory/{sku}/adjust", "post"),
+        ("/orders", "post"),
+        ("/orders", "get"),
+        ("/orders/{id}", "get"),
+        ("/orders/{id}/cancel", "post"),
+        ("/events", "get"),
+        ("/tokens", "post"),
+        ("/tokens", "get"),
+        ("/tokens/{id}", "delete"),
+    ];
+    for (path, method) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        operations,
+        expected.len(),
+        "the document lists routes the test does not know"
+    );
+    assert!(doc["components"]["schemas"]["PlaceOrderRequest"].is_object());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let created = node.product("TEA", json!(4.5), 12).await;
+    assert_eq!(created["price"], json!(4.5));
+    assert_eq!(created["inventory"], 12);
+    assert_eq!(created["status"], "active");
+    assert_eq!(
+        node.stock("TEA").await,
+        12,
+        "the inventory field seeds stock"
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let duplicate = node
+        .post(
+            "/products",
+            json!({ "sku": "TEA", "name": "again", "price": 1, "currency": "USD" }),
+        )
+        .await;
+    assert_error(&duplicate, StatusCode::CONFLICT, "sku_taken", Some("sku"));
+
+    let cases = [
+        (json!({ "name": "x", "price": 1, "currency": "USD" }), "sku"),
+        (json!({ "sku": "B", "price": 1, "currency": "USD" }), "name"),
+        (
+            json!({ "sku": "B", "name": " ", "price": 1, "currency": "USD" }),
+            "name",
+        ),
+        (
+            json!({ "sku": "B", "name": "x", "price": -1, "currency": "USD" }),
+            "price",
+        ),
+        (
+            json!({ "sku": "B", "name": "x", "price": 10.005, "currency": "USD" }),
+            "price",
+        ),
+        (
+            json!({ "sku": "B", "name": "x", "price": 1.5, "currency": "JPY" }),
+            "price",
+        ),
+        (
+            json!({ "sku": "B", "name": "x", "price": "abc", "currency": "USD" }),
+            "price",
+        ),
+        (
+            json!({ "sku": "B", "name": "x", "price": 1, "currency": "XYZ" }),
+            "currency",
+        ),
+        (
+            json!({ "sku": "B", "name": "x", "price": 1, "currency": "USD", "inventory": -1 }),
+            "inventory",
+        ),
+        (
+            json!({ "sku": "a b", "name": "x", "price": 1, "currency": "USD" }),
+            "sku",
+        ),
+        (
+            json!({ "sku": "B", "name": 7, "price": 1, "currency": "USD" }),
+            "name",
+        ),
+    ];
+    for (body, field) in cases {
+        let answer = node.post("/products", body.clone()).await;
+        assert_error(
+            &answer,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        );
+        assert!(
+            answer.body["message"].as_str().unwrap().starts_with(field),
+            "{}",
+            answer.body
+        );
+    }
+    let yen = node
+        .post(
+            "/products",
+            json!({ "sku": "JP", "name": "Sencha", "price": 1500, "currency": "jpy" }),
+        )
+        .await;
+    assert_eq!(yen.status, StatusCode::CREATED);
+    assert_eq!(
+        (yen.body["price"].clone(), yen.body["currency"].clone()),
+        (json!(1500), json!("JPY"))
+    );
+
+    assert_eq!(
+        node.get(&format!("/products/{id}")).await.body["sku"],
+        "TEA"
+    );
+    assert_error(
+        &node
+            .get("/products/00000000-0000-0000-0000-000000000000")
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &node.get("/products/not-an-id").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    for sku in ["P1", "P2", "P3"] {
+        node.product(sku, json!(1), 0).await;
+    }
+    let page = node.get("/products?limit=2&offset=1").await.body;
+    let skus: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(skus, ["JP", "P1"], "insertion order");
+    assert_error(
+        &node.get("/products?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("limit"),
+    );
+    assert_error(
+        &node.get("/products?limit=201").await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("limit"),
+    );
+    assert_error(
+        &node.get("/products?offset=-1").await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("offset"),
+    );
+
+    let product_path = format!("/products/{id}");
+    let updated = node
+        .send(
+            Method::PATCH,
+            &product_path,
+            json!({ "price": 4.75, "description": "Loose leaf" }),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(
+        (
+            updated.body["price"].clone(),
+            updated.body["description"].clone()
+        ),
+        (json!(4.75), json!("Loose leaf"))
+    );
+    assert_error(
+        &node
+            .send(Method::PATCH, &product_path, json!({ "price": 4.755 }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("price"),
+    );
+    assert_error(
+        &node
+            .send(Method::PATCH, &product_path, json!({ "sku": "OTHER" }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("sku"),
+    );
+    assert_error(
+        &node
+            .send(Method::PATCH, &product_path, json!({ "currency": "JPY" }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("price"),
+    );
+    assert_eq!(
+        node.send(Method::PATCH, &product_path, json!({ "sku": "TEA" }))
+            .await
+            .status,
+        StatusCode::OK,
+        "the same sku is accepted"
+    );
+    let missing = node
+        .call(
+            Method::PATCH,
+            "/products/00000000-0000-0000-0000-000000000001",
+            Some(&node.admin),
+            Some(&json!({"name": "x"})),
+            &[],
+        )
+        .await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "not_found", None);
+
+    let archived = node
+        .call(
+            Method::DELETE,
+            &format!("/products/{id}"),
+            Some(&node.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (archived.status, archived.body["status"].clone()),
+        (StatusCode::OK, json!("archived"))
+    );
+    let listed = node.get("/products?limit=200").await.body;
+    assert!(
+        listed.as_array().unwrap().iter().all(|p| p["sku"] != "TEA"),
+        "archived products leave the list"
+    );
+    assert_eq!(
+        node.get(&format!("/products/{id}")).await.body["status"],
+        "archived"
+    );
+    assert_error(
+        &node
+            .send(Method::PATCH, &product_path, json!({ "name": "x" }))
+            .await,
+        StatusCode::CONFLICT,
+        "product_archived",
+        None,
+    );
+    let reuse = node
+        .post(
+            "/products",
+            json!({ "sku": "TEA", "name": "again", "price": 1, "currency": "USD" }),
+        )
+        .await;
+    assert_error(&reuse, StatusCode::CONFLICT, "sku_taken", Some("sku"));
+
+    let topics: Vec<String> = node
+        .events()
+        .await
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(&topics[..2], ["product.created", "inventory.adjusted"]);
+    assert!(
+        topics.contains(&"product.updated".to_string())
+            && topics.contains(&"product.archived".to_string())
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    assert_eq!(
+        node.send(
+            Method::PUT,
+            "/inventory",
+            json!({ "sku": "NUT", "quantity": 7 })
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(node.stock("NUT").await, 7);
+    assert_error(
+        &node
+            .send(
+                Method::PUT,
+                "/inventory",
+                json!({ "sku": "NUT", "quantity": -1 }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("quantity"),
+    );
+    assert_error(
+        &node
+            .send(Method::PUT, "/inventory", json!({ "quantity": 1 }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("sku"),
+    );
+
+    let adjusted = node
+        .post(
+            "/inventory/NUT/adjust",
+            json!({ "delta": 5, "reason": "delivery" }),
+        )
+        .await;
+    assert_eq!(
+        (adjusted.status, adjusted.body["quantity"].clone()),
+        (StatusCode::OK, json!(12))
+    );
+    let adjusted = node
+        .post(
+            "/inventory/NUT/adjust",
+            json!({ "delta": -12, "reason": "damaged" }),
+        )
+        .await;
+    assert_eq!(adjusted.body["quantity"], 0);
+    let below = node
+        .post(
+            "/inventory/NUT/adjust",
+            json!({ "delta": -1, "reason": "count" }),
+        )
+        .await;
+    assert_error(
+        &below,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "insufficient_stock",
+        Some("delta"),
+    );
+    assert_eq!(below.body["available"], 0);
+    assert_eq!(
+        node.stock("NUT").await,
+        0,
+        "a refused adjustment changes nothing"
+    );
+    assert_error(
+        &node
+            .post(
+                "/inventory/NUT/adjust",
+                json!({ "delta": 0, "reason": "x" }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("delta"),
+    );
+    assert_error(
+        &node
+            .post("/inventory/NUT/adjust", json!({ "delta": 1 }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("reason"),
+    );
+
+    node.send(
+        Method::PUT,
+        "/inventory",
+        json!({ "sku": "ALM", "quantity": 3 }),
+    )
+    .await;
+    let all = node.get("/inventory").await.body;
+    assert_eq!(
+        all,
+        json!([
+            { "sku": "ALM", "quantity": 3, "reserved": 0, "updatedAt": all[0]["updatedAt"] },
+            { "sku": "NUT", "quantity": 0, "reserved": 0, "updatedAt": all[1]["updatedAt"] },
+        ])
+    );
+    assert_error(
+        &node.get("/inventory/NOPE").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    let adjustments: Vec<Value> = node
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "inventory.adjusted")
+        .collect();
+    let reasons: Vec<&str> = adjustments
+        .iter()
+        .map(|e| e["payload"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["set", "delivery", "damaged", "set"]);
+    assert_eq!(adjustments[1]["key"], "NUT");
+    assert_eq!(adjustments[1]["payload"]["previousQuantity"], 7);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_reserve_all_or_nothing_and_cancel_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    node.product("A", json!(0.1), 10).await;
+    node.product("B", json!(0.2), 1).await;
+
+    let placed = node.post("/orders", order(json!([{ "sku": "A", "quantity": 1, "price": 0.1 }, { "sku": "B", "quantity": 1, "price": 0.2, "category": "snacks" }]))).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    assert_eq!(placed.body["total"], json!(0.3));
+    assert_eq!(placed.body["currency"], "USD");
+    assert_eq!(placed.body["status"], "created");
+    assert_eq!((node.stock("A").await, node.stock("B").await), (9, 0));
+    let order_id = placed.body["id"].as_str().unwrap().to_string();
+
+    // B is short: the whole order is refused, and A keeps every unit.
+    let short = node.post("/orders", order(json!([{ "sku": "A", "quantity": 2, "price": 0.1 }, { "sku": "B", "quantity": 1, "price": 0.2 }]))).await;
+    assert_error(
+        &short,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "insufficient_stock",
+        Some("items[1].quantity"),
+    );
+    assert_eq!(
+        (
+            short.body["sku"].clone(),
+            short.body["requested"].clone(),
+            short.body["available"].clone()
+        ),
+        (json!("B"), json!(1), json!(0))
+    );
+    assert_eq!(
+        (node.stock("A").await, node.stock("B").await),
+        (9, 0),
+        "nothing stays reserved"
+    );
+    let inventory = node.get("/inventory/A").await.body;
+    assert_eq!(inventory["reserved"], 1);
+
+    let cases = [
+        (order(json!([])), "items"),
+        (
+            order(json!([{ "sku": "A", "quantity": 0, "price": 1 }])),
+            "items[0].quantity",
+        ),
+        (
+            order(json!([{ "sku": "A", "quantity": 1, "price": 1.001 }])),
+            "items[0].price",
+        ),
+        (
+            order(json!([{ "sku": "A", "quantity": 1 }])),
+            "items[0].price",
+        ),
+        (
+            json!({ "items": [{ "sku": "A", "quantity": 1, "price": 1 }] }),
+            "customerId",
+        ),
+        (
+            json!({ "customerId": "c", "currency": "JPY", "items": [{ "sku": "A", "quantity": 1, "price": 0.5 }] }),
+            "items[0].price",
+        ),
+    ];
+    for (body, field) in cases {
+        assert_error(
+            &node.post("/orders", body).await,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        );
+    }
+    assert_eq!(node.stock("A").await, 9);
+
+    let got = node.get(&format!("/orders/{order_id}")).await;
+    assert_eq!(got.body, placed.body);
+    assert_error(
+        &node
+            .get("/orders/00000000-0000-0000-0000-000000000009")
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    let second = node
+        .post(
+            "/orders",
+            order(json!([{ "sku": "A", "quantity": 3, "price": 0.1 }])),
+        )
+        .await;
+    let list = node.get("/orders").await.body;
+    assert_eq!(list[0]["id"], second.body["id"], "newest first");
+    assert_eq!(list[1]["id"], json!(order_id));
+
+    let cashier = node.token("cashier").await;
+    let denied = node
+        .call(
+            Method::POST,
+            &format!("/orders/{order_id}/cancel"),
+            Some(&cashier),
+            None,
+            &[],
+        )
+        .await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden", None);
+    let cancelled = node
+        .post(
+            &format!("/orders/{order_id}/cancel"),
+            json!({ "reason": "customer changed mind" }),
+        )
+        .await;
+    assert_eq!(
+        (cancelled.status, cancelled.body["status"].clone()),
+        (StatusCode::OK, json!("cancelled"))
+    );
+    assert_eq!(
+        (node.stock("A").await, node.stock("B").await),
+        (7, 1),
+        "cancel releases the reservation"
+    );
+    let twice = node
+        .call(
+            Method::POST,
+            &format!("/orders/{order_id}/cancel"),
+            Some(&node.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_error(&twice, StatusCode::CONFLICT, "order_not_cancellable", None);
+    assert_eq!(node.stock("B").await, 1, "a second cancel releases nothing");
+    let unknown = node
+        .post(
+            "/orders/00000000-0000-0000-0000-000000000009/cancel",
+            json!({}),
+        )
+        .await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "not_found", None);
+
+    let events = node.events().await;
+    let topics: Vec<&str> = events
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &topics[4..],
+        [
+            "order.created",
+            "inventory.reserved",
+            "inventory.insufficient",
+            "order.created",
+            "inventory.reserved",
+            "order.cancelled",
+            "inventory.released",
+        ]
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "the log has no gaps"
+    );
+    let created = &events[4];
+    assert_eq!(created["key"], json!(order_id));
+    assert_eq!(created["payload"]["orderId"], json!(order_id));
+    assert_eq!(created["payload"]["customerId"], "cust-1");
+    assert_eq!(created["payload"]["total"], json!(0.3));
+    assert_eq!(events[5]["payload"]["status"], "reserved");
+    assert_eq!(
+        events[5]["causationId"], created["eventId"],
+        "reservation is caused by the order"
+    );
+    assert_eq!(events[5]["correlationId"], created["correlationId"]);
+    let insufficient = &events[6]["payload"];
+    assert_eq!(
+        (
+            insufficient["sku"].clone(),
+            insufficient["quantity"].clone(),
+            insufficient["available"].clone()
+        ),
+        (json!("B"), json!(1), json!(0))
+    );
+    assert_eq!(
+        events[10]["payload"]["items"],
+        json!([{ "sku": "A", "quantity": 1 }, { "sku": "B", "quantity": 1 }])
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_are_4xx_never_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let raw = |body: Vec<u8>| {
+        node.http
+            .post(format!("http://{}/orders", node.addr))
+            .bearer_auth(&node.admin)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+        (
+            br#"{"customerId":"c","items":[{"sku":"A","quantity":1,"price":1}]} trailing"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (vec![0xff, 0xfe], StatusCode::BAD_REQUEST, "invalid_json"),
+        (
+            vec![b' '; fusion_node::api::BODY_BYTES_MAX + 1],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ];
+    for (body, status, error) in cases {
+        let response = raw(body).await.unwrap();
+        assert_eq!(response.status(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], error, "{body}");
+    }
+    let bad_key = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&order(json!([]))),
+            &[("Idempotency-Key", "")],
+        )
+        .await;
+    assert_error(
+        &bad_key,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("Idempotency-Key"),
+    );
+    assert_error(
+        &node.get("/nope").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &node.get("/events?after=x").await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("after"),
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    node.product("A", json!(2.5), 10).await;
+    let body = order(json!([{ "sku": "A", "quantity": 2, "price": 2.5 }]));
+    let key = [("Idempotency-Key", "till-1-sale-42")];
+    let first = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&body),
+            &key,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let retry = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&body),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (retry.status, &retry.body),
+        (StatusCode::CREATED, &first.body)
+    );
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    assert_eq!(node.stock("A").await, 8, "the retry reserved nothing");
+    let other = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&order(json!([{ "sku": "A", "quantity": 1, "price": 2.5 }]))),
+            &key,
+        )
+        .await;
+    assert_error(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        Some("Idempotency-Key"),
+    );
+
+    // A refusal is an answer too: the same key gets the same 422 even after stock arrives.
+    let greedy = order(json!([{ "sku": "A", "quantity": 50, "price": 2.5 }]));
+    let refused = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&greedy),
+            &[("Idempotency-Key", "greedy")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let admin = node.admin.clone();
+    node.stop().await;
+
+    let node = start(dir.path()).await;
+    assert_eq!(node.admin, admin, "the admin token persists");
+    let after_restart = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&body),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (after_restart.status, &after_restart.body),
+        (StatusCode::CREATED, &first.body)
+    );
+    assert_eq!(node.stock("A").await, 8);
+    node.call(
+        Method::PUT,
+        "/inventory",
+        Some(&node.admin),
+        Some(&json!({ "sku": "A", "quantity": 100 })),
+        &[],
+    )
+    .await;
+    let refused_again = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&node.admin),
+            Some(&greedy),
+            &[("Idempotency-Key", "greedy")],
+        )
+        .await;
+    assert_eq!(
+        (refused_again.status, &refused_again.body),
+        (StatusCode::UNPROCESSABLE_ENTITY, &refused.body)
+    );
+    let orders = node.get("/orders").await.body;
+    assert_eq!(orders.as_array().unwrap().len(), 1);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_orders_never_oversell() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    node.product("LAST", json!(1.99), 50).await;
+    let cashier = node.token("cashier").await;
+    let body = order(json!([{ "sku": "LAST", "quantity": 1, "price": 1.99 }]));
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let http = node.http.clone();
+        let url = format!("http://{}/orders", node.addr);
+        let (cashier, body) = (cashier.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(cashier)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut created = 0;
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, refused), (50, 150));
+    assert_eq!(node.stock("LAST").await, 0);
+    assert_eq!(node.get("/inventory/LAST").await.body["reserved"], 50);
+    let events = node.events().await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["topic"] == "order.created")
+            .count(),
+        50
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["topic"] == "inventory.reserved")
+            .count(),
+        50
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["topic"] == "inventory.insufficient")
+            .count(),
+        150
+    );
+    node.stop().await;
+}
