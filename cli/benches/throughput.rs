@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
 use redb::{Database, TableDefinition};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Requests per connection to run before measuring (connection setup, caches, allocator).
 const WARMUP: Duration = Duration::from_secs(2);
@@ -36,13 +38,20 @@ struct Phase {
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     let seconds = env_number("BENCH_SECONDS", 10);
     let connections = env_number("BENCH_CONNECTIONS", 64) as usize;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run(Duration::from_secs(seconds), connections));
 }
 
@@ -53,32 +62,74 @@ async fn run(duration: Duration, connections: usize) {
     let node_dir = dir.path().join("node");
     let (mut child, addr) = start_node(&node_dir).await;
     let pid = child.id().unwrap();
-    let token = std::fs::read_to_string(node_dir.join("admin.token")).unwrap().trim().to_string();
+    let token = std::fs::read_to_string(node_dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
     let product_ids = seed(addr, &token).await;
 
     let order = br#"{"customerId":"bench","items":[{"sku":"B0","quantity":1,"price":1.25},{"sku":"B1","quantity":1,"price":2.5},{"sku":"B2","quantity":1,"price":0.1}]}"#;
     let mut phases = vec![ceiling];
-    phases.push(load(addr, &token, pid, "POST /orders (3 lines, durable)", duration, connections, |_| {
-        ("POST", "/orders".to_string(), Some(order.as_slice()), 201)
-    })
-    .await);
+    phases.push(
+        load(
+            addr,
+            &token,
+            pid,
+            "POST /orders (3 lines, durable)",
+            duration,
+            connections,
+            |_| ("POST", "/orders".to_string(), Some(order.as_slice()), 201),
+        )
+        .await,
+    );
     let ids = Arc::new(product_ids);
     let by_id = ids.clone();
-    phases.push(load(addr, &token, pid, "GET /products/{id}", duration, connections, move |i| {
-        ("GET", format!("/products/{}", by_id[i % by_id.len()]), None, 200)
-    })
-    .await);
-    phases.push(load(addr, &token, pid, "GET /products (page of 50)", duration, connections, |_| {
-        ("GET", "/products?limit=50".to_string(), None, 200)
-    })
-    .await);
+    phases.push(
+        load(
+            addr,
+            &token,
+            pid,
+            "GET /products/{id}",
+            duration,
+            connections,
+            move |i| {
+                (
+                    "GET",
+                    format!("/products/{}", by_id[i % by_id.len()]),
+                    None,
+                    200,
+                )
+            },
+        )
+        .await,
+    );
+    phases.push(
+        load(
+            addr,
+            &token,
+            pid,
+            "GET /products (page of 50)",
+            duration,
+            connections,
+            |_| ("GET", "/products?limit=50".to_string(), None, 200),
+        )
+        .await,
+    );
+    let (_, metrics) = Conn::open(addr)
+        .await
+        .send("GET", "/metrics", &token, None)
+        .await;
+    print_writer_stats(&String::from_utf8_lossy(&metrics));
     child.start_kill().unwrap();
     let _ = child.wait().await;
 
     println!("\n| workload | requests/s | p50 | p99 | node CPU |");
     println!("|---|---:|---:|---:|---:|");
     for p in &phases {
-        let cpu = p.node_cpu_s.map(|c| format!("{:.0} %", 100.0 * c / p.seconds)).unwrap_or_else(|| "—".into());
+        let cpu = p
+            .node_cpu_s
+            .map(|c| format!("{:.0} %", 100.0 * c / p.seconds))
+            .unwrap_or_else(|| "—".into());
         println!(
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
             p.name,
@@ -88,7 +139,11 @@ async fn run(duration: Duration, connections: usize) {
             cpu
         );
     }
-    println!("\n{connections} connections, {} s per workload after {} s warm-up", duration.as_secs(), WARMUP.as_secs());
+    println!(
+        "\n{connections} connections, {} s per workload after {} s warm-up",
+        duration.as_secs(),
+        WARMUP.as_secs()
+    );
 }
 
 /// The ceiling: `connections` writers, one writer thread, one redb transaction per batch of
@@ -149,7 +204,9 @@ async fn redb_group_commit(dir: &Path, duration: Duration, connections: usize) -
         latencies.extend(t.await.unwrap());
     }
     drop(tx);
-    let (_, batches) = tokio::task::spawn_blocking(move || writer.join().unwrap()).await.unwrap();
+    let (_, batches) = tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
     latencies.sort_unstable();
     eprintln!("raw redb: {} batches", batches);
     Phase {
@@ -190,7 +247,9 @@ async fn seed(addr: SocketAddr, token: &str) -> Vec<String> {
         let body = format!(
             r#"{{"sku":"B{i}","name":"Bench product {i}","description":"a product used by the benchmark","price":1.25,"currency":"USD","inventory":1000000000}}"#
         );
-        let (status, body) = conn.send("POST", "/products", token, Some(body.as_bytes())).await;
+        let (status, body) = conn
+            .send("POST", "/products", token, Some(body.as_bytes()))
+            .await;
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         ids.push(v["id"].as_str().unwrap().to_string());
@@ -200,27 +259,56 @@ async fn seed(addr: SocketAddr, token: &str) -> Vec<String> {
 
 struct Conn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    host: String,
+    host: HeaderValue,
 }
 
 impl Conn {
     async fn open(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(connection);
-        Conn { sender, host: addr.to_string() }
+        Conn {
+            sender,
+            host: HeaderValue::from_str(&addr.to_string()).unwrap(),
+        }
     }
 
-    async fn send(&mut self, method: &str, path: &str, token: &str, body: Option<&[u8]>) -> (u16, Bytes) {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&[u8]>,
+    ) -> (u16, Bytes) {
+        let auth = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        self.send_with(
+            method,
+            path,
+            &auth,
+            body.map(Bytes::copy_from_slice).unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// The lean path of the load loops: headers prepared once, the body shared, not copied.
+    async fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: &HeaderValue,
+        body: Bytes,
+    ) -> (u16, Bytes) {
         self.sender.ready().await.unwrap();
         let request = Request::builder()
             .method(method)
             .uri(path)
-            .header(HOST, &self.host)
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
+            .header(HOST, self.host.clone())
+            .header(AUTHORIZATION, auth.clone())
+            .header(CONTENT_TYPE, JSON.clone())
+            .body(Full::new(body))
             .unwrap();
         let response = self.sender.send_request(request).await.unwrap();
         let status = response.status().as_u16();
@@ -246,16 +334,24 @@ async fn load(
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let (make, stop, measuring, errors, token) = (make.clone(), stop.clone(), measuring.clone(), errors.clone(), token.to_string());
+        let (make, stop, measuring, errors, token) = (
+            make.clone(),
+            stop.clone(),
+            measuring.clone(),
+            errors.clone(),
+            token.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await;
+            let auth = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
             let mut latencies = Vec::new();
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
                 let (method, path, body, expected) = make(i);
                 i += connections;
                 let started = Instant::now();
-                let (status, _) = conn.send(method, &path, &token, body).await;
+                let body = body.map(Bytes::from_static).unwrap_or_default();
+                let (status, _) = conn.send_with(method, &path, &auth, body).await;
                 if status != expected {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -281,7 +377,10 @@ async fn load(
     }
     latencies.sort_unstable();
     let errors = errors.load(Ordering::Relaxed);
-    assert_eq!(errors, 0, "{name}: {errors} answers had an unexpected status");
+    assert_eq!(
+        errors, 0,
+        "{name}: {errors} answers had an unexpected status"
+    );
     eprintln!("{name}: {} requests", latencies.len());
     Phase {
         name: name.to_string(),
@@ -291,6 +390,26 @@ async fn load(
         p99_us: percentile(&latencies, 0.99),
         node_cpu_s: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
     }
+}
+
+/// Mean group-commit batch size and commit time over the whole run, from the node's /metrics.
+fn print_writer_stats(metrics: &str) {
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let batches = value("fusion_store_batch_commands_count");
+    let commands = value("fusion_store_batch_commands_sum");
+    let commit_s = value("fusion_store_commit_seconds_sum");
+    eprintln!(
+        "writer: {batches:.0} batches, {:.1} commands per batch, {:.2} ms per batch (apply + commit)",
+        commands / batches,
+        1000.0 * commit_s / batches
+    );
 }
 
 fn percentile(sorted: &[u64], q: f64) -> u64 {

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,7 +32,7 @@ pub use error::ApiError;
 pub use extract::BODY_BYTES_MAX;
 
 use crate::store::{Command, Decision, Outcome, Store, WriteRequest};
-use extract::{RequestId, WriteContext};
+use extract::{CorrelationSlot, WriteContext};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -110,36 +110,101 @@ fn new_correlation_id() -> CorrelationId {
     CorrelationId::new(uuid::Uuid::now_v7().to_string()).expect("a uuid is a valid correlation id")
 }
 
-/// Per request: a correlation id (taken from `X-Correlation-Id` or made), a tracing span with
-/// method and matched route, and the request metrics.
+/// Per request: the correlation id from `X-Correlation-Id` (writes without one get a new one,
+/// see `WriteContext`), echoed in the answer; a tracing span with method and matched route; and
+/// the request metrics. Labels are static strings: no allocation per request.
 async fn track(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let route = route.unwrap_or_else(|| "unmatched".to_owned());
-    let correlation_id = req
+        .map_or("unmatched", |p| route_label(p.as_str()));
+    let incoming = req
         .headers()
-        .get("x-correlation-id")
+        .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| CorrelationId::new(v).ok())
-        .unwrap_or_else(new_correlation_id);
-    req.extensions_mut().insert(RequestId {
-        correlation_id: correlation_id.clone(),
-    });
-    let span = tracing::debug_span!("request", %method, route, correlation_id = %correlation_id);
-    let mut response = next.run(req).instrument(span).await;
-    if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
-        response.headers_mut().insert("x-correlation-id", value);
+        .and_then(|v| CorrelationId::new(v).ok());
+    let slot = CorrelationSlot::default();
+    if let Some(correlation_id) = incoming {
+        let _ = slot.0.set(correlation_id);
     }
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("fusion_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("fusion_http_request_duration_seconds", "method" => method.to_string(), "route" => route)
+    req.extensions_mut().insert(slot.clone());
+    let span = tracing::debug_span!("request", method, route);
+    let mut response = next.run(req).instrument(span).await;
+    let status = status_label(response.status());
+    metrics::counter!("fusion_http_requests_total", "method" => method, "route" => route, "status" => status).increment(1);
+    metrics::histogram!("fusion_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
+    if let Some(id) = slot.0.get()
+        && let Ok(value) = HeaderValue::from_str(id.as_str())
+    {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
     response
+}
+
+const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// Every route pattern, for metric labels.
+const ROUTES: &[&str] = &[
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/products",
+    "/products/{id}",
+    "/inventory",
+    "/inventory/{sku}",
+    "/inventory/{sku}/adjust",
+    "/orders",
+    "/orders/{id}",
+    "/orders/{id}/cancel",
+    "/events",
+    "/tokens",
+    "/tokens/{id}",
+];
+
+fn route_label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+fn status_label(status: StatusCode) -> &'static str {
+    const CODES: &[(u16, &str)] = &[
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (409, "409"),
+        (413, "413"),
+        (422, "422"),
+        (500, "500"),
+        (503, "503"),
+    ];
+    CODES
+        .iter()
+        .find(|(code, _)| *code == status.as_u16())
+        .map_or("other", |(_, label)| label)
 }
 
 /// The answer of the writer to one request.

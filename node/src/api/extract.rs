@@ -2,6 +2,7 @@
 //! the write context (correlation id, `Idempotency-Key`), and list paging.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -18,6 +19,7 @@ use crate::store::{Grant, Idempotency};
 
 /// Largest accepted request body: a 200-line order is ~20 KiB.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest accepted `Idempotency-Key`.
 const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 /// List paging bounds (FusionCommerce: limit 1–200, default 50).
@@ -26,21 +28,26 @@ pub const LIST_LIMIT_MAX: usize = 200;
 /// Deepest offset served; paging deeper than this should filter instead.
 const LIST_OFFSET_MAX: usize = 1_000_000;
 
-/// A JSON body and a digest of the request (method, path, body) for idempotency.
+/// A JSON body, and — when the request carries an `Idempotency-Key` — a digest of the request
+/// (method, path, body) to recognise a retry.
 pub struct JsonBody<T> {
     pub value: T,
-    pub digest: [u8; 32],
+    pub digest: Option<[u8; 32]>,
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let mut hasher = Sha256::new();
-        hasher.update(req.method().as_str().as_bytes());
-        hasher.update(b" ");
-        hasher.update(req.uri().path().as_bytes());
-        hasher.update(b"\n");
+        let keyed = req.headers().contains_key(IDEMPOTENCY_KEY);
+        let mut hasher = keyed.then(|| {
+            let mut hasher = Sha256::new();
+            hasher.update(req.method().as_str().as_bytes());
+            hasher.update(b" ");
+            hasher.update(req.uri().path().as_bytes());
+            hasher.update(b"\n");
+            hasher
+        });
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -56,12 +63,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 )
             }
         })?;
-        hasher.update(&bytes);
         let value = parse_json(&bytes)?;
-        Ok(JsonBody {
-            value,
-            digest: hasher.finalize().into(),
-        })
+        let digest = hasher.take().map(|mut h| {
+            h.update(&bytes);
+            h.finalize().into()
+        });
+        Ok(JsonBody { value, digest })
     }
 }
 
@@ -161,11 +168,11 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The correlation id of the request, set by the request middleware.
-#[derive(Clone, Debug)]
-pub struct RequestId {
-    pub correlation_id: CorrelationId,
-}
+/// The request's correlation id, shared between the request middleware (which fills it from
+/// `X-Correlation-Id` and echoes it in the answer) and the write path (which makes one when the
+/// client sent none).
+#[derive(Clone, Debug, Default)]
+pub struct CorrelationSlot(pub Arc<OnceLock<CorrelationId>>);
 
 /// What every write carries besides its command.
 pub struct WriteContext {
@@ -186,12 +193,12 @@ impl FromRequestParts<AppState> for WriteContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        let correlation_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.correlation_id.clone())
-            .unwrap_or_else(super::new_correlation_id);
-        let idempotency_key = match parts.headers.get("idempotency-key") {
+        // Without an X-Correlation-Id this write starts a new correlation; the answer carries it.
+        let correlation_id = match parts.extensions.get::<CorrelationSlot>() {
+            Some(slot) => slot.0.get_or_init(super::new_correlation_id).clone(),
+            None => super::new_correlation_id(),
+        };
+        let idempotency_key = match parts.headers.get(IDEMPOTENCY_KEY) {
             None => None,
             Some(value) => {
                 let key = value.to_str().ok().filter(|k| {

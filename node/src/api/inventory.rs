@@ -40,7 +40,7 @@ pub async fn set(
     let written = submit(
         &state,
         &ctx,
-        Some(body.digest),
+        body.digest,
         Command::Inventory(InventoryCommand::SetStock(command)),
     )
     .await?;
@@ -97,7 +97,7 @@ pub async fn adjust(
     let written = submit(
         &state,
         &ctx,
-        Some(body.digest),
+        body.digest,
         Command::Inventory(InventoryCommand::AdjustStock(command)),
     )
     .await?;

@@ -57,7 +57,7 @@ pub async fn place(
     let written = submit(
         &state,
         &ctx,
-        Some(body.digest),
+        body.digest,
         Command::Order(OrderCommand::PlaceOrder(command)),
     )
     .await?;
@@ -108,7 +108,7 @@ pub async fn cancel(
     let written = submit(
         &state,
         &ctx,
-        Some(body.digest),
+        body.digest,
         Command::Order(OrderCommand::CancelOrder(command)),
     )
     .await?;

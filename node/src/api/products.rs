@@ -59,7 +59,7 @@ pub async fn create(
     let written = submit(
         &state,
         &ctx,
-        Some(body.digest),
+        body.digest,
         Command::Catalog(CatalogCommand::CreateProduct(command)),
     )
     .await?;
@@ -110,7 +110,7 @@ pub async fn update(
     let written = submit(
         &state,
         &ctx,
-        Some(body.digest),
+        body.digest,
         Command::Catalog(CatalogCommand::UpdateProduct(command)),
     )
     .await?;

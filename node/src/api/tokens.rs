@@ -45,7 +45,7 @@ pub async fn create(
         label,
         hash,
     };
-    let written = submit(&state, &ctx, Some(body.digest), command).await?;
+    let written = submit(&state, &ctx, body.digest, command).await?;
     match written.decision? {
         Outcome::Token(_) if written.replayed => Err(ApiError::new(
             StatusCode::CONFLICT,

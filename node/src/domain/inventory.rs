@@ -4,7 +4,7 @@
 //! open orders. Neither ever goes below zero: every decision checks before it records.
 
 use fusion_contracts::commands::{AdjustStock, SetStock};
-use fusion_contracts::events::{ReservationStatus, StockAdjusted, StockLine};
+use fusion_contracts::events::{StockAdjusted, StockLine};
 use fusion_contracts::{Event, OrderId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -113,37 +113,30 @@ pub fn apply(level: &mut StockLevel, sku: &Sku, event: &Event, at: Timestamp) {
     level.updated_at = at;
 }
 
-/// Folds an event into the reservation of (`order_id`, `sku`).
-pub fn apply_reservation(
-    reservation: &mut Option<Reservation>,
+/// Folds an event into the reservations one order holds (one per sku).
+pub fn apply_reservations(
+    held: &mut Vec<Reservation>,
     order_id: OrderId,
-    sku: &Sku,
     event: &Event,
     at: Timestamp,
 ) {
     match event {
-        Event::InventoryReserved(e)
-            if e.order_id == order_id && e.status == ReservationStatus::Reserved =>
-        {
-            let quantity = e
-                .items
-                .iter()
-                .filter(|l| l.sku == *sku)
-                .map(|l| l.quantity)
-                .sum();
-            *reservation = Some(Reservation {
+        Event::InventoryReserved(e) if e.order_id == order_id => {
+            held.extend(e.items.iter().map(|line| Reservation {
                 order_id,
-                sku: sku.clone(),
-                quantity,
+                sku: line.sku.clone(),
+                quantity: line.quantity,
                 state: ReservationState::Active,
                 created_at: at,
                 released_at: None,
-            });
+            }));
         }
         Event::InventoryReleased(e) if e.order_id == order_id => {
-            if let Some(r) = reservation {
-                r.state = ReservationState::Released;
-                r.released_at = Some(at);
+            for r in held.iter_mut() {
+                if r.state == ReservationState::Active && e.items.iter().any(|l| l.sku == r.sku) {
+                    r.state = ReservationState::Released;
+                    r.released_at = Some(at);
+                }
             }
         }
         _ => {}

@@ -28,7 +28,7 @@ pub(super) struct Tables<'txn> {
     pub product_skus: Table<'txn, &'static str, u128>,
     pub product_list: Table<'txn, u64, u128>,
     pub stock: Table<'txn, &'static str, &'static [u8]>,
-    pub reservations: Table<'txn, (u128, &'static str), &'static [u8]>,
+    pub reservations: Table<'txn, u128, &'static [u8]>,
     pub orders: Table<'txn, u128, &'static [u8]>,
     pub order_list: Table<'txn, u64, u128>,
     pub events: Table<'txn, u64, &'static [u8]>,
@@ -339,17 +339,20 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 .insert(id.as_u128(), encode(&stored).as_slice())?;
         }
         Event::StockAdjusted(e) => update_stock(t, &e.sku, event, at)?,
-        Event::InventoryReserved(e) => {
-            for line in &e.items {
+        Event::InventoryReserved(fusion_contracts::events::InventoryReserved {
+            order_id,
+            items,
+            ..
+        })
+        | Event::InventoryReleased(fusion_contracts::events::InventoryReleased {
+            order_id,
+            items,
+            ..
+        }) => {
+            for line in items {
                 update_stock(t, &line.sku, event, at)?;
-                update_reservation(t, e.order_id, &line.sku, event, at)?;
             }
-        }
-        Event::InventoryReleased(e) => {
-            for line in &e.items {
-                update_stock(t, &line.sku, event, at)?;
-                update_reservation(t, e.order_id, &line.sku, event, at)?;
-            }
+            update_reservations(t, *order_id, event, at)?;
         }
         Event::InventoryInsufficient(_) => {}
         Event::OrderCreated(e) => {
@@ -384,23 +387,16 @@ fn update_stock(t: &mut Tables, sku: &Sku, event: &Event, at: Timestamp) -> Resu
     Ok(())
 }
 
-fn update_reservation(
+fn update_reservations(
     t: &mut Tables,
     order_id: OrderId,
-    sku: &Sku,
     event: &Event,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    let key = (order_id.as_u128(), sku.as_str());
-    let mut reservation = t
-        .reservations
-        .get(key)?
-        .map(|v| decode("reservations", v.value()))
-        .transpose()?;
-    inventory::apply_reservation(&mut reservation, order_id, sku, event, at);
-    if let Some(r) = reservation {
-        t.reservations.insert(key, encode(&r).as_slice())?;
-    }
+    let mut held = tables::get_reservations(&t.reservations, order_id)?;
+    inventory::apply_reservations(&mut held, order_id, event, at);
+    t.reservations
+        .insert(order_id.as_u128(), encode(&held).as_slice())?;
     Ok(())
 }
 

@@ -23,9 +23,9 @@ pub(super) const PRODUCT_SKUS: TableDefinition<&str, u128> = TableDefinition::ne
 pub(super) const PRODUCT_LIST: TableDefinition<u64, u128> = TableDefinition::new("product_list");
 /// Sku → [`StockLevel`].
 pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
-/// (order id, sku) → [`Reservation`].
-pub(super) const RESERVATIONS: TableDefinition<(u128, &str), &[u8]> =
-    TableDefinition::new("reservations");
+/// Order id → the order's [`Reservation`]s, one per sku. One row per order: an order's
+/// reservations are written and released together.
+pub(super) const RESERVATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("reservations");
 /// Order id → [`Order`].
 pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
 /// Log position of `order.created` → order id: read backwards for newest first.
@@ -202,18 +202,14 @@ pub(super) fn get_order(
 }
 
 pub(super) fn get_reservations(
-    table: &impl ReadableTable<(u128, &'static str), &'static [u8]>,
+    table: &impl ReadableTable<u128, &'static [u8]>,
     id: OrderId,
 ) -> Result<Vec<Reservation>, StoreError> {
-    let mut out = Vec::new();
-    for entry in table.range((id.as_u128(), "")..)? {
-        let (key, value) = entry?;
-        if key.value().0 != id.as_u128() {
-            break;
-        }
-        out.push(decode("reservations", value.value())?);
-    }
-    Ok(out)
+    Ok(table
+        .get(id.as_u128())?
+        .map(|v| decode("reservations", v.value()))
+        .transpose()?
+        .unwrap_or_default())
 }
 
 pub(super) fn find_token(
