@@ -404,10 +404,13 @@ fn print_writer_stats(metrics: &str) {
     };
     let batches = value("fusion_store_batch_commands_count");
     let commands = value("fusion_store_batch_commands_sum");
+    let batch_s = value("fusion_store_batch_seconds_sum");
     let commit_s = value("fusion_store_commit_seconds_sum");
     eprintln!(
-        "writer: {batches:.0} batches, {:.1} commands per batch, {:.2} ms per batch (apply + commit)",
+        "writer: {batches:.0} batches, {:.1} commands per batch, {:.3} ms per batch: {:.3} ms apply, {:.3} ms commit",
         commands / batches,
+        1000.0 * batch_s / batches,
+        1000.0 * (batch_s - commit_s) / batches,
         1000.0 * commit_s / batches
     );
 }

@@ -124,6 +124,19 @@ impl From<Rejected> for ApiError {
                 e.body.available = Some(available);
                 e
             }
+            Rejected::Inventory(InventoryRejected::WouldExceedMaximum {
+                sku, available, ..
+            }) => {
+                let mut e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "stock_above_maximum",
+                    message,
+                )
+                .with_field("delta");
+                e.body.sku = Some(sku);
+                e.body.available = Some(available);
+                e
+            }
             Rejected::Order(OrderRejected::InsufficientStock {
                 sku,
                 requested,

@@ -3,7 +3,7 @@
 //! `available` is what can still be sold (FusionCommerce's `quantity`); `reserved` is held by
 //! open orders. Neither ever goes below zero: every decision checks before it records.
 
-use fusion_contracts::commands::{AdjustStock, SetStock};
+use fusion_contracts::commands::{AdjustStock, QUANTITY_MAX, SetStock};
 use fusion_contracts::events::{StockAdjusted, StockLine};
 use fusion_contracts::{Event, OrderId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -32,10 +32,22 @@ pub enum ReservationState {
     Released,
 }
 
+/// Most units of one sku a node holds: 1000 × the largest single change, far beyond any store,
+/// and small enough that every quantity and delta fits an i64.
+pub const STOCK_QUANTITY_MAX: u64 = 1000 * QUANTITY_MAX;
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum InventoryRejected {
     #[error("stock of {sku} cannot go below zero: available {available}, delta {delta}")]
     WouldGoNegative {
+        sku: Sku,
+        available: u64,
+        delta: i64,
+    },
+    #[error(
+        "stock of {sku} cannot exceed {STOCK_QUANTITY_MAX}: available {available}, delta {delta}"
+    )]
+    WouldExceedMaximum {
         sku: Sku,
         available: u64,
         delta: i64,
@@ -48,13 +60,24 @@ pub fn set(cmd: &SetStock, level: &StockLevel) -> Vec<Event> {
 }
 
 pub fn adjust(cmd: &AdjustStock, level: &StockLevel) -> Result<Vec<Event>, InventoryRejected> {
-    let quantity = level.available.checked_add_signed(cmd.delta).ok_or(
-        InventoryRejected::WouldGoNegative {
-            sku: cmd.sku.clone(),
-            available: level.available,
-            delta: cmd.delta,
-        },
-    )?;
+    let (sku, available, delta) = (cmd.sku.clone(), level.available, cmd.delta);
+    let quantity = match level.available.checked_add_signed(cmd.delta) {
+        None => {
+            return Err(InventoryRejected::WouldGoNegative {
+                sku,
+                available,
+                delta,
+            });
+        }
+        Some(q) if q > STOCK_QUANTITY_MAX => {
+            return Err(InventoryRejected::WouldExceedMaximum {
+                sku,
+                available,
+                delta,
+            });
+        }
+        Some(q) => q,
+    };
     Ok(vec![adjusted(
         &cmd.sku,
         level.available,
@@ -69,7 +92,8 @@ pub fn seed(sku: &Sku, level: &StockLevel, quantity: u64) -> Event {
 }
 
 fn adjusted(sku: &Sku, previous: u64, quantity: u64, reason: &str) -> Event {
-    // Quantities are bounded by QUANTITY_MAX (1e9) at the edge, so the difference fits an i64.
+    // Levels stay within STOCK_QUANTITY_MAX (1e12) and counts within QUANTITY_MAX (1e9), so the
+    // difference fits an i64.
     let delta = quantity as i64 - previous as i64;
     StockAdjusted {
         sku: sku.clone(),
@@ -161,7 +185,10 @@ mod tests {
 
     #[test]
     fn adjust_table() {
+        let top = STOCK_QUANTITY_MAX;
         let cases = [
+            (top - 1, 1, Ok(top)),
+            (top, 1, Err(())),
             (5, 3, Ok(8)),
             (5, -5, Ok(0)),
             (5, -6, Err(())),

@@ -73,7 +73,7 @@ fn commit_batch(shared: &Shared, jobs: Vec<Job>, pruned_at_ms: &mut i64) {
         }
     }
     metrics::histogram!("fusion_store_batch_commands").record(n as f64);
-    metrics::histogram!("fusion_store_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("fusion_store_batch_seconds").record(started.elapsed().as_secs_f64());
 }
 
 fn apply_batch(
@@ -97,7 +97,9 @@ fn apply_batch(
         }
         answers
     };
+    let committing = Instant::now();
     txn.commit()?;
+    metrics::histogram!("fusion_store_commit_seconds").record(committing.elapsed().as_secs_f64());
     if prune {
         *pruned_at_ms = now.unix_ms();
     }
