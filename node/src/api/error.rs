@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fusion_contracts::Sku;
 use fusion_contracts::http::{ErrorBody, FieldError, Role};
 
 use crate::domain::{CatalogRejected, InventoryRejected, OrderRejected, Rejected};
@@ -114,44 +115,32 @@ impl From<Rejected> for ApiError {
                 ApiError::validation(field, message)
             }
             Rejected::Inventory(InventoryRejected::WouldGoNegative { sku, available, .. }) => {
-                let mut e = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                stock_error(
                     "insufficient_stock",
                     message,
+                    "delta".into(),
+                    sku,
+                    available,
                 )
-                .with_field("delta");
-                e.body.sku = Some(sku);
-                e.body.available = Some(available);
-                e
             }
             Rejected::Inventory(InventoryRejected::WouldExceedMaximum {
                 sku, available, ..
-            }) => {
-                let mut e = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "stock_above_maximum",
-                    message,
-                )
-                .with_field("delta");
-                e.body.sku = Some(sku);
-                e.body.available = Some(available);
-                e
-            }
+            }) => stock_error(
+                "stock_above_maximum",
+                message,
+                "delta".into(),
+                sku,
+                available,
+            ),
             Rejected::Order(OrderRejected::InsufficientStock {
                 sku,
                 requested,
                 available,
                 line,
             }) => {
-                let mut e = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "insufficient_stock",
-                    message,
-                )
-                .with_field(format!("items[{line}].quantity"));
-                e.body.sku = Some(sku);
+                let field = format!("items[{line}].quantity");
+                let mut e = stock_error("insufficient_stock", message, field, sku, available);
                 e.body.requested = Some(requested);
-                e.body.available = Some(available);
                 e
             }
             Rejected::Order(OrderRejected::TotalOverflow) => {
@@ -162,6 +151,14 @@ impl From<Rejected> for ApiError {
             }
         }
     }
+}
+
+/// A 422 about one sku's stock, naming the request field, the sku and what is available.
+fn stock_error(error: &str, message: String, field: String, sku: Sku, available: u64) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error, message).with_field(field);
+    e.body.sku = Some(sku);
+    e.body.available = Some(available);
+    e
 }
 
 impl IntoResponse for ApiError {
