@@ -5,8 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CustomerId, OrderId, ProductId, Sku};
+use crate::ids::{CampaignId, CustomerId, OrderId, ProductId, Sku};
 use crate::money::{Currency, Decimal, Money};
+use crate::time::Timestamp;
 
 /// Longest product name, in characters.
 pub const PRODUCT_NAME_LEN_MAX: usize = 200;
@@ -107,4 +108,50 @@ pub struct OrderLine {
 pub struct CancelOrder {
     pub order_id: OrderId,
     pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CampaignCommand {
+    CreateCampaign(CreateCampaign),
+    JoinCampaign(JoinCampaign),
+    LeaveCampaign(LeaveCampaign),
+    CancelCampaign(CancelCampaign),
+    /// Sent by the scheduler at (or after) the campaign's end; closing twice does nothing.
+    CloseCampaign(CloseCampaign),
+}
+
+/// Prices are bare decimals: whether their decimals fit depends on the product's currency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateCampaign {
+    pub campaign_id: CampaignId,
+    pub product_id: ProductId,
+    pub min_participants: u32,
+    pub max_participants: u32,
+    pub price: Decimal,
+    pub original_price: Decimal,
+    pub start_at: Timestamp,
+    pub end_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JoinCampaign {
+    pub campaign_id: CampaignId,
+    pub user_id: CustomerId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaveCampaign {
+    pub campaign_id: CampaignId,
+    pub user_id: CustomerId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CancelCampaign {
+    pub campaign_id: CampaignId,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloseCampaign {
+    pub campaign_id: CampaignId,
 }

@@ -10,6 +10,8 @@
 //! Every envelope is validated when it is built and when it is decoded, so an invalid event can
 //! neither be written nor read back.
 
+pub mod campaigns;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -20,6 +22,10 @@ use crate::commands::{ORDER_LINES_MAX, PRODUCT_NAME_LEN_MAX, QUANTITY_MAX};
 use crate::ids::{CorrelationId, CustomerId, EventId, NodeId, OrderId, ProductId, Sku};
 use crate::money::{Currency, Decimal, Money};
 use crate::time::Timestamp;
+pub use campaigns::{
+    CampaignCancelled, CampaignClosed, CampaignCreated, CampaignFailed, CampaignJoined,
+    CampaignLeft, CampaignSuccessful,
+};
 
 /// Why an event was refused, when built or when decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -440,6 +446,13 @@ events! {
     InventoryInsufficient => "inventory.insufficient", version = 1, key = |p| p.order_id.to_string();
     OrderCancelled => "order.cancelled", version = 1, key = |p| p.order_id.to_string();
     InventoryReleased => "inventory.released", version = 1, key = |p| p.order_id.to_string();
+    CampaignCreated => "group-commerce.campaign.created", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignJoined => "group-commerce.campaign.joined", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignLeft => "group-commerce.campaign.left", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignSuccessful => "group-commerce.campaign.successful", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignFailed => "group-commerce.campaign.failed", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignClosed => "group-commerce.campaign.closed", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignCancelled => "group-commerce.campaign.cancelled", version = 1, key = |p| p.campaign_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -8,12 +8,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::commands::{
-    AdjustStock, CATEGORY_LEN_MAX, CancelOrder, CreateProduct, ORDER_LINES_MAX, OrderLine,
-    PRODUCT_DESCRIPTION_LEN_MAX, PRODUCT_NAME_LEN_MAX, PlaceOrder, QUANTITY_MAX, REASON_LEN_MAX,
-    SetStock, UpdateProduct,
+    AdjustStock, CATEGORY_LEN_MAX, CancelOrder, CreateCampaign, CreateProduct, ORDER_LINES_MAX,
+    OrderLine, PRODUCT_DESCRIPTION_LEN_MAX, PRODUCT_NAME_LEN_MAX, PlaceOrder, QUANTITY_MAX,
+    REASON_LEN_MAX, SetStock, UpdateProduct,
 };
+use crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX;
 use crate::events::{OrderItem, OrderStatus, ProductStatus};
-use crate::ids::{CustomerId, OrderId, ProductId, Sku, TokenId};
+use crate::ids::{CampaignId, CustomerId, OrderId, ProductId, Sku, TokenId};
 use crate::money::{Currency, Decimal, Money, MoneyError};
 use crate::time::Timestamp;
 
@@ -291,6 +292,84 @@ impl CancelOrderRequest {
             order_id,
             reason: optional_text("reason", self.reason, REASON_LEN_MAX)?,
         })
+    }
+}
+
+/// `POST /campaigns` (FusionCommerce's body). Prices are in the product's currency.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCampaignRequest {
+    pub product_id: ProductId,
+    pub min_participants: u32,
+    pub max_participants: u32,
+    pub price: Decimal,
+    pub original_price: Decimal,
+    /// RFC 3339.
+    pub start_time: Timestamp,
+    /// RFC 3339; after `startTime`.
+    pub end_time: Timestamp,
+}
+
+impl CreateCampaignRequest {
+    pub fn into_command(self, campaign_id: CampaignId) -> Result<CreateCampaign, FieldError> {
+        let max = CAMPAIGN_PARTICIPANTS_MAX;
+        if self.min_participants == 0 {
+            return Err(FieldError::new("minParticipants", "must be at least 1"));
+        }
+        if self.max_participants == 0 || self.max_participants > max {
+            return Err(FieldError::new(
+                "maxParticipants",
+                format!("must be from 1 to {max}"),
+            ));
+        }
+        if self.min_participants > self.max_participants {
+            return Err(FieldError::new(
+                "minParticipants",
+                "must not exceed maxParticipants",
+            ));
+        }
+        if self.start_time >= self.end_time {
+            return Err(FieldError::new("endTime", "must be after startTime"));
+        }
+        for (field, amount) in [
+            ("price", self.price),
+            ("originalPrice", self.original_price),
+        ] {
+            if amount.is_negative() {
+                return Err(FieldError::new(field, MoneyError::Negative.to_string()));
+            }
+        }
+        Ok(CreateCampaign {
+            campaign_id,
+            product_id: self.product_id,
+            min_participants: self.min_participants,
+            max_participants: self.max_participants,
+            price: self.price,
+            original_price: self.original_price,
+            start_at: self.start_time,
+            end_at: self.end_time,
+        })
+    }
+}
+
+/// `POST /campaigns/{id}/join` and `/leave`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignUserRequest {
+    pub user_id: CustomerId,
+}
+
+/// `POST /campaigns/{id}/cancel`; the body is optional.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelCampaignRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl CancelCampaignRequest {
+    pub fn reason(self) -> Result<Option<String>, FieldError> {
+        optional_text("reason", self.reason, REASON_LEN_MAX)
     }
 }
 

@@ -59,6 +59,10 @@ uuid_id!(
     EventId
 );
 uuid_id!(
+    /// A group-buying campaign.
+    CampaignId
+);
+uuid_id!(
     /// An API token (the public handle; the secret is never stored).
     TokenId
 );

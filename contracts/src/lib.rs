@@ -12,6 +12,8 @@ pub mod money;
 pub mod time;
 
 pub use events::{Envelope, Event, EventError};
-pub use ids::{CorrelationId, CustomerId, EventId, NodeId, OrderId, ProductId, Sku, TokenId};
+pub use ids::{
+    CampaignId, CorrelationId, CustomerId, EventId, NodeId, OrderId, ProductId, Sku, TokenId,
+};
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use time::Timestamp;

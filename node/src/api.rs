@@ -4,6 +4,7 @@
 //! command, hand it to the store's writer and answer once it is durably committed. They never
 //! touch redb; this is the only module that imports axum.
 
+mod campaigns;
 mod error;
 mod events;
 mod extract;
@@ -62,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/events", get(events::list))
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::get))
+        .route("/campaigns/{id}/join", post(campaigns::join))
+        .route("/campaigns/{id}/leave", post(campaigns::leave))
+        .route("/campaigns/{id}/cancel", post(campaigns::cancel))
         .route("/tokens", post(tokens::create).get(tokens::list))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -72,7 +78,7 @@ pub fn router(state: AppState) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "FusionCommerce Edge node", description = "Catalog, inventory and orders of one store node. \
+    info(title = "FusionCommerce Edge node", description = "Catalog, inventory, orders and group buying of one store node. \
         Every route but /health and /ready needs `Authorization: Bearer <token>`."),
     paths(
         ops::health, ops::ready, ops::metrics, ops::openapi,
@@ -80,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         inventory::set, inventory::list, inventory::get, inventory::adjust,
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,
+        campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel,
         tokens::create, tokens::list, tokens::revoke,
     ),
     modifiers(&BearerAuth),
@@ -161,6 +168,11 @@ const ROUTES: &[&str] = &[
     "/orders/{id}",
     "/orders/{id}/cancel",
     "/events",
+    "/campaigns",
+    "/campaigns/{id}",
+    "/campaigns/{id}/join",
+    "/campaigns/{id}/leave",
+    "/campaigns/{id}/cancel",
     "/tokens",
     "/tokens/{id}",
 ];

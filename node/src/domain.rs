@@ -2,12 +2,14 @@
 //! functions) and how events change state (`apply`). Pure: no clock, no randomness, no I/O —
 //! time and ids arrive as arguments, state arrives loaded by the store.
 
+pub mod campaigns;
 pub mod catalog;
 pub mod inventory;
 pub mod orders;
 
 use serde::{Deserialize, Serialize};
 
+pub use campaigns::{Campaign, CampaignRejected};
 pub use catalog::{CatalogRejected, Product};
 pub use inventory::{InventoryRejected, Reservation, StockLevel};
 pub use orders::{Order, OrderRejected};
@@ -21,6 +23,8 @@ pub enum Rejected {
     Inventory(#[from] InventoryRejected),
     #[error(transparent)]
     Order(#[from] OrderRejected),
+    #[error(transparent)]
+    Campaign(#[from] CampaignRejected),
     #[error("token {0} not found")]
     TokenNotFound(fusion_contracts::TokenId),
 }

@@ -1,10 +1,12 @@
 //! The FusionCommerce Edge node: pure domain cores (`domain`), the durable redb store with its
-//! event log (`store`), the HTTP API (`api`), and the wiring that runs them (`server`).
+//! event log (`store`), the HTTP API (`api`), the campaign scheduler (`scheduler`), and the
+//! wiring that runs them (`server`).
 
 pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod domain;
 pub mod metrics;
+pub mod scheduler;
 pub mod server;
 pub mod store;

@@ -96,8 +96,9 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-/// The caller stops the store afterwards (`Store::shutdown`).
+/// Runs the node — the API on `listener` and the campaign scheduler — until `shutdown`
+/// resolves, then lets in-flight requests finish. The caller stops the store afterwards
+/// (`Store::shutdown`).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -107,7 +108,14 @@ pub async fn serve(
         // Small JSON answers must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, api::router(state))
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = tokio::spawn(crate::scheduler::run(state.store.clone(), async {
+        let _ = scheduler_stopped.await;
+    }));
+    let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = stop_scheduler.send(());
+    let _ = scheduler.await;
+    served
 }

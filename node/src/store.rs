@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use fusion_contracts::commands::{CatalogCommand, InventoryCommand, OrderCommand};
+use fusion_contracts::commands::{CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand};
 use fusion_contracts::http::Role;
 use fusion_contracts::{CorrelationId, NodeId, Sku, Timestamp, TokenId};
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::domain::{Order, Product, Rejected, StockLevel};
+use crate::domain::{Campaign, Order, Product, Rejected, StockLevel};
 
 pub use read::Reader;
 
@@ -142,6 +142,7 @@ pub enum Command {
     Catalog(CatalogCommand),
     Inventory(InventoryCommand),
     Order(OrderCommand),
+    Campaign(CampaignCommand),
     CreateToken {
         id: TokenId,
         role: Role,
@@ -157,6 +158,7 @@ pub enum Outcome {
     Product { product: Product, stock: StockLevel },
     Stock { sku: Sku, level: StockLevel },
     Order(Order),
+    Campaign(Campaign),
     Token(TokenInfo),
     TokenRevoked(TokenId),
 }
@@ -231,6 +233,7 @@ impl Store {
             source,
         })?;
         let node_id = tables::init_or_check(&db, &path)?;
+        tables::ensure_tables(&db)?;
         let tokens = tables::load_grants(&db)?;
         let (queue, rx) = mpsc::channel(QUEUE_JOBS_MAX);
         let shared = Arc::new(Shared {
@@ -282,6 +285,11 @@ impl Store {
             .expect("token cache lock")
             .get(hash)
             .copied()
+    }
+
+    /// The writer's clock: what "now" is for commands (the scheduler asks it too).
+    pub fn now(&self) -> Timestamp {
+        (self.shared.clock)()
     }
 
     /// True when at least one token exists (a fresh store has none until the admin token).

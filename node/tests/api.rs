@@ -326,6 +326,12 @@ async fn openapi_lists_every_route() {
         ("/tokens", "post"),
         ("/tokens", "get"),
         ("/tokens/{id}", "delete"),
+        ("/campaigns", "post"),
+        ("/campaigns", "get"),
+        ("/campaigns/{id}", "get"),
+        ("/campaigns/{id}/join", "post"),
+        ("/campaigns/{id}/leave", "post"),
+        ("/campaigns/{id}/cancel", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1141,3 +1147,6 @@ async fn concurrent_orders_never_oversell() {
     );
     node.stop().await;
 }
+
+#[path = "api/campaigns.rs"]
+mod campaigns;

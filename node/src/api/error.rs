@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::Sku;
 use fusion_contracts::http::{ErrorBody, FieldError, Role};
 
-use crate::domain::{CatalogRejected, InventoryRejected, OrderRejected, Rejected};
+use crate::domain::{
+    CampaignRejected, CatalogRejected, InventoryRejected, OrderRejected, Rejected,
+};
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -102,6 +104,7 @@ impl From<Rejected> for ApiError {
     fn from(rejected: Rejected) -> Self {
         let message = rejected.to_string();
         match rejected {
+            Rejected::Campaign(rejected) => campaign_error(rejected, message),
             Rejected::Catalog(CatalogRejected::NotFound(_))
             | Rejected::Order(OrderRejected::NotFound(_))
             | Rejected::TokenNotFound(_) => ApiError::not_found(message),
@@ -150,6 +153,21 @@ impl From<Rejected> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "order_not_cancellable", message)
             }
         }
+    }
+}
+
+/// Campaign refusals: FusionCommerce answered 500 for all of these.
+fn campaign_error(rejected: CampaignRejected, message: String) -> ApiError {
+    let conflict = |error: &str| ApiError::new(StatusCode::CONFLICT, error, message.clone());
+    match rejected {
+        CampaignRejected::NotFound(_) => ApiError::not_found(message),
+        CampaignRejected::InvalidField { field, message } => ApiError::validation(field, message),
+        CampaignRejected::NotOpenYet { .. } => conflict("campaign_not_open"),
+        CampaignRejected::Ended { .. } => conflict("campaign_closed"),
+        CampaignRejected::NotOpen { .. } => conflict("campaign_closed"),
+        CampaignRejected::Full { .. } => conflict("campaign_full"),
+        CampaignRejected::AlreadyJoined { .. } => conflict("already_joined"),
+        CampaignRejected::NotJoined { .. } => conflict("not_joined"),
     }
 }
 

@@ -6,21 +6,31 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use fusion_contracts::commands::{CatalogCommand, InventoryCommand, OrderCommand};
-use fusion_contracts::{Envelope, Event, EventId, NodeId, OrderId, ProductId, Sku, Timestamp};
+use fusion_contracts::commands::{
+    CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PlaceOrder,
+};
+use fusion_contracts::events::campaigns::ParticipantOrder;
+use fusion_contracts::events::{
+    CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful,
+};
+use fusion_contracts::{
+    CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
+    Sku, Timestamp,
+};
 use redb::{ReadableTable, Table, WriteTransaction};
 use uuid::Uuid;
 
 use super::tables::{
-    self, EVENTS, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, IdempotencyRecord, ORDER_LIST, ORDERS,
-    PRODUCT_LIST, PRODUCT_SKUS, PRODUCTS, RESERVATIONS, STOCK, StoredProduct, TOKENS, decode,
-    encode,
+    self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, IdempotencyRecord,
+    ORDER_LIST, ORDERS, PARTICIPANTS, PRODUCT_LIST, PRODUCT_SKUS, PRODUCTS, RESERVATIONS, STOCK,
+    StoredCampaign, StoredProduct, TIMERS, TOKENS, decode, encode,
 };
 use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
     WriteRequest, held_lines,
 };
-use crate::domain::{Rejected, catalog, inventory, orders};
+use crate::domain::campaigns::{self, Close};
+use crate::domain::{CampaignRejected, OrderRejected, Rejected, catalog, inventory, orders};
 
 /// Every table, opened once per batch.
 pub(super) struct Tables<'txn> {
@@ -35,6 +45,10 @@ pub(super) struct Tables<'txn> {
     pub idempotency: Table<'txn, &'static str, &'static [u8]>,
     pub idempotency_expiry: Table<'txn, (i64, &'static str), ()>,
     pub tokens: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub campaigns: Table<'txn, u128, &'static [u8]>,
+    pub campaign_list: Table<'txn, u64, u128>,
+    pub participants: Table<'txn, (u128, &'static str), i64>,
+    pub timers: Table<'txn, (i64, u128), ()>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -51,6 +65,10 @@ impl<'txn> Tables<'txn> {
             idempotency: txn.open_table(IDEMPOTENCY)?,
             idempotency_expiry: txn.open_table(IDEMPOTENCY_EXPIRY)?,
             tokens: txn.open_table(TOKENS)?,
+            campaigns: txn.open_table(CAMPAIGNS)?,
+            campaign_list: txn.open_table(CAMPAIGN_LIST)?,
+            participants: txn.open_table(PARTICIPANTS)?,
+            timers: txn.open_table(TIMERS)?,
         })
     }
 }
@@ -97,14 +115,27 @@ impl Batch {
         events: Vec<Event>,
         request: &WriteRequest,
     ) -> Result<(), StoreError> {
-        let mut causation = request.command_id;
+        self.record_chain(t, events, &request.correlation_id, request.command_id)
+            .map(drop)
+    }
+
+    /// Appends `events` as a causal chain under `correlation_id`, the first caused by `cause`;
+    /// returns the id of the last event (or `cause` when there were none).
+    fn record_chain(
+        &mut self,
+        t: &mut Tables,
+        events: Vec<Event>,
+        correlation_id: &CorrelationId,
+        cause: Uuid,
+    ) -> Result<Uuid, StoreError> {
+        let mut causation = cause;
         for event in events {
             let envelope = Envelope::new(
                 EventId(Uuid::now_v7()),
                 self.node_id.clone(),
                 self.next_seq,
                 self.now,
-                request.correlation_id.clone(),
+                correlation_id.clone(),
                 Some(causation),
                 event,
             )
@@ -118,7 +149,7 @@ impl Batch {
             self.next_seq += 1;
             self.events_appended += 1;
         }
-        Ok(())
+        Ok(causation)
     }
 }
 
@@ -201,27 +232,9 @@ fn execute(
             commit_then(t, batch, request, decided, |t| stock_outcome(t, &cmd.sku))
         }
         Command::Order(OrderCommand::PlaceOrder(cmd)) => {
-            let mut available = HashMap::with_capacity(cmd.lines.len());
-            for line in &cmd.lines {
-                if !available.contains_key(&line.sku) {
-                    available.insert(
-                        line.sku.clone(),
-                        tables::get_stock(&t.stock, &line.sku)?.available,
-                    );
-                }
-            }
-            match orders::place(cmd, |sku| available.get(sku).copied().unwrap_or(0), now) {
-                Ok(events) => {
-                    batch.record(t, events, request)?;
-                    order_outcome(t, cmd.order_id)
-                }
-                Err(rejected) => {
-                    // The refusal is a fact worth keeping (reorder alerts), though no order exists.
-                    if let Some(event) = rejected.event(cmd.order_id) {
-                        batch.record(t, vec![event], request)?;
-                    }
-                    Ok(Err(rejected.into()))
-                }
+            match place_order(t, batch, cmd, &request.correlation_id, request.command_id)? {
+                Ok(()) => order_outcome(t, cmd.order_id),
+                Err(rejected) => Ok(Err(rejected.into())),
             }
         }
         Command::Order(OrderCommand::CancelOrder(cmd)) => {
@@ -232,6 +245,7 @@ fn execute(
                 order_outcome(t, cmd.order_id)
             })
         }
+        Command::Campaign(command) => execute_campaign(t, batch, request, command),
         Command::CreateToken {
             id,
             role,
@@ -263,6 +277,159 @@ fn execute(
             None => Ok(Err(Rejected::TokenNotFound(*id))),
         },
     }
+}
+
+/// Places an order the one way orders are placed: every line reserved or none. A refusal
+/// records its `inventory.insufficient` event — a fact worth keeping (reorder alerts) though no
+/// order exists.
+fn place_order(
+    t: &mut Tables,
+    batch: &mut Batch,
+    cmd: &PlaceOrder,
+    correlation_id: &CorrelationId,
+    cause: Uuid,
+) -> Result<Result<(), OrderRejected>, StoreError> {
+    let mut available = HashMap::with_capacity(cmd.lines.len());
+    for line in &cmd.lines {
+        if !available.contains_key(&line.sku) {
+            available.insert(
+                line.sku.clone(),
+                tables::get_stock(&t.stock, &line.sku)?.available,
+            );
+        }
+    }
+    match orders::place(
+        cmd,
+        |sku| available.get(sku).copied().unwrap_or(0),
+        batch.now,
+    ) {
+        Ok(events) => {
+            batch.record_chain(t, events, correlation_id, cause)?;
+            Ok(Ok(()))
+        }
+        Err(rejected) => {
+            if let Some(event) = rejected.event(cmd.order_id) {
+                batch.record_chain(t, vec![event], correlation_id, cause)?;
+            }
+            Ok(Err(rejected))
+        }
+    }
+}
+
+fn execute_campaign(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    command: &CampaignCommand,
+) -> Result<Decision, StoreError> {
+    let now = batch.now;
+    let load = |t: &Tables, id: CampaignId| tables::get_campaign(&t.campaigns, id);
+    let joined = |t: &Tables, id: CampaignId, user: &CustomerId| -> Result<bool, StoreError> {
+        Ok(t.participants.get((id.as_u128(), user.as_str()))?.is_some())
+    };
+    let decided = match command {
+        CampaignCommand::CreateCampaign(cmd) => {
+            let product = tables::get_product(&t.products, cmd.product_id)?.map(|s| s.product);
+            campaigns::create(cmd, product.as_ref(), now)
+        }
+        CampaignCommand::JoinCampaign(cmd) => {
+            let campaign = load(t, cmd.campaign_id)?.map(|s| s.campaign);
+            campaigns::join(
+                campaign.as_ref(),
+                joined(t, cmd.campaign_id, &cmd.user_id)?,
+                cmd,
+                now,
+            )
+        }
+        CampaignCommand::LeaveCampaign(cmd) => {
+            let campaign = load(t, cmd.campaign_id)?.map(|s| s.campaign);
+            campaigns::leave(
+                campaign.as_ref(),
+                joined(t, cmd.campaign_id, &cmd.user_id)?,
+                cmd,
+                now,
+            )
+        }
+        CampaignCommand::CancelCampaign(cmd) => {
+            let campaign = load(t, cmd.campaign_id)?.map(|s| s.campaign);
+            campaigns::cancel(campaign.as_ref(), cmd, now)
+        }
+        CampaignCommand::CloseCampaign(cmd) => {
+            let Some(stored) = load(t, cmd.campaign_id)? else {
+                return Ok(Err(CampaignRejected::NotFound(cmd.campaign_id).into()));
+            };
+            close_campaign(t, batch, request, stored)?;
+            return campaign_outcome(t, cmd.campaign_id);
+        }
+    };
+    let id = campaign_id(command);
+    commit_then(t, batch, request, decided.map_err(Rejected::from), |t| {
+        campaign_outcome(t, id)
+    })
+}
+
+fn campaign_id(command: &CampaignCommand) -> CampaignId {
+    match command {
+        CampaignCommand::CreateCampaign(c) => c.campaign_id,
+        CampaignCommand::JoinCampaign(c) => c.campaign_id,
+        CampaignCommand::LeaveCampaign(c) => c.campaign_id,
+        CampaignCommand::CancelCampaign(c) => c.campaign_id,
+        CampaignCommand::CloseCampaign(c) => c.campaign_id,
+    }
+}
+
+/// Closes a campaign that has ended, in this one transaction: a failed one records its failure;
+/// a successful one places one order per participant through `place_order` and records every
+/// order (or refusal) in its `closed` event. Closing an already closed campaign does nothing,
+/// so the scheduler may ask twice. Every event carries the campaign's correlation id.
+fn close_campaign(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    stored: StoredCampaign,
+) -> Result<(), StoreError> {
+    let campaign = &stored.campaign;
+    let correlation_id = &stored.correlation_id;
+    match campaigns::close(campaign, batch.now) {
+        Close::Nothing => {}
+        Close::Fail(events) => {
+            batch.record_chain(t, events, correlation_id, request.command_id)?;
+        }
+        Close::PlaceOrders => {
+            let mut users = Vec::new();
+            for entry in t.participants.range((campaign.id.as_u128(), "")..)? {
+                let (key, _) = entry?;
+                let (id, user) = key.value();
+                if id != campaign.id.as_u128() {
+                    break;
+                }
+                users.push(CustomerId::new(user).map_err(|e| StoreError::Corrupt {
+                    table: "participants",
+                    reason: e.to_string(),
+                })?);
+            }
+            let mut orders = Vec::with_capacity(users.len());
+            for user_id in users {
+                let order_id = OrderId(Uuid::now_v7());
+                let cmd = campaigns::participant_order(campaign, user_id.clone(), order_id);
+                let placed = place_order(t, batch, &cmd, correlation_id, request.command_id)?;
+                orders.push(ParticipantOrder {
+                    user_id,
+                    order_id,
+                    failure: placed.err().map(|e| e.to_string()),
+                });
+            }
+            let closed = campaigns::closed(campaign, orders, batch.now);
+            batch.record_chain(t, vec![closed], correlation_id, request.command_id)?;
+        }
+    }
+    Ok(())
+}
+
+fn campaign_outcome(t: &Tables, id: CampaignId) -> Result<Decision, StoreError> {
+    let stored = tables::get_campaign(&t.campaigns, id)?
+        .ok_or_else(|| StoreError::Invariant(format!("campaign {id} missing after its command")))?;
+    Ok(Ok(Outcome::Campaign(stored.campaign)))
 }
 
 /// Records the events of an accepted command and reads back the outcome; passes a refusal on.
@@ -355,6 +522,50 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             update_reservations(t, *order_id, event, at)?;
         }
         Event::InventoryInsufficient(_) => {}
+        Event::CampaignCreated(e) => {
+            let mut campaign = None;
+            campaigns::apply(&mut campaign, event);
+            let campaign = campaign.expect("campaign.created creates a campaign");
+            let due = (campaign.end_at.unix_ms(), e.campaign_id.as_u128());
+            let stored = StoredCampaign {
+                list_key: envelope.seq,
+                correlation_id: envelope.correlation_id.clone(),
+                campaign,
+            };
+            t.campaigns
+                .insert(e.campaign_id.as_u128(), encode(&stored).as_slice())?;
+            t.campaign_list
+                .insert(envelope.seq, e.campaign_id.as_u128())?;
+            t.timers.insert(due, ())?;
+        }
+        Event::CampaignJoined(e) => {
+            update_campaign(t, e.campaign_id, event)?;
+            t.participants
+                .insert((e.campaign_id.as_u128(), e.user_id.as_str()), at.unix_ms())?;
+        }
+        Event::CampaignLeft(e) => {
+            update_campaign(t, e.campaign_id, event)?;
+            t.participants
+                .remove((e.campaign_id.as_u128(), e.user_id.as_str()))?;
+        }
+        Event::CampaignSuccessful(CampaignSuccessful { campaign_id, .. })
+        | Event::CampaignFailed(CampaignFailed { campaign_id, .. }) => {
+            update_campaign(t, *campaign_id, event)?
+        }
+        Event::CampaignClosed(CampaignClosed {
+            campaign_id,
+            campaign,
+            ..
+        })
+        | Event::CampaignCancelled(CampaignCancelled {
+            campaign_id,
+            campaign,
+            ..
+        }) => {
+            update_campaign(t, *campaign_id, event)?;
+            t.timers
+                .remove((campaign.end_time.unix_ms(), campaign_id.as_u128()))?;
+        }
         Event::OrderCreated(e) => {
             let mut order = None;
             orders::apply(&mut order, event);
@@ -377,6 +588,18 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
         }
     }
+    Ok(())
+}
+
+fn update_campaign(t: &mut Tables, id: CampaignId, event: &Event) -> Result<(), StoreError> {
+    let mut stored = tables::get_campaign(&t.campaigns, id)?.ok_or_else(|| {
+        StoreError::Invariant(format!("{} names unknown campaign {id}", event.topic()))
+    })?;
+    let mut campaign = Some(stored.campaign);
+    campaigns::apply(&mut campaign, event);
+    stored.campaign = campaign.expect("apply keeps an existing campaign");
+    t.campaigns
+        .insert(id.as_u128(), encode(&stored).as_slice())?;
     Ok(())
 }
 

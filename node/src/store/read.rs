@@ -1,13 +1,14 @@
 //! Queries on a read transaction: an MVCC snapshot that never waits for the writer.
 
-use fusion_contracts::{Envelope, OrderId, ProductId, Sku};
+use fusion_contracts::{CampaignId, Envelope, OrderId, ProductId, Sku, Timestamp};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{
-    self, EVENTS, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCTS, RESERVATIONS, STOCK, TOKENS, decode,
+    self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCTS,
+    RESERVATIONS, STOCK, TIMERS, TOKENS, decode,
 };
 use super::{StoreError, TokenInfo, last_seq};
-use crate::domain::{Order, Product, Reservation, StockLevel};
+use crate::domain::{Campaign, Order, Product, Reservation, StockLevel};
 
 /// Most rows a query reserves room for up front; `limit` may be far larger than what exists.
 const PREALLOCATE_MAX: usize = 1024;
@@ -124,6 +125,34 @@ impl Reader {
     /// Position of the newest event (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         last_seq(&self.txn.open_table(EVENTS)?)
+    }
+
+    pub fn campaign(&self, id: CampaignId) -> Result<Option<Campaign>, StoreError> {
+        Ok(tables::get_campaign(&self.txn.open_table(CAMPAIGNS)?, id)?.map(|s| s.campaign))
+    }
+
+    /// Campaigns in the order they were created.
+    pub fn campaigns(&self, limit: usize, offset: usize) -> Result<Vec<Campaign>, StoreError> {
+        let list = self.txn.open_table(CAMPAIGN_LIST)?;
+        let campaigns = self.txn.open_table(CAMPAIGNS)?;
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
+        for entry in list.iter()?.skip(offset).take(limit) {
+            let (_, id) = entry?;
+            let id = CampaignId::from_u128(id.value());
+            let stored = tables::get_campaign(&campaigns, id)?
+                .ok_or_else(|| StoreError::Invariant(format!("listed campaign {id} is missing")))?;
+            out.push(stored.campaign);
+        }
+        Ok(out)
+    }
+
+    /// The open campaign that ends first, and when.
+    pub fn next_campaign_end(&self) -> Result<Option<(Timestamp, CampaignId)>, StoreError> {
+        let timers = self.txn.open_table(TIMERS)?;
+        Ok(timers.first()?.map(|(key, _)| {
+            let (due_ms, id) = key.value();
+            (Timestamp::from_unix_ms(due_ms), CampaignId::from_u128(id))
+        }))
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use fusion_contracts::{NodeId, OrderId, ProductId, Sku, TokenId};
+use fusion_contracts::{CampaignId, CorrelationId, NodeId, OrderId, ProductId, Sku, TokenId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{FORMAT_VERSION, Grant, OpenError, StoreError, TokenInfo};
-use crate::domain::{Order, Product, Reservation, StockLevel};
+use crate::domain::{Campaign, Order, Product, Reservation, StockLevel};
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Product id → [`StoredProduct`].
@@ -40,6 +40,17 @@ pub(super) const IDEMPOTENCY_EXPIRY: TableDefinition<(i64, &str), ()> =
 /// SHA-256 of a token → [`TokenInfo`]. Secrets are never stored.
 pub(super) const TOKENS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tokens");
 
+/// Campaign id → [`StoredCampaign`].
+pub(super) const CAMPAIGNS: TableDefinition<u128, &[u8]> = TableDefinition::new("campaigns");
+/// Log position of `group-commerce.campaign.created` → campaign id: the list order.
+pub(super) const CAMPAIGN_LIST: TableDefinition<u64, u128> = TableDefinition::new("campaign_list");
+/// (campaign id, user id) → joined at (ms): who is in a campaign.
+pub(super) const PARTICIPANTS: TableDefinition<(u128, &str), i64> =
+    TableDefinition::new("participants");
+/// (due at ms, campaign id) → (): campaigns to close, earliest first. A row exists while the
+/// campaign is open; closing, failing or cancelling it removes the row in the same commit.
+pub(super) const TIMERS: TableDefinition<(i64, u128), ()> = TableDefinition::new("timers");
+
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
 
@@ -48,6 +59,15 @@ const META_NODE_ID: &str = "node_id";
 pub(super) struct StoredProduct {
     pub list_key: u64,
     pub product: Product,
+}
+
+/// A campaign, its list position, and the correlation id of the request that created it: every
+/// event of its chain (joins aside), up to the orders placed when it closes, carries it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct StoredCampaign {
+    pub list_key: u64,
+    pub correlation_id: CorrelationId,
+    pub campaign: Campaign,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -136,20 +156,31 @@ pub(super) fn initialize(db: &Database) -> Result<NodeId, StoreError> {
         let mut meta = txn.open_table(META)?;
         meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
         meta.insert(META_NODE_ID, node_id.as_str().as_bytes())?;
-        txn.open_table(PRODUCTS)?;
-        txn.open_table(PRODUCT_SKUS)?;
-        txn.open_table(PRODUCT_LIST)?;
-        txn.open_table(STOCK)?;
-        txn.open_table(RESERVATIONS)?;
-        txn.open_table(ORDERS)?;
-        txn.open_table(ORDER_LIST)?;
-        txn.open_table(EVENTS)?;
-        txn.open_table(IDEMPOTENCY)?;
-        txn.open_table(IDEMPOTENCY_EXPIRY)?;
-        txn.open_table(TOKENS)?;
     }
     txn.commit()?;
     Ok(node_id)
+}
+
+/// Creates every table that does not exist yet, so reads never meet a missing table.
+pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    txn.open_table(PRODUCTS)?;
+    txn.open_table(PRODUCT_SKUS)?;
+    txn.open_table(PRODUCT_LIST)?;
+    txn.open_table(STOCK)?;
+    txn.open_table(RESERVATIONS)?;
+    txn.open_table(ORDERS)?;
+    txn.open_table(ORDER_LIST)?;
+    txn.open_table(EVENTS)?;
+    txn.open_table(IDEMPOTENCY)?;
+    txn.open_table(IDEMPOTENCY_EXPIRY)?;
+    txn.open_table(TOKENS)?;
+    txn.open_table(CAMPAIGNS)?;
+    txn.open_table(CAMPAIGN_LIST)?;
+    txn.open_table(PARTICIPANTS)?;
+    txn.open_table(TIMERS)?;
+    txn.commit()?;
+    Ok(())
 }
 
 pub(super) fn load_grants(db: &Database) -> Result<HashMap<[u8; 32], Grant>, StoreError> {
@@ -210,6 +241,16 @@ pub(super) fn get_reservations(
         .map(|v| decode("reservations", v.value()))
         .transpose()?
         .unwrap_or_default())
+}
+
+pub(super) fn get_campaign(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: CampaignId,
+) -> Result<Option<StoredCampaign>, StoreError> {
+    table
+        .get(id.as_u128())?
+        .map(|v| decode("campaigns", v.value()))
+        .transpose()
 }
 
 pub(super) fn find_token(

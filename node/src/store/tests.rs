@@ -10,8 +10,8 @@ use redb::{Database, Key, ReadableDatabase, ReadableTable, TableDefinition, Valu
 
 use super::exec::{self, Tables};
 use super::tables::{
-    self, EVENTS, META, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCT_SKUS, PRODUCTS, RESERVATIONS,
-    STOCK,
+    self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, META, ORDER_LIST, ORDERS, PARTICIPANTS, PRODUCT_LIST,
+    PRODUCT_SKUS, PRODUCTS, RESERVATIONS, STOCK, TIMERS,
 };
 use super::*;
 
@@ -125,6 +125,10 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, ORDERS),
         dump(db, ORDER_LIST),
         dump(db, EVENTS),
+        dump(db, CAMPAIGNS),
+        dump(db, CAMPAIGN_LIST),
+        dump(db, PARTICIPANTS),
+        dump(db, TIMERS),
     ]
 }
 
@@ -213,6 +217,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
     tables::initialize(&replica).unwrap();
+    tables::ensure_tables(&replica).unwrap();
     let txn = replica.begin_write().unwrap();
     {
         let mut t = Tables::open(&txn).unwrap();
@@ -231,4 +236,107 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
         .unwrap();
     let original = Database::create(path).unwrap();
     assert_eq!(dump_state(&original), dump_state(&replica));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_campaign_places_orders_once_under_a_controlled_clock() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use fusion_contracts::CampaignId;
+    use fusion_contracts::commands::{
+        CampaignCommand, CloseCampaign, CreateCampaign, JoinCampaign,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock_ms = Arc::new(AtomicI64::new(1_000_000));
+    let clock = clock_ms.clone();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            clock: Arc::new(move || Timestamp::from_unix_ms(clock.load(Ordering::SeqCst))),
+        },
+    )
+    .unwrap();
+    let product = ProductId(Uuid::now_v7());
+    let campaign = CampaignId(Uuid::now_v7());
+    let commands = [
+        Command::Catalog(CatalogCommand::CreateProduct(CreateProduct {
+            product_id: product,
+            sku: Sku::new("GB").unwrap(),
+            name: "GB".into(),
+            description: None,
+            price: usd(1000),
+            inventory: 1,
+        })),
+        Command::Campaign(CampaignCommand::CreateCampaign(CreateCampaign {
+            campaign_id: campaign,
+            product_id: product,
+            min_participants: 1,
+            max_participants: 5,
+            price: Decimal::new(750, 2),
+            original_price: Decimal::new(1000, 2),
+            start_at: Timestamp::from_unix_ms(0),
+            end_at: Timestamp::from_unix_ms(2_000_000),
+        })),
+        Command::Campaign(CampaignCommand::JoinCampaign(JoinCampaign {
+            campaign_id: campaign,
+            user_id: CustomerId::new("a").unwrap(),
+        })),
+        Command::Campaign(CampaignCommand::JoinCampaign(JoinCampaign {
+            campaign_id: campaign,
+            user_id: CustomerId::new("b").unwrap(),
+        })),
+    ];
+    for command in commands {
+        store
+            .write(request(command))
+            .await
+            .unwrap()
+            .decision
+            .unwrap();
+    }
+    let close = || {
+        request(Command::Campaign(CampaignCommand::CloseCampaign(
+            CloseCampaign {
+                campaign_id: campaign,
+            },
+        )))
+    };
+    assert_eq!(
+        store.read().unwrap().next_campaign_end().unwrap(),
+        Some((Timestamp::from_unix_ms(2_000_000), campaign))
+    );
+    store.write(close()).await.unwrap().decision.unwrap();
+    assert_eq!(
+        store.read().unwrap().order_count().unwrap(),
+        0,
+        "not ended yet: nothing happens"
+    );
+
+    clock_ms.store(2_000_000, Ordering::SeqCst);
+    let closed = store.write(close()).await.unwrap().decision.unwrap();
+    let Outcome::Campaign(closed) = closed else {
+        panic!("{closed:?}")
+    };
+    assert_eq!(
+        closed.status,
+        fusion_contracts::events::campaigns::CampaignStatus::Closed
+    );
+    let read = store.read().unwrap();
+    assert_eq!(
+        read.order_count().unwrap(),
+        1,
+        "stock 1: one order, one refusal"
+    );
+    assert_eq!(read.next_campaign_end().unwrap(), None, "the timer is gone");
+    drop(read);
+    store.write(close()).await.unwrap().decision.unwrap();
+    assert_eq!(
+        store.read().unwrap().order_count().unwrap(),
+        1,
+        "closing twice does nothing"
+    );
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .unwrap();
 }

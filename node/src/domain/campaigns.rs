@@ -1,0 +1,671 @@
+//! Group buying: campaigns that sell a product at a lower price to a bounded group. Pure decide /
+//! apply. Joins are taken within [start, end); reaching the minimum makes a campaign successful
+//! (joins continue to the maximum); at the end a successful campaign places one order per
+//! participant at the campaign price, an unsuccessful one fails.
+
+use fusion_contracts::commands::{
+    CancelCampaign, CreateCampaign, JoinCampaign, LeaveCampaign, OrderLine, PlaceOrder,
+};
+use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus, ParticipantOrder};
+use fusion_contracts::events::{
+    CampaignCancelled, CampaignClosed, CampaignCreated, CampaignFailed, CampaignJoined,
+    CampaignLeft, CampaignSuccessful, ProductStatus,
+};
+use fusion_contracts::http::price;
+use fusion_contracts::{CampaignId, CustomerId, Event, Money, OrderId, ProductId, Sku, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::Product;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub product_id: ProductId,
+    pub sku: Sku,
+    pub min_participants: u32,
+    pub max_participants: u32,
+    pub price: Money,
+    pub original_price: Money,
+    pub start_at: Timestamp,
+    pub end_at: Timestamp,
+    pub participants: u32,
+    pub status: CampaignStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Campaign {
+    pub fn snapshot(&self) -> CampaignSnapshot {
+        CampaignSnapshot {
+            id: self.id,
+            product_id: self.product_id,
+            sku: self.sku.clone(),
+            min_participants: self.min_participants,
+            max_participants: self.max_participants,
+            price: self.price.to_decimal(),
+            original_price: self.original_price.to_decimal(),
+            currency: self.price.currency,
+            start_time: self.start_at,
+            end_time: self.end_at,
+            actual_participants: self.participants,
+            status: self.status,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn from_snapshot(s: &CampaignSnapshot) -> Self {
+        let money = |amount| Money::from_decimal(amount, s.currency).expect("validated event");
+        Self {
+            id: s.id,
+            product_id: s.product_id,
+            sku: s.sku.clone(),
+            min_participants: s.min_participants,
+            max_participants: s.max_participants,
+            price: money(s.price),
+            original_price: money(s.original_price),
+            start_at: s.start_time,
+            end_at: s.end_time,
+            participants: s.actual_participants,
+            status: s.status,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+
+    /// The campaign with `participants` members at `now`: successful once the minimum is met.
+    fn with_participants(&self, participants: u32, now: Timestamp) -> Self {
+        let status = if participants >= self.min_participants {
+            CampaignStatus::Successful
+        } else {
+            CampaignStatus::Active
+        };
+        Self {
+            participants,
+            status,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    fn with_status(&self, status: CampaignStatus, now: Timestamp) -> Self {
+        Self {
+            status,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum CampaignRejected {
+    #[error("campaign {0} not found")]
+    NotFound(CampaignId),
+    #[error("{field} {message}")]
+    InvalidField { field: String, message: String },
+    #[error("campaign {campaign_id} opens at {starts_at}")]
+    NotOpenYet {
+        campaign_id: CampaignId,
+        starts_at: Timestamp,
+    },
+    #[error("campaign {campaign_id} ended at {ended_at}")]
+    Ended {
+        campaign_id: CampaignId,
+        ended_at: Timestamp,
+    },
+    #[error("campaign {campaign_id} is {status:?}")]
+    NotOpen {
+        campaign_id: CampaignId,
+        status: CampaignStatus,
+    },
+    #[error("campaign {campaign_id} is full ({max} participants)")]
+    Full { campaign_id: CampaignId, max: u32 },
+    #[error("{user_id} already joined campaign {campaign_id}")]
+    AlreadyJoined {
+        campaign_id: CampaignId,
+        user_id: CustomerId,
+    },
+    #[error("{user_id} has not joined campaign {campaign_id}")]
+    NotJoined {
+        campaign_id: CampaignId,
+        user_id: CustomerId,
+    },
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> CampaignRejected {
+    CampaignRejected::InvalidField {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A campaign for an existing, active product; its prices are in the product's currency.
+pub fn create(
+    cmd: &CreateCampaign,
+    product: Option<&Product>,
+    now: Timestamp,
+) -> Result<Vec<Event>, CampaignRejected> {
+    let product = product.ok_or_else(|| {
+        invalid(
+            "productId",
+            format!("names no product ({})", cmd.product_id),
+        )
+    })?;
+    if product.status == ProductStatus::Archived {
+        return Err(invalid("productId", "names an archived product"));
+    }
+    let currency = product.price.currency;
+    let as_field = |e: fusion_contracts::http::FieldError| invalid(&e.field, e.message);
+    let campaign_price = price("price", cmd.price, currency).map_err(as_field)?;
+    let original_price = price("originalPrice", cmd.original_price, currency).map_err(as_field)?;
+    if campaign_price.minor > original_price.minor {
+        return Err(invalid("price", "must not exceed originalPrice"));
+    }
+    let campaign = Campaign {
+        id: cmd.campaign_id,
+        product_id: product.id,
+        sku: product.sku.clone(),
+        min_participants: cmd.min_participants,
+        max_participants: cmd.max_participants,
+        price: campaign_price,
+        original_price,
+        start_at: cmd.start_at,
+        end_at: cmd.end_at,
+        participants: 0,
+        status: CampaignStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(vec![
+        CampaignCreated {
+            campaign_id: campaign.id,
+            campaign: campaign.snapshot(),
+        }
+        .into(),
+    ])
+}
+
+/// Joins and leaves need an open campaign inside its time window.
+fn check_open(campaign: &Campaign, now: Timestamp) -> Result<(), CampaignRejected> {
+    if !campaign.status.is_open() {
+        return Err(CampaignRejected::NotOpen {
+            campaign_id: campaign.id,
+            status: campaign.status,
+        });
+    }
+    if now < campaign.start_at {
+        return Err(CampaignRejected::NotOpenYet {
+            campaign_id: campaign.id,
+            starts_at: campaign.start_at,
+        });
+    }
+    if now >= campaign.end_at {
+        return Err(CampaignRejected::Ended {
+            campaign_id: campaign.id,
+            ended_at: campaign.end_at,
+        });
+    }
+    Ok(())
+}
+
+/// `joined`: whether the user is already a participant.
+pub fn join(
+    campaign: Option<&Campaign>,
+    joined: bool,
+    cmd: &JoinCampaign,
+    now: Timestamp,
+) -> Result<Vec<Event>, CampaignRejected> {
+    let campaign = campaign.ok_or(CampaignRejected::NotFound(cmd.campaign_id))?;
+    check_open(campaign, now)?;
+    if joined {
+        return Err(CampaignRejected::AlreadyJoined {
+            campaign_id: campaign.id,
+            user_id: cmd.user_id.clone(),
+        });
+    }
+    if campaign.participants >= campaign.max_participants {
+        return Err(CampaignRejected::Full {
+            campaign_id: campaign.id,
+            max: campaign.max_participants,
+        });
+    }
+    let after = campaign.with_participants(campaign.participants + 1, now);
+    let mut events: Vec<Event> = vec![
+        CampaignJoined {
+            campaign_id: after.id,
+            campaign: after.snapshot(),
+            user_id: cmd.user_id.clone(),
+        }
+        .into(),
+    ];
+    if campaign.status == CampaignStatus::Active && after.status == CampaignStatus::Successful {
+        events.push(
+            CampaignSuccessful {
+                campaign_id: after.id,
+                campaign: after.snapshot(),
+            }
+            .into(),
+        );
+    }
+    Ok(events)
+}
+
+/// Leaving below the minimum makes a successful campaign active again.
+pub fn leave(
+    campaign: Option<&Campaign>,
+    joined: bool,
+    cmd: &LeaveCampaign,
+    now: Timestamp,
+) -> Result<Vec<Event>, CampaignRejected> {
+    let campaign = campaign.ok_or(CampaignRejected::NotFound(cmd.campaign_id))?;
+    check_open(campaign, now)?;
+    if !joined {
+        return Err(CampaignRejected::NotJoined {
+            campaign_id: campaign.id,
+            user_id: cmd.user_id.clone(),
+        });
+    }
+    let after = campaign.with_participants(campaign.participants - 1, now);
+    Ok(vec![
+        CampaignLeft {
+            campaign_id: after.id,
+            campaign: after.snapshot(),
+            user_id: cmd.user_id.clone(),
+        }
+        .into(),
+    ])
+}
+
+pub fn cancel(
+    campaign: Option<&Campaign>,
+    cmd: &CancelCampaign,
+    now: Timestamp,
+) -> Result<Vec<Event>, CampaignRejected> {
+    let campaign = campaign.ok_or(CampaignRejected::NotFound(cmd.campaign_id))?;
+    if !campaign.status.is_open() {
+        return Err(CampaignRejected::NotOpen {
+            campaign_id: campaign.id,
+            status: campaign.status,
+        });
+    }
+    let after = campaign.with_status(CampaignStatus::Cancelled, now);
+    Ok(vec![
+        CampaignCancelled {
+            campaign_id: after.id,
+            campaign: after.snapshot(),
+            reason: cmd.reason.clone(),
+        }
+        .into(),
+    ])
+}
+
+/// What closing a campaign at `now` amounts to.
+#[derive(Debug, PartialEq)]
+pub enum Close {
+    /// Not ended yet, or already closed, failed or cancelled: nothing to do.
+    Nothing,
+    /// Ended below the minimum: these events.
+    Fail(Vec<Event>),
+    /// Ended successfully: place one order per participant, then record [`closed`].
+    PlaceOrders,
+}
+
+pub fn close(campaign: &Campaign, now: Timestamp) -> Close {
+    if !campaign.status.is_open() || now < campaign.end_at {
+        return Close::Nothing;
+    }
+    if campaign.participants >= campaign.min_participants {
+        return Close::PlaceOrders;
+    }
+    let after = campaign.with_status(CampaignStatus::Failed, now);
+    let reason = format!(
+        "{} of {} participants needed",
+        campaign.participants, campaign.min_participants
+    );
+    Close::Fail(vec![
+        CampaignFailed {
+            campaign_id: after.id,
+            campaign: after.snapshot(),
+            reason,
+        }
+        .into(),
+        CampaignClosed {
+            campaign_id: after.id,
+            campaign: after.snapshot(),
+            orders: Vec::new(),
+        }
+        .into(),
+    ])
+}
+
+/// The policy of a successful close: one unit of the product at the campaign price.
+pub fn participant_order(
+    campaign: &Campaign,
+    user_id: CustomerId,
+    order_id: OrderId,
+) -> PlaceOrder {
+    PlaceOrder {
+        order_id,
+        customer_id: user_id,
+        currency: campaign.price.currency,
+        lines: vec![OrderLine {
+            sku: campaign.sku.clone(),
+            quantity: 1,
+            price: campaign.price,
+            category: Some("group-buying".into()),
+        }],
+    }
+}
+
+/// The event that ends a successful campaign, with every participant's order or refusal.
+pub fn closed(campaign: &Campaign, orders: Vec<ParticipantOrder>, now: Timestamp) -> Event {
+    let after = campaign.with_status(CampaignStatus::Closed, now);
+    CampaignClosed {
+        campaign_id: after.id,
+        campaign: after.snapshot(),
+        orders,
+    }
+    .into()
+}
+
+/// Every campaign event carries the campaign as it is afterwards.
+pub fn apply(campaign: &mut Option<Campaign>, event: &Event) {
+    let snapshot = match event {
+        Event::CampaignCreated(e) => &e.campaign,
+        Event::CampaignJoined(e) => &e.campaign,
+        Event::CampaignLeft(e) => &e.campaign,
+        Event::CampaignSuccessful(e) => &e.campaign,
+        Event::CampaignFailed(e) => &e.campaign,
+        Event::CampaignClosed(e) => &e.campaign,
+        Event::CampaignCancelled(e) => &e.campaign,
+        _ => return,
+    };
+    *campaign = Some(Campaign::from_snapshot(snapshot));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fusion_contracts::{Currency, Decimal};
+
+    const START: Timestamp = Timestamp::from_unix_ms(1_000);
+    const END: Timestamp = Timestamp::from_unix_ms(2_000);
+    const DURING: Timestamp = Timestamp::from_unix_ms(1_500);
+
+    fn product(status: ProductStatus) -> Product {
+        Product {
+            id: ProductId::from_u128(1),
+            sku: Sku::new("TEA").unwrap(),
+            name: "Tea".into(),
+            description: None,
+            price: Money {
+                minor: 1000,
+                currency: Currency::USD,
+            },
+            status,
+            created_at: START,
+            updated_at: START,
+        }
+    }
+
+    fn create_cmd(price: i64, original: i64) -> CreateCampaign {
+        CreateCampaign {
+            campaign_id: CampaignId::from_u128(9),
+            product_id: ProductId::from_u128(1),
+            min_participants: 2,
+            max_participants: 3,
+            price: Decimal::new(price, 2),
+            original_price: Decimal::new(original, 2),
+            start_at: START,
+            end_at: END,
+        }
+    }
+
+    fn campaign() -> Campaign {
+        let mut c = None;
+        for e in create(
+            &create_cmd(700, 1000),
+            Some(&product(ProductStatus::Active)),
+            START,
+        )
+        .unwrap()
+        {
+            apply(&mut c, &e);
+        }
+        c.unwrap()
+    }
+
+    fn user(name: &str) -> CustomerId {
+        CustomerId::new(name).unwrap()
+    }
+
+    fn join_as(
+        c: &Campaign,
+        name: &str,
+        joined: bool,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, CampaignRejected> {
+        join(
+            Some(c),
+            joined,
+            &JoinCampaign {
+                campaign_id: c.id,
+                user_id: user(name),
+            },
+            now,
+        )
+    }
+
+    fn applied(c: &Campaign, events: &[Event]) -> Campaign {
+        let mut c = Some(c.clone());
+        for e in events {
+            apply(&mut c, e);
+        }
+        c.unwrap()
+    }
+
+    #[test]
+    fn create_table() {
+        let active = product(ProductStatus::Active);
+        let cases = [
+            ("fine", create_cmd(700, 1000), Some(&active), Ok(())),
+            (
+                "price above original",
+                create_cmd(1100, 1000),
+                Some(&active),
+                Err("price must not exceed originalPrice"),
+            ),
+            (
+                "price equal is fine",
+                create_cmd(1000, 1000),
+                Some(&active),
+                Ok(()),
+            ),
+            (
+                "no product",
+                create_cmd(700, 1000),
+                None,
+                Err("productId names no product (00000000-0000-0000-0000-000000000001)"),
+            ),
+        ];
+        for (name, cmd, product, expected) in cases {
+            let got = create(&cmd, product, START)
+                .map(drop)
+                .map_err(|e| e.to_string());
+            assert_eq!(got, expected.map_err(String::from), "{name}");
+        }
+        let archived = product(ProductStatus::Archived);
+        assert!(create(&create_cmd(700, 1000), Some(&archived), START).is_err());
+        let mut too_precise = create_cmd(700, 1000);
+        too_precise.price = Decimal::new(7001, 3);
+        let err = create(&too_precise, Some(&active), START).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "price has more decimals than USD allows (2)"
+        );
+    }
+
+    #[test]
+    fn join_window_and_limits() {
+        let c = campaign();
+        let before = Timestamp::from_unix_ms(999);
+        assert!(matches!(
+            join_as(&c, "a", false, before),
+            Err(CampaignRejected::NotOpenYet { .. })
+        ));
+        assert!(
+            matches!(
+                join_as(&c, "a", false, END),
+                Err(CampaignRejected::Ended { .. })
+            ),
+            "end is exclusive"
+        );
+        assert!(matches!(
+            join_as(&c, "a", true, DURING),
+            Err(CampaignRejected::AlreadyJoined { .. })
+        ));
+        assert!(matches!(
+            join(
+                None,
+                false,
+                &JoinCampaign {
+                    campaign_id: c.id,
+                    user_id: user("a")
+                },
+                DURING
+            ),
+            Err(CampaignRejected::NotFound(_))
+        ));
+
+        let events = join_as(&c, "a", false, DURING).unwrap();
+        assert_eq!(events.len(), 1);
+        let one = applied(&c, &events);
+        assert_eq!((one.participants, one.status), (1, CampaignStatus::Active));
+
+        let events = join_as(&one, "b", false, DURING).unwrap();
+        let topics: Vec<_> = events.iter().map(Event::topic).collect();
+        assert_eq!(
+            topics,
+            [
+                "group-commerce.campaign.joined",
+                "group-commerce.campaign.successful"
+            ]
+        );
+        let Event::CampaignJoined(joined) = &events[0] else {
+            panic!()
+        };
+        assert_eq!(
+            joined.campaign.status,
+            CampaignStatus::Successful,
+            "the event carries the new status"
+        );
+        let two = applied(&one, &events);
+
+        let events = join_as(&two, "c", false, DURING).unwrap();
+        assert_eq!(events.len(), 1, "successful only once");
+        let three = applied(&two, &events);
+        assert!(matches!(
+            join_as(&three, "d", false, DURING),
+            Err(CampaignRejected::Full { max: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn leaving_below_the_minimum_reopens_and_not_joined_is_refused() {
+        let two = applied(
+            &campaign(),
+            &[
+                join_as(&campaign(), "a", false, DURING).unwrap(),
+                join_as(&campaign().with_participants(1, DURING), "b", false, DURING).unwrap(),
+            ]
+            .concat(),
+        );
+        assert_eq!(two.status, CampaignStatus::Successful);
+        let left = leave(
+            Some(&two),
+            true,
+            &LeaveCampaign {
+                campaign_id: two.id,
+                user_id: user("a"),
+            },
+            DURING,
+        )
+        .unwrap();
+        assert_eq!(applied(&two, &left).status, CampaignStatus::Active);
+        let err = leave(
+            Some(&two),
+            false,
+            &LeaveCampaign {
+                campaign_id: two.id,
+                user_id: user("z"),
+            },
+            DURING,
+        );
+        assert!(matches!(err, Err(CampaignRejected::NotJoined { .. })));
+    }
+
+    #[test]
+    fn close_table() {
+        let c = campaign();
+        assert_eq!(close(&c, DURING), Close::Nothing, "not ended");
+        let Close::Fail(events) = close(&c, END) else {
+            panic!("below minimum fails")
+        };
+        assert_eq!(
+            events.iter().map(Event::topic).collect::<Vec<_>>(),
+            [
+                "group-commerce.campaign.failed",
+                "group-commerce.campaign.closed"
+            ]
+        );
+        let failed = applied(&c, &events);
+        assert_eq!(failed.status, CampaignStatus::Failed);
+        assert_eq!(
+            close(&failed, END),
+            Close::Nothing,
+            "closing twice does nothing"
+        );
+        let full = c.with_participants(2, DURING);
+        assert_eq!(close(&full, END), Close::PlaceOrders);
+        let done = applied(&full, &[closed(&full, vec![], END)]);
+        assert_eq!(
+            (done.status, close(&done, END)),
+            (CampaignStatus::Closed, Close::Nothing)
+        );
+        let cancelled = applied(
+            &c,
+            &cancel(
+                Some(&c),
+                &CancelCampaign {
+                    campaign_id: c.id,
+                    reason: None,
+                },
+                DURING,
+            )
+            .unwrap(),
+        );
+        assert_eq!(close(&cancelled, END), Close::Nothing);
+        assert!(matches!(
+            cancel(
+                Some(&cancelled),
+                &CancelCampaign {
+                    campaign_id: c.id,
+                    reason: None
+                },
+                DURING
+            ),
+            Err(CampaignRejected::NotOpen { .. })
+        ));
+    }
+
+    #[test]
+    fn participants_order_one_unit_at_the_campaign_price() {
+        let order = participant_order(&campaign(), user("a"), OrderId::from_u128(5));
+        assert_eq!(order.lines.len(), 1);
+        assert_eq!(
+            (order.lines[0].quantity, order.lines[0].price.minor),
+            (1, 700)
+        );
+        assert_eq!(order.customer_id, user("a"));
+    }
+}
