@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
+use std::sync::Arc;
+
+use fusion_node::card::{CardProvider, StripeProvider};
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
 use tokio::net::TcpListener;
@@ -22,6 +25,12 @@ pub enum NodeCommand {
         /// Seed a demo catalog into an empty store and print the admin token at start.
         #[arg(long)]
         demo: bool,
+        /// Base URL of the Stripe API (or a Stripe emulator) for card payments.
+        #[arg(long, env = "FUSION_STRIPE_URL", requires = "stripe_key_file")]
+        stripe_url: Option<String>,
+        /// File holding the Stripe secret key (never pass secrets as arguments).
+        #[arg(long, env = "FUSION_STRIPE_KEY_FILE", requires = "stripe_url")]
+        stripe_key_file: Option<PathBuf>,
     },
 }
 
@@ -31,13 +40,37 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             data_dir,
             listen,
             demo,
-        } => serve(data_dir, listen, demo).await,
+            stripe_url,
+            stripe_key_file,
+        } => {
+            let card = match (stripe_url, stripe_key_file) {
+                (Some(url), Some(key_file)) => {
+                    let key = std::fs::read_to_string(&key_file).with_context(|| {
+                        format!("reading the Stripe key from {}", key_file.display())
+                    })?;
+                    let provider = StripeProvider::new(url, key.trim())
+                        .context("setting up the Stripe client")?;
+                    Some(Arc::new(provider) as Arc<dyn CardProvider>)
+                }
+                _ => None,
+            };
+            serve(data_dir, listen, demo, card).await
+        }
     }
 }
 
-async fn serve(data_dir: PathBuf, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+async fn serve(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    demo: bool,
+    card: Option<Arc<dyn CardProvider>>,
+) -> anyhow::Result<()> {
     init_tracing();
-    let node = Node::open(&data_dir, StoreOptions::default()).await?;
+    let mut node = Node::open(&data_dir, StoreOptions::default()).await?;
+    match card {
+        Some(provider) => node = node.with_card_provider(provider),
+        None => tracing::info!("no card provider configured: card payments are refused"),
+    }
     let store = node.store().clone();
     if demo {
         let created = fusion_node::demo::seed(&store)

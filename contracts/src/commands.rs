@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CampaignId, CustomerId, OrderId, ProductId, Sku};
+use crate::events::payments::Tender;
+use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, Sku};
 use crate::money::{Currency, Decimal, Money};
 use crate::time::Timestamp;
 
@@ -154,4 +155,61 @@ pub struct CancelCampaign {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CloseCampaign {
     pub campaign_id: CampaignId,
+}
+
+/// Payments. A card payment takes two commands around the provider call, which happens outside
+/// any transaction: `CreatePayment` records it pending, `RecordCardOutcome` records the answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PaymentCommand {
+    CreatePayment(CreatePayment),
+    RecordCardOutcome(RecordCardOutcome),
+    RecordCapture(RecordCapture),
+    RecordRefund(RecordRefund),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatePayment {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub amount: Money,
+    pub tender: Tender,
+    /// `cash` or the card's `pm_…` id.
+    pub payment_method_id: String,
+    /// Cash handed over.
+    pub tendered: Option<Money>,
+}
+
+/// What the card provider answered to an authorization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CardOutcome {
+    /// Held, to be captured later.
+    Authorized {
+        provider_ref: String,
+    },
+    /// Held and taken at once.
+    Captured {
+        provider_ref: String,
+    },
+    Declined {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordCardOutcome {
+    pub payment_id: PaymentId,
+    pub outcome: CardOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordCapture {
+    pub payment_id: PaymentId,
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordRefund {
+    pub payment_id: PaymentId,
+    pub amount: Money,
+    pub provider_ref: Option<String>,
 }

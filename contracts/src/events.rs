@@ -11,6 +11,7 @@
 //! neither be written nor read back.
 
 pub mod campaigns;
+pub mod payments;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ use crate::time::Timestamp;
 pub use campaigns::{
     CampaignCancelled, CampaignClosed, CampaignCreated, CampaignFailed, CampaignJoined,
     CampaignLeft, CampaignSuccessful,
+};
+pub use payments::{
+    OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentRefunded, PaymentSucceeded,
 };
 
 /// Why an event was refused, when built or when decoded.
@@ -59,6 +63,8 @@ pub enum OrderStatus {
     Created,
     /// Cancelled; its reservations were released.
     Cancelled,
+    /// Captured payments cover the total. (Variants are appended: postcard stores the index.)
+    Paid,
 }
 
 /// Lifecycle of a product in the catalog.
@@ -453,6 +459,12 @@ events! {
     CampaignFailed => "group-commerce.campaign.failed", version = 1, key = |p| p.campaign_id.to_string();
     CampaignClosed => "group-commerce.campaign.closed", version = 1, key = |p| p.campaign_id.to_string();
     CampaignCancelled => "group-commerce.campaign.cancelled", version = 1, key = |p| p.campaign_id.to_string();
+    PaymentCreated => "payment.created", version = 1, key = |p| p.order_id.to_string();
+    PaymentAuthorized => "payment.authorized", version = 1, key = |p| p.order_id.to_string();
+    PaymentSucceeded => "payment.succeeded", version = 1, key = |p| p.order_id.to_string();
+    PaymentFailed => "payment.failed", version = 1, key = |p| p.order_id.to_string();
+    PaymentRefunded => "payment.refunded", version = 1, key = |p| p.order_id.to_string();
+    OrderPaid => "order.paid", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

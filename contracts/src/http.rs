@@ -13,8 +13,9 @@ use crate::commands::{
     REASON_LEN_MAX, SetStock, UpdateProduct,
 };
 use crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX;
+use crate::events::payments::{PaymentStatus, Tender};
 use crate::events::{OrderItem, OrderStatus, ProductStatus};
-use crate::ids::{CampaignId, CustomerId, OrderId, ProductId, Sku, TokenId};
+use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, Sku, TokenId};
 use crate::money::{Currency, Decimal, Money, MoneyError};
 use crate::time::Timestamp;
 
@@ -371,6 +372,98 @@ impl CancelCampaignRequest {
     pub fn reason(self) -> Result<Option<String>, FieldError> {
         optional_text("reason", self.reason, REASON_LEN_MAX)
     }
+}
+
+/// `POST /payments` (FusionCommerce's body, plus `capture` and `tendered`).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePaymentRequest {
+    pub order_id: OrderId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    /// `cash`, `store_credit:<account>`, or a card payment method id (`pm_…`).
+    pub payment_method_id: String,
+    /// Cards: take the money at once (default) or only authorize it for a later capture.
+    #[serde(default)]
+    pub capture: Option<bool>,
+    /// Cash handed over; change due is recorded. Defaults to the amount.
+    #[serde(default)]
+    pub tendered: Option<Decimal>,
+}
+
+/// A payment method named by `paymentMethodId`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentMethod {
+    Cash,
+    StoreCredit { account: String },
+    Card { id: String },
+}
+
+impl PaymentMethod {
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        let field = "paymentMethodId";
+        if text == "cash" {
+            return Ok(Self::Cash);
+        }
+        if let Some(account) = text.strip_prefix("store_credit:") {
+            let account = self::text(field, account.to_string(), 64)?;
+            return Ok(Self::StoreCredit { account });
+        }
+        let card_id = text.strip_prefix("pm_").filter(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 128
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        match card_id {
+            Some(_) => Ok(Self::Card {
+                id: text.to_string(),
+            }),
+            None => Err(FieldError::new(
+                field,
+                "must be cash, store_credit:<account> or a card payment method (pm_…)",
+            )),
+        }
+    }
+}
+
+/// `POST /payments/{id}/capture`: all that is authorized when `amount` is absent.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureRequest {
+    #[serde(default)]
+    pub amount: Option<Decimal>,
+}
+
+/// `POST /payments/{id}/refund`: all that is left when `amount` is absent.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRequest {
+    #[serde(default)]
+    pub amount: Option<Decimal>,
+}
+
+/// A payment as served: FusionCommerce's `{id, orderId, amount, currency, status, createdAt}`
+/// and more.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResponse {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: PaymentStatus,
+    pub tender: Tender,
+    pub payment_method_id: String,
+    pub captured_amount: Decimal,
+    pub refunded_amount: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub change_due: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failure_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider_ref: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// A product as served. `inventory` is the sku's current available stock.

@@ -63,6 +63,10 @@ uuid_id!(
     CampaignId
 );
 uuid_id!(
+    /// One payment (one tender) towards an order.
+    PaymentId
+);
+uuid_id!(
     /// An API token (the public handle; the secret is never stored).
     TokenId
 );

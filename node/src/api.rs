@@ -11,9 +11,11 @@ mod extract;
 mod inventory;
 mod ops;
 mod orders;
+mod payments;
 mod products;
 mod tokens;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -32,6 +34,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 pub use error::ApiError;
 pub use extract::BODY_BYTES_MAX;
 
+use crate::card::CardProvider;
 use crate::store::{Command, Decision, Outcome, Store, WriteRequest};
 use extract::{CorrelationSlot, WriteContext};
 
@@ -40,6 +43,32 @@ use extract::{CorrelationSlot, WriteContext};
 pub struct AppState {
     pub store: Store,
     pub metrics: PrometheusHandle,
+    /// The card provider; `None` when the node takes no cards.
+    pub card: Option<Arc<dyn CardProvider>>,
+    /// Serialises provider calls per payment (striped by payment id).
+    pub payment_locks: Arc<[tokio::sync::Mutex<()>]>,
+}
+
+/// Stripes of `payment_locks`: payments that share a stripe wait for each other, which at till
+/// rates costs nothing.
+pub const PAYMENT_LOCK_STRIPES: usize = 64;
+
+impl AppState {
+    pub fn new(store: Store, metrics: PrometheusHandle) -> Self {
+        let payment_locks = (0..PAYMENT_LOCK_STRIPES)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
+        Self {
+            store,
+            metrics,
+            card: None,
+            payment_locks,
+        }
+    }
+
+    fn payment_lock(&self, id: fusion_contracts::PaymentId) -> &tokio::sync::Mutex<()> {
+        &self.payment_locks[(id.as_u128() % self.payment_locks.len() as u128) as usize]
+    }
 }
 
 /// Every route of the node.
@@ -68,6 +97,11 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/join", post(campaigns::join))
         .route("/campaigns/{id}/leave", post(campaigns::leave))
         .route("/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/payments", post(payments::create))
+        .route("/payments/{id}", get(payments::get))
+        .route("/payments/{id}/capture", post(payments::capture))
+        .route("/payments/{id}/refund", post(payments::refund))
+        .route("/orders/{id}/payments", get(payments::of_order))
         .route("/tokens", post(tokens::create).get(tokens::list))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -87,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel,
+        payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
         tokens::create, tokens::list, tokens::revoke,
     ),
     modifiers(&BearerAuth),
@@ -168,6 +203,11 @@ const ROUTES: &[&str] = &[
     "/orders/{id}",
     "/orders/{id}/cancel",
     "/events",
+    "/payments",
+    "/payments/{id}",
+    "/payments/{id}/capture",
+    "/payments/{id}/refund",
+    "/orders/{id}/payments",
     "/campaigns",
     "/campaigns/{id}",
     "/campaigns/{id}/join",

@@ -6,6 +6,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod inventory;
 pub mod orders;
+pub mod payments;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,7 @@ pub use campaigns::{Campaign, CampaignRejected};
 pub use catalog::{CatalogRejected, Product};
 pub use inventory::{InventoryRejected, Reservation, StockLevel};
 pub use orders::{Order, OrderRejected};
+pub use payments::{Payment, PaymentRejected};
 
 /// Why a command was refused: a fact about the state, never a storage failure.
 #[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
@@ -25,6 +27,8 @@ pub enum Rejected {
     Order(#[from] OrderRejected),
     #[error(transparent)]
     Campaign(#[from] CampaignRejected),
+    #[error(transparent)]
+    Payment(#[from] PaymentRejected),
     #[error("token {0} not found")]
     TokenNotFound(fusion_contracts::TokenId),
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod card;
 pub mod demo;
 pub mod domain;
 pub mod metrics;

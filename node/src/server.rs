@@ -37,10 +37,7 @@ impl Node {
         let admin_token_path = data_dir.join(ADMIN_TOKEN_FILE);
         let new_admin_token = ensure_admin_token(&store, &admin_token_path).await?;
         Ok(Node {
-            state: AppState {
-                store,
-                metrics: crate::metrics::install(),
-            },
+            state: AppState::new(store, crate::metrics::install()),
             new_admin_token,
             admin_token_path,
         })
@@ -48,6 +45,15 @@ impl Node {
 
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// Takes card payments through `provider`.
+    pub fn with_card_provider(
+        mut self,
+        provider: std::sync::Arc<dyn crate::card::CardProvider>,
+    ) -> Self {
+        self.state.card = Some(provider);
+        self
     }
 }
 

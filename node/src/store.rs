@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use fusion_contracts::commands::{CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand};
+use fusion_contracts::commands::{
+    CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand,
+};
 use fusion_contracts::http::Role;
 use fusion_contracts::{CorrelationId, NodeId, Sku, Timestamp, TokenId};
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -31,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::domain::{Campaign, Order, Product, Rejected, StockLevel};
+use crate::domain::{Campaign, Order, Payment, Product, Rejected, StockLevel};
 
 pub use read::Reader;
 
@@ -143,6 +145,7 @@ pub enum Command {
     Inventory(InventoryCommand),
     Order(OrderCommand),
     Campaign(CampaignCommand),
+    Payment(PaymentCommand),
     CreateToken {
         id: TokenId,
         role: Role,
@@ -159,6 +162,7 @@ pub enum Outcome {
     Stock { sku: Sku, level: StockLevel },
     Order(Order),
     Campaign(Campaign),
+    Payment(Payment),
     Token(TokenInfo),
     TokenRevoked(TokenId),
 }

@@ -28,7 +28,17 @@ struct Answer {
 }
 
 async fn start(dir: &Path) -> TestNode {
-    let node = Node::open(dir, StoreOptions::default()).await.unwrap();
+    start_with(dir, None).await
+}
+
+async fn start_with(
+    dir: &Path,
+    card: Option<std::sync::Arc<dyn fusion_node::card::CardProvider>>,
+) -> TestNode {
+    let mut node = Node::open(dir, StoreOptions::default()).await.unwrap();
+    if let Some(card) = card {
+        node = node.with_card_provider(card);
+    }
     let admin = std::fs::read_to_string(&node.admin_token_path)
         .unwrap()
         .trim()
@@ -332,6 +342,11 @@ async fn openapi_lists_every_route() {
         ("/campaigns/{id}/join", "post"),
         ("/campaigns/{id}/leave", "post"),
         ("/campaigns/{id}/cancel", "post"),
+        ("/payments", "post"),
+        ("/payments/{id}", "get"),
+        ("/payments/{id}/capture", "post"),
+        ("/payments/{id}/refund", "post"),
+        ("/orders/{id}/payments", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1150,3 +1165,5 @@ async fn concurrent_orders_never_oversell() {
 
 #[path = "api/campaigns.rs"]
 mod campaigns;
+#[path = "api/payments.rs"]
+mod payments;

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::Sku;
 use fusion_contracts::http::{ErrorBody, FieldError, Role};
 
+use crate::domain::PaymentRejected;
 use crate::domain::{
     CampaignRejected, CatalogRejected, InventoryRejected, OrderRejected, Rejected,
 };
@@ -105,6 +106,7 @@ impl From<Rejected> for ApiError {
         let message = rejected.to_string();
         match rejected {
             Rejected::Campaign(rejected) => campaign_error(rejected, message),
+            Rejected::Payment(rejected) => payment_error(rejected, message),
             Rejected::Catalog(CatalogRejected::NotFound(_))
             | Rejected::Order(OrderRejected::NotFound(_))
             | Rejected::TokenNotFound(_) => ApiError::not_found(message),
@@ -153,6 +155,30 @@ impl From<Rejected> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "order_not_cancellable", message)
             }
         }
+    }
+}
+
+/// Payment refusals. An unknown payment keeps FusionCommerce's `{"message":"Payment not found"}`.
+fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
+    let conflict = |error: &str| ApiError::new(StatusCode::CONFLICT, error, message.clone());
+    let unprocessable = |error: &str, field: &str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error, message.clone()).with_field(field)
+    };
+    match rejected {
+        PaymentRejected::NotFound(_) => ApiError::not_found("Payment not found"),
+        PaymentRejected::OrderNotFound(_) => unprocessable("order_not_found", "orderId"),
+        PaymentRejected::OrderNotPayable { .. } => conflict("order_not_payable"),
+        PaymentRejected::CurrencyMismatch { .. } => {
+            ApiError::validation("currency", message.clone())
+        }
+        PaymentRejected::Overpayment { .. } => unprocessable("overpayment", "amount"),
+        PaymentRejected::TenderedTooLittle => {
+            ApiError::validation("tendered", "must cover the amount")
+        }
+        PaymentRejected::NotCapturable { .. } => conflict("payment_not_capturable"),
+        PaymentRejected::CaptureTooLarge { .. } => unprocessable("capture_too_large", "amount"),
+        PaymentRejected::NotRefundable { .. } => conflict("payment_not_refundable"),
+        PaymentRejected::RefundTooLarge { .. } => unprocessable("refund_too_large", "amount"),
     }
 }
 

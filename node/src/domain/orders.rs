@@ -197,6 +197,12 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
                 updated_at: e.created_at,
             });
         }
+        Event::OrderPaid(e) => {
+            if let Some(o) = order {
+                o.status = OrderStatus::Paid;
+                o.updated_at = e.paid_at;
+            }
+        }
         Event::OrderCancelled(e) => {
             if let Some(o) = order {
                 o.status = OrderStatus::Cancelled;

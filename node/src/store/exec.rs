@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use fusion_contracts::commands::{
-    CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PlaceOrder,
+    CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
 };
 use fusion_contracts::events::campaigns::ParticipantOrder;
 use fusion_contracts::events::{
-    CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful,
+    CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful, OrderCancelled,
+    OrderPaid, PaymentAuthorized, PaymentFailed, PaymentRefunded, PaymentSucceeded,
 };
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
@@ -22,15 +23,18 @@ use uuid::Uuid;
 
 use super::tables::{
     self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, IdempotencyRecord,
-    ORDER_LIST, ORDERS, PARTICIPANTS, PRODUCT_LIST, PRODUCT_SKUS, PRODUCTS, RESERVATIONS, STOCK,
-    StoredCampaign, StoredProduct, TIMERS, TOKENS, decode, encode,
+    ORDER_LIST, ORDER_PAYMENTS, ORDERS, PARTICIPANTS, PAYMENTS, PRODUCT_LIST, PRODUCT_SKUS,
+    PRODUCTS, RESERVATIONS, STOCK, StoredCampaign, StoredProduct, TIMERS, TOKENS, decode, encode,
 };
 use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
     WriteRequest, held_lines,
 };
 use crate::domain::campaigns::{self, Close};
-use crate::domain::{CampaignRejected, OrderRejected, Rejected, catalog, inventory, orders};
+use crate::domain::{
+    CampaignRejected, OrderRejected, Payment, PaymentRejected, Rejected, catalog, inventory,
+    orders, payments,
+};
 
 /// Every table, opened once per batch.
 pub(super) struct Tables<'txn> {
@@ -49,6 +53,8 @@ pub(super) struct Tables<'txn> {
     pub campaign_list: Table<'txn, u64, u128>,
     pub participants: Table<'txn, (u128, &'static str), i64>,
     pub timers: Table<'txn, (i64, u128), ()>,
+    pub payments: Table<'txn, u128, &'static [u8]>,
+    pub order_payments: Table<'txn, (u128, u128), ()>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -69,6 +75,8 @@ impl<'txn> Tables<'txn> {
             campaign_list: txn.open_table(CAMPAIGN_LIST)?,
             participants: txn.open_table(PARTICIPANTS)?,
             timers: txn.open_table(TIMERS)?,
+            payments: txn.open_table(PAYMENTS)?,
+            order_payments: txn.open_table(ORDER_PAYMENTS)?,
         })
     }
 }
@@ -246,6 +254,7 @@ fn execute(
             })
         }
         Command::Campaign(command) => execute_campaign(t, batch, request, command),
+        Command::Payment(command) => execute_payment(t, batch, request, command),
         Command::CreateToken {
             id,
             role,
@@ -426,6 +435,54 @@ fn close_campaign(
     Ok(())
 }
 
+fn execute_payment(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    command: &PaymentCommand,
+) -> Result<Decision, StoreError> {
+    let now = batch.now;
+    let payment_id = match command {
+        PaymentCommand::CreatePayment(c) => c.payment_id,
+        PaymentCommand::RecordCardOutcome(c) => c.payment_id,
+        PaymentCommand::RecordCapture(c) => c.payment_id,
+        PaymentCommand::RecordRefund(c) => c.payment_id,
+    };
+    let payment = tables::get_payment(&t.payments, payment_id)?;
+    let order_id = match (command, &payment) {
+        (PaymentCommand::CreatePayment(c), _) => c.order_id,
+        (_, Some(p)) => p.order_id,
+        (_, None) => return Ok(Err(PaymentRejected::NotFound(payment_id).into())),
+    };
+    let order = tables::get_order(&t.orders, order_id)?;
+    let others: Vec<Payment> =
+        tables::get_order_payments(&t.order_payments, &t.payments, order_id)?
+            .into_iter()
+            .filter(|p| p.id != payment_id)
+            .collect();
+    let decided = match (command, &order) {
+        (PaymentCommand::CreatePayment(c), _) => payments::create(c, order.as_ref(), &others, now),
+        (_, None) => {
+            return Err(StoreError::Invariant(format!(
+                "payment {payment_id} names missing order {order_id}"
+            )));
+        }
+        (PaymentCommand::RecordCardOutcome(c), Some(o)) => {
+            payments::card_outcome(payment.as_ref(), o, &others, c, now)
+        }
+        (PaymentCommand::RecordCapture(c), Some(o)) => {
+            payments::capture(payment.as_ref(), o, &others, c, now)
+        }
+        (PaymentCommand::RecordRefund(c), _) => payments::refund(payment.as_ref(), c),
+    };
+    commit_then(t, batch, request, decided.map_err(Rejected::from), |t| {
+        let payment = tables::get_payment(&t.payments, payment_id)?.ok_or_else(|| {
+            StoreError::Invariant(format!("payment {payment_id} missing after its command"))
+        })?;
+        Ok(Ok(Outcome::Payment(payment)))
+    })
+}
+
 fn campaign_outcome(t: &Tables, id: CampaignId) -> Result<Decision, StoreError> {
     let stored = tables::get_campaign(&t.campaigns, id)?
         .ok_or_else(|| StoreError::Invariant(format!("campaign {id} missing after its command")))?;
@@ -522,6 +579,32 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             update_reservations(t, *order_id, event, at)?;
         }
         Event::InventoryInsufficient(_) => {}
+        Event::PaymentCreated(e) => {
+            let mut payment = None;
+            payments::apply(&mut payment, event, at);
+            let payment = payment.expect("payment.created creates a payment");
+            t.payments
+                .insert(e.payment_id.as_u128(), encode(&payment).as_slice())?;
+            t.order_payments
+                .insert((e.order_id.as_u128(), e.payment_id.as_u128()), ())?;
+        }
+        Event::PaymentAuthorized(PaymentAuthorized { payment_id, .. })
+        | Event::PaymentSucceeded(PaymentSucceeded { payment_id, .. })
+        | Event::PaymentFailed(PaymentFailed { payment_id, .. })
+        | Event::PaymentRefunded(PaymentRefunded { payment_id, .. }) => {
+            let mut payment = tables::get_payment(&t.payments, *payment_id)?;
+            if payment.is_none() {
+                return Err(StoreError::Invariant(format!(
+                    "{} names unknown payment {payment_id}",
+                    event.topic()
+                )));
+            }
+            payments::apply(&mut payment, event, at);
+            t.payments.insert(
+                payment_id.as_u128(),
+                encode(&payment.expect("kept")).as_slice(),
+            )?;
+        }
         Event::CampaignCreated(e) => {
             let mut campaign = None;
             campaigns::apply(&mut campaign, event);
@@ -574,18 +657,19 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
             t.order_list.insert(envelope.seq, e.order_id.as_u128())?;
         }
-        Event::OrderCancelled(e) => {
-            let mut order = tables::get_order(&t.orders, e.order_id)?;
+        Event::OrderPaid(OrderPaid { order_id, .. })
+        | Event::OrderCancelled(OrderCancelled { order_id, .. }) => {
+            let mut order = tables::get_order(&t.orders, *order_id)?;
             if order.is_none() {
                 return Err(StoreError::Invariant(format!(
-                    "order.cancelled names unknown order {}",
-                    e.order_id
+                    "{} names unknown order {order_id}",
+                    event.topic()
                 )));
             }
             orders::apply(&mut order, event);
             let order = order.expect("apply keeps an existing order");
             t.orders
-                .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
+                .insert(order_id.as_u128(), encode(&order).as_slice())?;
         }
     }
     Ok(())

@@ -1,14 +1,15 @@
 //! Queries on a read transaction: an MVCC snapshot that never waits for the writer.
 
-use fusion_contracts::{CampaignId, Envelope, OrderId, ProductId, Sku, Timestamp};
+use fusion_contracts::{CampaignId, Envelope, OrderId, PaymentId, ProductId, Sku, Timestamp};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{
     self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCTS,
     RESERVATIONS, STOCK, TIMERS, TOKENS, decode,
 };
+use super::tables::{ORDER_PAYMENTS, PAYMENTS};
 use super::{StoreError, TokenInfo, last_seq};
-use crate::domain::{Campaign, Order, Product, Reservation, StockLevel};
+use crate::domain::{Campaign, Order, Payment, Product, Reservation, StockLevel};
 
 /// Most rows a query reserves room for up front; `limit` may be far larger than what exists.
 const PREALLOCATE_MAX: usize = 1024;
@@ -153,6 +154,16 @@ impl Reader {
             let (due_ms, id) = key.value();
             (Timestamp::from_unix_ms(due_ms), CampaignId::from_u128(id))
         }))
+    }
+
+    pub fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
+        tables::get_payment(&self.txn.open_table(PAYMENTS)?, id)
+    }
+
+    /// An order's payments, oldest first.
+    pub fn order_payments(&self, order_id: OrderId) -> Result<Vec<Payment>, StoreError> {
+        let index = self.txn.open_table(ORDER_PAYMENTS)?;
+        tables::get_order_payments(&index, &self.txn.open_table(PAYMENTS)?, order_id)
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

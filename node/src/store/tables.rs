@@ -6,13 +6,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use fusion_contracts::{CampaignId, CorrelationId, NodeId, OrderId, ProductId, Sku, TokenId};
+use fusion_contracts::{
+    CampaignId, CorrelationId, NodeId, OrderId, PaymentId, ProductId, Sku, TokenId,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{FORMAT_VERSION, Grant, OpenError, StoreError, TokenInfo};
-use crate::domain::{Campaign, Order, Product, Reservation, StockLevel};
+use crate::domain::{Campaign, Order, Payment, Product, Reservation, StockLevel};
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Product id → [`StoredProduct`].
@@ -50,6 +52,12 @@ pub(super) const PARTICIPANTS: TableDefinition<(u128, &str), i64> =
 /// (due at ms, campaign id) → (): campaigns to close, earliest first. A row exists while the
 /// campaign is open; closing, failing or cancelling it removes the row in the same commit.
 pub(super) const TIMERS: TableDefinition<(i64, u128), ()> = TableDefinition::new("timers");
+
+/// Payment id → [`Payment`].
+pub(super) const PAYMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("payments");
+/// (order id, payment id) → (): an order's payments.
+pub(super) const ORDER_PAYMENTS: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("order_payments");
 
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
@@ -179,6 +187,8 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(CAMPAIGN_LIST)?;
     txn.open_table(PARTICIPANTS)?;
     txn.open_table(TIMERS)?;
+    txn.open_table(PAYMENTS)?;
+    txn.open_table(ORDER_PAYMENTS)?;
     txn.commit()?;
     Ok(())
 }
@@ -251,6 +261,34 @@ pub(super) fn get_campaign(
         .get(id.as_u128())?
         .map(|v| decode("campaigns", v.value()))
         .transpose()
+}
+
+pub(super) fn get_payment(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: PaymentId,
+) -> Result<Option<Payment>, StoreError> {
+    table
+        .get(id.as_u128())?
+        .map(|v| decode("payments", v.value()))
+        .transpose()
+}
+
+/// Every payment of an order, oldest first.
+pub(super) fn get_order_payments(
+    index: &impl ReadableTable<(u128, u128), ()>,
+    payments: &impl ReadableTable<u128, &'static [u8]>,
+    order_id: OrderId,
+) -> Result<Vec<Payment>, StoreError> {
+    let mut out = Vec::new();
+    for entry in index.range((order_id.as_u128(), 0)..=(order_id.as_u128(), u128::MAX))? {
+        let (key, _) = entry?;
+        let id = PaymentId::from_u128(key.value().1);
+        out.push(
+            get_payment(payments, id)?
+                .ok_or_else(|| StoreError::Invariant(format!("indexed payment {id} is missing")))?,
+        );
+    }
+    Ok(out)
 }
 
 pub(super) fn find_token(

@@ -1,0 +1,196 @@
+//! Payment event payloads: FusionCommerce's `payment.*` topics (its `{paymentId, orderId}` and
+//! `{paymentId, orderId, reason}` fields, and more), plus `order.paid`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{EventError, check_amount, invalid};
+use crate::ids::{OrderId, PaymentId};
+use crate::money::{Currency, Decimal};
+use crate::time::Timestamp;
+
+/// How a payment is made, chosen by FusionCommerce's `paymentMethodId`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tender {
+    /// `paymentMethodId: "cash"`: captured at once; change due is recorded.
+    Cash,
+    /// `paymentMethodId: "pm_…"`: a card, through the card provider.
+    Card,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Recorded; the provider has not answered yet.
+    Pending,
+    /// The provider holds the amount; capture takes it.
+    Authorized,
+    Captured,
+    Failed,
+    Voided,
+    PartiallyRefunded,
+    Refunded,
+}
+
+/// `payment.created`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCreated {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub tender: Tender,
+    /// The card's payment method id, or `cash`.
+    pub payment_method_id: String,
+    /// Cash handed over (≥ amount); absent for cards.
+    pub tendered: Option<Decimal>,
+    pub status: PaymentStatus,
+    pub created_at: Timestamp,
+}
+
+/// `payment.authorized`: the provider holds the amount.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentAuthorized {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    /// The provider's reference (a Stripe PaymentIntent id).
+    pub provider_ref: Option<String>,
+}
+
+/// `payment.succeeded`: money taken (captured). FusionCommerce's `{paymentId, orderId}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentSucceeded {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    /// Captured by this event.
+    pub amount: Decimal,
+    pub currency: Currency,
+    /// Cash only: tendered − amount.
+    pub change_due: Option<Decimal>,
+    pub provider_ref: Option<String>,
+}
+
+/// `payment.failed`: FusionCommerce's `{paymentId, orderId, reason}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentFailed {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub reason: String,
+}
+
+/// `payment.refunded`: part or all of what was captured went back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    /// Refunded by this event.
+    pub amount: Decimal,
+    /// Refunded so far, this event included.
+    pub refunded_total: Decimal,
+    pub currency: Currency,
+    pub status: PaymentStatus,
+    pub provider_ref: Option<String>,
+}
+
+/// `order.paid`: captured payments cover the order's total.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPaid {
+    pub order_id: OrderId,
+    pub total: Decimal,
+    pub paid: Decimal,
+    pub currency: Currency,
+    pub paid_at: Timestamp,
+}
+
+fn positive(
+    topic: &'static str,
+    field: &str,
+    amount: Decimal,
+    currency: Currency,
+) -> Result<(), EventError> {
+    if check_amount(topic, field, amount, currency)?.minor == 0 {
+        return Err(invalid(topic, format!("{field} must be positive")));
+    }
+    Ok(())
+}
+
+impl PaymentCreated {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "payment.created";
+        positive(T, "amount", self.amount, self.currency)?;
+        if self.status != PaymentStatus::Pending {
+            return Err(invalid(T, "a new payment is pending"));
+        }
+        if let Some(tendered) = self.tendered {
+            let tendered = check_amount(T, "tendered", tendered, self.currency)?;
+            if tendered.minor < check_amount(T, "amount", self.amount, self.currency)?.minor {
+                return Err(invalid(T, "tendered must cover amount"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PaymentAuthorized {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        positive("payment.authorized", "amount", self.amount, self.currency)
+    }
+}
+
+impl PaymentSucceeded {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        positive("payment.succeeded", "amount", self.amount, self.currency)?;
+        if let Some(change) = self.change_due {
+            check_amount("payment.succeeded", "changeDue", change, self.currency)?;
+        }
+        Ok(())
+    }
+}
+
+impl PaymentFailed {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        if self.reason.is_empty() {
+            return Err(invalid("payment.failed", "reason must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl PaymentRefunded {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "payment.refunded";
+        positive(T, "amount", self.amount, self.currency)?;
+        let total = check_amount(T, "refundedTotal", self.refunded_total, self.currency)?;
+        if total.minor < check_amount(T, "amount", self.amount, self.currency)?.minor {
+            return Err(invalid(T, "refundedTotal includes amount"));
+        }
+        if !matches!(
+            self.status,
+            PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded
+        ) {
+            return Err(invalid(T, "status must be refunded or partially_refunded"));
+        }
+        Ok(())
+    }
+}
+
+impl OrderPaid {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "order.paid";
+        let total = check_amount(T, "total", self.total, self.currency)?;
+        if check_amount(T, "paid", self.paid, self.currency)?.minor < total.minor {
+            return Err(invalid(T, "paid must cover total"));
+        }
+        Ok(())
+    }
+}

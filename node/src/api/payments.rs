@@ -1,0 +1,336 @@
+//! `/payments`: tenders towards an order. Taking a payment needs a cashier, refunding a manager.
+//!
+//! A card payment is recorded pending (durably), then the provider is called outside any
+//! transaction with the payment id as idempotency key, then its answer is recorded. Provider
+//! calls for one payment are serialised (striped locks), so two refunds cannot both pass the
+//! "refundable" check; a call repeated after a crash is the same call at the provider.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use fusion_contracts::commands::{
+    CardOutcome, CreatePayment, PaymentCommand, RecordCapture, RecordCardOutcome, RecordRefund,
+};
+use fusion_contracts::events::payments::{PaymentStatus, Tender};
+use fusion_contracts::http::{
+    CaptureRequest, CreatePaymentRequest, ErrorBody, PaymentMethod, PaymentResponse, RefundRequest,
+    Role, price,
+};
+use fusion_contracts::{Money, OrderId, PaymentId};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{JsonBody, Principal, WriteContext};
+use super::{AppState, json, submit};
+use crate::card::{Authorize, ProviderError};
+use crate::domain::{Payment, payments};
+use crate::store::{Command, Outcome};
+
+pub fn render(p: Payment) -> PaymentResponse {
+    let currency = p.amount.currency;
+    let amount = |minor| Money { minor, currency }.to_decimal();
+    PaymentResponse {
+        id: p.id,
+        order_id: p.order_id,
+        amount: p.amount.to_decimal(),
+        currency,
+        status: p.status,
+        tender: p.tender,
+        payment_method_id: p.payment_method_id,
+        captured_amount: amount(p.captured_minor),
+        refunded_amount: amount(p.refunded_minor),
+        change_due: p.change_due.map(|c| c.to_decimal()),
+        failure_reason: p.failure_reason,
+        provider_ref: p.provider_ref,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Payment not found")
+}
+
+fn parse_id(id: &str) -> Result<PaymentId, ApiError> {
+    PaymentId::parse(id).ok_or_else(not_found)
+}
+
+fn provider_error(e: ProviderError) -> ApiError {
+    match e {
+        ProviderError::Unreachable(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            e.to_string(),
+        ),
+        ProviderError::Refused(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", e.to_string())
+        }
+    }
+}
+
+/// A declined payment answers 402 with the payment record; others `ok`.
+fn reply(payment: Payment, ok: StatusCode, replayed: bool) -> Response {
+    let status = if payment.status == PaymentStatus::Failed {
+        StatusCode::PAYMENT_REQUIRED
+    } else {
+        ok
+    };
+    json(status, replayed, &render(payment))
+}
+
+async fn record(
+    state: &AppState,
+    ctx: &WriteContext,
+    command: PaymentCommand,
+) -> Result<Payment, ApiError> {
+    let written = submit(state, ctx, None, Command::Payment(command)).await?;
+    match written.decision? {
+        Outcome::Payment(payment) => Ok(payment),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+fn current(state: &AppState, id: PaymentId) -> Result<Payment, ApiError> {
+    state.store.read()?.payment(id)?.ok_or_else(not_found)
+}
+
+/// Take a payment. Cash is captured at once (change due recorded); a card goes to the provider
+/// and is captured at once unless `capture` is false. Declined: 402 with the payment.
+#[utoipa::path(post, path = "/payments", tag = "payments", request_body = CreatePaymentRequest,
+    responses((status = 201, body = PaymentResponse), (status = 402, description = "declined", body = PaymentResponse),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "card provider unreachable; the payment stays pending", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ctx: WriteContext,
+    body: JsonBody<CreatePaymentRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let request = body.value;
+    let method = PaymentMethod::parse(&request.payment_method_id)?;
+    let amount = price("amount", request.amount, request.currency)?;
+    if amount.minor == 0 {
+        return Err(ApiError::validation("amount", "must be positive"));
+    }
+    let tendered = request
+        .tendered
+        .map(|t| price("tendered", t, request.currency))
+        .transpose()?;
+    let tender = match method {
+        PaymentMethod::Cash => Tender::Cash,
+        PaymentMethod::Card { .. } if state.card.is_none() => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_card_provider",
+                "no card provider is configured on this node",
+            )
+            .with_field("paymentMethodId"));
+        }
+        PaymentMethod::Card { .. } => Tender::Card,
+        PaymentMethod::StoreCredit { .. } => {
+            return Err(ApiError::validation(
+                "paymentMethodId",
+                "store credit is not available on this node yet",
+            ));
+        }
+    };
+    let command = CreatePayment {
+        payment_id: PaymentId(Uuid::now_v7()),
+        order_id: request.order_id,
+        amount,
+        tender,
+        payment_method_id: request.payment_method_id.clone(),
+        tendered,
+    };
+    let written = submit(
+        &state,
+        &ctx,
+        body.digest,
+        Command::Payment(PaymentCommand::CreatePayment(command)),
+    )
+    .await?;
+    let payment = match written.decision? {
+        Outcome::Payment(payment) => payment,
+        other => return Err(super::unexpected(other)),
+    };
+    if payment.tender == Tender::Card && payment.status == PaymentStatus::Pending {
+        let payment = authorize(&state, &ctx, payment.id, request.capture.unwrap_or(true)).await?;
+        return Ok(reply(payment, StatusCode::CREATED, written.replayed));
+    }
+    Ok(reply(payment, StatusCode::CREATED, written.replayed))
+}
+
+/// Asks the provider about a pending card payment and records its answer.
+async fn authorize(
+    state: &AppState,
+    ctx: &WriteContext,
+    id: PaymentId,
+    capture: bool,
+) -> Result<Payment, ApiError> {
+    let provider = state.card.as_ref().ok_or_else(ApiError::internal)?;
+    let _serial = state.payment_lock(id).lock().await;
+    let payment = current(state, id)?;
+    if payment.status != PaymentStatus::Pending {
+        return Ok(payment); // a concurrent retry got there first
+    }
+    let key = id.to_string();
+    let request = Authorize {
+        idempotency_key: &key,
+        amount: payment.amount,
+        payment_method_id: &payment.payment_method_id,
+        capture,
+    };
+    let outcome = match provider.authorize(request).await {
+        Ok(outcome) => outcome,
+        Err(ProviderError::Refused(reason)) => CardOutcome::Declined { reason },
+        Err(e @ ProviderError::Unreachable(_)) => return Err(provider_error(e)),
+    };
+    record(
+        state,
+        ctx,
+        PaymentCommand::RecordCardOutcome(RecordCardOutcome {
+            payment_id: id,
+            outcome,
+        }),
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/payments/{id}", tag = "payments", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PaymentResponse), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        false,
+        &render(current(&state, parse_id(&id)?)?),
+    ))
+}
+
+/// An order's payments, oldest first.
+#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<PaymentResponse>), (status = 404, body = ErrorBody)))]
+pub async fn of_order(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let missing = || ApiError::not_found(format!("order {id} not found"));
+    let order_id = OrderId::parse(&id).ok_or_else(missing)?;
+    let read = state.store.read()?;
+    if read.order(order_id)?.is_none() {
+        return Err(missing());
+    }
+    let bodies: Vec<PaymentResponse> = read
+        .order_payments(order_id)?
+        .into_iter()
+        .map(render)
+        .collect();
+    Ok(json(StatusCode::OK, false, &bodies))
+}
+
+/// Capture an authorized card payment: all of it, or `amount` (the rest is released).
+#[utoipa::path(post, path = "/payments/{id}/capture", tag = "payments", params(("id" = Uuid, Path)),
+    request_body(content = CaptureRequest, description = "optional"),
+    responses((status = 200, body = PaymentResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn capture(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<CaptureRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let id = parse_id(&id)?;
+    let _serial = state.payment_lock(id).lock().await;
+    let payment = current(&state, id)?;
+    let amount = body
+        .value
+        .amount
+        .map(|a| price("amount", a, payment.amount.currency))
+        .transpose()?;
+    let amount =
+        payments::check_capture(&payment, amount).map_err(crate::domain::Rejected::from)?;
+    if let (Some(provider), Some(provider_ref)) =
+        (state.card.as_ref(), payment.provider_ref.as_deref())
+    {
+        let key = format!("{id}-capture");
+        provider
+            .capture(provider_ref, amount, &key)
+            .await
+            .map_err(provider_error)?;
+    }
+    let payment = record(
+        &state,
+        &ctx,
+        PaymentCommand::RecordCapture(RecordCapture {
+            payment_id: id,
+            amount,
+        }),
+    )
+    .await?;
+    Ok(reply(payment, StatusCode::OK, false))
+}
+
+/// Refund all that is left, or `amount`; never more than was captured in total.
+#[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", params(("id" = Uuid, Path)),
+    request_body(content = RefundRequest, description = "optional"),
+    responses((status = 200, body = PaymentResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn refund(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<RefundRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let id = parse_id(&id)?;
+    let _serial = state.payment_lock(id).lock().await;
+    let payment = current(&state, id)?;
+    let amount = body
+        .value
+        .amount
+        .map(|a| price("amount", a, payment.amount.currency))
+        .transpose()?;
+    if amount.is_some_and(|a| a.minor == 0) {
+        return Err(ApiError::validation("amount", "must be positive"));
+    }
+    let amount = payments::check_refund(&payment, amount).map_err(crate::domain::Rejected::from)?;
+    let provider_ref = match (
+        payment.tender,
+        state.card.as_ref(),
+        payment.provider_ref.as_deref(),
+    ) {
+        (Tender::Card, Some(provider), Some(intent)) => {
+            // Keyed by what was refunded before: a retry repeats this refund, a new one is new.
+            let key = format!("{id}-refund-{}", payment.refunded_minor);
+            Some(
+                provider
+                    .refund(intent, amount, &key)
+                    .await
+                    .map_err(provider_error)?,
+            )
+        }
+        (Tender::Card, _, _) => {
+            return Err(provider_error(ProviderError::Unreachable(
+                "no card provider configured".into(),
+            )));
+        }
+        (Tender::Cash, _, _) => None,
+    };
+    let payment = record(
+        &state,
+        &ctx,
+        PaymentCommand::RecordRefund(RecordRefund {
+            payment_id: id,
+            amount,
+            provider_ref,
+        }),
+    )
+    .await?;
+    Ok(reply(payment, StatusCode::OK, false))
+}

@@ -1,0 +1,653 @@
+//! Payments: tenders towards an order. Pure decide / apply. Provider calls happen outside, at the
+//! edge; this core decides what may be asked of the provider (`check_capture`, `check_refund`)
+//! and what its answers mean (`card_outcome`, `capture`, `refund`).
+//!
+//! Rules: an order is paid in its own currency; the payments that hold money (pending, authorized,
+//! captured minus refunds) never exceed its total; the order becomes paid when captures cover
+//! the total; refunds never exceed what was captured.
+
+use fusion_contracts::commands::{
+    CardOutcome, CreatePayment, RecordCapture, RecordCardOutcome, RecordRefund,
+};
+use fusion_contracts::events::payments::{PaymentStatus, Tender};
+use fusion_contracts::events::{
+    OrderPaid, OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentRefunded,
+    PaymentSucceeded,
+};
+use fusion_contracts::{Currency, Event, Money, OrderId, PaymentId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::Order;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    pub amount: Money,
+    pub tender: Tender,
+    pub payment_method_id: String,
+    pub tendered: Option<Money>,
+    pub status: PaymentStatus,
+    pub captured_minor: i64,
+    pub refunded_minor: i64,
+    pub change_due: Option<Money>,
+    pub provider_ref: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Payment {
+    fn currency(&self) -> Currency {
+        self.amount.currency
+    }
+
+    /// Money this payment holds against its order's total.
+    fn holds_minor(&self) -> i64 {
+        match self.status {
+            PaymentStatus::Pending | PaymentStatus::Authorized => self.amount.minor,
+            PaymentStatus::Captured | PaymentStatus::PartiallyRefunded => {
+                self.captured_minor - self.refunded_minor
+            }
+            PaymentStatus::Failed | PaymentStatus::Voided | PaymentStatus::Refunded => 0,
+        }
+    }
+
+    /// Captured and not refunded.
+    fn kept_minor(&self) -> i64 {
+        self.captured_minor - self.refunded_minor
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum PaymentRejected {
+    #[error("payment {0} not found")]
+    NotFound(PaymentId),
+    #[error("order {0} not found")]
+    OrderNotFound(OrderId),
+    #[error("order {order_id} is {status:?} and takes no payment")]
+    OrderNotPayable {
+        order_id: OrderId,
+        status: OrderStatus,
+    },
+    #[error("currency must be the order's currency, {expected}")]
+    CurrencyMismatch { expected: Currency },
+    #[error("amount exceeds what is left to pay on order {order_id}: {remaining}")]
+    Overpayment { order_id: OrderId, remaining: Money },
+    #[error("tendered cash does not cover the amount")]
+    TenderedTooLittle,
+    #[error("payment {payment_id} is {status:?} and cannot be captured")]
+    NotCapturable {
+        payment_id: PaymentId,
+        status: PaymentStatus,
+    },
+    #[error("amount exceeds the authorized {authorized}")]
+    CaptureTooLarge { authorized: Money },
+    #[error("payment {payment_id} is {status:?} and has nothing to refund")]
+    NotRefundable {
+        payment_id: PaymentId,
+        status: PaymentStatus,
+    },
+    #[error("amount exceeds what can still be refunded, {refundable}")]
+    RefundTooLarge { refundable: Money },
+}
+
+/// Records a payment. Cash is captured at once; a card stays pending until the provider answers.
+pub fn create(
+    cmd: &CreatePayment,
+    order: Option<&Order>,
+    payments: &[Payment],
+    now: Timestamp,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let order = order.ok_or(PaymentRejected::OrderNotFound(cmd.order_id))?;
+    if order.status != OrderStatus::Created {
+        return Err(PaymentRejected::OrderNotPayable {
+            order_id: order.id,
+            status: order.status,
+        });
+    }
+    let currency = order.total.currency;
+    if cmd.amount.currency != currency {
+        return Err(PaymentRejected::CurrencyMismatch { expected: currency });
+    }
+    assert!(
+        cmd.amount.minor > 0,
+        "payment amounts are validated positive at the edge"
+    );
+    let held: i64 = payments.iter().map(Payment::holds_minor).sum();
+    let remaining = Money {
+        minor: order.total.minor - held,
+        currency,
+    };
+    if cmd.amount.minor > remaining.minor {
+        return Err(PaymentRejected::Overpayment {
+            order_id: order.id,
+            remaining,
+        });
+    }
+    let tendered = match (cmd.tender, cmd.tendered) {
+        (Tender::Cash, Some(t)) if t.currency != currency || t.minor < cmd.amount.minor => {
+            return Err(PaymentRejected::TenderedTooLittle);
+        }
+        (Tender::Cash, t) => Some(t.unwrap_or(cmd.amount)),
+        (Tender::Card, _) => None,
+    };
+    let mut events: Vec<Event> = vec![
+        PaymentCreated {
+            payment_id: cmd.payment_id,
+            order_id: order.id,
+            amount: cmd.amount.to_decimal(),
+            currency,
+            tender: cmd.tender,
+            payment_method_id: cmd.payment_method_id.clone(),
+            tendered: tendered.map(|t| t.to_decimal()),
+            status: PaymentStatus::Pending,
+            created_at: now,
+        }
+        .into(),
+    ];
+    if let Some(tendered) = tendered {
+        let change = Money {
+            minor: tendered.minor - cmd.amount.minor,
+            currency,
+        };
+        events.push(succeeded(
+            cmd.payment_id,
+            order.id,
+            cmd.amount,
+            Some(change),
+            None,
+        ));
+        events.extend(paid(order, payments, cmd.amount.minor, now));
+    }
+    Ok(events)
+}
+
+fn succeeded(
+    payment_id: PaymentId,
+    order_id: OrderId,
+    amount: Money,
+    change: Option<Money>,
+    provider_ref: Option<String>,
+) -> Event {
+    PaymentSucceeded {
+        payment_id,
+        order_id,
+        amount: amount.to_decimal(),
+        currency: amount.currency,
+        change_due: change.map(|c| c.to_decimal()),
+        provider_ref,
+    }
+    .into()
+}
+
+/// `order.paid` when `captured_now` brings the order's kept captures up to its total.
+fn paid(order: &Order, payments: &[Payment], captured_now: i64, now: Timestamp) -> Option<Event> {
+    let kept: i64 = payments.iter().map(Payment::kept_minor).sum::<i64>() + captured_now;
+    (order.status == OrderStatus::Created && kept >= order.total.minor).then(|| {
+        OrderPaid {
+            order_id: order.id,
+            total: order.total.to_decimal(),
+            paid: Money {
+                minor: kept,
+                currency: order.total.currency,
+            }
+            .to_decimal(),
+            currency: order.total.currency,
+            paid_at: now,
+        }
+        .into()
+    })
+}
+
+/// The provider's answer to an authorization. Recording it twice changes nothing.
+pub fn card_outcome(
+    payment: Option<&Payment>,
+    order: &Order,
+    others: &[Payment],
+    cmd: &RecordCardOutcome,
+    now: Timestamp,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    if payment.status != PaymentStatus::Pending {
+        return Ok(Vec::new());
+    }
+    let authorized = |provider_ref: &str| -> Event {
+        PaymentAuthorized {
+            payment_id: payment.id,
+            order_id: payment.order_id,
+            amount: payment.amount.to_decimal(),
+            currency: payment.currency(),
+            provider_ref: Some(provider_ref.to_string()),
+        }
+        .into()
+    };
+    Ok(match &cmd.outcome {
+        CardOutcome::Authorized { provider_ref } => vec![authorized(provider_ref)],
+        CardOutcome::Captured { provider_ref } => {
+            let mut events = vec![
+                authorized(provider_ref),
+                succeeded(
+                    payment.id,
+                    payment.order_id,
+                    payment.amount,
+                    None,
+                    Some(provider_ref.clone()),
+                ),
+            ];
+            events.extend(paid(order, others, payment.amount.minor, now));
+            events
+        }
+        CardOutcome::Declined { reason } => {
+            vec![
+                PaymentFailed {
+                    payment_id: payment.id,
+                    order_id: payment.order_id,
+                    reason: reason.clone(),
+                }
+                .into(),
+            ]
+        }
+    })
+}
+
+/// What a capture of `amount` (all that is authorized when absent) may take.
+pub fn check_capture(payment: &Payment, amount: Option<Money>) -> Result<Money, PaymentRejected> {
+    if payment.status != PaymentStatus::Authorized {
+        return Err(PaymentRejected::NotCapturable {
+            payment_id: payment.id,
+            status: payment.status,
+        });
+    }
+    let amount = amount.unwrap_or(payment.amount);
+    if amount.currency != payment.currency() {
+        return Err(PaymentRejected::CurrencyMismatch {
+            expected: payment.currency(),
+        });
+    }
+    if amount.minor > payment.amount.minor {
+        return Err(PaymentRejected::CaptureTooLarge {
+            authorized: payment.amount,
+        });
+    }
+    Ok(amount)
+}
+
+/// Records a capture the provider made (the rest of the authorization is released).
+pub fn capture(
+    payment: Option<&Payment>,
+    order: &Order,
+    others: &[Payment],
+    cmd: &RecordCapture,
+    now: Timestamp,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    let amount = check_capture(payment, Some(cmd.amount))?;
+    let mut events = vec![succeeded(
+        payment.id,
+        payment.order_id,
+        amount,
+        None,
+        payment.provider_ref.clone(),
+    )];
+    events.extend(paid(order, others, amount.minor, now));
+    Ok(events)
+}
+
+/// What a refund of `amount` (all that is left when absent) may give back.
+pub fn check_refund(payment: &Payment, amount: Option<Money>) -> Result<Money, PaymentRejected> {
+    if !matches!(
+        payment.status,
+        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded
+    ) {
+        return Err(PaymentRejected::NotRefundable {
+            payment_id: payment.id,
+            status: payment.status,
+        });
+    }
+    let refundable = Money {
+        minor: payment.kept_minor(),
+        currency: payment.currency(),
+    };
+    let amount = amount.unwrap_or(refundable);
+    if amount.currency != payment.currency() {
+        return Err(PaymentRejected::CurrencyMismatch {
+            expected: payment.currency(),
+        });
+    }
+    if amount.minor > refundable.minor {
+        return Err(PaymentRejected::RefundTooLarge { refundable });
+    }
+    Ok(amount)
+}
+
+pub fn refund(
+    payment: Option<&Payment>,
+    cmd: &RecordRefund,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    let amount = check_refund(payment, Some(cmd.amount))?;
+    let total = payment.refunded_minor + amount.minor;
+    let status = if total == payment.captured_minor {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::PartiallyRefunded
+    };
+    Ok(vec![
+        PaymentRefunded {
+            payment_id: payment.id,
+            order_id: payment.order_id,
+            amount: amount.to_decimal(),
+            refunded_total: Money {
+                minor: total,
+                currency: amount.currency,
+            }
+            .to_decimal(),
+            currency: amount.currency,
+            status,
+            provider_ref: cmd.provider_ref.clone(),
+        }
+        .into(),
+    ])
+}
+
+pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
+    let money = |amount, currency| Money::from_decimal(amount, currency).expect("validated event");
+    match event {
+        Event::PaymentCreated(e) => {
+            *payment = Some(Payment {
+                id: e.payment_id,
+                order_id: e.order_id,
+                amount: money(e.amount, e.currency),
+                tender: e.tender,
+                payment_method_id: e.payment_method_id.clone(),
+                tendered: e.tendered.map(|t| money(t, e.currency)),
+                status: PaymentStatus::Pending,
+                captured_minor: 0,
+                refunded_minor: 0,
+                change_due: None,
+                provider_ref: None,
+                failure_reason: None,
+                created_at: e.created_at,
+                updated_at: e.created_at,
+            });
+        }
+        Event::PaymentAuthorized(e) => {
+            if let Some(p) = payment {
+                p.status = PaymentStatus::Authorized;
+                p.provider_ref = e.provider_ref.clone();
+                p.updated_at = at;
+            }
+        }
+        Event::PaymentSucceeded(e) => {
+            if let Some(p) = payment {
+                p.status = PaymentStatus::Captured;
+                p.captured_minor += money(e.amount, e.currency).minor;
+                p.change_due = e.change_due.map(|c| money(c, e.currency));
+                p.updated_at = at;
+            }
+        }
+        Event::PaymentFailed(e) => {
+            if let Some(p) = payment {
+                p.status = PaymentStatus::Failed;
+                p.failure_reason = Some(e.reason.clone());
+                p.updated_at = at;
+            }
+        }
+        Event::PaymentRefunded(e) => {
+            if let Some(p) = payment {
+                p.status = e.status;
+                p.refunded_minor = money(e.refunded_total, e.currency).minor;
+                p.updated_at = at;
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fusion_contracts::CustomerId;
+
+    const NOW: Timestamp = Timestamp::from_unix_ms(10);
+
+    fn usd(minor: i64) -> Money {
+        Money {
+            minor,
+            currency: Currency::USD,
+        }
+    }
+
+    fn order(total: i64) -> Order {
+        Order {
+            id: OrderId::from_u128(1),
+            customer_id: CustomerId::new("c").unwrap(),
+            items: vec![],
+            total: usd(total),
+            status: OrderStatus::Created,
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    }
+
+    fn pay(id: u128, tender: Tender, amount: i64, tendered: Option<i64>) -> CreatePayment {
+        CreatePayment {
+            payment_id: PaymentId::from_u128(id),
+            order_id: OrderId::from_u128(1),
+            amount: usd(amount),
+            tender,
+            payment_method_id: if tender == Tender::Cash {
+                "cash".into()
+            } else {
+                "pm_x".into()
+            },
+            tendered: tendered.map(usd),
+        }
+    }
+
+    fn fold(events: &[Event]) -> Payment {
+        let mut p = None;
+        for e in events {
+            apply(&mut p, e, NOW);
+        }
+        p.unwrap()
+    }
+
+    #[test]
+    fn cash_is_captured_with_change_and_pays_the_order() {
+        let events = create(
+            &pay(1, Tender::Cash, 1000, Some(2000)),
+            Some(&order(1000)),
+            &[],
+            NOW,
+        )
+        .unwrap();
+        let topics: Vec<_> = events.iter().map(Event::topic).collect();
+        assert_eq!(
+            topics,
+            ["payment.created", "payment.succeeded", "order.paid"]
+        );
+        let p = fold(&events);
+        assert_eq!(
+            (p.status, p.captured_minor, p.change_due),
+            (PaymentStatus::Captured, 1000, Some(usd(1000)))
+        );
+    }
+
+    #[test]
+    fn create_table() {
+        let o = order(1000);
+        let cases = [
+            ("split tender part", pay(1, Tender::Cash, 400, None), Ok(2)),
+            ("card pending", pay(1, Tender::Card, 1000, None), Ok(1)),
+            (
+                "overpayment",
+                pay(1, Tender::Card, 1001, None),
+                Err(
+                    "amount exceeds what is left to pay on order 00000000-0000-0000-0000-000000000001: 10.00 USD",
+                ),
+            ),
+            (
+                "too little cash",
+                pay(1, Tender::Cash, 500, Some(499)),
+                Err("tendered cash does not cover the amount"),
+            ),
+        ];
+        for (name, cmd, expected) in cases {
+            let got = create(&cmd, Some(&o), &[], NOW)
+                .map(|e| e.len())
+                .map_err(|e| e.to_string());
+            assert_eq!(got, expected.map_err(String::from), "{name}");
+        }
+        let mut eur = pay(1, Tender::Cash, 100, None);
+        eur.amount = Money {
+            minor: 100,
+            currency: Currency::EUR,
+        };
+        assert!(matches!(
+            create(&eur, Some(&o), &[], NOW),
+            Err(PaymentRejected::CurrencyMismatch { .. })
+        ));
+        assert!(matches!(
+            create(&pay(1, Tender::Cash, 1, None), None, &[], NOW),
+            Err(PaymentRejected::OrderNotFound(_))
+        ));
+        let cancelled = Order {
+            status: OrderStatus::Cancelled,
+            ..order(1000)
+        };
+        assert!(matches!(
+            create(&pay(1, Tender::Cash, 1, None), Some(&cancelled), &[], NOW),
+            Err(PaymentRejected::OrderNotPayable { .. })
+        ));
+    }
+
+    #[test]
+    fn split_tenders_pay_the_order_when_captures_cover_it() {
+        let o = order(1000);
+        let cash = fold(&create(&pay(1, Tender::Cash, 400, None), Some(&o), &[], NOW).unwrap());
+        let card_events = create(
+            &pay(2, Tender::Card, 600, None),
+            Some(&o),
+            std::slice::from_ref(&cash),
+            NOW,
+        )
+        .unwrap();
+        let card = fold(&card_events);
+        assert!(
+            matches!(
+                create(
+                    &pay(3, Tender::Cash, 1, None),
+                    Some(&o),
+                    &[cash.clone(), card.clone()],
+                    NOW
+                ),
+                Err(PaymentRejected::Overpayment { .. })
+            ),
+            "pending holds its amount"
+        );
+        let cmd = RecordCardOutcome {
+            payment_id: card.id,
+            outcome: CardOutcome::Authorized {
+                provider_ref: "pi_1".into(),
+            },
+        };
+        let authorized = fold(
+            &[
+                card_events.clone(),
+                card_outcome(Some(&card), &o, std::slice::from_ref(&cash), &cmd, NOW).unwrap(),
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            check_capture(&authorized, Some(usd(601))),
+            Err(PaymentRejected::CaptureTooLarge {
+                authorized: usd(600)
+            })
+        );
+        let events = capture(
+            Some(&authorized),
+            &o,
+            std::slice::from_ref(&cash),
+            &RecordCapture {
+                payment_id: card.id,
+                amount: usd(600),
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            events.iter().map(Event::topic).collect::<Vec<_>>(),
+            ["payment.succeeded", "order.paid"]
+        );
+    }
+
+    #[test]
+    fn declines_fail_and_outcomes_are_recorded_once() {
+        let o = order(1000);
+        let events = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], NOW).unwrap();
+        let pending = fold(&events);
+        let declined = RecordCardOutcome {
+            payment_id: pending.id,
+            outcome: CardOutcome::Declined {
+                reason: "card_declined".into(),
+            },
+        };
+        let failed_events = card_outcome(Some(&pending), &o, &[], &declined, NOW).unwrap();
+        assert_eq!(failed_events[0].topic(), "payment.failed");
+        let failed = fold(&[events, failed_events].concat());
+        assert_eq!(
+            card_outcome(Some(&failed), &o, &[], &declined, NOW).unwrap(),
+            vec![]
+        );
+        assert!(
+            create(&pay(3, Tender::Cash, 1000, None), Some(&o), &[failed], NOW).is_ok(),
+            "a failed payment holds nothing"
+        );
+    }
+
+    #[test]
+    fn refunds_never_exceed_captures() {
+        let o = order(1000);
+        let p = fold(&create(&pay(1, Tender::Cash, 1000, None), Some(&o), &[], NOW).unwrap());
+        assert_eq!(
+            check_refund(&p, Some(usd(1001))),
+            Err(PaymentRejected::RefundTooLarge {
+                refundable: usd(1000)
+            })
+        );
+        let partial = refund(
+            Some(&p),
+            &RecordRefund {
+                payment_id: p.id,
+                amount: usd(300),
+                provider_ref: None,
+            },
+        )
+        .unwrap();
+        let p2 = {
+            let mut x = Some(p.clone());
+            apply(&mut x, &partial[0], NOW);
+            x.unwrap()
+        };
+        assert_eq!(
+            (p2.status, p2.refunded_minor),
+            (PaymentStatus::PartiallyRefunded, 300)
+        );
+        assert_eq!(check_refund(&p2, None), Ok(usd(700)));
+        let rest = refund(
+            Some(&p2),
+            &RecordRefund {
+                payment_id: p.id,
+                amount: usd(700),
+                provider_ref: None,
+            },
+        )
+        .unwrap();
+        let Event::PaymentRefunded(r) = &rest[0] else {
+            panic!()
+        };
+        assert_eq!(r.status, PaymentStatus::Refunded);
+    }
+}

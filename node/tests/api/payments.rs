@@ -1,0 +1,501 @@
+//! `/payments` over real HTTP: cash with change, split tenders, the order becoming paid, refunds,
+//! every 4xx; and cards through the real Stripe adapter against localstripe (a stateful Stripe
+//! emulator on loopback, started here): authorize, capture, partial refund, decline (402),
+//! idempotent retry, provider down.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fusion_node::card::StripeProvider;
+
+use super::*;
+
+/// The localstripe release these tests were written against.
+const LOCALSTRIPE: &str = "localstripe==1.15.10";
+
+/// Installs localstripe from PyPI when this Python lacks it (a fresh machine), once per process.
+fn ensure_localstripe() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let present = Command::new("python3")
+            .args(["-c", "import localstripe"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !present {
+            let status = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", LOCALSTRIPE])
+                .status()
+                .expect("python3 is needed to run localstripe");
+            assert!(status.success(), "pip install {LOCALSTRIPE} failed");
+        }
+    });
+}
+
+/// A localstripe process on a free loopback port, killed on drop.
+struct LocalStripe {
+    child: Child,
+    url: String,
+}
+
+impl LocalStripe {
+    fn start() -> LocalStripe {
+        ensure_localstripe();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "localstripe", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting localstripe");
+        let stripe = LocalStripe {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "localstripe did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stripe
+    }
+
+    fn provider(&self) -> Arc<dyn fusion_node::card::CardProvider> {
+        Arc::new(StripeProvider::new(&self.url, "sk_test_fusion").unwrap())
+    }
+
+    /// A card payment method at the emulator, as a till's card reader would create it.
+    async fn card(&self, number: &str) -> String {
+        let form = [
+            ("type", "card"),
+            ("card[number]", number),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2030"),
+            ("card[cvc]", "123"),
+        ];
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/payment_methods", self.url))
+            .basic_auth("sk_test_fusion", None::<&str>)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn intent(&self, id: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/payment_intents/{id}", self.url))
+            .basic_auth("sk_test_fusion", None::<&str>)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+}
+
+impl Drop for LocalStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An order of `total` (one line) on a fresh product.
+async fn order_of(node: &TestNode, sku: &str, total: Value) -> String {
+    node.product(sku, total.clone(), 10).await;
+    let placed = node
+        .post(
+            "/orders",
+            order(json!([{ "sku": sku, "quantity": 1, "price": total }])),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED);
+    placed.body["id"].as_str().unwrap().to_string()
+}
+
+fn payment(order_id: &str, amount: Value, method: &str) -> Value {
+    json!({ "orderId": order_id, "amount": amount, "currency": "USD", "paymentMethodId": method })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cash_split_tenders_refunds_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let order_id = order_of(&node, "P1", json!(30.48)).await;
+
+    let mut cash = payment(&order_id, json!(10), "cash");
+    cash["tendered"] = json!(20);
+    let first = node.post("/payments", cash).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(
+        (
+            first.body["status"].clone(),
+            first.body["changeDue"].clone()
+        ),
+        (json!("captured"), json!(10.0))
+    );
+    assert_eq!(first.body["orderId"], json!(order_id));
+
+    let cases = [
+        (
+            payment(&order_id, json!(20.49), "cash"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "overpayment",
+            Some("amount"),
+        ),
+        (
+            json!({ "orderId": order_id, "amount": 1, "currency": "EUR", "paymentMethodId": "cash" }),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("currency"),
+        ),
+        (
+            payment("00000000-0000-0000-0000-000000000001", json!(1), "cash"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "order_not_found",
+            Some("orderId"),
+        ),
+        (
+            payment(&order_id, json!(1), "store_credit:acct-1"),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("paymentMethodId"),
+        ),
+        (
+            payment(&order_id, json!(1), "bitcoin"),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("paymentMethodId"),
+        ),
+        (
+            payment(&order_id, json!(1), "pm_card_visa"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_card_provider",
+            Some("paymentMethodId"),
+        ),
+        (
+            payment(&order_id, json!(0), "cash"),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("amount"),
+        ),
+        (
+            payment(&order_id, json!(1.001), "cash"),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("amount"),
+        ),
+        (
+            json!({ "orderId": order_id, "amount": 5, "currency": "USD", "paymentMethodId": "cash", "tendered": 4 }),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("tendered"),
+        ),
+    ];
+    for (body, status, error, field) in cases {
+        assert_error(&node.post("/payments", body).await, status, error, field);
+    }
+
+    let second = node
+        .post("/payments", payment(&order_id, json!(20.48), "cash"))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED);
+    assert_eq!(
+        node.get(&format!("/orders/{order_id}")).await.body["status"],
+        "paid"
+    );
+    assert_error(
+        &node
+            .post("/payments", payment(&order_id, json!(1), "cash"))
+            .await,
+        StatusCode::CONFLICT,
+        "order_not_payable",
+        None,
+    );
+
+    let listed = node.get(&format!("/orders/{order_id}/payments")).await.body;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_error(
+        &node
+            .get("/orders/00000000-0000-0000-0000-000000000001/payments")
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    let id = second.body["id"].as_str().unwrap();
+    let cashier = node.token("cashier").await;
+    let denied = node
+        .call(
+            Method::POST,
+            &format!("/payments/{id}/refund"),
+            Some(&cashier),
+            Some(&json!({ "amount": 1 })),
+            &[],
+        )
+        .await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden", None);
+    let partial = node
+        .post(&format!("/payments/{id}/refund"), json!({ "amount": 5.48 }))
+        .await;
+    assert_eq!(
+        (
+            partial.status,
+            partial.body["status"].clone(),
+            partial.body["refundedAmount"].clone()
+        ),
+        (StatusCode::OK, json!("partially_refunded"), json!(5.48))
+    );
+    let too_much = node
+        .post(
+            &format!("/payments/{id}/refund"),
+            json!({ "amount": 15.01 }),
+        )
+        .await;
+    assert_error(
+        &too_much,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "refund_too_large",
+        Some("amount"),
+    );
+    let rest = node
+        .post(&format!("/payments/{id}/refund"), json!({}))
+        .await;
+    assert_eq!(
+        (
+            rest.body["status"].clone(),
+            rest.body["refundedAmount"].clone()
+        ),
+        (json!("refunded"), json!(20.48))
+    );
+    assert_error(
+        &node
+            .post(&format!("/payments/{id}/refund"), json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "payment_not_refundable",
+        None,
+    );
+    assert_error(
+        &node
+            .post(&format!("/payments/{id}/capture"), json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "payment_not_capturable",
+        None,
+    );
+
+    let missing = node
+        .get("/payments/00000000-0000-0000-0000-000000000001")
+        .await;
+    assert_eq!(
+        (missing.status, missing.body["message"].clone()),
+        (StatusCode::NOT_FOUND, json!("Payment not found"))
+    );
+
+    let topics: Vec<String> = node
+        .events()
+        .await
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap().to_string())
+        .collect();
+    let payment_topics: Vec<&str> = topics
+        .iter()
+        .map(String::as_str)
+        .filter(|t| t.starts_with("payment.") || *t == "order.paid")
+        .collect();
+    assert_eq!(
+        payment_topics,
+        [
+            "payment.created",
+            "payment.succeeded",
+            "payment.created",
+            "payment.succeeded",
+            "order.paid",
+            "payment.refunded",
+            "payment.refunded",
+        ]
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_through_stripe_against_localstripe() {
+    let stripe = LocalStripe::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_with(dir.path(), Some(stripe.provider())).await;
+    let visa = stripe.card("4242424242424242").await;
+    let declining = stripe.card("4000000000000341").await;
+
+    // Authorize only, then capture part: the rest is released, the order is not yet paid.
+    let order_id = order_of(&node, "C1", json!(29.99)).await;
+    let mut body = payment(&order_id, json!(29.99), &visa);
+    body["capture"] = json!(false);
+    let authorized = node.post("/payments", body).await;
+    assert_eq!(
+        authorized.status,
+        StatusCode::CREATED,
+        "{}",
+        authorized.body
+    );
+    assert_eq!(authorized.body["status"], "authorized");
+    let intent_id = authorized.body["providerRef"].as_str().unwrap().to_string();
+    assert_eq!(
+        stripe.intent(&intent_id).await["status"],
+        "requires_capture"
+    );
+    let id = authorized.body["id"].as_str().unwrap().to_string();
+    assert_error(
+        &node
+            .post(&format!("/payments/{id}/capture"), json!({ "amount": 30 }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "capture_too_large",
+        Some("amount"),
+    );
+    let captured = node
+        .post(&format!("/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(
+        (
+            captured.status,
+            captured.body["status"].clone(),
+            captured.body["capturedAmount"].clone()
+        ),
+        (StatusCode::OK, json!("captured"), json!(29.99))
+    );
+    assert_eq!(stripe.intent(&intent_id).await["status"], "succeeded");
+    assert_eq!(
+        node.get(&format!("/orders/{order_id}")).await.body["status"],
+        "paid"
+    );
+
+    let refunded = node
+        .post(&format!("/payments/{id}/refund"), json!({ "amount": 9.99 }))
+        .await;
+    assert_eq!(
+        (refunded.status, refunded.body["status"].clone()),
+        (StatusCode::OK, json!("partially_refunded"))
+    );
+    assert_error(
+        &node
+            .post(
+                &format!("/payments/{id}/refund"),
+                json!({ "amount": 20.01 }),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "refund_too_large",
+        Some("amount"),
+    );
+
+    // Declined: 402 with the payment record, status failed and the reason.
+    let order2 = order_of(&node, "C2", json!(5)).await;
+    let declined = node
+        .post("/payments", payment(&order2, json!(5), &declining))
+        .await;
+    assert_eq!(
+        declined.status,
+        StatusCode::PAYMENT_REQUIRED,
+        "{}",
+        declined.body
+    );
+    assert_eq!(declined.body["status"], "failed");
+    assert!(
+        declined.body["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("declined"),
+        "{}",
+        declined.body
+    );
+
+    // Captured at once, retried with the same Idempotency-Key: one payment, one intent.
+    let key = [("Idempotency-Key", "till-2-card-77")];
+    let once = node
+        .call(
+            Method::POST,
+            "/payments",
+            Some(&node.admin),
+            Some(&payment(&order2, json!(5), &visa)),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (once.status, once.body["status"].clone()),
+        (StatusCode::CREATED, json!("captured"))
+    );
+    let twice = node
+        .call(
+            Method::POST,
+            "/payments",
+            Some(&node.admin),
+            Some(&payment(&order2, json!(5), &visa)),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (twice.status, &twice.body),
+        (StatusCode::CREATED, &once.body)
+    );
+    let payments = node.get(&format!("/orders/{order2}/payments")).await.body;
+    assert_eq!(
+        payments.as_array().unwrap().len(),
+        2,
+        "the declined one and the captured one"
+    );
+    assert_eq!(
+        node.get(&format!("/orders/{order2}")).await.body["status"],
+        "paid"
+    );
+
+    // The provider is down: no answer, the payment stays pending (503), nothing is charged.
+    let order3 = order_of(&node, "C3", json!(7)).await;
+    drop(stripe);
+    let down = node
+        .post("/payments", payment(&order3, json!(7), &visa))
+        .await;
+    assert_error(
+        &down,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+        None,
+    );
+    let pending = node.get(&format!("/orders/{order3}/payments")).await.body;
+    assert_eq!(pending[0]["status"], "pending");
+
+    let events = node.events().await;
+    let topics: Vec<&str> = events
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap())
+        .filter(|t| t.starts_with("payment."))
+        .collect();
+    assert_eq!(
+        &topics[..4],
+        [
+            "payment.created",
+            "payment.authorized",
+            "payment.succeeded",
+            "payment.refunded"
+        ]
+    );
+    assert!(topics.contains(&"payment.failed"));
+    let failed = events
+        .iter()
+        .find(|e| e["topic"] == "payment.failed")
+        .unwrap();
+    assert_eq!(failed["payload"]["orderId"], json!(order2));
+    node.stop().await;
+}
