@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use std::sync::Arc;
 
-use fusion_node::card::{CardProvider, StripeProvider};
+use fusion_contracts::{Currency, Decimal, Money};
+use fusion_node::card::{CardProvider, PaymentPolicy, StripeProvider};
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
 use tokio::net::TcpListener;
@@ -31,6 +32,13 @@ pub enum NodeCommand {
         /// File holding the Stripe secret key (never pass secrets as arguments).
         #[arg(long, env = "FUSION_STRIPE_KEY_FILE", requires = "stripe_url")]
         stripe_key_file: Option<PathBuf>,
+        /// Seconds a card payment may stay pending before it fails (BR-007).
+        #[arg(long, env = "FUSION_PAYMENT_TIMEOUT_SECS", default_value_t = 30)]
+        payment_timeout_secs: u64,
+        /// Largest card payment approved offline when the provider is unreachable, e.g. "50.00 USD";
+        /// absent: no offline approval.
+        #[arg(long, env = "FUSION_CARD_FLOOR_LIMIT", value_parser = parse_money)]
+        card_floor_limit: Option<Money>,
     },
 }
 
@@ -42,7 +50,13 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             demo,
             stripe_url,
             stripe_key_file,
+            payment_timeout_secs,
+            card_floor_limit,
         } => {
+            let policy = PaymentPolicy {
+                pending_timeout: std::time::Duration::from_secs(payment_timeout_secs),
+                offline_floor_limit: card_floor_limit,
+            };
             let card = match (stripe_url, stripe_key_file) {
                 (Some(url), Some(key_file)) => {
                     let key = std::fs::read_to_string(&key_file).with_context(|| {
@@ -54,7 +68,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            serve(data_dir, listen, demo, card).await
+            serve(data_dir, listen, demo, card, policy).await
         }
     }
 }
@@ -64,9 +78,12 @@ async fn serve(
     listen: SocketAddr,
     demo: bool,
     card: Option<Arc<dyn CardProvider>>,
+    policy: PaymentPolicy,
 ) -> anyhow::Result<()> {
     init_tracing();
-    let mut node = Node::open(&data_dir, StoreOptions::default()).await?;
+    let mut node = Node::open(&data_dir, StoreOptions::default())
+        .await?
+        .with_payment_policy(policy);
     match card {
         Some(provider) => node = node.with_card_provider(provider),
         None => tracing::info!("no card provider configured: card payments are refused"),
@@ -134,4 +151,15 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// "50.00 USD" → 5000 minor units of USD, exactly.
+fn parse_money(text: &str) -> Result<Money, String> {
+    let (amount, code) = text
+        .trim()
+        .split_once(' ')
+        .ok_or("expected an amount and a currency, e.g. \"50.00 USD\"")?;
+    let currency = Currency::parse(code.trim()).map_err(|e| format!("currency {e}"))?;
+    let amount = Decimal::parse(amount).map_err(|e| format!("amount {e}"))?;
+    Money::from_decimal(amount, currency).map_err(|e| format!("amount {e}"))
 }

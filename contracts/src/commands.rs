@@ -165,6 +165,24 @@ pub enum PaymentCommand {
     RecordCardOutcome(RecordCardOutcome),
     RecordCapture(RecordCapture),
     RecordRefund(RecordRefund),
+    /// The provider could not be reached: approve within the floor limit or leave it pending.
+    ApproveOffline(ApproveOffline),
+    /// BR-007: a payment still pending after the timeout fails.
+    ExpirePending(ExpirePending),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApproveOffline {
+    pub payment_id: PaymentId,
+    pub floor_limit: Money,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpirePending {
+    pub payment_id: PaymentId,
+    /// Pending payments created at or before this instant fail.
+    pub created_before: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -177,6 +195,8 @@ pub struct CreatePayment {
     pub payment_method_id: String,
     /// Cash handed over.
     pub tendered: Option<Money>,
+    /// Cards: capture at once (else authorize only).
+    pub capture: bool,
 }
 
 /// What the card provider answered to an authorization.

@@ -28,7 +28,8 @@ pub use campaigns::{
     CampaignLeft, CampaignSuccessful,
 };
 pub use payments::{
-    OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentRefunded, PaymentSucceeded,
+    OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
 };
 
 /// Why an event was refused, when built or when decoded.
@@ -465,6 +466,8 @@ events! {
     PaymentFailed => "payment.failed", version = 1, key = |p| p.order_id.to_string();
     PaymentRefunded => "payment.refunded", version = 1, key = |p| p.order_id.to_string();
     OrderPaid => "order.paid", version = 1, key = |p| p.order_id.to_string();
+    PaymentOfflineApproved => "payment.offline_approved", version = 1, key = |p| p.order_id.to_string();
+    OrderFlagged => "order.flagged", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

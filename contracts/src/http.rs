@@ -504,6 +504,9 @@ pub struct OrderResponse {
     pub status: OrderStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Why the order needs a person (e.g. an offline card approval declined later).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flag: Option<String>,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request

@@ -34,7 +34,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 pub use error::ApiError;
 pub use extract::BODY_BYTES_MAX;
 
-use crate::card::CardProvider;
+use crate::card::{CardProvider, PaymentPolicy};
 use crate::store::{Command, Decision, Outcome, Store, WriteRequest};
 use extract::{CorrelationSlot, WriteContext};
 
@@ -47,6 +47,7 @@ pub struct AppState {
     pub card: Option<Arc<dyn CardProvider>>,
     /// Serialises provider calls per payment (striped by payment id).
     pub payment_locks: Arc<[tokio::sync::Mutex<()>]>,
+    pub payment_policy: PaymentPolicy,
 }
 
 /// Stripes of `payment_locks`: payments that share a stripe wait for each other, which at till
@@ -63,10 +64,11 @@ impl AppState {
             metrics,
             card: None,
             payment_locks,
+            payment_policy: PaymentPolicy::default(),
         }
     }
 
-    fn payment_lock(&self, id: fusion_contracts::PaymentId) -> &tokio::sync::Mutex<()> {
+    pub(crate) fn payment_lock(&self, id: fusion_contracts::PaymentId) -> &tokio::sync::Mutex<()> {
         &self.payment_locks[(id.as_u128() % self.payment_locks.len() as u128) as usize]
     }
 }

@@ -244,3 +244,42 @@ impl CardProvider for StripeProvider {
         })
     }
 }
+
+/// How the node treats card payments the provider has not settled.
+#[derive(Clone, Copy, Debug)]
+pub struct PaymentPolicy {
+    /// BR-007: a card payment still pending this long after it was created fails.
+    pub pending_timeout: Duration,
+    /// Largest card payment a till may approve while the provider is unreachable; `None`: none.
+    pub offline_floor_limit: Option<Money>,
+}
+
+impl Default for PaymentPolicy {
+    fn default() -> Self {
+        // 30 s is FusionCommerce's own BR-007; offline approval is opt-in per store.
+        Self {
+            pending_timeout: Duration::from_secs(30),
+            offline_floor_limit: None,
+        }
+    }
+}
+
+/// Asks the provider to authorize a pending or offline-approved payment. A request the provider
+/// refuses outright (an unknown payment method, say) is a decline of this payment.
+pub async fn authorize_payment(
+    provider: &dyn CardProvider,
+    payment: &crate::domain::Payment,
+    capture: bool,
+) -> Result<CardOutcome, ProviderError> {
+    let key = payment.id.to_string();
+    let request = Authorize {
+        idempotency_key: &key,
+        amount: payment.amount,
+        payment_method_id: &payment.payment_method_id,
+        capture,
+    };
+    match provider.authorize(request).await {
+        Err(ProviderError::Refused(reason)) => Ok(CardOutcome::Declined { reason }),
+        other => other,
+    }
+}

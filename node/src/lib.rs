@@ -7,6 +7,7 @@ pub mod auth;
 pub mod card;
 pub mod demo;
 pub mod domain;
+pub mod followup;
 pub mod metrics;
 pub mod scheduler;
 pub mod server;

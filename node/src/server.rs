@@ -47,6 +47,12 @@ impl Node {
         &self.state.store
     }
 
+    /// How card payments the provider has not settled are treated (timeout, floor limit).
+    pub fn with_payment_policy(mut self, policy: crate::card::PaymentPolicy) -> Self {
+        self.state.payment_policy = policy;
+        self
+    }
+
     /// Takes card payments through `provider`.
     pub fn with_card_provider(
         mut self,
@@ -102,7 +108,8 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Runs the node — the API on `listener` and the campaign scheduler — until `shutdown`
+/// Runs the node — the API on `listener`, the campaign scheduler and the payment follow-up
+/// worker — until `shutdown`
 /// resolves, then lets in-flight requests finish. The caller stops the store afterwards
 /// (`Store::shutdown`).
 pub async fn serve(
@@ -118,10 +125,16 @@ pub async fn serve(
     let scheduler = tokio::spawn(crate::scheduler::run(state.store.clone(), async {
         let _ = scheduler_stopped.await;
     }));
+    let (stop_followup, followup_stopped) = tokio::sync::oneshot::channel::<()>();
+    let followup = tokio::spawn(crate::followup::run(state.clone(), async {
+        let _ = followup_stopped.await;
+    }));
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_scheduler.send(());
+    let _ = stop_followup.send(());
     let _ = scheduler.await;
+    let _ = followup.await;
     served
 }

@@ -35,7 +35,18 @@ async fn start_with(
     dir: &Path,
     card: Option<std::sync::Arc<dyn fusion_node::card::CardProvider>>,
 ) -> TestNode {
-    let mut node = Node::open(dir, StoreOptions::default()).await.unwrap();
+    start_configured(dir, card, fusion_node::card::PaymentPolicy::default()).await
+}
+
+async fn start_configured(
+    dir: &Path,
+    card: Option<std::sync::Arc<dyn fusion_node::card::CardProvider>>,
+    policy: fusion_node::card::PaymentPolicy,
+) -> TestNode {
+    let mut node = Node::open(dir, StoreOptions::default())
+        .await
+        .unwrap()
+        .with_payment_policy(policy);
     if let Some(card) = card {
         node = node.with_card_provider(card);
     }

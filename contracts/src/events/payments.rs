@@ -32,6 +32,8 @@ pub enum PaymentStatus {
     Voided,
     PartiallyRefunded,
     Refunded,
+    /// The provider was unreachable; approved on the till up to the floor limit, to be forwarded.
+    OfflineApproved,
 }
 
 /// `payment.created`.
@@ -47,6 +49,8 @@ pub struct PaymentCreated {
     pub payment_method_id: String,
     /// Cash handed over (≥ amount); absent for cards.
     pub tendered: Option<Decimal>,
+    /// Cards: take the money at once (else only authorize it).
+    pub capture: bool,
     pub status: PaymentStatus,
     pub created_at: Timestamp,
 }
@@ -99,6 +103,29 @@ pub struct PaymentRefunded {
     pub currency: Currency,
     pub status: PaymentStatus,
     pub provider_ref: Option<String>,
+}
+
+/// `payment.offline_approved`: the card provider could not be reached and the amount is within
+/// the per-transaction floor limit, so the till approved it; it is forwarded to the provider when
+/// it is reachable again (`payment.succeeded`, or `payment.failed` and `order.flagged`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentOfflineApproved {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub floor_limit: Decimal,
+    pub reason: String,
+}
+
+/// `order.flagged`: the order needs a person, e.g. an offline-approved card was declined later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderFlagged {
+    pub order_id: OrderId,
+    pub reason: String,
+    pub payment_id: Option<PaymentId>,
 }
 
 /// `order.paid`: captured payments cover the order's total.
@@ -179,6 +206,27 @@ impl PaymentRefunded {
             PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded
         ) {
             return Err(invalid(T, "status must be refunded or partially_refunded"));
+        }
+        Ok(())
+    }
+}
+
+impl PaymentOfflineApproved {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "payment.offline_approved";
+        positive(T, "amount", self.amount, self.currency)?;
+        let limit = check_amount(T, "floorLimit", self.floor_limit, self.currency)?;
+        if check_amount(T, "amount", self.amount, self.currency)?.minor > limit.minor {
+            return Err(invalid(T, "amount must be within floorLimit"));
+        }
+        Ok(())
+    }
+}
+
+impl OrderFlagged {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        if self.reason.is_empty() {
+            return Err(invalid("order.flagged", "reason must not be empty"));
         }
         Ok(())
     }

@@ -179,6 +179,11 @@ fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
         PaymentRejected::CaptureTooLarge { .. } => unprocessable("capture_too_large", "amount"),
         PaymentRejected::NotRefundable { .. } => conflict("payment_not_refundable"),
         PaymentRejected::RefundTooLarge { .. } => unprocessable("refund_too_large", "amount"),
+        PaymentRejected::AboveFloorLimit { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            message,
+        ),
     }
 }
 

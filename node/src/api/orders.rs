@@ -26,6 +26,7 @@ pub fn render(order: Order) -> OrderResponse {
         status: order.status,
         created_at: order.created_at,
         updated_at: order.updated_at,
+        flag: order.flag,
     }
 }
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use fusion_contracts::commands::{
-    CardOutcome, CreatePayment, PaymentCommand, RecordCapture, RecordCardOutcome, RecordRefund,
+    ApproveOffline, CreatePayment, PaymentCommand, RecordCapture, RecordCardOutcome, RecordRefund,
 };
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::http::{
@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{JsonBody, Principal, WriteContext};
 use super::{AppState, json, submit};
-use crate::card::{Authorize, ProviderError};
+use crate::card::{ProviderError, authorize_payment};
 use crate::domain::{Payment, payments};
 use crate::store::{Command, Outcome};
 
@@ -142,6 +142,7 @@ pub async fn create(
         tender,
         payment_method_id: request.payment_method_id.clone(),
         tendered,
+        capture: request.capture.unwrap_or(true),
     };
     let written = submit(
         &state,
@@ -155,46 +156,56 @@ pub async fn create(
         other => return Err(super::unexpected(other)),
     };
     if payment.tender == Tender::Card && payment.status == PaymentStatus::Pending {
-        let payment = authorize(&state, &ctx, payment.id, request.capture.unwrap_or(true)).await?;
+        let payment = authorize(&state, &ctx, payment.id).await?;
         return Ok(reply(payment, StatusCode::CREATED, written.replayed));
     }
     Ok(reply(payment, StatusCode::CREATED, written.replayed))
 }
 
-/// Asks the provider about a pending card payment and records its answer.
+/// Asks the provider about a pending card payment and records its answer. When the provider
+/// cannot be reached, a payment within the offline floor limit is approved on the till (and
+/// forwarded later by the follow-up worker); above it, it stays pending (503) for the worker to
+/// retry until the timeout (BR-007).
 async fn authorize(
     state: &AppState,
     ctx: &WriteContext,
     id: PaymentId,
-    capture: bool,
 ) -> Result<Payment, ApiError> {
     let provider = state.card.as_ref().ok_or_else(ApiError::internal)?;
     let _serial = state.payment_lock(id).lock().await;
     let payment = current(state, id)?;
     if payment.status != PaymentStatus::Pending {
-        return Ok(payment); // a concurrent retry got there first
+        return Ok(payment); // a concurrent retry or the worker got there first
     }
-    let key = id.to_string();
-    let request = Authorize {
-        idempotency_key: &key,
-        amount: payment.amount,
-        payment_method_id: &payment.payment_method_id,
-        capture,
-    };
-    let outcome = match provider.authorize(request).await {
-        Ok(outcome) => outcome,
-        Err(ProviderError::Refused(reason)) => CardOutcome::Declined { reason },
-        Err(e @ ProviderError::Unreachable(_)) => return Err(provider_error(e)),
-    };
-    record(
-        state,
-        ctx,
-        PaymentCommand::RecordCardOutcome(RecordCardOutcome {
-            payment_id: id,
-            outcome,
-        }),
-    )
-    .await
+    match authorize_payment(provider.as_ref(), &payment, payment.capture).await {
+        Ok(outcome) => {
+            record(
+                state,
+                ctx,
+                PaymentCommand::RecordCardOutcome(RecordCardOutcome {
+                    payment_id: id,
+                    outcome,
+                }),
+            )
+            .await
+        }
+        Err(error) => match state.payment_policy.offline_floor_limit {
+            Some(floor_limit) => {
+                let reason = error.to_string();
+                record(
+                    state,
+                    ctx,
+                    PaymentCommand::ApproveOffline(ApproveOffline {
+                        payment_id: id,
+                        floor_limit,
+                        reason,
+                    }),
+                )
+                .await
+            }
+            None => Err(provider_error(error)),
+        },
+    }
 }
 
 #[utoipa::path(get, path = "/payments/{id}", tag = "payments", params(("id" = Uuid, Path)),

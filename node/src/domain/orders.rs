@@ -20,6 +20,8 @@ pub struct Order {
     pub status: OrderStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Why the order needs a person (an offline card approval declined later), if it does.
+    pub flag: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -195,7 +197,13 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
                 status: OrderStatus::Created,
                 created_at: e.created_at,
                 updated_at: e.created_at,
+                flag: None,
             });
+        }
+        Event::OrderFlagged(e) => {
+            if let Some(o) = order {
+                o.flag = Some(e.reason.clone());
+            }
         }
         Event::OrderPaid(e) => {
             if let Some(o) = order {

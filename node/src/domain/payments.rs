@@ -7,12 +7,13 @@
 //! the total; refunds never exceed what was captured.
 
 use fusion_contracts::commands::{
-    CardOutcome, CreatePayment, RecordCapture, RecordCardOutcome, RecordRefund,
+    ApproveOffline, CardOutcome, CreatePayment, ExpirePending, RecordCapture, RecordCardOutcome,
+    RecordRefund,
 };
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::events::{
-    OrderPaid, OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentRefunded,
-    PaymentSucceeded,
+    OrderFlagged, OrderPaid, OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
 };
 use fusion_contracts::{Currency, Event, Money, OrderId, PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub struct Payment {
     pub tender: Tender,
     pub payment_method_id: String,
     pub tendered: Option<Money>,
+    /// Cards: capture at once when authorized.
+    pub capture: bool,
     pub status: PaymentStatus,
     pub captured_minor: i64,
     pub refunded_minor: i64,
@@ -45,7 +48,9 @@ impl Payment {
     /// Money this payment holds against its order's total.
     fn holds_minor(&self) -> i64 {
         match self.status {
-            PaymentStatus::Pending | PaymentStatus::Authorized => self.amount.minor,
+            PaymentStatus::Pending | PaymentStatus::Authorized | PaymentStatus::OfflineApproved => {
+                self.amount.minor
+            }
             PaymentStatus::Captured | PaymentStatus::PartiallyRefunded => {
                 self.captured_minor - self.refunded_minor
             }
@@ -55,7 +60,12 @@ impl Payment {
 
     /// Captured and not refunded.
     fn kept_minor(&self) -> i64 {
-        self.captured_minor - self.refunded_minor
+        // An offline approval counts as captured (the customer left with the goods) until the
+        // provider says otherwise.
+        match self.status {
+            PaymentStatus::OfflineApproved => self.amount.minor,
+            _ => self.captured_minor - self.refunded_minor,
+        }
     }
 }
 
@@ -90,6 +100,10 @@ pub enum PaymentRejected {
     },
     #[error("amount exceeds what can still be refunded, {refundable}")]
     RefundTooLarge { refundable: Money },
+    #[error(
+        "the card provider is unreachable and {amount} is above the offline floor limit {floor_limit}"
+    )]
+    AboveFloorLimit { amount: Money, floor_limit: Money },
 }
 
 /// Records a payment. Cash is captured at once; a card stays pending until the provider answers.
@@ -141,6 +155,7 @@ pub fn create(
             tender: cmd.tender,
             payment_method_id: cmd.payment_method_id.clone(),
             tendered: tendered.map(|t| t.to_decimal()),
+            capture: cmd.capture,
             status: PaymentStatus::Pending,
             created_at: now,
         }
@@ -209,6 +224,9 @@ pub fn card_outcome(
     now: Timestamp,
 ) -> Result<Vec<Event>, PaymentRejected> {
     let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    if payment.status == PaymentStatus::OfflineApproved {
+        return Ok(forwarded(payment, cmd));
+    }
     if payment.status != PaymentStatus::Pending {
         return Ok(Vec::new());
     }
@@ -249,6 +267,93 @@ pub fn card_outcome(
             ]
         }
     })
+}
+
+/// The provider's answer for an offline-approved payment forwarded to it: taken, or declined —
+/// then the order is flagged for a person (the customer already left with the goods).
+fn forwarded(payment: &Payment, cmd: &RecordCardOutcome) -> Vec<Event> {
+    match &cmd.outcome {
+        CardOutcome::Captured { provider_ref } | CardOutcome::Authorized { provider_ref } => {
+            vec![succeeded(
+                payment.id,
+                payment.order_id,
+                payment.amount,
+                None,
+                Some(provider_ref.clone()),
+            )]
+        }
+        CardOutcome::Declined { reason } => vec![
+            PaymentFailed {
+                payment_id: payment.id,
+                order_id: payment.order_id,
+                reason: reason.clone(),
+            }
+            .into(),
+            OrderFlagged {
+                order_id: payment.order_id,
+                reason: format!(
+                    "offline-approved card payment {} was declined: {reason}",
+                    payment.id
+                ),
+                payment_id: Some(payment.id),
+            }
+            .into(),
+        ],
+    }
+}
+
+/// The provider is unreachable: a pending card payment within the floor limit is approved on
+/// the till (and counts towards paying the order); above it, it stays pending.
+pub fn approve_offline(
+    payment: Option<&Payment>,
+    order: &Order,
+    others: &[Payment],
+    cmd: &ApproveOffline,
+    now: Timestamp,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    if payment.status != PaymentStatus::Pending || payment.tender != Tender::Card {
+        return Ok(Vec::new());
+    }
+    let limit = cmd.floor_limit;
+    if limit.currency != payment.currency() || payment.amount.minor > limit.minor {
+        return Err(PaymentRejected::AboveFloorLimit {
+            amount: payment.amount,
+            floor_limit: limit,
+        });
+    }
+    let mut events: Vec<Event> = vec![
+        PaymentOfflineApproved {
+            payment_id: payment.id,
+            order_id: payment.order_id,
+            amount: payment.amount.to_decimal(),
+            currency: payment.currency(),
+            floor_limit: limit.to_decimal(),
+            reason: cmd.reason.clone(),
+        }
+        .into(),
+    ];
+    events.extend(paid(order, others, payment.amount.minor, now));
+    Ok(events)
+}
+
+/// BR-007: a card payment still pending after the timeout fails.
+pub fn expire(
+    payment: Option<&Payment>,
+    cmd: &ExpirePending,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    if payment.status != PaymentStatus::Pending || payment.created_at > cmd.created_before {
+        return Ok(Vec::new());
+    }
+    Ok(vec![
+        PaymentFailed {
+            payment_id: payment.id,
+            order_id: payment.order_id,
+            reason: "no answer from the card provider within the payment timeout (BR-007)".into(),
+        }
+        .into(),
+    ])
 }
 
 /// What a capture of `amount` (all that is authorized when absent) may take.
@@ -362,6 +467,7 @@ pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
                 tender: e.tender,
                 payment_method_id: e.payment_method_id.clone(),
                 tendered: e.tendered.map(|t| money(t, e.currency)),
+                capture: e.capture,
                 status: PaymentStatus::Pending,
                 captured_minor: 0,
                 refunded_minor: 0,
@@ -384,6 +490,15 @@ pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
                 p.status = PaymentStatus::Captured;
                 p.captured_minor += money(e.amount, e.currency).minor;
                 p.change_due = e.change_due.map(|c| money(c, e.currency));
+                if e.provider_ref.is_some() {
+                    p.provider_ref = e.provider_ref.clone();
+                }
+                p.updated_at = at;
+            }
+        }
+        Event::PaymentOfflineApproved(_) => {
+            if let Some(p) = payment {
+                p.status = PaymentStatus::OfflineApproved;
                 p.updated_at = at;
             }
         }
@@ -428,6 +543,7 @@ mod tests {
             status: OrderStatus::Created,
             created_at: NOW,
             updated_at: NOW,
+            flag: None,
         }
     }
 
@@ -443,6 +559,7 @@ mod tests {
                 "pm_x".into()
             },
             tendered: tendered.map(usd),
+            capture: true,
         }
     }
 
@@ -649,5 +766,100 @@ mod tests {
             panic!()
         };
         assert_eq!(r.status, PaymentStatus::Refunded);
+    }
+
+    #[test]
+    fn offline_approval_within_the_floor_limit_then_forwarding() {
+        let o = order(1000);
+        let created = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], NOW).unwrap();
+        let pending = fold(&created);
+        let approve = |limit| ApproveOffline {
+            payment_id: pending.id,
+            floor_limit: usd(limit),
+            reason: "down".into(),
+        };
+        assert_eq!(
+            approve_offline(Some(&pending), &o, &[], &approve(999), NOW),
+            Err(PaymentRejected::AboveFloorLimit {
+                amount: usd(1000),
+                floor_limit: usd(999)
+            })
+        );
+        let approved_events =
+            approve_offline(Some(&pending), &o, &[], &approve(1000), NOW).unwrap();
+        assert_eq!(
+            approved_events.iter().map(Event::topic).collect::<Vec<_>>(),
+            ["payment.offline_approved", "order.paid"]
+        );
+        let approved = fold(&[created.clone(), approved_events].concat());
+        assert_eq!(approved.status, PaymentStatus::OfflineApproved);
+        assert_eq!(
+            approve_offline(Some(&approved), &o, &[], &approve(1000), NOW).unwrap(),
+            vec![],
+            "once"
+        );
+
+        let cases = [
+            (
+                CardOutcome::Captured {
+                    provider_ref: "pi_1".into(),
+                },
+                vec!["payment.succeeded"],
+            ),
+            (
+                CardOutcome::Declined {
+                    reason: "card_declined".into(),
+                },
+                vec!["payment.failed", "order.flagged"],
+            ),
+        ];
+        for (outcome, topics) in cases {
+            let cmd = RecordCardOutcome {
+                payment_id: approved.id,
+                outcome,
+            };
+            let events = card_outcome(Some(&approved), &o, &[], &cmd, NOW).unwrap();
+            assert_eq!(events.iter().map(Event::topic).collect::<Vec<_>>(), topics);
+        }
+    }
+
+    #[test]
+    fn pending_payments_expire_after_the_timeout_only() {
+        let created = create(
+            &pay(2, Tender::Card, 500, None),
+            Some(&order(1000)),
+            &[],
+            NOW,
+        )
+        .unwrap();
+        let pending = fold(&created);
+        let expire_before = |ms| ExpirePending {
+            payment_id: pending.id,
+            created_before: Timestamp::from_unix_ms(ms),
+        };
+        assert_eq!(
+            expire(Some(&pending), &expire_before(9)).unwrap(),
+            vec![],
+            "created after the cutoff"
+        );
+        let events = expire(Some(&pending), &expire_before(10)).unwrap();
+        let Event::PaymentFailed(failed) = &events[0] else {
+            panic!()
+        };
+        assert!(failed.reason.contains("BR-007"));
+        let cash = fold(
+            &create(
+                &pay(3, Tender::Cash, 500, None),
+                Some(&order(1000)),
+                &[],
+                NOW,
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            expire(Some(&cash), &expire_before(10)).unwrap(),
+            vec![],
+            "settled payments never expire"
+        );
     }
 }

@@ -10,9 +10,11 @@ use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
 };
 use fusion_contracts::events::campaigns::ParticipantOrder;
+use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::events::{
     CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful, OrderCancelled,
-    OrderPaid, PaymentAuthorized, PaymentFailed, PaymentRefunded, PaymentSucceeded,
+    OrderFlagged, OrderPaid, PaymentAuthorized, PaymentFailed, PaymentOfflineApproved,
+    PaymentRefunded, PaymentSucceeded,
 };
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
@@ -23,8 +25,9 @@ use uuid::Uuid;
 
 use super::tables::{
     self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, IdempotencyRecord,
-    ORDER_LIST, ORDER_PAYMENTS, ORDERS, PARTICIPANTS, PAYMENTS, PRODUCT_LIST, PRODUCT_SKUS,
-    PRODUCTS, RESERVATIONS, STOCK, StoredCampaign, StoredProduct, TIMERS, TOKENS, decode, encode,
+    ORDER_LIST, ORDER_PAYMENTS, ORDERS, PARTICIPANTS, PAYMENT_FOLLOWUPS, PAYMENTS, PRODUCT_LIST,
+    PRODUCT_SKUS, PRODUCTS, RESERVATIONS, STOCK, StoredCampaign, StoredProduct, TIMERS, TOKENS,
+    decode, encode,
 };
 use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
@@ -55,6 +58,7 @@ pub(super) struct Tables<'txn> {
     pub timers: Table<'txn, (i64, u128), ()>,
     pub payments: Table<'txn, u128, &'static [u8]>,
     pub order_payments: Table<'txn, (u128, u128), ()>,
+    pub payment_followups: Table<'txn, (i64, u128), ()>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -77,6 +81,7 @@ impl<'txn> Tables<'txn> {
             timers: txn.open_table(TIMERS)?,
             payments: txn.open_table(PAYMENTS)?,
             order_payments: txn.open_table(ORDER_PAYMENTS)?,
+            payment_followups: txn.open_table(PAYMENT_FOLLOWUPS)?,
         })
     }
 }
@@ -447,6 +452,8 @@ fn execute_payment(
         PaymentCommand::RecordCardOutcome(c) => c.payment_id,
         PaymentCommand::RecordCapture(c) => c.payment_id,
         PaymentCommand::RecordRefund(c) => c.payment_id,
+        PaymentCommand::ApproveOffline(c) => c.payment_id,
+        PaymentCommand::ExpirePending(c) => c.payment_id,
     };
     let payment = tables::get_payment(&t.payments, payment_id)?;
     let order_id = match (command, &payment) {
@@ -474,6 +481,10 @@ fn execute_payment(
             payments::capture(payment.as_ref(), o, &others, c, now)
         }
         (PaymentCommand::RecordRefund(c), _) => payments::refund(payment.as_ref(), c),
+        (PaymentCommand::ApproveOffline(c), Some(o)) => {
+            payments::approve_offline(payment.as_ref(), o, &others, c, now)
+        }
+        (PaymentCommand::ExpirePending(c), _) => payments::expire(payment.as_ref(), c),
     };
     commit_then(t, batch, request, decided.map_err(Rejected::from), |t| {
         let payment = tables::get_payment(&t.payments, payment_id)?.ok_or_else(|| {
@@ -587,11 +598,16 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 .insert(e.payment_id.as_u128(), encode(&payment).as_slice())?;
             t.order_payments
                 .insert((e.order_id.as_u128(), e.payment_id.as_u128()), ())?;
+            if payment.tender == Tender::Card {
+                t.payment_followups
+                    .insert((payment.created_at.unix_ms(), e.payment_id.as_u128()), ())?;
+            }
         }
         Event::PaymentAuthorized(PaymentAuthorized { payment_id, .. })
         | Event::PaymentSucceeded(PaymentSucceeded { payment_id, .. })
         | Event::PaymentFailed(PaymentFailed { payment_id, .. })
-        | Event::PaymentRefunded(PaymentRefunded { payment_id, .. }) => {
+        | Event::PaymentRefunded(PaymentRefunded { payment_id, .. })
+        | Event::PaymentOfflineApproved(PaymentOfflineApproved { payment_id, .. }) => {
             let mut payment = tables::get_payment(&t.payments, *payment_id)?;
             if payment.is_none() {
                 return Err(StoreError::Invariant(format!(
@@ -600,10 +616,17 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 )));
             }
             payments::apply(&mut payment, event, at);
-            t.payments.insert(
-                payment_id.as_u128(),
-                encode(&payment.expect("kept")).as_slice(),
-            )?;
+            let payment = payment.expect("apply keeps an existing payment");
+            // Pending and offline-approved card payments need the follow-up worker; others not.
+            let key = (payment.created_at.unix_ms(), payment_id.as_u128());
+            if !matches!(
+                payment.status,
+                PaymentStatus::Pending | PaymentStatus::OfflineApproved
+            ) {
+                t.payment_followups.remove(key)?;
+            }
+            t.payments
+                .insert(payment_id.as_u128(), encode(&payment).as_slice())?;
         }
         Event::CampaignCreated(e) => {
             let mut campaign = None;
@@ -658,6 +681,7 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             t.order_list.insert(envelope.seq, e.order_id.as_u128())?;
         }
         Event::OrderPaid(OrderPaid { order_id, .. })
+        | Event::OrderFlagged(OrderFlagged { order_id, .. })
         | Event::OrderCancelled(OrderCancelled { order_id, .. }) => {
             let mut order = tables::get_order(&t.orders, *order_id)?;
             if order.is_none() {

@@ -7,7 +7,7 @@ use super::tables::{
     self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, ORDER_LIST, ORDERS, PRODUCT_LIST, PRODUCTS,
     RESERVATIONS, STOCK, TIMERS, TOKENS, decode,
 };
-use super::tables::{ORDER_PAYMENTS, PAYMENTS};
+use super::tables::{ORDER_PAYMENTS, PAYMENT_FOLLOWUPS, PAYMENTS};
 use super::{StoreError, TokenInfo, last_seq};
 use crate::domain::{Campaign, Order, Payment, Product, Reservation, StockLevel};
 
@@ -164,6 +164,17 @@ impl Reader {
     pub fn order_payments(&self, order_id: OrderId) -> Result<Vec<Payment>, StoreError> {
         let index = self.txn.open_table(ORDER_PAYMENTS)?;
         tables::get_order_payments(&index, &self.txn.open_table(PAYMENTS)?, order_id)
+    }
+
+    /// Card payments awaiting the provider (pending or offline-approved), oldest first.
+    pub fn payment_followups(&self, limit: usize) -> Result<Vec<PaymentId>, StoreError> {
+        let table = self.txn.open_table(PAYMENT_FOLLOWUPS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()?.take(limit) {
+            let (key, _) = entry?;
+            out.push(PaymentId::from_u128(key.value().1));
+        }
+        Ok(out)
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

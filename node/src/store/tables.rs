@@ -58,6 +58,10 @@ pub(super) const PAYMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("
 /// (order id, payment id) → (): an order's payments.
 pub(super) const ORDER_PAYMENTS: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("order_payments");
+/// (created at ms, payment id) → (): card payments the follow-up worker still owes something
+/// (pending: an answer; offline-approved: forwarding). Removed in the commit that settles them.
+pub(super) const PAYMENT_FOLLOWUPS: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("payment_followups");
 
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
@@ -189,6 +193,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(TIMERS)?;
     txn.open_table(PAYMENTS)?;
     txn.open_table(ORDER_PAYMENTS)?;
+    txn.open_table(PAYMENT_FOLLOWUPS)?;
     txn.commit()?;
     Ok(())
 }

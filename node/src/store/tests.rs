@@ -129,6 +129,9 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, CAMPAIGN_LIST),
         dump(db, PARTICIPANTS),
         dump(db, TIMERS),
+        dump(db, tables::PAYMENTS),
+        dump(db, tables::ORDER_PAYMENTS),
+        dump(db, tables::PAYMENT_FOLLOWUPS),
     ]
 }
 

@@ -47,7 +47,14 @@ impl LocalStripe {
             .unwrap()
             .port();
         let child = Command::new("python3")
-            .args(["-m", "localstripe", "--port", &port.to_string()])
+            // --from-scratch: every instance writes /tmp/localstripe.pickle; none may read it.
+            .args([
+                "-m",
+                "localstripe",
+                "--from-scratch",
+                "--port",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -497,5 +504,191 @@ async fn cards_through_stripe_against_localstripe() {
         .find(|e| e["topic"] == "payment.failed")
         .unwrap();
     assert_eq!(failed["payload"]["orderId"], json!(order2));
+    node.stop().await;
+}
+
+/// A loopback TCP link in front of a server that can be cut (refusing new connections and
+/// dropping open ones) and restored: the provider becomes unreachable without losing its state.
+struct Link {
+    url: String,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn to(target: &str) -> Link {
+        let target: std::net::SocketAddr = target.trim_start_matches("http://").parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accept_up, accept_open) = (up.clone(), open.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !accept_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropping `inbound` resets the connection
+                }
+                accept_open.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Link {
+            url,
+            up,
+            open,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.open.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// Polls a payment until `done` holds for it.
+async fn wait_for_payment(node: &TestNode, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let payment = node.get(&format!("/payments/{id}")).await.body;
+        if done(&payment) {
+            return payment;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "payment {id} never settled: {payment}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_approval_forwarding_and_the_pending_timeout() {
+    let stripe = LocalStripe::start();
+    let link = Link::to(&stripe.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider: Arc<dyn fusion_node::card::CardProvider> =
+        Arc::new(StripeProvider::new(&link.url, "sk_test_fusion").unwrap());
+    let policy = fusion_node::card::PaymentPolicy {
+        pending_timeout: Duration::from_secs(2),
+        offline_floor_limit: Some(fusion_contracts::Money {
+            minor: 1000,
+            currency: fusion_contracts::Currency::USD,
+        }),
+    };
+    let node = start_configured(dir.path(), Some(provider), policy).await;
+    let visa = stripe.card("4242424242424242").await;
+    let declining = stripe.card("4000000000000341").await;
+    let (a, b, c) = (
+        order_of(&node, "O1", json!(7)).await,
+        order_of(&node, "O2", json!(8)).await,
+        order_of(&node, "O3", json!(20)).await,
+    );
+
+    link.cut();
+    let approved = node.post("/payments", payment(&a, json!(7), &visa)).await;
+    assert_eq!(
+        (approved.status, approved.body["status"].clone()),
+        (StatusCode::CREATED, json!("offline_approved")),
+        "{}",
+        approved.body
+    );
+    assert_eq!(
+        node.get(&format!("/orders/{a}")).await.body["status"],
+        "paid",
+        "the sale completes offline"
+    );
+    let doomed = node
+        .post("/payments", payment(&b, json!(8), &declining))
+        .await;
+    assert_eq!(doomed.body["status"], "offline_approved");
+    let above = node.post("/payments", payment(&c, json!(20), &visa)).await;
+    assert_error(
+        &above,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+        None,
+    );
+    let pending_id = node.get(&format!("/orders/{c}/payments")).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // BR-007: still no answer after the timeout → failed.
+    let expired = wait_for_payment(&node, &pending_id, |p| p["status"] != "pending").await;
+    assert_eq!(expired["status"], "failed");
+    assert!(
+        expired["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("BR-007")
+    );
+
+    // The provider is back: offline approvals are forwarded; the declined one flags its order.
+    link.restore();
+    let forwarded = wait_for_payment(&node, approved.body["id"].as_str().unwrap(), |p| {
+        p["status"] != "offline_approved"
+    })
+    .await;
+    assert_eq!(forwarded["status"], "captured");
+    assert!(
+        forwarded["providerRef"]
+            .as_str()
+            .unwrap()
+            .starts_with("pi_")
+    );
+    let declined = wait_for_payment(&node, doomed.body["id"].as_str().unwrap(), |p| {
+        p["status"] != "offline_approved"
+    })
+    .await;
+    assert_eq!(declined["status"], "failed");
+    let flagged = node.get(&format!("/orders/{b}")).await.body;
+    assert!(
+        flagged["flag"].as_str().unwrap().contains("was declined"),
+        "{flagged}"
+    );
+    assert!(
+        node.get(&format!("/orders/{a}"))
+            .await
+            .body
+            .get("flag")
+            .is_none()
+    );
+
+    let topics: Vec<String> = node
+        .events()
+        .await
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap().to_string())
+        .collect();
+    let count = |t: &str| topics.iter().filter(|x| *x == t).count();
+    assert_eq!(
+        (
+            count("payment.offline_approved"),
+            count("payment.failed"),
+            count("order.flagged")
+        ),
+        (2, 2, 1)
+    );
     node.stop().await;
 }
