@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::events::payments::Tender;
-use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, Sku};
+use crate::events::shipping::{Address, ShipmentStatus};
+use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, ShipmentId, Sku};
 use crate::money::{Currency, Decimal, Money};
 use crate::time::Timestamp;
 
@@ -232,4 +233,24 @@ pub struct RecordRefund {
     pub payment_id: PaymentId,
     pub amount: Money,
     pub provider_ref: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShipmentCommand {
+    CreateShipment(CreateShipment),
+    ChangeShipmentStatus(ChangeShipmentStatus),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateShipment {
+    pub shipment_id: ShipmentId,
+    pub order_id: OrderId,
+    pub address: Address,
+    pub weight_grams: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeShipmentStatus {
+    pub shipment_id: ShipmentId,
+    pub status: ShipmentStatus,
 }

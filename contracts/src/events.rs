@@ -12,6 +12,7 @@
 
 pub mod campaigns;
 pub mod payments;
+pub mod shipping;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ pub use payments::{
     OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
     PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
 };
+pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 
 /// Why an event was refused, when built or when decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +68,8 @@ pub enum OrderStatus {
     Cancelled,
     /// Captured payments cover the total. (Variants are appended: postcard stores the index.)
     Paid,
+    /// Delivered, or carried out of the store once paid.
+    Fulfilled,
 }
 
 /// Lifecycle of a product in the catalog.
@@ -467,7 +471,10 @@ events! {
     PaymentRefunded => "payment.refunded", version = 1, key = |p| p.order_id.to_string();
     OrderPaid => "order.paid", version = 1, key = |p| p.order_id.to_string();
     PaymentOfflineApproved => "payment.offline_approved", version = 1, key = |p| p.order_id.to_string();
-    OrderFlagged => "order.flagged", version = 1, key = |p| p.order_id.to_string();
+        OrderFlagged => "order.flagged", version = 1, key = |p| p.order_id.to_string();
+    ShippingLabelCreated => "shipping.label.created", version = 1, key = |p| p.order_id.to_string();
+    ShippingStatusChanged => "shipping.status.changed", version = 1, key = |p| p.order_id.to_string();
+    OrderFulfilled => "order.fulfilled", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -8,14 +8,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::commands::{
-    AdjustStock, CATEGORY_LEN_MAX, CancelOrder, CreateCampaign, CreateProduct, ORDER_LINES_MAX,
-    OrderLine, PRODUCT_DESCRIPTION_LEN_MAX, PRODUCT_NAME_LEN_MAX, PlaceOrder, QUANTITY_MAX,
-    REASON_LEN_MAX, SetStock, UpdateProduct,
+    AdjustStock, CATEGORY_LEN_MAX, CancelOrder, CreateCampaign, CreateProduct, CreateShipment,
+    ORDER_LINES_MAX, OrderLine, PRODUCT_DESCRIPTION_LEN_MAX, PRODUCT_NAME_LEN_MAX, PlaceOrder,
+    QUANTITY_MAX, REASON_LEN_MAX, SetStock, UpdateProduct,
 };
 use crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX;
 use crate::events::payments::{PaymentStatus, Tender};
+use crate::events::shipping::{Address, PARCEL_GRAMS_MAX, ShipmentStatus};
 use crate::events::{OrderItem, OrderStatus, ProductStatus};
-use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, Sku, TokenId};
+use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, ShipmentId, Sku, TokenId};
 use crate::money::{Currency, Decimal, Money, MoneyError};
 use crate::time::Timestamp;
 
@@ -462,6 +463,68 @@ pub struct PaymentResponse {
     pub failure_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub provider_ref: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// `POST /shipping/labels` (FusionCommerce's body, plus the parcel weight).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLabelRequest {
+    pub order_id: OrderId,
+    pub address: Address,
+    /// Parcel weight; 1000 g when absent.
+    #[serde(default)]
+    pub weight_grams: Option<u32>,
+}
+
+/// Weight assumed for a parcel whose weight nobody gave.
+pub const PARCEL_GRAMS_DEFAULT: u32 = 1000;
+
+impl CreateLabelRequest {
+    pub fn into_command(self, shipment_id: ShipmentId) -> Result<CreateShipment, FieldError> {
+        self.address
+            .validate()
+            .map_err(|(field, message)| FieldError::new(field, message))?;
+        let weight_grams = self.weight_grams.unwrap_or(PARCEL_GRAMS_DEFAULT);
+        if weight_grams == 0 || weight_grams > PARCEL_GRAMS_MAX {
+            return Err(FieldError::new(
+                "weightGrams",
+                format!("must be from 1 to {PARCEL_GRAMS_MAX}"),
+            ));
+        }
+        Ok(CreateShipment {
+            shipment_id,
+            order_id: self.order_id,
+            address: self.address,
+            weight_grams,
+        })
+    }
+}
+
+/// `POST /shipments/{id}/status`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentStatusRequest {
+    pub status: ShipmentStatus,
+}
+
+/// A shipment as served: FusionCommerce's label `{id, orderId, trackingNumber, carrier, labelUrl,
+/// createdAt}` and more.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentResponse {
+    pub id: ShipmentId,
+    pub order_id: OrderId,
+    pub tracking_number: String,
+    pub carrier: String,
+    pub service: String,
+    pub label_url: String,
+    pub address: Address,
+    pub weight_grams: u32,
+    pub price: Decimal,
+    pub currency: Currency,
+    pub status: ShipmentStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

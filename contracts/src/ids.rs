@@ -67,6 +67,10 @@ uuid_id!(
     PaymentId
 );
 uuid_id!(
+    /// One shipment (one label) of an order.
+    ShipmentId
+);
+uuid_id!(
     /// An API token (the public handle; the secret is never stored).
     TokenId
 );

@@ -13,8 +13,8 @@ pub mod time;
 
 pub use events::{Envelope, Event, EventError};
 pub use ids::{
-    CampaignId, CorrelationId, CustomerId, EventId, NodeId, OrderId, PaymentId, ProductId, Sku,
-    TokenId,
+    CampaignId, CorrelationId, CustomerId, EventId, NodeId, OrderId, PaymentId, ProductId,
+    ShipmentId, Sku, TokenId,
 };
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use time::Timestamp;

@@ -13,6 +13,7 @@ mod ops;
 mod orders;
 mod payments;
 mod products;
+mod shipping;
 mod tokens;
 
 use std::sync::Arc;
@@ -104,6 +105,11 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/{id}/capture", post(payments::capture))
         .route("/payments/{id}/refund", post(payments::refund))
         .route("/orders/{id}/payments", get(payments::of_order))
+        .route("/shipping/labels", post(shipping::create))
+        .route("/shipping/labels/{id}", get(shipping::get))
+        .route("/shipping/labels/{id}/label.zpl", get(shipping::label))
+        .route("/orders/{id}/shipments", get(shipping::of_order))
+        .route("/shipments/{id}/status", post(shipping::status))
         .route("/tokens", post(tokens::create).get(tokens::list))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -124,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel,
         payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
+                shipping::create, shipping::get, shipping::label, shipping::of_order, shipping::status,
         tokens::create, tokens::list, tokens::revoke,
     ),
     modifiers(&BearerAuth),
@@ -205,6 +212,11 @@ const ROUTES: &[&str] = &[
     "/orders/{id}",
     "/orders/{id}/cancel",
     "/events",
+    "/shipping/labels",
+    "/shipping/labels/{id}",
+    "/shipping/labels/{id}/label.zpl",
+    "/orders/{id}/shipments",
+    "/shipments/{id}/status",
     "/payments",
     "/payments/{id}",
     "/payments/{id}/capture",

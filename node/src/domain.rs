@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod shipping;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ pub use catalog::{CatalogRejected, Product};
 pub use inventory::{InventoryRejected, Reservation, StockLevel};
 pub use orders::{Order, OrderRejected};
 pub use payments::{Payment, PaymentRejected};
+pub use shipping::{RateTable, Shipment, ShipmentRejected};
 
 /// Why a command was refused: a fact about the state, never a storage failure.
 #[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
@@ -29,6 +31,8 @@ pub enum Rejected {
     Campaign(#[from] CampaignRejected),
     #[error(transparent)]
     Payment(#[from] PaymentRejected),
+    #[error(transparent)]
+    Shipment(#[from] ShipmentRejected),
     #[error("token {0} not found")]
     TokenNotFound(fusion_contracts::TokenId),
 }

@@ -25,6 +25,7 @@ use std::thread::JoinHandle;
 
 use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand,
+    ShipmentCommand,
 };
 use fusion_contracts::http::Role;
 use fusion_contracts::{CorrelationId, NodeId, Sku, Timestamp, TokenId};
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::domain::{Campaign, Order, Payment, Product, Rejected, StockLevel};
+use crate::domain::{Campaign, Order, Payment, Product, RateTable, Rejected, Shipment, StockLevel};
 
 pub use read::Reader;
 
@@ -146,6 +147,7 @@ pub enum Command {
     Order(OrderCommand),
     Campaign(CampaignCommand),
     Payment(PaymentCommand),
+    Shipment(ShipmentCommand),
     CreateToken {
         id: TokenId,
         role: Role,
@@ -163,6 +165,7 @@ pub enum Outcome {
     Order(Order),
     Campaign(Campaign),
     Payment(Payment),
+    Shipment(Shipment),
     Token(TokenInfo),
     TokenRevoked(TokenId),
 }
@@ -196,12 +199,15 @@ pub struct Grant {
 
 pub struct StoreOptions {
     pub clock: Clock,
+    /// Prices labels (and picks the service) for shipments.
+    pub shipping_rates: RateTable,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             clock: system_clock(),
+            shipping_rates: RateTable::standard(),
         }
     }
 }
@@ -218,6 +224,7 @@ struct Shared {
     path: PathBuf,
     node_id: NodeId,
     clock: Clock,
+    rates: Arc<RateTable>,
     /// Token hash → grant; a copy of the tokens table, updated by the writer after each commit.
     tokens: RwLock<HashMap<[u8; 32], Grant>>,
     writer_alive: AtomicBool,
@@ -245,6 +252,7 @@ impl Store {
             path,
             node_id,
             clock: options.clock,
+            rates: Arc::new(options.shipping_rates),
             tokens: RwLock::new(tokens),
             writer_alive: AtomicBool::new(true),
             writer: Mutex::new(None),

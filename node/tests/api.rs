@@ -358,6 +358,11 @@ async fn openapi_lists_every_route() {
         ("/payments/{id}/capture", "post"),
         ("/payments/{id}/refund", "post"),
         ("/orders/{id}/payments", "get"),
+        ("/shipping/labels", "post"),
+        ("/shipping/labels/{id}", "get"),
+        ("/shipping/labels/{id}/label.zpl", "get"),
+        ("/orders/{id}/shipments", "get"),
+        ("/shipments/{id}/status", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1178,3 +1183,5 @@ async fn concurrent_orders_never_oversell() {
 mod campaigns;
 #[path = "api/payments.rs"]
 mod payments;
+#[path = "api/shipping.rs"]
+mod shipping;

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::Sku;
 use fusion_contracts::http::{ErrorBody, FieldError, Role};
 
-use crate::domain::PaymentRejected;
 use crate::domain::{
     CampaignRejected, CatalogRejected, InventoryRejected, OrderRejected, Rejected,
 };
+use crate::domain::{PaymentRejected, ShipmentRejected};
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -107,6 +107,7 @@ impl From<Rejected> for ApiError {
         match rejected {
             Rejected::Campaign(rejected) => campaign_error(rejected, message),
             Rejected::Payment(rejected) => payment_error(rejected, message),
+            Rejected::Shipment(rejected) => shipment_error(rejected, message),
             Rejected::Catalog(CatalogRejected::NotFound(_))
             | Rejected::Order(OrderRejected::NotFound(_))
             | Rejected::TokenNotFound(_) => ApiError::not_found(message),
@@ -184,6 +185,32 @@ fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
             "provider_unavailable",
             message,
         ),
+    }
+}
+
+fn shipment_error(rejected: ShipmentRejected, message: String) -> ApiError {
+    match rejected {
+        ShipmentRejected::NotFound(_) => ApiError::not_found(message),
+        ShipmentRejected::OrderNotFound(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "order_not_found", message)
+                .with_field("orderId")
+        }
+        ShipmentRejected::OrderNotShippable { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "order_not_shippable", message)
+        }
+        ShipmentRejected::AlreadyShipped { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "already_shipped", message)
+        }
+        ShipmentRejected::InvalidField { field, message } => ApiError::validation(field, message),
+        ShipmentRejected::NoRate { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_shipping_rate",
+            message,
+        )
+        .with_field("address.country"),
+        ShipmentRejected::IllegalTransition { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "illegal_transition", message).with_field("status")
+        }
     }
 }
 

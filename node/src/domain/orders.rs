@@ -200,6 +200,12 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
                 flag: None,
             });
         }
+        Event::OrderFulfilled(e) => {
+            if let Some(o) = order {
+                o.status = OrderStatus::Fulfilled;
+                o.updated_at = e.fulfilled_at;
+            }
+        }
         Event::OrderFlagged(e) => {
             if let Some(o) = order {
                 o.flag = Some(e.reason.clone());

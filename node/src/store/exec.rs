@@ -4,23 +4,25 @@
 //! rebuilds the same tables.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
+    ShipmentCommand,
 };
 use fusion_contracts::events::campaigns::ParticipantOrder;
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
+use fusion_contracts::events::shipping::ShipmentStatus;
 use fusion_contracts::events::{
     CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful, OrderCancelled,
-    OrderFlagged, OrderPaid, PaymentAuthorized, PaymentFailed, PaymentOfflineApproved,
-    PaymentRefunded, PaymentSucceeded,
+    OrderFlagged, OrderFulfilled, OrderPaid, PaymentAuthorized, PaymentFailed,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
 };
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
     Sku, Timestamp,
 };
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use uuid::Uuid;
 
 use super::tables::{
@@ -35,8 +37,8 @@ use super::{
 };
 use crate::domain::campaigns::{self, Close};
 use crate::domain::{
-    CampaignRejected, OrderRejected, Payment, PaymentRejected, Rejected, catalog, inventory,
-    orders, payments,
+    CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
+    inventory, orders, payments, shipping,
 };
 
 /// Every table, opened once per batch.
@@ -59,6 +61,9 @@ pub(super) struct Tables<'txn> {
     pub payments: Table<'txn, u128, &'static [u8]>,
     pub order_payments: Table<'txn, (u128, u128), ()>,
     pub payment_followups: Table<'txn, (i64, u128), ()>,
+    pub shipments: Table<'txn, u128, &'static [u8]>,
+    pub order_shipments: Table<'txn, (u128, u128), ()>,
+    pub tracking_numbers: Table<'txn, &'static str, u128>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -82,6 +87,9 @@ impl<'txn> Tables<'txn> {
             payments: txn.open_table(PAYMENTS)?,
             order_payments: txn.open_table(ORDER_PAYMENTS)?,
             payment_followups: txn.open_table(PAYMENT_FOLLOWUPS)?,
+            shipments: txn.open_table(tables::SHIPMENTS)?,
+            order_shipments: txn.open_table(tables::ORDER_SHIPMENTS)?,
+            tracking_numbers: txn.open_table(tables::TRACKING_NUMBERS)?,
         })
     }
 }
@@ -94,17 +102,31 @@ pub(super) struct Batch {
     pub next_seq: u64,
     pub events_appended: u64,
     token_changes: Vec<([u8; 32], Option<Grant>)>,
+    rates: Arc<RateTable>,
 }
 
 impl Batch {
-    pub fn new(node_id: NodeId, now: Timestamp) -> Self {
+    pub fn new(node_id: NodeId, now: Timestamp, rates: Arc<RateTable>) -> Self {
         Self {
             node_id,
             now,
             next_seq: 0,
             events_appended: 0,
             token_changes: Vec::new(),
+            rates,
         }
+    }
+
+    /// Six digits derived from the node id (FNV-1a), so tracking numbers of different nodes differ.
+    fn tracking_prefix(&self) -> u32 {
+        let hash = self
+            .node_id
+            .as_str()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        (hash % 1_000_000) as u32
     }
 
     pub fn publish_token_changes(&self, cache: &RwLock<HashMap<[u8; 32], Grant>>) {
@@ -260,6 +282,7 @@ fn execute(
         }
         Command::Campaign(command) => execute_campaign(t, batch, request, command),
         Command::Payment(command) => execute_payment(t, batch, request, command),
+        Command::Shipment(command) => execute_shipment(t, batch, request, command),
         Command::CreateToken {
             id,
             role,
@@ -494,6 +517,43 @@ fn execute_payment(
     })
 }
 
+fn execute_shipment(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    command: &ShipmentCommand,
+) -> Result<Decision, StoreError> {
+    let now = batch.now;
+    let (id, decided) = match command {
+        ShipmentCommand::CreateShipment(cmd) => {
+            let order = tables::get_order(&t.orders, cmd.order_id)?;
+            let shipments =
+                tables::get_order_shipments(&t.order_shipments, &t.shipments, cmd.order_id)?;
+            let live = shipments
+                .iter()
+                .find(|s| s.status != ShipmentStatus::Returned);
+            let number = shipping::tracking_number(batch.tracking_prefix(), t.shipments.len()? + 1);
+            (
+                cmd.shipment_id,
+                shipping::create(cmd, order.as_ref(), live, &batch.rates, number, now),
+            )
+        }
+        ShipmentCommand::ChangeShipmentStatus(cmd) => {
+            let shipment = tables::get_shipment(&t.shipments, cmd.shipment_id)?;
+            (
+                cmd.shipment_id,
+                shipping::change_status(shipment.as_ref(), cmd, now),
+            )
+        }
+    };
+    commit_then(t, batch, request, decided.map_err(Rejected::from), |t| {
+        let shipment = tables::get_shipment(&t.shipments, id)?.ok_or_else(|| {
+            StoreError::Invariant(format!("shipment {id} missing after its command"))
+        })?;
+        Ok(Ok(Outcome::Shipment(shipment)))
+    })
+}
+
 fn campaign_outcome(t: &Tables, id: CampaignId) -> Result<Decision, StoreError> {
     let stored = tables::get_campaign(&t.campaigns, id)?
         .ok_or_else(|| StoreError::Invariant(format!("campaign {id} missing after its command")))?;
@@ -680,7 +740,42 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
             t.order_list.insert(envelope.seq, e.order_id.as_u128())?;
         }
+        Event::ShippingLabelCreated(e) => {
+            if t.tracking_numbers
+                .get(e.tracking_number.as_str())?
+                .is_some()
+            {
+                return Err(StoreError::Invariant(format!(
+                    "tracking number {} issued twice",
+                    e.tracking_number
+                )));
+            }
+            let mut shipment = None;
+            shipping::apply(&mut shipment, event);
+            let shipment = shipment.expect("label.created creates a shipment");
+            t.shipments
+                .insert(e.shipment_id.as_u128(), encode(&shipment).as_slice())?;
+            t.order_shipments
+                .insert((e.order_id.as_u128(), e.shipment_id.as_u128()), ())?;
+            t.tracking_numbers
+                .insert(e.tracking_number.as_str(), e.shipment_id.as_u128())?;
+        }
+        Event::ShippingStatusChanged(e) => {
+            let mut shipment = tables::get_shipment(&t.shipments, e.shipment_id)?;
+            if shipment.is_none() {
+                return Err(StoreError::Invariant(format!(
+                    "status change of unknown shipment {}",
+                    e.shipment_id
+                )));
+            }
+            shipping::apply(&mut shipment, event);
+            t.shipments.insert(
+                e.shipment_id.as_u128(),
+                encode(&shipment.expect("kept")).as_slice(),
+            )?;
+        }
         Event::OrderPaid(OrderPaid { order_id, .. })
+        | Event::OrderFulfilled(OrderFulfilled { order_id, .. })
         | Event::OrderFlagged(OrderFlagged { order_id, .. })
         | Event::OrderCancelled(OrderCancelled { order_id, .. }) => {
             let mut order = tables::get_order(&t.orders, *order_id)?;

@@ -1,6 +1,8 @@
 //! Queries on a read transaction: an MVCC snapshot that never waits for the writer.
 
-use fusion_contracts::{CampaignId, Envelope, OrderId, PaymentId, ProductId, Sku, Timestamp};
+use fusion_contracts::{
+    CampaignId, Envelope, OrderId, PaymentId, ProductId, ShipmentId, Sku, Timestamp,
+};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{
@@ -9,7 +11,7 @@ use super::tables::{
 };
 use super::tables::{ORDER_PAYMENTS, PAYMENT_FOLLOWUPS, PAYMENTS};
 use super::{StoreError, TokenInfo, last_seq};
-use crate::domain::{Campaign, Order, Payment, Product, Reservation, StockLevel};
+use crate::domain::{Campaign, Order, Payment, Product, Reservation, Shipment, StockLevel};
 
 /// Most rows a query reserves room for up front; `limit` may be far larger than what exists.
 const PREALLOCATE_MAX: usize = 1024;
@@ -175,6 +177,16 @@ impl Reader {
             out.push(PaymentId::from_u128(key.value().1));
         }
         Ok(out)
+    }
+
+    pub fn shipment(&self, id: ShipmentId) -> Result<Option<Shipment>, StoreError> {
+        tables::get_shipment(&self.txn.open_table(tables::SHIPMENTS)?, id)
+    }
+
+    /// An order's shipments, oldest first.
+    pub fn order_shipments(&self, order_id: OrderId) -> Result<Vec<Shipment>, StoreError> {
+        let index = self.txn.open_table(tables::ORDER_SHIPMENTS)?;
+        tables::get_order_shipments(&index, &self.txn.open_table(tables::SHIPMENTS)?, order_id)
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

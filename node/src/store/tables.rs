@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use fusion_contracts::{
-    CampaignId, CorrelationId, NodeId, OrderId, PaymentId, ProductId, Sku, TokenId,
+    CampaignId, CorrelationId, NodeId, OrderId, PaymentId, ProductId, ShipmentId, Sku, TokenId,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{FORMAT_VERSION, Grant, OpenError, StoreError, TokenInfo};
-use crate::domain::{Campaign, Order, Payment, Product, Reservation, StockLevel};
+use crate::domain::{Campaign, Order, Payment, Product, Reservation, Shipment, StockLevel};
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Product id → [`StoredProduct`].
@@ -62,6 +62,15 @@ pub(super) const ORDER_PAYMENTS: TableDefinition<(u128, u128), ()> =
 /// (pending: an answer; offline-approved: forwarding). Removed in the commit that settles them.
 pub(super) const PAYMENT_FOLLOWUPS: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("payment_followups");
+
+/// Shipment id → [`Shipment`].
+pub(super) const SHIPMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("shipments");
+/// (order id, shipment id) → (): an order's shipments.
+pub(super) const ORDER_SHIPMENTS: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("order_shipments");
+/// Tracking number → shipment id: tracking numbers are unique.
+pub(super) const TRACKING_NUMBERS: TableDefinition<&str, u128> =
+    TableDefinition::new("tracking_numbers");
 
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
@@ -194,6 +203,9 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PAYMENTS)?;
     txn.open_table(ORDER_PAYMENTS)?;
     txn.open_table(PAYMENT_FOLLOWUPS)?;
+    txn.open_table(SHIPMENTS)?;
+    txn.open_table(ORDER_SHIPMENTS)?;
+    txn.open_table(TRACKING_NUMBERS)?;
     txn.commit()?;
     Ok(())
 }
@@ -291,6 +303,35 @@ pub(super) fn get_order_payments(
         out.push(
             get_payment(payments, id)?
                 .ok_or_else(|| StoreError::Invariant(format!("indexed payment {id} is missing")))?,
+        );
+    }
+    Ok(out)
+}
+
+pub(super) fn get_shipment(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: ShipmentId,
+) -> Result<Option<Shipment>, StoreError> {
+    table
+        .get(id.as_u128())?
+        .map(|v| decode("shipments", v.value()))
+        .transpose()
+}
+
+/// Every shipment of an order, oldest first.
+pub(super) fn get_order_shipments(
+    index: &impl ReadableTable<(u128, u128), ()>,
+    shipments: &impl ReadableTable<u128, &'static [u8]>,
+    order_id: OrderId,
+) -> Result<Vec<Shipment>, StoreError> {
+    let mut out = Vec::new();
+    for entry in index.range((order_id.as_u128(), 0)..=(order_id.as_u128(), u128::MAX))? {
+        let (key, _) = entry?;
+        let id = ShipmentId::from_u128(key.value().1);
+        out.push(
+            get_shipment(shipments, id)?.ok_or_else(|| {
+                StoreError::Invariant(format!("indexed shipment {id} is missing"))
+            })?,
         );
     }
     Ok(out)

@@ -132,6 +132,9 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::PAYMENTS),
         dump(db, tables::ORDER_PAYMENTS),
         dump(db, tables::PAYMENT_FOLLOWUPS),
+        dump(db, tables::SHIPMENTS),
+        dump(db, tables::ORDER_SHIPMENTS),
+        dump(db, tables::TRACKING_NUMBERS),
     ]
 }
 
@@ -257,6 +260,7 @@ async fn closing_a_campaign_places_orders_once_under_a_controlled_clock() {
         dir.path(),
         StoreOptions {
             clock: Arc::new(move || Timestamp::from_unix_ms(clock.load(Ordering::SeqCst))),
+            ..StoreOptions::default()
         },
     )
     .unwrap();
