@@ -95,6 +95,8 @@ pub struct PlaceOrder {
     pub currency: Currency,
     /// At least one, at most [`ORDER_LINES_MAX`]; every price is in `currency`.
     pub lines: Vec<OrderLine>,
+    /// Where to ship it; absent for a carry-out order (fulfilled when paid).
+    pub shipping_address: Option<Address>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

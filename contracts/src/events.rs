@@ -173,6 +173,8 @@ pub struct OrderCreated {
     pub currency: Currency,
     pub status: OrderStatus,
     pub created_at: Timestamp,
+    /// Where to ship it once paid; absent for a carry-out order.
+    pub shipping_address: Option<shipping::Address>,
 }
 
 /// `inventory.reserved`: every line of the order is held.
@@ -652,6 +654,7 @@ mod tests {
             currency: usd,
             status: OrderStatus::Created,
             created_at: Timestamp::from_unix_ms(1),
+            shipping_address: None,
         })
     }
 

@@ -228,6 +228,9 @@ pub struct PlaceOrderRequest {
     /// USD when absent, as in FusionCommerce.
     #[serde(default)]
     pub currency: Option<Currency>,
+    /// Ship the order here once it is paid; without it the order is carried out.
+    #[serde(default)]
+    pub shipping_address: Option<Address>,
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -271,11 +274,18 @@ impl PlaceOrderRequest {
                 })
             })
             .collect::<Result<Vec<_>, FieldError>>()?;
+        if let Some(address) = &self.shipping_address {
+            // Address::validate names `address.<field>`; here the field is `shippingAddress.<field>`.
+            address.validate().map_err(|(field, message)| {
+                FieldError::new(field.replacen("address", "shippingAddress", 1), message)
+            })?;
+        }
         Ok(PlaceOrder {
             order_id,
             customer_id: self.customer_id,
             currency,
             lines,
+            shipping_address: self.shipping_address,
         })
     }
 }
@@ -570,6 +580,8 @@ pub struct OrderResponse {
     /// Why the order needs a person (e.g. an offline card approval declined later).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shipping_address: Option<Address>,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request

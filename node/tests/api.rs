@@ -1181,6 +1181,8 @@ async fn concurrent_orders_never_oversell() {
 
 #[path = "api/campaigns.rs"]
 mod campaigns;
+#[path = "api/chain.rs"]
+mod chain;
 #[path = "api/payments.rs"]
 mod payments;
 #[path = "api/shipping.rs"]

@@ -27,6 +27,7 @@ pub fn render(order: Order) -> OrderResponse {
         created_at: order.created_at,
         updated_at: order.updated_at,
         flag: order.flag,
+        shipping_address: order.shipping_address,
     }
 }
 

@@ -348,6 +348,8 @@ pub fn participant_order(
         order_id,
         customer_id: user_id,
         currency: campaign.price.currency,
+        // Group-buying orders are collected in store.
+        shipping_address: None,
         lines: vec![OrderLine {
             sku: campaign.sku.clone(),
             quantity: 1,

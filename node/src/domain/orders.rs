@@ -3,12 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use fusion_contracts::commands::CreateShipment;
 use fusion_contracts::commands::{CancelOrder, PlaceOrder};
+use fusion_contracts::events::OrderFulfilled;
+use fusion_contracts::events::shipping::Address;
 use fusion_contracts::events::{
     InventoryInsufficient, InventoryReleased, InventoryReserved, OrderCancelled, OrderCreated,
     OrderItem, OrderStatus, ReservationStatus, StockLine,
 };
-use fusion_contracts::{CustomerId, Event, Money, OrderId, Sku, Timestamp};
+use fusion_contracts::http::PARCEL_GRAMS_DEFAULT;
+use fusion_contracts::{CustomerId, Event, Money, OrderId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,6 +26,8 @@ pub struct Order {
     pub updated_at: Timestamp,
     /// Why the order needs a person (an offline card approval declined later), if it does.
     pub flag: Option<String>,
+    /// Where it ships once paid; `None`: carried out.
+    pub shipping_address: Option<Address>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -136,6 +142,7 @@ pub fn place(
         currency: cmd.currency,
         status: OrderStatus::Created,
         created_at: now,
+        shipping_address: cmd.shipping_address.clone(),
     };
     let reserved = InventoryReserved {
         order_id: cmd.order_id,
@@ -198,6 +205,7 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
                 created_at: e.created_at,
                 updated_at: e.created_at,
                 flag: None,
+                shipping_address: e.shipping_address.clone(),
             });
         }
         Event::OrderFulfilled(e) => {
@@ -227,6 +235,34 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
     }
 }
 
+/// What follows an order's payment: shipping it (it has an address) or, for a carry-out order,
+/// fulfilling it at once. A pure policy: the store runs the reaction in the same transaction
+/// as the `order.paid` that caused it, so a chain is never left half done.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AfterPaid {
+    Ship(CreateShipment),
+    Fulfil(Event),
+}
+
+pub fn after_paid(order: &Order, shipment_id: ShipmentId, now: Timestamp) -> AfterPaid {
+    match &order.shipping_address {
+        Some(address) => AfterPaid::Ship(CreateShipment {
+            shipment_id,
+            order_id: order.id,
+            address: address.clone(),
+            weight_grams: PARCEL_GRAMS_DEFAULT,
+        }),
+        None => AfterPaid::Fulfil(
+            OrderFulfilled {
+                order_id: order.id,
+                shipment_id: None,
+                fulfilled_at: now,
+            }
+            .into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +288,7 @@ mod tests {
             order_id: OrderId::from_u128(1),
             customer_id: CustomerId::new("c").unwrap(),
             currency: Currency::USD,
+            shipping_address: None,
             lines,
         }
     }

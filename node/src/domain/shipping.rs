@@ -318,6 +318,7 @@ mod tests {
             created_at: NOW,
             updated_at: NOW,
             flag: None,
+            shipping_address: None,
         }
     }
 

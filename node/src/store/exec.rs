@@ -20,7 +20,7 @@ use fusion_contracts::events::{
 };
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
-    Sku, Timestamp,
+    ShipmentId, Sku, Timestamp,
 };
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use uuid::Uuid;
@@ -64,6 +64,7 @@ pub(super) struct Tables<'txn> {
     pub shipments: Table<'txn, u128, &'static [u8]>,
     pub order_shipments: Table<'txn, (u128, u128), ()>,
     pub tracking_numbers: Table<'txn, &'static str, u128>,
+    pub order_correlations: Table<'txn, u128, &'static str>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -90,6 +91,7 @@ impl<'txn> Tables<'txn> {
             shipments: txn.open_table(tables::SHIPMENTS)?,
             order_shipments: txn.open_table(tables::ORDER_SHIPMENTS)?,
             tracking_numbers: txn.open_table(tables::TRACKING_NUMBERS)?,
+            order_correlations: txn.open_table(tables::ORDER_CORRELATIONS)?,
         })
     }
 }
@@ -144,16 +146,6 @@ impl Batch {
 
     /// Appends `events` to the log as one causal chain (the command causes the first event,
     /// each event the next) and projects each into the state tables.
-    fn record(
-        &mut self,
-        t: &mut Tables,
-        events: Vec<Event>,
-        request: &WriteRequest,
-    ) -> Result<(), StoreError> {
-        self.record_chain(t, events, &request.correlation_id, request.command_id)
-            .map(drop)
-    }
-
     /// Appends `events` as a causal chain under `correlation_id`, the first caused by `cause`;
     /// returns the id of the last event (or `cause` when there were none).
     fn record_chain(
@@ -164,6 +156,7 @@ impl Batch {
         cause: Uuid,
     ) -> Result<Uuid, StoreError> {
         let mut causation = cause;
+        let mut paid_orders = Vec::new();
         for event in events {
             let envelope = Envelope::new(
                 EventId(Uuid::now_v7()),
@@ -180,11 +173,69 @@ impl Batch {
             t.events
                 .insert(envelope.seq, envelope.encode().as_slice())?;
             project(t, &envelope)?;
+            if let Event::OrderPaid(paid) = &envelope.event {
+                paid_orders.push((paid.order_id, envelope.event_id.0));
+            }
             causation = envelope.event_id.0;
             self.next_seq += 1;
             self.events_appended += 1;
         }
+        for (order_id, paid_event) in paid_orders {
+            causation = self.after_paid(t, order_id, correlation_id, paid_event)?;
+        }
         Ok(causation)
+    }
+
+    /// The reaction to `order.paid`, in the same transaction: ship it, or fulfil a carry-out.
+    /// A label that cannot be made (no rate to the country) flags the order instead.
+    fn after_paid(
+        &mut self,
+        t: &mut Tables,
+        order_id: OrderId,
+        correlation_id: &CorrelationId,
+        cause: Uuid,
+    ) -> Result<Uuid, StoreError> {
+        let order = tables::get_order(&t.orders, order_id)?.ok_or_else(|| {
+            StoreError::Invariant(format!("order.paid names unknown order {order_id}"))
+        })?;
+        let events = match orders::after_paid(&order, ShipmentId(Uuid::now_v7()), self.now) {
+            orders::AfterPaid::Fulfil(event) => vec![event],
+            orders::AfterPaid::Ship(cmd) => match self.create_shipment(t, &cmd, Some(&order))? {
+                Ok(events) => events,
+                Err(rejected) => vec![
+                    OrderFlagged {
+                        order_id,
+                        reason: format!("paid, but no label could be made: {rejected}"),
+                        payment_id: None,
+                    }
+                    .into(),
+                ],
+            },
+        };
+        self.record_chain(t, events, correlation_id, cause)
+    }
+
+    /// Decides a shipment against the order's live shipment and the next tracking number.
+    fn create_shipment(
+        &self,
+        t: &Tables,
+        cmd: &fusion_contracts::commands::CreateShipment,
+        order: Option<&crate::domain::Order>,
+    ) -> Result<Result<Vec<Event>, crate::domain::ShipmentRejected>, StoreError> {
+        let shipments =
+            tables::get_order_shipments(&t.order_shipments, &t.shipments, cmd.order_id)?;
+        let live = shipments
+            .iter()
+            .find(|s| s.status != ShipmentStatus::Returned);
+        let number = shipping::tracking_number(self.tracking_prefix(), t.shipments.len()? + 1);
+        Ok(shipping::create(
+            cmd,
+            order,
+            live,
+            &self.rates,
+            number,
+            self.now,
+        ))
     }
 }
 
@@ -276,7 +327,8 @@ fn execute(
             let order = tables::get_order(&t.orders, cmd.order_id)?;
             let held = held_lines(&tables::get_reservations(&t.reservations, cmd.order_id)?);
             let decided = orders::cancel(order.as_ref(), held, cmd, now).map_err(Rejected::from);
-            commit_then(t, batch, request, decided, |t| {
+            let correlation_id = chain_correlation(t, cmd.order_id, request)?;
+            commit_in_chain(t, batch, request, &correlation_id, decided, |t| {
                 order_outcome(t, cmd.order_id)
             })
         }
@@ -509,12 +561,20 @@ fn execute_payment(
         }
         (PaymentCommand::ExpirePending(c), _) => payments::expire(payment.as_ref(), c),
     };
-    commit_then(t, batch, request, decided.map_err(Rejected::from), |t| {
-        let payment = tables::get_payment(&t.payments, payment_id)?.ok_or_else(|| {
-            StoreError::Invariant(format!("payment {payment_id} missing after its command"))
-        })?;
-        Ok(Ok(Outcome::Payment(payment)))
-    })
+    let correlation_id = chain_correlation(t, order_id, request)?;
+    commit_in_chain(
+        t,
+        batch,
+        request,
+        &correlation_id,
+        decided.map_err(Rejected::from),
+        |t| {
+            let payment = tables::get_payment(&t.payments, payment_id)?.ok_or_else(|| {
+                StoreError::Invariant(format!("payment {payment_id} missing after its command"))
+            })?;
+            Ok(Ok(Outcome::Payment(payment)))
+        },
+    )
 }
 
 fn execute_shipment(
@@ -524,34 +584,41 @@ fn execute_shipment(
     command: &ShipmentCommand,
 ) -> Result<Decision, StoreError> {
     let now = batch.now;
-    let (id, decided) = match command {
+    let (id, order_id, decided) = match command {
         ShipmentCommand::CreateShipment(cmd) => {
             let order = tables::get_order(&t.orders, cmd.order_id)?;
-            let shipments =
-                tables::get_order_shipments(&t.order_shipments, &t.shipments, cmd.order_id)?;
-            let live = shipments
-                .iter()
-                .find(|s| s.status != ShipmentStatus::Returned);
-            let number = shipping::tracking_number(batch.tracking_prefix(), t.shipments.len()? + 1);
             (
                 cmd.shipment_id,
-                shipping::create(cmd, order.as_ref(), live, &batch.rates, number, now),
+                cmd.order_id,
+                batch.create_shipment(t, cmd, order.as_ref())?,
             )
         }
         ShipmentCommand::ChangeShipmentStatus(cmd) => {
             let shipment = tables::get_shipment(&t.shipments, cmd.shipment_id)?;
+            let order_id = shipment
+                .as_ref()
+                .map_or(OrderId::from_u128(0), |s| s.order_id);
             (
                 cmd.shipment_id,
+                order_id,
                 shipping::change_status(shipment.as_ref(), cmd, now),
             )
         }
     };
-    commit_then(t, batch, request, decided.map_err(Rejected::from), |t| {
-        let shipment = tables::get_shipment(&t.shipments, id)?.ok_or_else(|| {
-            StoreError::Invariant(format!("shipment {id} missing after its command"))
-        })?;
-        Ok(Ok(Outcome::Shipment(shipment)))
-    })
+    let correlation_id = chain_correlation(t, order_id, request)?;
+    commit_in_chain(
+        t,
+        batch,
+        request,
+        &correlation_id,
+        decided.map_err(Rejected::from),
+        |t| {
+            let shipment = tables::get_shipment(&t.shipments, id)?.ok_or_else(|| {
+                StoreError::Invariant(format!("shipment {id} missing after its command"))
+            })?;
+            Ok(Ok(Outcome::Shipment(shipment)))
+        },
+    )
 }
 
 fn campaign_outcome(t: &Tables, id: CampaignId) -> Result<Decision, StoreError> {
@@ -568,12 +635,47 @@ fn commit_then(
     decided: Result<Vec<Event>, Rejected>,
     outcome: impl FnOnce(&Tables) -> Result<Decision, StoreError>,
 ) -> Result<Decision, StoreError> {
+    commit_in_chain(
+        t,
+        batch,
+        request,
+        &request.correlation_id.clone(),
+        decided,
+        outcome,
+    )
+}
+
+/// Like `commit_then`, with the events under `correlation_id` (an order's chain).
+fn commit_in_chain(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    correlation_id: &CorrelationId,
+    decided: Result<Vec<Event>, Rejected>,
+    outcome: impl FnOnce(&Tables) -> Result<Decision, StoreError>,
+) -> Result<Decision, StoreError> {
     match decided {
         Ok(events) => {
-            batch.record(t, events, request)?;
+            batch.record_chain(t, events, correlation_id, request.command_id)?;
             outcome(t)
         }
         Err(rejected) => Ok(Err(rejected)),
+    }
+}
+
+/// The correlation id of an order's chain (that of the request that placed it); the request's
+/// own for an unknown order.
+fn chain_correlation(
+    t: &Tables,
+    order_id: OrderId,
+    request: &WriteRequest,
+) -> Result<CorrelationId, StoreError> {
+    match t.order_correlations.get(order_id.as_u128())? {
+        Some(id) => CorrelationId::new(id.value()).map_err(|e| StoreError::Corrupt {
+            table: "order_correlations",
+            reason: e.to_string(),
+        }),
+        None => Ok(request.correlation_id.clone()),
     }
 }
 
@@ -733,6 +835,8 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 .remove((campaign.end_time.unix_ms(), campaign_id.as_u128()))?;
         }
         Event::OrderCreated(e) => {
+            t.order_correlations
+                .insert(e.order_id.as_u128(), envelope.correlation_id.as_str())?;
             let mut order = None;
             orders::apply(&mut order, event);
             let order = order.expect("order.created creates an order");

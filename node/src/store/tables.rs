@@ -72,6 +72,11 @@ pub(super) const ORDER_SHIPMENTS: TableDefinition<(u128, u128), ()> =
 pub(super) const TRACKING_NUMBERS: TableDefinition<&str, u128> =
     TableDefinition::new("tracking_numbers");
 
+/// Order id → the correlation id of the request that placed it: every event of the order's
+/// chain (payments, shipment, cancellation) carries it.
+pub(super) const ORDER_CORRELATIONS: TableDefinition<u128, &str> =
+    TableDefinition::new("order_correlations");
+
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
 
@@ -206,6 +211,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(SHIPMENTS)?;
     txn.open_table(ORDER_SHIPMENTS)?;
     txn.open_table(TRACKING_NUMBERS)?;
+    txn.open_table(ORDER_CORRELATIONS)?;
     txn.commit()?;
     Ok(())
 }

@@ -177,6 +177,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             order_id: *id,
             customer_id: CustomerId::new(format!("c{i}")).unwrap(),
             currency: Currency::USD,
+            shipping_address: None,
             lines: vec![
                 OrderLine {
                     sku: sku.clone(),

@@ -32,6 +32,20 @@ fn ensure_localstripe() {
     });
 }
 
+/// True when `url` answers like localstripe: `GET /v1/customers` is a Stripe list.
+fn is_localstripe(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(url.trim_start_matches("http://")) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /v1/customers HTTP/1.0\r\nAuthorization: Basic c2tfdGVzdF9mdXNpb246\r\n\r\n";
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.contains("\"object\": \"list\"")
+}
+
 /// A localstripe process on a free loopback port, killed on drop.
 struct LocalStripe {
     child: Child,
@@ -39,39 +53,47 @@ struct LocalStripe {
 }
 
 impl LocalStripe {
+    /// Starts localstripe on a free port. Picking a port and handing it over leaves a window in
+    /// which another test may bind it, so the answering server is checked to be our localstripe
+    /// (alive, and speaking Stripe's list format), and a lost race is retried on a new port.
     fn start() -> LocalStripe {
         ensure_localstripe();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            // --from-scratch: every instance writes /tmp/localstripe.pickle; none may read it.
-            .args([
-                "-m",
-                "localstripe",
-                "--from-scratch",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting localstripe");
-        let stripe = LocalStripe {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "localstripe did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new("python3")
+                // --from-scratch: every instance writes /tmp/localstripe.pickle; none may read it.
+                .args([
+                    "-m",
+                    "localstripe",
+                    "--from-scratch",
+                    "--port",
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting localstripe");
+            let url = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break; // it exited: the port was taken
+                }
+                if is_localstripe(&url) {
+                    return LocalStripe { child, url };
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "localstripe did not start on port {port}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        stripe
+        panic!("localstripe could not get a free port in 5 tries");
     }
 
     fn provider(&self) -> Arc<dyn fusion_node::card::CardProvider> {
@@ -220,7 +242,7 @@ async fn cash_split_tenders_refunds_and_errors() {
     assert_eq!(second.status, StatusCode::CREATED);
     assert_eq!(
         node.get(&format!("/orders/{order_id}")).await.body["status"],
-        "paid"
+        "fulfilled"
     );
     assert_error(
         &node
@@ -386,7 +408,7 @@ async fn cards_through_stripe_against_localstripe() {
     assert_eq!(stripe.intent(&intent_id).await["status"], "succeeded");
     assert_eq!(
         node.get(&format!("/orders/{order_id}")).await.body["status"],
-        "paid"
+        "fulfilled"
     );
 
     let refunded = node
@@ -465,7 +487,7 @@ async fn cards_through_stripe_against_localstripe() {
     );
     assert_eq!(
         node.get(&format!("/orders/{order2}")).await.body["status"],
-        "paid"
+        "fulfilled"
     );
 
     // The provider is down: no answer, the payment stays pending (503), nothing is charged.
@@ -615,7 +637,7 @@ async fn offline_approval_forwarding_and_the_pending_timeout() {
     );
     assert_eq!(
         node.get(&format!("/orders/{a}")).await.body["status"],
-        "paid",
+        "fulfilled",
         "the sale completes offline"
     );
     let doomed = node
