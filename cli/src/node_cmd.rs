@@ -39,6 +39,9 @@ pub enum NodeCommand {
         /// absent: no offline approval.
         #[arg(long, env = "FUSION_CARD_FLOOR_LIMIT", value_parser = parse_money)]
         card_floor_limit: Option<Money>,
+        /// Seconds an unpaid order holds its stock before it is cancelled; 0: until paid.
+        #[arg(long, env = "FUSION_ORDER_HOLD_SECS", default_value_t = 1800)]
+        order_hold_secs: u64,
     },
 }
 
@@ -52,7 +55,13 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             stripe_key_file,
             payment_timeout_secs,
             card_floor_limit,
+            order_hold_secs,
         } => {
+            let store = StoreOptions {
+                order_hold: (order_hold_secs > 0)
+                    .then(|| std::time::Duration::from_secs(order_hold_secs)),
+                ..StoreOptions::default()
+            };
             let policy = PaymentPolicy {
                 pending_timeout: std::time::Duration::from_secs(payment_timeout_secs),
                 offline_floor_limit: card_floor_limit,
@@ -68,7 +77,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            serve(data_dir, listen, demo, card, policy).await
+            serve(data_dir, listen, demo, card, policy, store).await
         }
     }
 }
@@ -79,9 +88,10 @@ async fn serve(
     demo: bool,
     card: Option<Arc<dyn CardProvider>>,
     policy: PaymentPolicy,
+    store_options: StoreOptions,
 ) -> anyhow::Result<()> {
     init_tracing();
-    let mut node = Node::open(&data_dir, StoreOptions::default())
+    let mut node = Node::open(&data_dir, store_options)
         .await?
         .with_payment_policy(policy);
     match card {

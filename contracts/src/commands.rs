@@ -86,6 +86,13 @@ pub struct AdjustStock {
 pub enum OrderCommand {
     PlaceOrder(PlaceOrder),
     CancelOrder(CancelOrder),
+    /// Sent by the scheduler when an order's payment hold ends; a paid order is left alone.
+    ExpireHold(ExpireHold),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpireHold {
+    pub order_id: OrderId,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

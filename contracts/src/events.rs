@@ -175,6 +175,8 @@ pub struct OrderCreated {
     pub created_at: Timestamp,
     /// Where to ship it once paid; absent for a carry-out order.
     pub shipping_address: Option<shipping::Address>,
+    /// Unpaid by then, the order is cancelled and its stock released; absent: held until paid.
+    pub hold_until: Option<Timestamp>,
 }
 
 /// `inventory.reserved`: every line of the order is held.
@@ -655,6 +657,7 @@ mod tests {
             status: OrderStatus::Created,
             created_at: Timestamp::from_unix_ms(1),
             shipping_address: None,
+            hold_until: None,
         })
     }
 

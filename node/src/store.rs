@@ -201,13 +201,20 @@ pub struct StoreOptions {
     pub clock: Clock,
     /// Prices labels (and picks the service) for shipments.
     pub shipping_rates: RateTable,
+    /// How long an unpaid order holds its stock before it is cancelled; `None`: until paid.
+    pub order_hold: Option<std::time::Duration>,
 }
+
+/// Default payment hold: long enough for a customer to find their card or come back to the till,
+/// short enough that abandoned orders do not block stock for the rest of the day.
+pub const ORDER_HOLD_DEFAULT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             clock: system_clock(),
             shipping_rates: RateTable::standard(),
+            order_hold: Some(ORDER_HOLD_DEFAULT),
         }
     }
 }
@@ -225,6 +232,7 @@ struct Shared {
     node_id: NodeId,
     clock: Clock,
     rates: Arc<RateTable>,
+    order_hold_ms: Option<i64>,
     /// Token hash → grant; a copy of the tokens table, updated by the writer after each commit.
     tokens: RwLock<HashMap<[u8; 32], Grant>>,
     writer_alive: AtomicBool,
@@ -253,6 +261,7 @@ impl Store {
             node_id,
             clock: options.clock,
             rates: Arc::new(options.shipping_rates),
+            order_hold_ms: options.order_hold.map(|d| d.as_millis() as i64),
             tokens: RwLock::new(tokens),
             writer_alive: AtomicBool::new(true),
             writer: Mutex::new(None),

@@ -43,7 +43,16 @@ async fn start_configured(
     card: Option<std::sync::Arc<dyn fusion_node::card::CardProvider>>,
     policy: fusion_node::card::PaymentPolicy,
 ) -> TestNode {
-    let mut node = Node::open(dir, StoreOptions::default())
+    start_full(dir, card, policy, StoreOptions::default()).await
+}
+
+async fn start_full(
+    dir: &Path,
+    card: Option<std::sync::Arc<dyn fusion_node::card::CardProvider>>,
+    policy: fusion_node::card::PaymentPolicy,
+    options: StoreOptions,
+) -> TestNode {
+    let mut node = Node::open(dir, options)
         .await
         .unwrap()
         .with_payment_policy(policy);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use fusion_contracts::commands::CreateShipment;
-use fusion_contracts::commands::{CancelOrder, PlaceOrder};
+use fusion_contracts::commands::{CancelOrder, ExpireHold, PlaceOrder};
 use fusion_contracts::events::OrderFulfilled;
 use fusion_contracts::events::shipping::Address;
 use fusion_contracts::events::{
@@ -28,6 +28,8 @@ pub struct Order {
     pub flag: Option<String>,
     /// Where it ships once paid; `None`: carried out.
     pub shipping_address: Option<Address>,
+    /// Unpaid by then, it is cancelled and its stock released.
+    pub hold_until: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -95,10 +97,12 @@ fn demand(cmd: &PlaceOrder) -> Vec<(Sku, u64, usize)> {
 
 /// Places the order if every sku has enough available stock: `order.created` then
 /// `inventory.reserved` for all lines. Otherwise nothing is reserved.
+/// `hold_ms`: how long the stock is held for an unpaid order (`None`: until paid).
 pub fn place(
     cmd: &PlaceOrder,
     available: impl Fn(&Sku) -> u64,
     now: Timestamp,
+    hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
     let mut total = Money::zero(cmd.currency);
     for line in &cmd.lines {
@@ -143,6 +147,7 @@ pub fn place(
         status: OrderStatus::Created,
         created_at: now,
         shipping_address: cmd.shipping_address.clone(),
+        hold_until: hold_ms.map(|ms| now.plus_ms(ms)),
     };
     let reserved = InventoryReserved {
         order_id: cmd.order_id,
@@ -206,6 +211,7 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
                 updated_at: e.created_at,
                 flag: None,
                 shipping_address: e.shipping_address.clone(),
+                hold_until: e.hold_until,
             });
         }
         Event::OrderFulfilled(e) => {
@@ -233,6 +239,31 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
         }
         _ => {}
     }
+}
+
+/// Cancels an order still unpaid when its hold ends, releasing its stock. A paid, fulfilled or
+/// cancelled order, or one whose hold has not ended, is left alone (the scheduler may ask twice).
+pub fn expire_hold(
+    order: Option<&Order>,
+    held: Vec<StockLine>,
+    cmd: &ExpireHold,
+    now: Timestamp,
+) -> Result<Vec<Event>, OrderRejected> {
+    let order = order.ok_or(OrderRejected::NotFound(cmd.order_id))?;
+    let ended = order.hold_until.is_some_and(|until| until <= now);
+    if order.status != OrderStatus::Created || !ended {
+        return Ok(Vec::new());
+    }
+    let reason = Some("unpaid when the payment hold ended".to_string());
+    cancel(
+        Some(order),
+        held,
+        &CancelOrder {
+            order_id: order.id,
+            reason,
+        },
+        now,
+    )
 }
 
 /// What follows an order's payment: shipping it (it has an address) or, for a carry-out order,
@@ -329,7 +360,7 @@ mod tests {
             ),
         ];
         for (name, lines, expected) in cases {
-            let got = place(&cmd(lines), stock, NOW);
+            let got = place(&cmd(lines), stock, NOW, None);
             match (got, expected) {
                 (Ok(events), Ok(total)) => {
                     let Event::OrderCreated(created) = &events[0] else {
@@ -356,7 +387,13 @@ mod tests {
 
     #[test]
     fn reservation_merges_lines_of_one_sku() {
-        let events = place(&cmd(vec![line("A", 1, 10), line("A", 2, 10)]), stock, NOW).unwrap();
+        let events = place(
+            &cmd(vec![line("A", 1, 10), line("A", 2, 10)]),
+            stock,
+            NOW,
+            None,
+        )
+        .unwrap();
         let Event::InventoryReserved(r) = &events[1] else {
             panic!()
         };
@@ -371,14 +408,14 @@ mod tests {
 
     #[test]
     fn overflow_is_refused() {
-        let err = place(&cmd(vec![line("A", 2, i64::MAX)]), stock, NOW).unwrap_err();
+        let err = place(&cmd(vec![line("A", 2, i64::MAX)]), stock, NOW, None).unwrap_err();
         assert_eq!(err, OrderRejected::TotalOverflow);
     }
 
     #[test]
     fn cancel_releases_and_only_once() {
         let mut order = None;
-        for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW).unwrap() {
+        for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW, None).unwrap() {
             apply(&mut order, &e);
         }
         let held = vec![StockLine {
@@ -409,5 +446,38 @@ mod tests {
             cancel(None, vec![], &cancel_cmd, NOW),
             Err(OrderRejected::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn an_unpaid_order_is_cancelled_when_its_hold_ends_and_a_paid_one_is_not() {
+        let mut order = None;
+        for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW, Some(1_000)).unwrap() {
+            apply(&mut order, &e);
+        }
+        let order = order.unwrap();
+        assert_eq!(order.hold_until, Some(NOW.plus_ms(1_000)));
+        let held = vec![StockLine {
+            sku: Sku::new("A").unwrap(),
+            quantity: 2,
+        }];
+        let expire = ExpireHold { order_id: order.id };
+        assert_eq!(
+            expire_hold(Some(&order), held.clone(), &expire, NOW.plus_ms(999)).unwrap(),
+            vec![],
+            "not yet"
+        );
+        let events = expire_hold(Some(&order), held.clone(), &expire, NOW.plus_ms(1_000)).unwrap();
+        assert_eq!(
+            events.iter().map(Event::topic).collect::<Vec<_>>(),
+            ["order.cancelled", "inventory.released"]
+        );
+        let paid = Order {
+            status: OrderStatus::Paid,
+            ..order
+        };
+        assert_eq!(
+            expire_hold(Some(&paid), held, &expire, NOW.plus_ms(5_000)).unwrap(),
+            vec![]
+        );
     }
 }

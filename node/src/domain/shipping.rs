@@ -319,6 +319,7 @@ mod tests {
             updated_at: NOW,
             flag: None,
             shipping_address: None,
+            hold_until: None,
         }
     }
 

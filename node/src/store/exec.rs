@@ -10,6 +10,7 @@ use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
     ShipmentCommand,
 };
+use fusion_contracts::events::OrderStatus;
 use fusion_contracts::events::campaigns::ParticipantOrder;
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::events::shipping::ShipmentStatus;
@@ -65,6 +66,7 @@ pub(super) struct Tables<'txn> {
     pub order_shipments: Table<'txn, (u128, u128), ()>,
     pub tracking_numbers: Table<'txn, &'static str, u128>,
     pub order_correlations: Table<'txn, u128, &'static str>,
+    pub order_holds: Table<'txn, (i64, u128), ()>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -92,6 +94,7 @@ impl<'txn> Tables<'txn> {
             order_shipments: txn.open_table(tables::ORDER_SHIPMENTS)?,
             tracking_numbers: txn.open_table(tables::TRACKING_NUMBERS)?,
             order_correlations: txn.open_table(tables::ORDER_CORRELATIONS)?,
+            order_holds: txn.open_table(tables::ORDER_HOLDS)?,
         })
     }
 }
@@ -105,10 +108,16 @@ pub(super) struct Batch {
     pub events_appended: u64,
     token_changes: Vec<([u8; 32], Option<Grant>)>,
     rates: Arc<RateTable>,
+    order_hold_ms: Option<i64>,
 }
 
 impl Batch {
-    pub fn new(node_id: NodeId, now: Timestamp, rates: Arc<RateTable>) -> Self {
+    pub fn new(
+        node_id: NodeId,
+        now: Timestamp,
+        rates: Arc<RateTable>,
+        order_hold_ms: Option<i64>,
+    ) -> Self {
         Self {
             node_id,
             now,
@@ -116,6 +125,7 @@ impl Batch {
             events_appended: 0,
             token_changes: Vec::new(),
             rates,
+            order_hold_ms,
         }
     }
 
@@ -323,6 +333,16 @@ fn execute(
                 Err(rejected) => Ok(Err(rejected.into())),
             }
         }
+        Command::Order(OrderCommand::ExpireHold(cmd)) => {
+            let order = tables::get_order(&t.orders, cmd.order_id)?;
+            let held = held_lines(&tables::get_reservations(&t.reservations, cmd.order_id)?);
+            let decided =
+                orders::expire_hold(order.as_ref(), held, cmd, now).map_err(Rejected::from);
+            let correlation_id = chain_correlation(t, cmd.order_id, request)?;
+            commit_in_chain(t, batch, request, &correlation_id, decided, |t| {
+                order_outcome(t, cmd.order_id)
+            })
+        }
         Command::Order(OrderCommand::CancelOrder(cmd)) => {
             let order = tables::get_order(&t.orders, cmd.order_id)?;
             let held = held_lines(&tables::get_reservations(&t.reservations, cmd.order_id)?);
@@ -391,6 +411,7 @@ fn place_order(
         cmd,
         |sku| available.get(sku).copied().unwrap_or(0),
         batch.now,
+        batch.order_hold_ms,
     ) {
         Ok(events) => {
             batch.record_chain(t, events, correlation_id, cause)?;
@@ -837,6 +858,10 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         Event::OrderCreated(e) => {
             t.order_correlations
                 .insert(e.order_id.as_u128(), envelope.correlation_id.as_str())?;
+            if let Some(until) = e.hold_until {
+                t.order_holds
+                    .insert((until.unix_ms(), e.order_id.as_u128()), ())?;
+            }
             let mut order = None;
             orders::apply(&mut order, event);
             let order = order.expect("order.created creates an order");
@@ -891,6 +916,10 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             }
             orders::apply(&mut order, event);
             let order = order.expect("apply keeps an existing order");
+            if let (Some(until), true) = (order.hold_until, order.status != OrderStatus::Created) {
+                t.order_holds
+                    .remove((until.unix_ms(), order_id.as_u128()))?;
+            }
             t.orders
                 .insert(order_id.as_u128(), encode(&order).as_slice())?;
         }

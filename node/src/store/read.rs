@@ -149,6 +149,15 @@ impl Reader {
         Ok(out)
     }
 
+    /// The unpaid order whose payment hold ends first, and when.
+    pub fn next_order_hold(&self) -> Result<Option<(Timestamp, OrderId)>, StoreError> {
+        let holds = self.txn.open_table(tables::ORDER_HOLDS)?;
+        Ok(holds.first()?.map(|(key, _)| {
+            let (due_ms, id) = key.value();
+            (Timestamp::from_unix_ms(due_ms), OrderId::from_u128(id))
+        }))
+    }
+
     /// The open campaign that ends first, and when.
     pub fn next_campaign_end(&self) -> Result<Option<(Timestamp, CampaignId)>, StoreError> {
         let timers = self.txn.open_table(TIMERS)?;

@@ -77,6 +77,10 @@ pub(super) const TRACKING_NUMBERS: TableDefinition<&str, u128> =
 pub(super) const ORDER_CORRELATIONS: TableDefinition<u128, &str> =
     TableDefinition::new("order_correlations");
 
+/// (hold ends ms, order id) → (): unpaid orders whose stock is held, earliest end first.
+pub(super) const ORDER_HOLDS: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("order_holds");
+
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
 
@@ -212,6 +216,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ORDER_SHIPMENTS)?;
     txn.open_table(TRACKING_NUMBERS)?;
     txn.open_table(ORDER_CORRELATIONS)?;
+    txn.open_table(ORDER_HOLDS)?;
     txn.commit()?;
     Ok(())
 }

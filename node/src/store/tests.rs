@@ -135,6 +135,8 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::SHIPMENTS),
         dump(db, tables::ORDER_SHIPMENTS),
         dump(db, tables::TRACKING_NUMBERS),
+        dump(db, tables::ORDER_CORRELATIONS),
+        dump(db, tables::ORDER_HOLDS),
     ]
 }
 

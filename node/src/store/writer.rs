@@ -83,7 +83,12 @@ fn apply_batch(
 ) -> Result<(Vec<Applied>, Batch), StoreError> {
     let now = (shared.clock)();
     let txn = shared.db.begin_write()?;
-    let mut batch = Batch::new(shared.node_id.clone(), now, shared.rates.clone());
+    let mut batch = Batch::new(
+        shared.node_id.clone(),
+        now,
+        shared.rates.clone(),
+        shared.order_hold_ms,
+    );
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let answers = {
         let mut tables = Tables::open(&txn)?;

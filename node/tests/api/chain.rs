@@ -122,3 +122,77 @@ async fn a_paid_order_ships_and_a_carry_out_completes_in_one_chain() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_order_releases_its_stock_when_the_hold_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        order_hold: Some(std::time::Duration::from_millis(800)),
+        ..StoreOptions::default()
+    };
+    let node = start_full(
+        dir.path(),
+        None,
+        fusion_node::card::PaymentPolicy::default(),
+        options,
+    )
+    .await;
+    node.product("HOLD", json!(3), 5).await;
+    let unpaid = node
+        .post(
+            "/orders",
+            order(json!([{ "sku": "HOLD", "quantity": 2, "price": 3 }])),
+        )
+        .await
+        .body;
+    let paid = node
+        .post(
+            "/orders",
+            order(json!([{ "sku": "HOLD", "quantity": 1, "price": 3 }])),
+        )
+        .await
+        .body;
+    node.post(
+        "/payments",
+        json!({ "orderId": paid["id"], "amount": 3, "currency": "USD", "paymentMethodId": "cash" }),
+    )
+    .await;
+    assert_eq!(node.stock("HOLD").await, 2);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let unpaid_path = format!("/orders/{}", unpaid["id"].as_str().unwrap());
+    while node.get(&unpaid_path).await.body["status"] != "cancelled" {
+        assert!(std::time::Instant::now() < deadline, "the hold never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        node.stock("HOLD").await,
+        4,
+        "exactly the unpaid order's 2 units came back"
+    );
+    assert_eq!(node.get("/inventory/HOLD").await.body["reserved"], 1);
+    assert_eq!(
+        node.get(&format!("/orders/{}", paid["id"].as_str().unwrap()))
+            .await
+            .body["status"],
+        "fulfilled"
+    );
+    let events = node.events().await;
+    let cancelled = events
+        .iter()
+        .find(|e| e["topic"] == "order.cancelled")
+        .unwrap();
+    assert_eq!(
+        cancelled["payload"]["reason"],
+        "unpaid when the payment hold ended"
+    );
+    let created = events
+        .iter()
+        .find(|e| e["topic"] == "order.created" && e["key"] == unpaid["id"])
+        .unwrap();
+    assert_eq!(
+        cancelled["correlationId"], created["correlationId"],
+        "the expiry belongs to the order's chain"
+    );
+    node.stop().await;
+}
