@@ -179,6 +179,14 @@ pub enum PaymentCommand {
     ApproveOffline(ApproveOffline),
     /// BR-007: a payment still pending after the timeout fails.
     ExpirePending(ExpirePending),
+    /// The provider released an authorization of a cancelled order.
+    RecordVoid(RecordVoid),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordVoid {
+    pub payment_id: PaymentId,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -30,7 +30,7 @@ pub use campaigns::{
 };
 pub use payments::{
     OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 
@@ -478,7 +478,8 @@ events! {
         OrderFlagged => "order.flagged", version = 1, key = |p| p.order_id.to_string();
     ShippingLabelCreated => "shipping.label.created", version = 1, key = |p| p.order_id.to_string();
     ShippingStatusChanged => "shipping.status.changed", version = 1, key = |p| p.order_id.to_string();
-    OrderFulfilled => "order.fulfilled", version = 1, key = |p| p.order_id.to_string();
+        OrderFulfilled => "order.fulfilled", version = 1, key = |p| p.order_id.to_string();
+    PaymentVoided => "payment.voided", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

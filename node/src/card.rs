@@ -47,6 +47,12 @@ pub trait CardProvider: Send + Sync {
         amount: Money,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Releases an authorization that was never captured.
+    fn void<'a>(
+        &'a self,
+        provider_ref: &'a str,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
     /// Refunds `amount`; returns the provider's refund reference.
     fn refund<'a>(
         &'a self,
@@ -218,6 +224,21 @@ impl CardProvider for StripeProvider {
             let form = [("amount_to_capture", amount.minor.to_string())];
             let path = format!("/v1/payment_intents/{provider_ref}/capture");
             match self.post(&path, idempotency_key, &form).await {
+                Ok(_) => Ok(()),
+                Err(Ok(answer)) => Err(refused(answer)),
+                Err(Err(e)) => Err(e),
+            }
+        })
+    }
+
+    fn void<'a>(
+        &'a self,
+        provider_ref: &'a str,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let path = format!("/v1/payment_intents/{provider_ref}/cancel");
+            match self.post(&path, idempotency_key, &[]).await {
                 Ok(_) => Ok(()),
                 Err(Ok(answer)) => Err(refused(answer)),
                 Err(Err(e)) => Err(e),

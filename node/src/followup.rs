@@ -4,13 +4,17 @@
 //! - pending: asks the provider again (same idempotency key: the same payment at the provider);
 //!   still no answer after the timeout → failed (BR-007);
 //! - offline-approved: forwards it to the provider once reachable → succeeded, or failed and the
-//!   order flagged.
+//!   order flagged;
+//! - of a cancelled order: voids an authorization, refunds a capture.
 
 use std::time::Duration;
 
-use fusion_contracts::commands::{ExpirePending, PaymentCommand, RecordCardOutcome};
+use fusion_contracts::commands::{
+    ExpirePending, PaymentCommand, RecordCardOutcome, RecordRefund, RecordVoid,
+};
+use fusion_contracts::events::OrderStatus;
 use fusion_contracts::events::payments::PaymentStatus;
-use fusion_contracts::{CorrelationId, PaymentId};
+use fusion_contracts::{CorrelationId, Money, PaymentId};
 use uuid::Uuid;
 
 use crate::api::AppState;
@@ -52,10 +56,41 @@ async fn follow_up(
     id: PaymentId,
 ) -> Result<(), StoreError> {
     let _serial = state.payment_lock(id).lock().await;
-    let Some(payment) = state.store.read()?.payment(id)? else {
+    let read = state.store.read()?;
+    let Some(payment) = read.payment(id)? else {
         return Ok(());
     };
+    let cancelled = read
+        .order(payment.order_id)?
+        .is_some_and(|o| o.status == OrderStatus::Cancelled);
+    drop(read);
+    let provider_ref = payment.provider_ref.clone().unwrap_or_default();
     let command = match payment.status {
+        // The order was cancelled: release what the provider holds, return what it took.
+        PaymentStatus::Authorized if cancelled => {
+            match provider.void(&provider_ref, &format!("{id}-void")).await {
+                Ok(()) => PaymentCommand::RecordVoid(RecordVoid {
+                    payment_id: id,
+                    reason: "order cancelled".into(),
+                }),
+                Err(_) => return Ok(()),
+            }
+        }
+        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded if cancelled => {
+            let amount = Money {
+                minor: payment.captured_minor - payment.refunded_minor,
+                currency: payment.amount.currency,
+            };
+            let key = format!("{id}-refund-{}", payment.refunded_minor);
+            match provider.refund(&provider_ref, amount, &key).await {
+                Ok(refund) => PaymentCommand::RecordRefund(RecordRefund {
+                    payment_id: id,
+                    amount,
+                    provider_ref: Some(refund),
+                }),
+                Err(_) => return Ok(()),
+            }
+        }
         PaymentStatus::Pending => {
             let now = state.store.now();
             let timeout_ms = state.payment_policy.pending_timeout.as_millis() as i64;

@@ -119,6 +119,16 @@ pub struct PaymentOfflineApproved {
     pub reason: String,
 }
 
+/// `payment.voided`: an authorization released (or an offline approval dropped) because its
+/// order was cancelled; no money moved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentVoided {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub reason: String,
+}
+
 /// `order.flagged`: the order needs a person, e.g. an offline-approved card was declined later.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -218,6 +228,15 @@ impl PaymentOfflineApproved {
         let limit = check_amount(T, "floorLimit", self.floor_limit, self.currency)?;
         if check_amount(T, "amount", self.amount, self.currency)?.minor > limit.minor {
             return Err(invalid(T, "amount must be within floorLimit"));
+        }
+        Ok(())
+    }
+}
+
+impl PaymentVoided {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        if self.reason.is_empty() {
+            return Err(invalid("payment.voided", "reason must not be empty"));
         }
         Ok(())
     }

@@ -60,6 +60,8 @@ pub enum ShipmentStatus {
     Delivered,
     Returned,
     Exception,
+    /// The label was never used: its order was cancelled before the parcel left.
+    Voided,
 }
 
 impl ShipmentStatus {
@@ -67,11 +69,11 @@ impl ShipmentStatus {
     pub fn next(self) -> &'static [ShipmentStatus] {
         use ShipmentStatus::*;
         match self {
-            LabelCreated => &[InTransit, Exception],
+            LabelCreated => &[InTransit, Exception, Voided],
             InTransit => &[Delivered, Returned, Exception],
             Exception => &[InTransit, Returned],
             Delivered => &[Returned],
-            Returned => &[],
+            Returned | Voided => &[],
         }
     }
 }

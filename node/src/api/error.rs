@@ -149,6 +149,9 @@ impl From<Rejected> for ApiError {
                 e.body.requested = Some(requested);
                 e
             }
+            Rejected::Order(OrderRejected::AlreadyShipped(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "order_shipped", message)
+            }
             Rejected::Order(OrderRejected::TotalOverflow) => {
                 ApiError::validation("items", "total overflows")
             }

@@ -47,6 +47,8 @@ pub enum OrderRejected {
     },
     #[error("order total overflows")]
     TotalOverflow,
+    #[error("order {0} has shipped; return the shipment instead")]
+    AlreadyShipped(OrderId),
     #[error("order {order_id} is {status:?} and cannot be cancelled")]
     NotCancellable {
         order_id: OrderId,
@@ -160,19 +162,24 @@ pub fn place(
     Ok(vec![created.into(), reserved.into()])
 }
 
-/// Cancels an open order and releases what it still holds (`held`: its active reservations).
+/// Cancels an order that has not shipped (created or paid) and releases what it still holds
+/// (`held`: its active reservations). Its payments are settled by `payments::on_cancelled`.
 pub fn cancel(
     order: Option<&Order>,
     held: Vec<StockLine>,
+    shipped: bool,
     cmd: &CancelOrder,
     now: Timestamp,
 ) -> Result<Vec<Event>, OrderRejected> {
     let order = order.ok_or(OrderRejected::NotFound(cmd.order_id))?;
-    if order.status != OrderStatus::Created {
+    if !matches!(order.status, OrderStatus::Created | OrderStatus::Paid) {
         return Err(OrderRejected::NotCancellable {
             order_id: order.id,
             status: order.status,
         });
+    }
+    if shipped {
+        return Err(OrderRejected::AlreadyShipped(order.id));
     }
     let mut events: Vec<Event> = vec![
         OrderCancelled {
@@ -258,6 +265,7 @@ pub fn expire_hold(
     cancel(
         Some(order),
         held,
+        false,
         &CancelOrder {
             order_id: order.id,
             reason,
@@ -426,7 +434,7 @@ mod tests {
             order_id: OrderId::from_u128(1),
             reason: None,
         };
-        let events = cancel(order.as_ref(), held.clone(), &cancel_cmd, NOW).unwrap();
+        let events = cancel(order.as_ref(), held.clone(), false, &cancel_cmd, NOW).unwrap();
         assert_eq!(
             events.iter().map(Event::topic).collect::<Vec<_>>(),
             ["order.cancelled", "inventory.released"]
@@ -434,7 +442,7 @@ mod tests {
         for e in &events {
             apply(&mut order, e);
         }
-        let again = cancel(order.as_ref(), held, &cancel_cmd, NOW).unwrap_err();
+        let again = cancel(order.as_ref(), held, false, &cancel_cmd, NOW).unwrap_err();
         assert!(matches!(
             again,
             OrderRejected::NotCancellable {
@@ -443,7 +451,7 @@ mod tests {
             }
         ));
         assert!(matches!(
-            cancel(None, vec![], &cancel_cmd, NOW),
+            cancel(None, vec![], false, &cancel_cmd, NOW),
             Err(OrderRejected::NotFound(_))
         ));
     }

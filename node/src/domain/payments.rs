@@ -8,12 +8,12 @@
 
 use fusion_contracts::commands::{
     ApproveOffline, CardOutcome, CreatePayment, ExpirePending, RecordCapture, RecordCardOutcome,
-    RecordRefund,
+    RecordRefund, RecordVoid,
 };
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::events::{
     OrderFlagged, OrderPaid, OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
 };
 use fusion_contracts::{Currency, Event, Money, OrderId, PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -337,6 +337,82 @@ pub fn approve_offline(
     Ok(events)
 }
 
+/// The policy when an order is cancelled, for what needs no provider: cash comes back at the
+/// till (refunded in full) and an offline approval that was never forwarded is dropped. Card
+/// authorizations and captures are settled at the provider by the follow-up worker.
+pub fn on_cancelled(payments: &[Payment]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for p in payments {
+        match (p.tender, p.status) {
+            (Tender::Cash, PaymentStatus::Captured | PaymentStatus::PartiallyRefunded)
+                if p.kept_minor() > 0 =>
+            {
+                let amount = Money {
+                    minor: p.kept_minor(),
+                    currency: p.currency(),
+                };
+                events.push(
+                    PaymentRefunded {
+                        payment_id: p.id,
+                        order_id: p.order_id,
+                        amount: amount.to_decimal(),
+                        refunded_total: Money {
+                            minor: p.captured_minor,
+                            currency: p.currency(),
+                        }
+                        .to_decimal(),
+                        currency: p.currency(),
+                        status: PaymentStatus::Refunded,
+                        provider_ref: None,
+                    }
+                    .into(),
+                );
+            }
+            (Tender::Card, PaymentStatus::OfflineApproved) => events.push(
+                PaymentVoided {
+                    payment_id: p.id,
+                    order_id: p.order_id,
+                    reason: "order cancelled before the payment was forwarded".into(),
+                }
+                .into(),
+            ),
+            _ => {}
+        }
+    }
+    events
+}
+
+/// Whether a card payment still needs the provider: an answer (pending), forwarding (offline
+/// approval), or — its order cancelled — a void or refund.
+pub fn needs_provider(payment: &Payment, order_cancelled: bool) -> bool {
+    match payment.status {
+        PaymentStatus::Pending | PaymentStatus::OfflineApproved => true,
+        PaymentStatus::Authorized | PaymentStatus::Captured | PaymentStatus::PartiallyRefunded => {
+            order_cancelled
+        }
+        PaymentStatus::Failed | PaymentStatus::Voided | PaymentStatus::Refunded => false,
+    }
+}
+
+/// Records that the provider released an authorization.
+pub fn void(payment: Option<&Payment>, cmd: &RecordVoid) -> Result<Vec<Event>, PaymentRejected> {
+    let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
+    if !matches!(
+        payment.status,
+        PaymentStatus::Authorized | PaymentStatus::OfflineApproved
+    ) {
+        return Ok(Vec::new());
+    }
+    Ok(vec![
+        PaymentVoided {
+            payment_id: payment.id,
+            order_id: payment.order_id,
+            reason: cmd.reason.clone(),
+        }
+        .into(),
+    ])
+}
+
 /// BR-007: a card payment still pending after the timeout fails.
 pub fn expire(
     payment: Option<&Payment>,
@@ -499,6 +575,12 @@ pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
         Event::PaymentOfflineApproved(_) => {
             if let Some(p) = payment {
                 p.status = PaymentStatus::OfflineApproved;
+                p.updated_at = at;
+            }
+        }
+        Event::PaymentVoided(_) => {
+            if let Some(p) = payment {
+                p.status = PaymentStatus::Voided;
                 p.updated_at = at;
             }
         }

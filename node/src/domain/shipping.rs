@@ -235,6 +235,35 @@ pub fn change_status(
     Ok(events)
 }
 
+/// Whether a parcel of the order has left the store (a printed label alone has not).
+pub fn has_left(shipments: &[Shipment]) -> bool {
+    shipments.iter().any(|s| {
+        matches!(
+            s.status,
+            ShipmentStatus::InTransit | ShipmentStatus::Delivered | ShipmentStatus::Exception
+        )
+    })
+}
+
+/// The policy when an order is cancelled before its parcel left: its labels are voided.
+pub fn on_cancelled(shipments: &[Shipment], now: Timestamp) -> Vec<Event> {
+    shipments
+        .iter()
+        .filter(|s| s.status == ShipmentStatus::LabelCreated)
+        .map(|s| {
+            ShippingStatusChanged {
+                shipment_id: s.id,
+                order_id: s.order_id,
+                tracking_number: s.tracking_number.clone(),
+                from: s.status,
+                to: ShipmentStatus::Voided,
+                changed_at: now,
+            }
+            .into()
+        })
+        .collect()
+}
+
 pub fn apply(shipment: &mut Option<Shipment>, event: &Event) {
     match event {
         Event::ShippingLabelCreated(e) => {

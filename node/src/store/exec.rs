@@ -12,12 +12,12 @@ use fusion_contracts::commands::{
 };
 use fusion_contracts::events::OrderStatus;
 use fusion_contracts::events::campaigns::ParticipantOrder;
-use fusion_contracts::events::payments::{PaymentStatus, Tender};
+use fusion_contracts::events::payments::Tender;
 use fusion_contracts::events::shipping::ShipmentStatus;
 use fusion_contracts::events::{
     CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful, OrderCancelled,
     OrderFlagged, OrderFulfilled, OrderPaid, PaymentAuthorized, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
 };
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
@@ -236,7 +236,7 @@ impl Batch {
             tables::get_order_shipments(&t.order_shipments, &t.shipments, cmd.order_id)?;
         let live = shipments
             .iter()
-            .find(|s| s.status != ShipmentStatus::Returned);
+            .find(|s| !matches!(s.status, ShipmentStatus::Returned | ShipmentStatus::Voided));
         let number = shipping::tracking_number(self.tracking_prefix(), t.shipments.len()? + 1);
         Ok(shipping::create(
             cmd,
@@ -336,21 +336,22 @@ fn execute(
         Command::Order(OrderCommand::ExpireHold(cmd)) => {
             let order = tables::get_order(&t.orders, cmd.order_id)?;
             let held = held_lines(&tables::get_reservations(&t.reservations, cmd.order_id)?);
-            let decided =
-                orders::expire_hold(order.as_ref(), held, cmd, now).map_err(Rejected::from);
-            let correlation_id = chain_correlation(t, cmd.order_id, request)?;
-            commit_in_chain(t, batch, request, &correlation_id, decided, |t| {
-                order_outcome(t, cmd.order_id)
-            })
+            let decided = orders::expire_hold(order.as_ref(), held, cmd, now);
+            cancel_in_chain(t, batch, request, cmd.order_id, decided)
         }
         Command::Order(OrderCommand::CancelOrder(cmd)) => {
             let order = tables::get_order(&t.orders, cmd.order_id)?;
             let held = held_lines(&tables::get_reservations(&t.reservations, cmd.order_id)?);
-            let decided = orders::cancel(order.as_ref(), held, cmd, now).map_err(Rejected::from);
-            let correlation_id = chain_correlation(t, cmd.order_id, request)?;
-            commit_in_chain(t, batch, request, &correlation_id, decided, |t| {
-                order_outcome(t, cmd.order_id)
-            })
+            let shipments =
+                tables::get_order_shipments(&t.order_shipments, &t.shipments, cmd.order_id)?;
+            let decided = orders::cancel(
+                order.as_ref(),
+                held,
+                shipping::has_left(&shipments),
+                cmd,
+                now,
+            );
+            cancel_in_chain(t, batch, request, cmd.order_id, decided)
         }
         Command::Campaign(command) => execute_campaign(t, batch, request, command),
         Command::Payment(command) => execute_payment(t, batch, request, command),
@@ -550,6 +551,7 @@ fn execute_payment(
         PaymentCommand::RecordRefund(c) => c.payment_id,
         PaymentCommand::ApproveOffline(c) => c.payment_id,
         PaymentCommand::ExpirePending(c) => c.payment_id,
+        PaymentCommand::RecordVoid(c) => c.payment_id,
     };
     let payment = tables::get_payment(&t.payments, payment_id)?;
     let order_id = match (command, &payment) {
@@ -581,6 +583,7 @@ fn execute_payment(
             payments::approve_offline(payment.as_ref(), o, &others, c, now)
         }
         (PaymentCommand::ExpirePending(c), _) => payments::expire(payment.as_ref(), c),
+        (PaymentCommand::RecordVoid(c), _) => payments::void(payment.as_ref(), c),
     };
     let correlation_id = chain_correlation(t, order_id, request)?;
     commit_in_chain(
@@ -664,6 +667,33 @@ fn commit_then(
         decided,
         outcome,
     )
+}
+
+/// Records an order's cancellation (if decided) with what the payment and shipping policies add
+/// — cash refunded, unforwarded offline approvals voided, unused labels voided — under the
+/// order's correlation id.
+fn cancel_in_chain(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    order_id: OrderId,
+    decided: Result<Vec<Event>, OrderRejected>,
+) -> Result<Decision, StoreError> {
+    let decided = match decided {
+        Ok(mut events) if !events.is_empty() => {
+            let paid = tables::get_order_payments(&t.order_payments, &t.payments, order_id)?;
+            events.extend(payments::on_cancelled(&paid));
+            let shipments =
+                tables::get_order_shipments(&t.order_shipments, &t.shipments, order_id)?;
+            events.extend(shipping::on_cancelled(&shipments, batch.now));
+            Ok(events)
+        }
+        other => other.map_err(Rejected::from),
+    };
+    let correlation_id = chain_correlation(t, order_id, request)?;
+    commit_in_chain(t, batch, request, &correlation_id, decided, |t| {
+        order_outcome(t, order_id)
+    })
 }
 
 /// Like `commit_then`, with the events under `correlation_id` (an order's chain).
@@ -790,7 +820,8 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         | Event::PaymentSucceeded(PaymentSucceeded { payment_id, .. })
         | Event::PaymentFailed(PaymentFailed { payment_id, .. })
         | Event::PaymentRefunded(PaymentRefunded { payment_id, .. })
-        | Event::PaymentOfflineApproved(PaymentOfflineApproved { payment_id, .. }) => {
+        | Event::PaymentOfflineApproved(PaymentOfflineApproved { payment_id, .. })
+        | Event::PaymentVoided(PaymentVoided { payment_id, .. }) => {
             let mut payment = tables::get_payment(&t.payments, *payment_id)?;
             if payment.is_none() {
                 return Err(StoreError::Invariant(format!(
@@ -800,12 +831,11 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             }
             payments::apply(&mut payment, event, at);
             let payment = payment.expect("apply keeps an existing payment");
-            // Pending and offline-approved card payments need the follow-up worker; others not.
+            // A card payment leaves the follow-up list once the provider owes it nothing.
             let key = (payment.created_at.unix_ms(), payment_id.as_u128());
-            if !matches!(
-                payment.status,
-                PaymentStatus::Pending | PaymentStatus::OfflineApproved
-            ) {
+            let cancelled = tables::get_order(&t.orders, payment.order_id)?
+                .is_some_and(|o| o.status == OrderStatus::Cancelled);
+            if !payments::needs_provider(&payment, cancelled) {
                 t.payment_followups.remove(key)?;
             }
             t.payments
@@ -919,6 +949,15 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             if let (Some(until), true) = (order.hold_until, order.status != OrderStatus::Created) {
                 t.order_holds
                     .remove((until.unix_ms(), order_id.as_u128()))?;
+            }
+            if order.status == OrderStatus::Cancelled {
+                // Card payments of a cancelled order are voided or refunded at the provider.
+                for p in tables::get_order_payments(&t.order_payments, &t.payments, *order_id)? {
+                    if p.tender == Tender::Card && payments::needs_provider(&p, true) {
+                        t.payment_followups
+                            .insert((p.created_at.unix_ms(), p.id.as_u128()), ())?;
+                    }
+                }
             }
             t.orders
                 .insert(order_id.as_u128(), encode(&order).as_slice())?;

@@ -714,3 +714,161 @@ async fn offline_approval_forwarding_and_the_pending_timeout() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_before_shipment_refunds_or_voids_every_payment() {
+    let stripe = LocalStripe::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_with(dir.path(), Some(stripe.provider())).await;
+    let visa = stripe.card("4242424242424242").await;
+    node.product("CX", json!(10), 20).await;
+    let place = |qty: u64, address: bool| {
+        let mut body = order(json!([{ "sku": "CX", "quantity": qty, "price": 10 }]));
+        if address {
+            body["shippingAddress"] =
+                json!({ "street": "9 Oak", "city": "Austin", "country": "US", "zip": "73301" });
+        }
+        node.post("/orders", body)
+    };
+
+    // Part paid in cash: the cash comes back with the cancellation, in the same commit.
+    let a = place(3, false).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cash = node
+        .post("/payments", payment(&a, json!(10), "cash"))
+        .await
+        .body;
+    assert_eq!(node.stock("CX").await, 17);
+    let cancelled = node
+        .post(
+            &format!("/orders/{a}/cancel"),
+            json!({ "reason": "changed mind" }),
+        )
+        .await;
+    assert_eq!(
+        (cancelled.status, cancelled.body["status"].clone()),
+        (StatusCode::OK, json!("cancelled"))
+    );
+    let refunded = node
+        .get(&format!("/payments/{}", cash["id"].as_str().unwrap()))
+        .await
+        .body;
+    assert_eq!(
+        (
+            refunded["status"].clone(),
+            refunded["refundedAmount"].clone()
+        ),
+        (json!("refunded"), json!(10.0))
+    );
+    assert_eq!(node.stock("CX").await, 20, "stock restored exactly");
+
+    // Paid by card and labelled, not yet handed over: the label is voided, the card refunded.
+    let b = place(2, true).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let card = node
+        .post("/payments", payment(&b, json!(20), &visa))
+        .await
+        .body;
+    assert_eq!(card["status"], "captured");
+    let label = node.get(&format!("/orders/{b}/shipments")).await.body[0].clone();
+    assert_eq!(label["status"], "label_created");
+    assert_eq!(
+        node.post(&format!("/orders/{b}/cancel"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        node.get(&format!("/orders/{b}/shipments")).await.body[0]["status"],
+        "voided"
+    );
+    let card_refunded = wait_for_payment(&node, card["id"].as_str().unwrap(), |p| {
+        p["status"] != "captured"
+    })
+    .await;
+    assert_eq!(
+        (
+            card_refunded["status"].clone(),
+            card_refunded["refundedAmount"].clone()
+        ),
+        (json!("refunded"), json!(20.0))
+    );
+
+    // Only authorized: the authorization is released at the provider.
+    let c = place(1, false).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut hold = payment(&c, json!(10), &visa);
+    hold["capture"] = json!(false);
+    let authorized = node.post("/payments", hold).await.body;
+    assert_eq!(authorized["status"], "authorized");
+    node.post(&format!("/orders/{c}/cancel"), json!({})).await;
+    let voided = wait_for_payment(&node, authorized["id"].as_str().unwrap(), |p| {
+        p["status"] != "authorized"
+    })
+    .await;
+    assert_eq!(voided["status"], "voided");
+    assert_eq!(
+        stripe
+            .intent(authorized["providerRef"].as_str().unwrap())
+            .await["status"],
+        "canceled"
+    );
+
+    // Once the parcel has left, cancelling is refused.
+    let d = place(1, true).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    node.post("/payments", payment(&d, json!(10), "cash")).await;
+    let shipment = node.get(&format!("/orders/{d}/shipments")).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    node.post(
+        &format!("/shipments/{shipment}/status"),
+        json!({ "status": "in_transit" }),
+    )
+    .await;
+    assert_error(
+        &node.post(&format!("/orders/{d}/cancel"), json!({})).await,
+        StatusCode::CONFLICT,
+        "order_shipped",
+        None,
+    );
+    assert_eq!(node.stock("CX").await, 19);
+
+    let events = node.events().await;
+    let correlation = events
+        .iter()
+        .find(|e| e["topic"] == "order.created" && e["key"] == json!(b))
+        .unwrap()["correlationId"]
+        .clone();
+    let chain_b: Vec<&str> = events
+        .iter()
+        .filter(|e| e["correlationId"] == correlation)
+        .map(|e| e["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chain_b,
+        [
+            "order.created",
+            "inventory.reserved",
+            "payment.created",
+            "payment.authorized",
+            "payment.succeeded",
+            "order.paid",
+            "shipping.label.created",
+            "order.cancelled",
+            "inventory.released",
+            "shipping.status.changed",
+            "payment.refunded",
+        ]
+    );
+    node.stop().await;
+}
