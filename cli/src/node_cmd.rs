@@ -42,6 +42,10 @@ pub enum NodeCommand {
         /// Seconds an unpaid order holds its stock before it is cancelled; 0: until paid.
         #[arg(long, env = "FUSION_ORDER_HOLD_SECS", default_value_t = 1800)]
         order_hold_secs: u64,
+        /// JSON rate table for shipping labels (see docs/shipping-rates.example.json); absent:
+        /// the built-in US table.
+        #[arg(long, env = "FUSION_SHIPPING_RATES")]
+        shipping_rates: Option<PathBuf>,
     },
 }
 
@@ -56,12 +60,19 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             payment_timeout_secs,
             card_floor_limit,
             order_hold_secs,
+            shipping_rates,
         } => {
-            let store = StoreOptions {
+            let mut store = StoreOptions {
                 order_hold: (order_hold_secs > 0)
                     .then(|| std::time::Duration::from_secs(order_hold_secs)),
                 ..StoreOptions::default()
             };
+            if let Some(path) = shipping_rates {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                store.shipping_rates = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing the rate table {}", path.display()))?;
+            }
             let policy = PaymentPolicy {
                 pending_timeout: std::time::Duration::from_secs(payment_timeout_secs),
                 offline_floor_limit: card_floor_limit,

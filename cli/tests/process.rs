@@ -294,3 +294,96 @@ async fn token_command_against_a_running_node() {
     );
     node.sigkill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_chain_leaves_every_paid_order_shipped_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(dir.path()).await;
+    let http = reqwest::Client::new();
+    let product = json!({ "sku": "CHAIN", "name": "Chain", "price": 4, "currency": "USD", "inventory": 1_000_000 });
+    http.post(format!("{}/products", node.url))
+        .bearer_auth(&node.admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+
+    let paid = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (http, url, token, paid) = (
+            http.clone(),
+            node.url.clone(),
+            node.admin.clone(),
+            paid.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let order = json!({
+                "customerId": "chain", "items": [{ "sku": "CHAIN", "quantity": 1, "price": 4 }],
+                "shippingAddress": { "street": "1 Loop", "city": "Reno", "country": "US", "zip": "89501" },
+            });
+            loop {
+                let Ok(placed) = http.post(format!("{url}/orders")).bearer_auth(&token).json(&order).send().await else { return };
+                let Ok(placed) = placed.json::<Value>().await else { return };
+                let id = placed["id"].as_str().unwrap().to_string();
+                let pay = json!({ "orderId": id, "amount": 4, "currency": "USD", "paymentMethodId": "cash" });
+                let Ok(answer) = http.post(format!("{url}/payments")).bearer_auth(&token).json(&pay).send().await else { return };
+                if answer.status() == StatusCode::CREATED {
+                    paid.lock().await.push(id);
+                }
+            }
+        }));
+    }
+    while paid.lock().await.len() < 150 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node.sigkill().await;
+    for client in clients {
+        client.await.unwrap();
+    }
+    let paid = paid.lock().await.clone();
+
+    let node = spawn_node(dir.path()).await;
+    for id in &paid {
+        let (_, order) = node.get(&http, &format!("/orders/{id}")).await;
+        assert_eq!(order["status"], "paid", "acknowledged payment of {id} lost");
+        let (_, shipments) = node.get(&http, &format!("/orders/{id}/shipments")).await;
+        assert_eq!(
+            shipments.as_array().unwrap().len(),
+            1,
+            "order {id}: {shipments}"
+        );
+    }
+    // Across the whole log: every order.paid has exactly one label, and every label a payment.
+    let events = all_events(&node, &http).await;
+    let keys = |topic: &str| {
+        let mut keys: Vec<String> = events
+            .iter()
+            .filter(|e| e["topic"] == topic)
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys("order.paid"), keys("shipping.label.created"));
+    assert!(keys("order.paid").len() >= paid.len());
+
+    // The chain goes on after the restart, once.
+    let (_, shipments) = node
+        .get(&http, &format!("/orders/{}/shipments", paid[0]))
+        .await;
+    let shipment = shipments[0]["id"].as_str().unwrap().to_string();
+    for status in ["in_transit", "delivered"] {
+        let moved = http
+            .post(format!("{}/shipments/{shipment}/status", node.url))
+            .bearer_auth(&node.admin)
+            .json(&json!({ "status": status }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(moved.status(), StatusCode::OK);
+    }
+    let (_, order) = node.get(&http, &format!("/orders/{}", paid[0])).await;
+    assert_eq!(order["status"], "fulfilled");
+    node.sigkill().await;
+}

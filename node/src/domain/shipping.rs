@@ -487,4 +487,21 @@ mod tests {
             "a ^ in data would end the label early"
         );
     }
+
+    #[test]
+    fn the_example_rate_file_parses_and_prices() {
+        let text = include_str!("../../../docs/shipping-rates.example.json");
+        let table: RateTable = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            table
+                .quote("DE", 1500)
+                .map(|(s, p)| (s.to_string(), p.minor)),
+            Some(("paket".into(), 499))
+        );
+        assert_eq!(
+            table.quote("US", 1500).map(|(s, _)| s.to_string()),
+            Some("world".into())
+        );
+        assert_eq!(table.quote("FR", 40_000), None, "heavier than every band");
+    }
 }
