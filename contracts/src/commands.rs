@@ -183,6 +183,14 @@ pub enum PaymentCommand {
     RecordVoid(RecordVoid),
 }
 
+/// Adds to a store credit account (a gift card sold, a goodwill credit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IssueStoreCredit {
+    pub account: String,
+    pub amount: Money,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordVoid {
     pub payment_id: PaymentId,

@@ -30,7 +30,7 @@ pub use campaigns::{
 };
 pub use payments::{
     OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 
@@ -479,7 +479,8 @@ events! {
     ShippingLabelCreated => "shipping.label.created", version = 1, key = |p| p.order_id.to_string();
     ShippingStatusChanged => "shipping.status.changed", version = 1, key = |p| p.order_id.to_string();
         OrderFulfilled => "order.fulfilled", version = 1, key = |p| p.order_id.to_string();
-    PaymentVoided => "payment.voided", version = 1, key = |p| p.order_id.to_string();
+        PaymentVoided => "payment.voided", version = 1, key = |p| p.order_id.to_string();
+    StoreCreditChanged => "store-credit.changed", version = 1, key = |p| p.account.clone();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use crate::commands::{
     AdjustStock, CATEGORY_LEN_MAX, CancelOrder, CreateCampaign, CreateProduct, CreateShipment,
-    ORDER_LINES_MAX, OrderLine, PRODUCT_DESCRIPTION_LEN_MAX, PRODUCT_NAME_LEN_MAX, PlaceOrder,
-    QUANTITY_MAX, REASON_LEN_MAX, SetStock, UpdateProduct,
+    IssueStoreCredit, ORDER_LINES_MAX, OrderLine, PRODUCT_DESCRIPTION_LEN_MAX,
+    PRODUCT_NAME_LEN_MAX, PlaceOrder, QUANTITY_MAX, REASON_LEN_MAX, SetStock, UpdateProduct,
 };
 use crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX;
 use crate::events::payments::{PaymentStatus, Tender};
@@ -417,8 +417,15 @@ impl PaymentMethod {
             return Ok(Self::Cash);
         }
         if let Some(account) = text.strip_prefix("store_credit:") {
-            let account = self::text(field, account.to_string(), 64)?;
-            return Ok(Self::StoreCredit { account });
+            if !crate::events::payments::credit_account_is_valid(account) {
+                return Err(FieldError::new(
+                    field,
+                    "store_credit:<account> needs 1 to 64 of A-Z a-z 0-9 - _ .",
+                ));
+            }
+            return Ok(Self::StoreCredit {
+                account: account.to_string(),
+            });
         }
         let card_id = text.strip_prefix("pm_").filter(|rest| {
             !rest.is_empty()
@@ -536,6 +543,45 @@ pub struct ShipmentResponse {
     pub currency: Currency,
     pub status: ShipmentStatus,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// `POST /store-credit/{account}/issue`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueStoreCreditRequest {
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub reason: String,
+}
+
+impl IssueStoreCreditRequest {
+    pub fn into_command(self, account: String) -> Result<IssueStoreCredit, FieldError> {
+        if !crate::events::payments::credit_account_is_valid(&account) {
+            return Err(FieldError::new(
+                "account",
+                "must be 1 to 64 of A-Z a-z 0-9 - _ .",
+            ));
+        }
+        let amount = price("amount", self.amount, self.currency)?;
+        if amount.minor == 0 {
+            return Err(FieldError::new("amount", "must be positive"));
+        }
+        Ok(IssueStoreCredit {
+            account,
+            amount,
+            reason: text("reason", self.reason, REASON_LEN_MAX)?,
+        })
+    }
+}
+
+/// A store credit account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCreditResponse {
+    pub account: String,
+    pub balance: Decimal,
+    pub currency: Currency,
     pub updated_at: Timestamp,
 }
 

@@ -105,6 +105,11 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/{id}/capture", post(payments::capture))
         .route("/payments/{id}/refund", post(payments::refund))
         .route("/orders/{id}/payments", get(payments::of_order))
+        .route("/store-credit/{account}", get(payments::credit))
+        .route(
+            "/store-credit/{account}/issue",
+            post(payments::issue_credit),
+        )
         .route("/shipping/labels", post(shipping::create))
         .route("/shipping/labels/{id}", get(shipping::get))
         .route("/shipping/labels/{id}/label.zpl", get(shipping::label))
@@ -129,7 +134,8 @@ pub fn router(state: AppState) -> Router {
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel,
-        payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
+                payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
+        payments::credit, payments::issue_credit,
                 shipping::create, shipping::get, shipping::label, shipping::of_order, shipping::status,
         tokens::create, tokens::list, tokens::revoke,
     ),
@@ -217,6 +223,8 @@ const ROUTES: &[&str] = &[
     "/shipping/labels/{id}/label.zpl",
     "/orders/{id}/shipments",
     "/shipments/{id}/status",
+    "/store-credit/{account}",
+    "/store-credit/{account}/issue",
     "/payments",
     "/payments/{id}",
     "/payments/{id}/capture",

@@ -148,6 +148,7 @@ pub enum Command {
     Campaign(CampaignCommand),
     Payment(PaymentCommand),
     Shipment(ShipmentCommand),
+    IssueStoreCredit(fusion_contracts::commands::IssueStoreCredit),
     CreateToken {
         id: TokenId,
         role: Role,
@@ -166,6 +167,7 @@ pub enum Outcome {
     Campaign(Campaign),
     Payment(Payment),
     Shipment(Shipment),
+    StoreCredit(crate::domain::payments::CreditAccount),
     Token(TokenInfo),
     TokenRevoked(TokenId),
 }

@@ -367,6 +367,8 @@ async fn openapi_lists_every_route() {
         ("/payments/{id}/capture", "post"),
         ("/payments/{id}/refund", "post"),
         ("/orders/{id}/payments", "get"),
+        ("/store-credit/{account}", "get"),
+        ("/store-credit/{account}/issue", "post"),
         ("/shipping/labels", "post"),
         ("/shipping/labels/{id}", "get"),
         ("/shipping/labels/{id}/label.zpl", "get"),

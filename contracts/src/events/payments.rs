@@ -18,6 +18,8 @@ pub enum Tender {
     Cash,
     /// `paymentMethodId: "pm_…"`: a card, through the card provider.
     Card,
+    /// `paymentMethodId: "store_credit:<account>"`: debited from the account at once.
+    StoreCredit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
@@ -129,6 +131,32 @@ pub struct PaymentVoided {
     pub reason: String,
 }
 
+/// Longest store credit account name.
+pub const CREDIT_ACCOUNT_LEN_MAX: usize = 64;
+
+/// Whether `name` is a valid store credit account: 1–64 of `A-Z a-z 0-9 - _ .`.
+pub fn credit_account_is_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= CREDIT_ACCOUNT_LEN_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `store-credit.changed`: an account's balance moved (issued, redeemed by a payment, refunded).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCreditChanged {
+    pub account: String,
+    /// Signed change of the balance.
+    pub delta: Decimal,
+    /// The balance afterwards, never negative.
+    pub balance: Decimal,
+    pub currency: Currency,
+    pub reason: String,
+    pub payment_id: Option<PaymentId>,
+}
+
 /// `order.flagged`: the order needs a person, e.g. an offline-approved card was declined later.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -237,6 +265,25 @@ impl PaymentVoided {
     pub(super) fn validate(&self) -> Result<(), EventError> {
         if self.reason.is_empty() {
             return Err(invalid("payment.voided", "reason must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl StoreCreditChanged {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "store-credit.changed";
+        if !credit_account_is_valid(&self.account) {
+            return Err(invalid(T, "account must be 1 to 64 of A-Z a-z 0-9 - _ ."));
+        }
+        check_amount(T, "balance", self.balance, self.currency)?;
+        if crate::money::Money::from_decimal(self.delta, self.currency).is_err()
+            || self.delta.mantissa() == 0
+        {
+            return Err(invalid(
+                T,
+                "delta must be a non-zero amount of the currency",
+            ));
         }
         Ok(())
     }

@@ -183,6 +183,12 @@ fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
         PaymentRejected::CaptureTooLarge { .. } => unprocessable("capture_too_large", "amount"),
         PaymentRejected::NotRefundable { .. } => conflict("payment_not_refundable"),
         PaymentRejected::RefundTooLarge { .. } => unprocessable("refund_too_large", "amount"),
+        PaymentRejected::CreditAccountNotFound(_) => {
+            unprocessable("store_credit_not_found", "paymentMethodId")
+        }
+        PaymentRejected::InsufficientCredit { .. } => {
+            unprocessable("insufficient_store_credit", "amount")
+        }
         PaymentRejected::AboveFloorLimit { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "provider_unavailable",

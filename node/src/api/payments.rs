@@ -13,8 +13,8 @@ use fusion_contracts::commands::{
 };
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::http::{
-    CaptureRequest, CreatePaymentRequest, ErrorBody, PaymentMethod, PaymentResponse, RefundRequest,
-    Role, price,
+    CaptureRequest, CreatePaymentRequest, ErrorBody, IssueStoreCreditRequest, PaymentMethod,
+    PaymentResponse, RefundRequest, Role, StoreCreditResponse, price,
 };
 use fusion_contracts::{Money, OrderId, PaymentId};
 use uuid::Uuid;
@@ -128,12 +128,7 @@ pub async fn create(
             .with_field("paymentMethodId"));
         }
         PaymentMethod::Card { .. } => Tender::Card,
-        PaymentMethod::StoreCredit { .. } => {
-            return Err(ApiError::validation(
-                "paymentMethodId",
-                "store credit is not available on this node yet",
-            ));
-        }
+        PaymentMethod::StoreCredit { .. } => Tender::StoreCredit,
     };
     let command = CreatePayment {
         payment_id: PaymentId(Uuid::now_v7()),
@@ -331,7 +326,7 @@ pub async fn refund(
                 "no card provider configured".into(),
             )));
         }
-        (Tender::Cash, _, _) => None,
+        (Tender::Cash | Tender::StoreCredit, _, _) => None,
     };
     let payment = record(
         &state,
@@ -344,4 +339,55 @@ pub async fn refund(
     )
     .await?;
     Ok(reply(payment, StatusCode::OK, false))
+}
+
+/// An account's balance.
+#[utoipa::path(get, path = "/store-credit/{account}", tag = "payments", params(("account" = String, Path)),
+    responses((status = 200, body = StoreCreditResponse), (status = 404, body = ErrorBody)))]
+pub async fn credit(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.store.read()?.store_credit(&account)? {
+        Some(a) => Ok(json(StatusCode::OK, false, &credit_body(a))),
+        None => Err(ApiError::not_found(format!(
+            "store credit account {account} not found"
+        ))),
+    }
+}
+
+/// Add to a store credit account (created by its first issue; its currency is then fixed).
+#[utoipa::path(post, path = "/store-credit/{account}/issue", tag = "payments", params(("account" = String, Path)),
+    request_body = IssueStoreCreditRequest,
+    responses((status = 200, body = StoreCreditResponse), (status = 400, body = ErrorBody)))]
+pub async fn issue_credit(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(account): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<IssueStoreCreditRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let command = body.value.into_command(account)?;
+    let written = submit(
+        &state,
+        &ctx,
+        body.digest,
+        Command::IssueStoreCredit(command),
+    )
+    .await?;
+    match written.decision? {
+        Outcome::StoreCredit(a) => Ok(json(StatusCode::OK, written.replayed, &credit_body(a))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+fn credit_body(a: crate::domain::payments::CreditAccount) -> StoreCreditResponse {
+    StoreCreditResponse {
+        account: a.account,
+        balance: a.balance.to_decimal(),
+        currency: a.balance.currency,
+        updated_at: a.updated_at,
+    }
 }

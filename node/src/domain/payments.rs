@@ -7,13 +7,13 @@
 //! the total; refunds never exceed what was captured.
 
 use fusion_contracts::commands::{
-    ApproveOffline, CardOutcome, CreatePayment, ExpirePending, RecordCapture, RecordCardOutcome,
-    RecordRefund, RecordVoid,
+    ApproveOffline, CardOutcome, CreatePayment, ExpirePending, IssueStoreCredit, RecordCapture,
+    RecordCardOutcome, RecordRefund, RecordVoid,
 };
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::events::{
     OrderFlagged, OrderPaid, OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
 use fusion_contracts::{Currency, Event, Money, OrderId, PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,14 @@ impl Payment {
     }
 }
 
+/// A store credit account: a balance in one currency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreditAccount {
+    pub account: String,
+    pub balance: Money,
+    pub updated_at: Timestamp,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PaymentRejected {
     #[error("payment {0} not found")]
@@ -100,6 +108,10 @@ pub enum PaymentRejected {
     },
     #[error("amount exceeds what can still be refunded, {refundable}")]
     RefundTooLarge { refundable: Money },
+    #[error("store credit account {0} not found")]
+    CreditAccountNotFound(String),
+    #[error("store credit account {account} holds only {balance}")]
+    InsufficientCredit { account: String, balance: Money },
     #[error(
         "the card provider is unreachable and {amount} is above the offline floor limit {floor_limit}"
     )]
@@ -111,6 +123,7 @@ pub fn create(
     cmd: &CreatePayment,
     order: Option<&Order>,
     payments: &[Payment],
+    credit: Option<&CreditAccount>,
     now: Timestamp,
 ) -> Result<Vec<Event>, PaymentRejected> {
     let order = order.ok_or(PaymentRejected::OrderNotFound(cmd.order_id))?;
@@ -139,12 +152,15 @@ pub fn create(
             remaining,
         });
     }
+    if cmd.tender == Tender::StoreCredit {
+        return redeem_credit(cmd, order, payments, credit, now);
+    }
     let tendered = match (cmd.tender, cmd.tendered) {
         (Tender::Cash, Some(t)) if t.currency != currency || t.minor < cmd.amount.minor => {
             return Err(PaymentRejected::TenderedTooLittle);
         }
         (Tender::Cash, t) => Some(t.unwrap_or(cmd.amount)),
-        (Tender::Card, _) => None,
+        (Tender::Card | Tender::StoreCredit, _) => None,
     };
     let mut events: Vec<Event> = vec![
         PaymentCreated {
@@ -176,6 +192,113 @@ pub fn create(
         events.extend(paid(order, payments, cmd.amount.minor, now));
     }
     Ok(events)
+}
+
+/// The name of the account a `store_credit:<account>` payment draws on.
+pub fn credit_account_of(payment_method_id: &str) -> Option<&str> {
+    payment_method_id.strip_prefix("store_credit:")
+}
+
+fn credit_changed(
+    account: &CreditAccount,
+    delta_minor: i64,
+    reason: &str,
+    payment_id: Option<PaymentId>,
+) -> Event {
+    let currency = account.balance.currency;
+    StoreCreditChanged {
+        account: account.account.clone(),
+        delta: Money {
+            minor: delta_minor,
+            currency,
+        }
+        .to_decimal(),
+        balance: Money {
+            minor: account.balance.minor + delta_minor,
+            currency,
+        }
+        .to_decimal(),
+        currency,
+        reason: reason.to_string(),
+        payment_id,
+    }
+    .into()
+}
+
+/// A store credit payment is taken at once: the account is debited in the same commit.
+fn redeem_credit(
+    cmd: &CreatePayment,
+    order: &Order,
+    payments: &[Payment],
+    credit: Option<&CreditAccount>,
+    now: Timestamp,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let name = credit_account_of(&cmd.payment_method_id).unwrap_or_default();
+    let account = credit.ok_or_else(|| PaymentRejected::CreditAccountNotFound(name.to_string()))?;
+    if account.balance.currency != cmd.amount.currency {
+        return Err(PaymentRejected::CurrencyMismatch {
+            expected: account.balance.currency,
+        });
+    }
+    if account.balance.minor < cmd.amount.minor {
+        return Err(PaymentRejected::InsufficientCredit {
+            account: account.account.clone(),
+            balance: account.balance,
+        });
+    }
+    let mut events: Vec<Event> = vec![
+        PaymentCreated {
+            payment_id: cmd.payment_id,
+            order_id: order.id,
+            amount: cmd.amount.to_decimal(),
+            currency: cmd.amount.currency,
+            tender: Tender::StoreCredit,
+            payment_method_id: cmd.payment_method_id.clone(),
+            tendered: None,
+            capture: true,
+            status: PaymentStatus::Pending,
+            created_at: now,
+        }
+        .into(),
+        succeeded(cmd.payment_id, order.id, cmd.amount, None, None),
+        credit_changed(account, -cmd.amount.minor, "payment", Some(cmd.payment_id)),
+    ];
+    events.extend(paid(order, payments, cmd.amount.minor, now));
+    Ok(events)
+}
+
+/// Adds to an account, creating it on first issue; its currency is fixed by the first issue.
+pub fn issue_credit(
+    account: Option<&CreditAccount>,
+    cmd: &IssueStoreCredit,
+    now: Timestamp,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let current = account.cloned().unwrap_or(CreditAccount {
+        account: cmd.account.clone(),
+        balance: Money::zero(cmd.amount.currency),
+        updated_at: now,
+    });
+    if current.balance.currency != cmd.amount.currency {
+        return Err(PaymentRejected::CurrencyMismatch {
+            expected: current.balance.currency,
+        });
+    }
+    Ok(vec![credit_changed(
+        &current,
+        cmd.amount.minor,
+        &cmd.reason,
+        None,
+    )])
+}
+
+pub fn apply_credit(account: &mut Option<CreditAccount>, event: &Event, at: Timestamp) {
+    if let Event::StoreCreditChanged(e) = event {
+        *account = Some(CreditAccount {
+            account: e.account.clone(),
+            balance: Money::from_decimal(e.balance, e.currency).expect("validated event"),
+            updated_at: at,
+        });
+    }
 }
 
 fn succeeded(
@@ -338,35 +461,33 @@ pub fn approve_offline(
 }
 
 /// The policy when an order is cancelled, for what needs no provider: cash comes back at the
-/// till (refunded in full) and an offline approval that was never forwarded is dropped. Card
+/// till and store credit to its account (refunded in full) and an offline approval that was never forwarded is dropped. Card
 /// authorizations and captures are settled at the provider by the follow-up worker.
-pub fn on_cancelled(payments: &[Payment]) -> Vec<Event> {
+pub fn on_cancelled(payments: &[Payment], credits: &[CreditAccount]) -> Vec<Event> {
     let mut events = Vec::new();
+    let mut credits = credits.to_vec();
     for p in payments {
         match (p.tender, p.status) {
             (Tender::Cash, PaymentStatus::Captured | PaymentStatus::PartiallyRefunded)
                 if p.kept_minor() > 0 =>
             {
-                let amount = Money {
-                    minor: p.kept_minor(),
-                    currency: p.currency(),
+                events.push(refunded_in_full(p));
+            }
+            (Tender::StoreCredit, PaymentStatus::Captured | PaymentStatus::PartiallyRefunded)
+                if p.kept_minor() > 0 =>
+            {
+                let name = credit_account_of(&p.payment_method_id).unwrap_or_default();
+                let Some(account) = credits.iter_mut().find(|a| a.account == name) else {
+                    continue;
                 };
-                events.push(
-                    PaymentRefunded {
-                        payment_id: p.id,
-                        order_id: p.order_id,
-                        amount: amount.to_decimal(),
-                        refunded_total: Money {
-                            minor: p.captured_minor,
-                            currency: p.currency(),
-                        }
-                        .to_decimal(),
-                        currency: p.currency(),
-                        status: PaymentStatus::Refunded,
-                        provider_ref: None,
-                    }
-                    .into(),
-                );
+                events.push(refunded_in_full(p));
+                events.push(credit_changed(
+                    account,
+                    p.kept_minor(),
+                    "order cancelled",
+                    Some(p.id),
+                ));
+                account.balance.minor += p.kept_minor();
             }
             (Tender::Card, PaymentStatus::OfflineApproved) => events.push(
                 PaymentVoided {
@@ -380,6 +501,28 @@ pub fn on_cancelled(payments: &[Payment]) -> Vec<Event> {
         }
     }
     events
+}
+
+/// Gives back everything a payment kept.
+fn refunded_in_full(p: &Payment) -> Event {
+    PaymentRefunded {
+        payment_id: p.id,
+        order_id: p.order_id,
+        amount: Money {
+            minor: p.kept_minor(),
+            currency: p.currency(),
+        }
+        .to_decimal(),
+        refunded_total: Money {
+            minor: p.captured_minor,
+            currency: p.currency(),
+        }
+        .to_decimal(),
+        currency: p.currency(),
+        status: PaymentStatus::Refunded,
+        provider_ref: None,
+    }
+    .into()
 }
 
 /// Whether a card payment still needs the provider: an answer (pending), forwarding (offline
@@ -502,9 +645,11 @@ pub fn check_refund(payment: &Payment, amount: Option<Money>) -> Result<Money, P
     Ok(amount)
 }
 
+/// Records a refund; store credit goes back to its account in the same commit.
 pub fn refund(
     payment: Option<&Payment>,
     cmd: &RecordRefund,
+    credit: Option<&CreditAccount>,
 ) -> Result<Vec<Event>, PaymentRejected> {
     let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
     let amount = check_refund(payment, Some(cmd.amount))?;
@@ -514,7 +659,7 @@ pub fn refund(
     } else {
         PaymentStatus::PartiallyRefunded
     };
-    Ok(vec![
+    let mut events: Vec<Event> = vec![
         PaymentRefunded {
             payment_id: payment.id,
             order_id: payment.order_id,
@@ -529,7 +674,19 @@ pub fn refund(
             provider_ref: cmd.provider_ref.clone(),
         }
         .into(),
-    ])
+    ];
+    if payment.tender == Tender::StoreCredit {
+        let name = credit_account_of(&payment.payment_method_id).unwrap_or_default();
+        let account =
+            credit.ok_or_else(|| PaymentRejected::CreditAccountNotFound(name.to_string()))?;
+        events.push(credit_changed(
+            account,
+            amount.minor,
+            "refund",
+            Some(payment.id),
+        ));
+    }
+    Ok(events)
 }
 
 pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
@@ -661,6 +818,7 @@ mod tests {
             &pay(1, Tender::Cash, 1000, Some(2000)),
             Some(&order(1000)),
             &[],
+            None,
             NOW,
         )
         .unwrap();
@@ -696,7 +854,7 @@ mod tests {
             ),
         ];
         for (name, cmd, expected) in cases {
-            let got = create(&cmd, Some(&o), &[], NOW)
+            let got = create(&cmd, Some(&o), &[], None, NOW)
                 .map(|e| e.len())
                 .map_err(|e| e.to_string());
             assert_eq!(got, expected.map_err(String::from), "{name}");
@@ -707,11 +865,11 @@ mod tests {
             currency: Currency::EUR,
         };
         assert!(matches!(
-            create(&eur, Some(&o), &[], NOW),
+            create(&eur, Some(&o), &[], None, NOW),
             Err(PaymentRejected::CurrencyMismatch { .. })
         ));
         assert!(matches!(
-            create(&pay(1, Tender::Cash, 1, None), None, &[], NOW),
+            create(&pay(1, Tender::Cash, 1, None), None, &[], None, NOW),
             Err(PaymentRejected::OrderNotFound(_))
         ));
         let cancelled = Order {
@@ -719,7 +877,13 @@ mod tests {
             ..order(1000)
         };
         assert!(matches!(
-            create(&pay(1, Tender::Cash, 1, None), Some(&cancelled), &[], NOW),
+            create(
+                &pay(1, Tender::Cash, 1, None),
+                Some(&cancelled),
+                &[],
+                None,
+                NOW
+            ),
             Err(PaymentRejected::OrderNotPayable { .. })
         ));
     }
@@ -727,11 +891,13 @@ mod tests {
     #[test]
     fn split_tenders_pay_the_order_when_captures_cover_it() {
         let o = order(1000);
-        let cash = fold(&create(&pay(1, Tender::Cash, 400, None), Some(&o), &[], NOW).unwrap());
+        let cash =
+            fold(&create(&pay(1, Tender::Cash, 400, None), Some(&o), &[], None, NOW).unwrap());
         let card_events = create(
             &pay(2, Tender::Card, 600, None),
             Some(&o),
             std::slice::from_ref(&cash),
+            None,
             NOW,
         )
         .unwrap();
@@ -742,6 +908,7 @@ mod tests {
                     &pay(3, Tender::Cash, 1, None),
                     Some(&o),
                     &[cash.clone(), card.clone()],
+                    None,
                     NOW
                 ),
                 Err(PaymentRejected::Overpayment { .. })
@@ -787,7 +954,7 @@ mod tests {
     #[test]
     fn declines_fail_and_outcomes_are_recorded_once() {
         let o = order(1000);
-        let events = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], NOW).unwrap();
+        let events = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], None, NOW).unwrap();
         let pending = fold(&events);
         let declined = RecordCardOutcome {
             payment_id: pending.id,
@@ -803,7 +970,14 @@ mod tests {
             vec![]
         );
         assert!(
-            create(&pay(3, Tender::Cash, 1000, None), Some(&o), &[failed], NOW).is_ok(),
+            create(
+                &pay(3, Tender::Cash, 1000, None),
+                Some(&o),
+                &[failed],
+                None,
+                NOW
+            )
+            .is_ok(),
             "a failed payment holds nothing"
         );
     }
@@ -811,7 +985,7 @@ mod tests {
     #[test]
     fn refunds_never_exceed_captures() {
         let o = order(1000);
-        let p = fold(&create(&pay(1, Tender::Cash, 1000, None), Some(&o), &[], NOW).unwrap());
+        let p = fold(&create(&pay(1, Tender::Cash, 1000, None), Some(&o), &[], None, NOW).unwrap());
         assert_eq!(
             check_refund(&p, Some(usd(1001))),
             Err(PaymentRejected::RefundTooLarge {
@@ -825,6 +999,7 @@ mod tests {
                 amount: usd(300),
                 provider_ref: None,
             },
+            None,
         )
         .unwrap();
         let p2 = {
@@ -844,6 +1019,7 @@ mod tests {
                 amount: usd(700),
                 provider_ref: None,
             },
+            None,
         )
         .unwrap();
         let Event::PaymentRefunded(r) = &rest[0] else {
@@ -855,7 +1031,7 @@ mod tests {
     #[test]
     fn offline_approval_within_the_floor_limit_then_forwarding() {
         let o = order(1000);
-        let created = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], NOW).unwrap();
+        let created = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], None, NOW).unwrap();
         let pending = fold(&created);
         let approve = |limit| ApproveOffline {
             payment_id: pending.id,
@@ -913,6 +1089,7 @@ mod tests {
             &pay(2, Tender::Card, 500, None),
             Some(&order(1000)),
             &[],
+            None,
             NOW,
         )
         .unwrap();
@@ -936,6 +1113,7 @@ mod tests {
                 &pay(3, Tender::Cash, 500, None),
                 Some(&order(1000)),
                 &[],
+                None,
                 NOW,
             )
             .unwrap(),
@@ -944,6 +1122,82 @@ mod tests {
             expire(Some(&cash), &expire_before(10)).unwrap(),
             vec![],
             "settled payments never expire"
+        );
+    }
+
+    #[test]
+    fn store_credit_is_debited_with_the_payment_and_credited_back() {
+        let issue = IssueStoreCredit {
+            account: "gift-1".into(),
+            amount: usd(1500),
+            reason: "gift card".into(),
+        };
+        let mut account = None;
+        for e in issue_credit(None, &issue, NOW).unwrap() {
+            apply_credit(&mut account, &e, NOW);
+        }
+        let account = account.unwrap();
+        assert_eq!(account.balance, usd(1500));
+        let mut cmd = pay(5, Tender::StoreCredit, 1000, None);
+        cmd.payment_method_id = "store_credit:gift-1".into();
+        let events = create(&cmd, Some(&order(1000)), &[], Some(&account), NOW).unwrap();
+        let topics: Vec<_> = events.iter().map(Event::topic).collect();
+        assert_eq!(
+            topics,
+            [
+                "payment.created",
+                "payment.succeeded",
+                "store-credit.changed",
+                "order.paid"
+            ]
+        );
+        let Event::StoreCreditChanged(debit) = &events[2] else {
+            panic!()
+        };
+        assert_eq!(
+            (debit.delta.to_string(), debit.balance.to_string()),
+            ("-10.00".into(), "5.00".into())
+        );
+
+        let mut too_much = cmd.clone();
+        too_much.amount = usd(1501);
+        assert!(matches!(
+            create(&too_much, Some(&order(2000)), &[], Some(&account), NOW),
+            Err(PaymentRejected::InsufficientCredit { .. })
+        ));
+        assert!(matches!(
+            create(&cmd, Some(&order(1000)), &[], None, NOW),
+            Err(PaymentRejected::CreditAccountNotFound(_))
+        ));
+        let eur = IssueStoreCredit {
+            amount: Money {
+                minor: 1,
+                currency: Currency::EUR,
+            },
+            ..issue
+        };
+        assert!(matches!(
+            issue_credit(Some(&account), &eur, NOW),
+            Err(PaymentRejected::CurrencyMismatch { .. })
+        ));
+
+        let paid = fold(&events[..2]);
+        let after = CreditAccount {
+            balance: usd(500),
+            ..account
+        };
+        let back = on_cancelled(&[paid], &[after]);
+        assert_eq!(
+            back.iter().map(Event::topic).collect::<Vec<_>>(),
+            ["payment.refunded", "store-credit.changed"]
+        );
+        let Event::StoreCreditChanged(credit) = &back[1] else {
+            panic!()
+        };
+        assert_eq!(
+            credit.balance.to_string(),
+            "15.00",
+            "the whole amount comes back"
         );
     }
 }

@@ -67,6 +67,7 @@ pub(super) struct Tables<'txn> {
     pub tracking_numbers: Table<'txn, &'static str, u128>,
     pub order_correlations: Table<'txn, u128, &'static str>,
     pub order_holds: Table<'txn, (i64, u128), ()>,
+    pub store_credit: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -95,6 +96,7 @@ impl<'txn> Tables<'txn> {
             tracking_numbers: txn.open_table(tables::TRACKING_NUMBERS)?,
             order_correlations: txn.open_table(tables::ORDER_CORRELATIONS)?,
             order_holds: txn.open_table(tables::ORDER_HOLDS)?,
+            store_credit: txn.open_table(tables::STORE_CREDIT)?,
         })
     }
 }
@@ -355,6 +357,7 @@ fn execute(
         }
         Command::Campaign(command) => execute_campaign(t, batch, request, command),
         Command::Payment(command) => execute_payment(t, batch, request, command),
+        Command::IssueStoreCredit(cmd) => execute_issue_credit(t, batch, request, cmd),
         Command::Shipment(command) => execute_shipment(t, batch, request, command),
         Command::CreateToken {
             id,
@@ -537,6 +540,22 @@ fn close_campaign(
     Ok(())
 }
 
+fn execute_issue_credit(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    cmd: &fusion_contracts::commands::IssueStoreCredit,
+) -> Result<Decision, StoreError> {
+    let account = tables::get_credit(&t.store_credit, &cmd.account)?;
+    let decided = payments::issue_credit(account.as_ref(), cmd, batch.now).map_err(Rejected::from);
+    commit_then(t, batch, request, decided, |t| {
+        let account = tables::get_credit(&t.store_credit, &cmd.account)?.ok_or_else(|| {
+            StoreError::Invariant(format!("store credit {} missing after issue", cmd.account))
+        })?;
+        Ok(Ok(Outcome::StoreCredit(account)))
+    })
+}
+
 fn execute_payment(
     t: &mut Tables,
     batch: &mut Batch,
@@ -566,7 +585,15 @@ fn execute_payment(
             .filter(|p| p.id != payment_id)
             .collect();
     let decided = match (command, &order) {
-        (PaymentCommand::CreatePayment(c), _) => payments::create(c, order.as_ref(), &others, now),
+        (PaymentCommand::CreatePayment(c), _) => {
+            let credit = match payments::credit_account_of(&c.payment_method_id) {
+                Some(name) if c.tender == Tender::StoreCredit => {
+                    tables::get_credit(&t.store_credit, name)?
+                }
+                _ => None,
+            };
+            payments::create(c, order.as_ref(), &others, credit.as_ref(), now)
+        }
         (_, None) => {
             return Err(StoreError::Invariant(format!(
                 "payment {payment_id} names missing order {order_id}"
@@ -578,7 +605,16 @@ fn execute_payment(
         (PaymentCommand::RecordCapture(c), Some(o)) => {
             payments::capture(payment.as_ref(), o, &others, c, now)
         }
-        (PaymentCommand::RecordRefund(c), _) => payments::refund(payment.as_ref(), c),
+        (PaymentCommand::RecordRefund(c), _) => {
+            let credit = match payment
+                .as_ref()
+                .and_then(|p| payments::credit_account_of(&p.payment_method_id))
+            {
+                Some(name) => tables::get_credit(&t.store_credit, name)?,
+                None => None,
+            };
+            payments::refund(payment.as_ref(), c, credit.as_ref())
+        }
         (PaymentCommand::ApproveOffline(c), Some(o)) => {
             payments::approve_offline(payment.as_ref(), o, &others, c, now)
         }
@@ -682,7 +718,14 @@ fn cancel_in_chain(
     let decided = match decided {
         Ok(mut events) if !events.is_empty() => {
             let paid = tables::get_order_payments(&t.order_payments, &t.payments, order_id)?;
-            events.extend(payments::on_cancelled(&paid));
+            let mut credits = Vec::new();
+            for name in paid
+                .iter()
+                .filter_map(|p| payments::credit_account_of(&p.payment_method_id))
+            {
+                credits.extend(tables::get_credit(&t.store_credit, name)?);
+            }
+            events.extend(payments::on_cancelled(&paid, &credits));
             let shipments =
                 tables::get_order_shipments(&t.order_shipments, &t.shipments, order_id)?;
             events.extend(shipping::on_cancelled(&shipments, batch.now));
@@ -803,6 +846,13 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             update_reservations(t, *order_id, event, at)?;
         }
         Event::InventoryInsufficient(_) => {}
+        Event::StoreCreditChanged(e) => {
+            let mut account = tables::get_credit(&t.store_credit, &e.account)?;
+            payments::apply_credit(&mut account, event, at);
+            let account = account.expect("a credit change leaves an account");
+            t.store_credit
+                .insert(e.account.as_str(), encode(&account).as_slice())?;
+        }
         Event::PaymentCreated(e) => {
             let mut payment = None;
             payments::apply(&mut payment, event, at);

@@ -198,6 +198,13 @@ impl Reader {
         tables::get_order_shipments(&index, &self.txn.open_table(tables::SHIPMENTS)?, order_id)
     }
 
+    pub fn store_credit(
+        &self,
+        account: &str,
+    ) -> Result<Option<crate::domain::payments::CreditAccount>, StoreError> {
+        tables::get_credit(&self.txn.open_table(tables::STORE_CREDIT)?, account)
+    }
+
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let tokens = self.txn.open_table(TOKENS)?;
         let mut out = Vec::new();

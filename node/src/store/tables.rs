@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{FORMAT_VERSION, Grant, OpenError, StoreError, TokenInfo};
+use crate::domain::payments::CreditAccount;
 use crate::domain::{Campaign, Order, Payment, Product, Reservation, Shipment, StockLevel};
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -80,6 +81,9 @@ pub(super) const ORDER_CORRELATIONS: TableDefinition<u128, &str> =
 /// (hold ends ms, order id) → (): unpaid orders whose stock is held, earliest end first.
 pub(super) const ORDER_HOLDS: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("order_holds");
+
+/// Store credit account → [`CreditAccount`].
+pub(super) const STORE_CREDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("store_credit");
 
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
@@ -217,6 +221,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(TRACKING_NUMBERS)?;
     txn.open_table(ORDER_CORRELATIONS)?;
     txn.open_table(ORDER_HOLDS)?;
+    txn.open_table(STORE_CREDIT)?;
     txn.commit()?;
     Ok(())
 }
@@ -346,6 +351,16 @@ pub(super) fn get_order_shipments(
         );
     }
     Ok(out)
+}
+
+pub(super) fn get_credit(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    account: &str,
+) -> Result<Option<CreditAccount>, StoreError> {
+    table
+        .get(account)?
+        .map(|v| decode("store_credit", v.value()))
+        .transpose()
 }
 
 pub(super) fn find_token(

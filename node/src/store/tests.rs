@@ -137,6 +137,7 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::TRACKING_NUMBERS),
         dump(db, tables::ORDER_CORRELATIONS),
         dump(db, tables::ORDER_HOLDS),
+        dump(db, tables::STORE_CREDIT),
     ]
 }
 

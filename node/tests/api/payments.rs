@@ -197,6 +197,12 @@ async fn cash_split_tenders_refunds_and_errors() {
         ),
         (
             payment(&order_id, json!(1), "store_credit:acct-1"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "store_credit_not_found",
+            Some("paymentMethodId"),
+        ),
+        (
+            payment(&order_id, json!(1), "store_credit:no spaces"),
             StatusCode::BAD_REQUEST,
             "validation_failed",
             Some("paymentMethodId"),
@@ -870,5 +876,140 @@ async fn cancelling_before_shipment_refunds_or_voids_every_payment() {
             "payment.refunded",
         ]
     );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_credit_accounts_pay_and_get_credited_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let issue = |amount: Value| {
+        node.post(
+            "/store-credit/gift-42/issue",
+            json!({ "amount": amount, "currency": "USD", "reason": "gift card sold" }),
+        )
+    };
+    let issued = issue(json!(25)).await;
+    assert_eq!(
+        (issued.status, issued.body["balance"].clone()),
+        (StatusCode::OK, json!(25.0))
+    );
+    assert_eq!(issue(json!(5)).await.body["balance"], json!(30.0));
+    assert_error(
+        &node
+            .post(
+                "/store-credit/gift-42/issue",
+                json!({ "amount": 1, "currency": "EUR", "reason": "x" }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("currency"),
+    );
+    assert_error(
+        &node
+            .post(
+                "/store-credit/bad%20name/issue",
+                json!({ "amount": 1, "currency": "USD", "reason": "x" }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("account"),
+    );
+    assert_error(
+        &issue(json!(0)).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("amount"),
+    );
+    let cashier = node.token("cashier").await;
+    let denied = node
+        .call(
+            Method::POST,
+            "/store-credit/gift-42/issue",
+            Some(&cashier),
+            Some(&json!({ "amount": 1, "currency": "USD", "reason": "x" })),
+            &[],
+        )
+        .await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden", None);
+    assert_error(
+        &node.get("/store-credit/nobody").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    let order_id = order_of(&node, "GC", json!(20)).await;
+    assert_error(
+        &node
+            .post(
+                "/payments",
+                payment(&order_id, json!(31), "store_credit:gift-42"),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "overpayment",
+        Some("amount"),
+    );
+    let split = node
+        .post(
+            "/payments",
+            payment(&order_id, json!(12), "store_credit:gift-42"),
+        )
+        .await;
+    assert_eq!(
+        (
+            split.status,
+            split.body["status"].clone(),
+            split.body["tender"].clone()
+        ),
+        (
+            StatusCode::CREATED,
+            json!("captured"),
+            json!("store_credit")
+        )
+    );
+    assert_eq!(
+        node.get("/store-credit/gift-42").await.body["balance"],
+        json!(18.0)
+    );
+    let other = order_of(&node, "GD", json!(25)).await;
+    assert_error(
+        &node
+            .post(
+                "/payments",
+                payment(&other, json!(19), "store_credit:gift-42"),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "insufficient_store_credit",
+        Some("amount"),
+    );
+
+    // A refund goes back to the account; cancelling the order returns the rest.
+    let id = split.body["id"].as_str().unwrap();
+    let refunded = node
+        .post(&format!("/payments/{id}/refund"), json!({ "amount": 2 }))
+        .await;
+    assert_eq!(refunded.body["status"], "partially_refunded");
+    assert_eq!(
+        node.get("/store-credit/gift-42").await.body["balance"],
+        json!(20.0)
+    );
+    node.post(&format!("/orders/{order_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        node.get("/store-credit/gift-42").await.body["balance"],
+        json!(30.0)
+    );
+    let changes = node
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "store-credit.changed")
+        .count();
+    assert_eq!(changes, 5, "2 issues, 1 payment, 1 refund, 1 cancellation");
     node.stop().await;
 }
