@@ -244,14 +244,39 @@ pub(super) fn load_grants(db: &Database) -> Result<HashMap<[u8; 32], Grant>, Sto
     Ok(grants)
 }
 
+/// The postcard record under `id` in `table` (named for errors).
+fn get_by_id<T: DeserializeOwned>(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    name: &'static str,
+    id: u128,
+) -> Result<Option<T>, StoreError> {
+    table.get(id)?.map(|v| decode(name, v.value())).transpose()
+}
+
+/// The records an `(owner, id)` index lists under `owner`, oldest first (ids are uuid v7).
+fn get_owned<T: DeserializeOwned>(
+    index: &impl ReadableTable<(u128, u128), ()>,
+    records: &impl ReadableTable<u128, &'static [u8]>,
+    name: &'static str,
+    owner: u128,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for entry in index.range((owner, 0)..=(owner, u128::MAX))? {
+        let (key, _) = entry?;
+        let id = key.value().1;
+        let record = get_by_id(records, name, id)?.ok_or_else(|| {
+            StoreError::Invariant(format!("{name} index names missing record {id:x}"))
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
 pub(super) fn get_product(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: ProductId,
 ) -> Result<Option<StoredProduct>, StoreError> {
-    table
-        .get(id.as_u128())?
-        .map(|v| decode("products", v.value()))
-        .transpose()
+    get_by_id(table, "products", id.as_u128())
 }
 
 pub(super) fn get_stock(
@@ -269,10 +294,7 @@ pub(super) fn get_order(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: OrderId,
 ) -> Result<Option<Order>, StoreError> {
-    table
-        .get(id.as_u128())?
-        .map(|v| decode("orders", v.value()))
-        .transpose()
+    get_by_id(table, "orders", id.as_u128())
 }
 
 pub(super) fn get_reservations(
@@ -290,20 +312,14 @@ pub(super) fn get_campaign(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: CampaignId,
 ) -> Result<Option<StoredCampaign>, StoreError> {
-    table
-        .get(id.as_u128())?
-        .map(|v| decode("campaigns", v.value()))
-        .transpose()
+    get_by_id(table, "campaigns", id.as_u128())
 }
 
 pub(super) fn get_payment(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: PaymentId,
 ) -> Result<Option<Payment>, StoreError> {
-    table
-        .get(id.as_u128())?
-        .map(|v| decode("payments", v.value()))
-        .transpose()
+    get_by_id(table, "payments", id.as_u128())
 }
 
 /// Every payment of an order, oldest first.
@@ -312,26 +328,14 @@ pub(super) fn get_order_payments(
     payments: &impl ReadableTable<u128, &'static [u8]>,
     order_id: OrderId,
 ) -> Result<Vec<Payment>, StoreError> {
-    let mut out = Vec::new();
-    for entry in index.range((order_id.as_u128(), 0)..=(order_id.as_u128(), u128::MAX))? {
-        let (key, _) = entry?;
-        let id = PaymentId::from_u128(key.value().1);
-        out.push(
-            get_payment(payments, id)?
-                .ok_or_else(|| StoreError::Invariant(format!("indexed payment {id} is missing")))?,
-        );
-    }
-    Ok(out)
+    get_owned(index, payments, "payments", order_id.as_u128())
 }
 
 pub(super) fn get_shipment(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: ShipmentId,
 ) -> Result<Option<Shipment>, StoreError> {
-    table
-        .get(id.as_u128())?
-        .map(|v| decode("shipments", v.value()))
-        .transpose()
+    get_by_id(table, "shipments", id.as_u128())
 }
 
 /// Every shipment of an order, oldest first.
@@ -340,17 +344,7 @@ pub(super) fn get_order_shipments(
     shipments: &impl ReadableTable<u128, &'static [u8]>,
     order_id: OrderId,
 ) -> Result<Vec<Shipment>, StoreError> {
-    let mut out = Vec::new();
-    for entry in index.range((order_id.as_u128(), 0)..=(order_id.as_u128(), u128::MAX))? {
-        let (key, _) = entry?;
-        let id = ShipmentId::from_u128(key.value().1);
-        out.push(
-            get_shipment(shipments, id)?.ok_or_else(|| {
-                StoreError::Invariant(format!("indexed shipment {id} is missing"))
-            })?,
-        );
-    }
-    Ok(out)
+    get_owned(index, shipments, "shipments", order_id.as_u128())
 }
 
 pub(super) fn get_credit(
