@@ -326,6 +326,19 @@ fn json<T: Serialize>(status: StatusCode, replayed: bool, body: &T) -> Response 
     response
 }
 
+/// The order named by a path segment, if it exists (404 otherwise).
+fn existing_order(
+    read: &crate::store::Reader,
+    id: &str,
+) -> Result<fusion_contracts::OrderId, ApiError> {
+    let missing = || ApiError::not_found(format!("order {id} not found"));
+    let order_id = fusion_contracts::OrderId::parse(id).ok_or_else(missing)?;
+    match read.order(order_id)? {
+        Some(_) => Ok(order_id),
+        None => Err(missing()),
+    }
+}
+
 /// A command answered with an outcome of another kind: a bug, reported as 500.
 fn unexpected(outcome: Outcome) -> ApiError {
     tracing::error!(?outcome, "command produced an unexpected outcome");

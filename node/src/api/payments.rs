@@ -16,7 +16,7 @@ use fusion_contracts::http::{
     CaptureRequest, CreatePaymentRequest, ErrorBody, IssueStoreCreditRequest, PaymentMethod,
     PaymentResponse, RefundRequest, Role, StoreCreditResponse, price,
 };
-use fusion_contracts::{Money, OrderId, PaymentId};
+use fusion_contracts::{Money, PaymentId};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -225,12 +225,8 @@ pub async fn of_order(
     _who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let missing = || ApiError::not_found(format!("order {id} not found"));
-    let order_id = OrderId::parse(&id).ok_or_else(missing)?;
     let read = state.store.read()?;
-    if read.order(order_id)?.is_none() {
-        return Err(missing());
-    }
+    let order_id = super::existing_order(&read, &id)?;
     let bodies: Vec<PaymentResponse> = read
         .order_payments(order_id)?
         .into_iter()

@@ -4,11 +4,11 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fusion_contracts::ShipmentId;
 use fusion_contracts::commands::{ChangeShipmentStatus, ShipmentCommand};
 use fusion_contracts::http::{
     CreateLabelRequest, ErrorBody, Role, ShipmentResponse, ShipmentStatusRequest,
 };
-use fusion_contracts::{OrderId, ShipmentId};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -121,12 +121,8 @@ pub async fn of_order(
     _who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let missing = || ApiError::not_found(format!("order {id} not found"));
-    let order_id = OrderId::parse(&id).ok_or_else(missing)?;
     let read = state.store.read()?;
-    if read.order(order_id)?.is_none() {
-        return Err(missing());
-    }
+    let order_id = super::existing_order(&read, &id)?;
     let bodies: Vec<ShipmentResponse> = read
         .order_shipments(order_id)?
         .into_iter()
