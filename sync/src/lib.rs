@@ -11,5 +11,6 @@
 //! The iroh transport, automerge documents and the hub arrive in later slices.
 
 pub mod frame;
+pub mod net;
 pub mod proto;
 pub mod sim;

@@ -1,0 +1,229 @@
+//! The iroh shell around the protocol core: identities, an endpoint that never phones home, and
+//! one replication session per connection on a bi-stream (ALPN [`ALPN`]). The only module that
+//! imports iroh.
+//!
+//! Sessions move bytes and time into `proto::Sender` / `proto::Receiver` and their frames out;
+//! every decision is the core's.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fusion_contracts::{Envelope, NodeId, Timestamp};
+use iroh::endpoint::{
+    Connection, NetReportConfig, PortmapperConfig, RecvStream, SendStream, presets,
+};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
+use tokio::sync::Notify;
+
+use crate::frame::{self, Decoder, Frame};
+use crate::proto::{LogSource, Received, Receiver, Sender};
+
+/// Application protocol of event-log replication, version 1.
+pub const ALPN: &[u8] = b"fusion/sync/1";
+/// The identity file in a data dir: the 32 secret bytes of the ed25519 key.
+pub const IDENTITY_FILE: &str = "identity.key";
+/// How often a session looks at the log and the clock without being woken (retransmission).
+const TICK: Duration = Duration::from_millis(100);
+/// Bytes read from a stream at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("identity file {path}: {source}")]
+    Identity {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("binding the endpoint: {0}")]
+    Bind(String),
+    #[error("connection: {0}")]
+    Connection(String),
+    #[error("peer broke the protocol: {0}")]
+    Protocol(String),
+    #[error("storing received events: {0}")]
+    Store(String),
+}
+
+/// The node's (or hub's) identity: created on first use, mode 0600, the same on every start.
+pub fn load_or_create_identity(dir: &Path) -> Result<SecretKey, NetError> {
+    let path = dir.join(IDENTITY_FILE);
+    let error = |source| NetError::Identity {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| error(std::io::Error::other("not 32 bytes")))?;
+            Ok(SecretKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(error)?;
+            file.write_all(&key.to_bytes()).map_err(error)?;
+            file.sync_all().map_err(error)?;
+            Ok(key)
+        }
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// An endpoint for LAN and loopback that never phones home: no relay, no DNS/pkarr address
+/// lookup, no port mapping; peers are dialled by direct address.
+pub async fn offline_endpoint(secret: SecretKey, bind: SocketAddr) -> Result<Endpoint, NetError> {
+    Endpoint::builder(presets::Minimal)
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .portmapper_config(PortmapperConfig::Disabled)
+        .net_report_config(NetReportConfig::minimal())
+        .alpns(vec![ALPN.to_vec()])
+        .bind_addr(bind)
+        .map_err(|e| NetError::Bind(e.to_string()))?
+        .secret_key(secret)
+        .bind()
+        .await
+        .map_err(|e| NetError::Bind(e.to_string()))
+}
+
+/// Where a peer is: its id and a direct socket address.
+pub fn peer_addr(id: EndpointId, addr: SocketAddr) -> EndpointAddr {
+    EndpointAddr::new(id).with_ip_addr(addr)
+}
+
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Timestamp::from_unix_ms(ms)
+}
+
+async fn write_frames(send: &mut SendStream, frames: &[Frame]) -> Result<(), NetError> {
+    for f in frames {
+        send.write_all(&frame::encode(f))
+            .await
+            .map_err(|e| NetError::Connection(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Reads what arrived; `Ok(None)` when the peer finished the stream.
+async fn read_chunk(recv: &mut RecvStream, buffer: &mut [u8]) -> Result<Option<usize>, NetError> {
+    recv.read(buffer)
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))
+}
+
+/// Replicates `log` to the peer at `peer` until the connection ends. `appended` wakes the
+/// session when the log grows. Returns when the peer closes; call again to reconnect.
+pub async fn send_log<L: LogSource + Send + Sync>(
+    endpoint: &Endpoint,
+    peer: EndpointAddr,
+    log: &L,
+    appended: &Notify,
+) -> Result<(), NetError> {
+    let connection = endpoint
+        .connect(peer, ALPN)
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (mut send, mut recv) = connection
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let mut sender = Sender::new();
+    // Streams are lazy: the receiver sees this one only once we write; ask for `Resume` at once.
+    write_frames(&mut send, &[Frame::ResumeRequest]).await?;
+    let mut decoder = Decoder::default();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    loop {
+        tokio::select! {
+            read = read_chunk(&mut recv, &mut buffer) => {
+                let Some(n) = read? else { return Ok(()) };
+                decoder.push(&buffer[..n]);
+                while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
+                    sender.on_frame(frame, now()).map_err(|e| NetError::Protocol(e.to_string()))?;
+                }
+            }
+            _ = appended.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        let frames = sender.poll_transmit(log, now());
+        write_frames(&mut send, &frames).await?;
+    }
+}
+
+/// What a receiving host does with replicated events.
+pub trait EventSink: Send + Sync {
+    /// The durable position of every origin it holds.
+    fn positions(&self) -> BTreeMap<NodeId, u64>;
+    /// Stores events durably (ignoring any it already holds, by origin and seq); returns the
+    /// durable position of `origin` afterwards.
+    fn store(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String>;
+}
+
+/// Accepts replication connections until the endpoint closes. `allowed` decides, from the
+/// TLS-authenticated peer id, before any data is exchanged (enrollment).
+pub async fn serve<S: EventSink + 'static>(
+    endpoint: Endpoint,
+    sink: Arc<S>,
+    allowed: Arc<dyn Fn(EndpointId) -> bool + Send + Sync>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let (sink, allowed) = (sink.clone(), allowed.clone());
+        tokio::spawn(async move {
+            let Ok(connection) = incoming.await else {
+                return;
+            };
+            let peer = connection.remote_id();
+            if !allowed(peer) {
+                tracing::warn!(%peer, "refused a sync connection from a peer that is not enrolled");
+                connection.close(1u32.into(), b"not enrolled");
+                return;
+            }
+            if let Err(error) = receive(connection, sink.as_ref()).await {
+                tracing::info!(%peer, %error, "sync session ended");
+            }
+        });
+    }
+}
+
+async fn receive<S: EventSink>(connection: Connection, sink: &S) -> Result<(), NetError> {
+    let (mut send, mut recv) = connection
+        .accept_bi()
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let mut receiver = Receiver::new(sink.positions());
+    write_frames(&mut send, &[receiver.on_connect()]).await?;
+    let mut decoder = Decoder::default();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    while let Some(n) = read_chunk(&mut recv, &mut buffer).await? {
+        decoder.push(&buffer[..n]);
+        while let Some(frame) = decoder
+            .next_frame()
+            .map_err(|e| NetError::Protocol(e.to_string()))?
+        {
+            match receiver
+                .on_frame(frame)
+                .map_err(|e| NetError::Protocol(e.to_string()))?
+            {
+                Received::Nothing => {}
+                Received::Reply(reply) => write_frames(&mut send, &[reply]).await?,
+                Received::Persist { origin, envelopes } => {
+                    let upto = sink.store(&origin, envelopes).map_err(NetError::Store)?;
+                    write_frames(&mut send, &[receiver.persisted(origin, upto)]).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
