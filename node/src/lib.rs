@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod followup;
 pub mod metrics;
+pub mod replication;
 pub mod scheduler;
 pub mod server;
 pub mod store;

@@ -238,6 +238,8 @@ struct Shared {
     /// Token hash → grant; a copy of the tokens table, updated by the writer after each commit.
     tokens: RwLock<HashMap<[u8; 32], Grant>>,
     writer_alive: AtomicBool,
+    /// Woken after every commit that appended events (replication sessions wait on it).
+    appended: Arc<tokio::sync::Notify>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -266,6 +268,7 @@ impl Store {
             order_hold_ms: options.order_hold.map(|d| d.as_millis() as i64),
             tokens: RwLock::new(tokens),
             writer_alive: AtomicBool::new(true),
+            appended: Arc::new(tokio::sync::Notify::new()),
             writer: Mutex::new(None),
         });
         let thread_shared = Arc::clone(&shared);
@@ -308,6 +311,11 @@ impl Store {
             .expect("token cache lock")
             .get(hash)
             .copied()
+    }
+
+    /// Woken after every commit that appended events to the log.
+    pub fn appended(&self) -> Arc<tokio::sync::Notify> {
+        self.shared.appended.clone()
     }
 
     /// The writer's clock: what "now" is for commands (the scheduler asks it too).

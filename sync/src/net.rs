@@ -14,14 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusion_contracts::{Envelope, NodeId, Timestamp};
+use iroh::RelayMode;
 use iroh::endpoint::{
     Connection, NetReportConfig, PortmapperConfig, RecvStream, SendStream, presets,
 };
-use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
 use tokio::sync::Notify;
 
 use crate::frame::{self, Decoder, Frame};
 use crate::proto::{LogSource, Received, Receiver, Sender};
+
+/// The iroh types callers name (endpoints, addresses, keys), so that no other crate imports iroh.
+pub use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 
 /// Application protocol of event-log replication, version 1.
 pub const ALPN: &[u8] = b"fusion/sync/1";

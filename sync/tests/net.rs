@@ -130,13 +130,12 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let hub_ep = net::offline_endpoint(hub_key, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let till_ep =
-        net::offline_endpoint(iroh::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let till_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let till_id = till_ep.id();
     let hub = Arc::new(Hub::default());
-    let allowed: Arc<dyn Fn(iroh::EndpointId) -> bool + Send + Sync> =
+    let allowed: Arc<dyn Fn(net::EndpointId) -> bool + Send + Sync> =
         Arc::new(move |peer| peer == till_id);
     tokio::spawn(net::serve(hub_ep.clone(), hub.clone(), allowed));
     let hub_addr = net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]);
@@ -199,7 +198,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
 
     // A peer that is not enrolled is refused before anything is stored.
     let stranger_ep =
-        net::offline_endpoint(iroh::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
     let stranger_log = Log {

@@ -125,6 +125,17 @@ impl Reader {
         Ok(out)
     }
 
+    /// Up to `limit` events from seq `from` on, as stored (postcard envelopes), for replication.
+    pub fn events_raw(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let events = self.txn.open_table(EVENTS)?;
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
+        for entry in events.range(from..)?.take(limit) {
+            let (_, bytes) = entry?;
+            out.push(bytes.value().to_vec());
+        }
+        Ok(out)
+    }
+
     /// Position of the newest event (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         last_seq(&self.txn.open_table(EVENTS)?)

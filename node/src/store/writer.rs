@@ -64,6 +64,9 @@ fn commit_batch(shared: &Shared, jobs: Vec<Job>, pruned_at_ms: &mut i64) {
                 let _ = job.reply.send(Ok(answer));
             }
             metrics::counter!("fusion_events_appended_total").increment(batch.events_appended);
+            if batch.events_appended > 0 {
+                shared.appended.notify_waiters();
+            }
         }
         Err(error) => {
             tracing::error!(%error, commands = n, "write batch failed; none of its commands was committed");

@@ -1,0 +1,127 @@
+//! The hub's store: one redb file with the fleet's events by (origin, seq) and each origin's
+//! durable position. The only module of the hub that imports redb. A batch of received events is
+//! one durable transaction; the receiver acknowledges only after it committed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use fusion_contracts::{Envelope, NodeId};
+use fusion_sync::net::EventSink;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// (origin, seq) → postcard envelope, exactly as the origin logged it.
+const FLEET_EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("fleet_events");
+/// Origin → last seq stored (every earlier one is stored too).
+const POSITIONS: TableDefinition<&str, u64> = TableDefinition::new("positions");
+/// The hub store's file name in its data dir.
+pub const HUB_DB_FILE: &str = "hub.redb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubStoreError {
+    #[error("hub store: {0}")]
+    Storage(String),
+}
+
+fn storage(e: impl std::fmt::Display) -> HubStoreError {
+    HubStoreError::Storage(e.to_string())
+}
+
+pub struct HubStore {
+    db: Database,
+}
+
+impl HubStore {
+    pub fn open(dir: &Path) -> Result<Self, HubStoreError> {
+        std::fs::create_dir_all(dir).map_err(storage)?;
+        let db = Database::create(dir.join(HUB_DB_FILE)).map_err(storage)?;
+        let txn = db.begin_write().map_err(storage)?;
+        txn.open_table(FLEET_EVENTS).map_err(storage)?;
+        txn.open_table(POSITIONS).map_err(storage)?;
+        txn.commit().map_err(storage)?;
+        Ok(Self { db })
+    }
+
+    /// Events of `origin` with seq ≥ `from`, in order.
+    pub fn events(
+        &self,
+        origin: &NodeId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((origin.as_str(), from)..=(origin.as_str(), u64::MAX))
+            .map_err(storage)?
+            .take(limit)
+        {
+            let (_, bytes) = entry.map_err(storage)?;
+            out.push(Envelope::decode(bytes.value()).map_err(storage)?);
+        }
+        Ok(out)
+    }
+
+    pub fn position(&self, origin: &NodeId) -> Result<u64, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(POSITIONS).map_err(storage)?;
+        Ok(table
+            .get(origin.as_str())
+            .map_err(storage)?
+            .map_or(0, |v| v.value()))
+    }
+}
+
+impl EventSink for HubStore {
+    fn positions(&self) -> BTreeMap<NodeId, u64> {
+        let read = || -> Result<BTreeMap<NodeId, u64>, HubStoreError> {
+            let txn = self.db.begin_read().map_err(storage)?;
+            let table = txn.open_table(POSITIONS).map_err(storage)?;
+            let mut out = BTreeMap::new();
+            for entry in table.iter().map_err(storage)? {
+                let (origin, seq) = entry.map_err(storage)?;
+                out.insert(NodeId::new(origin.value()).map_err(storage)?, seq.value());
+            }
+            Ok(out)
+        };
+        // Without positions every origin would be resent from the start: duplicates, which
+        // `store` ignores. Wasteful, never wrong.
+        read().unwrap_or_default()
+    }
+
+    fn store(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        let position = {
+            let mut events = txn.open_table(FLEET_EVENTS).map_err(|e| e.to_string())?;
+            let mut positions = txn.open_table(POSITIONS).map_err(|e| e.to_string())?;
+            let mut position = positions
+                .get(origin.as_str())
+                .map_err(|e| e.to_string())?
+                .map_or(0, |v| v.value());
+            for envelope in envelopes {
+                if envelope.seq <= position {
+                    continue; // already stored: duplicates are ignored by (origin, seq)
+                }
+                if envelope.seq != position + 1 {
+                    return Err(format!(
+                        "gap in {origin}: {} after {position}",
+                        envelope.seq
+                    ));
+                }
+                events
+                    .insert(
+                        (origin.as_str(), envelope.seq),
+                        envelope.encode().as_slice(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                position = envelope.seq;
+            }
+            positions
+                .insert(origin.as_str(), position)
+                .map_err(|e| e.to_string())?;
+            position
+        };
+        txn.commit().map_err(|e| e.to_string())?;
+        Ok(position)
+    }
+}

@@ -1,0 +1,125 @@
+//! A real node (HTTP, redb, writer) replicates to a real hub store over iroh on loopback: orders
+//! taken while the hub is down arrive, once it starts, exactly once and in order.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fusion_hub::store::HubStore;
+use fusion_node::server::{self, Node};
+use fusion_node::store::StoreOptions;
+use fusion_sync::net;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
+    let node_dir = tempfile::tempdir().unwrap();
+    let hub_dir = tempfile::tempdir().unwrap();
+    let node = Node::open(node_dir.path(), StoreOptions::default())
+        .await
+        .unwrap();
+    let store = node.store().clone();
+    let admin = std::fs::read_to_string(&node.admin_token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(
+        listener,
+        node.state.clone(),
+        std::future::pending(),
+    ));
+
+    // The hub's identity and address are known; nothing listens there yet.
+    let hub_key = net::load_or_create_identity(hub_dir.path()).unwrap();
+    let hub_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hub_addr = net::peer_addr(hub_key.public(), hub_port);
+    let node_ep = net::offline_endpoint(
+        net::load_or_create_identity(node_dir.path()).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let node_id = node_ep.id();
+    tokio::spawn(fusion_node::replication::run(
+        store.clone(),
+        node_ep,
+        hub_addr,
+    ));
+
+    let http = reqwest::Client::new();
+    let product =
+        json!({ "sku": "REP", "name": "Rep", "price": 2, "currency": "USD", "inventory": 10_000 });
+    http.post(format!("{url}/products"))
+        .bearer_auth(&admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        let order =
+            json!({ "customerId": "c", "items": [{ "sku": "REP", "quantity": 1, "price": 2 }] });
+        let placed = http
+            .post(format!("{url}/orders"))
+            .bearer_auth(&admin)
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status(), 201);
+    }
+    let node_last = store.read().unwrap().last_seq().unwrap();
+    assert!(
+        node_last >= 602,
+        "product, seed and 300 × (order, reservation)"
+    );
+
+    // The hub starts; the node's session reconnects on its own.
+    let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
+    let hub_ep = net::offline_endpoint(hub_key, hub_port).await.unwrap();
+    let allowed: Arc<dyn Fn(net::EndpointId) -> bool + Send + Sync> =
+        Arc::new(move |peer| peer == node_id);
+    tokio::spawn(net::serve(hub_ep, hub.clone(), allowed));
+    let origin = store.node_id().clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hub.position(&origin).unwrap() < node_last {
+        assert!(
+            Instant::now() < deadline,
+            "hub at {} of {node_last}",
+            hub.position(&origin).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at_hub = hub.events(&origin, 1, usize::MAX).unwrap();
+    let at_node = store.read().unwrap().events_after(0, usize::MAX).unwrap();
+    assert_eq!(
+        at_hub,
+        at_node[..at_hub.len()],
+        "the hub holds the node's log, in order, once"
+    );
+    assert_eq!(
+        at_hub
+            .iter()
+            .filter(|e| e.topic() == "order.created")
+            .count(),
+        300
+    );
+
+    // New orders flow while connected.
+    let order =
+        json!({ "customerId": "c", "items": [{ "sku": "REP", "quantity": 1, "price": 2 }] });
+    http.post(format!("{url}/orders"))
+        .bearer_auth(&admin)
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    let last = store.read().unwrap().last_seq().unwrap();
+    while hub.position(&origin).unwrap() < last {
+        assert!(Instant::now() < deadline, "the live order did not arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
