@@ -11,6 +11,7 @@ use fusion_contracts::{Currency, Decimal, Money};
 use fusion_node::card::{CardProvider, PaymentPolicy, StripeProvider};
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
+use fusion_sync::net;
 use tokio::net::TcpListener;
 
 #[derive(Subcommand)]
@@ -46,11 +47,28 @@ pub enum NodeCommand {
         /// the built-in US table.
         #[arg(long, env = "FUSION_SHIPPING_RATES")]
         shipping_rates: Option<PathBuf>,
+        /// Replicate the event log to this hub: `ENDPOINT_ID@IP:PORT` (see `fusion hub`).
+        #[arg(long, env = "FUSION_HUB", value_parser = parse_hub)]
+        hub: Option<(net::EndpointId, SocketAddr)>,
+        /// Local UDP address of the node's sync endpoint.
+        #[arg(long, env = "FUSION_SYNC_BIND", default_value = "0.0.0.0:0")]
+        sync_bind: SocketAddr,
+    },
+    /// Print this node's endpoint id (its sync identity), creating it on first use.
+    Id {
+        #[arg(long, env = "FUSION_DATA_DIR")]
+        data_dir: PathBuf,
     },
 }
 
 pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
     match command {
+        NodeCommand::Id { data_dir } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            println!("{}", net::load_or_create_identity(&data_dir)?.public());
+            Ok(())
+        }
         NodeCommand::Serve {
             data_dir,
             listen,
@@ -61,6 +79,8 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             card_floor_limit,
             order_hold_secs,
             shipping_rates,
+            hub,
+            sync_bind,
         } => {
             let mut store = StoreOptions {
                 order_hold: (order_hold_secs > 0)
@@ -88,7 +108,16 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            serve(data_dir, listen, demo, card, policy, store).await
+            serve(
+                data_dir,
+                listen,
+                demo,
+                card,
+                policy,
+                store,
+                hub.map(|h| (h, sync_bind)),
+            )
+            .await
         }
     }
 }
@@ -100,6 +129,7 @@ async fn serve(
     card: Option<Arc<dyn CardProvider>>,
     policy: PaymentPolicy,
     store_options: StoreOptions,
+    hub: Option<((net::EndpointId, SocketAddr), SocketAddr)>,
 ) -> anyhow::Result<()> {
     init_tracing();
     let mut node = Node::open(&data_dir, store_options)
@@ -110,6 +140,16 @@ async fn serve(
         None => tracing::info!("no card provider configured: card payments are refused"),
     }
     let store = node.store().clone();
+    if let Some(((hub_id, hub_addr), bind)) = hub {
+        let identity = net::load_or_create_identity(&data_dir)?;
+        let endpoint = net::offline_endpoint(identity, bind).await?;
+        tracing::info!(endpoint = %endpoint.id(), hub = %hub_id, %hub_addr, "replicating the event log to the hub");
+        tokio::spawn(fusion_node::replication::run(
+            store.clone(),
+            endpoint,
+            net::peer_addr(hub_id, hub_addr),
+        ));
+    }
     if demo {
         let created = fusion_node::demo::seed(&store)
             .await
@@ -183,4 +223,12 @@ fn parse_money(text: &str) -> Result<Money, String> {
     let currency = Currency::parse(code.trim()).map_err(|e| format!("currency {e}"))?;
     let amount = Decimal::parse(amount).map_err(|e| format!("amount {e}"))?;
     Money::from_decimal(amount, currency).map_err(|e| format!("amount {e}"))
+}
+
+/// "ENDPOINT_ID@IP:PORT" of a hub.
+fn parse_hub(text: &str) -> Result<(net::EndpointId, SocketAddr), String> {
+    let (id, addr) = text.split_once('@').ok_or("expected ENDPOINT_ID@IP:PORT")?;
+    let id = id.parse().map_err(|e| format!("endpoint id: {e}"))?;
+    let addr = addr.parse().map_err(|e| format!("address: {e}"))?;
+    Ok((id, addr))
 }

@@ -22,9 +22,14 @@ struct NodeProcess {
 
 /// Starts `fusion node serve` on a free port and waits for it to say where it listens.
 async fn spawn_node(dir: &Path) -> NodeProcess {
+    spawn_node_with(dir, &[]).await
+}
+
+async fn spawn_node_with(dir: &Path, extra: &[&str]) -> NodeProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fusion"))
         .args(["node", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -385,5 +390,108 @@ async fn sigkill_mid_chain_leaves_every_paid_order_shipped_exactly_once() {
     }
     let (_, order) = node.get(&http, &format!("/orders/{}", paid[0])).await;
     assert_eq!(order["status"], "fulfilled");
+    node.sigkill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
+    use fusion_hub::store::HubStore;
+    use fusion_sync::net;
+
+    let node_dir = tempfile::tempdir().unwrap();
+    let hub_dir = tempfile::tempdir().unwrap();
+    let id = |dir: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+            .args(["node", "id", "--data-dir"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let node_endpoint = id(node_dir.path());
+    assert_eq!(id(node_dir.path()), node_endpoint, "the identity persists");
+
+    // The hub: a real store and endpoint, enrolling only this node.
+    let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
+    let hub_ep = net::offline_endpoint(
+        net::load_or_create_identity(hub_dir.path()).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let enrolled: net::EndpointId = node_endpoint.parse().unwrap();
+    let allowed: Arc<dyn Fn(net::EndpointId) -> bool + Send + Sync> =
+        Arc::new(move |peer| peer == enrolled);
+    let hub_flag = format!("{}@{}", hub_ep.id(), hub_ep.bound_sockets()[0]);
+    tokio::spawn(net::serve(hub_ep, hub.clone(), allowed));
+    let args = ["--hub", hub_flag.as_str(), "--sync-bind", "127.0.0.1:0"];
+
+    let node = spawn_node_with(node_dir.path(), &args).await;
+    let http = reqwest::Client::new();
+    let product = json!({ "sku": "SYNC", "name": "Sync", "price": 1, "currency": "USD", "inventory": 1_000_000 });
+    http.post(format!("{}/products", node.url))
+        .bearer_auth(&node.admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    let acknowledged = Arc::new(Mutex::new(0usize));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (http, url, token, acknowledged) = (
+            http.clone(),
+            node.url.clone(),
+            node.admin.clone(),
+            acknowledged.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let order = json!({ "customerId": "sync", "items": [{ "sku": "SYNC", "quantity": 1, "price": 1 }] });
+            while let Ok(answer) = http.post(format!("{url}/orders")).bearer_auth(&token).json(&order).send().await {
+                if answer.status() == StatusCode::CREATED {
+                    *acknowledged.lock().await += 1;
+                }
+            }
+        }));
+    }
+    while *acknowledged.lock().await < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node.sigkill().await; // mid-sync: events are being replicated as orders land
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    let node = spawn_node_with(node_dir.path(), &args).await;
+    for _ in 0..20 {
+        let order = json!({ "customerId": "after", "items": [{ "sku": "SYNC", "quantity": 1, "price": 1 }] });
+        http.post(format!("{}/orders", node.url))
+            .bearer_auth(&node.admin)
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+    }
+    let at_node = all_events(&node, &http).await;
+    let origin = fusion_contracts::NodeId::new(at_node[0]["origin"].as_str().unwrap()).unwrap();
+    let last = at_node.len() as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while hub.position(&origin).unwrap() < last {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hub at {} of {last}",
+            hub.position(&origin).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at_hub = hub.events(&origin, 1, usize::MAX).unwrap();
+    assert_eq!(at_hub.len() as u64, last, "exactly once");
+    for (i, (hub_event, node_event)) in at_hub.iter().zip(&at_node).enumerate() {
+        assert_eq!(hub_event.seq, i as u64 + 1, "no gap, in order");
+        assert_eq!(
+            hub_event.event_id.to_string(),
+            node_event["eventId"].as_str().unwrap()
+        );
+    }
     node.sigkill().await;
 }
