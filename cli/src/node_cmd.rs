@@ -14,6 +14,8 @@ use fusion_node::store::StoreOptions;
 use fusion_sync::net;
 use tokio::net::TcpListener;
 
+// Parsed once at start: boxing the large `Serve` variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum NodeCommand {
     /// Serve the node's HTTP API on an embedded store until SIGTERM or Ctrl-C.
