@@ -421,8 +421,7 @@ async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
     .await
     .unwrap();
     let enrolled: net::EndpointId = node_endpoint.parse().unwrap();
-    let allowed: Arc<dyn Fn(net::EndpointId) -> bool + Send + Sync> =
-        Arc::new(move |peer| peer == enrolled);
+    let allowed = net::Gate::new(move |peer| peer == enrolled);
     let hub_flag = format!("{}@{}", hub_ep.id(), hub_ep.bound_sockets()[0]);
     tokio::spawn(net::serve(hub_ep, hub.clone(), allowed));
     let args = ["--hub", hub_flag.as_str(), "--sync-bind", "127.0.0.1:0"];

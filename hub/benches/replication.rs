@@ -6,7 +6,7 @@
 //! orders (20,000 events: order.created + inventory.reserved each), and bytes on the wire per
 //! event (frame bytes / events).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fusion_contracts::commands::{OrderLine, PlaceOrder};
@@ -16,32 +16,8 @@ use fusion_contracts::{
 use fusion_hub::store::HubStore;
 use fusion_sync::frame::{self, Frame};
 use fusion_sync::net;
-use fusion_sync::proto::LogSource;
+use fusion_sync::proto::VecLog;
 use tokio::sync::Notify;
-
-struct Log {
-    origin: NodeId,
-    events: RwLock<Vec<Vec<u8>>>,
-}
-
-impl LogSource for Log {
-    fn heads(&self) -> Vec<(NodeId, u64)> {
-        vec![(
-            self.origin.clone(),
-            self.events.read().unwrap().len() as u64,
-        )]
-    }
-    fn read(&self, _: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
-        self.events
-            .read()
-            .unwrap()
-            .iter()
-            .skip(from as usize - 1)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-}
 
 /// Realistic order events: what a till logs for a 3-line order.
 fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
@@ -97,14 +73,8 @@ fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
 async fn drain(events: u64) -> (Duration, Duration, f64) {
     let dir = tempfile::tempdir().unwrap();
     let origin = NodeId::new("bench-till").unwrap();
-    let log = Arc::new(Log {
-        origin: origin.clone(),
-        events: RwLock::new(build_log(&origin, events)),
-    });
-    let wire: usize = log
-        .events
-        .read()
-        .unwrap()
+    let encoded = build_log(&origin, events);
+    let wire: usize = encoded
         .chunks(512)
         .enumerate()
         .map(|(i, chunk)| {
@@ -116,6 +86,8 @@ async fn drain(events: u64) -> (Duration, Duration, f64) {
             .len()
         })
         .sum();
+    let log = Arc::new(VecLog::new(origin.clone()));
+    log.extend(encoded);
     let hub = Arc::new(HubStore::open(dir.path()).unwrap());
     let hub_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -128,7 +100,7 @@ async fn drain(events: u64) -> (Duration, Duration, f64) {
     tokio::spawn(net::serve(
         hub_ep,
         hub.clone(),
-        Arc::new(move |p| p == till_id),
+        net::Gate::new(move |p| p == till_id),
     ));
     let started = Instant::now();
     let session = {

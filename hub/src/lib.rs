@@ -1,5 +1,5 @@
 //! The hub: receives every enrolled node's event log over `fusion_sync` and stores it durably.
-//! This first slice holds the fleet log; the fleet API, enrollment commands, Kafka and n8n
-//! export arrive with their issues.
+//! It holds the fleet log and the enrollments (who may sync); the fleet API, the `fusion hub`
+//! commands, Kafka and n8n export arrive in later slices.
 
 pub mod store;

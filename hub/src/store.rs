@@ -6,13 +6,18 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fusion_contracts::{Envelope, NodeId};
-use fusion_sync::net::EventSink;
+use fusion_sync::net::{EndpointId, EventSink};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// (origin, seq) → postcard envelope, exactly as the origin logged it.
 const FLEET_EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("fleet_events");
 /// Origin → last seq stored (every earlier one is stored too).
 const POSITIONS: TableDefinition<&str, u64> = TableDefinition::new("positions");
+/// Enrolled node (endpoint id, as text) → the store it belongs to.
+const ENROLLMENTS: TableDefinition<&str, &str> = TableDefinition::new("enrollments");
+/// Revoked node (endpoint id, as text) → when, in Unix ms. Revoked stays revoked until the node
+/// is enrolled again on purpose.
+const REVOCATIONS: TableDefinition<&str, i64> = TableDefinition::new("revocations");
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -37,6 +42,8 @@ impl HubStore {
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(FLEET_EVENTS).map_err(storage)?;
         txn.open_table(POSITIONS).map_err(storage)?;
+        txn.open_table(ENROLLMENTS).map_err(storage)?;
+        txn.open_table(REVOCATIONS).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db })
     }
@@ -58,6 +65,67 @@ impl HubStore {
         {
             let (_, bytes) = entry.map_err(storage)?;
             out.push(Envelope::decode(bytes.value()).map_err(storage)?);
+        }
+        Ok(out)
+    }
+
+    /// Enrolls `node` as a till of `store` (again, if it was revoked). Durable on return.
+    pub fn enroll(&self, node: EndpointId, store: &str) -> Result<(), HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let key = node.to_string();
+            txn.open_table(ENROLLMENTS)
+                .map_err(storage)?
+                .insert(key.as_str(), store)
+                .map_err(storage)?;
+            txn.open_table(REVOCATIONS)
+                .map_err(storage)?
+                .remove(key.as_str())
+                .map_err(storage)?;
+        }
+        txn.commit().map_err(storage)
+    }
+
+    /// Revokes `node`: it is no longer admitted. Returns false when it was not enrolled.
+    /// Durable on return; cutting its live connections is the caller's (`Gate::cut`).
+    pub fn revoke(&self, node: EndpointId, at_unix_ms: i64) -> Result<bool, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let was_enrolled = {
+            let key = node.to_string();
+            let removed = txn
+                .open_table(ENROLLMENTS)
+                .map_err(storage)?
+                .remove(key.as_str())
+                .map_err(storage)?
+                .is_some();
+            txn.open_table(REVOCATIONS)
+                .map_err(storage)?
+                .insert(key.as_str(), at_unix_ms)
+                .map_err(storage)?;
+            removed
+        };
+        txn.commit().map_err(storage)?;
+        Ok(was_enrolled)
+    }
+
+    /// The store `node` is enrolled in; `None` when it is not (never enrolled, or revoked).
+    pub fn enrollment(&self, node: EndpointId) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(ENROLLMENTS).map_err(storage)?;
+        Ok(table
+            .get(node.to_string().as_str())
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+
+    /// Every enrolled node and its store.
+    pub fn enrollments(&self) -> Result<Vec<(String, String)>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(ENROLLMENTS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (node, store) = entry.map_err(storage)?;
+            out.push((node.value().to_string(), store.value().to_string()));
         }
         Ok(out)
     }

@@ -80,8 +80,7 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     // The hub starts; the node's session reconnects on its own.
     let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
     let hub_ep = net::offline_endpoint(hub_key, hub_port).await.unwrap();
-    let allowed: Arc<dyn Fn(net::EndpointId) -> bool + Send + Sync> =
-        Arc::new(move |peer| peer == node_id);
+    let allowed = net::Gate::new(move |peer| peer == node_id);
     tokio::spawn(net::serve(hub_ep, hub.clone(), allowed));
     let origin = store.node_id().clone();
     let deadline = Instant::now() + Duration::from_secs(60);

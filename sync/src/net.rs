@@ -174,33 +174,91 @@ pub trait EventSink: Send + Sync {
     fn store(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String>;
 }
 
-/// Accepts replication connections until the endpoint closes. `allowed` decides, from the
-/// TLS-authenticated peer id, before any data is exchanged (enrollment).
-pub async fn serve<S: EventSink + 'static>(
-    endpoint: Endpoint,
-    sink: Arc<S>,
-    allowed: Arc<dyn Fn(EndpointId) -> bool + Send + Sync>,
-) {
+/// Who may replicate to this host, asked from the TLS-authenticated peer id before any data is
+/// exchanged and again before every batch is stored; and the live connections, so that a
+/// revocation cuts them at once ([`Gate::cut`]).
+pub struct Gate {
+    admits: Box<dyn Fn(EndpointId) -> bool + Send + Sync>,
+    live: std::sync::Mutex<BTreeMap<EndpointId, Vec<Connection>>>,
+}
+
+impl Gate {
+    pub fn new(admits: impl Fn(EndpointId) -> bool + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(Self {
+            admits: Box::new(admits),
+            live: std::sync::Mutex::default(),
+        })
+    }
+
+    pub fn admits(&self, peer: EndpointId) -> bool {
+        (self.admits)(peer)
+    }
+
+    /// Closes every live connection of `peer`; returns how many there were. Call it after the
+    /// peer stopped being admitted, so that it cannot come straight back.
+    pub fn cut(&self, peer: EndpointId) -> usize {
+        let connections = self.lock().remove(&peer).unwrap_or_default();
+        for connection in &connections {
+            connection.close(2u32.into(), b"revoked");
+        }
+        connections.len()
+    }
+
+    /// Peers with a live connection.
+    pub fn connected(&self) -> Vec<EndpointId> {
+        self.lock().keys().copied().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<EndpointId, Vec<Connection>>> {
+        // A panic while holding the lock leaves a map of handles, still consistent.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, peer: EndpointId, connection: &Connection) {
+        self.lock()
+            .entry(peer)
+            .or_default()
+            .push(connection.clone());
+    }
+
+    fn forget(&self, peer: EndpointId, connection: &Connection) {
+        let mut live = self.lock();
+        if let Some(list) = live.get_mut(&peer) {
+            list.retain(|c| c.stable_id() != connection.stable_id());
+            if list.is_empty() {
+                live.remove(&peer);
+            }
+        }
+    }
+}
+
+/// Accepts replication connections until the endpoint closes, each peer checked by `gate`.
+pub async fn serve<S: EventSink + 'static>(endpoint: Endpoint, sink: Arc<S>, gate: Arc<Gate>) {
     while let Some(incoming) = endpoint.accept().await {
-        let (sink, allowed) = (sink.clone(), allowed.clone());
+        let (sink, gate) = (sink.clone(), gate.clone());
         tokio::spawn(async move {
             let Ok(connection) = incoming.await else {
                 return;
             };
             let peer = connection.remote_id();
-            if !allowed(peer) {
+            // Registered before the check: a revocation that lands in between still cuts it.
+            gate.register(peer, &connection);
+            if !gate.admits(peer) {
                 tracing::warn!(%peer, "refused a sync connection from a peer that is not enrolled");
                 connection.close(1u32.into(), b"not enrolled");
-                return;
-            }
-            if let Err(error) = receive(connection, sink.as_ref()).await {
+            } else if let Err(error) = receive(&connection, sink.as_ref(), &gate).await {
                 tracing::info!(%peer, %error, "sync session ended");
             }
+            gate.forget(peer, &connection);
         });
     }
 }
 
-async fn receive<S: EventSink>(connection: Connection, sink: &S) -> Result<(), NetError> {
+async fn receive<S: EventSink>(
+    connection: &Connection,
+    sink: &S,
+    gate: &Gate,
+) -> Result<(), NetError> {
     let (mut send, mut recv) = connection
         .accept_bi()
         .await
@@ -222,6 +280,10 @@ async fn receive<S: EventSink>(connection: Connection, sink: &S) -> Result<(), N
                 Received::Nothing => {}
                 Received::Reply(reply) => write_frames(&mut send, &[reply]).await?,
                 Received::Persist { origin, envelopes } => {
+                    if !gate.admits(connection.remote_id()) {
+                        connection.close(2u32.into(), b"revoked");
+                        return Err(NetError::Protocol("peer is no longer enrolled".into()));
+                    }
                     let upto = sink.store(&origin, envelopes).map_err(NetError::Store)?;
                     write_frames(&mut send, &[receiver.persisted(origin, upto)]).await?;
                 }

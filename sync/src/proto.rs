@@ -32,6 +32,62 @@ pub trait LogSource {
     fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>>;
 }
 
+/// An in-memory log of one origin, holding encoded envelopes in seq order (seq 1 first): the
+/// sending side of tests, benchmarks and tools that replicate without a node store.
+pub struct VecLog {
+    origin: NodeId,
+    events: std::sync::RwLock<Vec<Vec<u8>>>,
+}
+
+impl VecLog {
+    pub fn new(origin: NodeId) -> Self {
+        Self {
+            origin,
+            events: std::sync::RwLock::default(),
+        }
+    }
+
+    pub fn origin(&self) -> &NodeId {
+        &self.origin
+    }
+
+    /// The next seq to log.
+    pub fn next_seq(&self) -> u64 {
+        self.read_lock().len() as u64 + 1
+    }
+
+    /// Appends envelopes encoded in seq order (the caller numbers them from `next_seq`).
+    pub fn extend(&self, encoded: impl IntoIterator<Item = Vec<u8>>) {
+        self.events
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(encoded);
+    }
+
+    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<u8>>> {
+        self.events.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl LogSource for VecLog {
+    fn heads(&self) -> Vec<(NodeId, u64)> {
+        vec![(self.origin.clone(), self.read_lock().len() as u64)]
+    }
+
+    fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
+        if origin != &self.origin {
+            return Vec::new();
+        }
+        let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.read_lock()
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
 /// A peer broke the protocol; close the connection.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {

@@ -3,64 +3,38 @@
 //! receiver's durable position; a peer that is not enrolled is refused and stores nothing.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fusion_contracts::events::StockAdjusted;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
 use fusion_sync::net::{self, EventSink};
-use fusion_sync::proto::LogSource;
+use fusion_sync::proto::{LogSource, VecLog};
 use tokio::sync::Notify;
 
-struct Log {
-    origin: NodeId,
-    events: RwLock<Vec<Vec<u8>>>,
-}
-
-impl Log {
-    fn append(&self, n: u64) {
-        let mut events = self.events.write().unwrap();
-        for _ in 0..n {
-            let seq = events.len() as u64 + 1;
-            let event = Event::StockAdjusted(StockAdjusted {
-                sku: Sku::new("SKU").unwrap(),
-                previous_quantity: seq - 1,
-                quantity: seq,
-                delta: 1,
-                reason: "sale".into(),
-            });
-            let envelope = Envelope::new(
-                EventId::from_u128(seq.into()),
-                self.origin.clone(),
-                seq,
-                Timestamp::from_unix_ms(seq as i64),
-                CorrelationId::new("net-test").unwrap(),
-                None,
-                event,
-            )
-            .unwrap();
-            events.push(envelope.encode());
-        }
-    }
-}
-
-impl LogSource for Log {
-    fn heads(&self) -> Vec<(NodeId, u64)> {
-        vec![(
-            self.origin.clone(),
-            self.events.read().unwrap().len() as u64,
-        )]
-    }
-    fn read(&self, _: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
-        self.events
-            .read()
-            .unwrap()
-            .iter()
-            .skip(from as usize - 1)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
+/// Appends `n` stock adjustments to `log`, numbered on from its last seq.
+fn append(log: &VecLog, n: u64) {
+    let first = log.next_seq();
+    log.extend((first..first + n).map(|seq| {
+        let event = Event::StockAdjusted(StockAdjusted {
+            sku: Sku::new("SKU").unwrap(),
+            previous_quantity: seq - 1,
+            quantity: seq,
+            delta: 1,
+            reason: "sale".into(),
+        });
+        Envelope::new(
+            EventId::from_u128(seq.into()),
+            log.origin().clone(),
+            seq,
+            Timestamp::from_unix_ms(seq as i64),
+            CorrelationId::new("net-test").unwrap(),
+            None,
+            event,
+        )
+        .unwrap()
+        .encode()
+    }));
 }
 
 #[derive(Default)]
@@ -135,17 +109,13 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
         .unwrap();
     let till_id = till_ep.id();
     let hub = Arc::new(Hub::default());
-    let allowed: Arc<dyn Fn(net::EndpointId) -> bool + Send + Sync> =
-        Arc::new(move |peer| peer == till_id);
+    let allowed = net::Gate::new(move |peer| peer == till_id);
     tokio::spawn(net::serve(hub_ep.clone(), hub.clone(), allowed));
     let hub_addr = net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]);
 
     let origin = NodeId::new("till-1").unwrap();
-    let log = Arc::new(Log {
-        origin: origin.clone(),
-        events: RwLock::new(Vec::new()),
-    });
-    log.append(10_000);
+    let log = Arc::new(VecLog::new(origin.clone()));
+    append(&log, 10_000);
     let appended = Arc::new(Notify::new());
 
     let started = Instant::now();
@@ -163,7 +133,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let _ = session.await;
     let at_cut = hub.count(&origin);
 
-    log.append(2_000);
+    append(&log, 2_000);
     let session = {
         let (ep, addr, log, appended) = (
             till_ep.clone(),
@@ -191,7 +161,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
         );
         assert_eq!(
             stored.iter().map(Envelope::encode).collect::<Vec<_>>(),
-            *log.events.read().unwrap()
+            log.read(&origin, 1, usize::MAX)
         );
     }
     session.abort();
@@ -201,11 +171,8 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
         net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-    let stranger_log = Log {
-        origin: NodeId::new("stranger").unwrap(),
-        events: RwLock::new(Vec::new()),
-    };
-    stranger_log.append(10);
+    let stranger_log = VecLog::new(NodeId::new("stranger").unwrap());
+    append(&stranger_log, 10);
     let refused = tokio::time::timeout(
         Duration::from_secs(20),
         net::send_log(&stranger_ep, hub_addr, &stranger_log, &Notify::new()),
