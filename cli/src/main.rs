@@ -1,10 +1,11 @@
-//! `fusion`: the one binary. Runs the node daemon (`fusion node serve`) and the operator
-//! commands that talk to a running node over HTTP.
+//! `fusion`: the one binary. Runs the node daemon (`fusion node serve`), the hub daemon
+//! (`fusion hub serve`) and the operator commands that talk to them over HTTP.
 //!
 //! Exit codes: 0 success; 1 failure (I/O, server error, unreachable); 2 usage error;
 //! 3 the server refused the request (4xx).
 
 mod client;
+mod hub_cmd;
 mod node_cmd;
 mod token_cmd;
 
@@ -33,6 +34,9 @@ enum Top {
     /// Run and manage a node.
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
+    /// Run the hub and enroll or revoke nodes.
+    #[command(subcommand)]
+    Hub(hub_cmd::HubCommand),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Top::Node(cmd) => node_cmd::run(cmd).await,
+            Top::Hub(cmd) => hub_cmd::run(cmd).await,
             Top::Token(cmd) => token_cmd::run(cmd).await,
         }
     });

@@ -1,6 +1,7 @@
 //! The real `fusion` binary as a process: SIGKILL while clients place orders loses no
 //! acknowledged order and leaves no gap in the log; an Idempotency-Key outlives a crash; the
-//! token command works against a running node and reports refusals with its exit codes.
+//! token command works against a running node and reports refusals with its exit codes; the hub
+//! process admits only nodes enrolled by `fusion hub enroll` and `fusion hub revoke` cuts them off.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -493,4 +494,132 @@ async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
         );
     }
     node.sigkill().await;
+}
+
+/// Runs the `fusion` binary to completion; returns its exit code and stdout.
+fn fusion(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let node_dir = tempfile::tempdir().unwrap();
+    let hub_data = hub_dir.path().to_str().unwrap();
+    let mut hub = Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+        .args(["--sync-bind", "127.0.0.1:0", "--data-dir", hub_data])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(hub.stdout.take().unwrap()).lines();
+    let (mut hub_url, mut hub_flag) = (None, None);
+    while hub_url.is_none() || hub_flag.is_none() {
+        let line = lines.next_line().await.unwrap().expect("the hub exited");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            hub_url = Some(url.trim().to_string());
+        }
+        if let Some((_, flag)) = line.split_once("sync endpoint: ") {
+            hub_flag = Some(flag.trim().to_string());
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (hub_url, hub_flag) = (hub_url.unwrap(), hub_flag.unwrap());
+    let hub_token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
+    let http = reqwest::Client::new();
+    let hub_events = |query: &'static str| {
+        let request = http
+            .get(format!("{hub_url}/events?limit=1000&{query}"))
+            .bearer_auth(hub_token.trim());
+        async move {
+            let page: Value = request.send().await.unwrap().json().await.unwrap();
+            page["events"].as_array().unwrap().clone()
+        }
+    };
+
+    // A node that is not enrolled replicates nothing.
+    let (code, node_endpoint) = fusion(&[
+        "node",
+        "id",
+        "--data-dir",
+        node_dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let node_endpoint = node_endpoint.trim().to_string();
+    let args = ["--hub", hub_flag.as_str(), "--sync-bind", "127.0.0.1:0"];
+    let node = spawn_node_with(node_dir.path(), &args).await;
+    let product =
+        json!({ "sku": "HUB", "name": "Hub", "price": 1, "currency": "USD", "inventory": 100 });
+    let order =
+        json!({ "customerId": "c", "items": [{ "sku": "HUB", "quantity": 1, "price": 1 }] });
+    let post = |path: &str, body: &Value| {
+        http.post(format!("{}{path}", node.url))
+            .bearer_auth(&node.admin)
+            .json(body)
+            .send()
+    };
+    assert_eq!(post("/products", &product).await.unwrap().status(), 201);
+    assert_eq!(post("/orders", &order).await.unwrap().status(), 201);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        hub_events("").await.is_empty(),
+        "an unenrolled node is refused"
+    );
+
+    // Enrolled by the command: the node's next attempt gets in and everything arrives.
+    let hub_target = ["--url", hub_url.as_str(), "--data-dir", hub_data];
+    let enroll = [
+        &["hub", "enroll", node_endpoint.as_str(), "--store", "shop-1"][..],
+        &hub_target[..],
+    ]
+    .concat();
+    assert_eq!(fusion(&enroll).0, 0);
+    let (code, listed) = fusion(&[&["hub", "enrollments"][..], &hub_target[..]].concat());
+    assert_eq!(
+        (code, listed.trim()),
+        (0, format!("{node_endpoint}\tshop-1").as_str())
+    );
+    let bad = [
+        &["hub", "enroll", "nonsense", "--store", "shop-1"][..],
+        &hub_target[..],
+    ]
+    .concat();
+    assert_eq!(fusion(&bad).0, 3, "a refused request exits 3");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while hub_events("store=shop-1&topic=order.created").await.len() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the order never reached the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Revoked by the command: cut off; later orders stay on the node.
+    let revoke = [
+        &["hub", "revoke", node_endpoint.as_str()][..],
+        &hub_target[..],
+    ]
+    .concat();
+    assert_eq!(fusion(&revoke).0, 0);
+    let at_revoke = hub_events("").await.len();
+    assert_eq!(post("/orders", &order).await.unwrap().status(), 201);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        hub_events("").await.len(),
+        at_revoke,
+        "nothing after the revocation"
+    );
+    assert_eq!(fusion(&revoke).0, 3, "revoking twice is refused");
+    node.sigkill().await;
+    hub.start_kill().unwrap();
 }

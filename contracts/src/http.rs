@@ -632,7 +632,7 @@ pub struct OrderResponse {
 
 /// Every error response: a stable machine code, a human sentence, and the offending request
 /// field when there is one. Insufficient stock also names the sku and both quantities.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub error: String,

@@ -1,5 +1,80 @@
 //! The hub: receives every enrolled node's event log over `fusion_sync` and stores it durably.
-//! It holds the fleet log and the enrollments (who may sync); the fleet API, the `fusion hub`
-//! commands, Kafka and n8n export arrive in later slices.
+//! It holds the fleet log and the enrollments (who may sync) and serves them over HTTP
+//! (`api`); merged documents, Kafka and n8n export arrive in later slices.
 
+pub mod api;
 pub mod store;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fusion_sync::net::{self, Endpoint, Gate};
+use tokio::net::TcpListener;
+
+use crate::api::HubState;
+use crate::store::HubStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] store::HubStoreError),
+    #[error("admin token {path}: {source}")]
+    Token {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Http(std::io::Error),
+}
+
+/// An opened hub: its store, its sync gate (admits enrolled nodes) and its HTTP state.
+pub struct Hub {
+    pub state: HubState,
+    /// The admin token, when this start created it (print it once).
+    pub new_admin_token: Option<String>,
+    pub admin_token_path: PathBuf,
+}
+
+impl Hub {
+    pub fn open(data_dir: &Path) -> Result<Self, HubError> {
+        let store = Arc::new(HubStore::open(data_dir)?);
+        let gate = {
+            let store = store.clone();
+            Gate::new(move |peer| matches!(store.enrollment(peer), Ok(Some(_))))
+        };
+        let admin_token_path = data_dir.join(api::ADMIN_TOKEN_FILE);
+        let (state, new_admin_token) =
+            HubState::open(data_dir, store, gate).map_err(|source| HubError::Token {
+                path: admin_token_path.display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            state,
+            new_admin_token,
+            admin_token_path,
+        })
+    }
+
+    /// Serves the HTTP API on `listener` and accepts enrolled nodes' sync connections on
+    /// `endpoint` until `shutdown` resolves.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        endpoint: Endpoint,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HubError> {
+        let sync = tokio::spawn(net::serve(
+            endpoint.clone(),
+            self.state.store.clone(),
+            self.state.gate.clone(),
+        ));
+        let served = axum::serve(listener, api::router(self.state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(HubError::Http);
+        endpoint.close().await;
+        sync.abort();
+        served
+    }
+}

@@ -18,6 +18,9 @@ const ENROLLMENTS: TableDefinition<&str, &str> = TableDefinition::new("enrollmen
 /// Revoked node (endpoint id, as text) → when, in Unix ms. Revoked stays revoked until the node
 /// is enrolled again on purpose.
 const REVOCATIONS: TableDefinition<&str, i64> = TableDefinition::new("revocations");
+/// Origin → the store of the enrolled node that first delivered its events (the fleet API's
+/// `store` filter).
+const ORIGIN_STORES: TableDefinition<&str, &str> = TableDefinition::new("origin_stores");
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -29,6 +32,24 @@ pub enum HubStoreError {
 
 fn storage(e: impl std::fmt::Display) -> HubStoreError {
     HubStoreError::Storage(e.to_string())
+}
+
+/// Which fleet events `HubStore::fleet_events` returns; `None` matches all.
+#[derive(Clone, Debug, Default)]
+pub struct FleetFilter {
+    pub store: Option<String>,
+    pub origin: Option<String>,
+    pub topic: Option<String>,
+}
+
+/// One page of fleet events and where the next one starts.
+#[derive(Debug, Default)]
+pub struct FleetPage {
+    pub events: Vec<Envelope>,
+    /// The last (origin, seq) looked at: pass it as `after` for the next page.
+    pub next: Option<(String, u64)>,
+    /// True when the scan reached the end of the log (for now).
+    pub complete: bool,
 }
 
 pub struct HubStore {
@@ -44,6 +65,7 @@ impl HubStore {
         txn.open_table(POSITIONS).map_err(storage)?;
         txn.open_table(ENROLLMENTS).map_err(storage)?;
         txn.open_table(REVOCATIONS).map_err(storage)?;
+        txn.open_table(ORIGIN_STORES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db })
     }
@@ -130,6 +152,83 @@ impl HubStore {
         Ok(out)
     }
 
+    /// The store whose enrolled node first delivered `origin`'s events.
+    pub fn origin_store(&self, origin: &str) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        Ok(table
+            .get(origin)
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+
+    /// The fleet's events in (origin, seq) order after `after`, matching `filter`; at most
+    /// `limit`. Scans at most `scan_max` events, so a rare topic cannot make one page read
+    /// the whole log: the returned cursor resumes where the scan stopped.
+    pub fn fleet_events(
+        &self,
+        filter: &FleetFilter,
+        after: Option<(String, u64)>,
+        limit: usize,
+        scan_max: usize,
+    ) -> Result<FleetPage, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        let start = match (&after, &filter.origin) {
+            (Some((origin, seq)), _) => (origin.clone(), seq.saturating_add(1)),
+            (None, Some(origin)) => (origin.clone(), 0),
+            (None, None) => (String::new(), 0),
+        };
+        let mut page = FleetPage::default();
+        let mut store_of: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for (scanned, entry) in table
+            .range((start.0.as_str(), start.1)..)
+            .map_err(storage)?
+            .enumerate()
+        {
+            let (key, bytes) = entry.map_err(storage)?;
+            let (origin, seq) = key.value();
+            if filter.origin.as_deref().is_some_and(|o| o != origin) {
+                break; // past the one origin asked for
+            }
+            if scanned == scan_max {
+                return Ok(page); // `next` is the last one looked at
+            }
+            page.next = Some((origin.to_string(), seq));
+            if let Some(wanted) = &filter.store {
+                let store = match store_of.get(origin) {
+                    Some(store) => store.clone(),
+                    None => {
+                        let store = stores
+                            .get(origin)
+                            .map_err(storage)?
+                            .map(|v| v.value().to_string());
+                        store_of.insert(origin.to_string(), store.clone());
+                        store
+                    }
+                };
+                if store.as_deref() != Some(wanted.as_str()) {
+                    continue;
+                }
+            }
+            let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
+            if filter
+                .topic
+                .as_deref()
+                .is_some_and(|t| t != envelope.topic())
+            {
+                continue;
+            }
+            page.events.push(envelope);
+            if page.events.len() >= limit {
+                return Ok(page);
+            }
+        }
+        page.complete = true;
+        Ok(page)
+    }
+
     pub fn position(&self, origin: &NodeId) -> Result<u64, HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;
         let table = read.open_table(POSITIONS).map_err(storage)?;
@@ -157,9 +256,30 @@ impl EventSink for HubStore {
         read().unwrap_or_default()
     }
 
-    fn store(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String> {
+    fn store(
+        &self,
+        peer: EndpointId,
+        origin: &NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> Result<u64, String> {
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         let position = {
+            let mut origin_stores = txn.open_table(ORIGIN_STORES).map_err(|e| e.to_string())?;
+            if origin_stores
+                .get(origin.as_str())
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                let enrollments = txn.open_table(ENROLLMENTS).map_err(|e| e.to_string())?;
+                if let Some(store) = enrollments
+                    .get(peer.to_string().as_str())
+                    .map_err(|e| e.to_string())?
+                {
+                    origin_stores
+                        .insert(origin.as_str(), store.value())
+                        .map_err(|e| e.to_string())?;
+                }
+            }
             let mut events = txn.open_table(FLEET_EVENTS).map_err(|e| e.to_string())?;
             let mut positions = txn.open_table(POSITIONS).map_err(|e| e.to_string())?;
             let mut position = positions

@@ -2,47 +2,16 @@
 //! before any event is stored, and a revoked node is cut off mid-session and cannot reconnect.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fusion_contracts::events::StockAdjusted;
-use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
+use fusion_contracts::NodeId;
 use fusion_hub::store::HubStore;
 use fusion_sync::net::{self, EndpointId};
 use fusion_sync::proto::VecLog;
 use tokio::sync::Notify;
 
-/// Appends `n` stock adjustments to `log`, numbered on from its last seq.
-fn append(log: &VecLog, n: u64) {
-    let first = log.next_seq();
-    log.extend((first..first + n).map(|seq| {
-        let event = Event::StockAdjusted(StockAdjusted {
-            sku: Sku::new("SKU").unwrap(),
-            previous_quantity: seq - 1,
-            quantity: seq,
-            delta: 1,
-            reason: "enrollment test".into(),
-        });
-        Envelope::new(
-            EventId::from_u128(seq.into()),
-            log.origin().clone(),
-            seq,
-            Timestamp::from_unix_ms(seq as i64),
-            CorrelationId::new("enrollment").unwrap(),
-            None,
-            event,
-        )
-        .unwrap()
-        .encode()
-    }));
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+mod common;
+use common::{append, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {

@@ -170,8 +170,13 @@ pub trait EventSink: Send + Sync {
     /// The durable position of every origin it holds.
     fn positions(&self) -> BTreeMap<NodeId, u64>;
     /// Stores events durably (ignoring any it already holds, by origin and seq); returns the
-    /// durable position of `origin` afterwards.
-    fn store(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String>;
+    /// durable position of `origin` afterwards. `peer` is the authenticated sender.
+    fn store(
+        &self,
+        peer: EndpointId,
+        origin: &NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> Result<u64, String>;
 }
 
 /// Who may replicate to this host, asked from the TLS-authenticated peer id before any data is
@@ -284,7 +289,9 @@ async fn receive<S: EventSink>(
                         connection.close(2u32.into(), b"revoked");
                         return Err(NetError::Protocol("peer is no longer enrolled".into()));
                     }
-                    let upto = sink.store(&origin, envelopes).map_err(NetError::Store)?;
+                    let upto = sink
+                        .store(connection.remote_id(), &origin, envelopes)
+                        .map_err(NetError::Store)?;
                     write_frames(&mut send, &[receiver.persisted(origin, upto)]).await?;
                 }
             }

@@ -51,7 +51,12 @@ impl EventSink for Hub {
             .map(|(o, l)| (o.clone(), l.len() as u64))
             .collect()
     }
-    fn store(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String> {
+    fn store(
+        &self,
+        _: net::EndpointId,
+        origin: &NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> Result<u64, String> {
         let mut logs = self.logs.lock().unwrap();
         let log = logs.entry(origin.clone()).or_default();
         for envelope in envelopes {

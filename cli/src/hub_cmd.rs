@@ -1,0 +1,161 @@
+//! `fusion hub …`: the hub daemon and its enrollment commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use fusion_hub::Hub;
+use fusion_sync::net;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::client::{Client, Target};
+use crate::node_cmd::{init_tracing, shutdown_signal};
+
+#[derive(Subcommand)]
+pub enum HubCommand {
+    /// Serve the hub: its HTTP API and the sync endpoint enrolled nodes replicate to.
+    Serve {
+        /// Directory of the hub store (created if missing).
+        #[arg(long, env = "FUSION_HUB_DATA_DIR")]
+        data_dir: PathBuf,
+        /// HTTP address to listen on.
+        #[arg(long, env = "FUSION_HUB_LISTEN", default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// UDP address of the sync endpoint (nodes use `--hub ID@this`).
+        #[arg(long, env = "FUSION_HUB_SYNC_BIND", default_value = "0.0.0.0:7070")]
+        sync_bind: SocketAddr,
+    },
+    /// Print the hub's endpoint id, creating it on first use.
+    Id {
+        #[arg(long, env = "FUSION_HUB_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Admit a node (its `fusion node id`) as a till of a store.
+    Enroll {
+        node_id: String,
+        #[arg(long)]
+        store: String,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// Refuse a node from now on and cut its live sync connections.
+    Revoke {
+        node_id: String,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// List the enrolled nodes and their stores.
+    Enrollments {
+        #[command(flatten)]
+        target: HubTarget,
+    },
+}
+
+/// Where the hub's HTTP API is, and its admin token.
+#[derive(Args, Clone, Debug)]
+pub struct HubTarget {
+    /// Base URL of the hub.
+    #[arg(long, env = "FUSION_HUB_URL", default_value = "http://127.0.0.1:8090")]
+    url: String,
+    /// File holding the hub's admin token (else FUSION_TOKEN, else --data-dir's admin.token).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Data dir of a local hub whose admin.token to use.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl HubTarget {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::new(&Target {
+            url: self.url.clone(),
+            token_file: self.token_file.clone(),
+            data_dir: self.data_dir.clone(),
+        })
+    }
+}
+
+pub async fn run(command: HubCommand) -> anyhow::Result<()> {
+    match command {
+        HubCommand::Serve {
+            data_dir,
+            listen,
+            sync_bind,
+        } => serve(data_dir, listen, sync_bind).await,
+        HubCommand::Id { data_dir } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            println!("{}", net::load_or_create_identity(&data_dir)?.public());
+            Ok(())
+        }
+        HubCommand::Enroll {
+            node_id,
+            store,
+            target,
+        } => {
+            let body = json!({ "nodeId": node_id, "storeId": store });
+            let enrolled: Option<Value> = target
+                .client()?
+                .send(Method::POST, "/enrollments", Some(&body))
+                .await?;
+            if let Some(e) = enrolled {
+                println!("enrolled {} in {}", e["nodeId"], e["storeId"]);
+            }
+            Ok(())
+        }
+        HubCommand::Revoke { node_id, target } => {
+            target
+                .client()?
+                .send::<(), Value>(Method::DELETE, &format!("/enrollments/{node_id}"), None)
+                .await?;
+            println!("revoked {node_id}; its sync connections are cut");
+            Ok(())
+        }
+        HubCommand::Enrollments { target } => {
+            let list: Option<Vec<Value>> = target
+                .client()?
+                .send::<(), _>(Method::GET, "/enrollments", None)
+                .await?;
+            for e in list.unwrap_or_default() {
+                println!(
+                    "{}\t{}",
+                    e["nodeId"].as_str().unwrap_or_default(),
+                    e["storeId"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(data_dir: PathBuf, listen: SocketAddr, sync_bind: SocketAddr) -> anyhow::Result<()> {
+    init_tracing();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let hub = Hub::open(&data_dir)
+        .with_context(|| format!("opening the hub in {}", data_dir.display()))?;
+    let endpoint =
+        net::offline_endpoint(net::load_or_create_identity(&data_dir)?, sync_bind).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("fusion hub listening on http://{addr}");
+    for socket in endpoint.bound_sockets() {
+        println!("sync endpoint: {}@{socket}", endpoint.id());
+    }
+    match &hub.new_admin_token {
+        Some(token) => println!(
+            "admin token (shown once, also in {}): {token}",
+            hub.admin_token_path.display()
+        ),
+        None => println!("admin token: in {}", hub.admin_token_path.display()),
+    }
+    tracing::info!(%addr, endpoint = %endpoint.id(), "hub serving");
+    hub.serve(listener, endpoint, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

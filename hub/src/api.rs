@@ -1,0 +1,300 @@
+//! The hub's HTTP API (admin token only): the fleet's events and the enrollments.
+//!
+//! - `GET /events?store=&origin=&topic=&after=&limit=` →
+//!   `{ "events": [...], "next": "ORIGIN:SEQ", "complete": bool }`, in (origin, seq) order;
+//!   pass `next` back as `after` for the following page (or to poll for new events once
+//!   `complete`).
+//! - `GET /enrollments`, `POST /enrollments {"nodeId","storeId"}`,
+//!   `DELETE /enrollments/{nodeId}` (revokes and cuts live sync connections).
+//! - `GET /health` (no token).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use fusion_contracts::events::EventRecord;
+use fusion_contracts::http::ErrorBody;
+use fusion_sync::net::{EndpointId, Gate};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::{FleetFilter, HubStore};
+
+/// The admin token file in the hub's data dir (same name as a node's).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+const EVENTS_LIMIT_MAX: usize = 1000;
+const EVENTS_LIMIT_DEFAULT: usize = 100;
+/// Events one page may look at while filtering (a rare topic ends a page early, with `next`).
+const EVENTS_SCAN_MAX: usize = 20_000;
+/// Longest store id accepted.
+const STORE_ID_MAX: usize = 64;
+
+#[derive(Clone)]
+pub struct HubState {
+    pub store: Arc<HubStore>,
+    pub gate: Arc<Gate>,
+    admin_hash: [u8; 32],
+}
+
+impl HubState {
+    /// Reads the admin token from `data_dir`, creating it (0600) on first start. Returns the
+    /// state and the new token when one was created.
+    pub fn open(
+        data_dir: &Path,
+        store: Arc<HubStore>,
+        gate: Arc<Gate>,
+    ) -> std::io::Result<(Self, Option<String>)> {
+        let path = data_dir.join(ADMIN_TOKEN_FILE);
+        let (token, created) = match std::fs::read_to_string(&path) {
+            Ok(text) => (text.trim().to_string(), false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret).map_err(|e| std::io::Error::other(e.to_string()))?;
+                let token = format!("fch_{}", hex::encode(secret));
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                writeln!(file, "{token}")?;
+                file.sync_all()?;
+                (token, true)
+            }
+            Err(e) => return Err(e),
+        };
+        let state = Self {
+            store,
+            gate,
+            admin_hash: Sha256::digest(token.as_bytes()).into(),
+        };
+        Ok((state, created.then_some(token)))
+    }
+}
+
+pub fn router(state: HubState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/events", get(events))
+        .route("/enrollments", get(enrollments).post(enroll))
+        .route("/enrollments/{node_id}", delete(revoke))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
+        .with_state(state)
+}
+
+/// An error answer: status and the standard error body (boxed: errors are the cold path).
+struct ApiError(StatusCode, Box<ErrorBody>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> ApiError {
+    let body = ErrorBody {
+        error: code.to_string(),
+        message: message.to_string(),
+        field: field.map(str::to_string),
+        ..ErrorBody::default()
+    };
+    ApiError(status, Box::new(body))
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    error(
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+        Some(field),
+        &format!("{field} {message}"),
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "hub request failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        None,
+        "internal error",
+    )
+}
+
+fn authorize(state: &HubState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let hash: Option<[u8; 32]> = presented.map(|t| Sha256::digest(t.trim().as_bytes()).into());
+    if hash == Some(state.admin_hash) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            None,
+            "a valid admin token is required (Authorization: Bearer …)",
+        ))
+    }
+}
+
+fn parse_node_id(field: &str, text: &str) -> Result<EndpointId, ApiError> {
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(field, "must be a node endpoint id (`fusion node id`)"))
+}
+
+#[derive(Serialize)]
+struct EventsPage {
+    events: Vec<EventRecord>,
+    /// The last event looked at: pass it as `after` for the next page. Absent when the page
+    /// looked at nothing (keep the previous cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    /// True when the page reached the end of the log as it is now.
+    complete: bool,
+}
+
+async fn events(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => EVENTS_LIMIT_DEFAULT,
+        Some(Ok(n)) if (1..=EVENTS_LIMIT_MAX).contains(&n) => n,
+        Some(_) => return Err(invalid("limit", "must be an integer from 1 to 1000")),
+    };
+    let after = match query.get("after") {
+        None => None,
+        Some(cursor) => match cursor
+            .rsplit_once(':')
+            .and_then(|(origin, seq)| Some((origin.to_string(), seq.parse::<u64>().ok()?)))
+        {
+            Some(after) => Some(after),
+            None => {
+                return Err(invalid(
+                    "after",
+                    "must be the `next` cursor of a previous page",
+                ));
+            }
+        },
+    };
+    let filter = FleetFilter {
+        store: query.get("store").cloned(),
+        origin: query.get("origin").cloned(),
+        topic: query.get("topic").cloned(),
+    };
+    let store = state.store.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        store.fleet_events(&filter, after, limit, EVENTS_SCAN_MAX)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    let events = page
+        .events
+        .iter()
+        .map(|e| e.to_record())
+        .collect::<Result<_, _>>()
+        .map_err(internal)?;
+    let body = EventsPage {
+        events,
+        next: page.next.map(|(origin, seq)| format!("{origin}:{seq}")),
+        complete: page.complete,
+    };
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Enrollment {
+    node_id: String,
+    store_id: String,
+}
+
+async fn enrollments(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let body: Vec<Enrollment> = state
+        .store
+        .enrollments()
+        .map_err(internal)?
+        .into_iter()
+        .map(|(node_id, store_id)| Enrollment { node_id, store_id })
+        .collect();
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnrollBody {
+    node_id: Option<String>,
+    store_id: Option<String>,
+}
+
+async fn enroll(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let body: EnrollBody = serde_json::from_slice(&body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            None,
+            &format!("the body must be a JSON object {{\"nodeId\", \"storeId\"}}: {e}"),
+        )
+    })?;
+    let node_id = body
+        .node_id
+        .ok_or_else(|| invalid("nodeId", "is required"))?;
+    let node = parse_node_id("nodeId", &node_id)?;
+    let store_id = body.store_id.unwrap_or_default();
+    let store_id = store_id.trim();
+    if store_id.is_empty() || store_id.chars().count() > STORE_ID_MAX {
+        return Err(invalid("storeId", "must be 1 to 64 characters"));
+    }
+    state.store.enroll(node, store_id).map_err(internal)?;
+    tracing::info!(node = %node, store = store_id, "enrolled");
+    let body = Enrollment {
+        node_id: node.to_string(),
+        store_id: store_id.to_string(),
+    };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+async fn revoke(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(node_id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let node = parse_node_id("nodeId", &node_id)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let was_enrolled = state.store.revoke(node, now).map_err(internal)?;
+    // Durable first, then cut: a reconnect in between is refused by the gate.
+    let cut = state.gate.cut(node);
+    tracing::info!(node = %node, cut, "revoked");
+    if !was_enrolled {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("nodeId"),
+            &format!("node {node} is not enrolled"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
