@@ -7,6 +7,7 @@
 mod client;
 mod hub_cmd;
 mod node_cmd;
+mod sync_cmd;
 mod token_cmd;
 
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Top {
     /// Run the hub and enroll or revoke nodes.
     #[command(subcommand)]
     Hub(hub_cmd::HubCommand),
+    /// Inspect replication.
+    #[command(subcommand)]
+    Sync(sync_cmd::SyncCommand),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         match cli.command {
             Top::Node(cmd) => node_cmd::run(cmd).await,
             Top::Hub(cmd) => hub_cmd::run(cmd).await,
+            Top::Sync(cmd) => sync_cmd::run(cmd).await,
             Top::Token(cmd) => token_cmd::run(cmd).await,
         }
     });

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use fusion_contracts::{Currency, Decimal, Money};
 use fusion_node::card::{CardProvider, PaymentPolicy, StripeProvider};
+use fusion_node::replication::HubLink;
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
 use fusion_sync::net;
@@ -146,11 +147,19 @@ async fn serve(
         let identity = net::load_or_create_identity(&data_dir)?;
         let endpoint = net::offline_endpoint(identity, bind).await?;
         tracing::info!(endpoint = %endpoint.id(), hub = %hub_id, %hub_addr, "replicating the event log to the hub");
+        let link = Arc::new(HubLink {
+            endpoint_id: endpoint.id(),
+            hub_id,
+            hub_addr,
+            status: Arc::default(),
+        });
         tokio::spawn(fusion_node::replication::run(
             store.clone(),
             endpoint,
             net::peer_addr(hub_id, hub_addr),
+            link.status.clone(),
         ));
+        node = node.with_hub_link(link);
     }
     if demo {
         let created = fusion_node::demo::seed(&store)

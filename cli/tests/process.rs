@@ -604,6 +604,25 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // `fusion sync status` on the node: the hub connected, nothing pending.
+    let node_target = [
+        "--url",
+        node.url.as_str(),
+        "--data-dir",
+        node_dir.path().to_str().unwrap(),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, out) = fusion(&[&["sync", "status"][..], &node_target[..]].concat());
+        assert_eq!(code, 0);
+        if out.contains("\tconnected\t") && out.contains("pending 0\t") {
+            assert!(out.contains(&format!("hub {hub_flag}")), "{out}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Revoked by the command: cut off; later orders stay on the node.
     let revoke = [
         &["hub", "revoke", node_endpoint.as_str()][..],
@@ -620,6 +639,12 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
         "nothing after the revocation"
     );
     assert_eq!(fusion(&revoke).0, 3, "revoking twice is refused");
+    let (_, out) = fusion(&[&["sync", "status"][..], &node_target[..]].concat());
+    // The order after the revocation: order.created and inventory.reserved wait on the node.
+    assert!(
+        out.contains("\tdisconnected\t") && out.contains("pending 2\t"),
+        "{out}"
+    );
     node.sigkill().await;
     hub.start_kill().unwrap();
 }

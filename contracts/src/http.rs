@@ -708,6 +708,36 @@ pub struct TokenResponse {
     pub token: Option<String>,
 }
 
+/// `GET /sync/status`: this node's replication peers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatusResponse {
+    /// The origin of this node's events.
+    pub node_id: String,
+    /// This node's sync identity (`fusion node id`); absent when sync is off.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub endpoint_id: Option<String>,
+    pub peers: Vec<SyncPeerStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPeerStatus {
+    /// `hub` (or `till` for a store peer).
+    pub role: String,
+    pub endpoint_id: String,
+    pub address: String,
+    /// A session is open and the peer answers.
+    pub connected: bool,
+    /// When the peer last sent anything, since this process started.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_contact: Option<Timestamp>,
+    /// Events of this node the peer has not acknowledged.
+    pub pending_events: u64,
+    /// Age of the oldest unacknowledged event, in ms (0 when nothing is pending).
+    pub lag_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HealthResponse {
     pub status: String,

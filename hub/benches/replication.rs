@@ -105,9 +105,16 @@ async fn drain(events: u64) -> (Duration, Duration, f64) {
     let started = Instant::now();
     let session = {
         let log = log.clone();
-        tokio::spawn(
-            async move { net::send_log(&till_ep, addr, log.as_ref(), &Notify::new()).await },
-        )
+        tokio::spawn(async move {
+            net::send_log(
+                &till_ep,
+                addr,
+                log.as_ref(),
+                &Notify::new(),
+                &net::SendStatus::default(),
+            )
+            .await
+        })
     };
     let mut first_10k_orders = None;
     while hub.position(&origin).unwrap() < events {

@@ -6,6 +6,8 @@
 //!   `complete`).
 //! - `GET /enrollments`, `POST /enrollments {"nodeId","storeId"}`,
 //!   `DELETE /enrollments/{nodeId}` (revokes and cuts live sync connections).
+//! - `GET /sync/status`: every enrolled node (connected, last contact) and every origin's
+//!   durable position.
 //! - `GET /health` (no token).
 
 use std::collections::HashMap;
@@ -84,6 +86,7 @@ pub fn router(state: HubState) -> Router {
         .route("/events", get(events))
         .route("/enrollments", get(enrollments).post(enroll))
         .route("/enrollments/{node_id}", delete(revoke))
+        .route("/sync/status", get(sync_status))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .with_state(state)
 }
@@ -297,4 +300,63 @@ async fn revoke(
         ));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerStatus {
+    node_id: String,
+    store_id: String,
+    connected: bool,
+    /// Unix ms of the node's last frame, since this hub process started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_contact_ms: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OriginStatus {
+    origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_id: Option<String>,
+    /// Every event of the origin up to this seq is stored durably here.
+    position: u64,
+}
+
+#[derive(Serialize)]
+struct SyncStatus {
+    peers: Vec<PeerStatus>,
+    origins: Vec<OriginStatus>,
+}
+
+async fn sync_status(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    use fusion_sync::net::EventSink;
+    authorize(&state, &headers)?;
+    let connected = state.gate.connected();
+    let mut peers = Vec::new();
+    for (node_id, store_id) in state.store.enrollments().map_err(internal)? {
+        let id: Option<EndpointId> = node_id.parse().ok();
+        peers.push(PeerStatus {
+            connected: id.is_some_and(|id| connected.contains(&id)),
+            last_contact_ms: id.and_then(|id| state.gate.last_contact_ms(id)),
+            node_id,
+            store_id,
+        });
+    }
+    let mut origins = Vec::new();
+    for (origin, position) in state.store.positions() {
+        origins.push(OriginStatus {
+            store_id: state
+                .store
+                .origin_store(origin.as_str())
+                .map_err(internal)?,
+            origin: origin.to_string(),
+            position,
+        });
+    }
+    let body = SyncStatus { peers, origins };
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }

@@ -144,9 +144,16 @@ async fn enrollment_events_and_revocation_over_http() {
         append(&log, events);
         let session = {
             let (ep, log, addr) = (ep.clone(), log.clone(), hub_addr.clone());
-            tokio::spawn(
-                async move { net::send_log(&ep, addr, log.as_ref(), &Notify::new()).await },
-            )
+            tokio::spawn(async move {
+                net::send_log(
+                    &ep,
+                    addr,
+                    log.as_ref(),
+                    &Notify::new(),
+                    &net::SendStatus::default(),
+                )
+                .await
+            })
         };
         tills.push((ep, log, session, events));
     }
@@ -159,6 +166,21 @@ async fn enrollment_events_and_revocation_over_http() {
         })
         .await;
     }
+
+    // Sync status: both tills connected, each origin at its last seq under its store.
+    let (status, sync) = api.get("/sync/status").await;
+    assert_eq!(status, 200);
+    let peers = sync["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2);
+    assert!(
+        peers
+            .iter()
+            .all(|p| p["connected"] == true && p["lastContactMs"].is_i64()),
+        "{sync}"
+    );
+    let origins = sync["origins"].as_array().unwrap();
+    assert!(origins.contains(&json!({ "origin": "till-a", "storeId": "store-1", "position": 37 })));
+    assert!(origins.contains(&json!({ "origin": "till-b", "storeId": "store-2", "position": 23 })));
 
     // The fleet log, paged in small pages: each event exactly once, in per-origin order.
     let all = api.all_events("", 5).await;
@@ -188,11 +210,20 @@ async fn enrollment_events_and_revocation_over_http() {
         .unwrap();
     assert!(ended.is_err());
     append(&log_a, 5);
-    let again = net::send_log(&ep_a, hub_addr.clone(), log_a.as_ref(), &Notify::new()).await;
+    let again = net::send_log(
+        &ep_a,
+        hub_addr.clone(),
+        log_a.as_ref(),
+        &Notify::new(),
+        &net::SendStatus::default(),
+    )
+    .await;
     assert!(again.is_err(), "a revoked till cannot reconnect");
     assert_eq!(store.position(log_a.origin()).unwrap(), 37);
     let (status, body) = api.call(reqwest::Method::DELETE, &path, None).await;
     assert_eq!((status, body["field"].as_str()), (404, Some("nodeId")));
     let (_, enrolled) = api.get("/enrollments").await;
     assert_eq!(enrolled.as_array().unwrap().len(), 1);
+    let (_, sync) = api.get("/sync/status").await;
+    assert_eq!(sync["peers"].as_array().unwrap().len(), 1);
 }

@@ -42,6 +42,7 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
         hub_addr.clone(),
         stranger_log.as_ref(),
         &Notify::new(),
+        &net::SendStatus::default(),
     )
     .await;
     assert!(
@@ -67,7 +68,16 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
             appended.clone(),
             hub_addr.clone(),
         );
-        tokio::spawn(async move { net::send_log(&ep, addr, log.as_ref(), &appended).await })
+        tokio::spawn(async move {
+            net::send_log(
+                &ep,
+                addr,
+                log.as_ref(),
+                &appended,
+                &net::SendStatus::default(),
+            )
+            .await
+        })
     };
     wait_for("the enrolled till's 100 events", || {
         hub.position(till_log.origin()).unwrap() == 100
@@ -95,6 +105,7 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
         hub_addr.clone(),
         till_log.as_ref(),
         &Notify::new(),
+        &net::SendStatus::default(),
     )
     .await;
     assert!(again.is_err(), "a revoked till is refused, got {again:?}");
@@ -110,7 +121,16 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
     hub.enroll(till_ep.id(), "store-1").unwrap();
     let session = {
         let (ep, log, addr) = (till_ep.clone(), till_log.clone(), hub_addr.clone());
-        tokio::spawn(async move { net::send_log(&ep, addr, log.as_ref(), &Notify::new()).await })
+        tokio::spawn(async move {
+            net::send_log(
+                &ep,
+                addr,
+                log.as_ref(),
+                &Notify::new(),
+                &net::SendStatus::default(),
+            )
+            .await
+        })
     };
     wait_for("the re-enrolled till's 150 events", || {
         hub.position(till_log.origin()).unwrap() == 150

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fusion_hub::store::HubStore;
+use fusion_node::replication::HubLink;
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
 use fusion_sync::net;
@@ -22,13 +23,6 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
         .unwrap()
         .trim()
         .to_string();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(
-        listener,
-        node.state.clone(),
-        std::future::pending(),
-    ));
 
     // The hub's identity and address are known; nothing listens there yet.
     let hub_key = net::load_or_create_identity(hub_dir.path()).unwrap();
@@ -44,10 +38,25 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     .await
     .unwrap();
     let node_id = node_ep.id();
+    let link = Arc::new(HubLink {
+        endpoint_id: node_id,
+        hub_id: hub_key.public(),
+        hub_addr: hub_port,
+        status: Arc::default(),
+    });
     tokio::spawn(fusion_node::replication::run(
         store.clone(),
         node_ep,
         hub_addr,
+        link.status.clone(),
+    ));
+    let node = node.with_hub_link(link);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(
+        listener,
+        node.state.clone(),
+        std::future::pending(),
     ));
 
     let http = reqwest::Client::new();
@@ -77,6 +86,21 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
         "product, seed and 300 × (order, reservation)"
     );
 
+    // The node reports the hub as unreachable, with everything pending and a lag.
+    let sync_status = || {
+        let request = http.get(format!("{url}/sync/status")).bearer_auth(&admin);
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["peers"][0].clone()
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let down = sync_status().await;
+    assert_eq!(down["role"], "hub");
+    assert_eq!(down["connected"], false);
+    assert_eq!(down["pendingEvents"].as_u64(), Some(node_last), "{down}");
+    assert!(down["lagMs"].as_u64().unwrap() > 0, "{down}");
+
     // The hub starts; the node's session reconnects on its own.
     let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
     let hub_ep = net::offline_endpoint(hub_key, hub_port).await.unwrap();
@@ -92,6 +116,32 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let caught_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let up = sync_status().await;
+        if up["pendingEvents"] == 0 {
+            assert_eq!(up["connected"], true, "{up}");
+            assert_eq!(up["lagMs"], 0, "{up}");
+            assert!(up["lastContact"].is_string(), "{up}");
+            break;
+        }
+        assert!(Instant::now() < caught_up, "status never caught up: {up}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("fusion_sync_pending_events{peer=\"hub\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fusion_sync_connected{peer=\"hub\"} 1"));
     let at_hub = hub.events(&origin, 1, usize::MAX).unwrap();
     let at_node = store.read().unwrap().events_after(0, usize::MAX).unwrap();
     assert_eq!(

@@ -49,6 +49,8 @@ pub struct AppState {
     /// Serialises provider calls per payment (striped by payment id).
     pub payment_locks: Arc<[tokio::sync::Mutex<()>]>,
     pub payment_policy: PaymentPolicy,
+    /// The link to the hub, when this node replicates to one.
+    pub hub_link: Option<Arc<crate::replication::HubLink>>,
 }
 
 /// Stripes of `payment_locks`: payments that share a stripe wait for each other, which at till
@@ -66,6 +68,7 @@ impl AppState {
             card: None,
             payment_locks,
             payment_policy: PaymentPolicy::default(),
+            hub_link: None,
         }
     }
 
@@ -95,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/events", get(events::list))
+        .route("/sync/status", get(ops::sync_status))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
         .route("/campaigns/{id}/join", post(campaigns::join))
@@ -128,7 +132,7 @@ pub fn router(state: AppState) -> Router {
     info(title = "FusionCommerce Edge node", description = "Catalog, inventory, orders and group buying of one store node. \
         Every route but /health and /ready needs `Authorization: Bearer <token>`."),
     paths(
-        ops::health, ops::ready, ops::metrics, ops::openapi,
+        ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi,
         products::create, products::list, products::get, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust,
         orders::place, orders::list, orders::get, orders::cancel,
@@ -218,6 +222,7 @@ const ROUTES: &[&str] = &[
     "/orders/{id}",
     "/orders/{id}/cancel",
     "/events",
+    "/sync/status",
     "/shipping/labels",
     "/shipping/labels/{id}",
     "/shipping/labels/{id}/label.zpl",

@@ -1,6 +1,7 @@
 //! The node's side of replication: its event log as the `LogSource` of `fusion_sync`, and the
 //! task that keeps a session to the hub open, reconnecting with backoff.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fusion_contracts::NodeId;
@@ -50,13 +51,28 @@ impl LogSource for StoreLog {
     }
 }
 
-/// Replicates the node's log to the hub at `hub` for as long as the task runs.
-pub async fn run(store: Store, endpoint: net::Endpoint, hub: net::EndpointAddr) {
+/// The node's link to its hub, as `/sync/status` and the metrics report it.
+pub struct HubLink {
+    /// This node's sync identity.
+    pub endpoint_id: net::EndpointId,
+    pub hub_id: net::EndpointId,
+    pub hub_addr: std::net::SocketAddr,
+    pub status: Arc<net::SendStatus>,
+}
+
+/// Replicates the node's log to the hub at `hub` for as long as the task runs, reporting into
+/// `status`.
+pub async fn run(
+    store: Store,
+    endpoint: net::Endpoint,
+    hub: net::EndpointAddr,
+    status: Arc<net::SendStatus>,
+) {
     let appended = store.appended();
     let log = StoreLog::new(store);
     let mut backoff = BACKOFF_MIN;
     loop {
-        match net::send_log(&endpoint, hub.clone(), &log, &appended).await {
+        match net::send_log(&endpoint, hub.clone(), &log, &appended, &status).await {
             Ok(()) => backoff = BACKOFF_MIN,
             Err(error) => tracing::info!(%error, retry_in = ?backoff, "hub session ended"),
         }

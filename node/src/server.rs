@@ -47,6 +47,12 @@ impl Node {
         &self.state.store
     }
 
+    /// Reports the link to the hub on `/sync/status` and `/metrics`.
+    pub fn with_hub_link(mut self, link: std::sync::Arc<crate::replication::HubLink>) -> Self {
+        self.state.hub_link = Some(link);
+        self
+    }
+
     /// How card payments the provider has not settled are treated (timeout, floor limit).
     pub fn with_payment_policy(mut self, policy: crate::card::PaymentPolicy) -> Self {
         self.state.payment_policy = policy;

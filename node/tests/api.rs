@@ -374,6 +374,7 @@ async fn openapi_lists_every_route() {
         ("/shipping/labels/{id}/label.zpl", "get"),
         ("/orders/{id}/shipments", "get"),
         ("/shipments/{id}/status", "post"),
+        ("/sync/status", "get"),
     ];
     for (path, method) in expected {
         assert!(

@@ -127,14 +127,57 @@ async fn read_chunk(recv: &mut RecvStream, buffer: &mut [u8]) -> Result<Option<u
         .map_err(|e| NetError::Connection(e.to_string()))
 }
 
+/// What the sending side of a session knows, for `/sync/status` and metrics: kept up to date by
+/// `send_log` across reconnects.
+#[derive(Default)]
+pub struct SendStatus {
+    report: std::sync::Mutex<SendReport>,
+}
+
+/// A snapshot of [`SendStatus`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// A session is open and the peer has answered in it.
+    pub connected: bool,
+    /// When the peer last sent anything (Unix ms).
+    pub last_contact_ms: Option<i64>,
+    /// The peer's durable position per origin, as last acknowledged.
+    pub acked: BTreeMap<NodeId, u64>,
+    /// Events of the log the peer has not acknowledged yet (as of the last session step).
+    pub pending_events: u64,
+}
+
+impl SendStatus {
+    pub fn report(&self) -> SendReport {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SendReport> {
+        self.report.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Marks the session disconnected however `send_log` returns.
+struct Disconnected<'a>(&'a SendStatus);
+
+impl Drop for Disconnected<'_> {
+    fn drop(&mut self) {
+        self.0.lock().connected = false;
+    }
+}
+
 /// Replicates `log` to the peer at `peer` until the connection ends. `appended` wakes the
-/// session when the log grows. Returns when the peer closes; call again to reconnect.
+/// session when the log grows; `status` reports its progress. Returns when the peer closes;
+/// call again to reconnect.
 pub async fn send_log<L: LogSource + Send + Sync>(
     endpoint: &Endpoint,
     peer: EndpointAddr,
     log: &L,
     appended: &Notify,
+    status: &SendStatus,
 ) -> Result<(), NetError> {
+    let _disconnected = Disconnected(status);
+    status.lock().pending_events = Sender::new().pending(log);
     let connection = endpoint
         .connect(peer, ALPN)
         .await
@@ -156,11 +199,16 @@ pub async fn send_log<L: LogSource + Send + Sync>(
                 while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
                     sender.on_frame(frame, now()).map_err(|e| NetError::Protocol(e.to_string()))?;
                 }
+                let mut report = status.lock();
+                report.connected = true;
+                report.last_contact_ms = Some(now().unix_ms());
+                report.acked = sender.acked();
             }
             _ = appended.notified() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
         let frames = sender.poll_transmit(log, now());
+        status.lock().pending_events = sender.pending(log);
         write_frames(&mut send, &frames).await?;
     }
 }
@@ -185,6 +233,8 @@ pub trait EventSink: Send + Sync {
 pub struct Gate {
     admits: Box<dyn Fn(EndpointId) -> bool + Send + Sync>,
     live: std::sync::Mutex<BTreeMap<EndpointId, Vec<Connection>>>,
+    /// When each peer last sent anything (Unix ms), for status pages.
+    contacts: std::sync::Mutex<BTreeMap<EndpointId, i64>>,
 }
 
 impl Gate {
@@ -192,6 +242,7 @@ impl Gate {
         Arc::new(Self {
             admits: Box::new(admits),
             live: std::sync::Mutex::default(),
+            contacts: std::sync::Mutex::default(),
         })
     }
 
@@ -207,6 +258,17 @@ impl Gate {
             connection.close(2u32.into(), b"revoked");
         }
         connections.len()
+    }
+
+    /// When `peer` last sent anything (Unix ms), since this process started.
+    pub fn last_contact_ms(&self, peer: EndpointId) -> Option<i64> {
+        let contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
+        contacts.get(&peer).copied()
+    }
+
+    fn touch(&self, peer: EndpointId) {
+        let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
+        contacts.insert(peer, now().unix_ms());
     }
 
     /// Peers with a live connection.
@@ -273,6 +335,7 @@ async fn receive<S: EventSink>(
     let mut decoder = Decoder::default();
     let mut buffer = vec![0u8; READ_CHUNK];
     while let Some(n) = read_chunk(&mut recv, &mut buffer).await? {
+        gate.touch(connection.remote_id());
         decoder.push(&buffer[..n]);
         while let Some(frame) = decoder
             .next_frame()

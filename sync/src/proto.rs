@@ -230,6 +230,15 @@ impl Sender {
     }
 
     /// Events of the log not yet acknowledged, per origin (the lag a status page shows).
+    /// The receiver's acknowledged position per origin in this session.
+    pub fn acked(&self) -> BTreeMap<NodeId, u64> {
+        self.streams
+            .iter()
+            .flatten()
+            .map(|(origin, s)| (origin.clone(), s.acked))
+            .collect()
+    }
+
     pub fn pending(&self, log: &impl LogSource) -> u64 {
         let acked = |origin: &NodeId| {
             self.streams

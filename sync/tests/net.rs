@@ -131,7 +131,16 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
             log.clone(),
             appended.clone(),
         );
-        tokio::spawn(async move { net::send_log(&ep, addr, log.as_ref(), &appended).await })
+        tokio::spawn(async move {
+            net::send_log(
+                &ep,
+                addr,
+                log.as_ref(),
+                &appended,
+                &net::SendStatus::default(),
+            )
+            .await
+        })
     };
     wait_for(&hub, &origin, 5_000).await;
     session.abort(); // cut mid-stream
@@ -139,16 +148,30 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let at_cut = hub.count(&origin);
 
     append(&log, 2_000);
+    let status = Arc::new(net::SendStatus::default());
     let session = {
-        let (ep, addr, log, appended) = (
+        let (ep, addr, log, appended, status) = (
             till_ep.clone(),
             hub_addr.clone(),
             log.clone(),
             appended.clone(),
+            status.clone(),
         );
-        tokio::spawn(async move { net::send_log(&ep, addr, log.as_ref(), &appended).await })
+        tokio::spawn(
+            async move { net::send_log(&ep, addr, log.as_ref(), &appended, &status).await },
+        )
     };
     wait_for(&hub, &origin, 12_000).await;
+    // The sender's status catches up with the receiver: connected, all acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status.report().pending_events != 0 {
+        assert!(Instant::now() < deadline, "{:?}", status.report());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = status.report();
+    assert!(report.connected);
+    assert!(report.last_contact_ms.is_some());
+    assert_eq!(report.acked.get(&origin), Some(&12_000));
     eprintln!(
         "12,000 events over iroh on loopback in {:?} (cut at {at_cut})",
         started.elapsed()
@@ -170,6 +193,11 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
         );
     }
     session.abort();
+    let _ = session.await;
+    assert!(
+        !status.report().connected,
+        "a dropped session reports disconnected"
+    );
 
     // A peer that is not enrolled is refused before anything is stored.
     let stranger_ep =
@@ -180,7 +208,13 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     append(&stranger_log, 10);
     let refused = tokio::time::timeout(
         Duration::from_secs(20),
-        net::send_log(&stranger_ep, hub_addr, &stranger_log, &Notify::new()),
+        net::send_log(
+            &stranger_ep,
+            hub_addr,
+            &stranger_log,
+            &Notify::new(),
+            &net::SendStatus::default(),
+        ),
     )
     .await;
     assert!(

@@ -1,11 +1,15 @@
-//! Operations endpoints: `/health` and `/ready` (open), `/metrics` and `/openapi.json` (any token).
+//! Operations endpoints: `/health` and `/ready` (open), `/metrics`, `/sync/status` and
+//! `/openapi.json` (any token).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use fusion_contracts::http::HealthResponse;
+use fusion_contracts::Timestamp;
+use fusion_contracts::http::{HealthResponse, SyncPeerStatus, SyncStatusResponse};
+use fusion_sync::net::SendReport;
 use utoipa::OpenApi;
 
+use super::error::ApiError;
 use super::extract::Principal;
 use super::{AppState, json};
 
@@ -47,8 +51,77 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// Prometheus metrics, text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>, _who: Principal) -> Response {
+    if let Some(link) = &state.hub_link {
+        let report = link.status.report();
+        metrics::gauge!("fusion_sync_connected", "peer" => "hub").set(if report.connected {
+            1.0
+        } else {
+            0.0
+        });
+        if let Ok((_, pending)) = hub_backlog(&state, &report) {
+            metrics::gauge!("fusion_sync_pending_events", "peer" => "hub").set(pending as f64);
+        }
+        if let Some(ms) = report.last_contact_ms {
+            metrics::gauge!("fusion_sync_last_contact_seconds", "peer" => "hub")
+                .set(ms as f64 / 1000.0);
+        }
+    }
     let text = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The hub's acknowledged position in this node's log, and how many events it lacks — from
+/// the log as it is now, not as of the session's last step.
+fn hub_backlog(state: &AppState, report: &SendReport) -> Result<(u64, u64), ApiError> {
+    let acked = report
+        .acked
+        .get(state.store.node_id())
+        .copied()
+        .unwrap_or(0);
+    let last = state.store.read()?.last_seq()?;
+    Ok((acked, last.saturating_sub(acked)))
+}
+
+/// Replication peers: connected or not, last contact, pending events and lag.
+#[utoipa::path(get, path = "/sync/status", tag = "ops", responses((status = 200, body = SyncStatusResponse)))]
+pub async fn sync_status(
+    State(state): State<AppState>,
+    _who: Principal,
+) -> Result<Response, ApiError> {
+    let mut peers = Vec::new();
+    if let Some(link) = &state.hub_link {
+        let report = link.status.report();
+        let (acked, pending) = hub_backlog(&state, &report)?;
+        // The oldest event the hub lacks says how far behind it is.
+        let oldest = if pending > 0 {
+            state
+                .store
+                .read()?
+                .events_after(acked, 1)?
+                .into_iter()
+                .next()
+        } else {
+            None
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        peers.push(SyncPeerStatus {
+            role: "hub".into(),
+            endpoint_id: link.hub_id.to_string(),
+            address: link.hub_addr.to_string(),
+            connected: report.connected,
+            last_contact: report.last_contact_ms.map(Timestamp::from_unix_ms),
+            pending_events: pending,
+            lag_ms: oldest.map_or(0, |e| (now - e.occurred_at.unix_ms()).max(0) as u64),
+        });
+    }
+    let body = SyncStatusResponse {
+        node_id: state.store.node_id().to_string(),
+        endpoint_id: state.hub_link.as_ref().map(|l| l.endpoint_id.to_string()),
+        peers,
+    };
+    Ok(json(StatusCode::OK, false, &body))
 }
 
 /// This API's OpenAPI 3.1 document, generated from the handlers and types.

@@ -1,0 +1,53 @@
+//! `fusion sync …`: replication of a running node.
+
+use clap::Subcommand;
+use fusion_contracts::http::SyncStatusResponse;
+use reqwest::Method;
+
+use crate::client::{Client, Target};
+
+#[derive(Subcommand)]
+pub enum SyncCommand {
+    /// Show the node's replication peers: connected or not, last contact, pending events, lag.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub async fn run(command: SyncCommand) -> anyhow::Result<()> {
+    match command {
+        SyncCommand::Status { target } => {
+            let status: Option<SyncStatusResponse> = Client::new(&target)?
+                .send::<(), _>(Method::GET, "/sync/status", None)
+                .await?;
+            let Some(status) = status else {
+                return Ok(());
+            };
+            println!("node {}", status.node_id);
+            match &status.endpoint_id {
+                Some(id) => println!("endpoint {id}"),
+                None => println!("sync is off (start the node with --hub)"),
+            }
+            for peer in &status.peers {
+                let contact = peer
+                    .last_contact
+                    .map_or_else(|| "never".to_string(), |t| t.to_string());
+                println!(
+                    "{} {}@{}\t{}\tlast contact {contact}\tpending {}\tlag {} ms",
+                    peer.role,
+                    peer.endpoint_id,
+                    peer.address,
+                    if peer.connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    peer.pending_events,
+                    peer.lag_ms,
+                );
+            }
+            Ok(())
+        }
+    }
+}
