@@ -1,5 +1,6 @@
 //! A real node (HTTP, redb, writer) replicates to a real hub store over iroh on loopback: orders
-//! taken while the hub is down arrive, once it starts, exactly once and in order.
+//! taken while the hub is down (10,000 of them, from 16 concurrent clients) arrive, once it starts,
+//! exactly once and in order; `/sync/status` and the metrics report the backlog and its drain.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,29 +62,41 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
 
     let http = reqwest::Client::new();
     let product =
-        json!({ "sku": "REP", "name": "Rep", "price": 2, "currency": "USD", "inventory": 10_000 });
+        json!({ "sku": "REP", "name": "Rep", "price": 2, "currency": "USD", "inventory": 20_000 });
     http.post(format!("{url}/products"))
         .bearer_auth(&admin)
         .json(&product)
         .send()
         .await
         .unwrap();
-    for _ in 0..300 {
-        let order =
-            json!({ "customerId": "c", "items": [{ "sku": "REP", "quantity": 1, "price": 2 }] });
-        let placed = http
-            .post(format!("{url}/orders"))
-            .bearer_auth(&admin)
-            .json(&order)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(placed.status(), 201);
+    // 10,000 orders from 16 concurrent tills' worth of clients, each acknowledged (durable).
+    const ORDERS: usize = 10_000;
+    const CLIENTS: usize = 16;
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, url, admin) = (http.clone(), url.clone(), admin.clone());
+        clients.push(tokio::spawn(async move {
+            let order =
+                json!({ "customerId": "c", "items": [{ "sku": "REP", "quantity": 1, "price": 2 }] });
+            for _ in 0..ORDERS / CLIENTS {
+                let placed = http
+                    .post(format!("{url}/orders"))
+                    .bearer_auth(&admin)
+                    .json(&order)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(placed.status(), 201);
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
     }
     let node_last = store.read().unwrap().last_seq().unwrap();
     assert!(
-        node_last >= 602,
-        "product, seed and 300 × (order, reservation)"
+        node_last >= 2 * ORDERS as u64 + 2,
+        "product, seed and 10,000 × (order, reservation)"
     );
 
     // The node reports the hub as unreachable, with everything pending and a lag.
@@ -154,7 +167,7 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
             .iter()
             .filter(|e| e.topic() == "order.created")
             .count(),
-        300
+        ORDERS
     );
 
     // New orders flow while connected.
