@@ -1,7 +1,8 @@
 //! The real `fusion` binary as a process: SIGKILL while clients place orders loses no
 //! acknowledged order and leaves no gap in the log; an Idempotency-Key outlives a crash; the
 //! token command works against a running node and reports refusals with its exit codes; the hub
-//! process admits only nodes enrolled by `fusion hub enroll` and `fusion hub revoke` cuts them off.
+//! process admits only nodes enrolled by `fusion hub enroll` and `fusion hub revoke` cuts them off;
+//! 10,000 orders taken while the hub is down drain exactly once through a SIGKILL mid-sync.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -493,6 +494,108 @@ async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
             node_event["eventId"].as_str().unwrap()
         );
     }
+    node.sigkill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_offline_orders_drain_exactly_once_through_a_sigkill() {
+    use fusion_hub::store::HubStore;
+    use fusion_sync::net;
+
+    const ORDERS: usize = 10_000;
+    const CLIENTS: usize = 16;
+    let node_dir = tempfile::tempdir().unwrap();
+    let hub_dir = tempfile::tempdir().unwrap();
+    // The hub's identity and port are known; nothing listens there while the node sells.
+    let hub_key = net::load_or_create_identity(hub_dir.path()).unwrap();
+    let hub_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hub_flag = format!("{}@{hub_port}", hub_key.public());
+    let args = ["--hub", hub_flag.as_str(), "--sync-bind", "127.0.0.1:0"];
+    let node = spawn_node_with(node_dir.path(), &args).await;
+    let http = reqwest::Client::new();
+    let product = json!({ "sku": "OFF", "name": "Offline", "price": 1, "currency": "USD", "inventory": 1_000_000 });
+    http.post(format!("{}/products", node.url))
+        .bearer_auth(&node.admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, url, token) = (http.clone(), node.url.clone(), node.admin.clone());
+        clients.push(tokio::spawn(async move {
+            let order = json!({ "customerId": "offline", "items": [{ "sku": "OFF", "quantity": 1, "price": 1 }] });
+            for _ in 0..ORDERS / CLIENTS {
+                let answer = http.post(format!("{url}/orders")).bearer_auth(&token).json(&order).send().await.unwrap();
+                assert_eq!(answer.status(), StatusCode::CREATED);
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let at_node = all_events(&node, &http).await;
+    let last = at_node.len() as u64;
+    let origin = fusion_contracts::NodeId::new(at_node[0]["origin"].as_str().unwrap()).unwrap();
+
+    // The hub comes up; the node is SIGKILLed as soon as the first batch is stored.
+    let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
+    let hub_ep = net::offline_endpoint(hub_key, hub_port).await.unwrap();
+    let enrolled: net::EndpointId = fusion(&[
+        "node",
+        "id",
+        "--data-dir",
+        node_dir.path().to_str().unwrap(),
+    ])
+    .1
+    .trim()
+    .parse()
+    .unwrap();
+    tokio::spawn(net::serve(
+        hub_ep,
+        hub.clone(),
+        net::Gate::new(move |peer| peer == enrolled),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while hub.position(&origin).unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drain never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    node.sigkill().await;
+    let at_kill = hub.position(&origin).unwrap();
+    assert!(at_kill < last, "killed mid-sync: {at_kill} of {last}");
+
+    // Restarted, it resumes from the hub's durable position: exactly once, no gap.
+    let node = spawn_node_with(node_dir.path(), &args).await;
+    while hub.position(&origin).unwrap() < last {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hub at {} of {last}",
+            hub.position(&origin).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at_hub = hub.events(&origin, 1, usize::MAX).unwrap();
+    assert_eq!(at_hub.len() as u64, last, "exactly once");
+    for (i, (hub_event, node_event)) in at_hub.iter().zip(&at_node).enumerate() {
+        assert_eq!(hub_event.seq, i as u64 + 1, "no gap, in order");
+        assert_eq!(
+            hub_event.event_id.to_string(),
+            node_event["eventId"].as_str().unwrap()
+        );
+    }
+    let orders = at_hub
+        .iter()
+        .filter(|e| e.topic() == "order.created")
+        .count();
+    assert_eq!(orders, ORDERS);
+    eprintln!("10,000 offline orders: SIGKILL at {at_kill} of {last} events, then drained");
     node.sigkill().await;
 }
 
