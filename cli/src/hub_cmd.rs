@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::client::{Client, Target};
-use crate::node_cmd::{init_tracing, shutdown_signal};
+use crate::node_cmd::{init_tracing, print_identity, shutdown_signal};
 
 #[derive(Subcommand)]
 pub enum HubCommand {
@@ -85,12 +85,7 @@ pub async fn run(command: HubCommand) -> anyhow::Result<()> {
             listen,
             sync_bind,
         } => serve(data_dir, listen, sync_bind).await,
-        HubCommand::Id { data_dir } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            println!("{}", net::load_or_create_identity(&data_dir)?.public());
-            Ok(())
-        }
+        HubCommand::Id { data_dir } => print_identity(&data_dir),
         HubCommand::Enroll {
             node_id,
             store,

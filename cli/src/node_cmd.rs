@@ -66,12 +66,7 @@ pub enum NodeCommand {
 
 pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
     match command {
-        NodeCommand::Id { data_dir } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            println!("{}", net::load_or_create_identity(&data_dir)?.public());
-            Ok(())
-        }
+        NodeCommand::Id { data_dir } => print_identity(&data_dir),
         NodeCommand::Serve {
             data_dir,
             listen,
@@ -194,6 +189,14 @@ async fn serve(
         .await
         .context("store shutdown")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints the sync identity (endpoint id) of `data_dir`, creating it on first use.
+pub(crate) fn print_identity(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    println!("{}", net::load_or_create_identity(data_dir)?.public());
     Ok(())
 }
 

@@ -474,6 +474,16 @@ async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
             .unwrap();
     }
     let at_node = all_events(&node, &http).await;
+    wait_until_hub_holds(&hub, &at_node).await;
+    node.sigkill().await;
+}
+
+/// Waits until the hub holds all of `at_node` (a node's log as `GET /events` gave it), then
+/// checks it holds each event exactly once, in order, without a gap. Returns the hub's copy.
+async fn wait_until_hub_holds(
+    hub: &fusion_hub::store::HubStore,
+    at_node: &[Value],
+) -> Vec<fusion_contracts::Envelope> {
     let origin = fusion_contracts::NodeId::new(at_node[0]["origin"].as_str().unwrap()).unwrap();
     let last = at_node.len() as u64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -483,18 +493,18 @@ async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
             "hub at {} of {last}",
             hub.position(&origin).unwrap()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let at_hub = hub.events(&origin, 1, usize::MAX).unwrap();
     assert_eq!(at_hub.len() as u64, last, "exactly once");
-    for (i, (hub_event, node_event)) in at_hub.iter().zip(&at_node).enumerate() {
+    for (i, (hub_event, node_event)) in at_hub.iter().zip(at_node).enumerate() {
         assert_eq!(hub_event.seq, i as u64 + 1, "no gap, in order");
         assert_eq!(
             hub_event.event_id.to_string(),
             node_event["eventId"].as_str().unwrap()
         );
     }
-    node.sigkill().await;
+    at_hub
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,23 +583,7 @@ async fn ten_thousand_offline_orders_drain_exactly_once_through_a_sigkill() {
 
     // Restarted, it resumes from the hub's durable position: exactly once, no gap.
     let node = spawn_node_with(node_dir.path(), &args).await;
-    while hub.position(&origin).unwrap() < last {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "hub at {} of {last}",
-            hub.position(&origin).unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let at_hub = hub.events(&origin, 1, usize::MAX).unwrap();
-    assert_eq!(at_hub.len() as u64, last, "exactly once");
-    for (i, (hub_event, node_event)) in at_hub.iter().zip(&at_node).enumerate() {
-        assert_eq!(hub_event.seq, i as u64 + 1, "no gap, in order");
-        assert_eq!(
-            hub_event.event_id.to_string(),
-            node_event["eventId"].as_str().unwrap()
-        );
-    }
+    let at_hub = wait_until_hub_holds(&hub, &at_node).await;
     let orders = at_hub
         .iter()
         .filter(|e| e.topic() == "order.created")
