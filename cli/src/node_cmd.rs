@@ -50,9 +50,10 @@ pub enum NodeCommand {
         /// the built-in US table.
         #[arg(long, env = "FUSION_SHIPPING_RATES")]
         shipping_rates: Option<PathBuf>,
-        /// Replicate the event log to this hub: `ENDPOINT_ID@IP:PORT` (see `fusion hub`).
+        /// Replicate the event log to this hub: `ENDPOINT_ID@IP:PORT[,IP:PORT…]` (its direct
+        /// addresses; see `fusion hub serve`).
         #[arg(long, env = "FUSION_HUB", value_parser = parse_hub)]
-        hub: Option<(net::EndpointId, SocketAddr)>,
+        hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
         /// Local UDP address of the node's sync endpoint.
         #[arg(long, env = "FUSION_SYNC_BIND", default_value = "0.0.0.0:0")]
         sync_bind: SocketAddr,
@@ -127,7 +128,7 @@ async fn serve(
     card: Option<Arc<dyn CardProvider>>,
     policy: PaymentPolicy,
     store_options: StoreOptions,
-    hub: Option<((net::EndpointId, SocketAddr), SocketAddr)>,
+    hub: Option<((net::EndpointId, Vec<SocketAddr>), SocketAddr)>,
 ) -> anyhow::Result<()> {
     init_tracing();
     let mut node = Node::open(&data_dir, store_options)
@@ -138,20 +139,20 @@ async fn serve(
         None => tracing::info!("no card provider configured: card payments are refused"),
     }
     let store = node.store().clone();
-    if let Some(((hub_id, hub_addr), bind)) = hub {
+    if let Some(((hub_id, hub_addrs), bind)) = hub {
         let identity = net::load_or_create_identity(&data_dir)?;
         let endpoint = net::offline_endpoint(identity, bind).await?;
-        tracing::info!(endpoint = %endpoint.id(), hub = %hub_id, %hub_addr, "replicating the event log to the hub");
+        tracing::info!(endpoint = %endpoint.id(), hub = %hub_id, ?hub_addrs, "replicating the event log to the hub");
         let link = Arc::new(HubLink {
             endpoint_id: endpoint.id(),
             hub_id,
-            hub_addr,
+            hub_addrs: hub_addrs.clone(),
             status: Arc::default(),
         });
         tokio::spawn(fusion_node::replication::run(
             store.clone(),
             endpoint,
-            net::peer_addr(hub_id, hub_addr),
+            net::peer_addrs(hub_id, &hub_addrs),
             link.status.clone(),
         ));
         node = node.with_hub_link(link);
@@ -239,10 +240,47 @@ fn parse_money(text: &str) -> Result<Money, String> {
     Money::from_decimal(amount, currency).map_err(|e| format!("amount {e}"))
 }
 
-/// "ENDPOINT_ID@IP:PORT" of a hub.
-fn parse_hub(text: &str) -> Result<(net::EndpointId, SocketAddr), String> {
-    let (id, addr) = text.split_once('@').ok_or("expected ENDPOINT_ID@IP:PORT")?;
+/// "ENDPOINT_ID@IP:PORT[,IP:PORT…]" of a hub.
+fn parse_hub(text: &str) -> Result<(net::EndpointId, Vec<SocketAddr>), String> {
+    let (id, addrs) = text
+        .split_once('@')
+        .ok_or("expected ENDPOINT_ID@IP:PORT[,IP:PORT…]")?;
     let id = id.parse().map_err(|e| format!("endpoint id: {e}"))?;
-    let addr = addr.parse().map_err(|e| format!("address: {e}"))?;
-    Ok((id, addr))
+    let addrs = addrs
+        .split(',')
+        .map(|a| a.trim().parse().map_err(|e| format!("address {a:?}: {e}")))
+        .collect::<Result<Vec<SocketAddr>, String>>()?;
+    Ok((id, addrs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_flags_parse_with_one_or_more_addresses() {
+        let id = net::SecretKey::generate().public();
+        let (parsed, addrs) = parse_hub(&format!("{id}@10.0.0.2:7070")).unwrap();
+        assert_eq!((parsed, addrs.len()), (id, 1));
+        let (_, addrs) = parse_hub(&format!("{id}@10.0.0.2:7070, [::1]:7071")).unwrap();
+        assert_eq!(
+            addrs,
+            [
+                "10.0.0.2:7070".parse().unwrap(),
+                "[::1]:7071".parse().unwrap()
+            ]
+        );
+        assert!(
+            parse_hub("10.0.0.2:7070")
+                .unwrap_err()
+                .contains("ENDPOINT_ID@")
+        );
+        assert!(
+            parse_hub("nope@10.0.0.2:7070")
+                .unwrap_err()
+                .starts_with("endpoint id")
+        );
+        let bad = parse_hub(&format!("{id}@10.0.0.2:7070,x")).unwrap_err();
+        assert!(bad.contains("\"x\""), "{bad}");
+    }
 }

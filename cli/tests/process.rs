@@ -632,6 +632,8 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let (hub_url, hub_flag) = (hub_url.unwrap(), hub_flag.unwrap());
+    // A dead address first, as when a hub's LAN address is unreachable: the live one is used.
+    let hub_flag = hub_flag.replacen('@', "@127.0.0.1:9,", 1);
     let hub_token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
     let http = reqwest::Client::new();
     let hub_events = |query: &'static str| {

@@ -42,7 +42,7 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     let link = Arc::new(HubLink {
         endpoint_id: node_id,
         hub_id: hub_key.public(),
-        hub_addr: hub_port,
+        hub_addrs: vec![hub_port],
         status: Arc::default(),
     });
     tokio::spawn(fusion_node::replication::run(

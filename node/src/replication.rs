@@ -56,7 +56,8 @@ pub struct HubLink {
     /// This node's sync identity.
     pub endpoint_id: net::EndpointId,
     pub hub_id: net::EndpointId,
-    pub hub_addr: std::net::SocketAddr,
+    /// The hub's direct addresses.
+    pub hub_addrs: Vec<std::net::SocketAddr>,
     pub status: Arc<net::SendStatus>,
 }
 

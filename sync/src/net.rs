@@ -101,7 +101,14 @@ pub async fn offline_endpoint(secret: SecretKey, bind: SocketAddr) -> Result<End
 
 /// Where a peer is: its id and a direct socket address.
 pub fn peer_addr(id: EndpointId, addr: SocketAddr) -> EndpointAddr {
-    EndpointAddr::new(id).with_ip_addr(addr)
+    peer_addrs(id, &[addr])
+}
+
+/// Where a peer is: its id and every direct address it may be reached at (say, LAN and WAN).
+pub fn peer_addrs(id: EndpointId, addrs: &[SocketAddr]) -> EndpointAddr {
+    addrs
+        .iter()
+        .fold(EndpointAddr::new(id), |peer, addr| peer.with_ip_addr(*addr))
 }
 
 fn now() -> Timestamp {

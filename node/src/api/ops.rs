@@ -109,7 +109,12 @@ pub async fn sync_status(
         peers.push(SyncPeerStatus {
             role: "hub".into(),
             endpoint_id: link.hub_id.to_string(),
-            address: link.hub_addr.to_string(),
+            address: link
+                .hub_addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             connected: report.connected,
             last_contact: report.last_contact_ms.map(Timestamp::from_unix_ms),
             pending_events: pending,
