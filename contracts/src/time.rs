@@ -19,6 +19,14 @@ impl Timestamp {
         self.0
     }
 
+    /// The wall clock now (the Unix epoch if the clock is before it).
+    pub fn now() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Self(ms)
+    }
+
     /// Parses RFC 3339 (`2026-11-24T03:23:12.123Z`, any offset).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let ts: jiff::Timestamp = text.parse().ok()?;

@@ -21,6 +21,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
+use fusion_contracts::Timestamp;
 use fusion_contracts::events::EventRecord;
 use fusion_contracts::http::ErrorBody;
 use fusion_sync::net::{EndpointId, Gate};
@@ -284,10 +285,10 @@ async fn revoke(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let node = parse_node_id("nodeId", &node_id)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let was_enrolled = state.store.revoke(node, now).map_err(internal)?;
+    let was_enrolled = state
+        .store
+        .revoke(node, Timestamp::now().unix_ms())
+        .map_err(internal)?;
     // Durable first, then cut: a reconnect in between is refused by the gate.
     let cut = state.gate.cut(node);
     tracing::info!(node = %node, cut, "revoked");

@@ -111,13 +111,6 @@ pub fn peer_addrs(id: EndpointId, addrs: &[SocketAddr]) -> EndpointAddr {
         .fold(EndpointAddr::new(id), |peer, addr| peer.with_ip_addr(*addr))
 }
 
-fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    Timestamp::from_unix_ms(ms)
-}
-
 async fn write_frames(send: &mut SendStream, frames: &[Frame]) -> Result<(), NetError> {
     for f in frames {
         send.write_all(&frame::encode(f))
@@ -148,10 +141,9 @@ pub struct SendReport {
     pub connected: bool,
     /// When the peer last sent anything (Unix ms).
     pub last_contact_ms: Option<i64>,
-    /// The peer's durable position per origin, as last acknowledged.
+    /// The peer's durable position per origin, as last acknowledged. What is pending is the
+    /// log's heads minus these (the host reads its heads when it asks, not every step).
     pub acked: BTreeMap<NodeId, u64>,
-    /// Events of the log the peer has not acknowledged yet (as of the last session step).
-    pub pending_events: u64,
 }
 
 impl SendStatus {
@@ -184,7 +176,6 @@ pub async fn send_log<L: LogSource + Send + Sync>(
     status: &SendStatus,
 ) -> Result<(), NetError> {
     let _disconnected = Disconnected(status);
-    status.lock().pending_events = Sender::new().pending(log);
     let connection = endpoint
         .connect(peer, ALPN)
         .await
@@ -204,18 +195,17 @@ pub async fn send_log<L: LogSource + Send + Sync>(
                 let Some(n) = read? else { return Ok(()) };
                 decoder.push(&buffer[..n]);
                 while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
-                    sender.on_frame(frame, now()).map_err(|e| NetError::Protocol(e.to_string()))?;
+                    sender.on_frame(frame, Timestamp::now()).map_err(|e| NetError::Protocol(e.to_string()))?;
                 }
                 let mut report = status.lock();
                 report.connected = true;
-                report.last_contact_ms = Some(now().unix_ms());
+                report.last_contact_ms = Some(Timestamp::now().unix_ms());
                 report.acked = sender.acked();
             }
             _ = appended.notified() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
-        let frames = sender.poll_transmit(log, now());
-        status.lock().pending_events = sender.pending(log);
+        let frames = sender.poll_transmit(log, Timestamp::now());
         write_frames(&mut send, &frames).await?;
     }
 }
@@ -275,7 +265,7 @@ impl Gate {
 
     fn touch(&self, peer: EndpointId) {
         let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
-        contacts.insert(peer, now().unix_ms());
+        contacts.insert(peer, Timestamp::now().unix_ms());
     }
 
     /// Peers with a live connection.

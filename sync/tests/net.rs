@@ -164,7 +164,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     wait_for(&hub, &origin, 12_000).await;
     // The sender's status catches up with the receiver: connected, all acknowledged.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while status.report().pending_events != 0 {
+    while status.report().acked.get(&origin) != Some(&12_000) {
         assert!(Instant::now() < deadline, "{:?}", status.report());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

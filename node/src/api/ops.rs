@@ -103,9 +103,7 @@ pub async fn sync_status(
         } else {
             None
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = state.store.now().unix_ms();
         peers.push(SyncPeerStatus {
             role: "hub".into(),
             endpoint_id: link.hub_id.to_string(),
