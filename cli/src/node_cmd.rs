@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use fusion_contracts::{Currency, Decimal, Money};
 use fusion_node::card::{CardProvider, PaymentPolicy, StripeProvider};
-use fusion_node::replication::HubLink;
+use fusion_node::replication::{PeerLink, Role, SyncLinks};
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
 use fusion_sync::net;
@@ -54,6 +54,11 @@ pub enum NodeCommand {
         /// addresses; see `fusion hub serve`).
         #[arg(long, env = "FUSION_HUB", value_parser = parse_hub)]
         hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
+        /// Another till of this store to sync with directly (its orders and the catalog, also
+        /// while the hub is unreachable): `ENDPOINT_ID@IP:PORT[,IP:PORT…]`; repeat for each.
+        /// Give every till of the store the others.
+        #[arg(long = "peer", env = "FUSION_PEERS", value_delimiter = ';', value_parser = parse_hub)]
+        peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
         /// Local UDP address of the node's sync endpoint.
         #[arg(long, env = "FUSION_SYNC_BIND", default_value = "0.0.0.0:0")]
         sync_bind: SocketAddr,
@@ -79,6 +84,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             order_hold_secs,
             shipping_rates,
             hub,
+            peers,
             sync_bind,
         } => {
             let mut store = StoreOptions {
@@ -114,7 +120,11 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 card,
                 policy,
                 store,
-                hub.map(|h| (h, sync_bind)),
+                Sync {
+                    hub,
+                    peers,
+                    bind: sync_bind,
+                },
             )
             .await
         }
@@ -128,7 +138,7 @@ async fn serve(
     card: Option<Arc<dyn CardProvider>>,
     policy: PaymentPolicy,
     store_options: StoreOptions,
-    hub: Option<((net::EndpointId, Vec<SocketAddr>), SocketAddr)>,
+    sync: Sync,
 ) -> anyhow::Result<()> {
     init_tracing();
     let mut node = Node::open(&data_dir, store_options)
@@ -139,23 +149,32 @@ async fn serve(
         None => tracing::info!("no card provider configured: card payments are refused"),
     }
     let store = node.store().clone();
-    if let Some(((hub_id, hub_addrs), bind)) = hub {
+    let mut sync_tasks = None;
+    if sync.hub.is_some() || !sync.peers.is_empty() {
         let identity = net::load_or_create_identity(&data_dir)?;
-        let endpoint = net::offline_endpoint(identity, bind).await?;
-        tracing::info!(endpoint = %endpoint.id(), hub = %hub_id, ?hub_addrs, "replicating the event log to the hub");
-        let link = Arc::new(HubLink {
+        let endpoint = net::offline_endpoint(identity, sync.bind).await?;
+        let peers = sync
+            .hub
+            .map(|(id, addrs)| PeerLink::new(Role::Hub, id, addrs))
+            .into_iter()
+            .chain(
+                sync.peers
+                    .into_iter()
+                    .map(|(id, addrs)| PeerLink::new(Role::Till, id, addrs)),
+            )
+            .collect();
+        let links = Arc::new(SyncLinks {
             endpoint_id: endpoint.id(),
-            hub_id,
-            hub_addrs: hub_addrs.clone(),
-            status: Arc::default(),
+            peers,
         });
-        tokio::spawn(fusion_node::replication::run(
-            store.clone(),
-            endpoint,
-            net::peer_addrs(hub_id, &hub_addrs),
-            link.status.clone(),
-        ));
-        node = node.with_hub_link(link);
+        for socket in endpoint.bound_sockets() {
+            println!("sync endpoint: {}@{socket}", endpoint.id());
+        }
+        for peer in &links.peers {
+            tracing::info!(endpoint = %endpoint.id(), peer = %peer.id, role = peer.role.as_str(), addrs = ?peer.addrs, "syncing");
+        }
+        sync_tasks = Some(fusion_node::replication::start(&store, endpoint, &links));
+        node = node.with_sync_links(links);
     }
     if demo {
         let created = fusion_node::demo::seed(&store)
@@ -185,12 +204,22 @@ async fn serve(
     server::serve(listener, node.state.clone(), shutdown_signal())
         .await
         .context("serving HTTP")?;
+    if let Some(tasks) = sync_tasks {
+        tasks.stop().await;
+    }
     tracing::info!("HTTP drained; stopping the store");
     tokio::task::spawn_blocking(move || store.shutdown())
         .await
         .context("store shutdown")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Whom the node syncs with, from the flags.
+struct Sync {
+    hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
+    peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
+    bind: SocketAddr,
 }
 
 /// Prints the sync identity (endpoint id) of `data_dir`, creating it on first use.
@@ -240,7 +269,7 @@ fn parse_money(text: &str) -> Result<Money, String> {
     Money::from_decimal(amount, currency).map_err(|e| format!("amount {e}"))
 }
 
-/// "ENDPOINT_ID@IP:PORT[,IP:PORT…]" of a hub.
+/// "ENDPOINT_ID@IP:PORT[,IP:PORT…]" of a hub or of another till.
 fn parse_hub(text: &str) -> Result<(net::EndpointId, Vec<SocketAddr>), String> {
     let (id, addrs) = text
         .split_once('@')

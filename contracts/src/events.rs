@@ -81,6 +81,20 @@ pub enum ProductStatus {
     Archived,
 }
 
+/// A product as a node and the hub hold it: the state its catalog events fold into, and what its
+/// shared document describes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Money,
+    pub status: ProductStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// The `status` field of inventory events (FusionCommerce's `inventory.reserved {orderId, status}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "lowercase")]

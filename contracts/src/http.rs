@@ -16,7 +16,9 @@ use crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX;
 use crate::events::payments::{PaymentStatus, Tender};
 use crate::events::shipping::{Address, PARCEL_GRAMS_MAX, ShipmentStatus};
 use crate::events::{OrderItem, OrderStatus, ProductStatus};
-use crate::ids::{CampaignId, CustomerId, OrderId, PaymentId, ProductId, ShipmentId, Sku, TokenId};
+use crate::ids::{
+    CampaignId, CustomerId, NodeId, OrderId, PaymentId, ProductId, ShipmentId, Sku, TokenId,
+};
 use crate::money::{Currency, Decimal, Money, MoneyError};
 use crate::time::Timestamp;
 
@@ -628,6 +630,10 @@ pub struct OrderResponse {
     pub flag: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shipping_address: Option<Address>,
+    /// The node id of the till that took the order, when that is another till of this store
+    /// (its events reached this one over the store mesh; it is served read-only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub origin: Option<NodeId>,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request
@@ -727,8 +733,11 @@ pub struct SyncPeerStatus {
     pub role: String,
     pub endpoint_id: String,
     pub address: String,
-    /// A session is open and the peer answers.
+    /// The log session is open and the peer answers.
     pub connected: bool,
+    /// The document session (catalog sync) is open.
+    #[serde(default)]
+    pub documents_connected: bool,
     /// When the peer last sent anything, since this process started.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_contact: Option<Timestamp>,

@@ -100,6 +100,7 @@ async fn drain(events: u64) -> (Duration, Duration, f64) {
     tokio::spawn(net::serve(
         hub_ep,
         hub.clone(),
+        None,
         net::Gate::new(move |p| p == till_id),
     ));
     let started = Instant::now();

@@ -8,6 +8,10 @@
 //!   `DELETE /enrollments/{nodeId}` (revokes and cuts live sync connections).
 //! - `GET /sync/status`: every enrolled node (connected, last contact) and every origin's
 //!   durable position.
+//! - `GET /products`, `GET /products/{id}`: the fleet catalog, read from the merged product
+//!   documents; `PATCH /products/{id}` (the node's update body: name, description, price,
+//!   currency) edits a product at the hub — durable, recorded as `product.updated` of the hub's
+//!   origin, and pushed to every connected node.
 //! - `GET /health` (no token).
 
 use std::collections::HashMap;
@@ -21,13 +25,16 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use fusion_contracts::Timestamp;
 use fusion_contracts::events::EventRecord;
+use fusion_contracts::events::Product;
 use fusion_contracts::http::ErrorBody;
+use fusion_contracts::http::UpdateProductRequest;
+use fusion_contracts::{CorrelationId, ProductId, Timestamp};
 use fusion_sync::net::{EndpointId, Gate};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::docs::{EditError, HubDocs};
 use crate::store::{FleetFilter, HubStore};
 
 /// The admin token file in the hub's data dir (same name as a node's).
@@ -43,6 +50,7 @@ const STORE_ID_MAX: usize = 64;
 pub struct HubState {
     pub store: Arc<HubStore>,
     pub gate: Arc<Gate>,
+    pub docs: Arc<HubDocs>,
     admin_hash: [u8; 32],
 }
 
@@ -53,6 +61,7 @@ impl HubState {
         data_dir: &Path,
         store: Arc<HubStore>,
         gate: Arc<Gate>,
+        docs: Arc<HubDocs>,
     ) -> std::io::Result<(Self, Option<String>)> {
         let path = data_dir.join(ADMIN_TOKEN_FILE);
         let (token, created) = match std::fs::read_to_string(&path) {
@@ -75,6 +84,7 @@ impl HubState {
         let state = Self {
             store,
             gate,
+            docs,
             admin_hash: Sha256::digest(token.as_bytes()).into(),
         };
         Ok((state, created.then_some(token)))
@@ -88,6 +98,8 @@ pub fn router(state: HubState) -> Router {
         .route("/enrollments", get(enrollments).post(enroll))
         .route("/enrollments/{node_id}", delete(revoke))
         .route("/sync/status", get(sync_status))
+        .route("/products", get(products))
+        .route("/products/{id}", get(product).patch(update_product))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .with_state(state)
 }
@@ -360,4 +372,132 @@ async fn sync_status(
     }
     let body = SyncStatus { peers, origins };
     Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+/// A product of the fleet catalog (the node's product body without its local stock).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CatalogProduct {
+    id: ProductId,
+    sku: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    price: fusion_contracts::Decimal,
+    currency: fusion_contracts::Currency,
+    status: fusion_contracts::events::ProductStatus,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+fn render_product(p: Product) -> CatalogProduct {
+    CatalogProduct {
+        id: p.id,
+        sku: p.sku.as_str().to_string(),
+        name: p.name,
+        description: p.description,
+        price: p.price.to_decimal(),
+        currency: p.price.currency,
+        status: p.status,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+fn product_id(id: &str) -> Result<ProductId, ApiError> {
+    ProductId::parse(id).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("id"),
+            &format!("product {id} not found"),
+        )
+    })
+}
+
+async fn products(State(state): State<HubState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let body: Vec<CatalogProduct> = state
+        .docs
+        .products()
+        .into_iter()
+        .map(render_product)
+        .collect();
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+async fn product(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let id = product_id(&id)?;
+    let product = state.docs.product(id).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("id"),
+            &format!("product {id} not found"),
+        )
+    })?;
+    Ok((StatusCode::OK, axum::Json(render_product(product))).into_response())
+}
+
+async fn update_product(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let id = product_id(&id)?;
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let request: UpdateProductRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        if field == "." {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                None,
+                &format!("the body must be a JSON object: {}", e.inner()),
+            )
+        } else {
+            invalid(&field, &e.inner().to_string())
+        }
+    })?;
+    let command = request
+        .into_command(id)
+        .map_err(|e| invalid(&e.field, &e.message))?;
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| CorrelationId::new(v).ok())
+        .unwrap_or_else(|| {
+            CorrelationId::new(uuid::Uuid::now_v7().to_string())
+                .expect("a uuid is a valid correlation id")
+        });
+    let docs = state.docs.clone();
+    let updated = tokio::task::spawn_blocking(move || {
+        docs.update_product(&command, correlation_id, Timestamp::now())
+    })
+    .await
+    .map_err(internal)?;
+    match updated {
+        Ok(product) => Ok((StatusCode::OK, axum::Json(render_product(product))).into_response()),
+        Err(EditError::NotFound(id)) => Err(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("id"),
+            &format!("product {id} not found"),
+        )),
+        Err(EditError::Archived(id)) => Err(error(
+            StatusCode::CONFLICT,
+            "archived",
+            Some("id"),
+            &format!("product {id} is archived"),
+        )),
+        Err(EditError::Field(e)) => Err(invalid(&e.field, &e.message)),
+        Err(EditError::Store(e)) => Err(internal(e)),
+    }
 }

@@ -3,6 +3,7 @@
 //! (`api`); merged documents, Kafka and n8n export arrive in later slices.
 
 pub mod api;
+pub mod docs;
 pub mod store;
 
 use std::future::Future;
@@ -12,7 +13,10 @@ use std::sync::Arc;
 use fusion_sync::net::{self, Endpoint, Gate};
 use tokio::net::TcpListener;
 
+use fusion_contracts::NodeId;
+
 use crate::api::HubState;
+use crate::docs::HubDocs;
 use crate::store::HubStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,8 @@ pub enum HubError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Identity(#[from] net::NetError),
     #[error("serving HTTP: {0}")]
     Http(std::io::Error),
 }
@@ -43,9 +49,19 @@ impl Hub {
             let store = store.clone();
             Gate::new(move |peer| matches!(store.enrollment(peer), Ok(Some(_))))
         };
+        let identity = net::load_or_create_identity(data_dir)?;
+        let endpoint_id = identity.public();
+        // The hub's own events (edits made here) get an origin of their own.
+        let origin = NodeId::new(format!("hub-{}", &endpoint_id.to_string()[..32]))
+            .expect("hex is a valid node id");
+        let docs = Arc::new(HubDocs::open(
+            store.clone(),
+            endpoint_id.as_bytes(),
+            origin,
+        )?);
         let admin_token_path = data_dir.join(api::ADMIN_TOKEN_FILE);
         let (state, new_admin_token) =
-            HubState::open(data_dir, store, gate).map_err(|source| HubError::Token {
+            HubState::open(data_dir, store, gate, docs).map_err(|source| HubError::Token {
                 path: admin_token_path.display().to_string(),
                 source,
             })?;
@@ -64,9 +80,11 @@ impl Hub {
         endpoint: Endpoint,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HubError> {
+        let docs: Arc<dyn net::DocHost> = self.state.docs.clone();
         let sync = tokio::spawn(net::serve(
             endpoint.clone(),
             self.state.store.clone(),
+            Some(docs),
             self.state.gate.clone(),
         ));
         let served = axum::serve(listener, api::router(self.state.clone()))

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fusion_contracts::{Envelope, NodeId};
-use fusion_sync::net::{EndpointId, EventSink};
+use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Timestamp};
+use fusion_sync::docs::{Chunk, StoredDoc, group_chunks};
+use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// (origin, seq) → postcard envelope, exactly as the origin logged it.
@@ -21,6 +22,9 @@ const REVOCATIONS: TableDefinition<&str, i64> = TableDefinition::new("revocation
 /// Origin → the store of the enrolled node that first delivered its events (the fleet API's
 /// `store` filter).
 const ORIGIN_STORES: TableDefinition<&str, &str> = TableDefinition::new("origin_stores");
+/// (document id, chunk index) → automerge bytes: chunk 0 a whole save, then incremental saves
+/// (see `fusion_sync::docs::Chunk`).
+const DOCS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("docs");
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -66,6 +70,7 @@ impl HubStore {
         txn.open_table(ENROLLMENTS).map_err(storage)?;
         txn.open_table(REVOCATIONS).map_err(storage)?;
         txn.open_table(ORIGIN_STORES).map_err(storage)?;
+        txn.open_table(DOCS).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db })
     }
@@ -89,6 +94,74 @@ impl HubStore {
             out.push(Envelope::decode(bytes.value()).map_err(storage)?);
         }
         Ok(out)
+    }
+
+    /// Every stored document's chunks, in index order.
+    pub fn load_docs(&self) -> Result<Vec<StoredDoc>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(DOCS).map_err(storage)?;
+        let mut rows = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            rows.push((key.value().0.to_string(), bytes.value().to_vec()));
+        }
+        group_chunks(rows).map_err(storage)
+    }
+
+    /// Stores document chunks and the hub's own events (say, `product.updated` for a price set
+    /// here) in one durable transaction. The events are numbered after `origin`'s last.
+    pub fn commit_docs(
+        &self,
+        chunks: &[Chunk],
+        origin: &NodeId,
+        events: Vec<(Event, CorrelationId)>,
+        at: Timestamp,
+    ) -> Result<(), HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut docs = txn.open_table(DOCS).map_err(storage)?;
+            for chunk in chunks {
+                match chunk {
+                    Chunk::Append { doc, index, bytes } => {
+                        docs.insert((doc.as_str(), *index), bytes.as_slice())
+                            .map_err(storage)?;
+                    }
+                    Chunk::Compacted { doc, bytes } => {
+                        docs.retain_in((doc.as_str(), 1)..=(doc.as_str(), u32::MAX), |_, _| false)
+                            .map_err(storage)?;
+                        docs.insert((doc.as_str(), 0), bytes.as_slice())
+                            .map_err(storage)?;
+                    }
+                }
+            }
+            let mut fleet = txn.open_table(FLEET_EVENTS).map_err(storage)?;
+            let mut positions = txn.open_table(POSITIONS).map_err(storage)?;
+            let mut seq = positions
+                .get(origin.as_str())
+                .map_err(storage)?
+                .map_or(0, |v| v.value());
+            let any = !events.is_empty();
+            for (event, correlation_id) in events {
+                seq += 1;
+                let envelope = Envelope::new(
+                    EventId(uuid::Uuid::now_v7()),
+                    origin.clone(),
+                    seq,
+                    at,
+                    correlation_id,
+                    None,
+                    event,
+                )
+                .map_err(storage)?;
+                fleet
+                    .insert((origin.as_str(), seq), envelope.encode().as_slice())
+                    .map_err(storage)?;
+            }
+            if any {
+                positions.insert(origin.as_str(), seq).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)
     }
 
     /// Enrolls `node` as a till of `store` (again, if it was revoked). Durable on return.
@@ -256,7 +329,21 @@ impl EventSink for HubStore {
         read().unwrap_or_default()
     }
 
-    fn store(
+    fn store<'a>(
+        &'a self,
+        peer: EndpointId,
+        origin: &'a NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(std::future::ready(
+            self.store_events(peer, origin, envelopes),
+        ))
+    }
+}
+
+impl HubStore {
+    /// Stores a batch of one origin's events in one durable transaction; see [`EventSink::store`].
+    fn store_events(
         &self,
         peer: EndpointId,
         origin: &NodeId,

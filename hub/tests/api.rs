@@ -14,48 +14,22 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 mod common;
-use common::{append, wait_for};
+use common::{Api, append, wait_for};
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
+/// Every event matching `query`, following `next` page by page.
+async fn all_events(api: &Api, query: &str, limit: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (status, page) = api
+            .get(&format!("/events?limit={limit}&{query}{after}"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["events"].as_array().unwrap().iter().cloned());
+        if page["complete"] == json!(true) {
+            return out;
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    /// Every event matching `query`, following `next` page by page.
-    async fn all_events(&self, query: &str, limit: usize) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut after = String::new();
-        loop {
-            let (status, page) = self
-                .get(&format!("/events?limit={limit}&{query}{after}"))
-                .await;
-            assert_eq!(status, 200, "{page}");
-            out.extend(page["events"].as_array().unwrap().iter().cloned());
-            if page["complete"] == json!(true) {
-                return out;
-            }
-            after = format!("&after={}", page["next"].as_str().unwrap());
-        }
+        after = format!("&after={}", page["next"].as_str().unwrap());
     }
 }
 
@@ -183,22 +157,22 @@ async fn enrollment_events_and_revocation_over_http() {
     assert!(origins.contains(&json!({ "origin": "till-b", "storeId": "store-2", "position": 23 })));
 
     // The fleet log, paged in small pages: each event exactly once, in per-origin order.
-    let all = api.all_events("", 5).await;
+    let all = all_events(&api, "", 5).await;
     assert_eq!(all.len(), 60);
-    let store_1 = api.all_events("store=store-1", 4).await;
+    let store_1 = all_events(&api, "store=store-1", 4).await;
     assert_eq!(store_1.len(), 37);
     assert!(store_1.iter().all(|e| e["origin"] == "till-a"));
     let seqs: Vec<u64> = store_1.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=37).collect::<Vec<_>>());
-    let till_b = api.all_events("origin=till-b", 100).await;
+    let till_b = all_events(&api, "origin=till-b", 100).await;
     assert_eq!(till_b.len(), 23);
     assert!(till_b.iter().all(|e| e["origin"] == "till-b"));
     assert_eq!(
-        api.all_events("topic=inventory.adjusted", 7).await.len(),
+        all_events(&api, "topic=inventory.adjusted", 7).await.len(),
         60
     );
-    assert!(api.all_events("topic=order.created", 7).await.is_empty());
-    assert!(api.all_events("store=store-9", 7).await.is_empty());
+    assert!(all_events(&api, "topic=order.created", 7).await.is_empty());
+    assert!(all_events(&api, "store=store-9", 7).await.is_empty());
 
     // Revoked over HTTP: the live session is cut; a second revoke is 404.
     let (ep_a, log_a, session_a, _) = tills.remove(0);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fusion_hub::store::HubStore;
-use fusion_node::replication::HubLink;
+use fusion_node::replication::{PeerLink, Role, SyncLinks};
 use fusion_node::server::{self, Node};
 use fusion_node::store::StoreOptions;
 use fusion_sync::net;
@@ -31,7 +31,6 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let hub_addr = net::peer_addr(hub_key.public(), hub_port);
     let node_ep = net::offline_endpoint(
         net::load_or_create_identity(node_dir.path()).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
@@ -39,19 +38,12 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     .await
     .unwrap();
     let node_id = node_ep.id();
-    let link = Arc::new(HubLink {
+    let links = Arc::new(SyncLinks {
         endpoint_id: node_id,
-        hub_id: hub_key.public(),
-        hub_addrs: vec![hub_port],
-        status: Arc::default(),
+        peers: vec![PeerLink::new(Role::Hub, hub_key.public(), vec![hub_port])],
     });
-    tokio::spawn(fusion_node::replication::run(
-        store.clone(),
-        node_ep,
-        hub_addr,
-        link.status.clone(),
-    ));
-    let node = node.with_hub_link(link);
+    let _sync = fusion_node::replication::start(&store, node_ep, &links);
+    let node = node.with_sync_links(links);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(server::serve(
@@ -118,7 +110,7 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
     let hub_ep = net::offline_endpoint(hub_key, hub_port).await.unwrap();
     let allowed = net::Gate::new(move |peer| peer == node_id);
-    tokio::spawn(net::serve(hub_ep, hub.clone(), allowed));
+    tokio::spawn(net::serve(hub_ep, hub.clone(), None, allowed));
     let origin = store.node_id().clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     while hub.position(&origin).unwrap() < node_last {

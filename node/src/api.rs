@@ -50,7 +50,7 @@ pub struct AppState {
     pub payment_locks: Arc<[tokio::sync::Mutex<()>]>,
     pub payment_policy: PaymentPolicy,
     /// The link to the hub, when this node replicates to one.
-    pub hub_link: Option<Arc<crate::replication::HubLink>>,
+    pub sync: Option<Arc<crate::replication::SyncLinks>>,
 }
 
 /// Stripes of `payment_locks`: payments that share a stripe wait for each other, which at till
@@ -68,7 +68,7 @@ impl AppState {
             card: None,
             payment_locks,
             payment_policy: PaymentPolicy::default(),
-            hub_link: None,
+            sync: None,
         }
     }
 

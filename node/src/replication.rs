@@ -1,18 +1,22 @@
-//! The node's side of replication: its event log as the `LogSource` of `fusion_sync`, and the
-//! task that keeps a session to the hub open, reconnecting with backoff.
+//! The node's side of sync. Its event log as the `LogSource` of `fusion_sync`; the store's
+//! documents as a `DocHost`; the logs of the store's other tills as an `EventSink`; and the
+//! tasks that keep sessions open — log and documents to the hub and to every configured till —
+//! reconnecting with backoff, plus the accept loop for tills that dial this one.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fusion_contracts::NodeId;
-use fusion_sync::net;
+use fusion_contracts::{Envelope, NodeId};
+use fusion_sync::docs::{DocId, DocSet};
+use fusion_sync::net::{self, BoxFuture, DocHost, EndpointId, EventSink, SendStatus};
 use fusion_sync::proto::LogSource;
 
 use crate::store::Store;
 
 /// First pause after a failed session; doubles up to `BACKOFF_MAX`.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
-/// Longest pause between attempts while the hub is unreachable.
+/// Longest pause between attempts while a peer is unreachable.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// The node's own log, read through snapshots of the store.
@@ -51,31 +55,197 @@ impl LogSource for StoreLog {
     }
 }
 
-/// The node's link to its hub, as `/sync/status` and the metrics report it.
-pub struct HubLink {
-    /// This node's sync identity.
-    pub endpoint_id: net::EndpointId,
-    pub hub_id: net::EndpointId,
-    /// The hub's direct addresses.
-    pub hub_addrs: Vec<std::net::SocketAddr>,
-    pub status: Arc<net::SendStatus>,
+/// The store's documents, for document sessions.
+pub struct NodeDocs {
+    store: Store,
 }
 
-/// Replicates the node's log to the hub at `hub` for as long as the task runs, reporting into
-/// `status`.
+impl DocHost for NodeDocs {
+    fn docs(&self) -> &std::sync::Mutex<DocSet> {
+        self.store.docs()
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DocId> {
+        self.store.doc_changes()
+    }
+
+    fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.store.merge_docs(docs).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// Where the logs of the store's other tills are held (see `Store::store_peer_events`).
+pub struct PeerLogs {
+    store: Store,
+}
+
+impl EventSink for PeerLogs {
+    fn positions(&self) -> std::collections::BTreeMap<NodeId, u64> {
+        // Without positions a peer resends from the start: duplicates, ignored. Never wrong.
+        self.store
+            .read()
+            .and_then(|r| r.peer_positions())
+            .unwrap_or_default()
+    }
+
+    fn store<'a>(
+        &'a self,
+        _peer: EndpointId,
+        origin: &'a NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(async move {
+            self.store
+                .store_peer_events(origin.clone(), envelopes)
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+}
+
+/// Whom a node syncs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Hub,
+    /// Another till of the same store.
+    Till,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Hub => "hub",
+            Role::Till => "till",
+        }
+    }
+}
+
+/// One peer the node syncs with, and how its sessions are doing.
+pub struct PeerLink {
+    pub role: Role,
+    pub id: EndpointId,
+    /// Its direct addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// The session replicating this node's log to it.
+    pub log: Arc<SendStatus>,
+    /// The document session with it.
+    pub docs: Arc<SendStatus>,
+}
+
+impl PeerLink {
+    pub fn new(role: Role, id: EndpointId, addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            role,
+            id,
+            addrs,
+            log: Arc::default(),
+            docs: Arc::default(),
+        }
+    }
+}
+
+/// The node's sync configuration and state, as `/sync/status` and the metrics report it.
+pub struct SyncLinks {
+    /// This node's sync identity.
+    pub endpoint_id: EndpointId,
+    pub peers: Vec<PeerLink>,
+}
+
+/// Starts every sync task on `endpoint`: for each peer, a log session and a document session
+/// (each reconnecting with backoff); and the accept loop, which admits only the configured
+/// peers (tills replicate their logs here; the hub and tills sync documents).
+pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> SyncTasks {
+    let mut tasks = Vec::new();
+    let admitted: Vec<EndpointId> = links.peers.iter().map(|p| p.id).collect();
+    let gate = net::Gate::new(move |peer| admitted.contains(&peer));
+    let docs = Arc::new(NodeDocs {
+        store: store.clone(),
+    });
+    tasks.push(tokio::spawn(net::serve(
+        endpoint.clone(),
+        Arc::new(PeerLogs {
+            store: store.clone(),
+        }),
+        Some(docs.clone() as Arc<dyn DocHost>),
+        gate,
+    )));
+    for (i, peer) in links.peers.iter().enumerate() {
+        let addr = net::peer_addrs(peer.id, &peer.addrs);
+        tasks.push(tokio::spawn(run(
+            store.clone(),
+            endpoint.clone(),
+            addr.clone(),
+            peer.log.clone(),
+        )));
+        let (endpoint, docs, links) = (endpoint.clone(), docs.clone(), links.clone());
+        tasks.push(tokio::spawn(async move {
+            let peer = &links.peers[i];
+            let label = match peer.role {
+                Role::Hub => "documents with the hub",
+                Role::Till => "documents with a till",
+            };
+            retry(label, || {
+                net::dial_docs(&endpoint, addr.clone(), docs.as_ref(), &peer.docs)
+            })
+            .await
+        }));
+    }
+    SyncTasks { endpoint, tasks }
+}
+
+/// The running sync tasks of a node; dropping this stops them.
+pub struct SyncTasks {
+    endpoint: net::Endpoint,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SyncTasks {
+    /// Closes every connection and stops every session (say, before the store shuts down).
+    pub async fn stop(mut self) {
+        self.endpoint.close().await;
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SyncTasks {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Replicates the node's log to `peer` for as long as the task runs, reporting into `status`.
 pub async fn run(
     store: Store,
     endpoint: net::Endpoint,
-    hub: net::EndpointAddr,
-    status: Arc<net::SendStatus>,
+    peer: net::EndpointAddr,
+    status: Arc<SendStatus>,
 ) {
     let appended = store.appended();
     let log = StoreLog::new(store);
+    retry("log", || {
+        net::send_log(&endpoint, peer.clone(), &log, &appended, &status)
+    })
+    .await
+}
+
+/// Runs `session` again and again, pausing with exponential backoff after failures.
+async fn retry<F, Fut>(what: &str, mut session: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), net::NetError>>,
+{
     let mut backoff = BACKOFF_MIN;
     loop {
-        match net::send_log(&endpoint, hub.clone(), &log, &appended, &status).await {
+        match session().await {
             Ok(()) => backoff = BACKOFF_MIN,
-            Err(error) => tracing::info!(%error, retry_in = ?backoff, "hub session ended"),
+            Err(error) => {
+                tracing::info!(what, %error, retry_in = ?backoff, "sync session ended")
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);

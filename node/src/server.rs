@@ -47,9 +47,9 @@ impl Node {
         &self.state.store
     }
 
-    /// Reports the link to the hub on `/sync/status` and `/metrics`.
-    pub fn with_hub_link(mut self, link: std::sync::Arc<crate::replication::HubLink>) -> Self {
-        self.state.hub_link = Some(link);
+    /// Reports the sync links (hub, tills) on `/sync/status` and `/metrics`.
+    pub fn with_sync_links(mut self, links: std::sync::Arc<crate::replication::SyncLinks>) -> Self {
+        self.state.sync = Some(links);
         self
     }
 

@@ -14,6 +14,7 @@
 
 mod exec;
 mod read;
+mod shared_state;
 mod tables;
 mod writer;
 
@@ -29,6 +30,7 @@ use fusion_contracts::commands::{
 };
 use fusion_contracts::http::Role;
 use fusion_contracts::{CorrelationId, NodeId, Sku, Timestamp, TokenId};
+use fusion_sync::docs::{DocId, DocSet};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -37,6 +39,7 @@ use uuid::Uuid;
 use crate::domain::{Campaign, Order, Payment, Product, RateTable, Rejected, Shipment, StockLevel};
 
 pub use read::Reader;
+pub use tables::PeerOrder;
 
 /// Version of the table layout and record encodings. Opening a file of any other version fails.
 pub const FORMAT_VERSION: u32 = 1;
@@ -234,6 +237,10 @@ struct Shared {
     writer_alive: AtomicBool,
     /// Woken after every commit that appended events (replication sessions wait on it).
     appended: Arc<tokio::sync::Notify>,
+    /// The shared documents (product catalog), in memory; the writer persists their chunks.
+    docs: Arc<Mutex<DocSet>>,
+    /// Documents changed by a commit, for document sessions to push.
+    doc_changes: tokio::sync::broadcast::Sender<DocId>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -252,6 +259,7 @@ impl Store {
         let node_id = tables::init_or_check(&db, &path)?;
         tables::ensure_tables(&db)?;
         let tokens = tables::load_grants(&db)?;
+        let docs = shared_state::load_docs(&db, node_id.as_str().as_bytes())?;
         let (queue, rx) = mpsc::channel(QUEUE_JOBS_MAX);
         let shared = Arc::new(Shared {
             db,
@@ -263,6 +271,8 @@ impl Store {
             tokens: RwLock::new(tokens),
             writer_alive: AtomicBool::new(true),
             appended: Arc::new(tokio::sync::Notify::new()),
+            docs: Arc::new(Mutex::new(docs)),
+            doc_changes: tokio::sync::broadcast::channel(DOC_ANNOUNCEMENTS).0,
             writer: Mutex::new(None),
         });
         let thread_shared = Arc::clone(&shared);
@@ -310,6 +320,46 @@ impl Store {
     /// Woken after every commit that appended events to the log.
     pub fn appended(&self) -> Arc<tokio::sync::Notify> {
         self.shared.appended.clone()
+    }
+
+    /// The shared documents. Lock briefly; the writer persists what changes in them.
+    pub fn docs(&self) -> &Mutex<DocSet> {
+        &self.shared.docs
+    }
+
+    /// Announces every document a commit changed (local edits and peers' merges).
+    pub fn doc_changes(&self) -> tokio::sync::broadcast::Receiver<DocId> {
+        self.shared.doc_changes.subscribe()
+    }
+
+    /// Persists documents a peer's sync messages changed and projects them onto the tables.
+    /// Resolves after the commit.
+    pub async fn merge_docs(&self, docs: Vec<DocId>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(writer::Msg::Docs(writer::DocsJob { docs, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Holds events of another till of this store durably; resolves after the commit with the
+    /// origin's position, or why the batch was refused (a gap).
+    pub async fn store_peer_events(
+        &self,
+        origin: NodeId,
+        envelopes: Vec<fusion_contracts::Envelope>,
+    ) -> Result<Result<u64, String>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(writer::Msg::Peer(writer::PeerJob {
+                origin,
+                envelopes,
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The writer's clock: what "now" is for commands (the scheduler asks it too).
@@ -362,6 +412,14 @@ pub(crate) fn held_lines(
             quantity: r.quantity,
         })
         .collect()
+}
+
+/// Document announcements a session may fall behind by before it rescans every document.
+const DOC_ANNOUNCEMENTS: usize = 1024;
+
+fn lock_docs(docs: &Mutex<DocSet>) -> std::sync::MutexGuard<'_, DocSet> {
+    // A panic while holding the lock leaves documents automerge kept consistent.
+    docs.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Reads the last sequence number of the log (0 when empty).

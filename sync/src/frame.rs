@@ -3,6 +3,8 @@
 //! allocation, and malformed input is an error, never a panic.
 
 use fusion_contracts::NodeId;
+
+use crate::docs::DocId;
 use serde::{Deserialize, Serialize};
 
 /// Version of this frame format; a peer speaking another is refused at the first frame.
@@ -36,7 +38,15 @@ pub enum Frame {
     Need { origin: NodeId, from: u64 },
     /// Sender → receiver: no `Resume` came; send it (again).
     ResumeRequest,
+    /// Document sessions (ALPN `net::DOCS_ALPN`), either side, first: the heads of documents it
+    /// holds, in frames of at most [`DOC_HEADS_MAX`] documents.
+    DocHeads { docs: Vec<(DocId, Vec<[u8; 32]>)> },
+    /// Document sessions, either side: one automerge sync message for `doc`.
+    DocSync { doc: DocId, message: Vec<u8> },
 }
+
+/// Most documents in one `DocHeads` frame (~100 bytes each, far below the frame limit).
+pub const DOC_HEADS_MAX: usize = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {

@@ -10,6 +10,7 @@
 //!
 //! The iroh transport, automerge documents and the hub arrive in later slices.
 
+pub mod docs;
 pub mod frame;
 pub mod net;
 pub mod proto;

@@ -20,6 +20,7 @@ use iroh::endpoint::{
 };
 use tokio::sync::Notify;
 
+use crate::docs::{ChangeHash, DocId, DocSet, SyncState};
 use crate::frame::{self, Decoder, Frame};
 use crate::proto::{LogSource, Received, Receiver, Sender};
 
@@ -28,6 +29,11 @@ pub use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 
 /// Application protocol of event-log replication, version 1.
 pub const ALPN: &[u8] = b"fusion/sync/1";
+/// Application protocol of document sync (automerge's sync protocol per document), version 1.
+pub const DOCS_ALPN: &[u8] = b"fusion/docs/1";
+
+/// A boxed future, for the host traits (which are used as trait objects).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 /// The identity file in a data dir: the 32 secret bytes of the ed25519 key.
 pub const IDENTITY_FILE: &str = "identity.key";
 /// How often a session looks at the log and the clock without being woken (retransmission).
@@ -90,7 +96,7 @@ pub async fn offline_endpoint(secret: SecretKey, bind: SocketAddr) -> Result<End
         .clear_address_lookup()
         .portmapper_config(PortmapperConfig::Disabled)
         .net_report_config(NetReportConfig::minimal())
-        .alpns(vec![ALPN.to_vec()])
+        .alpns(vec![ALPN.to_vec(), DOCS_ALPN.to_vec()])
         .bind_addr(bind)
         .map_err(|e| NetError::Bind(e.to_string()))?
         .secret_key(secret)
@@ -216,12 +222,12 @@ pub trait EventSink: Send + Sync {
     fn positions(&self) -> BTreeMap<NodeId, u64>;
     /// Stores events durably (ignoring any it already holds, by origin and seq); returns the
     /// durable position of `origin` afterwards. `peer` is the authenticated sender.
-    fn store(
-        &self,
+    fn store<'a>(
+        &'a self,
         peer: EndpointId,
-        origin: &NodeId,
+        origin: &'a NodeId,
         envelopes: Vec<Envelope>,
-    ) -> Result<u64, String>;
+    ) -> BoxFuture<'a, Result<u64, String>>;
 }
 
 /// Who may replicate to this host, asked from the TLS-authenticated peer id before any data is
@@ -296,10 +302,16 @@ impl Gate {
     }
 }
 
-/// Accepts replication connections until the endpoint closes, each peer checked by `gate`.
-pub async fn serve<S: EventSink + 'static>(endpoint: Endpoint, sink: Arc<S>, gate: Arc<Gate>) {
+/// Accepts replication connections (event logs into `sink`, documents into `docs`) until the
+/// endpoint closes, each peer checked by `gate`.
+pub async fn serve<S: EventSink + 'static>(
+    endpoint: Endpoint,
+    sink: Arc<S>,
+    docs: Option<Arc<dyn DocHost>>,
+    gate: Arc<Gate>,
+) {
     while let Some(incoming) = endpoint.accept().await {
-        let (sink, gate) = (sink.clone(), gate.clone());
+        let (sink, docs, gate) = (sink.clone(), docs.clone(), gate.clone());
         tokio::spawn(async move {
             let Ok(connection) = incoming.await else {
                 return;
@@ -310,8 +322,23 @@ pub async fn serve<S: EventSink + 'static>(endpoint: Endpoint, sink: Arc<S>, gat
             if !gate.admits(peer) {
                 tracing::warn!(%peer, "refused a sync connection from a peer that is not enrolled");
                 connection.close(1u32.into(), b"not enrolled");
-            } else if let Err(error) = receive(&connection, sink.as_ref(), &gate).await {
-                tracing::info!(%peer, %error, "sync session ended");
+            } else {
+                let result = match (connection.alpn(), docs) {
+                    (DOCS_ALPN, Some(docs)) => match connection.accept_bi().await {
+                        Ok((send, recv)) => {
+                            doc_session(&connection, send, recv, docs.as_ref(), &gate).await
+                        }
+                        Err(e) => Err(NetError::Connection(e.to_string())),
+                    },
+                    (ALPN, _) => receive(&connection, sink.as_ref(), &gate).await,
+                    _ => {
+                        connection.close(3u32.into(), b"unsupported protocol");
+                        Err(NetError::Protocol("unsupported protocol".into()))
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::info!(%peer, %error, "sync session ended");
+                }
             }
             gate.forget(peer, &connection);
         });
@@ -351,6 +378,7 @@ async fn receive<S: EventSink>(
                     }
                     let upto = sink
                         .store(connection.remote_id(), &origin, envelopes)
+                        .await
                         .map_err(NetError::Store)?;
                     write_frames(&mut send, &[receiver.persisted(origin, upto)]).await?;
                 }
@@ -358,4 +386,135 @@ async fn receive<S: EventSink>(
         }
     }
     Ok(())
+}
+
+/// What a host does with shared documents in sessions.
+pub trait DocHost: Send + Sync {
+    /// The host's documents.
+    fn docs(&self) -> &std::sync::Mutex<DocSet>;
+    /// Documents that changed, locally or from any peer: every session pushes them.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DocId>;
+    /// A peer's messages changed these documents: persist them, update what is projected from
+    /// them, and announce them to the other sessions.
+    fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>>;
+}
+
+fn lock_docs(host: &dyn DocHost) -> std::sync::MutexGuard<'_, DocSet> {
+    // A panic while holding the lock leaves documents automerge kept consistent.
+    host.docs().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Dials `peer` and keeps its documents and ours in sync until the connection ends.
+pub async fn dial_docs(
+    endpoint: &Endpoint,
+    peer: EndpointAddr,
+    host: &dyn DocHost,
+    status: &SendStatus,
+) -> Result<(), NetError> {
+    let _disconnected = Disconnected(status);
+    let connection = endpoint
+        .connect(peer, DOCS_ALPN)
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (send, recv) = connection
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    {
+        let mut report = status.lock();
+        report.connected = true;
+        report.last_contact_ms = Some(Timestamp::now().unix_ms());
+    }
+    let gate = Gate::new(|_| true);
+    doc_session(&connection, send, recv, host, &gate).await
+}
+
+/// One document session, the same on both sides: each sends the heads of what it holds, then
+/// runs automerge's sync protocol for every document whose heads differ, and afterwards for
+/// every document that changes on either side.
+async fn doc_session(
+    connection: &Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    host: &dyn DocHost,
+    gate: &Gate,
+) -> Result<(), NetError> {
+    let peer = connection.remote_id();
+    let mut changes = host.subscribe();
+    let mut states: std::collections::HashMap<DocId, SyncState> = Default::default();
+    let summary = lock_docs(host).summary();
+    let heads_frames: Vec<Frame> = summary
+        .chunks(frame::DOC_HEADS_MAX)
+        .map(|docs| Frame::DocHeads {
+            docs: docs
+                .iter()
+                .map(|(id, heads)| (id.clone(), heads.iter().map(|h| h.0).collect()))
+                .collect(),
+        })
+        .collect();
+    write_frames(&mut send, &heads_frames).await?;
+    let mut decoder = Decoder::default();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    loop {
+        let mut out = Vec::new();
+        tokio::select! {
+            read = read_chunk(&mut recv, &mut buffer) => {
+                let Some(n) = read? else { return Ok(()) };
+                gate.touch(peer);
+                decoder.push(&buffer[..n]);
+                let mut changed = Vec::new();
+                while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
+                    let mut docs = lock_docs(host);
+                    match frame {
+                        Frame::DocHeads { docs: theirs } => {
+                            for (id, heads) in theirs {
+                                let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
+                                if docs.heads(&id) != heads {
+                                    let state = states.entry(id.clone()).or_default();
+                                    if let Some(message) = docs.generate(&id, state) {
+                                        out.push(Frame::DocSync { doc: id, message });
+                                    }
+                                }
+                            }
+                        }
+                        Frame::DocSync { doc, message } => {
+                            let state = states.entry(doc.clone()).or_default();
+                            if docs.receive(&doc, state, &message).map_err(|e| NetError::Protocol(e.to_string()))? {
+                                changed.push(doc.clone());
+                            }
+                            if let Some(message) = docs.generate(&doc, state) {
+                                out.push(Frame::DocSync { doc, message });
+                            }
+                        }
+                        _ => return Err(NetError::Protocol("a log frame in a document session".into())),
+                    }
+                }
+                if !changed.is_empty() {
+                    if !gate.admits(peer) {
+                        connection.close(2u32.into(), b"revoked");
+                        return Err(NetError::Protocol("peer is no longer admitted".into()));
+                    }
+                    changed.sort();
+                    changed.dedup();
+                    host.changed(changed).await.map_err(NetError::Store)?;
+                }
+            }
+            change = changes.recv() => {
+                let ids: Vec<DocId> = match change {
+                    Ok(id) => vec![id],
+                    // Missed some announcements: look at every document.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => lock_docs(host).ids().cloned().collect(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                };
+                let mut docs = lock_docs(host);
+                for id in ids {
+                    let state = states.entry(id.clone()).or_default();
+                    if let Some(message) = docs.generate(&id, state) {
+                        out.push(Frame::DocSync { doc: id, message });
+                    }
+                }
+            }
+        }
+        write_frames(&mut send, &out).await?;
+    }
 }

@@ -182,6 +182,11 @@ impl Sender {
                     "only the receiver takes events and resume requests",
                 ));
             }
+            Frame::DocHeads { .. } | Frame::DocSync { .. } => {
+                return Err(ProtocolError::UnexpectedFrame(
+                    "document frames belong to document sessions",
+                ));
+            }
         }
         Ok(())
     }

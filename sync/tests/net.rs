@@ -51,12 +51,18 @@ impl EventSink for Hub {
             .map(|(o, l)| (o.clone(), l.len() as u64))
             .collect()
     }
-    fn store(
-        &self,
+    fn store<'a>(
+        &'a self,
         _: net::EndpointId,
-        origin: &NodeId,
+        origin: &'a NodeId,
         envelopes: Vec<Envelope>,
-    ) -> Result<u64, String> {
+    ) -> net::BoxFuture<'a, Result<u64, String>> {
+        Box::pin(std::future::ready(self.store_now(origin, envelopes)))
+    }
+}
+
+impl Hub {
+    fn store_now(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String> {
         let mut logs = self.logs.lock().unwrap();
         let log = logs.entry(origin.clone()).or_default();
         for envelope in envelopes {
@@ -115,7 +121,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let till_id = till_ep.id();
     let hub = Arc::new(Hub::default());
     let allowed = net::Gate::new(move |peer| peer == till_id);
-    tokio::spawn(net::serve(hub_ep.clone(), hub.clone(), allowed));
+    tokio::spawn(net::serve(hub_ep.clone(), hub.clone(), None, allowed));
     let hub_addr = net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]);
 
     let origin = NodeId::new("till-1").unwrap();

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::Timestamp;
 use fusion_contracts::http::{HealthResponse, SyncPeerStatus, SyncStatusResponse};
 use fusion_sync::net::SendReport;
+
+use crate::replication::Role;
 use utoipa::OpenApi;
 
 use super::error::ApiError;
@@ -51,18 +53,20 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// Prometheus metrics, text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>, _who: Principal) -> Response {
-    if let Some(link) = &state.hub_link {
-        let report = link.status.report();
-        metrics::gauge!("fusion_sync_connected", "peer" => "hub").set(if report.connected {
-            1.0
-        } else {
-            0.0
-        });
-        if let Ok((_, pending)) = hub_backlog(&state, &report) {
-            metrics::gauge!("fusion_sync_pending_events", "peer" => "hub").set(pending as f64);
+    for link in state.sync.iter().flat_map(|s| s.peers.iter()) {
+        let report = link.log.report();
+        let peer = match link.role {
+            Role::Hub => "hub".to_string(),
+            Role::Till => link.id.fmt_short().to_string(),
+        };
+        let connected = if report.connected { 1.0 } else { 0.0 };
+        metrics::gauge!("fusion_sync_connected", "peer" => peer.clone()).set(connected);
+        if let Ok((_, pending)) = backlog(&state, &report) {
+            metrics::gauge!("fusion_sync_pending_events", "peer" => peer.clone())
+                .set(pending as f64);
         }
         if let Some(ms) = report.last_contact_ms {
-            metrics::gauge!("fusion_sync_last_contact_seconds", "peer" => "hub")
+            metrics::gauge!("fusion_sync_last_contact_seconds", "peer" => peer)
                 .set(ms as f64 / 1000.0);
         }
     }
@@ -70,9 +74,9 @@ pub async fn metrics(State(state): State<AppState>, _who: Principal) -> Response
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// The hub's acknowledged position in this node's log, and how many events it lacks — from
-/// the log as it is now, not as of the session's last step.
-fn hub_backlog(state: &AppState, report: &SendReport) -> Result<(u64, u64), ApiError> {
+/// A peer's acknowledged position in this node's log, and how many events it lacks — from the
+/// log as it is now, not as of the session's last step.
+fn backlog(state: &AppState, report: &SendReport) -> Result<(u64, u64), ApiError> {
     let acked = report
         .acked
         .get(state.store.node_id())
@@ -89,10 +93,11 @@ pub async fn sync_status(
     _who: Principal,
 ) -> Result<Response, ApiError> {
     let mut peers = Vec::new();
-    if let Some(link) = &state.hub_link {
-        let report = link.status.report();
-        let (acked, pending) = hub_backlog(&state, &report)?;
-        // The oldest event the hub lacks says how far behind it is.
+    for link in state.sync.iter().flat_map(|s| s.peers.iter()) {
+        let report = link.log.report();
+        let docs = link.docs.report();
+        let (acked, pending) = backlog(&state, &report)?;
+        // The oldest event the peer lacks says how far behind it is.
         let oldest = if pending > 0 {
             state
                 .store
@@ -105,23 +110,27 @@ pub async fn sync_status(
         };
         let now = state.store.now().unix_ms();
         peers.push(SyncPeerStatus {
-            role: "hub".into(),
-            endpoint_id: link.hub_id.to_string(),
+            role: link.role.as_str().into(),
+            endpoint_id: link.id.to_string(),
             address: link
-                .hub_addrs
+                .addrs
                 .iter()
                 .map(|a| a.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
             connected: report.connected,
-            last_contact: report.last_contact_ms.map(Timestamp::from_unix_ms),
+            documents_connected: docs.connected,
+            last_contact: report
+                .last_contact_ms
+                .max(docs.last_contact_ms)
+                .map(Timestamp::from_unix_ms),
             pending_events: pending,
             lag_ms: oldest.map_or(0, |e| (now - e.occurred_at.unix_ms()).max(0) as u64),
         });
     }
     let body = SyncStatusResponse {
         node_id: state.store.node_id().to_string(),
-        endpoint_id: state.hub_link.as_ref().map(|l| l.endpoint_id.to_string()),
+        endpoint_id: state.sync.as_ref().map(|l| l.endpoint_id.to_string()),
         peers,
     };
     Ok(json(StatusCode::OK, false, &body))

@@ -28,6 +28,7 @@ pub fn render(order: Order) -> OrderResponse {
         updated_at: order.updated_at,
         flag: order.flag,
         shipping_address: order.shipping_address,
+        origin: None,
     }
 }
 
@@ -88,8 +89,17 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    match state.store.read()?.order(id)? {
-        Some(order) => Ok(json(StatusCode::OK, false, &render(order))),
+    let read = state.store.read()?;
+    if let Some(order) = read.order(id)? {
+        return Ok(json(StatusCode::OK, false, &render(order)));
+    }
+    // An order another till of this store took, known from its replicated events.
+    match read.peer_order(id)? {
+        Some(peer) => {
+            let mut body = render(peer.order);
+            body.origin = Some(peer.origin);
+            Ok(json(StatusCode::OK, false, &body))
+        }
         None => Err(ApiError::not_found(format!("order {id} not found"))),
     }
 }

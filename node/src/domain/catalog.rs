@@ -8,17 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::inventory::{self, StockLevel};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Product {
-    pub id: ProductId,
-    pub sku: Sku,
-    pub name: String,
-    pub description: Option<String>,
-    pub price: Money,
-    pub status: ProductStatus,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
+pub use fusion_contracts::events::Product;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CatalogRejected {

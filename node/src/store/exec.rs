@@ -4,13 +4,12 @@
 //! rebuilds the same tables.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
     ShipmentCommand,
 };
-use fusion_contracts::events::OrderStatus;
 use fusion_contracts::events::campaigns::ParticipantOrder;
 use fusion_contracts::events::payments::Tender;
 use fusion_contracts::events::shipping::ShipmentStatus;
@@ -19,10 +18,12 @@ use fusion_contracts::events::{
     OrderFlagged, OrderFulfilled, OrderPaid, PaymentAuthorized, PaymentFailed,
     PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
 };
+use fusion_contracts::events::{OrderStatus, ProductStatus};
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
     ShipmentId, Sku, Timestamp,
 };
+use fusion_sync::docs::{DocId, DocSet};
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use uuid::Uuid;
 
@@ -34,19 +35,19 @@ use super::tables::{
 };
 use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
-    WriteRequest, held_lines,
+    WriteRequest, held_lines, shared_state,
 };
 use crate::domain::campaigns::{self, Close};
 use crate::domain::{
-    CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
-    inventory, orders, payments, shipping,
+    CampaignRejected, OrderRejected, Payment, PaymentRejected, Product, RateTable, Rejected,
+    catalog, inventory, orders, payments, shipping,
 };
 
 /// Every table, opened once per batch.
 pub(super) struct Tables<'txn> {
     pub products: Table<'txn, u128, &'static [u8]>,
     pub product_skus: Table<'txn, &'static str, u128>,
-    pub product_list: Table<'txn, u64, u128>,
+    pub product_list: Table<'txn, u128, ()>,
     pub stock: Table<'txn, &'static str, &'static [u8]>,
     pub reservations: Table<'txn, u128, &'static [u8]>,
     pub orders: Table<'txn, u128, &'static [u8]>,
@@ -68,6 +69,10 @@ pub(super) struct Tables<'txn> {
     pub order_correlations: Table<'txn, u128, &'static str>,
     pub order_holds: Table<'txn, (i64, u128), ()>,
     pub store_credit: Table<'txn, &'static str, &'static [u8]>,
+    pub docs: Table<'txn, (&'static str, u32), &'static [u8]>,
+    pub peer_events: Table<'txn, (&'static str, u64), &'static [u8]>,
+    pub peer_positions: Table<'txn, &'static str, u64>,
+    pub peer_orders: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -97,6 +102,10 @@ impl<'txn> Tables<'txn> {
             order_correlations: txn.open_table(tables::ORDER_CORRELATIONS)?,
             order_holds: txn.open_table(tables::ORDER_HOLDS)?,
             store_credit: txn.open_table(tables::STORE_CREDIT)?,
+            docs: txn.open_table(tables::DOCS)?,
+            peer_events: txn.open_table(tables::PEER_EVENTS)?,
+            peer_positions: txn.open_table(tables::PEER_POSITIONS)?,
+            peer_orders: txn.open_table(tables::PEER_ORDERS)?,
         })
     }
 }
@@ -111,6 +120,9 @@ pub(super) struct Batch {
     token_changes: Vec<([u8; 32], Option<Grant>)>,
     rates: Arc<RateTable>,
     order_hold_ms: Option<i64>,
+    docs: Arc<Mutex<DocSet>>,
+    /// Documents local commands of this batch wrote.
+    pub touched_docs: Vec<DocId>,
 }
 
 impl Batch {
@@ -119,6 +131,7 @@ impl Batch {
         now: Timestamp,
         rates: Arc<RateTable>,
         order_hold_ms: Option<i64>,
+        docs: Arc<Mutex<DocSet>>,
     ) -> Self {
         Self {
             node_id,
@@ -128,6 +141,8 @@ impl Batch {
             token_changes: Vec::new(),
             rates,
             order_hold_ms,
+            docs,
+            touched_docs: Vec::new(),
         }
     }
 
@@ -185,6 +200,17 @@ impl Batch {
             t.events
                 .insert(envelope.seq, envelope.encode().as_slice())?;
             project(t, &envelope)?;
+            if matches!(
+                envelope.event,
+                Event::ProductCreated(_) | Event::ProductUpdated(_) | Event::ProductArchived(_)
+            ) {
+                let mut docs = super::lock_docs(&self.docs);
+                if let Some(doc) =
+                    shared_state::record_product_event(t, &mut docs, &envelope.event)?
+                {
+                    self.touched_docs.push(doc);
+                }
+            }
             if let Event::OrderPaid(paid) = &envelope.event {
                 paid_orders.push((paid.order_id, envelope.event_id.0));
             }
@@ -796,38 +822,48 @@ fn order_outcome(t: &Tables, id: OrderId) -> Result<Decision, StoreError> {
     Ok(Ok(Outcome::Order(order)))
 }
 
+/// Writes a product's row and its list and sku entries. A sku stays with the product that took
+/// it first; two tills creating one sku concurrently is settled by the lower product id, on
+/// every replica alike.
+pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), StoreError> {
+    let id = product.id.as_u128();
+    let owner = t.product_skus.get(product.sku.as_str())?.map(|v| v.value());
+    if owner.is_none_or(|owner| owner >= id) {
+        t.product_skus.insert(product.sku.as_str(), id)?;
+    }
+    match product.status {
+        ProductStatus::Active => t.product_list.insert(id, ())?,
+        ProductStatus::Archived => t.product_list.remove(id)?,
+    };
+    let stored = StoredProduct {
+        product: product.clone(),
+    };
+    t.products.insert(id, encode(&stored).as_slice())?;
+    Ok(())
+}
+
 /// Applies one logged event to the state tables. Depends on nothing but the envelope and the
 /// tables, so a replay of the log reproduces them.
 pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreError> {
     let event = &envelope.event;
     let at = envelope.occurred_at;
     match event {
-        Event::ProductCreated(e) => {
-            let mut product = None;
-            catalog::apply(&mut product, event);
-            let product = product.expect("product.created creates a product");
-            let stored = StoredProduct {
-                list_key: envelope.seq,
-                product,
+        Event::ProductCreated(_) | Event::ProductUpdated(_) | Event::ProductArchived(_) => {
+            let id = match event {
+                Event::ProductCreated(e) => e.id,
+                Event::ProductUpdated(e) => e.id,
+                Event::ProductArchived(e) => e.id,
+                _ => unreachable!("matched above"),
             };
-            t.products
-                .insert(e.id.as_u128(), encode(&stored).as_slice())?;
-            t.product_skus.insert(e.sku.as_str(), e.id.as_u128())?;
-            t.product_list.insert(envelope.seq, e.id.as_u128())?;
-        }
-        Event::ProductUpdated(fusion_contracts::events::ProductUpdated { id, .. })
-        | Event::ProductArchived(fusion_contracts::events::ProductArchived { id, .. }) => {
-            let mut stored = tables::get_product(&t.products, *id)?.ok_or_else(|| {
-                StoreError::Invariant(format!("{} names unknown product {id}", event.topic()))
-            })?;
-            let mut product = Some(stored.product);
-            catalog::apply(&mut product, event);
-            stored.product = product.expect("apply keeps an existing product");
-            if matches!(event, Event::ProductArchived(_)) {
-                t.product_list.remove(stored.list_key)?;
+            let mut product = tables::get_product(&t.products, id)?.map(|s| s.product);
+            if product.is_none() && !matches!(event, Event::ProductCreated(_)) {
+                return Err(StoreError::Invariant(format!(
+                    "{} names unknown product {id}",
+                    event.topic()
+                )));
             }
-            t.products
-                .insert(id.as_u128(), encode(&stored).as_slice())?;
+            catalog::apply(&mut product, event);
+            put_product(t, &product.expect("apply keeps or creates the product"))?;
         }
         Event::StockAdjusted(e) => update_stock(t, &e.sku, event, at)?,
         Event::InventoryReserved(fusion_contracts::events::InventoryReserved {

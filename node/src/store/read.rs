@@ -46,7 +46,7 @@ impl Reader {
         let stock = self.txn.open_table(STOCK)?;
         let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in list.iter()?.skip(offset).take(limit) {
-            let (_, id) = entry?;
+            let (id, _) = entry?;
             let id = ProductId::from_u128(id.value());
             let stored = tables::get_product(&products, id)?
                 .ok_or_else(|| StoreError::Invariant(format!("listed product {id} is missing")))?;
@@ -214,6 +214,33 @@ impl Reader {
         account: &str,
     ) -> Result<Option<crate::domain::payments::CreditAccount>, StoreError> {
         tables::get_credit(&self.txn.open_table(tables::STORE_CREDIT)?, account)
+    }
+
+    /// An order taken at another till of this store, as its events received so far describe it.
+    pub fn peer_order(&self, id: OrderId) -> Result<Option<tables::PeerOrder>, StoreError> {
+        let table = self.txn.open_table(tables::PEER_ORDERS)?;
+        match table.get(id.as_u128())? {
+            Some(bytes) => Ok(Some(tables::decode("peer_orders", bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every peer origin's position: all its events up to it are held here.
+    pub fn peer_positions(
+        &self,
+    ) -> Result<std::collections::BTreeMap<fusion_contracts::NodeId, u64>, StoreError> {
+        let table = self.txn.open_table(tables::PEER_POSITIONS)?;
+        let mut out = std::collections::BTreeMap::new();
+        for entry in table.iter()? {
+            let (origin, seq) = entry?;
+            let origin =
+                fusion_contracts::NodeId::new(origin.value()).map_err(|e| StoreError::Corrupt {
+                    table: "peer_positions",
+                    reason: e.to_string(),
+                })?;
+            out.insert(origin, seq.value());
+        }
+        Ok(out)
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

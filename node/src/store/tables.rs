@@ -22,8 +22,20 @@ pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(super) const PRODUCTS: TableDefinition<u128, &[u8]> = TableDefinition::new("products");
 /// Sku → product id: skus are unique across all products, archived ones included.
 pub(super) const PRODUCT_SKUS: TableDefinition<&str, u128> = TableDefinition::new("product_skus");
-/// Log position of `product.created` → product id, for active products: the list order.
-pub(super) const PRODUCT_LIST: TableDefinition<u64, u128> = TableDefinition::new("product_list");
+/// Product id → (), for active products. Product ids are UUIDv7, so this is creation order,
+/// also for products created at other tills or at the hub.
+pub(super) const PRODUCT_LIST: TableDefinition<u128, ()> = TableDefinition::new("product_list");
+/// (document id, chunk index) → automerge bytes: chunk 0 a whole save, then incremental saves
+/// (`fusion_sync::docs::Chunk`). The product tables are projections of these documents.
+pub(super) const DOCS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("docs");
+/// (origin, seq) → postcard `Envelope`: the event logs of this store's other tills.
+pub(super) const PEER_EVENTS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("peer_events");
+/// Origin → last seq held in `peer_events` (every earlier one is held too).
+pub(super) const PEER_POSITIONS: TableDefinition<&str, u64> =
+    TableDefinition::new("peer_positions");
+/// Order id → [`PeerOrder`]: orders taken at the store's other tills, folded from their events.
+pub(super) const PEER_ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("peer_orders");
 /// Sku → [`StockLevel`].
 pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 /// Order id → the order's [`Reservation`]s, one per sku. One row per order: an order's
@@ -88,11 +100,17 @@ pub(super) const STORE_CREDIT: TableDefinition<&str, &[u8]> = TableDefinition::n
 const META_FORMAT_VERSION: &str = "format_version";
 const META_NODE_ID: &str = "node_id";
 
-/// A product and its position in the list (the log position of its creation).
+/// A product (the projection of its document).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct StoredProduct {
-    pub list_key: u64,
     pub product: Product,
+}
+
+/// An order taken at another till of the store, and which till (origin) took it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerOrder {
+    pub origin: NodeId,
+    pub order: Order,
 }
 
 /// A campaign, its list position, and the correlation id of the request that created it: every
@@ -222,6 +240,10 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ORDER_CORRELATIONS)?;
     txn.open_table(ORDER_HOLDS)?;
     txn.open_table(STORE_CREDIT)?;
+    txn.open_table(DOCS)?;
+    txn.open_table(PEER_EVENTS)?;
+    txn.open_table(PEER_POSITIONS)?;
+    txn.open_table(PEER_ORDERS)?;
     txn.commit()?;
     Ok(())
 }

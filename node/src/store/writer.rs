@@ -1,13 +1,18 @@
-//! The writer thread: group commit. It takes the first queued command, drains whatever else is
+//! The writer thread: group commit. It takes the first queued message, drains whatever else is
 //! queued (up to `BATCH_JOBS_MAX`), applies them all in one write transaction, commits durably,
 //! and then answers every caller. One fsync is shared by the whole batch.
+//!
+//! Besides commands it takes sync work: documents a peer changed (persisted and projected) and
+//! events of the store's other tills (held and folded into the peer views).
 
 use std::time::Instant;
 
+use fusion_contracts::{Envelope, NodeId};
+use fusion_sync::docs::DocId;
 use tokio::sync::{mpsc, oneshot};
 
 use super::exec::{self, Batch, Tables};
-use super::{Applied, BATCH_JOBS_MAX, Shared, StoreError, WriteRequest, last_seq};
+use super::{Applied, BATCH_JOBS_MAX, Shared, StoreError, WriteRequest, last_seq, shared_state};
 
 /// How often expired idempotency keys are pruned.
 const PRUNE_INTERVAL_MS: i64 = 60_000;
@@ -16,6 +21,10 @@ const PRUNE_INTERVAL_MS: i64 = 60_000;
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Msg {
     Write(Job),
+    /// Documents a peer's sync messages changed: persist and project them.
+    Docs(DocsJob),
+    /// Events of another till of this store.
+    Peer(PeerJob),
     /// Finish what is queued, then stop.
     Shutdown,
 }
@@ -25,27 +34,65 @@ pub(super) struct Job {
     pub reply: oneshot::Sender<Result<Applied, StoreError>>,
 }
 
+pub(super) struct DocsJob {
+    pub docs: Vec<DocId>,
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+pub(super) struct PeerJob {
+    pub origin: NodeId,
+    pub envelopes: Vec<Envelope>,
+    /// The origin's position after the batch, or why the batch was refused.
+    pub reply: oneshot::Sender<Result<Result<u64, String>, StoreError>>,
+}
+
+#[derive(Default)]
+struct Work {
+    jobs: Vec<Job>,
+    docs: Vec<DocsJob>,
+    peers: Vec<PeerJob>,
+}
+
+impl Work {
+    fn len(&self) -> usize {
+        self.jobs.len() + self.docs.len() + self.peers.len()
+    }
+
+    /// Takes a message; false for `Shutdown`.
+    fn take(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Write(job) => self.jobs.push(job),
+            Msg::Docs(job) => self.docs.push(job),
+            Msg::Peer(job) => self.peers.push(job),
+            Msg::Shutdown => return false,
+        }
+        true
+    }
+}
+
 pub(super) fn run(shared: &Shared, mut rx: mpsc::Receiver<Msg>) {
     let mut pruned_at_ms = 0;
     loop {
         // After close(), the receiver still yields what was queued, then None.
-        let first = match rx.blocking_recv() {
-            None => break,
-            Some(Msg::Shutdown) => {
-                rx.close();
-                continue;
-            }
-            Some(Msg::Write(job)) => job,
+        let Some(first) = rx.blocking_recv() else {
+            break;
         };
-        let mut jobs = vec![first];
-        while jobs.len() < BATCH_JOBS_MAX {
+        let mut work = Work::default();
+        if !work.take(first) {
+            rx.close();
+            continue;
+        }
+        while work.len() < BATCH_JOBS_MAX {
             match rx.try_recv() {
-                Ok(Msg::Write(job)) => jobs.push(job),
-                Ok(Msg::Shutdown) => rx.close(),
+                Ok(msg) => {
+                    if !work.take(msg) {
+                        rx.close();
+                    }
+                }
                 Err(_) => break,
             }
         }
-        commit_batch(shared, jobs, &mut pruned_at_ms);
+        commit_batch(shared, work, &mut pruned_at_ms);
     }
     shared
         .writer_alive
@@ -53,24 +100,51 @@ pub(super) fn run(shared: &Shared, mut rx: mpsc::Receiver<Msg>) {
     tracing::info!("store writer stopped");
 }
 
-fn commit_batch(shared: &Shared, jobs: Vec<Job>, pruned_at_ms: &mut i64) {
+struct Done {
+    answers: Vec<Applied>,
+    peer_answers: Vec<Result<u64, String>>,
+    batch: Batch,
+    docs_changed: Vec<DocId>,
+}
+
+fn commit_batch(shared: &Shared, work: Work, pruned_at_ms: &mut i64) {
     let started = Instant::now();
-    let n = jobs.len();
-    match apply_batch(shared, &jobs, pruned_at_ms) {
-        Ok((answers, batch)) => {
+    let n = work.len();
+    match apply_batch(shared, &work, pruned_at_ms) {
+        Ok(done) => {
             // Token changes become visible to authentication only once committed.
-            batch.publish_token_changes(&shared.tokens);
-            for (job, answer) in jobs.into_iter().zip(answers) {
+            done.batch.publish_token_changes(&shared.tokens);
+            for (job, answer) in work.jobs.into_iter().zip(done.answers) {
                 let _ = job.reply.send(Ok(answer));
             }
-            metrics::counter!("fusion_events_appended_total").increment(batch.events_appended);
-            if batch.events_appended > 0 {
+            for (job, answer) in work.peers.into_iter().zip(done.peer_answers) {
+                let _ = job.reply.send(Ok(answer));
+            }
+            for job in work.docs {
+                let _ = job.reply.send(Ok(()));
+            }
+            metrics::counter!("fusion_events_appended_total").increment(done.batch.events_appended);
+            if done.batch.events_appended > 0 {
                 shared.appended.notify_waiters();
+            }
+            for doc in done.docs_changed {
+                let _ = shared.doc_changes.send(doc);
             }
         }
         Err(error) => {
             tracing::error!(%error, commands = n, "write batch failed; none of its commands was committed");
-            for job in jobs {
+            // The documents may hold edits of the failed batch: start again from what is stored.
+            match shared_state::load_docs(&shared.db, shared.node_id.as_str().as_bytes()) {
+                Ok(stored) => *super::lock_docs(&shared.docs) = stored,
+                Err(error) => tracing::error!(%error, "reloading documents after a failed batch"),
+            }
+            for job in work.jobs {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+            for job in work.peers {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+            for job in work.docs {
                 let _ = job.reply.send(Err(error.clone()));
             }
         }
@@ -79,11 +153,7 @@ fn commit_batch(shared: &Shared, jobs: Vec<Job>, pruned_at_ms: &mut i64) {
     metrics::histogram!("fusion_store_batch_seconds").record(started.elapsed().as_secs_f64());
 }
 
-fn apply_batch(
-    shared: &Shared,
-    jobs: &[Job],
-    pruned_at_ms: &mut i64,
-) -> Result<(Vec<Applied>, Batch), StoreError> {
+fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<Done, StoreError> {
     let now = (shared.clock)();
     let txn = shared.db.begin_write()?;
     let mut batch = Batch::new(
@@ -91,25 +161,62 @@ fn apply_batch(
         now,
         shared.rates.clone(),
         shared.order_hold_ms,
+        shared.docs.clone(),
     );
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
-    let answers = {
+    let (answers, peer_answers, chunks, docs_changed) = {
         let mut tables = Tables::open(&txn)?;
         batch.next_seq = last_seq(&tables.events)? + 1;
-        let answers = jobs
+        let answers = work
+            .jobs
             .iter()
             .map(|job| exec::run(&mut tables, &mut batch, &job.request))
+            .collect::<Result<Vec<_>, _>>()?;
+        let peer_answers = work
+            .peers
+            .iter()
+            .map(|job| {
+                shared_state::store_peer_events(
+                    &mut tables,
+                    &shared.node_id,
+                    &job.origin,
+                    &job.envelopes,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if prune {
             exec::prune_idempotency(&mut tables, now)?;
         }
-        answers
+        let mut docs = super::lock_docs(&shared.docs);
+        let mut docs_changed = std::mem::take(&mut batch.touched_docs);
+        for job in &work.docs {
+            for doc in &job.docs {
+                shared_state::project_doc(&mut tables, &docs, doc)?;
+                docs_changed.push(doc.clone());
+            }
+        }
+        let chunks = docs.take_chunks();
+        if let Err(e) = shared_state::persist_chunks(&mut tables, &chunks) {
+            docs.chunks_lost(&chunks);
+            return Err(e);
+        }
+        docs_changed.sort();
+        docs_changed.dedup();
+        (answers, peer_answers, chunks, docs_changed)
     };
     let committing = Instant::now();
-    txn.commit()?;
+    if let Err(e) = txn.commit() {
+        super::lock_docs(&shared.docs).chunks_lost(&chunks);
+        return Err(e.into());
+    }
     metrics::histogram!("fusion_store_commit_seconds").record(committing.elapsed().as_secs_f64());
     if prune {
         *pruned_at_ms = now.unix_ms();
     }
-    Ok((answers, batch))
+    Ok(Done {
+        answers,
+        peer_answers,
+        batch,
+        docs_changed,
+    })
 }

@@ -1,0 +1,197 @@
+//! The hub's shared documents: every product document of the fleet, merged from every node and
+//! edited here (a price change made at the hub). Persisted in the hub store; pushed to every
+//! connected node by its document session.
+
+use std::sync::Mutex;
+
+use fusion_contracts::commands::UpdateProduct;
+use fusion_contracts::events::Product;
+use fusion_contracts::events::{ProductStatus, ProductUpdated};
+use fusion_contracts::http::{FieldError, price};
+use fusion_contracts::{CorrelationId, NodeId, ProductId, Timestamp};
+use fusion_sync::docs::{DocId, DocSet, ProductField, read_product, update_product};
+use fusion_sync::net::{BoxFuture, DocHost};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+use crate::store::{HubStore, HubStoreError};
+
+/// Announcements of changed documents a session may fall behind by before it rescans all.
+const ANNOUNCE_CAPACITY: usize = 1024;
+
+pub struct HubDocs {
+    store: Arc<HubStore>,
+    set: Mutex<DocSet>,
+    changes: broadcast::Sender<DocId>,
+    /// The origin of the hub's own events.
+    origin: NodeId,
+}
+
+/// Why a hub-side product edit was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("product {0} not found")]
+    NotFound(ProductId),
+    #[error("product {0} is archived")]
+    Archived(ProductId),
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(transparent)]
+    Store(#[from] HubStoreError),
+}
+
+impl HubDocs {
+    /// Loads every stored document. `actor` is the hub's stable automerge actor.
+    pub fn open(store: Arc<HubStore>, actor: &[u8], origin: NodeId) -> Result<Self, HubStoreError> {
+        let set = DocSet::load_all(actor, store.load_docs()?)
+            .map_err(|e| HubStoreError::Storage(e.to_string()))?;
+        Ok(Self {
+            store,
+            set: Mutex::new(set),
+            changes: broadcast::channel(ANNOUNCE_CAPACITY).0,
+            origin,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DocSet> {
+        self.set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every readable product, in id (creation) order.
+    pub fn products(&self) -> Vec<Product> {
+        let set = self.lock();
+        set.ids()
+            .filter_map(|id| read_product(set.get(id)?, id.product_id()?))
+            .collect()
+    }
+
+    pub fn product(&self, id: ProductId) -> Option<Product> {
+        let set = self.lock();
+        read_product(set.get(&DocId::product(id))?, id)
+    }
+
+    /// Changes a product at the hub: durable (with a `product.updated` event of the hub's
+    /// origin) before it returns, then pushed to every connected node.
+    pub fn update_product(
+        &self,
+        cmd: &UpdateProduct,
+        correlation_id: CorrelationId,
+        now: Timestamp,
+    ) -> Result<Product, EditError> {
+        let doc = DocId::product(cmd.product_id);
+        let mut set = self.lock();
+        let current = set
+            .get(&doc)
+            .and_then(|d| read_product(d, cmd.product_id))
+            .ok_or(EditError::NotFound(cmd.product_id))?;
+        if current.status == ProductStatus::Archived {
+            return Err(EditError::Archived(cmd.product_id));
+        }
+        let (next, fields, changed) = apply_update(&current, cmd, now)?;
+        if fields.is_empty() {
+            return Ok(current);
+        }
+        set.edit(&doc, |d| update_product(d, &next, &fields))
+            .map_err(|e| HubStoreError::Storage(e.to_string()))?;
+        let chunks = set.take_chunks();
+        let event = ProductUpdated {
+            id: next.id,
+            sku: next.sku.clone(),
+            name: next.name.clone(),
+            description: next.description.clone(),
+            price: next.price.to_decimal(),
+            currency: next.price.currency,
+            changed,
+            updated_at: now,
+        };
+        if let Err(e) = self.store.commit_docs(
+            &chunks,
+            &self.origin,
+            vec![(event.into(), correlation_id)],
+            now,
+        ) {
+            set.chunks_lost(&chunks);
+            return Err(e.into());
+        }
+        drop(set);
+        let _ = self.changes.send(doc);
+        Ok(next)
+    }
+}
+
+/// The product after `cmd`, the document fields it writes and the names `product.updated`
+/// reports. Skus never change.
+fn apply_update(
+    p: &Product,
+    cmd: &UpdateProduct,
+    now: Timestamp,
+) -> Result<(Product, Vec<ProductField>, Vec<String>), FieldError> {
+    if cmd.sku.as_ref().is_some_and(|sku| *sku != p.sku) {
+        return Err(FieldError::new(
+            "sku",
+            "cannot be changed; archive the product and create a new one",
+        ));
+    }
+    let currency = cmd.currency.unwrap_or(p.price.currency);
+    let amount = cmd.price.unwrap_or(p.price.to_decimal());
+    let mut next = p.clone();
+    next.price = price("price", amount, currency)?;
+    if let Some(name) = &cmd.name {
+        next.name = name.clone();
+    }
+    if let Some(description) = &cmd.description {
+        next.description = description.clone();
+    }
+    next.updated_at = now;
+    let mut fields = Vec::new();
+    let mut changed = Vec::new();
+    if next.name != p.name {
+        fields.push(ProductField::Name);
+        changed.push("name".to_string());
+    }
+    if next.description != p.description {
+        fields.push(ProductField::Description);
+        changed.push("description".to_string());
+    }
+    if next.price.minor != p.price.minor {
+        changed.push("price".to_string());
+    }
+    if next.price.currency != p.price.currency {
+        changed.push("currency".to_string());
+    }
+    if next.price != p.price {
+        fields.push(ProductField::Price);
+    }
+    Ok((next, fields, changed))
+}
+
+impl DocHost for HubDocs {
+    fn docs(&self) -> &Mutex<DocSet> {
+        &self.set
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<DocId> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>> {
+        let result = (|| {
+            let mut set = self.lock();
+            let chunks = set.take_chunks();
+            if let Err(e) =
+                self.store
+                    .commit_docs(&chunks, &self.origin, Vec::new(), Timestamp::now())
+            {
+                set.chunks_lost(&chunks);
+                return Err(e.to_string());
+            }
+            Ok(())
+        })();
+        if result.is_ok() {
+            for doc in docs {
+                let _ = self.changes.send(doc);
+            }
+        }
+        Box::pin(std::future::ready(result))
+    }
+}

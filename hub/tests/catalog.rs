@@ -1,0 +1,456 @@
+//! Shared documents and the store mesh with real nodes (HTTP, redb files, writer), a real hub and
+//! iroh on loopback, relays off:
+//! - two tills of one store, hub down: an order on till A is visible on till B within 1 s, and a
+//!   product created on A is sold on B's catalog; when the hub comes back a price set there
+//!   reaches both tills;
+//! - concurrent edits of one product while the hub is away: the hub's price and the store's
+//!   description are both kept; two prices end as the same winner on every replica; the node's
+//!   catalog survives a restart (its documents are in its redb file).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fusion_contracts::commands::UpdateProduct;
+use fusion_contracts::{CorrelationId, Decimal, ProductId, Timestamp};
+use fusion_hub::Hub;
+use fusion_node::replication::{PeerLink, Role, SyncLinks};
+use fusion_node::server::{self, Node};
+use fusion_node::store::{Store, StoreOptions};
+use fusion_sync::net;
+use serde_json::{Value, json};
+
+mod common;
+use common::Api;
+
+struct Till {
+    api: Api,
+    node_id: String,
+    store: Store,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    sync: fusion_node::replication::SyncTasks,
+}
+
+impl Till {
+    async fn start(dir: &Path, endpoint: net::Endpoint, peers: Vec<PeerLink>) -> Till {
+        // A previous till on this dir may still be letting go of its file.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let node = loop {
+            match Node::open(dir, StoreOptions::default()).await {
+                Ok(node) => break node,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "reopening the node: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let store = node.store().clone();
+        let admin = std::fs::read_to_string(&node.admin_token_path)
+            .unwrap()
+            .trim()
+            .to_string();
+        let links = Arc::new(SyncLinks {
+            endpoint_id: endpoint.id(),
+            peers,
+        });
+        let sync = fusion_node::replication::start(&store, endpoint, &links);
+        let node = node.with_sync_links(links);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            server::serve(listener, node.state.clone(), async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        });
+        Till {
+            api: Api {
+                http: reqwest::Client::new(),
+                url,
+                token: admin,
+            },
+            node_id: store.node_id().to_string(),
+            store,
+            shutdown,
+            served,
+            sync,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.served.await.unwrap();
+        self.sync.stop().await;
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.shutdown())
+            .await
+            .unwrap();
+    }
+}
+
+struct RunningHub {
+    api: Api,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the hub in `dir` (waiting for a previous instance to let go of its file).
+async fn open_hub(dir: &Path) -> Hub {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Hub::open(dir) {
+            Ok(hub) => return hub,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("reopening the hub: {e}"),
+        }
+    }
+}
+
+impl RunningHub {
+    /// Serves `hub` over HTTP and on its sync endpoint at `sync_addr`.
+    async fn serve(hub: Hub, dir: &Path, sync_addr: SocketAddr) -> RunningHub {
+        let hub = Arc::new(hub);
+        let endpoint = net::offline_endpoint(net::load_or_create_identity(dir).unwrap(), sync_addr)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let served = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                hub.serve(listener, endpoint, async {
+                    let _ = stop.await;
+                })
+                .await
+                .unwrap();
+            })
+        };
+        let token = std::fs::read_to_string(&hub.admin_token_path)
+            .unwrap()
+            .trim()
+            .to_string();
+        RunningHub {
+            api: Api {
+                http: reqwest::Client::new(),
+                url,
+                token,
+            },
+            shutdown,
+            served,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.served.await.unwrap();
+    }
+}
+
+/// Waits until `check` holds, up to `within`; returns how long it took.
+async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+async fn endpoint(dir: &Path) -> net::Endpoint {
+    net::offline_endpoint(
+        net::load_or_create_identity(dir).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+fn free_udp_port() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Sets a product's price at the hub through the hub's own edit path, while it is not serving.
+fn hub_sets_price(hub: &Hub, id: ProductId, cents: i64) {
+    hub.state
+        .docs
+        .update_product(
+            &UpdateProduct {
+                product_id: id,
+                name: None,
+                description: None,
+                price: Some(Decimal::new(cents, 2)),
+                currency: None,
+                sku: None,
+            },
+            CorrelationId::new("hub-edit").unwrap(),
+            Timestamp::now(),
+        )
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tills_see_each_other_with_the_hub_down_and_hub_prices_reach_both() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub_id = net::load_or_create_identity(hub_dir.path())
+        .unwrap()
+        .public();
+    let hub_addr = free_udp_port();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_ep, b_ep) = (endpoint(a_dir.path()).await, endpoint(b_dir.path()).await);
+    let (a_id, b_id) = (a_ep.id(), b_ep.id());
+    let (a_addr, b_addr) = (a_ep.bound_sockets()[0], b_ep.bound_sockets()[0]);
+    let links = |other, addr| {
+        vec![
+            PeerLink::new(Role::Hub, hub_id, vec![hub_addr]),
+            PeerLink::new(Role::Till, other, vec![addr]),
+        ]
+    };
+    let a = Till::start(a_dir.path(), a_ep, links(b_id, b_addr)).await;
+    let b = Till::start(b_dir.path(), b_ep, links(a_id, a_addr)).await;
+
+    // A product created on till A reaches till B's catalog over the mesh.
+    let (status, product) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/products",
+            Some(json!({ "sku": "TEA", "name": "Tea", "price": 4.5, "currency": "USD", "inventory": 10 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let product_id = product["id"].as_str().unwrap().to_string();
+    let path = format!("/products/{product_id}");
+    eventually("the product on till B", Duration::from_secs(10), || async {
+        b.api.get(&path).await.0 == 200
+    })
+    .await;
+    assert_eq!(b.api.get(&path).await.1["name"], "Tea");
+
+    // An order on A is visible on B within a second, hub down all along.
+    let (status, order) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/orders",
+            Some(json!({ "customerId": "c1", "items": [{ "sku": "TEA", "quantity": 2, "price": 4.5 }] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let order_path = format!("/orders/{}", order["id"].as_str().unwrap());
+    let took = eventually("the order on till B", Duration::from_secs(5), || async {
+        b.api.get(&order_path).await.0 == 200
+    })
+    .await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let (_, seen) = b.api.get(&order_path).await;
+    assert_eq!(seen["origin"], a.node_id.as_str());
+    assert_eq!(seen["total"].as_f64(), Some(9.0));
+    assert_eq!(seen["status"], "created");
+    // Paid on A: B follows the order's state.
+    let (status, paid) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/payments",
+            Some(json!({ "orderId": order["id"], "amount": 9, "currency": "USD", "paymentMethodId": "cash", "tendered": 10 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{paid}");
+    eventually(
+        "the paid order on till B",
+        Duration::from_secs(5),
+        || async {
+            let (_, o) = b.api.get(&order_path).await;
+            o["status"] != "created"
+        },
+    )
+    .await;
+    let (_, sync) = b.api.get("/sync/status").await;
+    let till_a = sync["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "till")
+        .unwrap()
+        .clone();
+    assert_eq!(till_a["endpointId"], a_id.to_string());
+    assert_eq!(till_a["connected"], true, "{sync}");
+    assert_eq!(till_a["documentsConnected"], true, "{sync}");
+
+    // The hub comes back; a price set there reaches both tills.
+    let hub = open_hub(hub_dir.path()).await;
+    hub.state.store.enroll(a_id, "store-1").unwrap();
+    hub.state.store.enroll(b_id, "store-1").unwrap();
+    let hub = RunningHub::serve(hub, hub_dir.path(), hub_addr).await;
+    eventually(
+        "the product at the hub",
+        Duration::from_secs(30),
+        || async { hub.api.call(reqwest::Method::GET, &path, None).await.0 == 200 },
+    )
+    .await;
+    let (status, edited) = hub
+        .api
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({ "price": 5.25 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["price"].as_f64(), Some(5.25));
+    for till in [&a, &b] {
+        eventually(
+            "the hub's price on a till",
+            Duration::from_secs(10),
+            || async { till.api.get(&path).await.1["price"].as_f64() == Some(5.25) },
+        )
+        .await;
+    }
+    // The edit is a fleet event of the hub's own origin.
+    let (_, events) = hub
+        .api
+        .call(reqwest::Method::GET, "/events?topic=product.updated", None)
+        .await;
+    let updates = events["events"].as_array().unwrap();
+    assert_eq!(updates.len(), 1, "{events}");
+    assert!(updates[0]["origin"].as_str().unwrap().starts_with("hub-"));
+    // Bad edits are 4xx naming the field.
+    let (status, body) = hub
+        .api
+        .call(reqwest::Method::PATCH, &path, Some(json!({ "price": -1 })))
+        .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("price")));
+    let (status, body) = hub
+        .api
+        .call(reqwest::Method::PATCH, &path, Some(json!({ "price": "x" })))
+        .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("price")));
+    let (status, _) = hub
+        .api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/products/{}", uuid::Uuid::now_v7()),
+            Some(json!({ "price": 1 })),
+        )
+        .await;
+    assert_eq!(status, 404);
+    hub.stop().await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_merge_the_same_way_everywhere() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub_addr = free_udp_port();
+    let node_dir = tempfile::tempdir().unwrap();
+    let node_ep = endpoint(node_dir.path()).await;
+    let node_id = node_ep.id();
+    let hub = open_hub(hub_dir.path()).await;
+    hub.state.store.enroll(node_id, "store-1").unwrap();
+    let hub_id = net::load_or_create_identity(hub_dir.path())
+        .unwrap()
+        .public();
+    let mut hub = RunningHub::serve(hub, hub_dir.path(), hub_addr).await;
+    let till_links = || vec![PeerLink::new(Role::Hub, hub_id, vec![hub_addr])];
+    let mut till = Till::start(node_dir.path(), node_ep, till_links()).await;
+
+    let (status, product) = till
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/products",
+            Some(json!({ "sku": "MUG", "name": "Mug", "price": 3, "currency": "USD", "inventory": 5 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let id = ProductId::parse(product["id"].as_str().unwrap()).unwrap();
+    let path = format!("/products/{id}");
+    eventually(
+        "the product at the hub",
+        Duration::from_secs(10),
+        || async { hub.api.call(reqwest::Method::GET, &path, None).await.0 == 200 },
+    )
+    .await;
+
+    // Hub away: the store changes the description, the hub the price. Both are kept.
+    hub.stop().await;
+    let (status, _) = till
+        .api
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({ "description": "Stoneware, 300 ml" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reopened = open_hub(hub_dir.path()).await;
+    hub_sets_price(&reopened, id, 500);
+    hub = RunningHub::serve(reopened, hub_dir.path(), hub_addr).await;
+    let both_kept = |body: &Value| {
+        body["price"].as_f64() == Some(5.0) && body["description"] == "Stoneware, 300 ml"
+    };
+    eventually(
+        "both edits on the till",
+        Duration::from_secs(30),
+        || async { both_kept(&till.api.get(&path).await.1) },
+    )
+    .await;
+    eventually("both edits at the hub", Duration::from_secs(10), || async {
+        both_kept(&hub.api.call(reqwest::Method::GET, &path, None).await.1)
+    })
+    .await;
+
+    // Hub away again: both change the price. One winner, the same on both replicas.
+    hub.stop().await;
+    let (status, _) = till
+        .api
+        .call(reqwest::Method::PATCH, &path, Some(json!({ "price": 6 })))
+        .await;
+    assert_eq!(status, 200);
+    let reopened = open_hub(hub_dir.path()).await;
+    hub_sets_price(&reopened, id, 700);
+    hub = RunningHub::serve(reopened, hub_dir.path(), hub_addr).await;
+    eventually(
+        "one price on both replicas",
+        Duration::from_secs(30),
+        || async {
+            let at_till = till.api.get(&path).await.1["price"].as_f64();
+            let at_hub = hub.api.call(reqwest::Method::GET, &path, None).await.1["price"].as_f64();
+            at_till == at_hub && (at_till == Some(6.0) || at_till == Some(7.0))
+        },
+    )
+    .await;
+    let agreed = hub.api.call(reqwest::Method::GET, &path, None).await.1["price"].clone();
+    // Settled: it stays that way, and the description survived the price conflict.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, at_till) = till.api.get(&path).await;
+    assert_eq!(at_till["price"], agreed);
+    assert_eq!(at_till["description"], "Stoneware, 300 ml");
+
+    // The node's catalog is in its redb file: a restart serves the merged product.
+    till.stop().await;
+    hub.stop().await;
+    let node_ep = endpoint(node_dir.path()).await;
+    till = Till::start(node_dir.path(), node_ep, till_links()).await;
+    let (status, after) = till.api.get(&path).await;
+    assert_eq!(status, 200);
+    assert_eq!(after["price"], agreed);
+    assert_eq!(after["description"], "Stoneware, 300 ml");
+    till.stop().await;
+}

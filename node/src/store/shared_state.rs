@@ -1,0 +1,177 @@
+//! What the writer does for sync: product documents (local edits written into them, peers'
+//! merges projected out of them, their chunks persisted) and the event logs of the store's
+//! other tills (held by origin and seq, their orders folded into `peer_orders`).
+
+use fusion_contracts::{Envelope, Event, NodeId, ProductId};
+use fusion_sync::docs::{
+    Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_product, update_product,
+};
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::StoreError;
+use super::exec::{Tables, put_product};
+use super::tables::{self, DOCS, PeerOrder, decode, encode};
+use crate::domain::orders;
+
+/// Loads every stored document; `actor` is this node's stable automerge actor.
+pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
+    let read = db.begin_read()?;
+    let table = read.open_table(DOCS)?;
+    let mut rows = Vec::new();
+    for entry in table.iter()? {
+        let (key, bytes) = entry?;
+        rows.push((key.value().0.to_string(), bytes.value().to_vec()));
+    }
+    let corrupt = |e: fusion_sync::docs::DocError| StoreError::Corrupt {
+        table: "docs",
+        reason: e.to_string(),
+    };
+    DocSet::load_all(actor, group_chunks(rows).map_err(corrupt)?).map_err(corrupt)
+}
+
+/// Writes a local catalog event into its product's document, then projects the document back
+/// onto the product row: the row is always the document's projection.
+pub(super) fn record_product_event(
+    t: &mut Tables,
+    docs: &mut DocSet,
+    event: &Event,
+) -> Result<Option<DocId>, StoreError> {
+    let (id, fields): (ProductId, Vec<ProductField>) = match event {
+        Event::ProductCreated(e) => (e.id, Vec::new()),
+        Event::ProductUpdated(e) => {
+            let mut fields: Vec<ProductField> = e
+                .changed
+                .iter()
+                .filter_map(|c| ProductField::from_changed(c))
+                .collect();
+            fields.dedup();
+            (e.id, fields)
+        }
+        Event::ProductArchived(e) => (e.id, vec![ProductField::Status]),
+        _ => return Ok(None),
+    };
+    let product = tables::get_product(&t.products, id)?
+        .ok_or_else(|| StoreError::Invariant(format!("product {id} missing after its event")))?
+        .product;
+    let doc = DocId::product(id);
+    let p = product;
+    let written = docs.edit(&doc, |d| {
+        if fields.is_empty() {
+            create_product(d, &p)
+        } else {
+            update_product(d, &p, &fields)
+        }
+    });
+    written.map_err(|e| StoreError::Invariant(format!("writing {doc}: {e}")))?;
+    project_doc(t, docs, &doc)?;
+    Ok(Some(doc))
+}
+
+/// Projects a document onto the tables (today: product documents onto the product row). A
+/// document that is still incomplete or unreadable is left out until it is readable.
+pub(super) fn project_doc(t: &mut Tables, docs: &DocSet, doc: &DocId) -> Result<(), StoreError> {
+    let Some(id) = doc.product_id() else {
+        return Ok(());
+    };
+    let Some(fields) = docs.get(doc).and_then(|d| read_product(d, id)) else {
+        tracing::warn!(%doc, "a product document is not readable yet; not projected");
+        return Ok(());
+    };
+    let product = fields;
+    if let Some(existing) = tables::get_product(&t.products, id)? {
+        if existing.product == product {
+            return Ok(());
+        }
+        if existing.product.sku != product.sku {
+            return Err(StoreError::Invariant(format!(
+                "{doc} changed its sku from {} to {}",
+                existing.product.sku, product.sku
+            )));
+        }
+    }
+    put_product(t, &product)
+}
+
+/// Writes chunks in the batch's transaction.
+pub(super) fn persist_chunks(t: &mut Tables, chunks: &[Chunk]) -> Result<(), StoreError> {
+    for chunk in chunks {
+        match chunk {
+            Chunk::Append { doc, index, bytes } => {
+                t.docs.insert((doc.as_str(), *index), bytes.as_slice())?;
+            }
+            Chunk::Compacted { doc, bytes } => {
+                t.docs
+                    .retain_in((doc.as_str(), 1)..=(doc.as_str(), u32::MAX), |_, _| false)?;
+                t.docs.insert((doc.as_str(), 0), bytes.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Holds a peer till's events (ignoring those already held); a gap is refused. Returns the
+/// origin's position afterwards, or why the batch was refused.
+pub(super) fn store_peer_events(
+    t: &mut Tables,
+    own: &NodeId,
+    origin: &NodeId,
+    envelopes: &[Envelope],
+) -> Result<Result<u64, String>, StoreError> {
+    if origin == own {
+        return Ok(Err("a peer sent this node's own events back".into()));
+    }
+    let mut position = t
+        .peer_positions
+        .get(origin.as_str())?
+        .map_or(0, |v| v.value());
+    for envelope in envelopes {
+        if envelope.origin != *origin {
+            return Ok(Err(format!(
+                "event of {} in a batch of {origin}",
+                envelope.origin
+            )));
+        }
+        if envelope.seq <= position {
+            continue;
+        }
+        if envelope.seq != position + 1 {
+            return Ok(Err(format!(
+                "gap: {origin} seq {} after {position}",
+                envelope.seq
+            )));
+        }
+        t.peer_events.insert(
+            (origin.as_str(), envelope.seq),
+            envelope.encode().as_slice(),
+        )?;
+        fold_peer_order(t, origin, &envelope.event)?;
+        position = envelope.seq;
+    }
+    t.peer_positions.insert(origin.as_str(), position)?;
+    Ok(Ok(position))
+}
+
+fn fold_peer_order(t: &mut Tables, origin: &NodeId, event: &Event) -> Result<(), StoreError> {
+    let id = match event {
+        Event::OrderCreated(e) => e.order_id,
+        Event::OrderPaid(e) => e.order_id,
+        Event::OrderCancelled(e) => e.order_id,
+        Event::OrderFulfilled(e) => e.order_id,
+        Event::OrderFlagged(e) => e.order_id,
+        _ => return Ok(()),
+    };
+    let mut order = match t.peer_orders.get(id.as_u128())? {
+        Some(bytes) => Some(decode::<PeerOrder>("peer_orders", bytes.value())?.order),
+        None => None,
+    };
+    orders::apply(&mut order, event);
+    if let Some(order) = order {
+        let record = PeerOrder {
+            origin: origin.clone(),
+            order,
+        };
+        t.peer_orders
+            .insert(id.as_u128(), encode(&record).as_slice())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! Shared state as automerge documents: one document per aggregate (today: per product), so no
+//! document grows with the catalog, and concurrent edits at the hub and at the stores merge
+//! deterministically on every replica.
+//!
+//! - [`DocId`] names a document (`product/<uuid>`); ids from a peer are validated.
+//! - [`Product`] is what a product document holds, one automerge map key per field, so a
+//!   price edit at the hub and a description edit at a store are both kept. Concurrent writes of
+//!   the *same* field resolve as automerge resolves them: the operation with the greater
+//!   (counter, actor) wins, the same on every replica. A price is one key (`"USD:1999"`), so
+//!   amount and currency can never mix from two edits.
+//! - [`DocSet`] holds a host's documents in memory and turns their changes into [`Chunk`]s for
+//!   the host to persist: incremental saves, replaced by one compacted save every
+//!   [`COMPACT_AFTER`] chunks.
+//!
+//! No I/O here: hosts store chunks in their redb file, and `net` carries sync messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::SyncDoc;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+use fusion_contracts::events::{Product, ProductStatus};
+use fusion_contracts::{Currency, Money, ProductId, Sku, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub use automerge::ChangeHash;
+pub use automerge::sync::State as SyncState;
+
+/// After this many incremental chunks a document is saved whole (compacted) instead.
+pub const COMPACT_AFTER: u32 = 32;
+/// Longest document id accepted from a peer.
+const DOC_ID_BYTES_MAX: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("invalid document id {0:?}")]
+    InvalidId(String),
+    #[error("document {doc}: {reason}")]
+    Automerge { doc: String, reason: String },
+}
+
+/// The name of a shared document: `<kind>/<key>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DocId(String);
+
+const PRODUCT_PREFIX: &str = "product/";
+
+impl DocId {
+    pub fn product(id: ProductId) -> Self {
+        Self(format!("{PRODUCT_PREFIX}{id}"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DocError> {
+        let invalid = || DocError::InvalidId(text.chars().take(DOC_ID_BYTES_MAX).collect());
+        if text.len() > DOC_ID_BYTES_MAX {
+            return Err(invalid());
+        }
+        let id = Self(text.to_string());
+        id.product_id().map(|_| id).ok_or_else(invalid)
+    }
+
+    /// The product a product document describes.
+    pub fn product_id(&self) -> Option<ProductId> {
+        let key = self.0.strip_prefix(PRODUCT_PREFIX)?;
+        let uuid = uuid::Uuid::parse_str(key).ok()?;
+        // Only the canonical spelling, so one product has one document.
+        (uuid.hyphenated().to_string() == key).then_some(ProductId(uuid))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DocId {
+    type Error = DocError;
+    fn try_from(value: String) -> Result<Self, DocError> {
+        DocId::parse(&value)
+    }
+}
+
+impl From<DocId> for String {
+    fn from(id: DocId) -> String {
+        id.0
+    }
+}
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One editable field of a product document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductField {
+    Name,
+    Description,
+    Price,
+    Status,
+}
+
+impl ProductField {
+    /// The field a `product.updated` event's `changed` entry names (`currency` is the price).
+    pub fn from_changed(name: &str) -> Option<Self> {
+        match name {
+            "name" => Some(Self::Name),
+            "description" => Some(Self::Description),
+            "price" | "currency" => Some(Self::Price),
+            "status" => Some(Self::Status),
+            _ => None,
+        }
+    }
+}
+
+fn price_text(price: &Money) -> String {
+    format!("{}:{}", price.currency.code(), price.minor)
+}
+
+fn parse_price(text: &str) -> Option<Money> {
+    let (code, minor) = text.split_once(':')?;
+    Some(Money {
+        minor: minor.parse().ok().filter(|m: &i64| *m >= 0)?,
+        currency: Currency::parse(code).ok()?,
+    })
+}
+
+fn status_text(status: ProductStatus) -> &'static str {
+    match status {
+        ProductStatus::Active => "active",
+        ProductStatus::Archived => "archived",
+    }
+}
+
+/// Writes a new product: every field, once. Identity fields (id, sku, created_at) are never
+/// written again.
+pub fn create_product(doc: &mut AutoCommit, p: &Product) -> Result<(), DocError> {
+    put(doc, "id", p.id.to_string())?;
+    put(doc, "sku", p.sku.as_str())?;
+    put(doc, "created_at", p.created_at.unix_ms())?;
+    update_product(
+        doc,
+        p,
+        &[
+            ProductField::Name,
+            ProductField::Description,
+            ProductField::Price,
+            ProductField::Status,
+        ],
+    )
+}
+
+/// Writes only `fields` (and `updated_at`): a field this replica did not change is not written,
+/// so a concurrent edit of it elsewhere is kept.
+pub fn update_product(
+    doc: &mut AutoCommit,
+    p: &Product,
+    fields: &[ProductField],
+) -> Result<(), DocError> {
+    for field in fields {
+        match field {
+            ProductField::Name => put(doc, "name", p.name.as_str())?,
+            ProductField::Description => match &p.description {
+                Some(d) => put(doc, "description", d.as_str())?,
+                None => put(doc, "description", ScalarValue::Null)?,
+            },
+            ProductField::Price => put(doc, "price", price_text(&p.price))?,
+            ProductField::Status => put(doc, "status", status_text(p.status))?,
+        }
+    }
+    put(doc, "updated_at", p.updated_at.unix_ms())?;
+    doc.commit();
+    Ok(())
+}
+
+fn put(doc: &mut AutoCommit, key: &str, value: impl Into<ScalarValue>) -> Result<(), DocError> {
+    doc.put(ROOT, key, value.into())
+        .map_err(|e| DocError::Automerge {
+            doc: key.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn scalar(doc: &AutoCommit, key: &str) -> Option<ScalarValue> {
+    match doc.get(ROOT, key).ok()?? {
+        (Value::Scalar(s), _) => Some(s.into_owned()),
+        _ => None,
+    }
+}
+
+fn text(doc: &AutoCommit, key: &str) -> Option<String> {
+    match scalar(doc, key)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn int(doc: &AutoCommit, key: &str) -> Option<i64> {
+    match scalar(doc, key)? {
+        ScalarValue::Int(i) => Some(i),
+        _ => None,
+    }
+}
+
+/// The product a document describes, or `None` while it is incomplete or holds values this
+/// build cannot read (a peer's document is untrusted: never a panic).
+pub fn read_product(doc: &AutoCommit, id: ProductId) -> Option<Product> {
+    if text(doc, "id")? != id.to_string() {
+        return None;
+    }
+    let description = match scalar(doc, "description")? {
+        ScalarValue::Null => None,
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => return None,
+    };
+    let status = match text(doc, "status")?.as_str() {
+        "active" => ProductStatus::Active,
+        "archived" => ProductStatus::Archived,
+        _ => return None,
+    };
+    Some(Product {
+        id,
+        sku: Sku::new(text(doc, "sku")?).ok()?,
+        name: text(doc, "name")?,
+        description,
+        price: parse_price(&text(doc, "price")?)?,
+        status,
+        created_at: Timestamp::from_unix_ms(int(doc, "created_at")?),
+        updated_at: Timestamp::from_unix_ms(int(doc, "updated_at")?),
+    })
+}
+
+/// What a host writes to keep a document durable. Chunk 0 is a whole save; chunks 1, 2, … are
+/// incremental saves after it. `Compacted` replaces all of a document's chunks with chunk 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    Append {
+        doc: DocId,
+        index: u32,
+        bytes: Vec<u8>,
+    },
+    Compacted {
+        doc: DocId,
+        bytes: Vec<u8>,
+    },
+}
+
+/// A stored document: its id and its chunks in index order.
+pub type StoredDoc = (DocId, Vec<Vec<u8>>);
+
+/// Groups `(document id, chunk)` rows, read in (id, index) key order, into documents.
+pub fn group_chunks(
+    rows: impl IntoIterator<Item = (String, Vec<u8>)>,
+) -> Result<Vec<StoredDoc>, DocError> {
+    let mut out: Vec<StoredDoc> = Vec::new();
+    for (doc, bytes) in rows {
+        match out.last_mut() {
+            Some((id, chunks)) if id.as_str() == doc => chunks.push(bytes),
+            _ => out.push((DocId::parse(&doc)?, vec![bytes])),
+        }
+    }
+    Ok(out)
+}
+
+struct Entry {
+    doc: AutoCommit,
+    /// Index of the next chunk; 0 while nothing of the document is stored.
+    next_chunk: u32,
+    /// The last chunk taken may not have been stored: save whole next time.
+    unsure: bool,
+}
+
+/// A host's documents, in memory, with what remains to be persisted.
+pub struct DocSet {
+    actor: ActorId,
+    docs: BTreeMap<DocId, Entry>,
+    /// Changed since their chunks were last taken.
+    unsaved: BTreeSet<DocId>,
+}
+
+impl DocSet {
+    /// `actor` is this replica's stable automerge actor (its endpoint id, say): the tie-breaker
+    /// of concurrent writes to one field.
+    pub fn new(actor: &[u8]) -> Self {
+        Self {
+            actor: ActorId::from(actor),
+            docs: BTreeMap::new(),
+            unsaved: BTreeSet::new(),
+        }
+    }
+
+    /// A set holding every stored document.
+    pub fn load_all(actor: &[u8], stored: Vec<StoredDoc>) -> Result<Self, DocError> {
+        let mut set = Self::new(actor);
+        for (id, chunks) in stored {
+            set.load(id, &chunks)?;
+        }
+        Ok(set)
+    }
+
+    /// Loads a stored document from its chunks, in index order.
+    pub fn load(&mut self, id: DocId, chunks: &[Vec<u8>]) -> Result<(), DocError> {
+        let error = |e: automerge::AutomergeError| DocError::Automerge {
+            doc: id.to_string(),
+            reason: e.to_string(),
+        };
+        let mut doc = AutoCommit::new().with_actor(self.actor.clone());
+        for chunk in chunks {
+            doc.load_incremental(chunk).map_err(error)?;
+        }
+        // What is loaded is stored already: the next incremental save starts after it.
+        doc.save_incremental();
+        let next_chunk = chunks.len() as u32;
+        self.docs.insert(
+            id,
+            Entry {
+                doc,
+                next_chunk,
+                unsure: false,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn get(&self, id: &DocId) -> Option<&AutoCommit> {
+        self.docs.get(id).map(|e| &e.doc)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &DocId> {
+        self.docs.keys()
+    }
+
+    fn entry(&mut self, id: &DocId) -> &mut Entry {
+        let actor = self.actor.clone();
+        self.docs.entry(id.clone()).or_insert_with(|| Entry {
+            doc: AutoCommit::new().with_actor(actor),
+            next_chunk: 0,
+            unsure: false,
+        })
+    }
+
+    /// Edits a document (creating it empty if new); it is persisted with the next chunks.
+    pub fn edit<R>(&mut self, id: &DocId, f: impl FnOnce(&mut AutoCommit) -> R) -> R {
+        let entry = self.entry(id);
+        let out = f(&mut entry.doc);
+        entry.doc.commit();
+        self.unsaved.insert(id.clone());
+        out
+    }
+
+    /// Every document's heads, for a peer to compare with its own.
+    pub fn summary(&mut self) -> Vec<(DocId, Vec<ChangeHash>)> {
+        self.docs
+            .iter_mut()
+            .map(|(id, e)| (id.clone(), e.doc.get_heads()))
+            .collect()
+    }
+
+    /// The heads of one document (empty when it does not exist).
+    pub fn heads(&mut self, id: &DocId) -> Vec<ChangeHash> {
+        self.docs
+            .get_mut(id)
+            .map(|e| e.doc.get_heads())
+            .unwrap_or_default()
+    }
+
+    /// The next sync message for a peer whose state is `state`, if one is due.
+    pub fn generate(&mut self, id: &DocId, state: &mut SyncState) -> Option<Vec<u8>> {
+        let entry = self.entry(id);
+        entry
+            .doc
+            .sync()
+            .generate_sync_message(state)
+            .map(|m| m.encode())
+    }
+
+    /// Applies a peer's sync message; true when the document changed.
+    pub fn receive(
+        &mut self,
+        id: &DocId,
+        state: &mut SyncState,
+        message: &[u8],
+    ) -> Result<bool, DocError> {
+        let error = |reason: String| DocError::Automerge {
+            doc: id.to_string(),
+            reason,
+        };
+        let message =
+            automerge::sync::Message::decode(message).map_err(|e| error(e.to_string()))?;
+        let entry = self.entry(id);
+        let before = entry.doc.get_heads();
+        entry
+            .doc
+            .sync()
+            .receive_sync_message(state, message)
+            .map_err(|e| error(e.to_string()))?;
+        let changed = entry.doc.get_heads() != before;
+        if changed {
+            self.unsaved.insert(id.clone());
+        }
+        Ok(changed)
+    }
+
+    /// The chunks that make every changed document durable; hand them to the store's
+    /// transaction. If that transaction fails, call [`DocSet::chunks_lost`].
+    pub fn take_chunks(&mut self) -> Vec<Chunk> {
+        let ids = std::mem::take(&mut self.unsaved);
+        let mut chunks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(entry) = self.docs.get_mut(&id) else {
+                continue;
+            };
+            if entry.unsure || entry.next_chunk == 0 || entry.next_chunk >= COMPACT_AFTER {
+                let bytes = entry.doc.save();
+                if bytes.is_empty() {
+                    continue;
+                }
+                // save() also resets what the next incremental save starts from.
+                entry.next_chunk = 1;
+                entry.unsure = false;
+                chunks.push(Chunk::Compacted { doc: id, bytes });
+            } else {
+                let bytes = entry.doc.save_incremental();
+                if bytes.is_empty() {
+                    continue;
+                }
+                chunks.push(Chunk::Append {
+                    doc: id,
+                    index: entry.next_chunk,
+                    bytes,
+                });
+                entry.next_chunk += 1;
+            }
+        }
+        chunks
+    }
+
+    /// The chunks last taken were not stored: save those documents whole next time.
+    pub fn chunks_lost(&mut self, chunks: &[Chunk]) {
+        for chunk in chunks {
+            let (Chunk::Append { doc, .. } | Chunk::Compacted { doc, .. }) = chunk;
+            if let Some(entry) = self.docs.get_mut(doc) {
+                entry.unsure = true;
+                self.unsaved.insert(doc.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+use super::*;
+use proptest::prelude::*;
+
+fn product() -> Product {
+    Product {
+        id: ProductId::from_u128(7),
+        sku: Sku::new("TEA").unwrap(),
+        name: "Tea".into(),
+        description: None,
+        price: Money {
+            minor: 450,
+            currency: Currency::USD,
+        },
+        status: ProductStatus::Active,
+        created_at: Timestamp::from_unix_ms(1_000),
+        updated_at: Timestamp::from_unix_ms(1_000),
+    }
+}
+
+fn id() -> DocId {
+    DocId::product(ProductId::from_u128(7))
+}
+
+/// Runs the sync protocol between two sets until neither has anything to say.
+fn sync_pair(a: &mut DocSet, b: &mut DocSet, doc: &DocId) -> usize {
+    let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+    let mut rounds = 0;
+    loop {
+        let mut quiet = true;
+        if let Some(m) = a.generate(doc, &mut sa) {
+            b.receive(doc, &mut sb, &m).unwrap();
+            quiet = false;
+        }
+        if let Some(m) = b.generate(doc, &mut sb) {
+            a.receive(doc, &mut sa, &m).unwrap();
+            quiet = false;
+        }
+        if quiet {
+            return rounds;
+        }
+        rounds += 1;
+        assert!(rounds < 20, "sync did not settle");
+    }
+}
+
+/// A hub and a store that both hold the product the store created.
+fn hub_and_store() -> (DocSet, DocSet) {
+    let mut hub = DocSet::new(b"hub");
+    let mut store = DocSet::new(b"store");
+    store
+        .edit(&id(), |d| create_product(d, &product()))
+        .unwrap();
+    sync_pair(&mut store, &mut hub, &id());
+    (hub, store)
+}
+
+fn read(set: &DocSet) -> Product {
+    read_product(set.get(&id()).unwrap(), ProductId::from_u128(7)).unwrap()
+}
+
+#[test]
+fn doc_ids_are_canonical_and_bounded() {
+    let canonical = DocId::product(ProductId::from_u128(7));
+    assert_eq!(DocId::parse(canonical.as_str()).unwrap(), canonical);
+    for bad in [
+        "product/00000000-0000-0000-0000-00000000000G",
+        "product/00000000000000000000000000000007",
+        "order/00000000-0000-0000-0000-000000000007",
+        "",
+        &"x".repeat(500),
+    ] {
+        assert!(DocId::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn price_at_hub_and_description_at_store_are_both_kept() {
+    let (mut hub, mut store) = hub_and_store();
+
+    let mut at_hub = read(&hub);
+    at_hub.price.minor = 500;
+    hub.edit(&id(), |d| {
+        update_product(d, &at_hub, &[ProductField::Price])
+    })
+    .unwrap();
+    let mut at_store = read(&store);
+    at_store.description = Some("Green, loose leaf".into());
+    store
+        .edit(&id(), |d| {
+            update_product(d, &at_store, &[ProductField::Description])
+        })
+        .unwrap();
+
+    sync_pair(&mut store, &mut hub, &id());
+    let (h, s) = (read(&hub), read(&store));
+    assert_eq!(h, s);
+    assert_eq!(h.price.minor, 500);
+    assert_eq!(h.description.as_deref(), Some("Green, loose leaf"));
+}
+
+#[test]
+fn chunks_reload_to_the_same_document_and_compact() {
+    let mut set = DocSet::new(b"a");
+    let mut stored: Vec<Vec<u8>> = Vec::new();
+    let mut p = product();
+    set.edit(&id(), |d| create_product(d, &p)).unwrap();
+    for i in 0..(COMPACT_AFTER + 5) {
+        p.price.minor = 100 + i64::from(i);
+        set.edit(&id(), |d| update_product(d, &p, &[ProductField::Price]))
+            .unwrap();
+        for chunk in set.take_chunks() {
+            match chunk {
+                Chunk::Append { index, bytes, .. } => {
+                    assert_eq!(index as usize, stored.len());
+                    stored.push(bytes);
+                }
+                Chunk::Compacted { bytes, .. } => stored = vec![bytes],
+            }
+        }
+        assert!(stored.len() <= COMPACT_AFTER as usize);
+    }
+    let mut reloaded = DocSet::new(b"a");
+    reloaded.load(id(), &stored).unwrap();
+    assert_eq!(read(&reloaded), read(&set));
+    assert_eq!(reloaded.heads(&id()), set.heads(&id()));
+}
+
+#[test]
+fn lost_chunks_are_saved_whole_next_time() {
+    let mut set = DocSet::new(b"a");
+    set.edit(&id(), |d| create_product(d, &product())).unwrap();
+    let first = set.take_chunks();
+    let mut p = product();
+    p.name = "Chai".into();
+    set.edit(&id(), |d| update_product(d, &p, &[ProductField::Name]))
+        .unwrap();
+    let lost = set.take_chunks();
+    set.chunks_lost(&lost);
+    let again = set.take_chunks();
+    assert!(matches!(again.as_slice(), [Chunk::Compacted { .. }]));
+    let Chunk::Compacted { bytes, .. } = &again[0] else {
+        unreachable!()
+    };
+    assert!(!first.is_empty());
+    let mut reloaded = DocSet::new(b"b");
+    reloaded.load(id(), std::slice::from_ref(bytes)).unwrap();
+    assert_eq!(read(&reloaded).name, "Chai");
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    let mut set = DocSet::new(b"a");
+    assert!(
+        set.receive(&id(), &mut SyncState::new(), b"\x42junk")
+            .is_err()
+    );
+    assert!(set.load(id(), &[b"junk".to_vec()]).is_err());
+    // A document a peer filled with the wrong types is unreadable, not a crash.
+    set.edit(&id(), |d| {
+        put(d, "id", ProductId::from_u128(7).to_string()).unwrap();
+        put(d, "price", 5_i64).unwrap();
+    });
+    assert_eq!(
+        read_product(set.get(&id()).unwrap(), ProductId::from_u128(7)),
+        None
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// Replica `r` writes `field` with value `v`.
+    Edit { r: usize, field: u8, v: u16 },
+    /// Replicas `a` and `b` run the sync protocol to the end.
+    Sync { a: usize, b: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0..3usize, 0..3u8, any::<u16>()).prop_map(|(r, field, v)| Step::Edit { r, field, v }),
+        (0..3usize, 0..3usize).prop_map(|(a, b)| Step::Sync { a, b }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any interleaving of edits and pairwise syncs: once everyone has synced with everyone,
+    /// every replica holds the same document and reads the same product, whichever order the
+    /// merges took; and each field holds a value some replica wrote.
+    #[test]
+    fn replicas_converge(steps in proptest::collection::vec(step(), 1..40)) {
+        let mut sets: Vec<DocSet> = (0..3u8).map(|i| DocSet::new(&[b'r', i])).collect();
+        sets[0].edit(&id(), |d| create_product(d, &product())).unwrap();
+        let mut written_prices = vec![450];
+        for s in &steps {
+            match *s {
+                Step::Edit { r, field, v } => {
+                    if sets[r].get(&id()).and_then(|d| read_product(d, ProductId::from_u128(7))).is_none() {
+                        continue;
+                    }
+                    let mut p = read(&sets[r]);
+                    let field = match field {
+                        0 => { p.price.minor = i64::from(v); written_prices.push(i64::from(v)); ProductField::Price }
+                        1 => { p.name = format!("n{v}"); ProductField::Name }
+                        _ => { p.description = Some(format!("d{v}")); ProductField::Description }
+                    };
+                    sets[r].edit(&id(), |d| update_product(d, &p, &[field])).unwrap();
+                }
+                Step::Sync { a, b } if a != b => {
+                    let (x, y) = if a < b { (a, b) } else { (b, a) };
+                    let (left, right) = sets.split_at_mut(y);
+                    sync_pair(&mut left[x], &mut right[0], &id());
+                }
+                Step::Sync { .. } => {}
+            }
+        }
+        for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+            let (left, right) = sets.split_at_mut(b);
+            sync_pair(&mut left[a], &mut right[0], &id());
+        }
+        let heads: Vec<_> = sets.iter_mut().map(|s| s.heads(&id())).collect();
+        prop_assert_eq!(&heads[0], &heads[1]);
+        prop_assert_eq!(&heads[1], &heads[2]);
+        let products: Vec<_> = sets.iter().map(read).collect();
+        prop_assert_eq!(&products[0], &products[1]);
+        prop_assert_eq!(&products[1], &products[2]);
+        prop_assert!(written_prices.contains(&products[0].price.minor));
+    }
+}
+
+#[test]
+fn concurrent_prices_pick_one_winner_everywhere() {
+    let (mut hub, mut store) = hub_and_store();
+    for (set, minor) in [(&mut hub, 500), (&mut store, 600)] {
+        let mut p = read(set);
+        p.price.minor = minor;
+        set.edit(&id(), |d| update_product(d, &p, &[ProductField::Price]))
+            .unwrap();
+    }
+    sync_pair(&mut store, &mut hub, &id());
+    // Same counter on both sides: the greater actor id wins ("store" > "hub").
+    assert_eq!(read(&hub).price.minor, 600);
+    assert_eq!(read(&store).price.minor, 600);
+}
