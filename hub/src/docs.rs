@@ -9,20 +9,20 @@ use fusion_contracts::events::Product;
 use fusion_contracts::events::{ProductStatus, ProductUpdated};
 use fusion_contracts::http::{FieldError, price};
 use fusion_contracts::{CorrelationId, NodeId, ProductId, Timestamp};
-use fusion_sync::docs::{DocId, DocSet, ProductField, read_product, update_product};
+use fusion_sync::docs::{Changed, DocId, DocSet, ProductField, read_product, update_product};
 use fusion_sync::net::{BoxFuture, DocHost};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::store::{HubStore, HubStoreError};
 
-/// Announcements of changed documents a session may fall behind by before it rescans all.
+/// Commits' announcements a session may fall behind by before it rescans every document.
 const ANNOUNCE_CAPACITY: usize = 1024;
 
 pub struct HubDocs {
     store: Arc<HubStore>,
     set: Mutex<DocSet>,
-    changes: broadcast::Sender<DocId>,
+    changes: broadcast::Sender<Changed>,
     /// The origin of the hub's own events.
     origin: NodeId,
 }
@@ -114,7 +114,7 @@ impl HubDocs {
             return Err(e.into());
         }
         drop(set);
-        let _ = self.changes.send(doc);
+        let _ = self.changes.send(vec![doc].into());
         Ok(next)
     }
 }
@@ -170,7 +170,7 @@ impl DocHost for HubDocs {
         &self.set
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<DocId> {
+    fn subscribe(&self) -> broadcast::Receiver<Changed> {
         self.changes.subscribe()
     }
 
@@ -188,9 +188,7 @@ impl DocHost for HubDocs {
             Ok(())
         })();
         if result.is_ok() {
-            for doc in docs {
-                let _ = self.changes.send(doc);
-            }
+            let _ = self.changes.send(docs.into());
         }
         Box::pin(std::future::ready(result))
     }

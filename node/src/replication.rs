@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusion_contracts::{Envelope, NodeId};
-use fusion_sync::docs::{DocId, DocSet};
+use fusion_sync::docs::{Changed, DocId, DocSet};
 use fusion_sync::net::{self, BoxFuture, DocHost, EndpointId, EventSink, SendStatus};
 use fusion_sync::proto::LogSource;
 
@@ -65,7 +65,7 @@ impl DocHost for NodeDocs {
         self.store.docs()
     }
 
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DocId> {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Changed> {
         self.store.doc_changes()
     }
 

@@ -240,7 +240,7 @@ struct Shared {
     /// The shared documents (product catalog), in memory; the writer persists their chunks.
     docs: Arc<Mutex<DocSet>>,
     /// Documents changed by a commit, for document sessions to push.
-    doc_changes: tokio::sync::broadcast::Sender<DocId>,
+    doc_changes: tokio::sync::broadcast::Sender<fusion_sync::docs::Changed>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -328,7 +328,7 @@ impl Store {
     }
 
     /// Announces every document a commit changed (local edits and peers' merges).
-    pub fn doc_changes(&self) -> tokio::sync::broadcast::Receiver<DocId> {
+    pub fn doc_changes(&self) -> tokio::sync::broadcast::Receiver<fusion_sync::docs::Changed> {
         self.shared.doc_changes.subscribe()
     }
 
@@ -414,7 +414,8 @@ pub(crate) fn held_lines(
         .collect()
 }
 
-/// Document announcements a session may fall behind by before it rescans every document.
+/// Commits' document announcements a session may fall behind by before it rescans every
+/// document.
 const DOC_ANNOUNCEMENTS: usize = 1024;
 
 fn lock_docs(docs: &Mutex<DocSet>) -> std::sync::MutexGuard<'_, DocSet> {

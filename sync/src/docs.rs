@@ -231,6 +231,22 @@ pub fn read_product(doc: &AutoCommit, id: ProductId) -> Option<Product> {
     })
 }
 
+/// Runs automerge on untrusted bytes. Some malformed input makes automerge 0.12's column
+/// decoders panic (hexane 1.0.0-alpha.5 unwraps; found by `fuzz/doc_message`): such a panic is
+/// an error here, so a peer's bytes never take a node down.
+fn guarded<T>(doc: &DocId, f: impl FnOnce() -> Result<T, String>) -> Result<T, DocError> {
+    let error = |reason: String| DocError::Automerge {
+        doc: doc.to_string(),
+        reason,
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(error),
+        Err(_) => Err(error(
+            "malformed input (the automerge decoder panicked)".into(),
+        )),
+    }
+}
+
 /// What a host writes to keep a document durable. Chunk 0 is a whole save; chunks 1, 2, … are
 /// incremental saves after it. `Compacted` replaces all of a document's chunks with chunk 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +261,9 @@ pub enum Chunk {
         bytes: Vec<u8>,
     },
 }
+
+/// Documents changed together (by one commit), as hosts announce them to their sessions.
+pub type Changed = std::sync::Arc<[DocId]>;
 
 /// A stored document: its id and its chunks in index order.
 pub type StoredDoc = (DocId, Vec<Vec<u8>>);
@@ -301,13 +320,11 @@ impl DocSet {
 
     /// Loads a stored document from its chunks, in index order.
     pub fn load(&mut self, id: DocId, chunks: &[Vec<u8>]) -> Result<(), DocError> {
-        let error = |e: automerge::AutomergeError| DocError::Automerge {
-            doc: id.to_string(),
-            reason: e.to_string(),
-        };
         let mut doc = AutoCommit::new().with_actor(self.actor.clone());
         for chunk in chunks {
-            doc.load_incremental(chunk).map_err(error)?;
+            guarded(&id, || {
+                doc.load_incremental(chunk).map_err(|e| e.to_string())
+            })?;
         }
         // What is loaded is stored already: the next incremental save starts after it.
         doc.save_incremental();
@@ -390,11 +407,19 @@ impl DocSet {
             automerge::sync::Message::decode(message).map_err(|e| error(e.to_string()))?;
         let entry = self.entry(id);
         let before = entry.doc.get_heads();
-        entry
-            .doc
-            .sync()
-            .receive_sync_message(state, message)
-            .map_err(|e| error(e.to_string()))?;
+        // Kept to restore the document should automerge panic half-way through applying.
+        let backup = entry.doc.clone();
+        let received = guarded(id, || {
+            entry
+                .doc
+                .sync()
+                .receive_sync_message(state, message)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = received {
+            entry.doc = backup;
+            return Err(e);
+        }
         let changed = entry.doc.get_heads() != before;
         if changed {
             self.unsaved.insert(id.clone());

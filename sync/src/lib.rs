@@ -7,11 +7,15 @@
 //!   frames and time go in, frames and "persist these events" requests come out.
 //! - `sim`: a seeded network simulator (drop, duplicate, reorder, partition, heal, crash) that
 //!   checks after every step that no event is lost or applied twice.
+//! - `docs`: shared state as automerge documents (one per product) and their persistence chunks.
+//! - `net` (feature `net`, on by default): the iroh transport — identities, log sessions and
+//!   document sessions.
 //!
-//! The iroh transport, automerge documents and the hub arrive in later slices.
+//! `fuzz/` holds the fuzz targets (cargo-fuzz): frame decoding and document sync messages.
 
 pub mod docs;
 pub mod frame;
+#[cfg(feature = "net")]
 pub mod net;
 pub mod proto;
 pub mod sim;

@@ -20,7 +20,7 @@ use iroh::endpoint::{
 };
 use tokio::sync::Notify;
 
-use crate::docs::{ChangeHash, DocId, DocSet, SyncState};
+use crate::docs::{ChangeHash, Changed, DocId, DocSet, SyncState};
 use crate::frame::{self, Decoder, Frame};
 use crate::proto::{LogSource, Received, Receiver, Sender};
 
@@ -392,8 +392,9 @@ async fn receive<S: EventSink>(
 pub trait DocHost: Send + Sync {
     /// The host's documents.
     fn docs(&self) -> &std::sync::Mutex<DocSet>;
-    /// Documents that changed, locally or from any peer: every session pushes them.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DocId>;
+    /// Documents that changed, locally or from any peer, one announcement per commit: every
+    /// session pushes them.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Changed>;
     /// A peer's messages changed these documents: persist them, update what is projected from
     /// them, and announce them to the other sessions.
     fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>>;
@@ -501,7 +502,7 @@ async fn doc_session(
             }
             change = changes.recv() => {
                 let ids: Vec<DocId> = match change {
-                    Ok(id) => vec![id],
+                    Ok(ids) => ids.to_vec(),
                     // Missed some announcements: look at every document.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => lock_docs(host).ids().cloned().collect(),
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),

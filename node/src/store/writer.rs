@@ -127,8 +127,8 @@ fn commit_batch(shared: &Shared, work: Work, pruned_at_ms: &mut i64) {
             if done.batch.events_appended > 0 {
                 shared.appended.notify_waiters();
             }
-            for doc in done.docs_changed {
-                let _ = shared.doc_changes.send(doc);
+            if !done.docs_changed.is_empty() {
+                let _ = shared.doc_changes.send(done.docs_changed.into());
             }
         }
         Err(error) => {

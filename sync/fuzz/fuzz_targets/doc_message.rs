@@ -1,0 +1,31 @@
+//! Untrusted bytes as a peer's automerge sync message for a product document: errors are fine,
+//! panics are bugs; whatever is applied must read as a product or as nothing.
+//!
+//! Stored chunks (`DocSet::load`) are not fuzzed here: they come from the node's own redb file,
+//! and automerge 0.12's chunk loader is not hardened against hostile input (a panic found here
+//! is guarded, see `docs::guarded` and `regressions/`; some chunks make it allocate gigabytes).
+#![no_main]
+
+use fusion_contracts::ProductId;
+use fusion_sync::docs::{DocId, DocSet, SyncState, read_product};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        // libfuzzer-sys's hook aborts on any panic, even one `docs` catches on purpose around
+        // automerge (`docs::guarded`). A panic that escapes still fails the run: the harness
+        // catches it and aborts.
+        std::panic::set_hook(Box::new(|_| {}));
+    },
+    |data: &[u8]| {
+        let id = ProductId::from_u128(7);
+        let doc = DocId::product(id);
+        let mut set = DocSet::new(b"fuzz");
+        let mut state = SyncState::new();
+        if set.receive(&doc, &mut state, data).is_ok() {
+            let _ = set.generate(&doc, &mut state);
+            let _ = set.get(&doc).map(|d| read_product(d, id));
+            let _ = set.take_chunks();
+        }
+    }
+);
