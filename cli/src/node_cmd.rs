@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use std::sync::Arc;
 
-use fusion_contracts::{Currency, Decimal, Money};
+use fusion_contracts::{Currency, Decimal, Money, StoreId};
 use fusion_node::card::{CardProvider, PaymentPolicy, StripeProvider};
 use fusion_node::replication::{PeerLink, Role, SyncLinks};
 use fusion_node::server::{self, Node};
@@ -59,6 +59,11 @@ pub enum NodeCommand {
         /// Give every till of the store the others.
         #[arg(long = "peer", env = "FUSION_PEERS", value_delimiter = ';', value_parser = parse_hub)]
         peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
+        /// The store this node is a till of (as enrolled at the hub): its shared settings
+        /// (name, payment hold, card floor limit) are synced with the store's other tills and
+        /// the hub and override the flags.
+        #[arg(long, env = "FUSION_STORE_ID", value_parser = parse_store_id)]
+        store_id: Option<StoreId>,
         /// Local UDP address of the node's sync endpoint.
         #[arg(long, env = "FUSION_SYNC_BIND", default_value = "0.0.0.0:0")]
         sync_bind: SocketAddr,
@@ -85,11 +90,13 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             shipping_rates,
             hub,
             peers,
+            store_id,
             sync_bind,
         } => {
             let mut store = StoreOptions {
                 order_hold: (order_hold_secs > 0)
                     .then(|| std::time::Duration::from_secs(order_hold_secs)),
+                store_id,
                 ..StoreOptions::default()
             };
             if let Some(path) = shipping_rates {
@@ -267,6 +274,10 @@ fn parse_money(text: &str) -> Result<Money, String> {
     let currency = Currency::parse(code.trim()).map_err(|e| format!("currency {e}"))?;
     let amount = Decimal::parse(amount).map_err(|e| format!("amount {e}"))?;
     Money::from_decimal(amount, currency).map_err(|e| format!("amount {e}"))
+}
+
+fn parse_store_id(text: &str) -> Result<StoreId, String> {
+    StoreId::new(text).map_err(|e| e.to_string())
 }
 
 /// "ENDPOINT_ID@IP:PORT[,IP:PORT…]" of a hub or of another till.

@@ -17,7 +17,8 @@ use crate::events::payments::{PaymentStatus, Tender};
 use crate::events::shipping::{Address, PARCEL_GRAMS_MAX, ShipmentStatus};
 use crate::events::{OrderItem, OrderStatus, ProductStatus};
 use crate::ids::{
-    CampaignId, CustomerId, NodeId, OrderId, PaymentId, ProductId, ShipmentId, Sku, TokenId,
+    CampaignId, CustomerId, NodeId, OrderId, PaymentId, ProductId, ShipmentId, Sku, StoreId,
+    TokenId,
 };
 use crate::money::{Currency, Decimal, Money, MoneyError};
 use crate::time::Timestamp;
@@ -800,5 +801,91 @@ mod tests {
         assert_eq!(clear.description, Some(None));
         let keep: UpdateProductRequest = serde_json::from_str(r#"{}"#).unwrap();
         assert_eq!(keep.description, None);
+    }
+}
+
+/// A store's shared settings, as `GET /settings` (node) and `GET /stores/{id}/settings` (hub)
+/// serve them. Absent fields are unset: the node's flags apply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsResponse {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub store_id: Option<StoreId>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    /// Seconds an unpaid order holds its stock; 0: until paid.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order_hold_secs: Option<u64>,
+    /// Largest card payment approved offline while the provider is unreachable.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub card_floor_limit: Option<AmountBody>,
+}
+
+/// An amount of money in JSON: `{"amount": 50.00, "currency": "USD"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AmountBody {
+    pub amount: Decimal,
+    pub currency: Currency,
+}
+
+impl From<Money> for AmountBody {
+    fn from(m: Money) -> Self {
+        Self {
+            amount: m.to_decimal(),
+            currency: m.currency,
+        }
+    }
+}
+
+/// `PATCH /settings` (node, manager) and `PATCH /stores/{id}/settings` (hub): absent leaves a
+/// field alone, `null` unsets it.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsRequest {
+    #[serde(default, deserialize_with = "double_option")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub order_hold_secs: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub card_floor_limit: Option<Option<AmountBody>>,
+}
+
+/// Longest store display name, in characters.
+pub const STORE_NAME_LEN_MAX: usize = 200;
+/// Longest payment hold a store may set: 7 days.
+pub const ORDER_HOLD_SECS_MAX: u64 = 7 * 24 * 3600;
+
+/// A validated settings change: `Some(None)` unsets a field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SettingsChange {
+    pub name: Option<Option<String>>,
+    pub order_hold_secs: Option<Option<u64>>,
+    pub card_floor_limit: Option<Option<Money>>,
+}
+
+impl SettingsRequest {
+    pub fn into_change(self) -> Result<SettingsChange, FieldError> {
+        let name = match self.name {
+            Some(Some(n)) => Some(Some(text("name", n, STORE_NAME_LEN_MAX)?)),
+            other => other,
+        };
+        if let Some(Some(secs)) = self.order_hold_secs
+            && secs > ORDER_HOLD_SECS_MAX
+        {
+            return Err(FieldError::new(
+                "orderHoldSecs",
+                format!("must be at most {ORDER_HOLD_SECS_MAX} (7 days)"),
+            ));
+        }
+        let card_floor_limit = match self.card_floor_limit {
+            Some(Some(a)) => Some(Some(price("cardFloorLimit.amount", a.amount, a.currency)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        Ok(SettingsChange {
+            name,
+            order_hold_secs: self.order_hold_secs,
+            card_floor_limit,
+        })
     }
 }

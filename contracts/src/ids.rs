@@ -173,6 +173,10 @@ string_id!(
     NodeId, "node id", 64, |c| c.is_ascii_alphanumeric() || c == '-'
 );
 string_id!(
+    /// A store (a site with one or more tills), as enrolled at the hub and given to its nodes.
+    StoreId, "storeId", 64, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+);
+string_id!(
     /// Ties together every event caused by one client request (header `X-Correlation-Id`).
     CorrelationId, "correlation id", 128, |c| c.is_ascii_graphic()
 );

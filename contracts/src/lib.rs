@@ -14,7 +14,7 @@ pub mod time;
 pub use events::{Envelope, Event, EventError};
 pub use ids::{
     CampaignId, CorrelationId, CustomerId, EventId, NodeId, OrderId, PaymentId, ProductId,
-    ShipmentId, Sku, TokenId,
+    ShipmentId, Sku, StoreId, TokenId,
 };
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use time::Timestamp;

@@ -12,6 +12,10 @@
 //!   documents; `PATCH /products/{id}` (the node's update body: name, description, price,
 //!   currency) edits a product at the hub — durable, recorded as `product.updated` of the hub's
 //!   origin, and pushed to every connected node.
+//! - `GET /campaigns`, `GET /campaigns/{id}`: every store's campaigns, from their documents
+//!   (each with `origin`, the till that owns it and takes its joins).
+//! - `GET|PATCH /stores/{id}/settings`: a store's shared settings (name, `orderHoldSecs`,
+//!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /health` (no token).
 
 use std::collections::HashMap;
@@ -28,8 +32,8 @@ use axum::routing::{delete, get};
 use fusion_contracts::events::EventRecord;
 use fusion_contracts::events::Product;
 use fusion_contracts::http::ErrorBody;
-use fusion_contracts::http::UpdateProductRequest;
-use fusion_contracts::{CorrelationId, ProductId, Timestamp};
+use fusion_contracts::http::{SettingsRequest, SettingsResponse, UpdateProductRequest};
+use fusion_contracts::{CorrelationId, ProductId, StoreId, Timestamp};
 use fusion_sync::net::{EndpointId, Gate};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -43,8 +47,6 @@ const EVENTS_LIMIT_MAX: usize = 1000;
 const EVENTS_LIMIT_DEFAULT: usize = 100;
 /// Events one page may look at while filtering (a rare topic ends a page early, with `next`).
 const EVENTS_SCAN_MAX: usize = 20_000;
-/// Longest store id accepted.
-const STORE_ID_MAX: usize = 64;
 
 #[derive(Clone)]
 pub struct HubState {
@@ -99,6 +101,12 @@ pub fn router(state: HubState) -> Router {
         .route("/enrollments/{node_id}", delete(revoke))
         .route("/sync/status", get(sync_status))
         .route("/products", get(products))
+        .route("/campaigns", get(campaigns))
+        .route(
+            "/stores/{id}/settings",
+            get(store_settings).patch(update_store_settings),
+        )
+        .route("/campaigns/{id}", get(campaign))
         .route("/products/{id}", get(product).patch(update_product))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .with_state(state)
@@ -123,10 +131,15 @@ fn error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> 
     ApiError(status, Box::new(body))
 }
 
+/// A 200 answer with a JSON body.
+fn ok<T: Serialize>(body: &T) -> Response {
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
 fn invalid(field: &str, message: &str) -> ApiError {
     error(
         StatusCode::BAD_REQUEST,
-        "validation_error",
+        "validation_failed",
         Some(field),
         &format!("{field} {message}"),
     )
@@ -226,7 +239,7 @@ async fn events(
         next: page.next.map(|(origin, seq)| format!("{origin}:{seq}")),
         complete: page.complete,
     };
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    Ok(ok(&body))
 }
 
 #[derive(Serialize)]
@@ -248,7 +261,7 @@ async fn enrollments(
         .into_iter()
         .map(|(node_id, store_id)| Enrollment { node_id, store_id })
         .collect();
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    Ok(ok(&body))
 }
 
 #[derive(Deserialize)]
@@ -277,10 +290,8 @@ async fn enroll(
         .ok_or_else(|| invalid("nodeId", "is required"))?;
     let node = parse_node_id("nodeId", &node_id)?;
     let store_id = body.store_id.unwrap_or_default();
-    let store_id = store_id.trim();
-    if store_id.is_empty() || store_id.chars().count() > STORE_ID_MAX {
-        return Err(invalid("storeId", "must be 1 to 64 characters"));
-    }
+    let store_id = StoreId::new(store_id.trim()).map_err(|e| invalid("storeId", e.reason))?;
+    let store_id = store_id.as_str();
     state.store.enroll(node, store_id).map_err(internal)?;
     tracing::info!(node = %node, store = store_id, "enrolled");
     let body = Enrollment {
@@ -371,7 +382,7 @@ async fn sync_status(
         });
     }
     let body = SyncStatus { peers, origins };
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    Ok(ok(&body))
 }
 
 /// A product of the fleet catalog (the node's product body without its local stock).
@@ -423,7 +434,7 @@ async fn products(State(state): State<HubState>, headers: HeaderMap) -> Result<R
         .into_iter()
         .map(render_product)
         .collect();
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    Ok(ok(&body))
 }
 
 async fn product(
@@ -441,7 +452,7 @@ async fn product(
             &format!("product {id} not found"),
         )
     })?;
-    Ok((StatusCode::OK, axum::Json(render_product(product))).into_response())
+    Ok(ok(&render_product(product)))
 }
 
 async fn update_product(
@@ -452,20 +463,7 @@ async fn update_product(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let id = product_id(&id)?;
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let request: UpdateProductRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        if field == "." {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                None,
-                &format!("the body must be a JSON object: {}", e.inner()),
-            )
-        } else {
-            invalid(&field, &e.inner().to_string())
-        }
-    })?;
+    let request: UpdateProductRequest = parse_body(&body)?;
     let command = request
         .into_command(id)
         .map_err(|e| invalid(&e.field, &e.message))?;
@@ -484,7 +482,7 @@ async fn update_product(
     .await
     .map_err(internal)?;
     match updated {
-        Ok(product) => Ok((StatusCode::OK, axum::Json(render_product(product))).into_response()),
+        Ok(product) => Ok(ok(&render_product(product))),
         Err(EditError::NotFound(id)) => Err(error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -500,4 +498,115 @@ async fn update_product(
         Err(EditError::Field(e)) => Err(invalid(&e.field, &e.message)),
         Err(EditError::Store(e)) => Err(internal(e)),
     }
+}
+
+/// A campaign of the fleet: its snapshot as its owner last recorded it, and the owner.
+#[derive(Serialize)]
+struct FleetCampaign {
+    #[serde(flatten)]
+    campaign: fusion_contracts::events::campaigns::CampaignSnapshot,
+    origin: fusion_contracts::NodeId,
+}
+
+fn render_campaign(c: fusion_sync::docs::CampaignDoc) -> FleetCampaign {
+    FleetCampaign {
+        campaign: c.campaign,
+        origin: c.owner,
+    }
+}
+
+async fn campaigns(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let body: Vec<FleetCampaign> = state
+        .docs
+        .campaigns()
+        .into_iter()
+        .map(render_campaign)
+        .collect();
+    Ok(ok(&body))
+}
+
+async fn campaign(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("id"),
+            &format!("campaign {id} not found"),
+        )
+    };
+    let id = fusion_contracts::CampaignId::parse(&id).ok_or_else(not_found)?;
+    let campaign = state.docs.campaign(id).ok_or_else(not_found)?;
+    Ok(ok(&render_campaign(campaign)))
+}
+
+fn store_id(id: &str) -> Result<StoreId, ApiError> {
+    StoreId::new(id).map_err(|e| invalid("id", e.reason))
+}
+
+fn render_settings(store: StoreId, s: fusion_sync::docs::StoreSettings) -> SettingsResponse {
+    SettingsResponse {
+        store_id: Some(store),
+        name: s.name,
+        order_hold_secs: s.order_hold_secs,
+        card_floor_limit: s.card_floor_limit.map(Into::into),
+    }
+}
+
+async fn store_settings(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let store = store_id(&id)?;
+    let settings = state.docs.settings(&store);
+    Ok(ok(&render_settings(store, settings)))
+}
+
+async fn update_store_settings(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let store = store_id(&id)?;
+    let request: SettingsRequest = parse_body(&body)?;
+    let change = request
+        .into_change()
+        .map_err(|e| invalid(&e.field, &e.message))?;
+    let docs = state.docs.clone();
+    let target = store.clone();
+    let updated = tokio::task::spawn_blocking(move || docs.update_settings(&target, &change))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(ok(&render_settings(store, updated)))
+}
+
+/// A JSON body, its errors naming the field.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        if field == "." {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                None,
+                &format!("the body must be a JSON object: {}", e.inner()),
+            )
+        } else {
+            invalid(&field, &e.inner().to_string())
+        }
+    })
 }

@@ -7,9 +7,13 @@ use std::sync::Mutex;
 use fusion_contracts::commands::UpdateProduct;
 use fusion_contracts::events::Product;
 use fusion_contracts::events::{ProductStatus, ProductUpdated};
+use fusion_contracts::http::SettingsChange;
 use fusion_contracts::http::{FieldError, price};
-use fusion_contracts::{CorrelationId, NodeId, ProductId, Timestamp};
-use fusion_sync::docs::{Changed, DocId, DocSet, ProductField, read_product, update_product};
+use fusion_contracts::{CampaignId, CorrelationId, NodeId, ProductId, StoreId, Timestamp};
+use fusion_sync::docs::{
+    CampaignDoc, Changed, DocId, DocSet, ProductField, StoreSettings, read_campaign, read_product,
+    read_settings, update_product, write_settings,
+};
 use fusion_sync::net::{BoxFuture, DocHost};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -63,6 +67,51 @@ impl HubDocs {
         set.ids()
             .filter_map(|id| read_product(set.get(id)?, id.product_id()?))
             .collect()
+    }
+
+    /// Every readable campaign of the fleet, with the till that owns it.
+    pub fn campaigns(&self) -> Vec<CampaignDoc> {
+        let set = self.lock();
+        set.ids()
+            .filter_map(|id| read_campaign(set.get(id)?, id.campaign_id()?))
+            .collect()
+    }
+
+    pub fn campaign(&self, id: CampaignId) -> Option<CampaignDoc> {
+        let set = self.lock();
+        read_campaign(set.get(&DocId::campaign(id))?, id)
+    }
+
+    /// A store's shared settings (all unset if nobody set any).
+    pub fn settings(&self, store: &StoreId) -> StoreSettings {
+        let set = self.lock();
+        set.get(&DocId::settings(store))
+            .map(read_settings)
+            .unwrap_or_default()
+    }
+
+    /// Changes a store's shared settings: durable before it returns, then pushed to the nodes.
+    pub fn update_settings(
+        &self,
+        store: &StoreId,
+        change: &SettingsChange,
+    ) -> Result<StoreSettings, EditError> {
+        let doc = DocId::settings(store);
+        let mut set = self.lock();
+        set.edit(&doc, |d| write_settings(d, change))
+            .map_err(|e| HubStoreError::Storage(e.to_string()))?;
+        let chunks = set.take_chunks();
+        if let Err(e) = self
+            .store
+            .commit_docs(&chunks, &self.origin, Vec::new(), Timestamp::now())
+        {
+            set.chunks_lost(&chunks);
+            return Err(e.into());
+        }
+        let settings = set.get(&doc).map(read_settings).unwrap_or_default();
+        drop(set);
+        let _ = self.changes.send(vec![doc].into());
+        Ok(settings)
     }
 
     pub fn product(&self, id: ProductId) -> Option<Product> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fusion_contracts::commands::UpdateProduct;
-use fusion_contracts::{CorrelationId, Decimal, ProductId, Timestamp};
+use fusion_contracts::{CorrelationId, Decimal, ProductId, StoreId, Timestamp};
 use fusion_hub::Hub;
 use fusion_node::replication::{PeerLink, Role, SyncLinks};
 use fusion_node::server::{self, Node};
@@ -35,10 +35,14 @@ struct Till {
 
 impl Till {
     async fn start(dir: &Path, endpoint: net::Endpoint, peers: Vec<PeerLink>) -> Till {
+        let options = StoreOptions {
+            store_id: Some(StoreId::new("store-1").unwrap()),
+            ..StoreOptions::default()
+        };
         // A previous till on this dir may still be letting go of its file.
         let deadline = Instant::now() + Duration::from_secs(20);
         let node = loop {
-            match Node::open(dir, StoreOptions::default()).await {
+            match Node::open(dir, options.clone()).await {
                 Ok(node) => break node,
                 Err(e) => {
                     assert!(Instant::now() < deadline, "reopening the node: {e:#}");
@@ -292,6 +296,93 @@ async fn tills_see_each_other_with_the_hub_down_and_hub_prices_reach_both() {
     assert_eq!(till_a["connected"], true, "{sync}");
     assert_eq!(till_a["documentsConnected"], true, "{sync}");
 
+    // A campaign created on A: B serves its definition (read-only, with its owner); A's status
+    // changes follow.
+    let at = |offset_ms: i64| {
+        Timestamp::from_unix_ms(Timestamp::now().unix_ms() + offset_ms).to_string()
+    };
+    let (status, campaign) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/campaigns",
+            Some(json!({
+                "productId": product_id, "minParticipants": 2, "maxParticipants": 5,
+                "price": 3.5, "originalPrice": 4.5, "startTime": at(-1000), "endTime": at(3_600_000),
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    let campaign_path = format!("/campaigns/{}", campaign["id"].as_str().unwrap());
+    eventually("the campaign on till B", Duration::from_secs(5), || async {
+        b.api.get(&campaign_path).await.0 == 200
+    })
+    .await;
+    let (_, seen) = b.api.get(&campaign_path).await;
+    assert_eq!(seen["origin"], a.node_id.as_str());
+    assert_eq!(seen["status"], "active");
+    assert_eq!(seen["maxParticipants"], 5);
+    let (status, _) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("{campaign_path}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(
+        "the cancellation on till B",
+        Duration::from_secs(5),
+        || async { b.api.get(&campaign_path).await.1["status"] == "cancelled" },
+    )
+    .await;
+
+    // Store settings set on A apply on B: a one-second payment hold cancels B's unpaid order.
+    let (status, settings) = a
+        .api
+        .call(
+            reqwest::Method::PATCH,
+            "/settings",
+            Some(json!({ "name": "Main Street", "orderHoldSecs": 1 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{settings}");
+    eventually("the settings on till B", Duration::from_secs(5), || async {
+        b.api.get("/settings").await.1["orderHoldSecs"] == 1
+    })
+    .await;
+    let (_, settings) = b.api.get("/settings").await;
+    assert_eq!(
+        (settings["storeId"].as_str(), settings["name"].as_str()),
+        (Some("store-1"), Some("Main Street"))
+    );
+    let (status, _) = b
+        .api
+        .call(
+            reqwest::Method::PUT,
+            "/inventory",
+            Some(json!({ "sku": "TEA", "quantity": 5 })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, held) = b
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/orders",
+            Some(json!({ "customerId": "c2", "items": [{ "sku": "TEA", "quantity": 1, "price": 4.5 }] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{held}");
+    let held_path = format!("/orders/{}", held["id"].as_str().unwrap());
+    eventually(
+        "B's unpaid order cancelled by the store's hold",
+        Duration::from_secs(10),
+        || async { b.api.get(&held_path).await.1["status"] == "cancelled" },
+    )
+    .await;
+
     // The hub comes back; a price set there reaches both tills.
     let hub = open_hub(hub_dir.path()).await;
     hub.state.store.enroll(a_id, "store-1").unwrap();
@@ -321,6 +412,67 @@ async fn tills_see_each_other_with_the_hub_down_and_hub_prices_reach_both() {
         )
         .await;
     }
+    // Store settings at the hub: the tills' name is there, a floor limit set there reaches them.
+    let (status, at_hub) = hub
+        .api
+        .call(
+            reqwest::Method::PATCH,
+            "/stores/store-1/settings",
+            Some(json!({ "cardFloorLimit": { "amount": 20, "currency": "USD" }, "orderHoldSecs": null })),
+        )
+        .await;
+    assert_eq!(status, 200, "{at_hub}");
+    assert_eq!(at_hub["name"], "Main Street");
+    for till in [&a, &b] {
+        eventually(
+            "the hub's settings on a till",
+            Duration::from_secs(10),
+            || async {
+                let (_, s) = till.api.get("/settings").await;
+                s["cardFloorLimit"]["amount"].as_f64() == Some(20.0)
+                    && s.get("orderHoldSecs").is_none()
+            },
+        )
+        .await;
+    }
+    for (body, field) in [
+        (json!({ "orderHoldSecs": -1 }), "orderHoldSecs"),
+        (json!({ "orderHoldSecs": 10_000_000 }), "orderHoldSecs"),
+        (
+            json!({ "cardFloorLimit": { "amount": -5, "currency": "USD" } }),
+            "cardFloorLimit.amount",
+        ),
+        (
+            json!({ "cardFloorLimit": { "amount": 5.001, "currency": "USD" } }),
+            "cardFloorLimit.amount",
+        ),
+        (json!({ "name": "  " }), "name"),
+    ] {
+        let (status, error) = hub
+            .api
+            .call(
+                reqwest::Method::PATCH,
+                "/stores/store-1/settings",
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{error}"
+        );
+    }
+    let (status, error) = hub.api.get("/stores/not%20a%20store/settings").await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("id")));
+
+    // The hub holds every store's campaigns too.
+    let (status, fleet_campaign) = hub
+        .api
+        .call(reqwest::Method::GET, &campaign_path, None)
+        .await;
+    assert_eq!(status, 200, "{fleet_campaign}");
+    assert_eq!(fleet_campaign["origin"], a.node_id.as_str());
+    assert_eq!(fleet_campaign["status"], "cancelled");
     // The edit is a fleet event of the hub's own origin.
     let (_, events) = hub
         .api

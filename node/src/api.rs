@@ -13,6 +13,7 @@ mod ops;
 mod orders;
 mod payments;
 mod products;
+mod settings;
 mod shipping;
 mod tokens;
 
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/events", get(events::list))
         .route("/sync/status", get(ops::sync_status))
+        .route("/settings", get(settings::get).patch(settings::update))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
         .route("/campaigns/{id}/join", post(campaigns::join))
@@ -133,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         Every route but /health and /ready needs `Authorization: Bearer <token>`."),
     paths(
         ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi,
+        settings::get, settings::update,
         products::create, products::list, products::get, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust,
         orders::place, orders::list, orders::get, orders::cancel,

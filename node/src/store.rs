@@ -29,8 +29,9 @@ use fusion_contracts::commands::{
     ShipmentCommand,
 };
 use fusion_contracts::http::Role;
-use fusion_contracts::{CorrelationId, NodeId, Sku, Timestamp, TokenId};
-use fusion_sync::docs::{DocId, DocSet};
+use fusion_contracts::http::SettingsChange;
+use fusion_contracts::{CampaignId, CorrelationId, NodeId, Sku, StoreId, Timestamp, TokenId};
+use fusion_sync::docs::{DocId, DocSet, StoreSettings};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -196,12 +197,16 @@ pub struct Grant {
     pub role: Role,
 }
 
+#[derive(Clone)]
 pub struct StoreOptions {
     pub clock: Clock,
     /// Prices labels (and picks the service) for shipments.
     pub shipping_rates: RateTable,
     /// How long an unpaid order holds its stock before it is cancelled; `None`: until paid.
+    /// The store's shared settings override it (`orderHoldSecs`).
     pub order_hold: Option<std::time::Duration>,
+    /// The store this node is a till of: its shared settings are `settings/<store id>`.
+    pub store_id: Option<StoreId>,
 }
 
 /// Default payment hold: long enough for a customer to find their card or come back to the till,
@@ -214,6 +219,7 @@ impl Default for StoreOptions {
             clock: system_clock(),
             shipping_rates: RateTable::standard(),
             order_hold: Some(ORDER_HOLD_DEFAULT),
+            store_id: None,
         }
     }
 }
@@ -232,6 +238,7 @@ struct Shared {
     clock: Clock,
     rates: Arc<RateTable>,
     order_hold_ms: Option<i64>,
+    store_id: Option<StoreId>,
     /// Token hash → grant; a copy of the tokens table, updated by the writer after each commit.
     tokens: RwLock<HashMap<[u8; 32], Grant>>,
     writer_alive: AtomicBool,
@@ -268,6 +275,7 @@ impl Store {
             clock: options.clock,
             rates: Arc::new(options.shipping_rates),
             order_hold_ms: options.order_hold.map(|d| d.as_millis() as i64),
+            store_id: options.store_id,
             tokens: RwLock::new(tokens),
             writer_alive: AtomicBool::new(true),
             appended: Arc::new(tokio::sync::Notify::new()),
@@ -325,6 +333,39 @@ impl Store {
     /// The shared documents. Lock briefly; the writer persists what changes in them.
     pub fn docs(&self) -> &Mutex<DocSet> {
         &self.shared.docs
+    }
+
+    /// The store this node is a till of, if configured.
+    pub fn store_id(&self) -> Option<&StoreId> {
+        self.shared.store_id.as_ref()
+    }
+
+    /// The store's shared settings (all unset when the node has no store id).
+    pub fn settings(&self) -> StoreSettings {
+        self.shared.settings()
+    }
+
+    /// Changes the store's shared settings; resolves once durable. They reach the store's
+    /// other tills and the hub through document sessions.
+    pub async fn update_settings(
+        &self,
+        change: &SettingsChange,
+    ) -> Result<Result<StoreSettings, NoStoreId>, StoreError> {
+        let Some(store_id) = &self.shared.store_id else {
+            return Ok(Err(NoStoreId));
+        };
+        let doc = DocId::settings(store_id);
+        lock_docs(&self.shared.docs)
+            .edit(&doc, |d| fusion_sync::docs::write_settings(d, change))
+            .map_err(|e| StoreError::Invariant(format!("writing {doc}: {e}")))?;
+        self.merge_docs(vec![doc]).await?;
+        Ok(Ok(self.settings()))
+    }
+
+    /// A campaign another till of the store (or of the fleet) owns, from its shared document.
+    pub fn shared_campaign(&self, id: CampaignId) -> Option<fusion_sync::docs::CampaignDoc> {
+        let docs = lock_docs(&self.shared.docs);
+        fusion_sync::docs::read_campaign(docs.get(&DocId::campaign(id))?, id)
     }
 
     /// Announces every document a commit changed (local edits and peers' merges).
@@ -412,6 +453,32 @@ pub(crate) fn held_lines(
             quantity: r.quantity,
         })
         .collect()
+}
+
+/// Settings cannot be shared: the node was started without a store id.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("this node has no store id (start it with --store-id)")]
+pub struct NoStoreId;
+
+impl Shared {
+    fn settings(&self) -> StoreSettings {
+        let Some(store_id) = &self.store_id else {
+            return StoreSettings::default();
+        };
+        let docs = lock_docs(&self.docs);
+        docs.get(&DocId::settings(store_id))
+            .map(fusion_sync::docs::read_settings)
+            .unwrap_or_default()
+    }
+
+    /// How long an unpaid order holds its stock: the store's setting, else the node's flag.
+    fn order_hold_ms(&self) -> Option<i64> {
+        match self.settings().order_hold_secs {
+            Some(0) => None,
+            Some(secs) => Some(secs.saturating_mul(1000).min(i64::MAX as u64) as i64),
+            None => self.order_hold_ms,
+        }
+    }
 }
 
 /// Commits' document announcements a session may fall behind by before it rescans every

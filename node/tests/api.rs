@@ -356,6 +356,8 @@ async fn openapi_lists_every_route() {
         ("/tokens", "post"),
         ("/tokens", "get"),
         ("/tokens/{id}", "delete"),
+        ("/settings", "get"),
+        ("/settings", "patch"),
         ("/campaigns", "post"),
         ("/campaigns", "get"),
         ("/campaigns/{id}", "get"),
@@ -1199,3 +1201,77 @@ mod chain;
 mod payments;
 #[path = "api/shipping.rs"]
 mod shipping;
+
+/// A node that is a till of store `store-9`.
+async fn of_store(dir: &Path) -> TestNode {
+    let options = StoreOptions {
+        store_id: Some(fusion_contracts::StoreId::new("store-9").unwrap()),
+        ..StoreOptions::default()
+    };
+    start_full(
+        dir,
+        None,
+        fusion_node::card::PaymentPolicy::default(),
+        options,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_settings_need_a_store_id_and_a_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    // No store id: nothing is shared, and nothing can be set.
+    let answer = node.get("/settings").await;
+    assert_eq!(
+        (answer.status, answer.body.clone()),
+        (StatusCode::OK, json!({}))
+    );
+    let answer = node
+        .send(Method::PATCH, "/settings", json!({ "name": "Main Street" }))
+        .await;
+    assert_error(&answer, StatusCode::CONFLICT, "no_store_id", None);
+    node.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    let cashier = node.token("cashier").await;
+    let body = json!({ "orderHoldSecs": 60 });
+    let answer = node
+        .call(Method::PATCH, "/settings", Some(&cashier), Some(&body), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({ "orderHoldSecs": "soon" }), "orderHoldSecs"),
+        (
+            json!({ "cardFloorLimit": { "amount": 1, "currency": "XYZ" } }),
+            "cardFloorLimit.currency",
+        ),
+        (json!({ "name": "" }), "name"),
+    ] {
+        let answer = node.send(Method::PATCH, "/settings", body).await;
+        assert_error(
+            &answer,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        );
+    }
+    let answer = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "name": "Dock", "cardFloorLimit": { "amount": 25.5, "currency": "EUR" } }),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        json!({ "storeId": "store-9", "name": "Dock", "cardFloorLimit": { "amount": 25.5, "currency": "EUR" } })
+    );
+    // Durable: a restart serves the same settings.
+    node.stop().await;
+    let node = of_store(dir.path()).await;
+    assert_eq!(node.get("/settings").await.body["name"], "Dock");
+    node.stop().await;
+}

@@ -2,7 +2,12 @@
 //! document grows with the catalog, and concurrent edits at the hub and at the stores merge
 //! deterministically on every replica.
 //!
-//! - [`DocId`] names a document (`product/<uuid>`); ids from a peer are validated.
+//! - [`DocId`] names a document (`product/<uuid>`, `campaign/<uuid>`, `settings/<store id>`);
+//!   ids from a peer are validated.
+//! - [`StoreSettings`]: a store's shared settings (name, payment hold, card floor limit), a key
+//!   each, set at the hub or at a till.
+//! - [`CampaignDoc`]: a campaign's definition, written once by the till that owns the campaign,
+//!   and its status as the owner last recorded it; other tills and the hub read it.
 //! - [`Product`] is what a product document holds, one automerge map key per field, so a
 //!   price edit at the hub and a description edit at a store are both kept. Concurrent writes of
 //!   the *same* field resolve as automerge resolves them: the operation with the greater
@@ -19,8 +24,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus};
 use fusion_contracts::events::{Product, ProductStatus};
-use fusion_contracts::{Currency, Money, ProductId, Sku, Timestamp};
+use fusion_contracts::http::SettingsChange;
+use fusion_contracts::{CampaignId, Currency, Money, NodeId, ProductId, Sku, StoreId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use automerge::ChangeHash;
@@ -45,10 +52,16 @@ pub enum DocError {
 pub struct DocId(String);
 
 const PRODUCT_PREFIX: &str = "product/";
+const CAMPAIGN_PREFIX: &str = "campaign/";
+const SETTINGS_PREFIX: &str = "settings/";
 
 impl DocId {
     pub fn product(id: ProductId) -> Self {
         Self(format!("{PRODUCT_PREFIX}{id}"))
+    }
+
+    pub fn campaign(id: CampaignId) -> Self {
+        Self(format!("{CAMPAIGN_PREFIX}{id}"))
     }
 
     pub fn parse(text: &str) -> Result<Self, DocError> {
@@ -57,15 +70,38 @@ impl DocId {
             return Err(invalid());
         }
         let id = Self(text.to_string());
-        id.product_id().map(|_| id).ok_or_else(invalid)
+        if id.product_id().is_some() || id.campaign_id().is_some() || id.store_id().is_some() {
+            Ok(id)
+        } else {
+            Err(invalid())
+        }
     }
 
     /// The product a product document describes.
     pub fn product_id(&self) -> Option<ProductId> {
-        let key = self.0.strip_prefix(PRODUCT_PREFIX)?;
+        self.uuid_after(PRODUCT_PREFIX).map(ProductId)
+    }
+
+    /// The campaign a campaign document defines.
+    pub fn campaign_id(&self) -> Option<CampaignId> {
+        self.uuid_after(CAMPAIGN_PREFIX).map(CampaignId)
+    }
+
+    /// The settings of a store.
+    pub fn settings(store: &StoreId) -> Self {
+        Self(format!("{SETTINGS_PREFIX}{store}"))
+    }
+
+    /// The store a settings document belongs to.
+    pub fn store_id(&self) -> Option<StoreId> {
+        StoreId::new(self.0.strip_prefix(SETTINGS_PREFIX)?).ok()
+    }
+
+    fn uuid_after(&self, prefix: &str) -> Option<uuid::Uuid> {
+        let key = self.0.strip_prefix(prefix)?;
         let uuid = uuid::Uuid::parse_str(key).ok()?;
-        // Only the canonical spelling, so one product has one document.
-        (uuid.hyphenated().to_string() == key).then_some(ProductId(uuid))
+        // Only the canonical spelling, so one aggregate has one document.
+        (uuid.hyphenated().to_string() == key).then_some(uuid)
     }
 
     pub fn as_str(&self) -> &str {
@@ -244,6 +280,110 @@ fn guarded<T>(doc: &DocId, f: impl FnOnce() -> Result<T, String>) -> Result<T, D
         Err(_) => Err(error(
             "malformed input (the automerge decoder panicked)".into(),
         )),
+    }
+}
+
+/// A campaign as its document holds it: the definition its owner (the till that created it, which
+/// runs its joins and its close) wrote once, and the status the owner last recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CampaignDoc {
+    pub owner: NodeId,
+    pub campaign: CampaignSnapshot,
+}
+
+fn status_name(status: CampaignStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Writes a campaign's definition (first time) or its status. Only the owner writes a campaign
+/// document, so its keys are never edited concurrently. Joins and leaves are not written: the
+/// participant count is recorded with each status change (a hot counter stays out of the
+/// document).
+pub fn write_campaign(doc: &mut AutoCommit, c: &CampaignDoc) -> Result<(), DocError> {
+    if scalar(doc, "definition").is_none() {
+        let definition = serde_json::to_string(&c.campaign).map_err(|e| DocError::Automerge {
+            doc: "definition".into(),
+            reason: e.to_string(),
+        })?;
+        put(doc, "id", c.campaign.id.to_string())?;
+        put(doc, "owner", c.owner.as_str())?;
+        put(doc, "definition", definition)?;
+    }
+    put(doc, "status", status_name(c.campaign.status))?;
+    put(
+        doc,
+        "participants",
+        i64::from(c.campaign.actual_participants),
+    )?;
+    put(doc, "updated_at", c.campaign.updated_at.unix_ms())?;
+    doc.commit();
+    Ok(())
+}
+
+/// The campaign a document describes, or `None` while it is incomplete or unreadable.
+pub fn read_campaign(doc: &AutoCommit, id: CampaignId) -> Option<CampaignDoc> {
+    if text(doc, "id")? != id.to_string() {
+        return None;
+    }
+    let mut campaign: CampaignSnapshot = serde_json::from_str(&text(doc, "definition")?).ok()?;
+    if campaign.id != id {
+        return None;
+    }
+    campaign.status =
+        serde_json::from_value(serde_json::Value::String(text(doc, "status")?)).ok()?;
+    campaign.actual_participants = u32::try_from(int(doc, "participants")?).ok()?;
+    campaign.updated_at = Timestamp::from_unix_ms(int(doc, "updated_at")?);
+    Some(CampaignDoc {
+        owner: NodeId::new(text(doc, "owner")?).ok()?,
+        campaign,
+    })
+}
+
+/// A store's shared settings: set at the hub or at any of its tills, the same on every till of
+/// the store. `None`: unset (the node's flags apply).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub name: Option<String>,
+    /// 0: an unpaid order holds its stock until paid.
+    pub order_hold_secs: Option<u64>,
+    pub card_floor_limit: Option<Money>,
+}
+
+/// Applies a change to a store's settings document: only the fields it names are written
+/// (`null` for an unset one), so concurrent changes of different fields are all kept.
+pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(), DocError> {
+    let null = || ScalarValue::Null;
+    if let Some(name) = &change.name {
+        match name {
+            Some(n) => put(doc, "name", n.as_str())?,
+            None => put(doc, "name", null())?,
+        }
+    }
+    if let Some(secs) = change.order_hold_secs {
+        match secs {
+            Some(s) => put(doc, "order_hold_secs", i64::try_from(s).unwrap_or(i64::MAX))?,
+            None => put(doc, "order_hold_secs", null())?,
+        }
+    }
+    if let Some(limit) = &change.card_floor_limit {
+        match limit {
+            Some(m) => put(doc, "card_floor_limit", price_text(m))?,
+            None => put(doc, "card_floor_limit", null())?,
+        }
+    }
+    doc.commit();
+    Ok(())
+}
+
+/// A store's settings as its document holds them; unreadable values read as unset.
+pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
+    StoreSettings {
+        name: text(doc, "name"),
+        order_hold_secs: int(doc, "order_hold_secs").and_then(|s| u64::try_from(s).ok()),
+        card_floor_limit: text(doc, "card_floor_limit").and_then(|t| parse_price(&t)),
     }
 }
 

@@ -81,10 +81,29 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    match state.store.read()?.campaign(id)? {
-        Some(campaign) => Ok(json(StatusCode::OK, false, &campaign.snapshot())),
+    if let Some(campaign) = state.store.read()?.campaign(id)? {
+        return Ok(json(StatusCode::OK, false, &campaign.snapshot()));
+    }
+    // A campaign another till owns, known from its document: served read-only, with its owner.
+    match state.store.shared_campaign(id) {
+        Some(shared) => Ok(json(
+            StatusCode::OK,
+            false,
+            &SharedCampaign {
+                campaign: shared.campaign,
+                origin: shared.owner,
+            },
+        )),
         None => Err(ApiError::not_found(format!("campaign {id} not found"))),
     }
+}
+
+/// A campaign owned by another till: the snapshot plus the node id of its owner.
+#[derive(serde::Serialize)]
+struct SharedCampaign {
+    #[serde(flatten)]
+    campaign: fusion_contracts::events::campaigns::CampaignSnapshot,
+    origin: fusion_contracts::NodeId,
 }
 
 /// Join within [startTime, endTime): 409 not open yet / closed / full / already joined.

@@ -184,7 +184,13 @@ async fn authorize(
             )
             .await
         }
-        Err(error) => match state.payment_policy.offline_floor_limit {
+        // The store's shared setting, else the node's flag.
+        Err(error) => match state
+            .store
+            .settings()
+            .card_floor_limit
+            .or(state.payment_policy.offline_floor_limit)
+        {
             Some(floor_limit) => {
                 let reason = error.to_string();
                 record(

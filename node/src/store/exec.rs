@@ -146,6 +146,30 @@ impl Batch {
         }
     }
 
+    /// Writes what a local event changes in the shared documents: a product's fields, a
+    /// campaign's definition or status.
+    fn record_in_docs(&mut self, t: &mut Tables, event: &Event) -> Result<(), StoreError> {
+        let doc = match event {
+            Event::ProductCreated(_) | Event::ProductUpdated(_) | Event::ProductArchived(_) => {
+                let mut docs = super::lock_docs(&self.docs);
+                shared_state::record_product_event(t, &mut docs, event)?
+            }
+            Event::CampaignCreated(_)
+            | Event::CampaignJoined(_)
+            | Event::CampaignLeft(_)
+            | Event::CampaignSuccessful(_)
+            | Event::CampaignFailed(_)
+            | Event::CampaignClosed(_)
+            | Event::CampaignCancelled(_) => {
+                let mut docs = super::lock_docs(&self.docs);
+                shared_state::record_campaign_event(t, &mut docs, &self.node_id, event)?
+            }
+            _ => None,
+        };
+        self.touched_docs.extend(doc);
+        Ok(())
+    }
+
     /// Six digits derived from the node id (FNV-1a), so tracking numbers of different nodes differ.
     fn tracking_prefix(&self) -> u32 {
         let hash = self
@@ -200,17 +224,7 @@ impl Batch {
             t.events
                 .insert(envelope.seq, envelope.encode().as_slice())?;
             project(t, &envelope)?;
-            if matches!(
-                envelope.event,
-                Event::ProductCreated(_) | Event::ProductUpdated(_) | Event::ProductArchived(_)
-            ) {
-                let mut docs = super::lock_docs(&self.docs);
-                if let Some(doc) =
-                    shared_state::record_product_event(t, &mut docs, &envelope.event)?
-                {
-                    self.touched_docs.push(doc);
-                }
-            }
+            self.record_in_docs(t, &envelope.event)?;
             if let Event::OrderPaid(paid) = &envelope.event {
                 paid_orders.push((paid.order_id, envelope.event_id.0));
             }

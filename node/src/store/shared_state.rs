@@ -4,7 +4,8 @@
 
 use fusion_contracts::{Envelope, Event, NodeId, ProductId};
 use fusion_sync::docs::{
-    Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_product, update_product,
+    CampaignDoc, Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_campaign,
+    read_product, update_product, write_campaign,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -64,6 +65,49 @@ pub(super) fn record_product_event(
     });
     written.map_err(|e| StoreError::Invariant(format!("writing {doc}: {e}")))?;
     project_doc(t, docs, &doc)?;
+    Ok(Some(doc))
+}
+
+/// Writes a campaign's definition (when it is created here) or its new status into its document.
+/// Joins and leaves that change no status write nothing.
+pub(super) fn record_campaign_event(
+    t: &Tables,
+    docs: &mut DocSet,
+    owner: &NodeId,
+    event: &Event,
+) -> Result<Option<DocId>, StoreError> {
+    let id = match event {
+        Event::CampaignCreated(e) => e.campaign_id,
+        Event::CampaignJoined(e) => e.campaign_id,
+        Event::CampaignLeft(e) => e.campaign_id,
+        Event::CampaignSuccessful(e) => e.campaign_id,
+        Event::CampaignFailed(e) => e.campaign_id,
+        Event::CampaignClosed(e) => e.campaign_id,
+        Event::CampaignCancelled(e) => e.campaign_id,
+        _ => return Ok(None),
+    };
+    let campaign = tables::get_campaign(&t.campaigns, id)?
+        .ok_or_else(|| StoreError::Invariant(format!("campaign {id} missing after its event")))?
+        .campaign
+        .snapshot();
+    let doc = DocId::campaign(id);
+    let recorded = docs
+        .get(&doc)
+        .and_then(|d| read_campaign(d, id))
+        .map(|c| c.campaign.status);
+    if recorded == Some(campaign.status) {
+        return Ok(None);
+    }
+    let written = docs.edit(&doc, |d| {
+        write_campaign(
+            d,
+            &CampaignDoc {
+                owner: owner.clone(),
+                campaign,
+            },
+        )
+    });
+    written.map_err(|e| StoreError::Invariant(format!("writing {doc}: {e}")))?;
     Ok(Some(doc))
 }
 

@@ -160,7 +160,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         shared.node_id.clone(),
         now,
         shared.rates.clone(),
-        shared.order_hold_ms,
+        shared.order_hold_ms(),
         shared.docs.clone(),
     );
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;

@@ -242,3 +242,80 @@ fn concurrent_prices_pick_one_winner_everywhere() {
     assert_eq!(read(&hub).price.minor, 600);
     assert_eq!(read(&store).price.minor, 600);
 }
+
+#[test]
+fn settings_edited_at_hub_and_store_keep_both_fields() {
+    let store_id = StoreId::new("store-1").unwrap();
+    let doc = DocId::settings(&store_id);
+    assert_eq!(
+        DocId::parse(doc.as_str()).unwrap().store_id(),
+        Some(store_id)
+    );
+    let (mut hub, mut till) = (DocSet::new(b"hub"), DocSet::new(b"till"));
+    hub.edit(&doc, |d| {
+        write_settings(
+            d,
+            &SettingsChange {
+                card_floor_limit: Some(Some(Money {
+                    minor: 2_000,
+                    currency: Currency::USD,
+                })),
+                ..SettingsChange::default()
+            },
+        )
+    })
+    .unwrap();
+    till.edit(&doc, |d| {
+        write_settings(
+            d,
+            &SettingsChange {
+                name: Some(Some("Main Street".into())),
+                order_hold_secs: Some(Some(600)),
+                ..SettingsChange::default()
+            },
+        )
+    })
+    .unwrap();
+    sync_pair(&mut hub, &mut till, &doc);
+    let expected = StoreSettings {
+        name: Some("Main Street".into()),
+        order_hold_secs: Some(600),
+        card_floor_limit: Some(Money {
+            minor: 2_000,
+            currency: Currency::USD,
+        }),
+    };
+    assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
+    assert_eq!(read_settings(till.get(&doc).unwrap()), expected);
+    // Unsetting writes null: the field reads as unset everywhere.
+    till.edit(&doc, |d| {
+        write_settings(
+            d,
+            &SettingsChange {
+                order_hold_secs: Some(None),
+                ..SettingsChange::default()
+            },
+        )
+    })
+    .unwrap();
+    sync_pair(&mut hub, &mut till, &doc);
+    assert_eq!(read_settings(hub.get(&doc).unwrap()).order_hold_secs, None);
+}
+
+#[test]
+fn a_campaign_document_without_a_readable_definition_reads_as_nothing() {
+    let id = CampaignId::from_u128(3);
+    let doc = DocId::campaign(id);
+    let mut set = DocSet::new(b"a");
+    set.edit(&doc, |d| {
+        put(d, "id", id.to_string()).unwrap();
+        put(d, "owner", "till-a").unwrap();
+        put(d, "definition", "{\"not\": \"a campaign\"}").unwrap();
+        put(d, "status", "active").unwrap();
+    });
+    assert_eq!(read_campaign(set.get(&doc).unwrap(), id), None);
+    assert_eq!(
+        read_campaign(set.get(&doc).unwrap(), CampaignId::from_u128(4)),
+        None
+    );
+}
