@@ -27,6 +27,10 @@ pub enum HubCommand {
         /// UDP address of the sync endpoint (nodes use `--hub ID@this`).
         #[arg(long, env = "FUSION_HUB_SYNC_BIND", default_value = "0.0.0.0:7070")]
         sync_bind: SocketAddr,
+        /// A relay you run for sites behind NAT: the hub is reachable through it too. Absent:
+        /// direct addresses only (no public relay is ever used).
+        #[arg(long, env = "FUSION_RELAY_URL")]
+        relay_url: Option<net::RelayUrl>,
     },
     /// Print the hub's endpoint id, creating it on first use.
     Id {
@@ -84,7 +88,8 @@ pub async fn run(command: HubCommand) -> anyhow::Result<()> {
             data_dir,
             listen,
             sync_bind,
-        } => serve(data_dir, listen, sync_bind).await,
+            relay_url,
+        } => serve(data_dir, listen, sync_bind, relay_url).await,
         HubCommand::Id { data_dir } => print_identity(&data_dir),
         HubCommand::Enroll {
             node_id,
@@ -126,14 +131,19 @@ pub async fn run(command: HubCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(data_dir: PathBuf, listen: SocketAddr, sync_bind: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    sync_bind: SocketAddr,
+    relay: Option<net::RelayUrl>,
+) -> anyhow::Result<()> {
     init_tracing();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let hub = Hub::open(&data_dir)
         .with_context(|| format!("opening the hub in {}", data_dir.display()))?;
     let endpoint =
-        net::offline_endpoint(net::load_or_create_identity(&data_dir)?, sync_bind).await?;
+        net::sync_endpoint(net::load_or_create_identity(&data_dir)?, sync_bind, relay).await?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

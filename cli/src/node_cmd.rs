@@ -64,6 +64,11 @@ pub enum NodeCommand {
         /// the hub and override the flags.
         #[arg(long, env = "FUSION_STORE_ID", value_parser = parse_store_id)]
         store_id: Option<StoreId>,
+        /// A relay you run for sites behind NAT (e.g. `https://relay.example.com`): this node is
+        /// reachable through it and dials its peers through it too. Absent: direct addresses
+        /// only (no public relay is ever used).
+        #[arg(long, env = "FUSION_RELAY_URL")]
+        relay_url: Option<net::RelayUrl>,
         /// Local UDP address of the node's sync endpoint.
         #[arg(long, env = "FUSION_SYNC_BIND", default_value = "0.0.0.0:0")]
         sync_bind: SocketAddr,
@@ -91,6 +96,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             hub,
             peers,
             store_id,
+            relay_url,
             sync_bind,
         } => {
             let mut store = StoreOptions {
@@ -130,6 +136,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 Sync {
                     hub,
                     peers,
+                    relay: relay_url,
                     bind: sync_bind,
                 },
             )
@@ -159,7 +166,7 @@ async fn serve(
     let mut sync_tasks = None;
     if sync.hub.is_some() || !sync.peers.is_empty() {
         let identity = net::load_or_create_identity(&data_dir)?;
-        let endpoint = net::offline_endpoint(identity, sync.bind).await?;
+        let endpoint = net::sync_endpoint(identity, sync.bind, sync.relay.clone()).await?;
         let peers = sync
             .hub
             .map(|(id, addrs)| PeerLink::new(Role::Hub, id, addrs))
@@ -173,6 +180,7 @@ async fn serve(
         let links = Arc::new(SyncLinks {
             endpoint_id: endpoint.id(),
             peers,
+            relay: sync.relay,
         });
         for socket in endpoint.bound_sockets() {
             println!("sync endpoint: {}@{socket}", endpoint.id());
@@ -226,6 +234,7 @@ async fn serve(
 struct Sync {
     hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
     peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
+    relay: Option<net::RelayUrl>,
     bind: SocketAddr,
 }
 

@@ -96,6 +96,7 @@ async fn run(products: usize) {
     let links = Arc::new(SyncLinks {
         endpoint_id: node_ep.id(),
         peers: vec![PeerLink::new(Role::Hub, hub_ep.id(), vec![hub_addr])],
+        relay: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     {

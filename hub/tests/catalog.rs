@@ -58,6 +58,7 @@ impl Till {
         let links = Arc::new(SyncLinks {
             endpoint_id: endpoint.id(),
             peers,
+            relay: None,
         });
         let sync = fusion_node::replication::start(&store, endpoint, &links);
         let node = node.with_sync_links(links);

@@ -41,6 +41,7 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     let links = Arc::new(SyncLinks {
         endpoint_id: node_id,
         peers: vec![PeerLink::new(Role::Hub, hub_key.public(), vec![hub_port])],
+        relay: None,
     });
     let _sync = fusion_node::replication::start(&store, node_ep, &links);
     let node = node.with_sync_links(links);

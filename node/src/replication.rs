@@ -149,6 +149,9 @@ pub struct SyncLinks {
     /// This node's sync identity.
     pub endpoint_id: EndpointId,
     pub peers: Vec<PeerLink>,
+    /// A relay the operator runs for sites behind NAT: peers are dialled through it as well as
+    /// at their direct addresses. `None`: direct addresses only.
+    pub relay: Option<net::RelayUrl>,
 }
 
 /// Starts every sync task on `endpoint`: for each peer, a log session and a document session
@@ -170,7 +173,10 @@ pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> 
         gate,
     )));
     for (i, peer) in links.peers.iter().enumerate() {
-        let addr = net::peer_addrs(peer.id, &peer.addrs);
+        let mut addr = net::peer_addrs(peer.id, &peer.addrs);
+        if let Some(relay) = &links.relay {
+            addr = addr.with_relay_url(relay.clone());
+        }
         tasks.push(tokio::spawn(run(
             store.clone(),
             endpoint.clone(),

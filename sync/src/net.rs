@@ -25,7 +25,7 @@ use crate::frame::{self, Decoder, Frame};
 use crate::proto::{LogSource, Received, Receiver, Sender};
 
 /// The iroh types callers name (endpoints, addresses, keys), so that no other crate imports iroh.
-pub use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
+pub use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, SecretKey};
 
 /// Application protocol of event-log replication, version 1.
 pub const ALPN: &[u8] = b"fusion/sync/1";
@@ -91,8 +91,23 @@ pub fn load_or_create_identity(dir: &Path) -> Result<SecretKey, NetError> {
 /// An endpoint for LAN and loopback that never phones home: no relay, no DNS/pkarr address
 /// lookup, no port mapping; peers are dialled by direct address.
 pub async fn offline_endpoint(secret: SecretKey, bind: SocketAddr) -> Result<Endpoint, NetError> {
+    sync_endpoint(secret, bind, None).await
+}
+
+/// Like [`offline_endpoint`], but also reachable through `relay` when one is given: a relay the
+/// operator runs for sites behind NAT (never a public default). Address lookup stays off; peers
+/// are dialled by their direct addresses and, with a relay, through it too.
+pub async fn sync_endpoint(
+    secret: SecretKey,
+    bind: SocketAddr,
+    relay: Option<RelayUrl>,
+) -> Result<Endpoint, NetError> {
+    let relay_mode = match relay {
+        Some(url) => RelayMode::custom([url]),
+        None => RelayMode::Disabled,
+    };
     Endpoint::builder(presets::Minimal)
-        .relay_mode(RelayMode::Disabled)
+        .relay_mode(relay_mode)
         .clear_address_lookup()
         .portmapper_config(PortmapperConfig::Disabled)
         .net_report_config(NetReportConfig::minimal())

@@ -96,6 +96,55 @@ async fn wait_for(hub: &Hub, origin: &NodeId, n: usize) {
     }
 }
 
+/// A relay configured for NAT'ed sites but unreachable (here: nothing listens at its address)
+/// does not stand in the way of direct LAN sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_relay_that_is_down_leaves_direct_sync_working() {
+    let dead_relay: net::RelayUrl = "http://127.0.0.1:9/".parse().unwrap();
+    let hub_ep = net::sync_endpoint(
+        net::SecretKey::generate(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some(dead_relay.clone()),
+    )
+    .await
+    .unwrap();
+    let till_ep = net::sync_endpoint(
+        net::SecretKey::generate(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some(dead_relay.clone()),
+    )
+    .await
+    .unwrap();
+    let till_id = till_ep.id();
+    let hub = Arc::new(Hub::default());
+    tokio::spawn(net::serve(
+        hub_ep.clone(),
+        hub.clone(),
+        None,
+        net::Gate::new(move |peer| peer == till_id),
+    ));
+    let hub_addr =
+        net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]).with_relay_url(dead_relay);
+    let origin = NodeId::new("till-r").unwrap();
+    let log = Arc::new(VecLog::new(origin.clone()));
+    append(&log, 100);
+    let session = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            net::send_log(
+                &till_ep,
+                hub_addr,
+                log.as_ref(),
+                &Notify::new(),
+                &net::SendStatus::default(),
+            )
+            .await
+        })
+    };
+    wait_for(&hub, &origin, 100).await;
+    session.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let dir = tempfile::tempdir().unwrap();
