@@ -160,7 +160,17 @@ async fn serve(
         None => println!("admin token: in {}", hub.admin_token_path.display()),
     }
     tracing::info!(%addr, endpoint = %endpoint.id(), "hub serving");
-    hub.serve(listener, endpoint, shutdown_signal()).await?;
+    crate::systemd::ready();
+    {
+        // Healthy while its store answers a read.
+        let store = hub.state.store.clone();
+        crate::systemd::spawn_watchdog(move || store.enrollments().is_ok());
+    }
+    hub.serve(listener, endpoint, async {
+        shutdown_signal().await;
+        crate::systemd::stopping();
+    })
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@ mod client;
 mod hub_cmd;
 mod node_cmd;
 mod sync_cmd;
+mod systemd;
 mod token_cmd;
 
 use std::process::ExitCode;

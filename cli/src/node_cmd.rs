@@ -33,8 +33,9 @@ pub enum NodeCommand {
         /// Base URL of the Stripe API (or a Stripe emulator) for card payments.
         #[arg(long, env = "FUSION_STRIPE_URL", requires = "stripe_key_file")]
         stripe_url: Option<String>,
-        /// File holding the Stripe secret key (never pass secrets as arguments).
-        #[arg(long, env = "FUSION_STRIPE_KEY_FILE", requires = "stripe_url")]
+        /// File holding the Stripe secret key (never pass secrets as arguments); used only with
+        /// `--stripe-url` (under systemd it is the `stripe.key` credential).
+        #[arg(long, env = "FUSION_STRIPE_KEY_FILE")]
         stripe_key_file: Option<PathBuf>,
         /// Seconds a card payment may stay pending before it fails (BR-007).
         #[arg(long, env = "FUSION_PAYMENT_TIMEOUT_SECS", default_value_t = 30)]
@@ -120,10 +121,14 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                     let key = std::fs::read_to_string(&key_file).with_context(|| {
                         format!("reading the Stripe key from {}", key_file.display())
                     })?;
+                    if key.trim().is_empty() {
+                        anyhow::bail!("the Stripe key file {} is empty", key_file.display());
+                    }
                     let provider = StripeProvider::new(url, key.trim())
                         .context("setting up the Stripe client")?;
                     Some(Arc::new(provider) as Arc<dyn CardProvider>)
                 }
+                // A key file alone (say, systemd's credential path) turns nothing on.
                 _ => None,
             };
             serve(
@@ -216,9 +221,17 @@ async fn serve(
         }
         (None, false) => println!("admin token: in {}", node.admin_token_path.display()),
     }
-    server::serve(listener, node.state.clone(), shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    crate::systemd::ready();
+    {
+        let store = store.clone();
+        crate::systemd::spawn_watchdog(move || store.is_ready());
+    }
+    server::serve(listener, node.state.clone(), async {
+        shutdown_signal().await;
+        crate::systemd::stopping();
+    })
+    .await
+    .context("serving HTTP")?;
     if let Some(tasks) = sync_tasks {
         tasks.stop().await;
     }
