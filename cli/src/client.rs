@@ -98,15 +98,64 @@ impl Client {
             }
             return Ok(Some(response.json().await.context("reading the answer")?));
         }
-        let text = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ErrorBody>(&text)
-            .map(|e| e.message)
-            .unwrap_or(text);
-        if status.is_client_error() {
-            return Err(Refused { status, message }.into());
-        }
-        Err(anyhow!("{method} {path}: {status}: {message}"))
+        Err(failure(&method, path, response).await)
     }
+}
+
+impl Client {
+    /// GETs `path` into the file `dest` as it arrives; returns the bytes written and the
+    /// answer's headers. `progress` is called with (bytes so far, total if known).
+    pub async fn download(
+        &self,
+        path: &str,
+        dest: &std::path::Path,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> anyhow::Result<(u64, reqwest::header::HeaderMap)> {
+        use std::io::Write;
+        let mut response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path} at {}", self.base))?;
+        if !response.status().is_success() {
+            return Err(failure(&Method::GET, path, response).await);
+        }
+        let headers = response.headers().clone();
+        let total = response.content_length();
+        let mut file =
+            std::fs::File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await.context("reading the download")? {
+            file.write_all(&chunk)
+                .with_context(|| format!("writing {}", dest.display()))?;
+            written += chunk.len() as u64;
+            progress(written, total);
+        }
+        file.sync_all()
+            .with_context(|| format!("syncing {}", dest.display()))?;
+        if total.is_some_and(|t| t != written) {
+            return Err(anyhow!(
+                "the download ended after {written} of {total:?} bytes"
+            ));
+        }
+        Ok((written, headers))
+    }
+}
+
+/// An unsuccessful answer as an error: a 4xx is `Refused` (exit code 3), with the server's
+/// message.
+async fn failure(method: &Method, path: &str, response: reqwest::Response) -> anyhow::Error {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ErrorBody>(&text)
+        .map(|e| e.message)
+        .unwrap_or(text);
+    if status.is_client_error() {
+        return Refused { status, message }.into();
+    }
+    anyhow!("{method} {path}: {status}: {message}")
 }
 
 fn read_token(path: &std::path::Path) -> anyhow::Result<String> {

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 failure (I/O, server error, unreachable); 2 usage error;
 //! 3 the server refused the request (4xx).
 
+mod backup_cmd;
 mod client;
 mod hub_cmd;
 mod node_cmd;

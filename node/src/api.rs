@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::list))
         .route("/sync/status", get(ops::sync_status))
         .route("/settings", get(settings::get).patch(settings::update))
+        .route("/backup", get(ops::backup))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
         .route("/campaigns/{id}/join", post(campaigns::join))
@@ -134,7 +135,7 @@ pub fn router(state: AppState) -> Router {
     info(title = "FusionCommerce Edge node", description = "Catalog, inventory, orders and group buying of one store node. \
         Every route but /health and /ready needs `Authorization: Bearer <token>`."),
     paths(
-        ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi,
+        ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi, ops::backup,
         settings::get, settings::update,
         products::create, products::list, products::get, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust,

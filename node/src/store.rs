@@ -12,6 +12,7 @@
 //!
 //! This is the only module that imports redb. It never holds a transaction across `.await`.
 
+mod backup;
 mod exec;
 mod read;
 mod shared_state;
@@ -39,6 +40,7 @@ use uuid::Uuid;
 
 use crate::domain::{Campaign, Order, Payment, Product, RateTable, Rejected, Shipment, StockLevel};
 
+pub use backup::{BackupInfo, VerifyError, VerifyReport, verify};
 pub use read::Reader;
 pub use tables::PeerOrder;
 

@@ -356,6 +356,7 @@ async fn openapi_lists_every_route() {
         ("/tokens", "post"),
         ("/tokens", "get"),
         ("/tokens/{id}", "delete"),
+        ("/backup", "get"),
         ("/settings", "get"),
         ("/settings", "patch"),
         ("/campaigns", "post"),

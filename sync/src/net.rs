@@ -210,6 +210,7 @@ pub async fn send_log<L: LogSource + Send + Sync>(
     write_frames(&mut send, &[Frame::ResumeRequest]).await?;
     let mut decoder = Decoder::default();
     let mut buffer = vec![0u8; READ_CHUNK];
+    let mut resume_checked = false;
     loop {
         tokio::select! {
             read = read_chunk(&mut recv, &mut buffer) => {
@@ -217,6 +218,10 @@ pub async fn send_log<L: LogSource + Send + Sync>(
                 decoder.push(&buffer[..n]);
                 while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
                     sender.on_frame(frame, Timestamp::now()).map_err(|e| NetError::Protocol(e.to_string()))?;
+                }
+                if !resume_checked && !sender.acked().is_empty() {
+                    check_resume(&sender.acked(), log)?;
+                    resume_checked = true;
                 }
                 let mut report = status.lock();
                 report.connected = true;
@@ -229,6 +234,23 @@ pub async fn send_log<L: LogSource + Send + Sync>(
         let frames = sender.poll_transmit(log, Timestamp::now());
         write_frames(&mut send, &frames).await?;
     }
+}
+
+/// The peer's positions come from its `Resume`: one beyond this log's head means the peer holds
+/// events this store does not — it was restored from an older backup, or its file was replaced.
+/// Sending on would reuse those seq numbers for new events, which the peer would drop as
+/// duplicates; stop loudly instead.
+fn check_resume<L: LogSource>(acked: &BTreeMap<NodeId, u64>, log: &L) -> Result<(), NetError> {
+    for (origin, head) in log.heads() {
+        if let Some(held) = acked.get(&origin).filter(|held| **held > head) {
+            tracing::error!(%origin, held, head, "the peer holds more of this log than this store does");
+            return Err(NetError::Protocol(format!(
+                "the peer holds {held} events of {origin} but this log ends at {head}: this store \
+                 was restored from an older backup or replaced; it must not sync under this origin"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a receiving host does with replicated events.

@@ -278,3 +278,53 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     );
     assert_eq!(hub.count(&NodeId::new("stranger").unwrap()), 0);
 }
+
+/// A sender whose log is shorter than what the receiver already holds of its origin (a store
+/// restored from an older backup) stops with an error instead of reusing seq numbers the
+/// receiver would drop as duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_behind_the_receiver_refuses_to_sync() {
+    let hub_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let till_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let till_id = till_ep.id();
+    let origin = NodeId::new("till-restored").unwrap();
+    let hub = Arc::new(Hub::default());
+    let full = VecLog::new(origin.clone());
+    append(&full, 100);
+    let envelopes: Vec<Envelope> = full
+        .read(&origin, 1, 100)
+        .iter()
+        .map(|b| Envelope::decode(b).unwrap())
+        .collect();
+    hub.store_now(&origin, envelopes).unwrap();
+    tokio::spawn(net::serve(
+        hub_ep.clone(),
+        hub.clone(),
+        None,
+        net::Gate::new(move |peer| peer == till_id),
+    ));
+    let restored = VecLog::new(origin.clone());
+    append(&restored, 50);
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        net::send_log(
+            &till_ep,
+            net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]),
+            &restored,
+            &Notify::new(),
+            &net::SendStatus::default(),
+        ),
+    )
+    .await
+    .expect("the session ends by itself");
+    let error = result.unwrap_err().to_string();
+    assert!(
+        error.contains("holds 100 events") && error.contains("ends at 50"),
+        "{error}"
+    );
+    assert_eq!(hub.count(&origin), 100);
+}

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fusion_contracts::Timestamp;
-use fusion_contracts::http::{HealthResponse, SyncPeerStatus, SyncStatusResponse};
+use fusion_contracts::http::{
+    ErrorBody, HealthResponse, Role as AccessRole, SyncPeerStatus, SyncStatusResponse,
+};
 use fusion_sync::net::SendReport;
 
 use crate::replication::Role;
@@ -140,4 +142,46 @@ pub async fn sync_status(
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
 pub async fn openapi(_who: Principal) -> Response {
     json(StatusCode::OK, false, &super::ApiDoc::openapi())
+}
+
+/// A consistent copy of the store (one read snapshot; writers go on), as a redb file (admin).
+/// `X-Fusion-Last-Seq` is the last event in it: everything acknowledged before the request is
+/// at or before it. `fusion node backup` saves and verifies it.
+#[utoipa::path(get, path = "/backup", tag = "ops",
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = ErrorBody)))]
+pub async fn backup(State(state): State<AppState>, who: Principal) -> Result<Response, ApiError> {
+    who.require(AccessRole::Admin)?;
+    let store = state.store.clone();
+    let path = store
+        .path()
+        .with_file_name(format!(".backup-{}.redb", uuid::Uuid::now_v7()));
+    let (info, file) = tokio::task::spawn_blocking(move || {
+        let info = store.backup_to(&path);
+        // Open, then unlink: the open handle streams it; nothing is left behind.
+        let file = std::fs::File::open(&path);
+        let _ = std::fs::remove_file(&path);
+        (info, file)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let info = info?;
+    let file = file.map_err(|e| {
+        tracing::error!(error = %e, "opening the backup copy");
+        ApiError::internal()
+    })?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, info.bytes.to_string()),
+            (
+                header::HeaderName::from_static("x-fusion-last-seq"),
+                info.last_seq.to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -351,3 +351,105 @@ async fn closing_a_campaign_places_orders_once_under_a_controlled_clock() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_a_sound_store_and_finds_a_gap_and_a_forged_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let product = ProductId(Uuid::now_v7());
+    let sku = Sku::new("V").unwrap();
+    store
+        .write(request(Command::Catalog(CatalogCommand::CreateProduct(
+            CreateProduct {
+                product_id: product,
+                sku: sku.clone(),
+                name: "V".into(),
+                description: None,
+                price: usd(100),
+                inventory: 10,
+            },
+        ))))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .write(request(Command::Order(OrderCommand::PlaceOrder(
+                PlaceOrder {
+                    order_id: OrderId(Uuid::now_v7()),
+                    customer_id: CustomerId::new(format!("v{i}")).unwrap(),
+                    currency: Currency::USD,
+                    shipping_address: None,
+                    lines: vec![OrderLine {
+                        sku: sku.clone(),
+                        quantity: 1,
+                        price: usd(100),
+                        category: None,
+                    }],
+                },
+            ))))
+            .await
+            .unwrap();
+    }
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .unwrap();
+    let report = super::verify(dir.path()).unwrap();
+    assert_eq!((report.events, report.products), (8, 1));
+
+    // A product row that is not its document's projection.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = exec::Tables::open(&txn).unwrap();
+            let mut row = tables::get_product(&t.products, product).unwrap().unwrap();
+            row.product.price = usd(1);
+            exec::put_product(&mut t, &row.product).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        super::verify(dir.path()),
+        Err(super::VerifyError::ProductDocument { .. })
+    ));
+
+    // A hole in the log.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(EVENTS).unwrap().remove(5).unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        super::verify(dir.path()),
+        Err(super::VerifyError::Gap {
+            previous: 4,
+            found: 6
+        })
+    ));
+}
+
+#[test]
+fn a_backup_copies_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let copy = dir.path().join("copy.redb");
+    let info = store.backup_to(&copy).unwrap();
+    assert_eq!(info.last_seq, 0);
+    let names = |db: &Database| {
+        let mut names: Vec<String> = db
+            .begin_read()
+            .unwrap()
+            .list_tables()
+            .unwrap()
+            .map(|t| redb::TableHandle::name(&t).to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let source = names(&store.shared.db);
+    store.shutdown();
+    assert_eq!(names(&Database::open(&copy).unwrap()), source);
+    assert!(source.len() >= 29, "{source:?}");
+}
