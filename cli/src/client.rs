@@ -80,6 +80,47 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> anyhow::Result<Option<T>> {
+        let text = self.text_with(method, path, body, None).await?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            serde_json::from_str(&text).context("reading the answer")?,
+        ))
+    }
+}
+
+impl Client {
+    /// Sends a request and returns the answer's body as text (empty for 204): for commands that
+    /// print the server's JSON verbatim or read amounts exactly.
+    pub async fn text<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<String> {
+        self.text_with(method, path, body, None).await
+    }
+
+    /// Like [`Client::text`], with an `Idempotency-Key`: a retry or a re-run gets the first
+    /// answer, never a second effect.
+    pub async fn send_idempotent<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        key: &str,
+    ) -> anyhow::Result<String> {
+        self.text_with(method, path, Some(body), Some(key)).await
+    }
+
+    async fn text_with<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        key: Option<&str>,
+    ) -> anyhow::Result<String> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -87,22 +128,19 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
         let response = request
             .send()
             .await
             .with_context(|| format!("{method} {path} at {}", self.base))?;
-        let status = response.status();
-        if status.is_success() {
-            if status == StatusCode::NO_CONTENT {
-                return Ok(None);
-            }
-            return Ok(Some(response.json().await.context("reading the answer")?));
+        if !response.status().is_success() {
+            return Err(failure(&method, path, response).await);
         }
-        Err(failure(&method, path, response).await)
+        response.text().await.context("reading the answer")
     }
-}
 
-impl Client {
     /// GETs `path` into the file `dest` as it arrives; returns the bytes written and the
     /// answer's headers. `progress` is called with (bytes so far, total if known).
     pub async fn download(

@@ -5,9 +5,16 @@
 //! 3 the server refused the request (4xx).
 
 mod backup_cmd;
+mod campaigns_cmd;
 mod client;
 mod hub_cmd;
 mod node_cmd;
+mod orders_cmd;
+mod output;
+mod payments_cmd;
+mod products_cmd;
+mod progress;
+mod stock_cmd;
 mod sync_cmd;
 mod systemd;
 mod token_cmd;
@@ -28,6 +35,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "FusionCommerce Edge: offline-first commerce node"
 )]
 struct Cli {
+    /// Print the server's JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Top,
 }
@@ -46,6 +56,28 @@ enum Top {
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
+    /// The catalog: add, get, list, update, archive, import and export CSV.
+    #[command(subcommand)]
+    Products(products_cmd::ProductsCommand),
+    /// Stock levels: set, adjust, list.
+    #[command(subcommand)]
+    Stock(stock_cmd::StockCommand),
+    /// Orders: place, get, list, cancel.
+    #[command(subcommand)]
+    Orders(orders_cmd::OrdersCommand),
+    /// Group-buying campaigns: create, list, join, cancel.
+    #[command(subcommand)]
+    Campaigns(campaigns_cmd::CampaignsCommand),
+    /// Payments: take, refund.
+    #[command(subcommand)]
+    Payments(payments_cmd::PaymentsCommand),
+    /// Shipments: list an order's, move one on.
+    #[command(subcommand)]
+    Shipments(payments_cmd::ShipmentsCommand),
+    /// Print a shell completion script: bash, zsh or fish.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +98,23 @@ fn main() -> ExitCode {
             Top::Hub(cmd) => hub_cmd::run(cmd).await,
             Top::Sync(cmd) => sync_cmd::run(cmd).await,
             Top::Token(cmd) => token_cmd::run(cmd).await,
+            Top::Products(cmd) => products_cmd::run(cmd, cli.json).await,
+            Top::Stock(cmd) => stock_cmd::run(cmd, cli.json).await,
+            Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
+            Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,
+            Top::Payments(cmd) => payments_cmd::run(cmd, cli.json).await,
+            Top::Shipments(cmd) => payments_cmd::run_shipments(cmd, cli.json).await,
+            Top::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "fusion", &mut std::io::stdout());
+                Ok(())
+            }
+            Top::Man => {
+                let command = <Cli as clap::CommandFactory>::command();
+                clap_mangen::Man::new(command)
+                    .render(&mut std::io::stdout())
+                    .map_err(anyhow::Error::from)
+            }
         }
     });
     match result {

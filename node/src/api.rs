@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/products", post(products::create).get(products::list))
+        .route("/products/by-sku/{sku}", get(products::by_sku))
         .route(
             "/products/{id}",
             get(products::get)
@@ -137,7 +138,7 @@ pub fn router(state: AppState) -> Router {
     paths(
         ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi, ops::backup,
         settings::get, settings::update,
-        products::create, products::list, products::get, products::update, products::archive,
+        products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust,
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,

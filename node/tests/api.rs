@@ -357,6 +357,7 @@ async fn openapi_lists_every_route() {
         ("/tokens", "get"),
         ("/tokens/{id}", "delete"),
         ("/backup", "get"),
+        ("/products/by-sku/{sku}", "get"),
         ("/settings", "get"),
         ("/settings", "patch"),
         ("/campaigns", "post"),

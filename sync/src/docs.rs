@@ -576,7 +576,7 @@ impl DocSet {
             let Some(entry) = self.docs.get_mut(&id) else {
                 continue;
             };
-            if entry.unsure || entry.next_chunk == 0 || entry.next_chunk >= COMPACT_AFTER {
+            if entry.unsure || entry.next_chunk >= COMPACT_AFTER {
                 let bytes = entry.doc.save();
                 if bytes.is_empty() {
                     continue;

@@ -94,6 +94,22 @@ pub async fn get(
     }
 }
 
+/// The product that holds a sku (archived ones too).
+#[utoipa::path(get, path = "/products/by-sku/{sku}", tag = "catalog", params(("sku" = String, Path)),
+    responses((status = 200, body = ProductResponse), (status = 404, body = ErrorBody)))]
+pub async fn by_sku(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found(format!("no product has sku {sku}"));
+    let parsed = fusion_contracts::Sku::new(sku.clone()).map_err(|_| not_found())?;
+    match state.store.read()?.product_by_sku(&parsed)? {
+        Some((product, stock)) => Ok(json(StatusCode::OK, false, &render(product, &stock))),
+        None => Err(not_found()),
+    }
+}
+
 /// Change name, description, price or currency; the sku cannot change.
 #[utoipa::path(patch, path = "/products/{id}", tag = "catalog", params(("id" = Uuid, Path)),
     request_body = UpdateProductRequest,

@@ -35,6 +35,15 @@ impl Reader {
         Ok(Some((stored.product, stock)))
     }
 
+    /// The product that holds `sku` (archived ones too: their skus stay taken).
+    pub fn product_by_sku(&self, sku: &Sku) -> Result<Option<(Product, StockLevel)>, StoreError> {
+        let skus = self.txn.open_table(tables::PRODUCT_SKUS)?;
+        let Some(id) = skus.get(sku.as_str())?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        self.product(ProductId::from_u128(id))
+    }
+
     /// Active products in the order they were created.
     pub fn products(
         &self,

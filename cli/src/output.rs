@@ -1,0 +1,89 @@
+//! How operator commands print: aligned tables for people by default, the server's JSON with
+//! `--json` (one document on stdout, for scripts).
+
+use serde_json::Value;
+
+/// Which page of a list to show.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct Paging {
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+impl Paging {
+    pub fn query(&self) -> String {
+        format!("limit={}&offset={}", self.limit, self.offset)
+    }
+}
+
+/// A column: its header and the field of each JSON object it shows.
+pub type Column = (&'static str, &'static str);
+
+/// A field as a table cell: strings bare, numbers and booleans as written, absent as `-`.
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Prints a JSON array of objects (the server's answer `text`) as a table, or the answer itself
+/// with `--json` (verbatim: amounts keep their digits).
+pub fn list(json: bool, text: &str, columns: &[Column]) -> anyhow::Result<()> {
+    if json {
+        println!("{}", text.trim());
+        return Ok(());
+    }
+    let value: Value = serde_json::from_str(text)?;
+    let rows: Vec<Vec<String>> = value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| columns.iter().map(|(_, f)| cell(item.get(*f))).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(columns.iter().map(|(h, _)| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+    Ok(())
+}
+
+/// Prints one object (the server's answer `text`) as `FIELD  value` lines, or verbatim with
+/// `--json`.
+pub fn one(json: bool, text: &str, columns: &[Column]) -> anyhow::Result<()> {
+    if json {
+        println!("{}", text.trim());
+        return Ok(());
+    }
+    let value: Value = serde_json::from_str(text)?;
+    let width = columns.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
+    for (header, field) in columns {
+        println!("{header:<width$}  {}", cell(value.get(*field)));
+    }
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! `fusion products …`: the catalog of a node. Products are named by id or by sku.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, anyhow};
+use clap::Subcommand;
+use fusion_contracts::Decimal;
+use fusion_contracts::http::ProductResponse;
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::client::{Client, Target};
+use crate::output::{self, Column};
+use crate::progress::Progress;
+
+const COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("SKU", "sku"),
+    ("NAME", "name"),
+    ("PRICE", "price"),
+    ("CURRENCY", "currency"),
+    ("STOCK", "inventory"),
+    ("STATUS", "status"),
+];
+/// Products fetched per page when listing everything (the API's largest page).
+const PAGE: usize = 200;
+/// Rows imported concurrently.
+const IMPORT_PARALLEL: usize = 16;
+/// The CSV columns of import and export, in order (`description` may be empty).
+const CSV_HEADER: [&str; 6] = [
+    "sku",
+    "name",
+    "price",
+    "currency",
+    "inventory",
+    "description",
+];
+
+#[derive(Subcommand)]
+pub enum ProductsCommand {
+    /// Create a product (manager).
+    Add {
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        name: String,
+        /// Price as a decimal in the currency, e.g. 4.50.
+        #[arg(long)]
+        price: String,
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Initial stock at this node.
+        #[arg(long, default_value_t = 0)]
+        inventory: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show a product by id or sku.
+    Get {
+        product: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List active products.
+    List {
+        #[command(flatten)]
+        paging: output::Paging,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change a product's name, description or price (manager).
+    Update {
+        product: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        price: Option<String>,
+        #[arg(long)]
+        currency: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Archive a product: it leaves the list; its sku stays taken (manager).
+    Archive {
+        product: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Create products from a CSV file with the header
+    /// `sku,name,price,currency,inventory,description`. Re-running an import is safe: each
+    /// row is sent with an idempotency key of its content.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write every active product to a CSV file (`-`: stdout) in the import format.
+    Export {
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// An amount from its decimal text, exactly: it is sent as the same digits, never a float.
+pub fn number(field: &str, text: &str) -> anyhow::Result<Decimal> {
+    Decimal::parse(text.trim()).map_err(|e| anyhow!("{field}: {text:?}: {e}"))
+}
+
+#[derive(Serialize)]
+struct NewProduct {
+    sku: String,
+    name: String,
+    price: Decimal,
+    currency: String,
+    inventory: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProductChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<String>,
+}
+
+/// The product path for an id or a sku.
+async fn resolve(client: &Client, product: &str) -> anyhow::Result<String> {
+    if uuid::Uuid::parse_str(product).is_ok() {
+        return Ok(format!("/products/{product}"));
+    }
+    let found: Value = serde_json::from_str(
+        &client
+            .text::<()>(Method::GET, &format!("/products/by-sku/{product}"), None)
+            .await?,
+    )?;
+    let id = found["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no product {product}"))?;
+    Ok(format!("/products/{id}"))
+}
+
+pub async fn run(command: ProductsCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        ProductsCommand::Add {
+            sku,
+            name,
+            price,
+            currency,
+            description,
+            inventory,
+            target,
+        } => {
+            let body = NewProduct {
+                sku,
+                name,
+                price: number("price", &price)?,
+                currency,
+                inventory,
+                description,
+            };
+            let created = Client::new(&target)?
+                .text(Method::POST, "/products", Some(&body))
+                .await?;
+            output::one(json, &created, COLUMNS)?;
+        }
+        ProductsCommand::Get { product, target } => {
+            let client = Client::new(&target)?;
+            let path = resolve(&client, &product).await?;
+            let found = client.text::<()>(Method::GET, &path, None).await?;
+            output::one(json, &found, COLUMNS)?;
+        }
+        ProductsCommand::List { paging, target } => {
+            let path = format!("/products?{}", paging.query());
+            let list = Client::new(&target)?
+                .text::<()>(Method::GET, &path, None)
+                .await?;
+            output::list(json, &list, COLUMNS)?;
+        }
+        ProductsCommand::Update {
+            product,
+            name,
+            description,
+            price,
+            currency,
+            target,
+        } => {
+            let body = ProductChange {
+                name,
+                description,
+                price: price.map(|p| number("price", &p)).transpose()?,
+                currency,
+            };
+            let client = Client::new(&target)?;
+            let path = resolve(&client, &product).await?;
+            let updated = client.text(Method::PATCH, &path, Some(&body)).await?;
+            output::one(json, &updated, COLUMNS)?;
+        }
+        ProductsCommand::Archive { product, target } => {
+            let client = Client::new(&target)?;
+            let path = resolve(&client, &product).await?;
+            let archived = client.text::<()>(Method::DELETE, &path, None).await?;
+            output::one(json, &archived, COLUMNS)?;
+        }
+        ProductsCommand::Import { file, target } => import(&file, &target, json).await?,
+        ProductsCommand::Export { file, target } => export(&file, &target).await?,
+    }
+    Ok(())
+}
+
+/// One CSV row as the body of `POST /products`, and its idempotency key.
+fn row_body(line: u64, record: &csv::StringRecord) -> anyhow::Result<(NewProduct, String)> {
+    let field = |i: usize| record.get(i).unwrap_or("").trim();
+    let inventory: u64 = match field(4) {
+        "" => 0,
+        text => text
+            .parse()
+            .map_err(|_| anyhow!("line {line}: inventory {text:?} is not a whole number"))?,
+    };
+    let description = Some(field(5).to_string()).filter(|d| !d.is_empty());
+    let price = number("price", field(2)).map_err(|e| anyhow!("line {line}: {e}"))?;
+    let body = NewProduct {
+        sku: field(0).into(),
+        name: field(1).into(),
+        price,
+        currency: field(3).into(),
+        inventory,
+        description,
+    };
+    let digest = Sha256::digest(serde_json::to_vec(&body)?);
+    let key = format!("import-{}", hex::encode(&digest[..16]));
+    Ok((body, key))
+}
+
+async fn import(file: &Path, target: &Target, json: bool) -> anyhow::Result<()> {
+    let mut reader =
+        csv::Reader::from_path(file).with_context(|| format!("opening {}", file.display()))?;
+    let header: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("reading the header of {}", file.display()))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    if header != CSV_HEADER {
+        return Err(anyhow!(
+            "{}: the header must be {}",
+            file.display(),
+            CSV_HEADER.join(",")
+        ));
+    }
+    // Validate every row before sending any, so a bad line stops the import before it starts.
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i as u64 + 2;
+        let record = record.with_context(|| format!("{}: line {line}", file.display()))?;
+        rows.push((line, row_body(line, &record)?));
+    }
+    let total = rows.len() as u64;
+    let client = Arc::new(Client::new(target)?);
+    let progress = Arc::new(Progress::new("import", total));
+    let created = Arc::new(AtomicU64::new(0));
+    let rows = Arc::new(std::sync::Mutex::new(rows.into_iter()));
+    let mut workers = Vec::new();
+    for _ in 0..IMPORT_PARALLEL {
+        let (client, progress, created, rows) = (
+            client.clone(),
+            progress.clone(),
+            created.clone(),
+            rows.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let next = rows.lock().expect("rows lock").next();
+                let Some((line, (body, key))) = next else {
+                    return Ok::<(), anyhow::Error>(());
+                };
+                client
+                    .send_idempotent(Method::POST, "/products", &body, &key)
+                    .await
+                    .with_context(|| format!("line {line} ({})", body.sku))?;
+                created.fetch_add(1, Ordering::Relaxed);
+                progress.advance(1);
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.context("an import worker failed")??;
+    }
+    progress.finish();
+    let created = created.load(Ordering::Relaxed);
+    if json {
+        println!("{}", json!({ "imported": created, "rows": total }));
+    } else {
+        println!("imported {created} of {total} rows from {}", file.display());
+    }
+    Ok(())
+}
+
+async fn export(file: &Path, target: &Target) -> anyhow::Result<()> {
+    let client = Client::new(target)?;
+    let sink: Box<dyn std::io::Write> = if file == Path::new("-") {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(
+            std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
+        )
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    writer.write_record(CSV_HEADER)?;
+    let progress = Progress::new("export", 0);
+    let mut offset = 0;
+    loop {
+        let path = format!("/products?limit={PAGE}&offset={offset}");
+        let page: Vec<ProductResponse> =
+            serde_json::from_str(&client.text::<()>(Method::GET, &path, None).await?)
+                .context("reading a page of products")?;
+        for p in &page {
+            writer.write_record([
+                p.sku.as_str().to_string(),
+                p.name.clone(),
+                p.price.to_string(),
+                p.currency.code().to_string(),
+                p.inventory.to_string(),
+                p.description.clone().unwrap_or_default(),
+            ])?;
+        }
+        progress.advance(page.len() as u64);
+        if page.len() < PAGE {
+            break;
+        }
+        offset += PAGE;
+    }
+    writer.flush()?;
+    progress.finish();
+    Ok(())
+}

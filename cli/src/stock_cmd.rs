@@ -1,0 +1,91 @@
+//! `fusion stock …`: stock levels of a node's skus.
+
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::client::{Client, Target};
+use crate::output::{self, Column};
+
+const COLUMNS: &[Column] = &[
+    ("SKU", "sku"),
+    ("AVAILABLE", "quantity"),
+    ("RESERVED", "reserved"),
+    ("UPDATED", "updatedAt"),
+];
+
+#[derive(Subcommand)]
+pub enum StockCommand {
+    /// Set a sku's available quantity (manager).
+    Set {
+        sku: String,
+        quantity: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add to (or, negative, take from) a sku's stock, with a reason (manager).
+    Adjust {
+        sku: String,
+        #[arg(allow_hyphen_values = true)]
+        delta: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show one sku's stock, or list every sku's.
+    List {
+        sku: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub async fn run(command: StockCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        StockCommand::Set {
+            sku,
+            quantity,
+            target,
+        } => {
+            let client = Client::new(&target)?;
+            let body = json!({ "sku": sku, "quantity": quantity });
+            client.text(Method::PUT, "/inventory", Some(&body)).await?;
+            let level = client
+                .text::<()>(Method::GET, &format!("/inventory/{sku}"), None)
+                .await?;
+            output::one(json, &level, COLUMNS)
+        }
+        StockCommand::Adjust {
+            sku,
+            delta,
+            reason,
+            target,
+        } => {
+            let body = json!({ "delta": delta, "reason": reason });
+            let level = Client::new(&target)?
+                .text(
+                    Method::POST,
+                    &format!("/inventory/{sku}/adjust"),
+                    Some(&body),
+                )
+                .await?;
+            output::one(json, &level, COLUMNS)
+        }
+        StockCommand::List { sku, target } => {
+            let client = Client::new(&target)?;
+            match sku {
+                Some(sku) => {
+                    let level = client
+                        .text::<()>(Method::GET, &format!("/inventory/{sku}"), None)
+                        .await?;
+                    output::one(json, &level, COLUMNS)
+                }
+                None => {
+                    let levels = client.text::<()>(Method::GET, "/inventory", None).await?;
+                    output::list(json, &levels, COLUMNS)
+                }
+            }
+        }
+    }
+}

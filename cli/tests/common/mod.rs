@@ -1,0 +1,99 @@
+//! Helpers shared by the CLI's process tests: a real `fusion node serve` on a free port, and
+//! running `fusion` commands to completion.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct NodeProcess {
+    pub child: Child,
+    pub url: String,
+    pub admin: String,
+}
+
+/// Starts `fusion node serve` on a free port and waits for it to say where it listens.
+pub async fn spawn_node(dir: &Path) -> NodeProcess {
+    spawn_node_with(dir, &[]).await
+}
+
+pub async fn spawn_node_with(dir: &Path, extra: &[&str]) -> NodeProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(["node", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the node exited before it listened");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the node never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let admin = std::fs::read_to_string(dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    NodeProcess { child, url, admin }
+}
+
+impl NodeProcess {
+    pub async fn sigkill(mut self) {
+        self.child.start_kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().await.unwrap();
+    }
+
+    /// SIGTERM, then the exit: it must be a clean 0 within the drain time.
+    pub async fn sigterm(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the node drains within 30 s")
+            .unwrap();
+        assert!(status.success(), "exit after SIGTERM: {status}");
+    }
+
+    pub async fn get(&self, http: &reqwest::Client, path: &str) -> (StatusCode, Value) {
+        let response = http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+/// Runs the `fusion` binary to completion; returns its exit code and stdout.
+pub fn fusion(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
