@@ -18,15 +18,18 @@ use crate::node_cmd::{init_tracing, print_identity, shutdown_signal};
 pub enum HubCommand {
     /// Serve the hub: its HTTP API and the sync endpoint enrolled nodes replicate to.
     Serve {
+        /// TOML config file (see systemd/hub.toml.example); flags and environment override it.
+        #[arg(long, env = "FUSION_HUB_CONFIG")]
+        config: Option<PathBuf>,
         /// Directory of the hub store (created if missing).
         #[arg(long, env = "FUSION_HUB_DATA_DIR")]
-        data_dir: PathBuf,
-        /// HTTP address to listen on.
-        #[arg(long, env = "FUSION_HUB_LISTEN", default_value = "127.0.0.1:8090")]
-        listen: SocketAddr,
-        /// UDP address of the sync endpoint (nodes use `--hub ID@this`).
-        #[arg(long, env = "FUSION_HUB_SYNC_BIND", default_value = "0.0.0.0:7070")]
-        sync_bind: SocketAddr,
+        data_dir: Option<PathBuf>,
+        /// HTTP address to listen on [default: 127.0.0.1:8090].
+        #[arg(long, env = "FUSION_HUB_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// UDP address of the sync endpoint (nodes use `--hub ID@this`) [default: 0.0.0.0:7070].
+        #[arg(long, env = "FUSION_HUB_SYNC_BIND")]
+        sync_bind: Option<SocketAddr>,
         /// A relay you run for sites behind NAT: the hub is reachable through it too. Absent:
         /// direct addresses only (no public relay is ever used).
         #[arg(long, env = "FUSION_RELAY_URL")]
@@ -85,11 +88,31 @@ impl HubTarget {
 pub async fn run(command: HubCommand) -> anyhow::Result<()> {
     match command {
         HubCommand::Serve {
+            config,
             data_dir,
             listen,
             sync_bind,
             relay_url,
-        } => serve(data_dir, listen, sync_bind, relay_url).await,
+        } => {
+            let file = match &config {
+                Some(path) => crate::config::load_hub(path)?,
+                None => crate::config::HubConfig::default(),
+            };
+            use crate::config::value;
+            let data_dir = data_dir.or(file.data_dir).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no data dir: pass --data-dir, set FUSION_HUB_DATA_DIR or data_dir in the config"
+                )
+            })?;
+            let listen = listen
+                .or(value(&file.listen))
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8090)));
+            let sync_bind = sync_bind
+                .or(value(&file.sync_bind))
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7070)));
+            let relay_url = relay_url.or(value(&file.relay_url));
+            serve(data_dir, listen, sync_bind, relay_url).await
+        }
         HubCommand::Id { data_dir } => print_identity(&data_dir),
         HubCommand::Enroll {
             node_id,

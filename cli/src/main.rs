@@ -7,6 +7,7 @@
 mod backup_cmd;
 mod campaigns_cmd;
 mod client;
+mod config;
 mod hub_cmd;
 mod node_cmd;
 mod orders_cmd;
@@ -74,6 +75,9 @@ enum Top {
     /// Shipments: list an order's, move one on.
     #[command(subcommand)]
     Shipments(payments_cmd::ShipmentsCommand),
+    /// Check the daemons' config files.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Print a shell completion script: bash, zsh or fish.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
             Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,
             Top::Payments(cmd) => payments_cmd::run(cmd, cli.json).await,
             Top::Shipments(cmd) => payments_cmd::run_shipments(cmd, cli.json).await,
+            Top::Config(cmd) => config::run(cmd),
             Top::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(shell, &mut command, "fusion", &mut std::io::stdout());

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::sync::Arc;
 
 use fusion_contracts::{Currency, Decimal, Money, StoreId};
@@ -17,63 +17,157 @@ use tokio::net::TcpListener;
 
 // Parsed once at start: boxing the large `Serve` variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
+/// `fusion node serve`: each setting from its flag, else its environment variable, else the
+/// config file (`--config`), else its default.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// TOML config file (see systemd/node.toml.example); flags and environment override it.
+    #[arg(long, env = "FUSION_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the store (created if missing).
+    #[arg(long, env = "FUSION_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FUSION_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Seed a demo catalog into an empty store and print the admin token at start.
+    #[arg(long)]
+    demo: bool,
+    /// Base URL of the Stripe API (or a Stripe emulator) for card payments.
+    #[arg(long, env = "FUSION_STRIPE_URL")]
+    stripe_url: Option<String>,
+    /// File holding the Stripe secret key (never pass secrets as arguments); used only with
+    /// `--stripe-url` (under systemd it is the `stripe.key` credential).
+    #[arg(long, env = "FUSION_STRIPE_KEY_FILE")]
+    stripe_key_file: Option<PathBuf>,
+    /// Seconds a card payment may stay pending before it fails (BR-007) [default: 30].
+    #[arg(long, env = "FUSION_PAYMENT_TIMEOUT_SECS")]
+    payment_timeout_secs: Option<u64>,
+    /// Largest card payment approved offline when the provider is unreachable, e.g. "50.00 USD";
+    /// absent: no offline approval.
+    #[arg(long, env = "FUSION_CARD_FLOOR_LIMIT", value_parser = parse_money)]
+    card_floor_limit: Option<Money>,
+    /// Seconds an unpaid order holds its stock before it is cancelled; 0: until paid
+    /// [default: 1800].
+    #[arg(long, env = "FUSION_ORDER_HOLD_SECS")]
+    order_hold_secs: Option<u64>,
+    /// JSON rate table for shipping labels (see docs/shipping-rates.example.json); absent:
+    /// the built-in US table.
+    #[arg(long, env = "FUSION_SHIPPING_RATES")]
+    shipping_rates: Option<PathBuf>,
+    /// Replicate the event log to this hub: `ENDPOINT_ID@IP:PORT[,IP:PORT…]` (its direct
+    /// addresses; see `fusion hub serve`).
+    #[arg(long, env = "FUSION_HUB", value_parser = parse_peer)]
+    hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
+    /// Another till of this store to sync with directly (its orders and the catalog, also
+    /// while the hub is unreachable): `ENDPOINT_ID@IP:PORT[,IP:PORT…]`; repeat for each.
+    /// Give every till of the store the others.
+    #[arg(long = "peer", env = "FUSION_PEERS", value_delimiter = ';', value_parser = parse_peer)]
+    peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
+    /// The store this node is a till of (as enrolled at the hub): its shared settings
+    /// (name, payment hold, card floor limit) are synced with the store's other tills and
+    /// the hub and override the flags.
+    #[arg(long, env = "FUSION_STORE_ID", value_parser = parse_store_id)]
+    store_id: Option<StoreId>,
+    /// A relay you run for sites behind NAT (e.g. `https://relay.example.com`): this node is
+    /// reachable through it and dials its peers through it too. Absent: direct addresses
+    /// only (no public relay is ever used).
+    #[arg(long, env = "FUSION_RELAY_URL")]
+    relay_url: Option<net::RelayUrl>,
+    /// Local UDP address of the node's sync endpoint [default: 0.0.0.0:0].
+    #[arg(long, env = "FUSION_SYNC_BIND")]
+    sync_bind: Option<SocketAddr>,
+}
+
+/// `ServeArgs` with the config file and the defaults applied.
+struct Resolved {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    demo: bool,
+    stripe_url: Option<String>,
+    stripe_key_file: Option<PathBuf>,
+    payment_timeout_secs: u64,
+    card_floor_limit: Option<Money>,
+    order_hold_secs: u64,
+    shipping_rates: Option<PathBuf>,
+    hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
+    peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
+    store_id: Option<StoreId>,
+    relay_url: Option<net::RelayUrl>,
+    sync_bind: SocketAddr,
+}
+
+impl ServeArgs {
+    fn with_config(self) -> anyhow::Result<Resolved> {
+        let file = match &self.config {
+            Some(path) => crate::config::load_node(path)?,
+            None => crate::config::NodeConfig::default(),
+        };
+        use crate::config::value;
+        let data_dir = self.data_dir.or(file.data_dir).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no data dir: pass --data-dir, set FUSION_DATA_DIR or data_dir in the config"
+            )
+        })?;
+        // The file's values were checked when it was loaded.
+        let peers = if self.peers.is_empty() {
+            file.sync
+                .peers
+                .iter()
+                .filter_map(|p| parse_peer(p.get_ref()).ok())
+                .collect()
+        } else {
+            self.peers
+        };
+        Ok(Resolved {
+            data_dir,
+            listen: self
+                .listen
+                .or(value(&file.listen))
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            demo: self.demo,
+            stripe_url: self.stripe_url.or(file.payments.stripe_url),
+            stripe_key_file: self.stripe_key_file.or(file.payments.stripe_key_file),
+            payment_timeout_secs: self
+                .payment_timeout_secs
+                .or(file.payments.timeout_secs)
+                .unwrap_or(30),
+            card_floor_limit: self.card_floor_limit.or_else(|| {
+                file.payments
+                    .card_floor_limit
+                    .as_ref()
+                    .and_then(|m| parse_money(m.get_ref()).ok())
+            }),
+            order_hold_secs: self
+                .order_hold_secs
+                .or(file.orders.hold_secs)
+                .unwrap_or(1800),
+            shipping_rates: self.shipping_rates.or(file.shipping.rates_file),
+            hub: self.hub.or_else(|| {
+                file.sync
+                    .hub
+                    .as_ref()
+                    .and_then(|h| parse_peer(h.get_ref()).ok())
+            }),
+            peers,
+            store_id: self.store_id.or_else(|| {
+                file.store_id
+                    .as_ref()
+                    .and_then(|s| StoreId::new(s.get_ref()).ok())
+            }),
+            relay_url: self.relay_url.or(value(&file.sync.relay_url)),
+            sync_bind: self
+                .sync_bind
+                .or(value(&file.sync.bind))
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        })
+    }
+}
+
 #[derive(Subcommand)]
 pub enum NodeCommand {
     /// Serve the node's HTTP API on an embedded store until SIGTERM or Ctrl-C.
-    Serve {
-        /// Directory of the store (created if missing).
-        #[arg(long, env = "FUSION_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, env = "FUSION_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Seed a demo catalog into an empty store and print the admin token at start.
-        #[arg(long)]
-        demo: bool,
-        /// Base URL of the Stripe API (or a Stripe emulator) for card payments.
-        #[arg(long, env = "FUSION_STRIPE_URL", requires = "stripe_key_file")]
-        stripe_url: Option<String>,
-        /// File holding the Stripe secret key (never pass secrets as arguments); used only with
-        /// `--stripe-url` (under systemd it is the `stripe.key` credential).
-        #[arg(long, env = "FUSION_STRIPE_KEY_FILE")]
-        stripe_key_file: Option<PathBuf>,
-        /// Seconds a card payment may stay pending before it fails (BR-007).
-        #[arg(long, env = "FUSION_PAYMENT_TIMEOUT_SECS", default_value_t = 30)]
-        payment_timeout_secs: u64,
-        /// Largest card payment approved offline when the provider is unreachable, e.g. "50.00 USD";
-        /// absent: no offline approval.
-        #[arg(long, env = "FUSION_CARD_FLOOR_LIMIT", value_parser = parse_money)]
-        card_floor_limit: Option<Money>,
-        /// Seconds an unpaid order holds its stock before it is cancelled; 0: until paid.
-        #[arg(long, env = "FUSION_ORDER_HOLD_SECS", default_value_t = 1800)]
-        order_hold_secs: u64,
-        /// JSON rate table for shipping labels (see docs/shipping-rates.example.json); absent:
-        /// the built-in US table.
-        #[arg(long, env = "FUSION_SHIPPING_RATES")]
-        shipping_rates: Option<PathBuf>,
-        /// Replicate the event log to this hub: `ENDPOINT_ID@IP:PORT[,IP:PORT…]` (its direct
-        /// addresses; see `fusion hub serve`).
-        #[arg(long, env = "FUSION_HUB", value_parser = parse_hub)]
-        hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
-        /// Another till of this store to sync with directly (its orders and the catalog, also
-        /// while the hub is unreachable): `ENDPOINT_ID@IP:PORT[,IP:PORT…]`; repeat for each.
-        /// Give every till of the store the others.
-        #[arg(long = "peer", env = "FUSION_PEERS", value_delimiter = ';', value_parser = parse_hub)]
-        peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
-        /// The store this node is a till of (as enrolled at the hub): its shared settings
-        /// (name, payment hold, card floor limit) are synced with the store's other tills and
-        /// the hub and override the flags.
-        #[arg(long, env = "FUSION_STORE_ID", value_parser = parse_store_id)]
-        store_id: Option<StoreId>,
-        /// A relay you run for sites behind NAT (e.g. `https://relay.example.com`): this node is
-        /// reachable through it and dials its peers through it too. Absent: direct addresses
-        /// only (no public relay is ever used).
-        #[arg(long, env = "FUSION_RELAY_URL")]
-        relay_url: Option<net::RelayUrl>,
-        /// Local UDP address of the node's sync endpoint.
-        #[arg(long, env = "FUSION_SYNC_BIND", default_value = "0.0.0.0:0")]
-        sync_bind: SocketAddr,
-    },
+    Serve(Box<ServeArgs>),
     /// Save a consistent copy of a serving node's store into DIR (the node keeps serving), then
     /// verify the copy.
     Backup {
@@ -111,22 +205,23 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
         NodeCommand::Backup { out, target } => crate::backup_cmd::backup(&out, &target).await,
         NodeCommand::Restore { from, into } => crate::backup_cmd::restore(&from, &into),
         NodeCommand::Verify { data_dir } => crate::backup_cmd::verify(&data_dir),
-        NodeCommand::Serve {
-            data_dir,
-            listen,
-            demo,
-            stripe_url,
-            stripe_key_file,
-            payment_timeout_secs,
-            card_floor_limit,
-            order_hold_secs,
-            shipping_rates,
-            hub,
-            peers,
-            store_id,
-            relay_url,
-            sync_bind,
-        } => {
+        NodeCommand::Serve(args) => {
+            let Resolved {
+                data_dir,
+                listen,
+                demo,
+                stripe_url,
+                stripe_key_file,
+                payment_timeout_secs,
+                card_floor_limit,
+                order_hold_secs,
+                shipping_rates,
+                hub,
+                peers,
+                store_id,
+                relay_url,
+                sync_bind,
+            } = args.with_config()?;
             let mut store = StoreOptions {
                 order_hold: (order_hold_secs > 0)
                     .then(|| std::time::Duration::from_secs(order_hold_secs)),
@@ -315,7 +410,7 @@ pub(crate) fn init_tracing() {
 }
 
 /// "50.00 USD" → 5000 minor units of USD, exactly.
-fn parse_money(text: &str) -> Result<Money, String> {
+pub(crate) fn parse_money(text: &str) -> Result<Money, String> {
     let (amount, code) = text
         .trim()
         .split_once(' ')
@@ -330,7 +425,7 @@ fn parse_store_id(text: &str) -> Result<StoreId, String> {
 }
 
 /// "ENDPOINT_ID@IP:PORT[,IP:PORT…]" of a hub or of another till.
-fn parse_hub(text: &str) -> Result<(net::EndpointId, Vec<SocketAddr>), String> {
+pub(crate) fn parse_peer(text: &str) -> Result<(net::EndpointId, Vec<SocketAddr>), String> {
     let (id, addrs) = text
         .split_once('@')
         .ok_or("expected ENDPOINT_ID@IP:PORT[,IP:PORT…]")?;
@@ -349,9 +444,9 @@ mod tests {
     #[test]
     fn hub_flags_parse_with_one_or_more_addresses() {
         let id = net::SecretKey::generate().public();
-        let (parsed, addrs) = parse_hub(&format!("{id}@10.0.0.2:7070")).unwrap();
+        let (parsed, addrs) = parse_peer(&format!("{id}@10.0.0.2:7070")).unwrap();
         assert_eq!((parsed, addrs.len()), (id, 1));
-        let (_, addrs) = parse_hub(&format!("{id}@10.0.0.2:7070, [::1]:7071")).unwrap();
+        let (_, addrs) = parse_peer(&format!("{id}@10.0.0.2:7070, [::1]:7071")).unwrap();
         assert_eq!(
             addrs,
             [
@@ -360,16 +455,16 @@ mod tests {
             ]
         );
         assert!(
-            parse_hub("10.0.0.2:7070")
+            parse_peer("10.0.0.2:7070")
                 .unwrap_err()
                 .contains("ENDPOINT_ID@")
         );
         assert!(
-            parse_hub("nope@10.0.0.2:7070")
+            parse_peer("nope@10.0.0.2:7070")
                 .unwrap_err()
                 .starts_with("endpoint id")
         );
-        let bad = parse_hub(&format!("{id}@10.0.0.2:7070,x")).unwrap_err();
+        let bad = parse_peer(&format!("{id}@10.0.0.2:7070,x")).unwrap_err();
         assert!(bad.contains("\"x\""), "{bad}");
     }
 }

@@ -345,3 +345,97 @@ async fn a_50000_row_csv_import_reports_progress_and_exports_back() {
     );
     node.sigkill().await;
 }
+
+/// `--config`: a node started with only a config file takes its data dir and address from it,
+/// a flag overrides the file; `fusion config check` names each problem's line and column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_drives_the_node_and_check_reports_lines() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nstore_id = \"store-7\"\n[orders]\nhold_secs = 60\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let check = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(ok(&check(&["config", "check", config.to_str().unwrap()])).ends_with("ok\n"));
+    let start = |extra: &[&str]| {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+            .args(["node", "serve", "--config", config.to_str().unwrap()])
+            .args(extra)
+            .env_remove("FUSION_DATA_DIR")
+            .env_remove("FUSION_LISTEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        async move {
+            let mut lines = BufReader::new(stdout).lines();
+            loop {
+                let line = lines.next_line().await.unwrap().expect("the node exited");
+                if let Some((_, url)) = line.split_once("listening on ") {
+                    // Keep draining stdout: a closed pipe would fail the node's next print.
+                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    return (child, url.trim().to_string());
+                }
+            }
+        }
+    };
+    let (mut child, url) = start(&[]).await;
+    assert_eq!(url, format!("http://127.0.0.1:{port}"));
+    assert!(dir.path().join("data").join("fusion.redb").exists());
+    let settings = tokio::task::block_in_place(|| {
+        run(
+            &url,
+            &dir.path().join("data"),
+            &["orders", "list", "--json"],
+        )
+    });
+    assert_eq!(json(&settings), serde_json::json!([]));
+    child.kill().await.unwrap();
+    let (mut child, url) = start(&["--listen", "127.0.0.1:0"]).await;
+    assert_ne!(
+        url,
+        format!("http://127.0.0.1:{port}"),
+        "the flag wins over the file"
+    );
+    child.kill().await.unwrap();
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "listen = \"here\"\n[sync]\nhub = \"nope\"\ncolour = 1\n",
+    )
+    .unwrap();
+    let out = check(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml:4:1: unknown field `colour`"),
+        "{stderr}"
+    );
+    std::fs::write(&bad, "listen = \"here\"\n[sync]\nhub = \"nope\"\n").unwrap();
+    let stderr =
+        String::from_utf8_lossy(&check(&["config", "check", bad.to_str().unwrap()]).stderr)
+            .to_string();
+    assert!(
+        stderr.contains("bad.toml:1:10: listen:") && stderr.contains("bad.toml:3:7: sync.hub:"),
+        "{stderr}"
+    );
+}
