@@ -59,6 +59,11 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// The fleet's stores: their tills, how many are connected, and the last contact.
+    Stores {
+        #[command(flatten)]
+        target: HubTarget,
+    },
 }
 
 /// Where the hub's HTTP API is, and its admin token.
@@ -85,7 +90,7 @@ impl HubTarget {
     }
 }
 
-pub async fn run(command: HubCommand) -> anyhow::Result<()> {
+pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
     match command {
         HubCommand::Serve {
             config,
@@ -138,20 +143,58 @@ pub async fn run(command: HubCommand) -> anyhow::Result<()> {
             Ok(())
         }
         HubCommand::Enrollments { target } => {
-            let list: Option<Vec<Value>> = target
+            let list = target
                 .client()?
-                .send::<(), _>(Method::GET, "/enrollments", None)
+                .text::<()>(Method::GET, "/enrollments", None)
                 .await?;
-            for e in list.unwrap_or_default() {
-                println!(
-                    "{}\t{}",
-                    e["nodeId"].as_str().unwrap_or_default(),
-                    e["storeId"].as_str().unwrap_or_default()
-                );
-            }
-            Ok(())
+            crate::output::list(json, &list, &[("NODE", "nodeId"), ("STORE", "storeId")])
+        }
+        HubCommand::Stores { target } => {
+            let status: Value = serde_json::from_str(
+                &target
+                    .client()?
+                    .text::<()>(Method::GET, "/sync/status", None)
+                    .await?,
+            )?;
+            let stores = Value::Array(stores(&status));
+            crate::output::list(
+                json,
+                &stores.to_string(),
+                &[
+                    ("STORE", "storeId"),
+                    ("TILLS", "tills"),
+                    ("CONNECTED", "connected"),
+                    ("LAST CONTACT", "lastContact"),
+                ],
+            )
         }
     }
+}
+
+/// The hub's enrolled nodes grouped by store: tills, connected tills, latest contact.
+fn stores(status: &Value) -> Vec<Value> {
+    let mut by_store: std::collections::BTreeMap<String, (u64, u64, Option<String>)> =
+        Default::default();
+    for peer in status["peers"].as_array().into_iter().flatten() {
+        let store = peer["storeId"].as_str().unwrap_or_default().to_string();
+        let entry = by_store.entry(store).or_default();
+        entry.0 += 1;
+        if peer["connected"] == Value::Bool(true) {
+            entry.1 += 1;
+        }
+        // RFC 3339 times of one format order as text.
+        if let Some(contact) = peer["lastContact"].as_str()
+            && entry.2.as_deref().is_none_or(|c| c < contact)
+        {
+            entry.2 = Some(contact.to_string());
+        }
+    }
+    by_store
+        .into_iter()
+        .map(|(store, (tills, connected, contact))| {
+            serde_json::json!({ "storeId": store, "tills": tills, "connected": connected, "lastContact": contact })
+        })
+        .collect()
 }
 
 async fn serve(

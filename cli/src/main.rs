@@ -99,9 +99,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Top::Node(cmd) => node_cmd::run(cmd).await,
-            Top::Hub(cmd) => hub_cmd::run(cmd).await,
-            Top::Sync(cmd) => sync_cmd::run(cmd).await,
-            Top::Token(cmd) => token_cmd::run(cmd).await,
+            Top::Hub(cmd) => hub_cmd::run(cmd, cli.json).await,
+            Top::Sync(cmd) => sync_cmd::run(cmd, cli.json).await,
+            Top::Token(cmd) => token_cmd::run(cmd, cli.json).await,
             Top::Products(cmd) => products_cmd::run(cmd, cli.json).await,
             Top::Stock(cmd) => stock_cmd::run(cmd, cli.json).await,
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,

@@ -15,15 +15,17 @@ pub enum SyncCommand {
     },
 }
 
-pub async fn run(command: SyncCommand) -> anyhow::Result<()> {
+pub async fn run(command: SyncCommand, json: bool) -> anyhow::Result<()> {
     match command {
         SyncCommand::Status { target } => {
-            let status: Option<SyncStatusResponse> = Client::new(&target)?
-                .send::<(), _>(Method::GET, "/sync/status", None)
+            let text = Client::new(&target)?
+                .text::<()>(Method::GET, "/sync/status", None)
                 .await?;
-            let Some(status) = status else {
+            if json {
+                println!("{}", text.trim());
                 return Ok(());
-            };
+            }
+            let status: SyncStatusResponse = serde_json::from_str(&text)?;
             println!("node {}", status.node_id);
             match &status.endpoint_id {
                 Some(id) => println!("endpoint {id}"),

@@ -36,7 +36,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| format!("unknown role {text:?}: use cashier, manager or admin"))
 }
 
-pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
+pub async fn run(command: TokenCommand, json: bool) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             role,
@@ -53,11 +53,16 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             eprintln!("created {} token {}", created.role.as_str(), created.id);
         }
         TokenCommand::List { target } => {
-            let tokens: Option<Vec<TokenResponse>> = Client::new(&target)?
-                .send::<(), _>(Method::GET, "/tokens", None)
+            let text = Client::new(&target)?
+                .text::<()>(Method::GET, "/tokens", None)
                 .await?;
+            if json {
+                println!("{}", text.trim());
+                return Ok(());
+            }
+            let tokens: Vec<TokenResponse> = serde_json::from_str(&text)?;
             println!("{:<38} {:<8} {:<26} LABEL", "ID", "ROLE", "CREATED");
-            for t in tokens.unwrap_or_default() {
+            for t in tokens {
                 println!(
                     "{:<38} {:<8} {:<26} {}",
                     t.id,

@@ -210,6 +210,15 @@ async fn every_domain_command_against_a_real_node() {
         "archived"
     );
 
+    // The other node commands speak --json too.
+    assert!(
+        !json(&fusion(&["token", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(json(&fusion(&["sync", "status", "--json"]))["nodeId"].is_string());
+
     // Exit codes: 3 refused (4xx), 2 usage, 1 failure.
     let missing = fusion(&["products", "get", "NOPE"]);
     assert_eq!(

@@ -633,10 +633,17 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
     ]
     .concat();
     assert_eq!(fusion(&enroll).0, 0);
-    let (code, listed) = fusion(&[&["hub", "enrollments"][..], &hub_target[..]].concat());
+    let (code, listed) = fusion(&[&["hub", "enrollments", "--json"][..], &hub_target[..]].concat());
+    assert_eq!(code, 0);
     assert_eq!(
-        (code, listed.trim()),
-        (0, format!("{node_endpoint}\tshop-1").as_str())
+        serde_json::from_str::<Value>(&listed).unwrap(),
+        json!([{ "nodeId": node_endpoint, "storeId": "shop-1" }])
+    );
+    let (code, table) = fusion(&[&["hub", "enrollments"][..], &hub_target[..]].concat());
+    assert_eq!(code, 0);
+    assert!(
+        table.starts_with("NODE") && table.contains("shop-1"),
+        "{table}"
     );
     let bad = [
         &["hub", "enroll", "nonsense", "--store", "shop-1"][..],
@@ -652,6 +659,13 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (code, stores) = fusion(&[&["hub", "stores", "--json"][..], &hub_target[..]].concat());
+    assert_eq!(code, 0);
+    let stores: Value = serde_json::from_str(&stores).unwrap();
+    assert_eq!(
+        (stores[0]["storeId"].clone(), stores[0]["tills"].clone()),
+        (json!("shop-1"), json!(1))
+    );
 
     // `fusion sync status` on the node: the hub connected, nothing pending.
     let node_target = [
