@@ -66,6 +66,16 @@ pub struct HubConfig {
     pub listen: Option<toml::Spanned<String>>,
     pub sync_bind: Option<toml::Spanned<String>>,
     pub relay_url: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    pub kafka: Kafka,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kafka {
+    pub brokers: Option<String>,
+    pub partitions: Option<i32>,
+    pub retention_ms: Option<i64>,
 }
 
 /// One problem in a config file.

@@ -34,6 +34,20 @@ pub enum HubCommand {
         /// direct addresses only (no public relay is ever used).
         #[arg(long, env = "FUSION_RELAY_URL")]
         relay_url: Option<net::RelayUrl>,
+        /// Kafka/Redpanda brokers (`host:port[,host:port…]`): every event is exported there.
+        /// Absent: export is off (said at start and in /sync/status).
+        #[arg(long, env = "FUSION_HUB_KAFKA_BROKERS")]
+        kafka_brokers: Option<String>,
+        /// Partitions of each topic the hub creates [default: 3].
+        #[arg(long, env = "FUSION_HUB_KAFKA_PARTITIONS")]
+        kafka_partitions: Option<i32>,
+        /// Retention of each topic the hub creates, in ms; -1: forever [default: 604800000].
+        #[arg(
+            long,
+            env = "FUSION_HUB_KAFKA_RETENTION_MS",
+            allow_hyphen_values = true
+        )]
+        kafka_retention_ms: Option<i64>,
     },
     /// Print the hub's endpoint id, creating it on first use.
     Id {
@@ -98,6 +112,9 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             listen,
             sync_bind,
             relay_url,
+            kafka_brokers,
+            kafka_partitions,
+            kafka_retention_ms,
         } => {
             let file = match &config {
                 Some(path) => crate::config::load_hub(path)?,
@@ -116,7 +133,16 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 .or(value(&file.sync_bind))
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7070)));
             let relay_url = relay_url.or(value(&file.relay_url));
-            serve(data_dir, listen, sync_bind, relay_url).await
+            let export = kafka_brokers.or(file.kafka.brokers).map(|brokers| {
+                fusion_hub::export::ExportConfig {
+                    brokers,
+                    partitions: kafka_partitions.or(file.kafka.partitions).unwrap_or(3),
+                    retention_ms: kafka_retention_ms
+                        .or(file.kafka.retention_ms)
+                        .unwrap_or(7 * 24 * 3600 * 1000),
+                }
+            });
+            serve(data_dir, listen, sync_bind, relay_url, export).await
         }
         HubCommand::Id { data_dir } => print_identity(&data_dir),
         HubCommand::Enroll {
@@ -202,12 +228,23 @@ async fn serve(
     listen: SocketAddr,
     sync_bind: SocketAddr,
     relay: Option<net::RelayUrl>,
+    export: Option<fusion_hub::export::ExportConfig>,
 ) -> anyhow::Result<()> {
     init_tracing();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let hub = Hub::open(&data_dir)
         .with_context(|| format!("opening the hub in {}", data_dir.display()))?;
+    let hub = match export {
+        Some(config) => {
+            println!("Kafka export: {}", config.brokers);
+            hub.with_export(config)
+        }
+        None => {
+            println!("Kafka export: off (no --kafka-brokers)");
+            hub
+        }
+    };
     let endpoint =
         net::sync_endpoint(net::load_or_create_identity(&data_dir)?, sync_bind, relay).await?;
     let listener = TcpListener::bind(listen)

@@ -53,6 +53,7 @@ pub struct HubState {
     pub store: Arc<HubStore>,
     pub gate: Arc<Gate>,
     pub docs: Arc<HubDocs>,
+    pub export: Arc<crate::export::ExportStatus>,
     admin_hash: [u8; 32],
 }
 
@@ -87,6 +88,7 @@ impl HubState {
             store,
             gate,
             docs,
+            export: Arc::default(),
             admin_hash: Sha256::digest(token.as_bytes()).into(),
         };
         Ok((state, created.then_some(token)))
@@ -351,6 +353,8 @@ struct OriginStatus {
 struct SyncStatus {
     peers: Vec<PeerStatus>,
     origins: Vec<OriginStatus>,
+    /// Kafka export: brokers (absent: export is off), events confirmed, last error.
+    export: crate::export::ExportReport,
 }
 
 async fn sync_status(
@@ -381,7 +385,11 @@ async fn sync_status(
             position,
         });
     }
-    let body = SyncStatus { peers, origins };
+    let body = SyncStatus {
+        peers,
+        origins,
+        export: state.export.report(),
+    };
     Ok(ok(&body))
 }
 

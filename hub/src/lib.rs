@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod docs;
+pub mod export;
 pub mod store;
 
 use std::future::Future;
@@ -37,6 +38,8 @@ pub enum HubError {
 /// An opened hub: its store, its sync gate (admits enrolled nodes) and its HTTP state.
 pub struct Hub {
     pub state: HubState,
+    /// Kafka export, when configured (`with_export`).
+    pub export: Option<export::ExportConfig>,
     /// The admin token, when this start created it (print it once).
     pub new_admin_token: Option<String>,
     pub admin_token_path: PathBuf,
@@ -67,9 +70,16 @@ impl Hub {
             })?;
         Ok(Self {
             state,
+            export: None,
             new_admin_token,
             admin_token_path,
         })
+    }
+
+    /// Exports every event to Kafka while serving.
+    pub fn with_export(mut self, config: export::ExportConfig) -> Self {
+        self.export = Some(config);
+        self
     }
 
     /// Serves the HTTP API on `listener` and accepts enrolled nodes' sync connections on
@@ -87,12 +97,29 @@ impl Hub {
             Some(docs),
             self.state.gate.clone(),
         ));
+        let exporting = match &self.export {
+            Some(config) => {
+                tracing::info!(brokers = %config.brokers, "exporting events to Kafka");
+                Some(tokio::spawn(export::run(
+                    self.state.store.clone(),
+                    config.clone(),
+                    self.state.export.clone(),
+                )))
+            }
+            None => {
+                tracing::info!("no Kafka brokers configured: export is off");
+                None
+            }
+        };
         let served = axum::serve(listener, api::router(self.state.clone()))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(HubError::Http);
         endpoint.close().await;
         sync.abort();
+        if let Some(task) = exporting {
+            task.abort();
+        }
         served
     }
 }

@@ -25,6 +25,8 @@ const ORIGIN_STORES: TableDefinition<&str, &str> = TableDefinition::new("origin_
 /// (document id, chunk index) → automerge bytes: chunk 0 a whole save, then incremental saves
 /// (see `fusion_sync::docs::Chunk`).
 const DOCS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("docs");
+/// Origin → last seq exported to Kafka (every earlier one is confirmed by the broker).
+const EXPORT_POSITIONS: TableDefinition<&str, u64> = TableDefinition::new("export_positions");
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -58,6 +60,8 @@ pub struct FleetPage {
 
 pub struct HubStore {
     db: Database,
+    /// Woken after every commit that added events (the Kafka exporter waits on it).
+    appended: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl HubStore {
@@ -71,8 +75,12 @@ impl HubStore {
         txn.open_table(REVOCATIONS).map_err(storage)?;
         txn.open_table(ORIGIN_STORES).map_err(storage)?;
         txn.open_table(DOCS).map_err(storage)?;
+        txn.open_table(EXPORT_POSITIONS).map_err(storage)?;
         txn.commit().map_err(storage)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            appended: Default::default(),
+        })
     }
 
     /// Events of `origin` with seq ≥ `from`, in order.
@@ -161,6 +169,47 @@ impl HubStore {
                 positions.insert(origin.as_str(), seq).map_err(storage)?;
             }
         }
+        txn.commit().map_err(storage)?;
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    /// Woken after every commit that added events.
+    pub fn appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.appended.clone()
+    }
+
+    /// Every origin's durable position.
+    pub fn durable_positions(&self) -> Result<BTreeMap<String, u64>, HubStoreError> {
+        self.read_positions(POSITIONS)
+    }
+
+    /// Every origin's export position (what Kafka confirmed).
+    pub fn export_positions(&self) -> Result<BTreeMap<String, u64>, HubStoreError> {
+        self.read_positions(EXPORT_POSITIONS)
+    }
+
+    fn read_positions(
+        &self,
+        table: TableDefinition<&str, u64>,
+    ) -> Result<BTreeMap<String, u64>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(table).map_err(storage)?;
+        let mut out = BTreeMap::new();
+        for entry in table.iter().map_err(storage)? {
+            let (origin, seq) = entry.map_err(storage)?;
+            out.insert(origin.value().to_string(), seq.value());
+        }
+        Ok(out)
+    }
+
+    /// Records, durably, that Kafka confirmed `origin`'s events up to `seq`.
+    pub fn set_export_position(&self, origin: &str, seq: u64) -> Result<(), HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        txn.open_table(EXPORT_POSITIONS)
+            .map_err(storage)?
+            .insert(origin, seq)
+            .map_err(storage)?;
         txn.commit().map_err(storage)
     }
 
@@ -397,6 +446,7 @@ impl HubStore {
             position
         };
         txn.commit().map_err(|e| e.to_string())?;
+        self.appended.notify_waiters();
         Ok(position)
     }
 }

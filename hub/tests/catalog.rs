@@ -13,89 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fusion_contracts::commands::UpdateProduct;
-use fusion_contracts::{CorrelationId, Decimal, ProductId, StoreId, Timestamp};
+use fusion_contracts::{CorrelationId, Decimal, ProductId, Timestamp};
 use fusion_hub::Hub;
-use fusion_node::replication::{PeerLink, Role, SyncLinks};
-use fusion_node::server::{self, Node};
-use fusion_node::store::{Store, StoreOptions};
+use fusion_node::replication::{PeerLink, Role};
 use fusion_sync::net;
 use serde_json::{Value, json};
 
 mod common;
-use common::Api;
-
-struct Till {
-    api: Api,
-    node_id: String,
-    store: Store,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<()>,
-    sync: fusion_node::replication::SyncTasks,
-}
-
-impl Till {
-    async fn start(dir: &Path, endpoint: net::Endpoint, peers: Vec<PeerLink>) -> Till {
-        let options = StoreOptions {
-            store_id: Some(StoreId::new("store-1").unwrap()),
-            ..StoreOptions::default()
-        };
-        // A previous till on this dir may still be letting go of its file.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let node = loop {
-            match Node::open(dir, options.clone()).await {
-                Ok(node) => break node,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "reopening the node: {e:#}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        };
-        let store = node.store().clone();
-        let admin = std::fs::read_to_string(&node.admin_token_path)
-            .unwrap()
-            .trim()
-            .to_string();
-        let links = Arc::new(SyncLinks {
-            endpoint_id: endpoint.id(),
-            peers,
-            relay: None,
-        });
-        let sync = fusion_node::replication::start(&store, endpoint, &links);
-        let node = node.with_sync_links(links);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(async move {
-            server::serve(listener, node.state.clone(), async {
-                let _ = stop.await;
-            })
-            .await
-            .unwrap();
-        });
-        Till {
-            api: Api {
-                http: reqwest::Client::new(),
-                url,
-                token: admin,
-            },
-            node_id: store.node_id().to_string(),
-            store,
-            shutdown,
-            served,
-            sync,
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        self.served.await.unwrap();
-        self.sync.stop().await;
-        let store = self.store;
-        tokio::task::spawn_blocking(move || store.shutdown())
-            .await
-            .unwrap();
-    }
-}
+use common::{Api, Till};
 
 struct RunningHub {
     api: Api,

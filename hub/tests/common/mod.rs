@@ -7,6 +7,14 @@ use fusion_contracts::events::StockAdjusted;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, Sku, Timestamp};
 use fusion_sync::proto::VecLog;
 use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+use fusion_contracts::StoreId;
+use fusion_node::replication::{PeerLink, SyncLinks};
+use fusion_node::server::{self, Node};
+use fusion_node::store::{Store, StoreOptions};
+use fusion_sync::net;
 
 /// Appends `n` stock adjustments to `log`, numbered on from its last seq.
 pub fn append(log: &VecLog, n: u64) {
@@ -70,5 +78,79 @@ impl Api {
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
+    }
+}
+
+/// A real node (HTTP, redb, writer) syncing over iroh with the given peers.
+pub struct Till {
+    pub api: Api,
+    pub node_id: String,
+    pub store: Store,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    sync: fusion_node::replication::SyncTasks,
+}
+
+impl Till {
+    pub async fn start(dir: &Path, endpoint: net::Endpoint, peers: Vec<PeerLink>) -> Till {
+        let options = StoreOptions {
+            store_id: Some(StoreId::new("store-1").unwrap()),
+            ..StoreOptions::default()
+        };
+        // A previous till on this dir may still be letting go of its file.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let node = loop {
+            match Node::open(dir, options.clone()).await {
+                Ok(node) => break node,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "reopening the node: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let store = node.store().clone();
+        let admin = std::fs::read_to_string(&node.admin_token_path)
+            .unwrap()
+            .trim()
+            .to_string();
+        let links = Arc::new(SyncLinks {
+            endpoint_id: endpoint.id(),
+            peers,
+            relay: None,
+        });
+        let sync = fusion_node::replication::start(&store, endpoint, &links);
+        let node = node.with_sync_links(links);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            server::serve(listener, node.state.clone(), async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        });
+        Till {
+            api: Api {
+                http: reqwest::Client::new(),
+                url,
+                token: admin,
+            },
+            node_id: store.node_id().to_string(),
+            store,
+            shutdown,
+            served,
+            sync,
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.served.await.unwrap();
+        self.sync.stop().await;
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.shutdown())
+            .await
+            .unwrap();
     }
 }
