@@ -73,6 +73,20 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Export a topic's events again from a time on (same event ids), e.g. for a new consumer.
+    Replay {
+        /// The topic, e.g. order.created.
+        #[arg(long)]
+        topic: String,
+        /// Events that occurred at or after this time (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// The brokers to send to.
+        #[arg(long, env = "FUSION_HUB_KAFKA_BROKERS")]
+        kafka_brokers: String,
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
         #[command(flatten)]
@@ -175,6 +189,12 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 .await?;
             crate::output::list(json, &list, &[("NODE", "nodeId"), ("STORE", "storeId")])
         }
+        HubCommand::Replay {
+            topic,
+            from,
+            kafka_brokers,
+            target,
+        } => replay(&topic, &from, &kafka_brokers, &target, json).await,
         HubCommand::Stores { target } => {
             let status: Value = serde_json::from_str(
                 &target
@@ -195,6 +215,68 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// Pages through the hub's events of `topic` and produces those from `from` on again.
+async fn replay(
+    topic: &str,
+    from: &str,
+    brokers: &str,
+    target: &HubTarget,
+    json: bool,
+) -> anyhow::Result<()> {
+    let from: fusion_contracts::Timestamp = serde_json::from_value(Value::String(from.into()))
+        .map_err(|e| anyhow::anyhow!("--from {from:?}: {e}"))?;
+    if !fusion_hub::export::topics().contains(&topic) {
+        return Err(anyhow::anyhow!(
+            "--topic {topic:?}: not a topic of this system"
+        ));
+    }
+    let replayer = fusion_hub::export::Replayer::new(&fusion_hub::export::ExportConfig {
+        brokers: brokers.to_string(),
+        partitions: 1,
+        retention_ms: -1,
+    })?;
+    let client = target.client()?;
+    let progress = crate::progress::Progress::new("replay", 0);
+    let mut after: Option<String> = None;
+    let mut sent = 0u64;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/events?topic={topic}&limit=1000&after={a}"),
+            None => format!("/events?topic={topic}&limit=1000"),
+        };
+        let page: Value =
+            serde_json::from_str(&client.text::<()>(Method::GET, &path, None).await?)?;
+        let mut batch = Vec::new();
+        for record in page["events"].as_array().into_iter().flatten() {
+            let record: fusion_contracts::events::EventRecord =
+                serde_json::from_value(record.clone())?;
+            let envelope = fusion_contracts::Envelope::from_record(&record)?;
+            if envelope.occurred_at >= from {
+                batch.push(envelope);
+            }
+        }
+        for chunk in batch.chunks(512) {
+            replayer.send(chunk).await?;
+            sent += chunk.len() as u64;
+            progress.advance(chunk.len() as u64);
+        }
+        if page["complete"] == Value::Bool(true) {
+            break;
+        }
+        after = page["next"].as_str().map(str::to_string);
+    }
+    progress.finish();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "replayed": sent, "topic": topic })
+        );
+    } else {
+        println!("replayed {sent} {topic} events");
+    }
+    Ok(())
 }
 
 /// The hub's enrolled nodes grouped by store: tills, connected tills, latest contact.

@@ -169,7 +169,7 @@ async fn broker_outage_and_hub_sigkill_lose_nothing_and_keep_key_order() {
     wait_for(250).await;
     hub.start_kill().unwrap(); // SIGKILL, mid-export
     hub.wait().await.unwrap();
-    let (mut hub, _) = start_hub(hub_dir.path(), &sync, &brokers).await;
+    let (mut hub, hub_url) = start_hub(hub_dir.path(), &sync, &brokers).await;
     wait_for(400).await;
     stop.store(true, Ordering::Relaxed);
     for client in clients {
@@ -243,6 +243,62 @@ async fn broker_outage_and_hub_sigkill_lose_nothing_and_keep_key_order() {
         "{} events exported across a broker outage and a hub SIGKILL; {duplicates} re-sent",
         log.len()
     );
+
+    // `fusion hub replay` sends a topic's events again: the same event ids, once more each.
+    let created: BTreeSet<&String> = log
+        .iter()
+        .filter(|(_, e)| e["topic"] == "order.created")
+        .map(|(id, _)| id)
+        .collect();
+    let (code, out) = fusion(&[
+        "hub",
+        "replay",
+        "--topic",
+        "order.created",
+        "--from",
+        "2000-01-01T00:00:00Z",
+        "--kafka-brokers",
+        &brokers,
+        "--url",
+        &hub_url,
+        "--data-dir",
+        hub_dir.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let replayed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        replayed["replayed"].as_u64().unwrap() as usize,
+        created.len()
+    );
+    let again: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("replay-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    again.subscribe(&["order.created"]).unwrap();
+    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while copies.values().filter(|n| **n >= 2).count() < created.len() {
+        assert!(
+            Instant::now() < deadline,
+            "replayed copies: {}",
+            copies.len()
+        );
+        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(5), again.recv()).await
+        else {
+            continue;
+        };
+        let id = message
+            .headers()
+            .and_then(|h| h.iter().find(|x| x.key == "event_id").and_then(|x| x.value))
+            .map(|v| String::from_utf8_lossy(v).to_string())
+            .unwrap();
+        *copies.entry(id).or_default() += 1;
+    }
+    assert!(copies.keys().all(|id| created.contains(id)));
+
     hub.start_kill().unwrap();
     let _ = hub.wait().await;
     broker.kill().unwrap();
