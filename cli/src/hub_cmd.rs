@@ -87,6 +87,13 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Write the broker-side schema of every topic into DIR as `<topic>.json` (tansu's
+    /// `--schema-registry file://DIR`): the broker then refuses any record whose value does
+    /// not match its topic's schema.
+    Schemas {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
         #[command(flatten)]
@@ -195,6 +202,21 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             kafka_brokers,
             target,
         } => replay(&topic, &from, &kafka_brokers, &target, json).await,
+        HubCommand::Schemas { out } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let schemas = fusion_hub::export::broker_schemas();
+            for (topic, schema) in &schemas {
+                let path = out.join(format!("{topic}.json"));
+                std::fs::write(&path, serde_json::to_string_pretty(schema)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!(
+                "wrote {} topic schemas into {}",
+                schemas.len(),
+                out.display()
+            );
+            Ok(())
+        }
         HubCommand::Stores { target } => {
             let status: Value = serde_json::from_str(
                 &target

@@ -257,3 +257,22 @@ impl Replayer {
         produce(&self.producer, batch).await
     }
 }
+
+/// The broker-side schema of every topic, as tansu's `--schema-registry file://DIR` reads them
+/// (`DIR/<topic>.json`): a JSON Schema whose `properties.value` is the topic's payload schema
+/// from `contracts`, whole (tansu compiles `value` on its own, so its `$defs` stay inside it).
+/// Keys are plain ids, not JSON: no key schema. A record whose value does not match is refused
+/// by the broker, so a malformed record never reaches a topic.
+pub fn broker_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    Event::payload_schemas()
+        .into_iter()
+        .map(|(topic, payload)| {
+            let schema = serde_json::json!({
+                "title": topic,
+                "type": "object",
+                "properties": { "value": payload },
+            });
+            (topic, schema)
+        })
+        .collect()
+}

@@ -41,6 +41,12 @@ fn start_broker() -> Broker {
         .unwrap()
         .port();
     let url = format!("tcp://127.0.0.1:{port}");
+    // The broker validates every record against the hub's schemas.
+    let schemas = dir.path().join("schemas");
+    std::fs::create_dir(&schemas).unwrap();
+    for (topic, schema) in fusion_hub::export::broker_schemas() {
+        std::fs::write(schemas.join(format!("{topic}.json")), schema.to_string()).unwrap();
+    }
     let child = std::process::Command::new("tansu")
         .args([
             "broker",
@@ -50,6 +56,8 @@ fn start_broker() -> Broker {
             &url,
             "--storage-engine",
             "memory://tansu/",
+            "--schema-registry",
+            "file://./schemas",
         ])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
@@ -235,6 +243,33 @@ async fn two_nodes_to_kafka_exactly_once_in_key_order() {
     assert_eq!(seen.len(), fleet.len());
     let (_, status) = ((), hub.state.export.report());
     assert_eq!(status.brokers.as_deref(), Some(broker.addr.as_str()));
+
+    // The broker holds the hub's schemas: a malformed record is refused, a valid one accepted.
+    let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("message.timeout.ms", "5000")
+        .create()
+        .unwrap();
+    let send = |value: &'static str| {
+        producer.send(
+            rdkafka::producer::FutureRecord::to("order.created")
+                .key("k")
+                .payload(value),
+            Duration::from_secs(5),
+        )
+    };
+    let refused = send(r#"{"orderId": 5}"#).await;
+    assert!(refused.is_err(), "a malformed order.created was accepted");
+    let (_, sample) = fleet
+        .values()
+        .find(|e| e.topic() == "order.created")
+        .map(|e| ((), e.event.payload_json().unwrap().get().to_string()))
+        .unwrap();
+    let sample: &'static str = Box::leak(sample.into_boxed_str());
+    assert!(
+        send(sample).await.is_ok(),
+        "a valid order.created was refused"
+    );
     for till in tills {
         till.stop().await;
     }
