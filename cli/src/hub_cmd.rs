@@ -94,6 +94,11 @@ pub enum HubCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Sales per store per day (UTC) and currency: orders created and not cancelled, total.
+    Sales {
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
         #[command(flatten)]
@@ -216,6 +221,23 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 out.display()
             );
             Ok(())
+        }
+        HubCommand::Sales { target } => {
+            let rows = target
+                .client()?
+                .text::<()>(Method::GET, "/fleet/sales", None)
+                .await?;
+            crate::output::list(
+                json,
+                &rows,
+                &[
+                    ("STORE", "storeId"),
+                    ("DAY", "day"),
+                    ("ORDERS", "orders"),
+                    ("TOTAL", "total"),
+                    ("CURRENCY", "currency"),
+                ],
+            )
         }
         HubCommand::Stores { target } => {
             let status: Value = serde_json::from_str(

@@ -244,6 +244,27 @@ async fn broker_outage_and_hub_sigkill_lose_nothing_and_keep_key_order() {
         log.len()
     );
 
+    // `fusion hub sales`: every order of the day, 1 USD each.
+    let orders = log
+        .values()
+        .filter(|e| e["topic"] == "order.created")
+        .count();
+    let (code, out) = fusion(&[
+        "hub",
+        "sales",
+        "--json",
+        "--url",
+        &hub_url,
+        "--data-dir",
+        hub_dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let sales: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sales.as_array().unwrap().len(), 1, "{sales}");
+    assert_eq!(sales[0]["storeId"], "s1");
+    assert_eq!(sales[0]["orders"].as_u64().unwrap() as usize, orders);
+    assert_eq!(sales[0]["total"].as_f64().unwrap() as usize, orders);
+
     // `fusion hub replay` sends a topic's events again: the same event ids, once more each.
     let created: BTreeSet<&String> = log
         .iter()

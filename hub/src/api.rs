@@ -16,6 +16,8 @@
 //!   (each with `origin`, the till that owns it and takes its joins).
 //! - `GET|PATCH /stores/{id}/settings`: a store's shared settings (name, `orderHoldSecs`,
 //!   `cardFloorLimit`), pushed to its tills.
+//! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
+//!   cancelled, and their total.
 //! - `GET /health` (no token).
 
 use std::collections::HashMap;
@@ -104,6 +106,7 @@ pub fn router(state: HubState) -> Router {
         .route("/sync/status", get(sync_status))
         .route("/products", get(products))
         .route("/campaigns", get(campaigns))
+        .route("/fleet/sales", get(sales))
         .route(
             "/stores/{id}/settings",
             get(store_settings).patch(update_store_settings),
@@ -617,4 +620,34 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
             invalid(&field, &e.inner().to_string())
         }
     })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SalesBody {
+    store_id: String,
+    day: String,
+    orders: i64,
+    total: fusion_contracts::Decimal,
+    currency: fusion_contracts::Currency,
+}
+
+async fn sales(State(state): State<HubState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let store = state.store.clone();
+    let rows = tokio::task::spawn_blocking(move || store.sales())
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let body: Vec<SalesBody> = rows
+        .into_iter()
+        .map(|r| SalesBody {
+            store_id: r.store_id,
+            day: r.day,
+            orders: r.orders,
+            total: r.total.to_decimal(),
+            currency: r.total.currency,
+        })
+        .collect();
+    Ok(ok(&body))
 }

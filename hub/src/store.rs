@@ -58,6 +58,16 @@ pub struct FleetPage {
     pub complete: bool,
 }
 
+/// One row of [`HubStore::sales`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SalesRow {
+    pub store_id: String,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub orders: i64,
+    pub total: fusion_contracts::Money,
+}
+
 pub struct HubStore {
     db: Database,
     /// Woken after every commit that added events (the Kafka exporter waits on it).
@@ -172,6 +182,76 @@ impl HubStore {
         txn.commit().map_err(storage)?;
         self.appended.notify_waiters();
         Ok(())
+    }
+
+    /// Sales per store per day (UTC, by when the order was created) per currency: orders
+    /// created minus those cancelled since, and their total. Computed by scanning the fleet
+    /// log (a projection table is the next step when logs grow large).
+    pub fn sales(&self) -> Result<Vec<SalesRow>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        let events = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        let mut buckets: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
+        let mut orders: BTreeMap<fusion_contracts::OrderId, (String, String, String, i64)> =
+            BTreeMap::new();
+        let mut store_of: BTreeMap<String, String> = BTreeMap::new();
+        for entry in events.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            let origin = key.value().0.to_string();
+            let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
+            match &envelope.event {
+                Event::OrderCreated(o) => {
+                    let store = match store_of.get(&origin) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let s = stores
+                                .get(origin.as_str())
+                                .map_err(storage)?
+                                .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+                            store_of.insert(origin.clone(), s.clone());
+                            s
+                        }
+                    };
+                    let day = o
+                        .created_at
+                        .to_string()
+                        .chars()
+                        .take(10)
+                        .collect::<String>();
+                    let minor = fusion_contracts::Money::from_decimal(o.total, o.currency)
+                        .map_err(storage)?
+                        .minor;
+                    let currency = o.currency.code().to_string();
+                    let bucket = buckets
+                        .entry((store.clone(), day.clone(), currency.clone()))
+                        .or_default();
+                    bucket.0 += 1;
+                    bucket.1 += minor;
+                    orders.insert(o.order_id, (store, day, currency, minor));
+                }
+                Event::OrderCancelled(c) => {
+                    if let Some((store, day, currency, minor)) = orders.remove(&c.order_id)
+                        && let Some(bucket) = buckets.get_mut(&(store, day, currency))
+                    {
+                        bucket.0 -= 1;
+                        bucket.1 -= minor;
+                    }
+                }
+                _ => {}
+            }
+        }
+        buckets
+            .into_iter()
+            .map(|((store_id, day, currency), (orders, minor))| {
+                let currency = fusion_contracts::Currency::parse(&currency).map_err(storage)?;
+                Ok(SalesRow {
+                    store_id,
+                    day,
+                    orders,
+                    total: fusion_contracts::Money { minor, currency },
+                })
+            })
+            .collect()
     }
 
     /// Woken after every commit that added events.

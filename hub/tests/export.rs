@@ -244,6 +244,16 @@ async fn two_nodes_to_kafka_exactly_once_in_key_order() {
     let (_, status) = ((), hub.state.export.report());
     assert_eq!(status.brokers.as_deref(), Some(broker.addr.as_str()));
 
+    // The fleet's sales: per store, 40 orders created, one cancelled, 2 USD each.
+    let sales = hub.state.store.sales().unwrap();
+    assert_eq!(sales.len(), 2, "{sales:?}");
+    for (row, store) in sales.iter().zip(["store-a", "store-b"]) {
+        assert_eq!(
+            (row.store_id.as_str(), row.orders, row.total.minor),
+            (store, 39, 7_800)
+        );
+    }
+
     // The broker holds the hub's schemas: a malformed record is refused, a valid one accepted.
     let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.addr)
