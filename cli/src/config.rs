@@ -68,6 +68,59 @@ pub struct HubConfig {
     pub relay_url: Option<toml::Spanned<String>>,
     #[serde(default)]
     pub kafka: Kafka,
+    /// `[[webhook]]` tables: the n8n bridge's subscriptions.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One webhook subscription (see `fusion_hub::webhook`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub name: toml::Spanned<String>,
+    pub url: toml::Spanned<String>,
+    pub topics: Vec<toml::Spanned<String>>,
+    /// File holding the HMAC secret (under systemd: a credential).
+    pub secret_file: toml::Spanned<String>,
+    pub max_attempts: Option<u32>,
+    pub backoff_initial_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+impl Webhook {
+    /// The subscription, its secret read from `secret_file` (trailing newline dropped).
+    pub fn subscription(&self) -> anyhow::Result<fusion_hub::webhook::Subscription> {
+        let path = self.secret_file.get_ref();
+        let secret = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("webhook {}: secret_file {path}: {e}", self.name.get_ref()))?;
+        let secret = secret.trim_end_matches(['\r', '\n']);
+        if secret.is_empty() {
+            return Err(anyhow!(
+                "webhook {}: secret_file {path} is empty",
+                self.name.get_ref()
+            ));
+        }
+        let mut s = fusion_hub::webhook::Subscription::new(
+            self.name.get_ref(),
+            self.url.get_ref(),
+            self.topics.iter().map(|t| t.get_ref().clone()).collect(),
+            secret.as_bytes().to_vec(),
+        );
+        if let Some(n) = self.max_attempts {
+            s.max_attempts = n;
+        }
+        if let Some(ms) = self.backoff_initial_ms {
+            s.backoff_initial = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.backoff_max_ms {
+            s.backoff_max = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.timeout_ms {
+            s.timeout = std::time::Duration::from_millis(ms);
+        }
+        Ok(s)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,7 +183,7 @@ impl Checker<'_> {
         &mut self,
         field: &str,
         value: &Option<toml::Spanned<String>>,
-        parse: impl Fn(&str) -> Result<T, String>,
+        mut parse: impl FnMut(&str) -> Result<T, String>,
     ) {
         if let Some(v) = value
             && let Err(e) = parse(v.get_ref())
@@ -212,7 +265,60 @@ pub fn load_hub(path: &Path) -> anyhow::Result<HubConfig> {
     c.check("listen", &config.listen, addr);
     c.check("sync_bind", &config.sync_bind, addr);
     c.check("relay_url", &config.relay_url, url);
+    let mut names = std::collections::BTreeSet::new();
+    for w in &config.webhooks {
+        let name = Some(w.name.clone());
+        c.check("webhook.name", &name, |n| match n.trim() {
+            "" => Err("must not be empty".into()),
+            n if !names.insert(n.to_string()) => Err(format!("{n:?} is used twice")),
+            _ => Ok(()),
+        });
+        c.check(
+            "webhook.url",
+            &Some(w.url.clone()),
+            |u| match reqwest::Url::parse(u) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+                _ => Err(format!("{u:?} is not an http:// or https:// URL")),
+            },
+        );
+        if w.topics.is_empty() {
+            c.at(
+                w.name.span(),
+                "webhook.topics: name at least one topic (or \"*\")".into(),
+            );
+        }
+        for topic in &w.topics {
+            c.check("webhook.topics", &Some(topic.clone()), topic_filter);
+        }
+        c.check("webhook.secret_file", &Some(w.secret_file.clone()), |f| {
+            if Path::new(f).is_absolute() {
+                Ok(())
+            } else {
+                Err(format!("{f:?} must be an absolute path"))
+            }
+        });
+        if w.max_attempts == Some(0) {
+            c.at(
+                w.name.span(),
+                "webhook.max_attempts: must be at least 1".into(),
+            );
+        }
+    }
     finish(path, c, config)
+}
+
+/// A webhook topic filter: a topic, `prefix.*` matching one, or `*`.
+fn topic_filter(filter: &str) -> Result<(), String> {
+    let topics = fusion_hub::export::topics();
+    let known = match filter.strip_suffix('*') {
+        Some(prefix) => topics.iter().any(|t| t.starts_with(prefix)),
+        None => topics.contains(&filter),
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(format!("{filter:?} matches no topic of this system"))
+    }
 }
 
 fn finish<T>(path: &Path, mut checker: Checker<'_>, config: T) -> anyhow::Result<T> {
@@ -323,6 +429,16 @@ mod tests {
         assert!(
             unknown[0].starts_with("3:1 unknown field `hold`"),
             "{unknown:?}"
+        );
+        let hooks = "[[webhook]]\nname = \"a\"\nurl = \"ftp://x\"\ntopics = [\"payment.*\", \"orders.created\"]\nsecret_file = \"/s\"\n\n[[webhook]]\nname = \"a\"\nurl = \"http://n8n:5678/webhook/x\"\ntopics = [\"*\"]\nsecret_file = \"s\"\n";
+        assert_eq!(
+            problems(Kind::Hub, hooks),
+            [
+                "3:7 webhook.url: \"ftp://x\" is not an http:// or https:// URL",
+                "4:24 webhook.topics: \"orders.created\" matches no topic of this system",
+                "8:8 webhook.name: \"a\" is used twice",
+                "11:15 webhook.secret_file: \"s\" must be an absolute path",
+            ]
         );
         let wrong_type = problems(Kind::Hub, "sync_bind = 7070\n");
         assert!(

@@ -99,8 +99,38 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Webhook dead letters: events a subscription gave up on after its attempts.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// How far the Kafka export and each webhook subscription are behind the hub's log.
+    Lag {
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
+        #[command(flatten)]
+        target: HubTarget,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DlqCommand {
+    /// List the dead letters, in order per subscription.
+    List {
+        /// Only this subscription's.
+        #[arg(long)]
+        subscription: Option<String>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// Send the dead letters again, one attempt each, in order per key (a key stops at its
+    /// first failure). Exit 0 when none is left, 1 when some are.
+    Retry {
+        #[arg(long)]
+        subscription: Option<String>,
         #[command(flatten)]
         target: HubTarget,
     },
@@ -168,7 +198,12 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                         .unwrap_or(7 * 24 * 3600 * 1000),
                 }
             });
-            serve(data_dir, listen, sync_bind, relay_url, export).await
+            let webhooks = file
+                .webhooks
+                .iter()
+                .map(|w| w.subscription())
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            serve(data_dir, listen, sync_bind, relay_url, export, webhooks).await
         }
         HubCommand::Id { data_dir } => print_identity(&data_dir),
         HubCommand::Enroll {
@@ -238,6 +273,101 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("CURRENCY", "currency"),
                 ],
             )
+        }
+        HubCommand::Dlq {
+            command:
+                DlqCommand::List {
+                    subscription,
+                    target,
+                },
+        } => {
+            let path = match &subscription {
+                Some(s) => format!("/webhooks/dlq?subscription={}", encode(s)),
+                None => "/webhooks/dlq".to_string(),
+            };
+            let letters = target
+                .client()?
+                .text::<()>(Method::GET, &path, None)
+                .await?;
+            crate::output::list(
+                json,
+                &letters,
+                &[
+                    ("SUBSCRIPTION", "subscription"),
+                    ("ORIGIN", "origin"),
+                    ("SEQ", "seq"),
+                    ("TOPIC", "topic"),
+                    ("KEY", "key"),
+                    ("ATTEMPTS", "attempts"),
+                    ("LAST ERROR", "lastError"),
+                    ("FAILED AT", "failedAt"),
+                ],
+            )
+        }
+        HubCommand::Dlq {
+            command:
+                DlqCommand::Retry {
+                    subscription,
+                    target,
+                },
+        } => {
+            let body = json!({ "subscription": subscription });
+            let report: Value = target
+                .client()?
+                .send(Method::POST, "/webhooks/dlq/retry", Some(&body))
+                .await?
+                .unwrap_or(Value::Null);
+            if json {
+                println!("{report}");
+            } else {
+                println!(
+                    "retried {}: {} delivered, {} left",
+                    report["attempted"], report["delivered"], report["remaining"]
+                );
+            }
+            match report["remaining"].as_u64() {
+                Some(0) => Ok(()),
+                _ => Err(anyhow::anyhow!(
+                    "{} dead letters are left (see `fusion hub dlq list`)",
+                    report["remaining"]
+                )),
+            }
+        }
+        HubCommand::Lag { target } => {
+            let lag: Value = serde_json::from_str(
+                &target
+                    .client()?
+                    .text::<()>(Method::GET, "/fleet/lag", None)
+                    .await?,
+            )?;
+            if json {
+                println!("{lag}");
+                return Ok(());
+            }
+            let export = &lag["export"];
+            if export["enabled"] == Value::Bool(true) {
+                println!(
+                    "kafka {}: {} behind, {} exported since start{}",
+                    export["brokers"].as_str().unwrap_or_default(),
+                    export["behind"],
+                    export["exported"],
+                    last_error(export)
+                );
+            } else {
+                println!("kafka: export off");
+            }
+            for w in lag["webhooks"].as_array().into_iter().flatten() {
+                println!(
+                    "webhook {} ({}): {} behind, {} dead letters, {} delivered since start{}",
+                    w["name"].as_str().unwrap_or_default(),
+                    w["url"].as_str().unwrap_or_default(),
+                    w["behind"],
+                    w["deadLetters"],
+                    w["delivered"],
+                    last_error(w)
+                );
+            }
+            Ok(())
         }
         HubCommand::Stores { target } => {
             let status: Value = serde_json::from_str(
@@ -323,6 +453,25 @@ async fn replay(
     Ok(())
 }
 
+fn last_error(v: &Value) -> String {
+    v["lastError"]
+        .as_str()
+        .map(|e| format!("; last error: {e}"))
+        .unwrap_or_default()
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The hub's enrolled nodes grouped by store: tills, connected tills, latest contact.
 fn stores(status: &Value) -> Vec<Value> {
     let mut by_store: std::collections::BTreeMap<String, (u64, u64, Option<String>)> =
@@ -355,6 +504,7 @@ async fn serve(
     sync_bind: SocketAddr,
     relay: Option<net::RelayUrl>,
     export: Option<fusion_hub::export::ExportConfig>,
+    webhooks: Vec<fusion_hub::webhook::Subscription>,
 ) -> anyhow::Result<()> {
     init_tracing();
     std::fs::create_dir_all(&data_dir)
@@ -371,6 +521,10 @@ async fn serve(
             hub
         }
     };
+    for w in &webhooks {
+        println!("webhook {}: {} ({})", w.name, w.url, w.topics.join(", "));
+    }
+    let hub = hub.with_webhooks(webhooks)?;
     let endpoint =
         net::sync_endpoint(net::load_or_create_identity(&data_dir)?, sync_bind, relay).await?;
     let listener = TcpListener::bind(listen)

@@ -18,6 +18,11 @@
 //!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
 //!   cancelled, and their total.
+//! - `GET /fleet/lag`: how far the Kafka export and each webhook subscription are behind the
+//!   durable log (events), with their counters and last errors.
+//! - `GET /webhooks/dlq?subscription=`: dead letters, in order; `POST /webhooks/dlq/retry
+//!   {"subscription"?}`: one more attempt each, in order per key → attempted, delivered,
+//!   remaining.
 //! - `GET /health` (no token).
 
 use std::collections::HashMap;
@@ -56,6 +61,7 @@ pub struct HubState {
     pub gate: Arc<Gate>,
     pub docs: Arc<HubDocs>,
     pub export: Arc<crate::export::ExportStatus>,
+    pub webhooks: Arc<crate::webhook::Webhooks>,
     admin_hash: [u8; 32],
 }
 
@@ -91,6 +97,7 @@ impl HubState {
             gate,
             docs,
             export: Arc::default(),
+            webhooks: Arc::default(),
             admin_hash: Sha256::digest(token.as_bytes()).into(),
         };
         Ok((state, created.then_some(token)))
@@ -107,6 +114,12 @@ pub fn router(state: HubState) -> Router {
         .route("/products", get(products))
         .route("/campaigns", get(campaigns))
         .route("/fleet/sales", get(sales))
+        .route("/fleet/lag", get(lag))
+        .route("/webhooks/dlq", get(dead_letters))
+        .route(
+            "/webhooks/dlq/retry",
+            axum::routing::post(retry_dead_letters),
+        )
         .route(
             "/stores/{id}/settings",
             get(store_settings).patch(update_store_settings),
@@ -650,4 +663,110 @@ async fn sales(State(state): State<HubState>, headers: HeaderMap) -> Result<Resp
         })
         .collect();
     Ok(ok(&body))
+}
+
+/// `GET /fleet/lag`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Lag {
+    export: ExportLag,
+    webhooks: Vec<crate::webhook::WebhookReport>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportLag {
+    enabled: bool,
+    /// Events held durably and not yet confirmed by the broker.
+    behind: u64,
+    #[serde(flatten)]
+    report: crate::export::ExportReport,
+}
+
+async fn lag(State(state): State<HubState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let body = tokio::task::spawn_blocking(move || -> Result<Lag, String> {
+        let durable = state.store.durable_positions().map_err(|e| e.to_string())?;
+        let exported = state.store.export_positions().map_err(|e| e.to_string())?;
+        let report = state.export.report();
+        let behind = durable
+            .iter()
+            .map(|(origin, upto)| upto.saturating_sub(exported.get(origin).copied().unwrap_or(0)))
+            .sum();
+        Ok(Lag {
+            export: ExportLag {
+                enabled: report.brokers.is_some(),
+                behind,
+                report,
+            },
+            webhooks: state
+                .webhooks
+                .reports(&state.store)
+                .map_err(|e| e.to_string())?,
+        })
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(ok(&body))
+}
+
+#[derive(Deserialize)]
+struct DlqQuery {
+    subscription: Option<String>,
+}
+
+async fn dead_letters(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    Query(query): Query<DlqQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    if let Some(name) = &query.subscription
+        && !state.webhooks.names().contains(name)
+    {
+        return Err(unknown_subscription(name));
+    }
+    let letters = state
+        .store
+        .dead_letters(query.subscription.as_deref())
+        .map_err(internal)?;
+    Ok(ok(&letters))
+}
+
+fn unknown_subscription(name: &str) -> ApiError {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        Some("subscription"),
+        &format!("no webhook subscription named {name:?}"),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetryRequest {
+    subscription: Option<String>,
+}
+
+async fn retry_dead_letters(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let request: RetryRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryRequest::default()
+    } else {
+        parse_body(&body)?
+    };
+    match state
+        .webhooks
+        .retry(&state.store, request.subscription.as_deref())
+        .await
+    {
+        Ok(report) => Ok(ok(&report)),
+        Err(crate::webhook::WebhookError::Unknown(name)) => Err(unknown_subscription(&name)),
+        Err(e) => Err(internal(e)),
+    }
 }

@@ -1,11 +1,13 @@
 //! The hub: receives every enrolled node's event log over `fusion_sync` and stores it durably.
 //! It holds the fleet log and the enrollments (who may sync) and serves them over HTTP
-//! (`api`); merged documents, Kafka and n8n export arrive in later slices.
+//! (`api`), merges the fleet's documents (`docs`), and exports every event to Kafka (`export`)
+//! and to webhook subscriptions such as n8n (`webhook`).
 
 pub mod api;
 pub mod docs;
 pub mod export;
 pub mod store;
+pub mod webhook;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -82,6 +84,15 @@ impl Hub {
         self
     }
 
+    /// Delivers events to these webhook subscriptions while serving.
+    pub fn with_webhooks(
+        mut self,
+        subscriptions: Vec<webhook::Subscription>,
+    ) -> Result<Self, webhook::WebhookError> {
+        self.state.webhooks = Arc::new(webhook::Webhooks::new(subscriptions)?);
+        Ok(self)
+    }
+
     /// Serves the HTTP API on `listener` and accepts enrolled nodes' sync connections on
     /// `endpoint` until `shutdown` resolves.
     pub async fn serve(
@@ -91,35 +102,49 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HubError> {
         let docs: Arc<dyn net::DocHost> = self.state.docs.clone();
-        let sync = tokio::spawn(net::serve(
+        // The background tasks end with `serve`, also when its future is dropped.
+        let mut tasks = Tasks::default();
+        tasks.0.push(tokio::spawn(net::serve(
             endpoint.clone(),
             self.state.store.clone(),
             Some(docs),
             self.state.gate.clone(),
-        ));
-        let exporting = match &self.export {
+        )));
+        match &self.export {
             Some(config) => {
                 tracing::info!(brokers = %config.brokers, "exporting events to Kafka");
-                Some(tokio::spawn(export::run(
+                tasks.0.push(tokio::spawn(export::run(
                     self.state.store.clone(),
                     config.clone(),
                     self.state.export.clone(),
-                )))
+                )));
             }
-            None => {
-                tracing::info!("no Kafka brokers configured: export is off");
-                None
-            }
-        };
+            None => tracing::info!("no Kafka brokers configured: export is off"),
+        }
+        if self.state.webhooks.is_empty() {
+            tracing::info!("no webhook subscriptions configured");
+        }
+        tasks
+            .0
+            .extend(self.state.webhooks.spawn(self.state.store.clone()));
         let served = axum::serve(listener, api::router(self.state.clone()))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(HubError::Http);
         endpoint.close().await;
-        sync.abort();
-        if let Some(task) = exporting {
+        drop(tasks);
+        served
+    }
+}
+
+/// Background tasks aborted when dropped.
+#[derive(Default)]
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
             task.abort();
         }
-        served
     }
 }
