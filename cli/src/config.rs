@@ -410,6 +410,11 @@ mod tests {
             )
             .is_empty()
         );
+        let n8n = dir.join("../hub/n8n/hub-webhooks.toml");
+        assert_eq!(
+            problems(Kind::Hub, &std::fs::read_to_string(n8n).unwrap()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!   currency) edits a product at the hub — durable, recorded as `product.updated` of the hub's
 //!   origin, and pushed to every connected node.
 //! - `GET /campaigns`, `GET /campaigns/{id}`: every store's campaigns, from their documents
-//!   (each with `origin`, the till that owns it and takes its joins).
+//!   (each with `origin`, the till that owns it and takes its joins);
+//!   `GET /campaigns/{id}/participants`: who joined and has not left, in join order, with
+//!   their store (from the fleet log).
 //! - `GET|PATCH /stores/{id}/settings`: a store's shared settings (name, `orderHoldSecs`,
 //!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
@@ -125,6 +127,7 @@ pub fn router(state: HubState) -> Router {
             get(store_settings).patch(update_store_settings),
         )
         .route("/campaigns/{id}", get(campaign))
+        .route("/campaigns/{id}/participants", get(participants))
         .route("/products/{id}", get(product).patch(update_product))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .with_state(state)
@@ -570,6 +573,32 @@ async fn campaign(
     let id = fusion_contracts::CampaignId::parse(&id).ok_or_else(not_found)?;
     let campaign = state.docs.campaign(id).ok_or_else(not_found)?;
     Ok(ok(&render_campaign(campaign)))
+}
+
+async fn participants(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("id"),
+            &format!("campaign {id} not found"),
+        )
+    };
+    let campaign = fusion_contracts::CampaignId::parse(&id).ok_or_else(not_found)?;
+    let store = state.store.clone();
+    let list = tokio::task::spawn_blocking(move || store.campaign_participants(campaign))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    if list.is_empty() && state.docs.campaign(campaign).is_none() {
+        return Err(not_found());
+    }
+    Ok(ok(&list))
 }
 
 fn store_id(id: &str) -> Result<StoreId, ApiError> {

@@ -91,6 +91,16 @@ pub struct DeadLetter {
     pub failed_at: Timestamp,
 }
 
+/// One participant of a campaign ([`HubStore::campaign_participants`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub user_id: String,
+    pub store_id: Option<String>,
+    pub origin: String,
+    pub joined_at: Timestamp,
+}
+
 pub struct HubStore {
     db: Database,
     /// Woken after every commit that added events (the Kafka exporter waits on it).
@@ -277,6 +287,44 @@ impl HubStore {
                 })
             })
             .collect()
+    }
+
+    /// A campaign's participants as the fleet log has them: joined and not left since, in
+    /// the order they joined, with the store of the till that took the join. Scans the log.
+    pub fn campaign_participants(
+        &self,
+        campaign: fusion_contracts::CampaignId,
+    ) -> Result<Vec<Participant>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        let events = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        let mut out: Vec<Participant> = Vec::new();
+        for entry in events.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
+            match &envelope.event {
+                Event::CampaignJoined(j) if j.campaign_id == campaign => {
+                    let user = j.user_id.to_string();
+                    out.retain(|p| p.user_id != user);
+                    let origin = key.value().0.to_string();
+                    out.push(Participant {
+                        user_id: user,
+                        store_id: stores
+                            .get(origin.as_str())
+                            .map_err(storage)?
+                            .map(|v| v.value().to_string()),
+                        origin,
+                        joined_at: envelope.occurred_at,
+                    });
+                }
+                Event::CampaignLeft(l) if l.campaign_id == campaign => {
+                    let user = l.user_id.to_string();
+                    out.retain(|p| p.user_id != user);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Woken after every commit that added events.
