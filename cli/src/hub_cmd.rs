@@ -109,6 +109,23 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Stock per store and sku across the fleet: available and reserved.
+    Stock {
+        /// Only this sku.
+        #[arg(long)]
+        sku: Option<String>,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// Find an order anywhere in the fleet: its store, till, status and events.
+    Order {
+        id: String,
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
         #[command(flatten)]
@@ -370,23 +387,89 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         HubCommand::Stores { target } => {
-            let status: Value = serde_json::from_str(
-                &target
-                    .client()?
-                    .text::<()>(Method::GET, "/sync/status", None)
-                    .await?,
-            )?;
-            let stores = Value::Array(stores(&status));
+            let stores = target
+                .client()?
+                .text::<()>(Method::GET, "/fleet/stores", None)
+                .await?;
             crate::output::list(
                 json,
-                &stores.to_string(),
+                &stores,
                 &[
                     ("STORE", "storeId"),
                     ("TILLS", "tills"),
                     ("CONNECTED", "connected"),
                     ("LAST CONTACT", "lastContact"),
+                    ("EVENTS", "events"),
                 ],
             )
+        }
+        HubCommand::Stock { sku, store, target } => {
+            let mut query = Vec::new();
+            if let Some(sku) = &sku {
+                query.push(format!("sku={}", encode(sku)));
+            }
+            if let Some(store) = &store {
+                query.push(format!("store={}", encode(store)));
+            }
+            let path = if query.is_empty() {
+                "/fleet/stock".to_string()
+            } else {
+                format!("/fleet/stock?{}", query.join("&"))
+            };
+            let rows = target
+                .client()?
+                .text::<()>(Method::GET, &path, None)
+                .await?;
+            crate::output::list(
+                json,
+                &rows,
+                &[
+                    ("STORE", "storeId"),
+                    ("SKU", "sku"),
+                    ("AVAILABLE", "available"),
+                    ("RESERVED", "reserved"),
+                    ("TILLS", "tills"),
+                ],
+            )
+        }
+        HubCommand::Order { id, target } => {
+            let text = target
+                .client()?
+                .text::<()>(Method::GET, &format!("/fleet/orders/{}", encode(&id)), None)
+                .await?;
+            if json {
+                println!("{text}");
+                return Ok(());
+            }
+            let order: Value = serde_json::from_str(&text)?;
+            let field = |k: &str| match &order[k] {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".to_string(),
+                v => v.to_string(),
+            };
+            println!("order     {}", field("orderId"));
+            println!("store     {} (till {})", field("storeId"), field("origin"));
+            println!(
+                "status    {}{}",
+                field("status"),
+                if order["flagged"] == Value::Bool(true) {
+                    ", flagged for review"
+                } else {
+                    ""
+                }
+            );
+            println!("customer  {}", field("customerId"));
+            println!("total     {} {}", field("total"), field("currency"));
+            println!("created   {}", field("createdAt"));
+            println!("events");
+            for e in order["events"].as_array().into_iter().flatten() {
+                println!(
+                    "  {}  {}",
+                    e["occurredAt"].as_str().unwrap_or_default(),
+                    e["topic"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
         }
     }
 }
@@ -468,32 +551,6 @@ fn encode(s: &str) -> String {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The hub's enrolled nodes grouped by store: tills, connected tills, latest contact.
-fn stores(status: &Value) -> Vec<Value> {
-    let mut by_store: std::collections::BTreeMap<String, (u64, u64, Option<String>)> =
-        Default::default();
-    for peer in status["peers"].as_array().into_iter().flatten() {
-        let store = peer["storeId"].as_str().unwrap_or_default().to_string();
-        let entry = by_store.entry(store).or_default();
-        entry.0 += 1;
-        if peer["connected"] == Value::Bool(true) {
-            entry.1 += 1;
-        }
-        // RFC 3339 times of one format order as text.
-        if let Some(contact) = peer["lastContact"].as_str()
-            && entry.2.as_deref().is_none_or(|c| c < contact)
-        {
-            entry.2 = Some(contact.to_string());
-        }
-    }
-    by_store
-        .into_iter()
-        .map(|(store, (tills, connected, contact))| {
-            serde_json::json!({ "storeId": store, "tills": tills, "connected": connected, "lastContact": contact })
         })
         .collect()
 }

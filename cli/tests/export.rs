@@ -16,11 +16,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 mod common;
-use common::{fusion, spawn_node_with};
+use common::{free_port, fusion, spawn_node_with};
 
 /// tansu on a fixed port with sqlite storage in `dir`: data survives a restart.
 fn start_broker(dir: &Path, port: u16) -> std::process::Child {
@@ -50,40 +49,19 @@ fn start_broker(dir: &Path, port: u16) -> std::process::Child {
 /// `fusion hub serve` exporting to `brokers`, its sync endpoint at `sync`; returns the process
 /// and its HTTP URL once it serves.
 async fn start_hub(dir: &Path, sync: &str, brokers: &str) -> (Child, String) {
-    let mut hub = Command::new(env!("CARGO_BIN_EXE_fusion"))
-        .args([
-            "hub",
-            "serve",
+    let hub = common::spawn_hub(
+        dir,
+        &[
             "--listen",
             "127.0.0.1:0",
             "--sync-bind",
             sync,
-        ])
-        .args(["--kafka-brokers", brokers, "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(hub.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().expect("the hub exited");
-        if let Some((_, url)) = line.split_once("listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (hub, url)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+            "--kafka-brokers",
+            brokers,
+        ],
+    )
+    .await;
+    (hub.child, hub.url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,11 +10,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 mod common;
-use common::{fusion, spawn_node_with};
+use common::{free_port, fusion, spawn_hub, spawn_node_with};
 
 const N8N_VERSION: &str = "1.70.0";
 const SECRET: &str = "n8n-test-secret-4f1c9a";
@@ -60,14 +59,6 @@ fn ensure_n8n() -> PathBuf {
         std::fs::write(&done, N8N_VERSION).unwrap();
     }
     home
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The environment every n8n command of this test runs with.
@@ -143,31 +134,6 @@ db.all(process.argv[3], (err, rows) => {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
-}
-
-/// A `fusion hub serve` process; its stdout is drained.
-async fn spawn_hub(dir: &Path, config: &Path, port: u16) -> (Child, String) {
-    let mut hub = Command::new(env!("CARGO_BIN_EXE_fusion"))
-        .args(["hub", "serve", "--config"])
-        .arg(config)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--sync-bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(hub.stdout.take().unwrap()).lines();
-    let flag = loop {
-        let line = lines.next_line().await.unwrap().expect("the hub exited");
-        if let Some((_, flag)) = line.split_once("sync endpoint: ") {
-            break flag.trim().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (hub, flag)
 }
 
 /// A localstripe process (a Stripe emulator) on a free port; `.ci/run` installs it.
@@ -319,7 +285,21 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
         config_file.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{checked}");
-    let (_hub, hub_flag) = spawn_hub(&hub_dir, &config_file, hub_port).await;
+    let listen = format!("127.0.0.1:{hub_port}");
+    let config_arg = config_file.to_str().unwrap();
+    let hub = spawn_hub(
+        &hub_dir,
+        &[
+            "--config",
+            config_arg,
+            "--listen",
+            &listen,
+            "--sync-bind",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    let hub_flag = hub.endpoint.clone();
     let hub_url = n8n.hub_url.clone();
     let hub_target = [
         "--url",
@@ -487,6 +467,45 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
     assert_eq!(delivered("impostor"), 0);
     let low_stock_deliveries = delivered("n8n-low-stock");
     assert!(low_stock_deliveries >= 3, "{lag}"); // created 20, counted 3, refused
+
+    // The fleet from the CLI: the store, its stock, the order with its story.
+    let hub_json = |args: &[&str]| {
+        let (code, out) = fusion(&[args, &["--json"][..], &hub_target[..]].concat());
+        assert_eq!(code, 0, "{args:?}: {out}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let stores = hub_json(&["hub", "stores"]);
+    assert_eq!(stores[0]["storeId"], "shop-n8n");
+    assert_eq!(
+        (stores[0]["tills"].as_u64(), stores[0]["connected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let stock = hub_json(&["hub", "stock", "--sku", "LOW"]);
+    assert_eq!(
+        stock,
+        json!([{ "storeId": "shop-n8n", "sku": "LOW", "available": 3, "reserved": 0, "tills": 1 }])
+    );
+    let story = hub_json(&["hub", "order", &order_id]);
+    assert_eq!(
+        (story["storeId"].as_str(), story["status"].as_str()),
+        (Some("shop-n8n"), Some("created"))
+    );
+    assert!(
+        story["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["topic"] == "payment.failed"),
+        "{story}"
+    );
+    let (code, table) = fusion(&[&["hub", "order", &order_id][..], &hub_target[..]].concat());
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("payment.failed") && table.contains("shop-n8n"),
+        "{table}"
+    );
+    let (code, _) = fusion(&[&["hub", "order", "no-such-order"][..], &hub_target[..]].concat());
+    assert_eq!(code, 3, "a refused request exits 3");
 
     let (code, letters) = fusion(
         &[

@@ -5,19 +5,16 @@
 //! 10,000 orders taken while the hub is down drain exactly once through a SIGKILL mid-sync.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use tokio::sync::Mutex;
 
 mod common;
-use common::{NodeProcess, fusion, spawn_node, spawn_node_with};
+use common::{NodeProcess, fusion, spawn_hub, spawn_node, spawn_node_with};
 
 async fn all_events(node: &NodeProcess, http: &reqwest::Client) -> Vec<Value> {
     let mut events = Vec::new();
@@ -560,28 +557,12 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
     let hub_dir = tempfile::tempdir().unwrap();
     let node_dir = tempfile::tempdir().unwrap();
     let hub_data = hub_dir.path().to_str().unwrap();
-    let mut hub = Command::new(env!("CARGO_BIN_EXE_fusion"))
-        .args(["hub", "serve", "--listen", "127.0.0.1:0"])
-        .args(["--sync-bind", "127.0.0.1:0", "--data-dir", hub_data])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(hub.stdout.take().unwrap()).lines();
-    let (mut hub_url, mut hub_flag) = (None, None);
-    while hub_url.is_none() || hub_flag.is_none() {
-        let line = lines.next_line().await.unwrap().expect("the hub exited");
-        if let Some((_, url)) = line.split_once("listening on ") {
-            hub_url = Some(url.trim().to_string());
-        }
-        if let Some((_, flag)) = line.split_once("sync endpoint: ") {
-            hub_flag = Some(flag.trim().to_string());
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let (hub_url, hub_flag) = (hub_url.unwrap(), hub_flag.unwrap());
+    let mut hub = spawn_hub(
+        hub_dir.path(),
+        &["--listen", "127.0.0.1:0", "--sync-bind", "127.0.0.1:0"],
+    )
+    .await;
+    let (hub_url, hub_flag) = (hub.url.clone(), hub.endpoint.clone());
     // A dead address first, as when a hub's LAN address is unreachable: the live one is used.
     let hub_flag = hub_flag.replacen('@', "@127.0.0.1:9,", 1);
     let hub_token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
@@ -709,7 +690,7 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
         "{out}"
     );
     node.sigkill().await;
-    hub.start_kill().unwrap();
+    hub.child.start_kill().unwrap();
 }
 
 /// `fusion node backup` under a write load, then `restore` and `verify`: the restored store

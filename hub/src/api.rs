@@ -20,6 +20,14 @@
 //!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
 //!   cancelled, and their total.
+//! - `GET /fleet/stores`: per store its tills, how many are connected, the last contact and
+//!   the events the hub holds from it.
+//! - `GET /fleet/stock?sku=&store=`: per store and sku, available and reserved (summed over
+//!   the store's tills, as their events left them).
+//! - `GET /fleet/orders/{id}`: an order found anywhere in the fleet: its store, till, status,
+//!   total and every event about it (order, reservation, payment, shipping).
+//! - `GET /metrics`: Prometheus text (admin token): stores, tills, events held, export and
+//!   webhook lag, dead letters.
 //! - `GET /fleet/lag`: how far the Kafka export and each webhook subscription are behind the
 //!   durable log (events), with their counters and last errors.
 //! - `GET /webhooks/dlq?subscription=`: dead letters, in order; `POST /webhooks/dlq/retry
@@ -117,6 +125,10 @@ pub fn router(state: HubState) -> Router {
         .route("/campaigns", get(campaigns))
         .route("/fleet/sales", get(sales))
         .route("/fleet/lag", get(lag))
+        .route("/fleet/stores", get(fleet_stores))
+        .route("/fleet/stock", get(fleet_stock))
+        .route("/fleet/orders/{id}", get(fleet_order))
+        .route("/metrics", get(prometheus))
         .route("/webhooks/dlq", get(dead_letters))
         .route(
             "/webhooks/dlq/retry",
@@ -155,6 +167,23 @@ fn error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> 
 /// A 200 answer with a JSON body.
 fn ok<T: Serialize>(body: &T) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// A 404 for the `id` in the path.
+fn id_not_found(message: String) -> ApiError {
+    error(StatusCode::NOT_FOUND, "not_found", Some("id"), &message)
+}
+
+/// Runs blocking store work off the async threads; a failure is a 500.
+async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(internal)?
+        .map_err(internal)
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
@@ -243,12 +272,7 @@ async fn events(
         topic: query.get("topic").cloned(),
     };
     let store = state.store.clone();
-    let page = tokio::task::spawn_blocking(move || {
-        store.fleet_events(&filter, after, limit, EVENTS_SCAN_MAX)
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
+    let page = blocking(move || store.fleet_events(&filter, after, limit, EVENTS_SCAN_MAX)).await?;
     let events = page
         .events
         .iter()
@@ -562,14 +586,7 @@ async fn campaign(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let not_found = || {
-        error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            Some("id"),
-            &format!("campaign {id} not found"),
-        )
-    };
+    let not_found = || id_not_found(format!("campaign {id} not found"));
     let id = fusion_contracts::CampaignId::parse(&id).ok_or_else(not_found)?;
     let campaign = state.docs.campaign(id).ok_or_else(not_found)?;
     Ok(ok(&render_campaign(campaign)))
@@ -581,20 +598,10 @@ async fn participants(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let not_found = || {
-        error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            Some("id"),
-            &format!("campaign {id} not found"),
-        )
-    };
+    let not_found = || id_not_found(format!("campaign {id} not found"));
     let campaign = fusion_contracts::CampaignId::parse(&id).ok_or_else(not_found)?;
     let store = state.store.clone();
-    let list = tokio::task::spawn_blocking(move || store.campaign_participants(campaign))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let list = blocking(move || store.campaign_participants(campaign)).await?;
     if list.is_empty() && state.docs.campaign(campaign).is_none() {
         return Err(not_found());
     }
@@ -639,10 +646,7 @@ async fn update_store_settings(
         .map_err(|e| invalid(&e.field, &e.message))?;
     let docs = state.docs.clone();
     let target = store.clone();
-    let updated = tokio::task::spawn_blocking(move || docs.update_settings(&target, &change))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let updated = blocking(move || docs.update_settings(&target, &change)).await?;
     Ok(ok(&render_settings(store, updated)))
 }
 
@@ -677,10 +681,7 @@ struct SalesBody {
 async fn sales(State(state): State<HubState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let store = state.store.clone();
-    let rows = tokio::task::spawn_blocking(move || store.sales())
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let rows = blocking(move || store.sales()).await?;
     let body: Vec<SalesBody> = rows
         .into_iter()
         .map(|r| SalesBody {
@@ -714,30 +715,238 @@ struct ExportLag {
 
 async fn lag(State(state): State<HubState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let body = tokio::task::spawn_blocking(move || -> Result<Lag, String> {
-        let durable = state.store.durable_positions().map_err(|e| e.to_string())?;
-        let exported = state.store.export_positions().map_err(|e| e.to_string())?;
-        let report = state.export.report();
-        let behind = durable
-            .iter()
-            .map(|(origin, upto)| upto.saturating_sub(exported.get(origin).copied().unwrap_or(0)))
-            .sum();
-        Ok(Lag {
-            export: ExportLag {
-                enabled: report.brokers.is_some(),
-                behind,
-                report,
-            },
-            webhooks: state
-                .webhooks
-                .reports(&state.store)
-                .map_err(|e| e.to_string())?,
-        })
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
+    let body = blocking(move || lag_report(&state)).await?;
     Ok(ok(&body))
+}
+
+fn lag_report(state: &HubState) -> Result<Lag, String> {
+    let durable = state.store.durable_positions().map_err(|e| e.to_string())?;
+    let exported = state.store.export_positions().map_err(|e| e.to_string())?;
+    let report = state.export.report();
+    let behind = durable
+        .iter()
+        .map(|(origin, upto)| upto.saturating_sub(exported.get(origin).copied().unwrap_or(0)))
+        .sum();
+    Ok(Lag {
+        export: ExportLag {
+            enabled: report.brokers.is_some(),
+            behind,
+            report,
+        },
+        webhooks: state
+            .webhooks
+            .reports(&state.store)
+            .map_err(|e| e.to_string())?,
+    })
+}
+
+/// One store of `GET /fleet/stores`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FleetStore {
+    store_id: String,
+    tills: u64,
+    connected: u64,
+    /// The latest contact of any of its tills since this hub process started.
+    last_contact: Option<Timestamp>,
+    /// Events the hub holds from the store's tills.
+    events: u64,
+}
+
+impl FleetStore {
+    fn new(store_id: String) -> Self {
+        Self {
+            store_id,
+            tills: 0,
+            connected: 0,
+            last_contact: None,
+            events: 0,
+        }
+    }
+}
+
+fn fleet_store_rows(state: &HubState) -> Result<Vec<FleetStore>, String> {
+    use fusion_sync::net::EventSink;
+    let connected = state.gate.connected();
+    let mut rows: std::collections::BTreeMap<String, FleetStore> = Default::default();
+    for (node_id, store_id) in state.store.enrollments().map_err(|e| e.to_string())? {
+        let entry = rows
+            .entry(store_id.clone())
+            .or_insert_with(|| FleetStore::new(store_id));
+        entry.tills += 1;
+        if let Ok(id) = node_id.parse::<EndpointId>() {
+            if connected.contains(&id) {
+                entry.connected += 1;
+            }
+            if let Some(ms) = state.gate.last_contact_ms(id) {
+                let at = Timestamp::from_unix_ms(ms);
+                if entry.last_contact.is_none_or(|c| c < at) {
+                    entry.last_contact = Some(at);
+                }
+            }
+        }
+    }
+    for (origin, position) in state.store.positions() {
+        if let Some(store_id) = state
+            .store
+            .origin_store(origin.as_str())
+            .map_err(|e| e.to_string())?
+        {
+            rows.entry(store_id.clone())
+                .or_insert_with(|| FleetStore::new(store_id))
+                .events += position;
+        }
+    }
+    Ok(rows.into_values().collect())
+}
+
+async fn fleet_stores(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let rows = blocking(move || fleet_store_rows(&state)).await?;
+    Ok(ok(&rows))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StockQuery {
+    sku: Option<String>,
+    store: Option<String>,
+}
+
+async fn fleet_stock(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let Query(query) = query.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            None,
+            &format!("{}; the parameters are sku and store", e.body_text()),
+        )
+    })?;
+    let store = state.store.clone();
+    let rows =
+        blocking(move || store.fleet_stock(query.sku.as_deref(), query.store.as_deref())).await?;
+    Ok(ok(&rows))
+}
+
+/// `GET /fleet/orders/{id}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FleetOrder {
+    order_id: fusion_contracts::OrderId,
+    store_id: Option<String>,
+    /// The till that took it.
+    origin: String,
+    /// `created`, `cancelled`, `paid` or `fulfilled`; `refused` when stock was short and no
+    /// order was made.
+    status: String,
+    /// An order.flagged event asks a person to look at it.
+    flagged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<fusion_contracts::Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<fusion_contracts::Currency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<Timestamp>,
+    events: Vec<EventRecord>,
+}
+
+async fn fleet_order(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    use fusion_contracts::Event;
+    authorize(&state, &headers)?;
+    let not_found = || id_not_found(format!("order {id} not found in the fleet"));
+    let order_id = fusion_contracts::OrderId::parse(&id).ok_or_else(not_found)?;
+    let store = state.store.clone();
+    let events = blocking(move || store.order_events(order_id)).await?;
+    let first = events.first().ok_or_else(not_found)?;
+    let origin = first.origin.to_string();
+    let mut order = FleetOrder {
+        order_id,
+        store_id: state.store.origin_store(&origin).map_err(internal)?,
+        origin,
+        status: "created".into(),
+        flagged: false,
+        customer_id: None,
+        total: None,
+        currency: None,
+        created_at: None,
+        events: Vec::with_capacity(events.len()),
+    };
+    for e in &events {
+        match &e.event {
+            Event::OrderCreated(o) => {
+                order.customer_id = Some(o.customer_id.to_string());
+                order.total = Some(o.total);
+                order.currency = Some(o.currency);
+                order.created_at = Some(o.created_at);
+            }
+            Event::InventoryInsufficient(_) if order.created_at.is_none() => {
+                order.status = "refused".into();
+            }
+            Event::OrderCancelled(_) => order.status = "cancelled".into(),
+            Event::OrderPaid(_) => order.status = "paid".into(),
+            Event::OrderFulfilled(_) => order.status = "fulfilled".into(),
+            Event::OrderFlagged(_) => order.flagged = true,
+            _ => {}
+        }
+        order.events.push(e.to_record().map_err(internal)?);
+    }
+    Ok(ok(&order))
+}
+
+/// `GET /metrics`: the hub's state as Prometheus gauges and counters, read at scrape time into
+/// a recorder of this request (the process-wide one may belong to an embedding program).
+async fn prometheus(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let text = blocking(move || -> Result<String, String> {
+        let stores = fleet_store_rows(&state)?;
+        let lag = lag_report(&state)?;
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            for s in &stores {
+                let store = s.store_id.clone();
+                metrics::gauge!("fusion_hub_tills", "store" => store.clone()).set(s.tills as f64);
+                metrics::gauge!("fusion_hub_tills_connected", "store" => store.clone())
+                    .set(s.connected as f64);
+                metrics::gauge!("fusion_hub_events_held", "store" => store).set(s.events as f64);
+            }
+            let export = &lag.export;
+            metrics::gauge!("fusion_hub_export_enabled").set(if export.enabled { 1.0 } else { 0.0 });
+            metrics::gauge!("fusion_hub_export_behind_events").set(export.behind as f64);
+            metrics::counter!("fusion_hub_exported_events_total").absolute(export.report.exported);
+            for w in &lag.webhooks {
+                let name = w.name.clone();
+                metrics::gauge!("fusion_hub_webhook_behind_events", "subscription" => name.clone())
+                    .set(w.behind as f64);
+                metrics::gauge!("fusion_hub_webhook_dead_letters", "subscription" => name.clone())
+                    .set(w.dead_letters as f64);
+                metrics::counter!("fusion_hub_webhook_delivered_total", "subscription" => name.clone())
+                    .absolute(w.delivered);
+                metrics::counter!("fusion_hub_webhook_failed_attempts_total", "subscription" => name)
+                    .absolute(w.failed_attempts);
+            }
+        });
+        Ok(handle.render())
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 #[derive(Deserialize)]

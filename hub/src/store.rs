@@ -34,6 +34,16 @@ const WEBHOOK_POSITIONS: TableDefinition<(&str, &str), u64> =
 /// (subscription, origin, seq) → JSON [`DeadLetter`]: events a subscription gave up on, in
 /// order, until `fusion hub dlq retry` delivers them.
 const WEBHOOK_DLQ: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("webhook_dlq");
+/// (origin, sku) → (available, reserved): each till's stock as its events left it (the same fold
+/// as the node's inventory projection).
+const FLEET_STOCK: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("fleet_stock");
+/// (order id, origin, seq) → (): the events of each order (order, payment, reservation and
+/// shipping topics), for the fleet-wide order lookup.
+const ORDER_EVENTS: TableDefinition<(u128, &str, u64), ()> = TableDefinition::new("order_events");
+/// `projections` → the version the projection tables were built with.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
+const PROJECTIONS_VERSION: u64 = 1;
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -101,6 +111,105 @@ pub struct Participant {
     pub joined_at: Timestamp,
 }
 
+/// One row of [`HubStore::fleet_stock`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockRow {
+    pub store_id: String,
+    pub sku: String,
+    pub available: u64,
+    pub reserved: u64,
+    /// Tills of the store that hold stock of the sku.
+    pub tills: u64,
+}
+
+/// The projection tables one write transaction updates with each stored event.
+struct Projections<'t> {
+    stock: redb::Table<'t, (&'static str, &'static str), (u64, u64)>,
+    orders: redb::Table<'t, (u128, &'static str, u64), ()>,
+}
+
+impl<'t> Projections<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::TableError> {
+        Ok(Self {
+            stock: txn.open_table(FLEET_STOCK)?,
+            orders: txn.open_table(ORDER_EVENTS)?,
+        })
+    }
+}
+
+/// The order an event belongs to, for the order lookup (reservations, payments and shipping
+/// are keyed by their order).
+fn order_of(event: &Event) -> Option<fusion_contracts::OrderId> {
+    let topic = event.topic();
+    let keyed_by_order = topic.starts_with("order.")
+        || topic.starts_with("payment.")
+        || topic.starts_with("shipping.")
+        || matches!(
+            topic,
+            "inventory.reserved" | "inventory.released" | "inventory.insufficient"
+        );
+    keyed_by_order
+        .then(|| fusion_contracts::OrderId::parse(&event.key()))
+        .flatten()
+}
+
+/// Folds one stored event into the projections.
+fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), redb::StorageError> {
+    let mut change = |sku: &str, f: &dyn Fn(&mut (u64, u64))| -> Result<(), redb::StorageError> {
+        let mut level = p.stock.get((origin, sku))?.map_or((0, 0), |v| v.value());
+        f(&mut level);
+        p.stock.insert((origin, sku), level)?;
+        Ok(())
+    };
+    match &e.event {
+        Event::StockAdjusted(a) => change(a.sku.as_str(), &|l| l.0 = a.quantity)?,
+        Event::InventoryReserved(r) => {
+            for line in &r.items {
+                change(line.sku.as_str(), &|l| {
+                    l.0 = l.0.saturating_sub(line.quantity);
+                    l.1 += line.quantity;
+                })?;
+            }
+        }
+        Event::InventoryReleased(r) => {
+            for line in &r.items {
+                change(line.sku.as_str(), &|l| {
+                    l.1 = l.1.saturating_sub(line.quantity);
+                    l.0 += line.quantity;
+                })?;
+            }
+        }
+        _ => {}
+    }
+    if let Some(order) = order_of(&e.event) {
+        p.orders.insert((order.as_u128(), origin, e.seq), ())?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the projections from the fleet log when they were built by another version (or
+/// never: a hub store from before they existed).
+fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<(), HubStoreError> {
+    let mut meta = txn.open_table(META).map_err(storage)?;
+    let built = meta.get("projections").map_err(storage)?.map(|v| v.value());
+    if built == Some(PROJECTIONS_VERSION) {
+        return Ok(());
+    }
+    let mut p = Projections::open(txn).map_err(storage)?;
+    p.stock.retain(|_, _| false).map_err(storage)?;
+    p.orders.retain(|_, _| false).map_err(storage)?;
+    let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
+    for entry in events.iter().map_err(storage)? {
+        let (key, bytes) = entry.map_err(storage)?;
+        let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
+        project(&mut p, key.value().0, &envelope).map_err(storage)?;
+    }
+    meta.insert("projections", PROJECTIONS_VERSION)
+        .map_err(storage)?;
+    Ok(())
+}
+
 pub struct HubStore {
     db: Database,
     /// Woken after every commit that added events (the Kafka exporter waits on it).
@@ -121,6 +230,7 @@ impl HubStore {
         txn.open_table(EXPORT_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_DLQ).map_err(storage)?;
+        rebuild_projections(&txn)?;
         txn.commit().map_err(storage)?;
         Ok(Self {
             db,
@@ -189,6 +299,7 @@ impl HubStore {
             }
             let mut fleet = txn.open_table(FLEET_EVENTS).map_err(storage)?;
             let mut positions = txn.open_table(POSITIONS).map_err(storage)?;
+            let mut projections = Projections::open(&txn).map_err(storage)?;
             let mut seq = positions
                 .get(origin.as_str())
                 .map_err(storage)?
@@ -209,6 +320,7 @@ impl HubStore {
                 fleet
                     .insert((origin.as_str(), seq), envelope.encode().as_slice())
                     .map_err(storage)?;
+                project(&mut projections, origin.as_str(), &envelope).map_err(storage)?;
             }
             if any {
                 positions.insert(origin.as_str(), seq).map_err(storage)?;
@@ -322,6 +434,78 @@ impl HubStore {
                     out.retain(|p| p.user_id != user);
                 }
                 _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stock per store and sku: every till's available and reserved quantities summed, with
+    /// how many tills hold the sku. Optionally one sku or one store.
+    pub fn fleet_stock(
+        &self,
+        sku: Option<&str>,
+        store: Option<&str>,
+    ) -> Result<Vec<StockRow>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let stock = read.open_table(FLEET_STOCK).map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        let mut rows: BTreeMap<(String, String), StockRow> = BTreeMap::new();
+        let mut store_of: BTreeMap<String, String> = BTreeMap::new();
+        for entry in stock.iter().map_err(storage)? {
+            let (key, level) = entry.map_err(storage)?;
+            let (origin, item) = key.value();
+            if sku.is_some_and(|s| s != item) {
+                continue;
+            }
+            let store_id = match store_of.get(origin) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = stores
+                        .get(origin)
+                        .map_err(storage)?
+                        .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+                    store_of.insert(origin.to_string(), s.clone());
+                    s
+                }
+            };
+            if store.is_some_and(|s| s != store_id) {
+                continue;
+            }
+            let (available, reserved) = level.value();
+            let row = rows
+                .entry((store_id.clone(), item.to_string()))
+                .or_insert_with(|| StockRow {
+                    store_id,
+                    sku: item.to_string(),
+                    available: 0,
+                    reserved: 0,
+                    tills: 0,
+                });
+            row.available += available;
+            row.reserved += reserved;
+            row.tills += 1;
+        }
+        Ok(rows.into_values().collect())
+    }
+
+    /// Every event of an order across the fleet, in (origin, seq) order.
+    pub fn order_events(
+        &self,
+        order: fusion_contracts::OrderId,
+    ) -> Result<Vec<Envelope>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let index = read.open_table(ORDER_EVENTS).map_err(storage)?;
+        let events = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        let id = order.as_u128();
+        let mut out = Vec::new();
+        for entry in index
+            .range((id, "", 0)..=(id, "\u{10FFFF}", u64::MAX))
+            .map_err(storage)?
+        {
+            let (key, _) = entry.map_err(storage)?;
+            let (_, origin, seq) = key.value();
+            if let Some(bytes) = events.get((origin, seq)).map_err(storage)? {
+                out.push(Envelope::decode(bytes.value()).map_err(storage)?);
             }
         }
         Ok(out)
@@ -674,6 +858,7 @@ impl HubStore {
             }
             let mut events = txn.open_table(FLEET_EVENTS).map_err(|e| e.to_string())?;
             let mut positions = txn.open_table(POSITIONS).map_err(|e| e.to_string())?;
+            let mut projections = Projections::open(&txn).map_err(|e| e.to_string())?;
             let mut position = positions
                 .get(origin.as_str())
                 .map_err(|e| e.to_string())?
@@ -694,6 +879,7 @@ impl HubStore {
                         envelope.encode().as_slice(),
                     )
                     .map_err(|e| e.to_string())?;
+                project(&mut projections, origin.as_str(), &envelope).map_err(|e| e.to_string())?;
                 position = envelope.seq;
             }
             positions

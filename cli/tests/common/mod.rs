@@ -97,3 +97,52 @@ pub fn fusion(args: &[&str]) -> (i32, String) {
         String::from_utf8(out.stdout).unwrap(),
     )
 }
+
+/// A `fusion hub serve` process.
+pub struct HubProcess {
+    pub child: Child,
+    /// Its HTTP API.
+    pub url: String,
+    /// Its sync endpoint as nodes pass it to `--hub` (`ENDPOINT_ID@IP:PORT`).
+    pub endpoint: String,
+}
+
+/// Starts `fusion hub serve --data-dir DIR ARGS…` (pass `--listen` and `--sync-bind` in `args`)
+/// and waits until it says where it serves; its stdout is drained after.
+pub async fn spawn_hub(dir: &Path, args: &[&str]) -> HubProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(["hub", "serve", "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut endpoint) = (None, None);
+    while url.is_none() || endpoint.is_none() {
+        let line = lines.next_line().await.unwrap().expect("the hub exited");
+        if let Some((_, u)) = line.split_once("listening on ") {
+            url = Some(u.trim().to_string());
+        }
+        if let Some((_, e)) = line.split_once("sync endpoint: ") {
+            endpoint = Some(e.trim().to_string());
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    HubProcess {
+        child,
+        url: url.unwrap(),
+        endpoint: endpoint.unwrap(),
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,275 @@
+//! The fleet API with real tills syncing to the hub over iroh: stores and their sync state,
+//! stock per store and sku (equal to each till's own inventory), an order found across the
+//! fleet with its whole story, Prometheus metrics; the projections survive a hub restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fusion_hub::Hub;
+use fusion_node::replication::{PeerLink, Role};
+use fusion_sync::net;
+use serde_json::{Value, json};
+
+mod common;
+use common::{Api, Till};
+
+/// A hub serving HTTP and sync until `stop`.
+struct Served {
+    hub: Arc<Hub>,
+    api: Api,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    id: net::EndpointId,
+    addr: std::net::SocketAddr,
+}
+
+impl Served {
+    /// Stops serving (the sync endpoint closes, cutting its connections) and lets go.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+        drop(self.hub);
+    }
+}
+
+async fn serve_hub(dir: &std::path::Path) -> Served {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hub = loop {
+        match Hub::open(dir) {
+            Ok(hub) => break Arc::new(hub),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "opening the hub: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let ep = net::offline_endpoint(
+        net::load_or_create_identity(dir).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let (id, addr) = (ep.id(), ep.bound_sockets()[0]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            hub.serve(listener, ep, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+        })
+    };
+    let token = std::fs::read_to_string(dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let api = Api {
+        http: reqwest::Client::new(),
+        url,
+        token,
+    };
+    Served {
+        hub,
+        api,
+        stop,
+        task,
+        id,
+        addr,
+    }
+}
+
+async fn eventually(api: &Api, path: &str, mut done: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api.get(path).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path}: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_stock_orders_and_metrics_across_the_fleet() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let served = serve_hub(hub_dir.path()).await;
+    let (hub, api, hub_id, hub_addr) = (served.hub.clone(), &served.api, served.id, served.addr);
+    let mut tills = Vec::new();
+    let mut dirs = Vec::new();
+    for store in ["store-a", "store-b"] {
+        let dir = tempfile::tempdir().unwrap();
+        let ep = net::offline_endpoint(
+            net::load_or_create_identity(dir.path()).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        hub.state.store.enroll(ep.id(), store).unwrap();
+        tills.push(
+            Till::start(
+                dir.path(),
+                ep,
+                vec![PeerLink::new(Role::Hub, hub_id, vec![hub_addr])],
+            )
+            .await,
+        );
+        dirs.push(dir);
+    }
+
+    // Both tills sell TEA (their own stock); till b also cancels one order.
+    let mut orders = Vec::new();
+    for (i, till) in tills.iter().enumerate() {
+        let (status, _) = till
+            .api
+            .call(
+                reqwest::Method::POST,
+                "/products",
+                Some(json!({ "sku": "TEA", "name": "Tea", "price": 3.5, "currency": "EUR", "inventory": 40 + i })),
+            )
+            .await;
+        assert_eq!(status, 201);
+        for n in 0..3 + i {
+            let (status, order) = till
+                .api
+                .call(
+                    reqwest::Method::POST,
+                    "/orders",
+                    Some(json!({ "customerId": format!("c{n}"), "currency": "EUR", "items": [{ "sku": "TEA", "quantity": 2, "price": 3.5 }] })),
+                )
+                .await;
+            assert_eq!(status, 201, "{order}");
+            orders.push((i, order["id"].as_str().unwrap().to_string()));
+        }
+    }
+    let cancelled = orders.last().unwrap().1.clone();
+    let (status, _) = tills[1]
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/orders/{cancelled}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let held: u64 = tills
+        .iter()
+        .map(|t| t.store.read().unwrap().last_seq().unwrap())
+        .sum();
+
+    // Stores: one till each, connected, every event held.
+    let stores = eventually(api, "/fleet/stores", |b| {
+        b.as_array()
+            .is_some_and(|s| s.iter().map(|s| s["events"].as_u64().unwrap()).sum::<u64>() == held)
+    })
+    .await;
+    for s in stores.as_array().unwrap() {
+        assert_eq!(
+            (s["tills"].as_u64(), s["connected"].as_u64()),
+            (Some(1), Some(1)),
+            "{s}"
+        );
+        assert!(s["lastContact"].is_string(), "{s}");
+    }
+
+    // Stock per store equals each till's own view.
+    let (status, stock) = api.get("/fleet/stock?sku=TEA").await;
+    assert_eq!(status, 200);
+    let mut expected = Vec::new();
+    for (till, store) in tills.iter().zip(["store-a", "store-b"]) {
+        let (_, own) = till.api.get("/inventory/TEA").await;
+        expected.push(json!({ "storeId": store, "sku": "TEA", "available": own["quantity"], "reserved": own["reserved"], "tills": 1 }));
+    }
+    assert_eq!(stock, Value::Array(expected.clone()));
+    assert_eq!(expected[0]["available"], 34); // 40 - 3 × 2
+    assert_eq!(expected[1]["available"], 35); // 41 - 4 × 2 + 2 released
+    let (_, only_b) = api.get("/fleet/stock?store=store-b").await;
+    assert_eq!(only_b, json!([expected[1]]));
+    let (status, body) = api.get("/fleet/stock?colour=red").await;
+    assert_eq!(status, 400, "{body}");
+
+    // An order of store b, found from the hub with its whole story.
+    let (status, order) = api.get(&format!("/fleet/orders/{cancelled}")).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["storeId"], "store-b");
+    assert_eq!(order["origin"], tills[1].node_id.as_str());
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(order["total"], json!(7.0));
+    assert_eq!(order["currency"], "EUR");
+    let topics: Vec<&str> = order["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "order.created",
+            "inventory.reserved",
+            "order.cancelled",
+            "inventory.released"
+        ]
+    );
+    let (_, first) = api.get(&format!("/fleet/orders/{}", orders[0].1)).await;
+    assert_eq!(
+        (first["storeId"].as_str(), first["status"].as_str()),
+        (Some("store-a"), Some("created"))
+    );
+    let unknown = uuid::Uuid::now_v7();
+    for id in [unknown.to_string(), "not-an-id".to_string()] {
+        let (status, body) = api.get(&format!("/fleet/orders/{id}")).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (404, Some("id")),
+            "{body}"
+        );
+    }
+    let (status, body) = api.get(&format!("/campaigns/{unknown}/participants")).await;
+    assert_eq!((status, body["field"].as_str()), (404, Some("id")));
+
+    // Prometheus: stores, tills and lag, behind the admin token.
+    let anonymous = api
+        .http
+        .get(format!("{}/metrics", api.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let text = api
+        .http
+        .get(format!("{}/metrics", api.url))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "fusion_hub_tills{store=\"store-a\"} 1",
+        "fusion_hub_tills_connected{store=\"store-b\"} 1",
+        "fusion_hub_export_enabled 0",
+        &format!("fusion_hub_export_behind_events {held}"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+
+    // The projections are durable: a restarted hub answers the same.
+    for till in tills {
+        till.stop().await;
+    }
+    drop(hub);
+    served.stop().await;
+    let served = serve_hub(hub_dir.path()).await;
+    let api = &served.api;
+    let (_, again) = api.get("/fleet/stock?sku=TEA").await;
+    assert_eq!(again, Value::Array(expected));
+    let (_, order_again) = api.get(&format!("/fleet/orders/{cancelled}")).await;
+    assert_eq!(order_again["status"], "cancelled");
+    served.stop().await;
+}
