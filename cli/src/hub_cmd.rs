@@ -99,6 +99,11 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// The hub's API tokens: viewer (reads the fleet) or admin (also changes it).
+    Token {
+        #[command(subcommand)]
+        command: HubTokenCommand,
+    },
     /// Webhook dead letters: events a subscription gave up on after its attempts.
     Dlq {
         #[command(subcommand)]
@@ -128,6 +133,31 @@ pub enum HubCommand {
     },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
+        #[command(flatten)]
+        target: HubTarget,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HubTokenCommand {
+    /// Create a token; prints its secret once (on stdout; the rest goes to stderr).
+    Create {
+        /// viewer (reads the fleet, e.g. for n8n or Prometheus) or admin.
+        #[arg(long, value_parser = ["viewer", "admin"])]
+        role: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        id: String,
         #[command(flatten)]
         target: HubTarget,
     },
@@ -291,6 +321,7 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 ],
             )
         }
+        HubCommand::Token { command } => token(command, json).await,
         HubCommand::Dlq {
             command:
                 DlqCommand::List {
@@ -534,6 +565,57 @@ async fn replay(
         println!("replayed {sent} {topic} events");
     }
     Ok(())
+}
+
+async fn token(command: HubTokenCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        HubTokenCommand::Create {
+            role,
+            label,
+            target,
+        } => {
+            let body = json!({ "role": role, "label": label });
+            let created: Value = target
+                .client()?
+                .send(Method::POST, "/tokens", Some(&body))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the hub answered without a token"))?;
+            if json {
+                println!("{created}");
+            } else {
+                println!("{}", created["token"].as_str().unwrap_or_default());
+                eprintln!(
+                    "created {role} token {}",
+                    created["id"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        HubTokenCommand::List { target } => {
+            let list = target
+                .client()?
+                .text::<()>(Method::GET, "/tokens", None)
+                .await?;
+            crate::output::list(
+                json,
+                &list,
+                &[
+                    ("ID", "id"),
+                    ("ROLE", "role"),
+                    ("LABEL", "label"),
+                    ("CREATED", "createdAt"),
+                ],
+            )
+        }
+        HubTokenCommand::Revoke { id, target } => {
+            target
+                .client()?
+                .send::<(), Value>(Method::DELETE, &format!("/tokens/{}", encode(&id)), None)
+                .await?;
+            println!("revoked token {id}");
+            Ok(())
+        }
+    }
 }
 
 fn last_error(v: &Value) -> String {

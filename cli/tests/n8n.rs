@@ -204,16 +204,81 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
     let hub_dir = dirs.path().join("hub");
     let node_dir = dirs.path().join("node");
     std::fs::create_dir_all(&hub_dir).unwrap();
-    let (hub_port, n8n_port) = (free_port(), free_port());
-    // The hub's admin token, made here so n8n (which reads the hub's sales) knows it up front.
-    let hub_token = format!("fch_{}", "ab".repeat(32));
-    std::fs::write(hub_dir.join("admin.token"), format!("{hub_token}\n")).unwrap();
+    let n8n_port = free_port();
+    // The hub with the shipped subscriptions (pointed at this n8n and its secret file), plus
+    // one signed with the wrong secret.
+    let secret_file = dirs.path().join("n8n.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let wrong_file = dirs.path().join("wrong.secret");
+    std::fs::write(&wrong_file, WRONG_SECRET).unwrap();
+    let shipped = std::fs::read_to_string(repo().join("hub/n8n/hub-webhooks.toml")).unwrap();
+    let config = shipped
+        .replace("127.0.0.1:5678", &format!("127.0.0.1:{n8n_port}"))
+        .replace(
+            "/run/credentials/fusion-hub.service/fusion_n8n.secret",
+            secret_file.to_str().unwrap(),
+        )
+        + &format!(
+            "\n[[webhook]]\nname = \"impostor\"\nurl = \"http://127.0.0.1:{n8n_port}/webhook/fusion-payment-failed\"\ntopics = [\"payment.failed\"]\nsecret_file = \"{}\"\nmax_attempts = 2\nbackoff_initial_ms = 100\n",
+            wrong_file.display()
+        );
+    let config_file = dirs.path().join("hub.toml");
+    std::fs::write(&config_file, config).unwrap();
+    let (code, checked) = fusion(&[
+        "config",
+        "check",
+        "--kind",
+        "hub",
+        config_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{checked}");
+    let config_arg = config_file.to_str().unwrap();
+    let hub = spawn_hub(
+        &hub_dir,
+        &[
+            "--config",
+            config_arg,
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-bind",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    let hub_flag = hub.endpoint.clone();
+    let hub_url = hub.url.clone();
+    let hub_target = [
+        "--url",
+        hub_url.as_str(),
+        "--data-dir",
+        hub_dir.to_str().unwrap(),
+    ];
+
+    // n8n reads the hub with a viewer token: it can read the fleet, never change it.
+    let (code, viewer) = fusion(
+        &[
+            &[
+                "hub", "token", "create", "--role", "viewer", "--label", "n8n",
+            ][..],
+            &hub_target[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0);
+    let viewer = viewer.trim().to_string();
+    let forbidden = reqwest::Client::new()
+        .post(format!("{hub_url}/webhooks/dlq/retry"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
     let n8n = N8nEnv {
         home,
         user_dir: dirs.path().join("n8n"),
         port: n8n_port,
-        hub_url: format!("http://127.0.0.1:{hub_port}"),
-        hub_token: hub_token.clone(),
+        hub_url: hub_url.clone(),
+        hub_token: viewer,
     };
 
     // Import the four templates and activate them, then start n8n.
@@ -257,56 +322,6 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
         }
     })
     .await;
-
-    // The hub with the shipped subscriptions (pointed at this n8n and its secret file), plus
-    // one signed with the wrong secret.
-    let secret_file = dirs.path().join("n8n.secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    let wrong_file = dirs.path().join("wrong.secret");
-    std::fs::write(&wrong_file, WRONG_SECRET).unwrap();
-    let shipped = std::fs::read_to_string(repo().join("hub/n8n/hub-webhooks.toml")).unwrap();
-    let config = shipped
-        .replace("127.0.0.1:5678", &format!("127.0.0.1:{n8n_port}"))
-        .replace(
-            "/run/credentials/fusion-hub.service/fusion_n8n.secret",
-            secret_file.to_str().unwrap(),
-        )
-        + &format!(
-            "\n[[webhook]]\nname = \"impostor\"\nurl = \"http://127.0.0.1:{n8n_port}/webhook/fusion-payment-failed\"\ntopics = [\"payment.failed\"]\nsecret_file = \"{}\"\nmax_attempts = 2\nbackoff_initial_ms = 100\n",
-            wrong_file.display()
-        );
-    let config_file = dirs.path().join("hub.toml");
-    std::fs::write(&config_file, config).unwrap();
-    let (code, checked) = fusion(&[
-        "config",
-        "check",
-        "--kind",
-        "hub",
-        config_file.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{checked}");
-    let listen = format!("127.0.0.1:{hub_port}");
-    let config_arg = config_file.to_str().unwrap();
-    let hub = spawn_hub(
-        &hub_dir,
-        &[
-            "--config",
-            config_arg,
-            "--listen",
-            &listen,
-            "--sync-bind",
-            "127.0.0.1:0",
-        ],
-    )
-    .await;
-    let hub_flag = hub.endpoint.clone();
-    let hub_url = n8n.hub_url.clone();
-    let hub_target = [
-        "--url",
-        hub_url.as_str(),
-        "--data-dir",
-        hub_dir.to_str().unwrap(),
-    ];
 
     // A node enrolled at the hub, with a card provider.
     let stripe = start_localstripe().await;

@@ -1,4 +1,5 @@
-//! The hub's HTTP API (admin token only): the fleet's events and the enrollments.
+//! The hub's HTTP API, with bearer tokens as on a node: the admin token (`admin.token`, made on
+//! first start) and tokens made with `POST /tokens`, `viewer` (reads) or `admin`.
 //!
 //! - `GET /events?store=&origin=&topic=&after=&limit=` →
 //!   `{ "events": [...], "next": "ORIGIN:SEQ", "complete": bool }`, in (origin, seq) order;
@@ -33,6 +34,9 @@
 //! - `GET /webhooks/dlq?subscription=`: dead letters, in order; `POST /webhooks/dlq/retry
 //!   {"subscription"?}`: one more attempt each, in order per key → attempted, delivered,
 //!   remaining.
+//! - `POST /tokens {"role": "viewer"|"admin", "label"?}` → the token's secret, once;
+//!   `GET /tokens`; `DELETE /tokens/{id}` (admin). A viewer token reads every `GET` route;
+//!   changes need an admin token (403 otherwise).
 //! - `GET /health` (no token).
 
 use std::collections::HashMap;
@@ -56,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::docs::{EditError, HubDocs};
-use crate::store::{FleetFilter, HubStore};
+use crate::store::{FleetFilter, HubRole, HubStore, HubToken};
 
 /// The admin token file in the hub's data dir (same name as a node's).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -129,6 +133,8 @@ pub fn router(state: HubState) -> Router {
         .route("/fleet/stock", get(fleet_stock))
         .route("/fleet/orders/{id}", get(fleet_order))
         .route("/metrics", get(prometheus))
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", delete(revoke_token))
         .route("/webhooks/dlq", get(dead_letters))
         .route(
             "/webhooks/dlq/retry",
@@ -205,21 +211,47 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-fn authorize(state: &HubState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The role of the presented bearer token: the admin token of `admin.token`, or one made with
+/// `POST /tokens`.
+fn role_of(state: &HubState, headers: &HeaderMap) -> Result<HubRole, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let hash: Option<[u8; 32]> = presented.map(|t| Sha256::digest(t.trim().as_bytes()).into());
-    if hash == Some(state.admin_hash) {
-        Ok(())
-    } else {
-        Err(error(
+    let unauthorized = || {
+        error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             None,
-            "a valid admin token is required (Authorization: Bearer …)",
-        ))
+            "a valid token is required (Authorization: Bearer …)",
+        )
+    };
+    let hash: [u8; 32] =
+        Sha256::digest(presented.ok_or_else(unauthorized)?.trim().as_bytes()).into();
+    if hash == state.admin_hash {
+        return Ok(HubRole::Admin);
+    }
+    match state.store.token(&hash).map_err(internal)? {
+        Some(token) => Ok(token.role),
+        None => Err(unauthorized()),
+    }
+}
+
+/// Reading the fleet: any valid token.
+fn authorize(state: &HubState, headers: &HeaderMap) -> Result<(), ApiError> {
+    role_of(state, headers).map(|_| ())
+}
+
+/// Changing anything: an admin token.
+fn authorize_admin(state: &HubState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match role_of(state, headers)? {
+        HubRole::Admin => Ok(()),
+        HubRole::Viewer => Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            None,
+            "this needs an admin token; a viewer token only reads",
+        )),
     }
 }
 
@@ -321,7 +353,7 @@ async fn enroll(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    authorize_admin(&state, &headers)?;
     let body: EnrollBody = serde_json::from_slice(&body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
@@ -351,7 +383,7 @@ async fn revoke(
     headers: HeaderMap,
     UrlPath(node_id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    authorize_admin(&state, &headers)?;
     let node = parse_node_id("nodeId", &node_id)?;
     let was_enrolled = state
         .store
@@ -512,7 +544,7 @@ async fn update_product(
     UrlPath(id): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    authorize_admin(&state, &headers)?;
     let id = product_id(&id)?;
     let request: UpdateProductRequest = parse_body(&body)?;
     let command = request
@@ -638,7 +670,7 @@ async fn update_store_settings(
     UrlPath(id): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    authorize_admin(&state, &headers)?;
     let store = store_id(&id)?;
     let request: SettingsRequest = parse_body(&body)?;
     let change = request
@@ -992,7 +1024,7 @@ async fn retry_dead_letters(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    authorize_admin(&state, &headers)?;
     let request: RetryRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RetryRequest::default()
     } else {
@@ -1006,5 +1038,80 @@ async fn retry_dead_letters(
         Ok(report) => Ok(ok(&report)),
         Err(crate::webhook::WebhookError::Unknown(name)) => Err(unknown_subscription(&name)),
         Err(e) => Err(internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateTokenRequest {
+    role: HubRole,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// A created token: the record and, this once, its secret.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedToken {
+    #[serde(flatten)]
+    record: HubToken,
+    token: String,
+}
+
+async fn create_token(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let request: CreateTokenRequest = parse_body(&body)?;
+    let label = match request.label.map(|l| l.trim().to_string()) {
+        Some(l) if l.chars().count() > 200 => {
+            return Err(invalid("label", "must be at most 200 characters"));
+        }
+        Some(l) if l.is_empty() => None,
+        other => other,
+    };
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(internal)?;
+    let token = format!("fch_{}", hex::encode(secret));
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let record = HubToken {
+        id: uuid::Uuid::now_v7().to_string(),
+        role: request.role,
+        label,
+        created_at: Timestamp::now(),
+    };
+    let store = state.store.clone();
+    let stored = record.clone();
+    blocking(move || store.add_token(&hash, &stored)).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken { record, token }),
+    )
+        .into_response())
+}
+
+async fn list_tokens(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let store = state.store.clone();
+    Ok(ok(&blocking(move || store.tokens()).await?))
+}
+
+async fn revoke_token(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let store = state.store.clone();
+    let target = id.clone();
+    if blocking(move || store.revoke_token(&target)).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(id_not_found(format!("no token {id}")))
     }
 }

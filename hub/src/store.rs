@@ -40,6 +40,9 @@ const FLEET_STOCK: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::
 /// (order id, origin, seq) → (): the events of each order (order, payment, reservation and
 /// shipping topics), for the fleet-wide order lookup.
 const ORDER_EVENTS: TableDefinition<(u128, &str, u64), ()> = TableDefinition::new("order_events");
+/// Token hash (SHA-256) → JSON [`HubToken`]: API tokens made with `POST /tokens` (the admin
+/// token of `admin.token` is not here).
+const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
 /// `projections` → the version the projection tables were built with.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
@@ -99,6 +102,30 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub last_error: String,
     pub failed_at: Timestamp,
+}
+
+/// What a hub token may do. `admin` includes `viewer`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HubRole {
+    /// Read the fleet: events, stores, sales, stock, orders, campaigns, lag, metrics.
+    Viewer,
+    /// Also enroll and revoke nodes, edit products and settings, retry dead letters, manage
+    /// tokens.
+    Admin,
+}
+
+/// A hub API token as stored and listed (never its secret).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubToken {
+    pub id: String,
+    pub role: HubRole,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub label: Option<String>,
+    pub created_at: Timestamp,
 }
 
 /// One participant of a campaign ([`HubStore::campaign_participants`]).
@@ -230,6 +257,7 @@ impl HubStore {
         txn.open_table(EXPORT_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_DLQ).map_err(storage)?;
+        txn.open_table(TOKENS).map_err(storage)?;
         rebuild_projections(&txn)?;
         txn.commit().map_err(storage)?;
         Ok(Self {
@@ -651,6 +679,67 @@ impl HubStore {
             }
         }
         txn.commit().map_err(storage)
+    }
+
+    /// Stores a token by the hash of its secret. Durable on return.
+    pub fn add_token(&self, hash: &[u8; 32], token: &HubToken) -> Result<(), HubStoreError> {
+        let json = serde_json::to_vec(token).map_err(storage)?;
+        let txn = self.db.begin_write().map_err(storage)?;
+        txn.open_table(TOKENS)
+            .map_err(storage)?
+            .insert(hash.as_slice(), json.as_slice())
+            .map_err(storage)?;
+        txn.commit().map_err(storage)
+    }
+
+    /// The token whose secret hashes to `hash`.
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<HubToken>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TOKENS).map_err(storage)?;
+        table
+            .get(hash.as_slice())
+            .map_err(storage)?
+            .map(|v| serde_json::from_slice(v.value()).map_err(storage))
+            .transpose()
+    }
+
+    /// Every token, oldest first.
+    pub fn tokens(&self) -> Result<Vec<HubToken>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TOKENS).map_err(storage)?;
+        let mut out: Vec<HubToken> = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, json) = entry.map_err(storage)?;
+            out.push(serde_json::from_slice(json.value()).map_err(storage)?);
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    /// Revokes the token `id`; false when there is none. Durable on return.
+    pub fn revoke_token(&self, id: &str) -> Result<bool, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let found = {
+            let mut table = txn.open_table(TOKENS).map_err(storage)?;
+            let mut hash = None;
+            for entry in table.iter().map_err(storage)? {
+                let (key, json) = entry.map_err(storage)?;
+                let token: HubToken = serde_json::from_slice(json.value()).map_err(storage)?;
+                if token.id == id {
+                    hash = Some(key.value().to_vec());
+                    break;
+                }
+            }
+            match hash {
+                Some(h) => {
+                    table.remove(h.as_slice()).map_err(storage)?;
+                    true
+                }
+                None => false,
+            }
+        };
+        txn.commit().map_err(storage)?;
+        Ok(found)
     }
 
     /// Enrolls `node` as a till of `store` (again, if it was revoked). Durable on return.

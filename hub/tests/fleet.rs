@@ -259,6 +259,55 @@ async fn stores_stock_orders_and_metrics_across_the_fleet() {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
 
+    // A viewer token reads the fleet and changes nothing; revoked, it is refused.
+    let (status, created) = api
+        .call(
+            reqwest::Method::POST,
+            "/tokens",
+            Some(json!({ "role": "viewer", "label": "grafana" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let viewer = Api {
+        http: api.http.clone(),
+        url: api.url.clone(),
+        token: created["token"].as_str().unwrap().to_string(),
+    };
+    assert_eq!(viewer.get("/fleet/stock").await.0, 200);
+    assert_eq!(viewer.get("/metrics").await.0, 200);
+    let key = net::SecretKey::generate().public().to_string();
+    let (status, body) = viewer
+        .call(
+            reqwest::Method::POST,
+            "/enrollments",
+            Some(json!({ "nodeId": key, "storeId": "store-z" })),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    assert_eq!(viewer.get("/tokens").await.0, 403);
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/tokens",
+            Some(json!({ "role": "owner" })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("role")),
+        "{body}"
+    );
+    let (_, listed) = api.get("/tokens").await;
+    assert_eq!(listed[0]["label"], "grafana");
+    assert!(
+        listed[0].get("token").is_none(),
+        "a listing never shows secrets"
+    );
+    let path = format!("/tokens/{}", created["id"].as_str().unwrap());
+    assert_eq!(api.call(reqwest::Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(viewer.get("/fleet/stock").await.0, 401);
+    assert_eq!(api.call(reqwest::Method::DELETE, &path, None).await.0, 404);
+
     // The projections are durable: a restarted hub answers the same.
     for till in tills {
         till.stop().await;
