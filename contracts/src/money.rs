@@ -241,6 +241,19 @@ impl utoipa::ToSchema for Decimal {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Currency(iso_currency::Currency);
 
+/// Ordered by code (for maps keyed by currency).
+impl Ord for Currency {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.code().cmp(other.code())
+    }
+}
+
+impl PartialOrd for Currency {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Currency {
     pub const USD: Currency = Currency(iso_currency::Currency::USD);
     pub const EUR: Currency = Currency(iso_currency::Currency::EUR);
