@@ -86,6 +86,7 @@ pub struct Webhook {
     pub backoff_initial_ms: Option<u64>,
     pub backoff_max_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
+    pub concurrency: Option<usize>,
 }
 
 impl Webhook {
@@ -118,6 +119,9 @@ impl Webhook {
         }
         if let Some(ms) = self.timeout_ms {
             s.timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = self.concurrency {
+            s.concurrency = n;
         }
         Ok(s)
     }

@@ -11,10 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fusion_contracts::commands::{OrderLine, PlaceOrder};
-use fusion_contracts::{
-    CorrelationId, Currency, CustomerId, Envelope, EventId, Money, NodeId, OrderId, Sku, Timestamp,
-};
+use fusion_contracts::NodeId;
 use fusion_hub::Hub;
 use fusion_hub::export::{self, ExportConfig, ExportStatus};
 use fusion_hub::store::HubStore;
@@ -25,6 +22,10 @@ use fusion_sync::net::{self, EventSink};
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+
+#[path = "support.rs"]
+mod support;
+use support::order_events;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -80,54 +81,6 @@ fn broker(dir: &std::path::Path) -> Broker {
         std::thread::sleep(Duration::from_millis(20));
     }
     Broker(child, format!("127.0.0.1:{port}"))
-}
-
-/// Order events as a till logs them: order.created (3 lines) then inventory.reserved.
-fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
-    let line = |sku: &str, cents| OrderLine {
-        sku: Sku::new(sku).unwrap(),
-        quantity: 1,
-        price: Money {
-            minor: cents,
-            currency: Currency::USD,
-        },
-        category: None,
-    };
-    let mut out = Vec::with_capacity(n as usize);
-    let mut seq = 0;
-    while seq < n {
-        let cmd = PlaceOrder {
-            order_id: OrderId::from_u128(u128::from(seq) + 1),
-            customer_id: CustomerId::new("walk-in").unwrap(),
-            currency: Currency::USD,
-            lines: vec![line("COF", 1299), line("MUG", 1450), line("SYR", 650)],
-            shipping_address: None,
-        };
-        let events = fusion_node::domain::orders::place(
-            &cmd,
-            |_| 1_000_000,
-            Timestamp::from_unix_ms(1_795_000_000_000),
-            Some(1_800_000),
-        )
-        .unwrap();
-        for event in events {
-            seq += 1;
-            out.push(
-                Envelope::new(
-                    EventId::from_u128(u128::from(seq)),
-                    origin.clone(),
-                    seq,
-                    Timestamp::from_unix_ms(1_795_000_000_000),
-                    CorrelationId::new("bench").unwrap(),
-                    None,
-                    event,
-                )
-                .unwrap(),
-            );
-        }
-    }
-    out.truncate(n as usize);
-    out
 }
 
 async fn run(events: u64, orders: usize) {

@@ -13,7 +13,8 @@
 //!   the key's later events go to the dead-letter list behind it (never around it), so the
 //!   receiver sees each key's events in order. Other keys go on. `fusion hub dlq retry` sends
 //!   dead letters again, in order per key.
-//! - Per subscription and origin, a window of events is delivered (keys concurrently, each
+//! - Per subscription and origin, a window of events is delivered (`concurrency` keys at a
+//!   time, each
 //!   key's events one after another), then the position and the window's dead letters are
 //!   committed in one durable transaction. A crash inside a window sends it again: delivery is
 //!   at least once, and receivers deduplicate by `X-Fusion-Event-Id`.
@@ -34,8 +35,6 @@ use crate::store::{DeadLetter, HubStore, HubStoreError};
 
 /// Events of one origin delivered before the position advances.
 const WINDOW: usize = 256;
-/// Keys of one window delivered at the same time.
-const CONCURRENT_KEYS: usize = 8;
 
 /// One webhook subscription, as configured (`[[webhook]]` in the hub config).
 #[derive(Clone)]
@@ -53,6 +52,9 @@ pub struct Subscription {
     pub backoff_max: Duration,
     /// Per POST.
     pub timeout: Duration,
+    /// Keys delivered at the same time (each key's events stay one after another): with a
+    /// receiver that answers in L seconds, at most `concurrency / L` events/s.
+    pub concurrency: usize,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -67,8 +69,8 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// A subscription with the default retry policy: 8 attempts, 500 ms doubling to 30 s,
-    /// 10 s per POST.
+    /// A subscription with the default policy: 8 attempts, 500 ms doubling to 30 s, 10 s per
+    /// POST, 8 keys at a time.
     pub fn new(name: &str, url: &str, topics: Vec<String>, secret: Vec<u8>) -> Self {
         Self {
             name: name.to_string(),
@@ -79,6 +81,7 @@ impl Subscription {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
+            concurrency: 8,
         }
     }
 
@@ -229,6 +232,9 @@ impl Webhooks {
             if s.max_attempts == 0 {
                 return Err(problem("max_attempts must be at least 1"));
             }
+            if s.concurrency == 0 {
+                return Err(problem("concurrency must be at least 1"));
+            }
             if s.secret.is_empty() {
                 return Err(problem("the secret must not be empty"));
             }
@@ -367,7 +373,7 @@ impl Webhooks {
         }
         let mut dead: Vec<DeadLetter> = futures_util::stream::iter(keys)
             .map(|(key, events)| self.deliver_key(sub, key, events, store_id))
-            .buffer_unordered(CONCURRENT_KEYS)
+            .buffer_unordered(sub.config.concurrency)
             .collect::<Vec<Vec<DeadLetter>>>()
             .await
             .into_iter()
