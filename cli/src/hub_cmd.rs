@@ -125,6 +125,15 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Stock rights per store and sku: held and reserved by each till, and in transit.
+    Escrow {
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long)]
+        store: Option<String>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// Find an order anywhere in the fleet: its store, till, status and events.
     Order {
         id: String,
@@ -434,19 +443,26 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 ],
             )
         }
+        HubCommand::Escrow { sku, store, target } => {
+            let path = with_query("/escrow", &[("sku", &sku), ("store", &store)]);
+            let rows = target
+                .client()?
+                .text::<()>(Method::GET, &path, None)
+                .await?;
+            crate::output::list(
+                json,
+                &rows,
+                &[
+                    ("STORE", "storeId"),
+                    ("SKU", "sku"),
+                    ("HELD", "held"),
+                    ("RESERVED", "reserved"),
+                    ("IN TRANSIT", "inTransit"),
+                ],
+            )
+        }
         HubCommand::Stock { sku, store, target } => {
-            let mut query = Vec::new();
-            if let Some(sku) = &sku {
-                query.push(format!("sku={}", encode(sku)));
-            }
-            if let Some(store) = &store {
-                query.push(format!("store={}", encode(store)));
-            }
-            let path = if query.is_empty() {
-                "/fleet/stock".to_string()
-            } else {
-                format!("/fleet/stock?{}", query.join("&"))
-            };
+            let path = with_query("/fleet/stock", &[("sku", &sku), ("store", &store)]);
             let rows = target
                 .client()?
                 .text::<()>(Method::GET, &path, None)
@@ -623,6 +639,19 @@ fn last_error(v: &Value) -> String {
         .as_str()
         .map(|e| format!("; last error: {e}"))
         .unwrap_or_default()
+}
+
+/// `path?k=v&…` with the given parameters that are set, percent-encoded.
+fn with_query(path: &str, params: &[(&str, &Option<String>)]) -> String {
+    let query: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
 }
 
 /// Percent-encodes a query value.

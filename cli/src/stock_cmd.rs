@@ -33,6 +33,22 @@ pub enum StockCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Give stock rights to another till of the store (or the hub), by its node id (manager):
+    /// they leave this till at once and count there once it has seen the transfer.
+    Transfer {
+        sku: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        quantity: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The stock rights this till holds per sku, and its transfers still in transit.
+    Escrow {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Show one sku's stock, or list every sku's.
     List {
         sku: Option<String>,
@@ -71,6 +87,52 @@ pub async fn run(command: StockCommand, json: bool) -> anyhow::Result<()> {
                 )
                 .await?;
             output::one(json, &level, COLUMNS)
+        }
+        StockCommand::Transfer {
+            sku,
+            to,
+            quantity,
+            target,
+        } => {
+            let body = json!({ "to": to, "quantity": quantity });
+            let level = Client::new(&target)?
+                .text(
+                    Method::POST,
+                    &format!("/inventory/{sku}/transfer"),
+                    Some(&body),
+                )
+                .await?;
+            output::one(json, &level, COLUMNS)
+        }
+        StockCommand::Escrow { target } => {
+            let text = Client::new(&target)?
+                .text::<()>(Method::GET, "/escrow", None)
+                .await?;
+            if json {
+                println!("{}", text.trim());
+                return Ok(());
+            }
+            let escrow: serde_json::Value = serde_json::from_str(&text)?;
+            output::list(
+                false,
+                &escrow["stock"].to_string(),
+                &[
+                    ("SKU", "sku"),
+                    ("HELD", "held"),
+                    ("RESERVED", "reserved"),
+                    ("IN TRANSIT", "inTransit"),
+                ],
+            )?;
+            for t in escrow["inTransit"].as_array().into_iter().flatten() {
+                println!(
+                    "in transit: {} {} to {} since {}",
+                    t["quantity"],
+                    t["sku"].as_str().unwrap_or_default(),
+                    t["to"].as_str().unwrap_or_default(),
+                    t["at"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
         }
         StockCommand::List { sku, target } => {
             let client = Client::new(&target)?;

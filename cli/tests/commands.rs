@@ -91,6 +91,46 @@ async fn every_domain_command_against_a_real_node() {
     ]));
     assert_eq!(adjusted["quantity"], 35);
     assert!(ok(&fusion(&["stock", "list"])).contains("TEA"));
+    // Stock rights given to another till (not running: they stay in transit).
+    let given = json(&fusion(&[
+        "stock",
+        "transfer",
+        "TEA",
+        "--to",
+        "till-2",
+        "--quantity",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(given["quantity"], 30);
+    let escrow = json(&fusion(&["stock", "escrow", "--json"]));
+    assert_eq!(escrow["stock"][0]["held"], 30);
+    assert_eq!(escrow["stock"][0]["inTransit"], 5);
+    assert_eq!(escrow["inTransit"][0]["to"], "till-2");
+    let table = ok(&fusion(&["stock", "escrow"]));
+    assert!(
+        table.contains("IN TRANSIT") && table.contains("to till-2"),
+        "{table}"
+    );
+    assert_eq!(
+        code(&fusion(&[
+            "stock",
+            "transfer",
+            "TEA",
+            "--to",
+            "till-2",
+            "--quantity",
+            "31"
+        ])),
+        3,
+        "more than held is refused"
+    );
+    assert_eq!(
+        json(&fusion(&[
+            "stock", "adjust", "TEA", "5", "--reason", "back", "--json"
+        ]))["quantity"],
+        35
+    );
 
     // Orders.
     let order = json(&fusion(&[

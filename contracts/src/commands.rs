@@ -65,6 +65,30 @@ pub struct ArchiveProduct {
 pub enum InventoryCommand {
     SetStock(SetStock),
     AdjustStock(AdjustStock),
+    /// Give stock rights to another till of the store (or the hub): see `docs/ESCROW.md`.
+    TransferStock(TransferStock),
+    /// Take in a transfer addressed to this node (the writer issues it when the transfer
+    /// arrives from the peer's log).
+    ReceiveStock(ReceiveStock),
+}
+
+/// Moves `quantity` of this node's available stock of `sku` to the holder `to`. The units are
+/// in transit until `to` receives them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferStock {
+    pub transfer_id: uuid::Uuid,
+    pub sku: Sku,
+    pub quantity: u64,
+    pub to: crate::NodeId,
+}
+
+/// Adds a transfer addressed to this node to its available stock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceiveStock {
+    pub transfer_id: uuid::Uuid,
+    pub sku: Sku,
+    pub quantity: u64,
+    pub from: crate::NodeId,
 }
 
 /// Sets the available quantity of a sku to an absolute value (a count).

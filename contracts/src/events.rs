@@ -175,6 +175,36 @@ pub struct StockAdjusted {
     pub reason: String,
 }
 
+/// `inventory.transferred`: this till gave stock rights of a sku to another holder (a till of
+/// the store, or the hub); they are in transit until the receiver's `inventory.received`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockTransferred {
+    pub transfer_id: uuid::Uuid,
+    pub sku: Sku,
+    pub quantity: u64,
+    /// The receiving holder's node id.
+    #[schemars(with = "String")]
+    pub to: NodeId,
+    /// Available here before and after.
+    pub previous_quantity: u64,
+    pub available: u64,
+}
+
+/// `inventory.received`: this till took in a transfer addressed to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockReceived {
+    pub transfer_id: uuid::Uuid,
+    pub sku: Sku,
+    pub quantity: u64,
+    /// The giving holder's node id.
+    #[schemars(with = "String")]
+    pub from: NodeId,
+    pub previous_quantity: u64,
+    pub available: u64,
+}
+
 /// `order.created`: FusionCommerce's `{orderId, customerId, total, items}` and more.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -312,6 +342,38 @@ impl ProductUpdated {
 
 impl ProductArchived {
     fn validate(&self) -> Result<(), EventError> {
+        Ok(())
+    }
+}
+
+impl StockTransferred {
+    fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "inventory.transferred";
+        if self.quantity == 0 {
+            return Err(invalid(T, "quantity must be positive"));
+        }
+        if self.previous_quantity.checked_sub(self.quantity) != Some(self.available) {
+            return Err(invalid(
+                T,
+                "available must equal previousQuantity - quantity",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StockReceived {
+    fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "inventory.received";
+        if self.quantity == 0 {
+            return Err(invalid(T, "quantity must be positive"));
+        }
+        if self.previous_quantity.checked_add(self.quantity) != Some(self.available) {
+            return Err(invalid(
+                T,
+                "available must equal previousQuantity + quantity",
+            ));
+        }
         Ok(())
     }
 }
@@ -495,6 +557,8 @@ events! {
         OrderFulfilled => "order.fulfilled", version = 1, key = |p| p.order_id.to_string();
         PaymentVoided => "payment.voided", version = 1, key = |p| p.order_id.to_string();
     StoreCreditChanged => "store-credit.changed", version = 1, key = |p| p.account.clone();
+    StockTransferred => "inventory.transferred", version = 1, key = |p| p.sku.to_string();
+    StockReceived => "inventory.received", version = 1, key = |p| p.sku.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -222,6 +222,38 @@ impl AdjustStockRequest {
     }
 }
 
+/// `POST /inventory/{sku}/transfer`: give stock rights to another till of the store or the hub.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferStockRequest {
+    /// The receiving node's id (its origin, as in events and `GET /sync/status`).
+    pub to: String,
+    /// Units to give; at most what is available here.
+    pub quantity: u64,
+}
+
+impl TransferStockRequest {
+    pub fn into_command(
+        self,
+        sku: Sku,
+        transfer_id: uuid::Uuid,
+    ) -> Result<crate::commands::TransferStock, FieldError> {
+        let to = crate::NodeId::new(self.to.trim()).map_err(|e| FieldError::new("to", e.reason))?;
+        if self.quantity == 0 || self.quantity > QUANTITY_MAX {
+            return Err(FieldError::new(
+                "quantity",
+                format!("must be 1 to {QUANTITY_MAX}"),
+            ));
+        }
+        Ok(crate::commands::TransferStock {
+            transfer_id,
+            sku,
+            quantity: self.quantity,
+            to,
+        })
+    }
+}
+
 /// `POST /orders`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -613,6 +645,39 @@ pub struct StockResponse {
     pub quantity: u64,
     pub reserved: u64,
     pub updated_at: Timestamp,
+}
+
+/// `GET /escrow` on a node: the stock rights this till holds, per sku, and what it gave away
+/// that is still in transit (see docs/ESCROW.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EscrowResponse {
+    /// This till's node id: the holder.
+    pub node_id: String,
+    pub stock: Vec<StockRights>,
+    pub in_transit: Vec<TransferInTransit>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockRights {
+    pub sku: Sku,
+    /// Units this till may still sell on its own (its rights).
+    pub held: u64,
+    /// Units held by its open orders (rights used, not yet final).
+    pub reserved: u64,
+    /// Units it gave away that the receiver has not taken in yet.
+    pub in_transit: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferInTransit {
+    pub transfer_id: uuid::Uuid,
+    pub sku: Sku,
+    pub to: String,
+    pub quantity: u64,
+    pub at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

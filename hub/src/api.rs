@@ -27,6 +27,8 @@
 //!   the store's tills, as their events left them).
 //! - `GET /fleet/orders/{id}`: an order found anywhere in the fleet: its store, till, status,
 //!   total and every event about it (order, reservation, payment, shipping).
+//! - `GET /escrow?store=&sku=`: stock rights per store and sku — what each till holds and has
+//!   reserved, and the transfers in transit between holders (docs/ESCROW.md).
 //! - `GET /metrics`: Prometheus text (admin token): stores, tills, events held, export and
 //!   webhook lag, dead letters.
 //! - `GET /fleet/lag`: how far the Kafka export and each webhook subscription are behind the
@@ -132,6 +134,7 @@ pub fn router(state: HubState) -> Router {
         .route("/fleet/stores", get(fleet_stores))
         .route("/fleet/stock", get(fleet_stock))
         .route("/fleet/orders/{id}", get(fleet_order))
+        .route("/escrow", get(escrow))
         .route("/metrics", get(prometheus))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
@@ -1114,4 +1117,95 @@ async fn revoke_token(
     } else {
         Err(id_not_found(format!("no token {id}")))
     }
+}
+
+/// One store's sku in `GET /escrow`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EscrowRow {
+    store_id: String,
+    sku: String,
+    /// Units the holders may still sell, summed.
+    held: u64,
+    reserved: u64,
+    in_transit: u64,
+    holders: Vec<EscrowHolder>,
+    transfers_in_transit: Vec<crate::store::Transfer>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EscrowHolder {
+    origin: String,
+    held: u64,
+    reserved: u64,
+}
+
+async fn escrow(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let Query(query) = query.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            None,
+            &format!("{}; the parameters are sku and store", e.body_text()),
+        )
+    })?;
+    let store = state.store.clone();
+    let (stock, transfers) = blocking(move || {
+        Ok::<_, crate::store::HubStoreError>((store.till_stock()?, store.transfers()?))
+    })
+    .await?;
+    let mut rows: std::collections::BTreeMap<(String, String), EscrowRow> = Default::default();
+    let origin_store: HashMap<String, String> = stock
+        .iter()
+        .map(|t| (t.origin.clone(), t.store_id.clone()))
+        .collect();
+    let wanted = |store: &str, sku: &str| {
+        query.store.as_deref().is_none_or(|s| s == store)
+            && query.sku.as_deref().is_none_or(|s| s == sku)
+    };
+    let row = |store: &str, sku: &str| EscrowRow {
+        store_id: store.to_string(),
+        sku: sku.to_string(),
+        held: 0,
+        reserved: 0,
+        in_transit: 0,
+        holders: Vec::new(),
+        transfers_in_transit: Vec::new(),
+    };
+    for t in stock {
+        if !wanted(&t.store_id, &t.sku) {
+            continue;
+        }
+        let r = rows
+            .entry((t.store_id.clone(), t.sku.clone()))
+            .or_insert_with(|| row(&t.store_id, &t.sku));
+        r.held += t.available;
+        r.reserved += t.reserved;
+        r.holders.push(EscrowHolder {
+            origin: t.origin,
+            held: t.available,
+            reserved: t.reserved,
+        });
+    }
+    for t in transfers.into_iter().filter(|t| !t.received) {
+        let store_id = origin_store
+            .get(&t.from)
+            .cloned()
+            .unwrap_or_else(|| "-".to_string());
+        if !wanted(&store_id, &t.sku) {
+            continue;
+        }
+        let r = rows
+            .entry((store_id.clone(), t.sku.clone()))
+            .or_insert_with(|| row(&store_id, &t.sku));
+        r.in_transit += t.quantity;
+        r.transfers_in_transit.push(t);
+    }
+    Ok(ok(&rows.into_values().collect::<Vec<_>>()))
 }

@@ -43,10 +43,15 @@ const ORDER_EVENTS: TableDefinition<(u128, &str, u64), ()> = TableDefinition::ne
 /// Token hash (SHA-256) → JSON [`HubToken`]: API tokens made with `POST /tokens` (the admin
 /// token of `admin.token` is not here).
 const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
+/// Transfer id → JSON [`Transfer`]: stock rights one till gave another (or the hub).
+const FLEET_TRANSFERS: TableDefinition<u128, &[u8]> = TableDefinition::new("fleet_transfers");
+/// Transfer id → the origin that took it in. A transfer without a receipt is in transit (a
+/// receipt may arrive before its transfer: they come from different tills' logs).
+const FLEET_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("fleet_receipts");
 /// `projections` → the version the projection tables were built with.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
-const PROJECTIONS_VERSION: u64 = 1;
+const PROJECTIONS_VERSION: u64 = 2;
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -150,10 +155,37 @@ pub struct StockRow {
     pub tills: u64,
 }
 
+/// One till's stock of one sku ([`HubStore::till_stock`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TillStock {
+    pub origin: String,
+    pub store_id: String,
+    pub sku: String,
+    pub available: u64,
+    pub reserved: u64,
+}
+
+/// A stock transfer between holders ([`HubStore::transfers`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    pub transfer_id: uuid::Uuid,
+    pub sku: String,
+    pub from: String,
+    pub to: String,
+    pub quantity: u64,
+    pub at: Timestamp,
+    /// Whether the receiver took it in (as far as the hub has seen).
+    #[serde(default)]
+    pub received: bool,
+}
+
 /// The projection tables one write transaction updates with each stored event.
 struct Projections<'t> {
     stock: redb::Table<'t, (&'static str, &'static str), (u64, u64)>,
     orders: redb::Table<'t, (u128, &'static str, u64), ()>,
+    transfers: redb::Table<'t, u128, &'static [u8]>,
+    receipts: redb::Table<'t, u128, &'static str>,
 }
 
 impl<'t> Projections<'t> {
@@ -161,6 +193,8 @@ impl<'t> Projections<'t> {
         Ok(Self {
             stock: txn.open_table(FLEET_STOCK)?,
             orders: txn.open_table(ORDER_EVENTS)?,
+            transfers: txn.open_table(FLEET_TRANSFERS)?,
+            receipts: txn.open_table(FLEET_RECEIPTS)?,
         })
     }
 }
@@ -191,6 +225,25 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
     };
     match &e.event {
         Event::StockAdjusted(a) => change(a.sku.as_str(), &|l| l.0 = a.quantity)?,
+        Event::StockTransferred(t) => {
+            change(t.sku.as_str(), &|l| l.0 = t.available)?;
+            let record = Transfer {
+                transfer_id: t.transfer_id,
+                sku: t.sku.to_string(),
+                from: origin.to_string(),
+                to: t.to.to_string(),
+                quantity: t.quantity,
+                at: e.occurred_at,
+                received: false,
+            };
+            let json = serde_json::to_vec(&record).expect("a transfer serializes");
+            p.transfers
+                .insert(t.transfer_id.as_u128(), json.as_slice())?;
+        }
+        Event::StockReceived(r) => {
+            change(r.sku.as_str(), &|l| l.0 = r.available)?;
+            p.receipts.insert(r.transfer_id.as_u128(), origin)?;
+        }
         Event::InventoryReserved(r) => {
             for line in &r.items {
                 change(line.sku.as_str(), &|l| {
@@ -226,6 +279,8 @@ fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<(), HubStoreError
     let mut p = Projections::open(txn).map_err(storage)?;
     p.stock.retain(|_, _| false).map_err(storage)?;
     p.orders.retain(|_, _| false).map_err(storage)?;
+    p.transfers.retain(|_, _| false).map_err(storage)?;
+    p.receipts.retain(|_, _| false).map_err(storage)?;
     let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
     for entry in events.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
@@ -514,6 +569,50 @@ impl HubStore {
             row.tills += 1;
         }
         Ok(rows.into_values().collect())
+    }
+
+    /// Every stock transfer the hub has seen, oldest first, each marked received or not.
+    pub fn transfers(&self) -> Result<Vec<Transfer>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let transfers = read.open_table(FLEET_TRANSFERS).map_err(storage)?;
+        let receipts = read.open_table(FLEET_RECEIPTS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in transfers.iter().map_err(storage)? {
+            let (id, json) = entry.map_err(storage)?;
+            let mut t: Transfer = serde_json::from_slice(json.value()).map_err(storage)?;
+            t.received = receipts
+                .get(id.value())
+                .map_err(storage)?
+                .is_some_and(|by| by.value() == t.to);
+            out.push(t);
+        }
+        out.sort_by_key(|t| t.at);
+        Ok(out)
+    }
+
+    /// Each till's stock of each sku.
+    pub fn till_stock(&self) -> Result<Vec<TillStock>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let stock = read.open_table(FLEET_STOCK).map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in stock.iter().map_err(storage)? {
+            let (key, level) = entry.map_err(storage)?;
+            let (origin, sku) = key.value();
+            let store = stores
+                .get(origin)
+                .map_err(storage)?
+                .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+            let (available, reserved) = level.value();
+            out.push(TillStock {
+                origin: origin.to_string(),
+                store_id: store,
+                sku: sku.to_string(),
+                available,
+                reserved,
+            });
+        }
+        Ok(out)
     }
 
     /// Every event of an order across the fleet, in (origin, seq) order.

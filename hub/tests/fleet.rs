@@ -2,85 +2,14 @@
 //! stock per store and sku (equal to each till's own inventory), an order found across the
 //! fleet with its whole story, Prometheus metrics; the projections survive a hub restart.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fusion_hub::Hub;
 use fusion_node::replication::{PeerLink, Role};
 use fusion_sync::net;
 use serde_json::{Value, json};
 
 mod common;
-use common::{Api, Till};
-
-/// A hub serving HTTP and sync until `stop`.
-struct Served {
-    hub: Arc<Hub>,
-    api: Api,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    id: net::EndpointId,
-    addr: std::net::SocketAddr,
-}
-
-impl Served {
-    /// Stops serving (the sync endpoint closes, cutting its connections) and lets go.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-        drop(self.hub);
-    }
-}
-
-async fn serve_hub(dir: &std::path::Path) -> Served {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let hub = loop {
-        match Hub::open(dir) {
-            Ok(hub) => break Arc::new(hub),
-            Err(e) => {
-                assert!(Instant::now() < deadline, "opening the hub: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    let ep = net::offline_endpoint(
-        net::load_or_create_identity(dir).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let (id, addr) = (ep.id(), ep.bound_sockets()[0]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = {
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            hub.serve(listener, ep, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap()
-        })
-    };
-    let token = std::fs::read_to_string(dir.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let api = Api {
-        http: reqwest::Client::new(),
-        url,
-        token,
-    };
-    Served {
-        hub,
-        api,
-        stop,
-        task,
-        id,
-        addr,
-    }
-}
+use common::{Api, Till, serve_hub};
 
 async fn eventually(api: &Api, path: &str, mut done: impl FnMut(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);

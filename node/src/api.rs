@@ -96,6 +96,8 @@ pub fn router(state: AppState) -> Router {
         .route("/inventory", get(inventory::list).put(inventory::set))
         .route("/inventory/{sku}", get(inventory::get))
         .route("/inventory/{sku}/adjust", post(inventory::adjust))
+        .route("/inventory/{sku}/transfer", post(inventory::transfer))
+        .route("/escrow", get(inventory::escrow))
         .route("/orders", post(orders::place).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
@@ -139,7 +141,8 @@ pub fn router(state: AppState) -> Router {
         ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi, ops::backup,
         settings::get, settings::update,
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
-        inventory::set, inventory::list, inventory::get, inventory::adjust,
+        inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
+        inventory::escrow,
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel,

@@ -35,4 +35,7 @@ pub enum Rejected {
     Shipment(#[from] ShipmentRejected),
     #[error("token {0} not found")]
     TokenNotFound(fusion_contracts::TokenId),
+    /// (Appended: idempotency records store the variant index.)
+    #[error(transparent)]
+    Transfer(#[from] inventory::TransferRejected),
 }

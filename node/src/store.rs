@@ -41,7 +41,7 @@ use uuid::Uuid;
 use crate::domain::{Campaign, Order, Payment, Product, RateTable, Rejected, Shipment, StockLevel};
 
 pub use backup::{BackupInfo, VerifyError, VerifyReport, verify};
-pub use read::Reader;
+pub use read::{OutgoingTransfer, Reader};
 pub use tables::PeerOrder;
 
 /// Version of the table layout and record encodings. Opening a file of any other version fails.

@@ -379,6 +379,8 @@ async fn openapi_lists_every_route() {
         ("/orders/{id}/shipments", "get"),
         ("/shipments/{id}/status", "post"),
         ("/sync/status", "get"),
+        ("/inventory/{sku}/transfer", "post"),
+        ("/escrow", "get"),
     ];
     for (path, method) in expected {
         assert!(

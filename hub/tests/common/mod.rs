@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fusion_contracts::StoreId;
+use fusion_hub::Hub;
 use fusion_node::replication::{PeerLink, SyncLinks};
 use fusion_node::server::{self, Node};
 use fusion_node::store::{Store, StoreOptions};
@@ -152,5 +153,74 @@ impl Till {
         tokio::task::spawn_blocking(move || store.shutdown())
             .await
             .unwrap();
+    }
+}
+
+/// A hub serving HTTP and sync until `stop`.
+pub struct Served {
+    pub hub: Arc<Hub>,
+    pub api: Api,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    pub id: net::EndpointId,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Served {
+    /// Stops serving (the sync endpoint closes, cutting its connections) and lets go.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+        drop(self.hub);
+    }
+}
+
+pub async fn serve_hub(dir: &std::path::Path) -> Served {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hub = loop {
+        match Hub::open(dir) {
+            Ok(hub) => break Arc::new(hub),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "opening the hub: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let ep = net::offline_endpoint(
+        net::load_or_create_identity(dir).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let (id, addr) = (ep.id(), ep.bound_sockets()[0]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            hub.serve(listener, ep, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+        })
+    };
+    let token = std::fs::read_to_string(dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let api = Api {
+        http: reqwest::Client::new(),
+        url,
+        token,
+    };
+    Served {
+        hub,
+        api,
+        stop,
+        task,
+        id,
+        addr,
     }
 }

@@ -8,6 +8,7 @@ use fusion_contracts::http::{ErrorBody, FieldError, Role};
 
 use crate::domain::{
     CampaignRejected, CatalogRejected, InventoryRejected, OrderRejected, Rejected,
+    inventory::TransferRejected,
 };
 use crate::domain::{PaymentRejected, ShipmentRejected};
 use crate::store::StoreError;
@@ -138,6 +139,25 @@ impl From<Rejected> for ApiError {
                 sku,
                 available,
             ),
+            Rejected::Transfer(TransferRejected::Insufficient {
+                sku,
+                requested,
+                available,
+            }) => {
+                let mut e = stock_error(
+                    "insufficient_stock",
+                    message,
+                    "quantity".into(),
+                    sku,
+                    available,
+                );
+                e.body.requested = Some(requested);
+                e
+            }
+            Rejected::Transfer(TransferRejected::ToSelf) => ApiError::validation("to", message),
+            Rejected::Transfer(TransferRejected::WouldExceedMaximum { sku }) => {
+                stock_error("stock_above_maximum", message, "quantity".into(), sku, 0)
+            }
             Rejected::Order(OrderRejected::InsufficientStock {
                 sku,
                 requested,

@@ -5,7 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fusion_contracts::Sku;
 use fusion_contracts::commands::InventoryCommand;
-use fusion_contracts::http::{AdjustStockRequest, ErrorBody, Role, SetStockRequest, StockResponse};
+use fusion_contracts::http::{
+    AdjustStockRequest, ErrorBody, EscrowResponse, Role, SetStockRequest, StockResponse,
+    StockRights, TransferInTransit, TransferStockRequest,
+};
 
 use super::error::ApiError;
 use super::extract::{JsonBody, Page, Principal, WriteContext};
@@ -107,4 +110,72 @@ pub async fn adjust(
         }
         other => Err(super::unexpected(other)),
     }
+}
+
+/// Give stock rights of a sku to another till of the store (or the hub): they leave this
+/// till's available stock at once and count for the receiver once it has seen the transfer.
+#[utoipa::path(post, path = "/inventory/{sku}/transfer", tag = "inventory", params(("sku" = String, Path)),
+    request_body = TransferStockRequest,
+    responses((status = 200, body = StockResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(sku): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<TransferStockRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let command = body
+        .value
+        .into_command(parse_sku(&sku)?, uuid::Uuid::now_v7())?;
+    let written = submit(
+        &state,
+        &ctx,
+        body.digest,
+        Command::Inventory(InventoryCommand::TransferStock(command)),
+    )
+    .await?;
+    match written.decision? {
+        Outcome::Stock { sku, level } => {
+            Ok(json(StatusCode::OK, written.replayed, &render(sku, &level)))
+        }
+        other => Err(super::unexpected(other)),
+    }
+}
+
+/// The stock rights this till holds, per sku, and the transfers it made that are in transit.
+#[utoipa::path(get, path = "/escrow", tag = "inventory",
+    responses((status = 200, body = EscrowResponse)))]
+pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Response, ApiError> {
+    let read = state.store.read()?;
+    let pending = read.transfers_in_transit()?;
+    let mut stock = Vec::new();
+    for (sku, level) in read.stock_levels(usize::MAX, 0)? {
+        let in_transit = pending
+            .iter()
+            .filter(|p| p.sku == sku)
+            .map(|p| p.quantity)
+            .sum();
+        stock.push(StockRights {
+            sku,
+            held: level.available,
+            reserved: level.reserved,
+            in_transit,
+        });
+    }
+    let body = EscrowResponse {
+        node_id: state.store.node_id().to_string(),
+        stock,
+        in_transit: pending
+            .into_iter()
+            .map(|p| TransferInTransit {
+                transfer_id: p.transfer_id,
+                sku: p.sku,
+                to: p.to.to_string(),
+                quantity: p.quantity,
+                at: p.at,
+            })
+            .collect(),
+    };
+    Ok(json(StatusCode::OK, false, &body))
 }

@@ -3,9 +3,11 @@
 //! `available` is what can still be sold (FusionCommerce's `quantity`); `reserved` is held by
 //! open orders. Neither ever goes below zero: every decision checks before it records.
 
-use fusion_contracts::commands::{AdjustStock, QUANTITY_MAX, SetStock};
-use fusion_contracts::events::{StockAdjusted, StockLine};
-use fusion_contracts::{Event, OrderId, Sku, Timestamp};
+use fusion_contracts::commands::{
+    AdjustStock, QUANTITY_MAX, ReceiveStock, SetStock, TransferStock,
+};
+use fusion_contracts::events::{StockAdjusted, StockLine, StockReceived, StockTransferred};
+use fusion_contracts::{Event, NodeId, OrderId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +54,74 @@ pub enum InventoryRejected {
         available: u64,
         delta: i64,
     },
+}
+
+/// Why a transfer of stock rights is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum TransferRejected {
+    /// More than this till holds: `available` is the local headroom.
+    #[error("cannot transfer {requested} of {sku}: {available} available here")]
+    Insufficient {
+        sku: Sku,
+        requested: u64,
+        available: u64,
+    },
+    #[error("a till cannot transfer stock to itself")]
+    ToSelf,
+    #[error("stock of {sku} cannot exceed {STOCK_QUANTITY_MAX}")]
+    WouldExceedMaximum { sku: Sku },
+}
+
+/// Gives `cmd.quantity` of this node's available stock to `cmd.to`: only what is available
+/// here (never reserved units, never units another holder has).
+pub fn transfer(
+    cmd: &TransferStock,
+    level: &StockLevel,
+    own: &NodeId,
+) -> Result<Vec<Event>, TransferRejected> {
+    if cmd.to == *own {
+        return Err(TransferRejected::ToSelf);
+    }
+    let Some(available) = level.available.checked_sub(cmd.quantity) else {
+        return Err(TransferRejected::Insufficient {
+            sku: cmd.sku.clone(),
+            requested: cmd.quantity,
+            available: level.available,
+        });
+    };
+    Ok(vec![
+        StockTransferred {
+            transfer_id: cmd.transfer_id,
+            sku: cmd.sku.clone(),
+            quantity: cmd.quantity,
+            to: cmd.to.clone(),
+            previous_quantity: level.available,
+            available,
+        }
+        .into(),
+    ])
+}
+
+/// Takes in a transfer addressed to this node.
+pub fn receive(cmd: &ReceiveStock, level: &StockLevel) -> Result<Vec<Event>, TransferRejected> {
+    let available = level
+        .available
+        .checked_add(cmd.quantity)
+        .filter(|q| *q <= STOCK_QUANTITY_MAX)
+        .ok_or_else(|| TransferRejected::WouldExceedMaximum {
+            sku: cmd.sku.clone(),
+        })?;
+    Ok(vec![
+        StockReceived {
+            transfer_id: cmd.transfer_id,
+            sku: cmd.sku.clone(),
+            quantity: cmd.quantity,
+            from: cmd.from.clone(),
+            previous_quantity: level.available,
+            available,
+        }
+        .into(),
+    ])
 }
 
 /// An absolute count. Recorded even when the number does not change: a count is a fact.
@@ -116,6 +186,8 @@ pub fn apply(level: &mut StockLevel, sku: &Sku, event: &Event, at: Timestamp) {
     };
     match event {
         Event::StockAdjusted(e) if e.sku == *sku => level.available = e.quantity,
+        Event::StockTransferred(e) if e.sku == *sku => level.available = e.available,
+        Event::StockReceived(e) if e.sku == *sku => level.available = e.available,
         Event::InventoryReserved(e) => {
             let q = lines_of(&e.items);
             level.available = level
@@ -181,6 +253,47 @@ mod tests {
             reserved: 0,
             updated_at: Timestamp::from_unix_ms(0),
         }
+    }
+
+    #[test]
+    fn a_transfer_gives_only_what_is_held_here_and_the_receipt_adds_it() {
+        let (me, other) = (NodeId::new("a").unwrap(), NodeId::new("b").unwrap());
+        let cmd = |quantity, to: &NodeId| TransferStock {
+            transfer_id: uuid::Uuid::from_u128(1),
+            sku: sku(),
+            quantity,
+            to: to.clone(),
+        };
+        assert_eq!(
+            transfer(&cmd(6, &other), &level(5), &me),
+            Err(TransferRejected::Insufficient {
+                sku: sku(),
+                requested: 6,
+                available: 5
+            })
+        );
+        assert_eq!(
+            transfer(&cmd(1, &me), &level(5), &me),
+            Err(TransferRejected::ToSelf)
+        );
+        let mut giver = level(5);
+        for e in transfer(&cmd(5, &other), &giver, &me).unwrap() {
+            e.validate().unwrap();
+            apply(&mut giver, &sku(), &e, Timestamp::from_unix_ms(1));
+        }
+        assert_eq!(giver.available, 0);
+        let mut taker = level(2);
+        let receipt = ReceiveStock {
+            transfer_id: uuid::Uuid::from_u128(1),
+            sku: sku(),
+            quantity: 5,
+            from: me.clone(),
+        };
+        for e in receive(&receipt, &taker).unwrap() {
+            e.validate().unwrap();
+            apply(&mut taker, &sku(), &e, Timestamp::from_unix_ms(2));
+        }
+        assert_eq!(taker.available, 7);
     }
 
     #[test]

@@ -74,6 +74,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_EVENTS)?;
     copy(from, to, PEER_POSITIONS)?;
     copy(from, to, PEER_ORDERS)?;
+    copy(from, to, TRANSFERS_OUT)?;
+    copy(from, to, PEER_RECEIPTS)?;
     Ok(())
 }
 
@@ -182,6 +184,7 @@ fn projected(db: &Database) -> Result<Vec<(&'static str, Rows)>, StoreError> {
         ("order_correlations", rows(&read, ORDER_CORRELATIONS)?),
         ("order_holds", rows(&read, ORDER_HOLDS)?),
         ("store_credit", rows(&read, STORE_CREDIT)?),
+        ("transfers_out", rows(&read, TRANSFERS_OUT)?),
     ])
 }
 

@@ -73,6 +73,8 @@ pub(super) struct Tables<'txn> {
     pub peer_events: Table<'txn, (&'static str, u64), &'static [u8]>,
     pub peer_positions: Table<'txn, &'static str, u64>,
     pub peer_orders: Table<'txn, u128, &'static [u8]>,
+    pub transfers_out: Table<'txn, u128, &'static [u8]>,
+    pub peer_receipts: Table<'txn, u128, &'static str>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -106,6 +108,8 @@ impl<'txn> Tables<'txn> {
             peer_events: txn.open_table(tables::PEER_EVENTS)?,
             peer_positions: txn.open_table(tables::PEER_POSITIONS)?,
             peer_orders: txn.open_table(tables::PEER_ORDERS)?,
+            transfers_out: txn.open_table(tables::TRANSFERS_OUT)?,
+            peer_receipts: txn.open_table(tables::PEER_RECEIPTS)?,
         })
     }
 }
@@ -367,6 +371,16 @@ fn execute(
         Command::Inventory(InventoryCommand::AdjustStock(cmd)) => {
             let level = tables::get_stock(&t.stock, &cmd.sku)?;
             let decided = inventory::adjust(cmd, &level).map_err(Rejected::from);
+            commit_then(t, batch, request, decided, |t| stock_outcome(t, &cmd.sku))
+        }
+        Command::Inventory(InventoryCommand::TransferStock(cmd)) => {
+            let level = tables::get_stock(&t.stock, &cmd.sku)?;
+            let decided = inventory::transfer(cmd, &level, &batch.node_id).map_err(Rejected::from);
+            commit_then(t, batch, request, decided, |t| stock_outcome(t, &cmd.sku))
+        }
+        Command::Inventory(InventoryCommand::ReceiveStock(cmd)) => {
+            let level = tables::get_stock(&t.stock, &cmd.sku)?;
+            let decided = inventory::receive(cmd, &level).map_err(Rejected::from);
             commit_then(t, batch, request, decided, |t| stock_outcome(t, &cmd.sku))
         }
         Command::Order(OrderCommand::PlaceOrder(cmd)) => {
@@ -880,6 +894,15 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             put_product(t, &product.expect("apply keeps or creates the product"))?;
         }
         Event::StockAdjusted(e) => update_stock(t, &e.sku, event, at)?,
+        Event::StockTransferred(e) => {
+            update_stock(t, &e.sku, event, at)?;
+            // In transit until the receiver's `inventory.received` arrives from its log.
+            t.transfers_out.insert(
+                e.transfer_id.as_u128(),
+                encode(&(e.sku.clone(), e.to.clone(), e.quantity, at)).as_slice(),
+            )?;
+        }
+        Event::StockReceived(e) => update_stock(t, &e.sku, event, at)?,
         Event::InventoryReserved(fusion_contracts::events::InventoryReserved {
             order_id,
             items,

@@ -92,6 +92,31 @@ impl Reader {
         Ok(out)
     }
 
+    /// Stock rights this node gave away that the receiver has not taken in yet (as far as
+    /// this node has seen its log): (transfer id, sku, to, quantity, when), oldest first.
+    pub fn transfers_in_transit(&self) -> Result<Vec<OutgoingTransfer>, StoreError> {
+        let out = self.txn.open_table(tables::TRANSFERS_OUT)?;
+        let receipts = self.txn.open_table(tables::PEER_RECEIPTS)?;
+        let mut pending = Vec::new();
+        for entry in out.iter()? {
+            let (id, bytes) = entry?;
+            if receipts.get(id.value())?.is_some() {
+                continue;
+            }
+            let (sku, to, quantity, at): (Sku, fusion_contracts::NodeId, u64, Timestamp) =
+                decode("transfers_out", bytes.value())?;
+            pending.push(OutgoingTransfer {
+                transfer_id: uuid::Uuid::from_u128(id.value()),
+                sku,
+                to,
+                quantity,
+                at,
+            });
+        }
+        pending.sort_by_key(|p| p.at);
+        Ok(pending)
+    }
+
     pub fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         tables::get_order(&self.txn.open_table(ORDERS)?, id)
     }
@@ -262,4 +287,14 @@ impl Reader {
         out.sort_by_key(|t| (t.created_at, t.id));
         Ok(out)
     }
+}
+
+/// Stock rights this node gave away and the receiver has not taken in yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutgoingTransfer {
+    pub transfer_id: uuid::Uuid,
+    pub sku: Sku,
+    pub to: fusion_contracts::NodeId,
+    pub quantity: u64,
+    pub at: Timestamp,
 }

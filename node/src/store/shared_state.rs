@@ -2,7 +2,8 @@
 //! merges projected out of them, their chunks persisted) and the event logs of the store's
 //! other tills (held by origin and seq, their orders folded into `peer_orders`).
 
-use fusion_contracts::{Envelope, Event, NodeId, ProductId};
+use fusion_contracts::commands::ReceiveStock;
+use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId};
 use fusion_sync::docs::{
     CampaignDoc, Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_campaign,
     read_product, update_product, write_campaign,
@@ -154,12 +155,14 @@ pub(super) fn persist_chunks(t: &mut Tables, chunks: &[Chunk]) -> Result<(), Sto
 }
 
 /// Holds a peer till's events (ignoring those already held); a gap is refused. Returns the
-/// origin's position afterwards, or why the batch was refused.
+/// origin's position afterwards, or why the batch was refused. Stock transfers addressed to
+/// this node are pushed to `receipts`: the writer takes them in, in the same transaction.
 pub(super) fn store_peer_events(
     t: &mut Tables,
     own: &NodeId,
     origin: &NodeId,
     envelopes: &[Envelope],
+    receipts: &mut Vec<(ReceiveStock, CorrelationId)>,
 ) -> Result<Result<u64, String>, StoreError> {
     if origin == own {
         return Ok(Err("a peer sent this node's own events back".into()));
@@ -189,6 +192,22 @@ pub(super) fn store_peer_events(
             envelope.encode().as_slice(),
         )?;
         fold_peer_order(t, origin, &envelope.event)?;
+        match &envelope.event {
+            Event::StockTransferred(e) if e.to == *own => receipts.push((
+                ReceiveStock {
+                    transfer_id: e.transfer_id,
+                    sku: e.sku.clone(),
+                    quantity: e.quantity,
+                    from: origin.clone(),
+                },
+                envelope.correlation_id.clone(),
+            )),
+            Event::StockReceived(e) => {
+                t.peer_receipts
+                    .insert(e.transfer_id.as_u128(), origin.as_str())?;
+            }
+            _ => {}
+        }
         position = envelope.seq;
     }
     t.peer_positions.insert(origin.as_str(), position)?;

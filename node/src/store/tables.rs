@@ -36,6 +36,14 @@ pub(super) const PEER_POSITIONS: TableDefinition<&str, u64> =
     TableDefinition::new("peer_positions");
 /// Order id → [`PeerOrder`]: orders taken at the store's other tills, folded from their events.
 pub(super) const PEER_ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("peer_orders");
+/// Transfer id → postcard (sku, to, quantity, at): stock rights this node gave away (a
+/// projection of its own `inventory.transferred` events). In transit until the receiver's
+/// receipt is in `peer_receipts`.
+pub(super) const TRANSFERS_OUT: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("transfers_out");
+/// Transfer id → the origin that received it: `inventory.received` events of the store's
+/// other tills (folded from `peer_events`).
+pub(super) const PEER_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("peer_receipts");
 /// Sku → [`StockLevel`].
 pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 /// Order id → the order's [`Reservation`]s, one per sku. One row per order: an order's
@@ -244,6 +252,8 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_EVENTS)?;
     txn.open_table(PEER_POSITIONS)?;
     txn.open_table(PEER_ORDERS)?;
+    txn.open_table(TRANSFERS_OUT)?;
+    txn.open_table(PEER_RECEIPTS)?;
     txn.commit()?;
     Ok(())
 }

@@ -138,6 +138,7 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::ORDER_CORRELATIONS),
         dump(db, tables::ORDER_HOLDS),
         dump(db, tables::STORE_CREDIT),
+        dump(db, tables::TRANSFERS_OUT),
     ]
 }
 
@@ -206,18 +207,37 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             product_id: product,
         },
     )));
+    // Stock rights given to another till, and a transfer taken in from one.
+    commands.push(Command::Inventory(InventoryCommand::TransferStock(
+        fusion_contracts::commands::TransferStock {
+            transfer_id: Uuid::now_v7(),
+            sku: sku.clone(),
+            quantity: 2,
+            to: fusion_contracts::NodeId::new("till-other").unwrap(),
+        },
+    )));
+    commands.push(Command::Inventory(InventoryCommand::ReceiveStock(
+        fusion_contracts::commands::ReceiveStock {
+            transfer_id: Uuid::now_v7(),
+            sku: Sku::new("B").unwrap(),
+            quantity: 5,
+            from: fusion_contracts::NodeId::new("till-other").unwrap(),
+        },
+    )));
     for command in commands {
         store.write(request(command)).await.unwrap();
     }
-    // Orders 0..=2 take B's 3 units, 3..=5 are refused, cancelling order 0 gives one back.
+    // Orders 0..=2 take B's 3 units, 3..=5 are refused, cancelling order 0 gives one back;
+    // 5 more arrive from another till.
     let read = store.read().unwrap();
     assert_eq!(
         read.stock(&Sku::new("B").unwrap())
             .unwrap()
             .unwrap()
             .available,
-        1
+        6
     );
+    assert_eq!(read.transfers_in_transit().unwrap().len(), 1);
     assert!(read.order(orders[2]).unwrap().is_some());
     assert!(read.order(orders[3]).unwrap().is_none());
     let envelopes = read.events_after(0, usize::MAX).unwrap();
