@@ -656,6 +656,27 @@ pub struct EscrowResponse {
     pub node_id: String,
     pub stock: Vec<StockRights>,
     pub in_transit: Vec<TransferInTransit>,
+    /// The whole store as this till knows it: per sku, every till's rights (its own and what
+    /// the other tills' logs, synced over the mesh, say of theirs).
+    pub store: Vec<StoreStockRights>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStockRights {
+    pub sku: Sku,
+    /// Held by all tills.
+    pub held: u64,
+    pub reserved: u64,
+    pub holders: Vec<HolderRights>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HolderRights {
+    pub node_id: String,
+    pub held: u64,
+    pub reserved: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::Sku;
 use fusion_contracts::commands::InventoryCommand;
 use fusion_contracts::http::{
-    AdjustStockRequest, ErrorBody, EscrowResponse, Role, SetStockRequest, StockResponse,
-    StockRights, TransferInTransit, TransferStockRequest,
+    AdjustStockRequest, ErrorBody, EscrowResponse, HolderRights, Role, SetStockRequest,
+    StockResponse, StockRights, StoreStockRights, TransferInTransit, TransferStockRequest,
 };
 
 use super::error::ApiError;
@@ -149,8 +149,40 @@ pub async fn transfer(
 pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Response, ApiError> {
     let read = state.store.read()?;
     let pending = read.transfers_in_transit()?;
+    let own = state.store.node_id().to_string();
+    let levels = read.stock_levels(usize::MAX, 0)?;
+    let mut store: std::collections::BTreeMap<Sku, StoreStockRights> = Default::default();
+    let peers = read.peer_stock()?;
+    let holders = levels
+        .iter()
+        .map(|(sku, level)| (own.clone(), sku.clone(), level.clone()))
+        .chain(
+            peers
+                .into_iter()
+                .map(|(o, sku, level)| (o.to_string(), sku, level)),
+        );
+    for (node_id, sku, level) in holders {
+        let entry = store
+            .entry(sku.clone())
+            .or_insert_with(|| StoreStockRights {
+                sku,
+                held: 0,
+                reserved: 0,
+                holders: Vec::new(),
+            });
+        entry.held += level.available;
+        entry.reserved += level.reserved;
+        entry.holders.push(HolderRights {
+            node_id,
+            held: level.available,
+            reserved: level.reserved,
+        });
+    }
+    for entry in store.values_mut() {
+        entry.holders.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    }
     let mut stock = Vec::new();
-    for (sku, level) in read.stock_levels(usize::MAX, 0)? {
+    for (sku, level) in levels {
         let in_transit = pending
             .iter()
             .filter(|p| p.sku == sku)
@@ -164,7 +196,8 @@ pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Re
         });
     }
     let body = EscrowResponse {
-        node_id: state.store.node_id().to_string(),
+        node_id: own,
+        store: store.into_values().collect(),
         stock,
         in_transit: pending
             .into_iter()

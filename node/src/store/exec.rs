@@ -75,6 +75,7 @@ pub(super) struct Tables<'txn> {
     pub peer_orders: Table<'txn, u128, &'static [u8]>,
     pub transfers_out: Table<'txn, u128, &'static [u8]>,
     pub peer_receipts: Table<'txn, u128, &'static str>,
+    pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -110,6 +111,7 @@ impl<'txn> Tables<'txn> {
             peer_orders: txn.open_table(tables::PEER_ORDERS)?,
             transfers_out: txn.open_table(tables::TRANSFERS_OUT)?,
             peer_receipts: txn.open_table(tables::PEER_RECEIPTS)?,
+            peer_stock: txn.open_table(tables::PEER_STOCK)?,
         })
     }
 }

@@ -117,6 +117,29 @@ impl Reader {
         Ok(pending)
     }
 
+    /// The stock rights of the store's other tills, as this till knows them: (origin, sku,
+    /// level), by origin then sku.
+    pub fn peer_stock(
+        &self,
+    ) -> Result<Vec<(fusion_contracts::NodeId, Sku, StockLevel)>, StoreError> {
+        let table = self.txn.open_table(tables::PEER_STOCK)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, bytes) = entry?;
+            let (origin, sku) = key.value();
+            let corrupt = |reason: String| StoreError::Corrupt {
+                table: "peer_stock",
+                reason,
+            };
+            out.push((
+                fusion_contracts::NodeId::new(origin).map_err(|e| corrupt(e.to_string()))?,
+                Sku::new(sku).map_err(|e| corrupt(e.to_string()))?,
+                decode("peer_stock", bytes.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
     pub fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         tables::get_order(&self.txn.open_table(ORDERS)?, id)
     }

@@ -3,7 +3,7 @@
 //! other tills (held by origin and seq, their orders folded into `peer_orders`).
 
 use fusion_contracts::commands::ReceiveStock;
-use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId};
+use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId, Sku};
 use fusion_sync::docs::{
     CampaignDoc, Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_campaign,
     read_product, update_product, write_campaign,
@@ -13,7 +13,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::StoreError;
 use super::exec::{Tables, put_product};
 use super::tables::{self, DOCS, PeerOrder, decode, encode};
-use crate::domain::orders;
+use crate::domain::{StockLevel, orders};
 
 /// Loads every stored document; `actor` is this node's stable automerge actor.
 pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
@@ -192,6 +192,7 @@ pub(super) fn store_peer_events(
             envelope.encode().as_slice(),
         )?;
         fold_peer_order(t, origin, &envelope.event)?;
+        fold_peer_stock(t, origin, envelope)?;
         match &envelope.event {
             Event::StockTransferred(e) if e.to == *own => receipts.push((
                 ReceiveStock {
@@ -212,6 +213,28 @@ pub(super) fn store_peer_events(
     }
     t.peer_positions.insert(origin.as_str(), position)?;
     Ok(Ok(position))
+}
+
+/// Folds a peer's inventory event into what this till knows of that peer's stock rights.
+fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Result<(), StoreError> {
+    let skus: Vec<&Sku> = match &envelope.event {
+        Event::StockAdjusted(e) => vec![&e.sku],
+        Event::StockTransferred(e) => vec![&e.sku],
+        Event::StockReceived(e) => vec![&e.sku],
+        Event::InventoryReserved(e) => e.items.iter().map(|l| &l.sku).collect(),
+        Event::InventoryReleased(e) => e.items.iter().map(|l| &l.sku).collect(),
+        _ => return Ok(()),
+    };
+    for sku in skus {
+        let key = (origin.as_str(), sku.as_str());
+        let mut level: StockLevel = match t.peer_stock.get(key)? {
+            Some(bytes) => decode("peer_stock", bytes.value())?,
+            None => StockLevel::default(),
+        };
+        crate::domain::inventory::apply(&mut level, sku, &envelope.event, envelope.occurred_at);
+        t.peer_stock.insert(key, encode(&level).as_slice())?;
+    }
+    Ok(())
 }
 
 fn fold_peer_order(t: &mut Tables, origin: &NodeId, event: &Event) -> Result<(), StoreError> {

@@ -44,6 +44,10 @@ pub(super) const TRANSFERS_OUT: TableDefinition<u128, &[u8]> =
 /// Transfer id → the origin that received it: `inventory.received` events of the store's
 /// other tills (folded from `peer_events`).
 pub(super) const PEER_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("peer_receipts");
+/// (origin, sku) → [`StockLevel`]: the stock rights of the store's other tills, folded from
+/// `peer_events` (what this till knows of them).
+pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("peer_stock");
 /// Sku → [`StockLevel`].
 pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 /// Order id → the order's [`Reservation`]s, one per sku. One row per order: an order's
@@ -254,6 +258,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_ORDERS)?;
     txn.open_table(TRANSFERS_OUT)?;
     txn.open_table(PEER_RECEIPTS)?;
+    txn.open_table(PEER_STOCK)?;
     txn.commit()?;
     Ok(())
 }

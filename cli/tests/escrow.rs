@@ -1,0 +1,304 @@
+//! Real processes on loopback (docs/ESCROW.md): three tills of a store and a hub. The last 10
+//! units of a sku are spread over the tills by transfers; the hub is killed and the tills are
+//! cut off from each other (restarted without peers); all three then sell concurrently until
+//! refused: never an 11th sale. After the heal every replica — each till and the hub —
+//! reports the same rights for every till.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod common;
+use common::{NodeProcess, free_port, fusion, spawn_hub, spawn_node_with};
+
+struct Till {
+    dir: tempfile::TempDir,
+    /// Its fixed sync address, so that peers find it again after a restart.
+    sync: String,
+    /// Its endpoint id (`fusion node id`).
+    id: String,
+}
+
+/// `fusion node serve` for `till` at its fixed sync address, with these peers and hub.
+async fn start(till: &Till, peers: &[String], hub: Option<&str>) -> NodeProcess {
+    let mut args = vec![
+        "--sync-bind".to_string(),
+        till.sync.clone(),
+        "--store-id".to_string(),
+        "s1".to_string(),
+    ];
+    if let Some(hub) = hub {
+        args.push("--hub".to_string());
+        args.push(hub.to_string());
+    }
+    for p in peers {
+        args.push("--peer".to_string());
+        args.push(p.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_node_with(till.dir.path(), &args).await
+}
+
+async fn call(
+    node: &NodeProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", node.url))
+        .bearer_auth(&node.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn escrow(node: &NodeProcess) -> Value {
+    call(node, reqwest::Method::GET, "/escrow", Value::Null)
+        .await
+        .1
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(state) => {
+                assert!(Instant::now() < deadline, "timed out: {what}: {state}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Every till's (node id, held, reserved) of `sku` as a replica reports it.
+fn holders(store: &Value, sku: &str) -> Vec<(String, u64, u64)> {
+    let mut out: Vec<(String, u64, u64)> = store
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["sku"] == sku)
+        .flat_map(|s| s["holders"].as_array().cloned().unwrap_or_default())
+        .map(|h| {
+            let id = h["nodeId"]
+                .as_str()
+                .or(h["origin"].as_str())
+                .unwrap()
+                .to_string();
+            (
+                id,
+                h["held"].as_u64().unwrap(),
+                h["reserved"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn node_id_of(dir: &Path) -> String {
+    let (code, id) = fusion(&["node", "id", "--data-dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    id.trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub_listen = format!("127.0.0.1:{}", free_port());
+    let hub_sync = format!("127.0.0.1:{}", free_port());
+    let hub_args = [
+        "--listen",
+        hub_listen.as_str(),
+        "--sync-bind",
+        hub_sync.as_str(),
+    ];
+    let mut hub = spawn_hub(hub_dir.path(), &hub_args).await;
+    let hub_target = [
+        "--url",
+        hub.url.as_str(),
+        "--data-dir",
+        hub_dir.path().to_str().unwrap(),
+    ];
+    let tills: Vec<Till> = (0..3)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let id = node_id_of(dir.path());
+            Till {
+                sync: format!("127.0.0.1:{}", free_port()),
+                dir,
+                id,
+            }
+        })
+        .collect();
+    for t in &tills {
+        let enroll = [
+            &["hub", "enroll", t.id.as_str(), "--store", "s1"][..],
+            &hub_target[..],
+        ]
+        .concat();
+        assert_eq!(fusion(&enroll).0, 0);
+    }
+    let flag = |t: &Till| format!("{}@{}", t.id, t.sync);
+    let peers_of = |i: usize| -> Vec<String> {
+        (0..3)
+            .filter(|j| *j != i)
+            .map(|j| flag(&tills[j]))
+            .collect()
+    };
+    let hub_flag = hub.endpoint.clone();
+    let mut nodes = Vec::new();
+    for (i, till) in tills.iter().enumerate() {
+        nodes.push(start(till, &peers_of(i), Some(&hub_flag)).await);
+    }
+    // Each till's node id: the holder name in events and escrow reports.
+    let mut node_ids = Vec::new();
+    for n in &nodes {
+        node_ids.push(escrow(n).await["nodeId"].as_str().unwrap().to_string());
+    }
+
+    // Till 0 receives the last 10 units and gives 3 to each of the others.
+    let (status, _) = call(
+        &nodes[0],
+        reqwest::Method::POST,
+        "/products",
+        json!({ "sku": "LAST", "name": "Last", "price": 9, "currency": "USD", "inventory": 10 }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    for to in &node_ids[1..] {
+        let body = json!({ "to": to, "quantity": 3 });
+        let (status, _) = call(
+            &nodes[0],
+            reqwest::Method::POST,
+            "/inventory/LAST/transfer",
+            body,
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    for node in &nodes[1..] {
+        until("the transfers are taken in", || async move {
+            let e = escrow(node).await;
+            match e["stock"][0]["held"].as_u64() {
+                Some(3) => Ok(()),
+                _ => Err(e.to_string()),
+            }
+        })
+        .await;
+    }
+
+    // The hub dies; the tills are cut off from each other (restarted without peers).
+    hub.child.start_kill().unwrap();
+    hub.child.wait().await.unwrap();
+    for n in nodes.drain(..) {
+        n.sigterm().await;
+    }
+    for t in &tills {
+        nodes.push(start(t, &[], None).await);
+    }
+
+    // All three sell concurrently, one unit at a time, until each is refused.
+    let order =
+        json!({ "customerId": "c", "items": [{ "sku": "LAST", "quantity": 1, "price": 9 }] });
+    let mut sellers = Vec::new();
+    for n in &nodes {
+        let (url, admin, order) = (n.url.clone(), n.admin.clone(), order.clone());
+        sellers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let (mut sold, mut refused) = (0u64, 0u64);
+            for _ in 0..12 {
+                let r = http
+                    .post(format!("{url}/orders"))
+                    .bearer_auth(&admin)
+                    .json(&order)
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    201 => sold += 1,
+                    422 => refused += 1,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            (sold, refused)
+        }));
+    }
+    let mut sold = 0;
+    for s in sellers {
+        let (n, refused) = s.await.unwrap();
+        assert!(refused > 0, "every till ran into its headroom");
+        sold += n;
+    }
+    assert_eq!(sold, 10, "exactly the last ten: never an eleventh");
+
+    // Heal: the hub is back, the tills see each other again. Every replica reports the same.
+    let mut hub = spawn_hub(hub_dir.path(), &hub_args).await;
+    for n in nodes.drain(..) {
+        n.sigterm().await;
+    }
+    for (i, till) in tills.iter().enumerate() {
+        nodes.push(start(till, &peers_of(i), Some(&hub.endpoint)).await);
+    }
+    let hub_url = hub.url.clone();
+    let token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
+    let expected: Vec<(String, u64, u64)> = {
+        let mut e: Vec<(String, u64, u64)> = node_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), 0, if i == 0 { 4 } else { 3 }))
+            .collect();
+        e.sort();
+        e
+    };
+    for n in &nodes {
+        let expected = expected.clone();
+        until("the till agrees", || {
+            let expected = expected.clone();
+            async move {
+                let e = escrow(n).await;
+                let seen = holders(&e["store"], "LAST");
+                if seen == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{seen:?}"))
+                }
+            }
+        })
+        .await;
+    }
+    until("the hub agrees", || {
+        let (url, token, expected) = (hub_url.clone(), token.clone(), expected.clone());
+        async move {
+            let e: Value = reqwest::Client::new()
+                .get(format!("{url}/escrow?sku=LAST"))
+                .bearer_auth(token.trim())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let seen = holders(&e, "LAST");
+            if seen == expected && e[0]["inTransit"] == 0 {
+                Ok(())
+            } else {
+                Err(e.to_string())
+            }
+        }
+    })
+    .await;
+    for n in nodes {
+        n.sigterm().await;
+    }
+    hub.child.start_kill().unwrap();
+}
