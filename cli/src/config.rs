@@ -133,6 +133,7 @@ pub struct Kafka {
     pub brokers: Option<String>,
     pub partitions: Option<i32>,
     pub retention_ms: Option<i64>,
+    pub schema_registry_url: Option<String>,
 }
 
 /// One problem in a config file.

@@ -48,6 +48,10 @@ pub enum HubCommand {
             allow_hyphen_values = true
         )]
         kafka_retention_ms: Option<i64>,
+        /// A schema registry (Confluent API, e.g. Redpanda's `http://HOST:8081`): every
+        /// topic's JSON Schema is registered there at start as `<topic>-value`.
+        #[arg(long, env = "FUSION_HUB_SCHEMA_REGISTRY_URL")]
+        schema_registry_url: Option<String>,
     },
     /// Print the hub's endpoint id, creating it on first use.
     Id {
@@ -227,6 +231,7 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             kafka_brokers,
             kafka_partitions,
             kafka_retention_ms,
+            schema_registry_url,
         } => {
             let file = match &config {
                 Some(path) => crate::config::load_hub(path)?,
@@ -252,6 +257,9 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     retention_ms: kafka_retention_ms
                         .or(file.kafka.retention_ms)
                         .unwrap_or(7 * 24 * 3600 * 1000),
+                    schema_registry: schema_registry_url
+                        .clone()
+                        .or(file.kafka.schema_registry_url.clone()),
                 }
             });
             let webhooks = file
@@ -540,6 +548,7 @@ async fn replay(
         brokers: brokers.to_string(),
         partitions: 1,
         retention_ms: -1,
+        schema_registry: None,
     })?;
     let client = target.client()?;
     let progress = crate::progress::Progress::new("replay", 0);

@@ -90,6 +90,7 @@ async fn run(events: u64, orders: usize) {
         brokers: broker.1.clone(),
         partitions: 3,
         retention_ms: 3_600_000,
+        schema_registry: None,
     };
     export::create_topics(&config).await.unwrap();
 

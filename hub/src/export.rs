@@ -39,6 +39,9 @@ pub struct ExportConfig {
     pub partitions: i32,
     /// `retention.ms` of each topic the hub creates; -1: forever.
     pub retention_ms: i64,
+    /// A schema registry speaking the Confluent API (Redpanda's, at `http://HOST:8081`): each
+    /// topic's JSON Schema is registered under `<topic>-value` at start.
+    pub schema_registry: Option<String>,
 }
 
 /// What `/sync/status` reports about the export.
@@ -56,6 +59,8 @@ pub struct ExportReport {
     pub exported: u64,
     /// The last failure, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Topic schemas registered in the schema registry (when one is configured).
+    pub schemas_registered: usize,
 }
 
 impl ExportStatus {
@@ -76,6 +81,43 @@ pub enum ExportError {
 
 fn kafka(e: impl std::fmt::Display) -> ExportError {
     ExportError::Kafka(e.to_string())
+}
+
+/// Registers every topic's payload schema in a Confluent-API schema registry (Redpanda's) as
+/// subject `<topic>-value`, schema type JSON. Registering an unchanged schema again returns its
+/// existing id, so this runs at every start. Returns how many were registered.
+///
+/// Redpanda enforces a registered schema on a topic only for records framed with a schema id
+/// (the Confluent wire format), which FusionCommerce's consumers do not read: records stay plain
+/// JSON, and the registry serves consumers and tooling. The hub's records always match: they
+/// are rendered from the typed events the schemas are generated from (`contracts/schemas`).
+pub async fn register_schemas(registry: &str) -> Result<usize, ExportError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(kafka)?;
+    let base = registry.trim_end_matches('/');
+    let mut registered = 0;
+    for (topic, schema) in Event::payload_schemas() {
+        let body = serde_json::json!({ "schemaType": "JSON", "schema": schema.to_string() });
+        let url = format!("{base}/subjects/{topic}-value/versions");
+        let response = http
+            .post(&url)
+            .header("content-type", "application/vnd.schemaregistry.v1+json")
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| kafka(format!("schema registry {url}: {e}")))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(kafka(format!(
+                "schema registry refused {topic}-value: {status} {text}"
+            )));
+        }
+        registered += 1;
+    }
+    Ok(registered)
 }
 
 /// Every topic an event can go to.
@@ -180,6 +222,22 @@ pub async fn run(store: Arc<HubStore>, config: ExportConfig, status: Arc<ExportS
                 tracing::warn!(%error, "creating the export topics; retrying");
                 status.update(|r| r.last_error = Some(error.to_string()));
                 tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+    if let Some(registry) = &config.schema_registry {
+        loop {
+            match register_schemas(registry).await {
+                Ok(n) => {
+                    tracing::info!(registry = %registry, schemas = n, "topic schemas registered");
+                    status.update(|r| r.schemas_registered = n);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "registering the topic schemas; retrying");
+                    status.update(|r| r.last_error = Some(error.to_string()));
+                    tokio::time::sleep(RETRY).await;
+                }
             }
         }
     }

@@ -87,6 +87,7 @@ async fn two_nodes_to_kafka_exactly_once_in_key_order() {
             brokers: broker.addr.clone(),
             partitions: 3,
             retention_ms: 86_400_000,
+            schema_registry: None,
         });
     let hub_ep = net::offline_endpoint(
         net::load_or_create_identity(hub_dir.path()).unwrap(),
