@@ -45,6 +45,7 @@ pub struct Payments {
     pub stripe_key_file: Option<PathBuf>,
     pub timeout_secs: Option<u64>,
     pub card_floor_limit: Option<toml::Spanned<String>>,
+    pub offline_card_budget: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -255,6 +256,11 @@ pub fn load_node(path: &Path) -> anyhow::Result<NodeConfig> {
     c.check(
         "payments.card_floor_limit",
         &config.payments.card_floor_limit,
+        |s| crate::node_cmd::parse_money(s).map(|_| ()),
+    );
+    c.check(
+        "payments.offline_card_budget",
+        &config.payments.offline_card_budget,
         |s| crate::node_cmd::parse_money(s).map(|_| ()),
     );
     finish(path, c, config)

@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// absent: no offline approval.
     #[arg(long, env = "FUSION_CARD_FLOOR_LIMIT", value_parser = parse_money)]
     card_floor_limit: Option<Money>,
+    /// This till's share of the store's offline card budget, e.g. "300.00 USD": card payments
+    /// it approved offline and the provider has not settled never total more (the store's cap
+    /// is the sum of its tills' shares). Absent: no budget beyond the floor limit.
+    #[arg(long, env = "FUSION_OFFLINE_CARD_BUDGET", value_parser = parse_money)]
+    offline_card_budget: Option<Money>,
     /// Seconds an unpaid order holds its stock before it is cancelled; 0: until paid
     /// [default: 1800].
     #[arg(long, env = "FUSION_ORDER_HOLD_SECS")]
@@ -88,6 +93,7 @@ struct Resolved {
     stripe_key_file: Option<PathBuf>,
     payment_timeout_secs: u64,
     card_floor_limit: Option<Money>,
+    offline_card_budget: Option<Money>,
     order_hold_secs: u64,
     shipping_rates: Option<PathBuf>,
     hub: Option<(net::EndpointId, Vec<SocketAddr>)>,
@@ -135,6 +141,12 @@ impl ServeArgs {
             card_floor_limit: self.card_floor_limit.or_else(|| {
                 file.payments
                     .card_floor_limit
+                    .as_ref()
+                    .and_then(|m| parse_money(m.get_ref()).ok())
+            }),
+            offline_card_budget: self.offline_card_budget.or_else(|| {
+                file.payments
+                    .offline_card_budget
                     .as_ref()
                     .and_then(|m| parse_money(m.get_ref()).ok())
             }),
@@ -214,6 +226,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 stripe_key_file,
                 payment_timeout_secs,
                 card_floor_limit,
+                offline_card_budget,
                 order_hold_secs,
                 shipping_rates,
                 hub,
@@ -237,6 +250,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
             let policy = PaymentPolicy {
                 pending_timeout: std::time::Duration::from_secs(payment_timeout_secs),
                 offline_floor_limit: card_floor_limit,
+                offline_budget: offline_card_budget,
             };
             let card = match (stripe_url, stripe_key_file) {
                 (Some(url), Some(key_file)) => {

@@ -226,6 +226,10 @@ pub struct ApproveOffline {
     pub payment_id: PaymentId,
     pub floor_limit: Money,
     pub reason: String,
+    /// This till's share of the store's offline card budget: card payments it approved
+    /// offline and the provider has not settled may total at most this; `None`: no budget.
+    #[serde(default)]
+    pub budget: Option<Money>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

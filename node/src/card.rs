@@ -273,6 +273,8 @@ pub struct PaymentPolicy {
     pub pending_timeout: Duration,
     /// Largest card payment a till may approve while the provider is unreachable; `None`: none.
     pub offline_floor_limit: Option<Money>,
+    /// This till's share of the store's offline card budget (docs/ESCROW.md); `None`: none.
+    pub offline_budget: Option<Money>,
 }
 
 impl Default for PaymentPolicy {
@@ -281,6 +283,7 @@ impl Default for PaymentPolicy {
         Self {
             pending_timeout: Duration::from_secs(30),
             offline_floor_limit: None,
+            offline_budget: None,
         }
     }
 }

@@ -214,6 +214,11 @@ fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
             "provider_unavailable",
             message,
         ),
+        PaymentRejected::OfflineBudgetExhausted { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "offline_budget_exhausted",
+            message,
+        ),
     }
 }
 

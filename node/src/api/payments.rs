@@ -200,6 +200,7 @@ async fn authorize(
                         payment_id: id,
                         floor_limit,
                         reason,
+                        budget: state.payment_policy.offline_budget,
                     }),
                 )
                 .await

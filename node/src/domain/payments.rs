@@ -41,7 +41,7 @@ pub struct Payment {
 }
 
 impl Payment {
-    fn currency(&self) -> Currency {
+    pub fn currency(&self) -> Currency {
         self.amount.currency
     }
 
@@ -116,6 +116,15 @@ pub enum PaymentRejected {
         "the card provider is unreachable and {amount} is above the offline floor limit {floor_limit}"
     )]
     AboveFloorLimit { amount: Money, floor_limit: Money },
+    /// Appended (idempotency records store the variant index).
+    #[error(
+        "the card provider is unreachable and this till's offline card budget {budget} is used up: {exposure} approved offline and not settled, {amount} more would exceed it"
+    )]
+    OfflineBudgetExhausted {
+        amount: Money,
+        budget: Money,
+        exposure: Money,
+    },
 }
 
 /// Records a payment. Cash is captured at once; a card stays pending until the provider answers.
@@ -427,11 +436,14 @@ fn forwarded(payment: &Payment, cmd: &RecordCardOutcome) -> Vec<Event> {
 
 /// The provider is unreachable: a pending card payment within the floor limit is approved on
 /// the till (and counts towards paying the order); above it, it stays pending.
+/// `exposure` is what this till approved offline and the provider has not settled yet (in the
+/// payment's currency); with a budget, exposure + amount must stay within it.
 pub fn approve_offline(
     payment: Option<&Payment>,
     order: &Order,
     others: &[Payment],
     cmd: &ApproveOffline,
+    exposure: i64,
     now: Timestamp,
 ) -> Result<Vec<Event>, PaymentRejected> {
     let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
@@ -444,6 +456,22 @@ pub fn approve_offline(
             amount: payment.amount,
             floor_limit: limit,
         });
+    }
+    if let Some(budget) = cmd.budget {
+        let within = budget.currency == payment.currency()
+            && exposure
+                .checked_add(payment.amount.minor)
+                .is_some_and(|total| total <= budget.minor);
+        if !within {
+            return Err(PaymentRejected::OfflineBudgetExhausted {
+                amount: payment.amount,
+                budget,
+                exposure: Money {
+                    minor: exposure,
+                    currency: payment.currency(),
+                },
+            });
+        }
     }
     let mut events: Vec<Event> = vec![
         PaymentOfflineApproved {
@@ -1034,19 +1062,20 @@ mod tests {
         let created = create(&pay(2, Tender::Card, 1000, None), Some(&o), &[], None, NOW).unwrap();
         let pending = fold(&created);
         let approve = |limit| ApproveOffline {
+            budget: None,
             payment_id: pending.id,
             floor_limit: usd(limit),
             reason: "down".into(),
         };
         assert_eq!(
-            approve_offline(Some(&pending), &o, &[], &approve(999), NOW),
+            approve_offline(Some(&pending), &o, &[], &approve(999), 0, NOW),
             Err(PaymentRejected::AboveFloorLimit {
                 amount: usd(1000),
                 floor_limit: usd(999)
             })
         );
         let approved_events =
-            approve_offline(Some(&pending), &o, &[], &approve(1000), NOW).unwrap();
+            approve_offline(Some(&pending), &o, &[], &approve(1000), 0, NOW).unwrap();
         assert_eq!(
             approved_events.iter().map(Event::topic).collect::<Vec<_>>(),
             ["payment.offline_approved", "order.paid"]
@@ -1054,7 +1083,7 @@ mod tests {
         let approved = fold(&[created.clone(), approved_events].concat());
         assert_eq!(approved.status, PaymentStatus::OfflineApproved);
         assert_eq!(
-            approve_offline(Some(&approved), &o, &[], &approve(1000), NOW).unwrap(),
+            approve_offline(Some(&approved), &o, &[], &approve(1000), 0, NOW).unwrap(),
             vec![],
             "once"
         );

@@ -623,6 +623,7 @@ async fn offline_approval_forwarding_and_the_pending_timeout() {
             minor: 1000,
             currency: fusion_contracts::Currency::USD,
         }),
+        offline_budget: None,
     };
     let node = start_configured(dir.path(), Some(provider), policy).await;
     let visa = stripe.card("4242424242424242").await;
@@ -1011,5 +1012,75 @@ async fn store_credit_accounts_pay_and_get_credited_back() {
         .filter(|e| e["topic"] == "store-credit.changed")
         .count();
     assert_eq!(changes, 5, "2 issues, 1 payment, 1 refund, 1 cancellation");
+    node.stop().await;
+}
+
+/// The till's share of the store's offline card budget: payments it approved offline and the
+/// provider has not settled never total more; settling them frees the budget again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_card_budget_caps_unsettled_offline_approvals() {
+    let stripe = LocalStripe::start();
+    let link = Link::to(&stripe.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider: Arc<dyn fusion_node::card::CardProvider> =
+        Arc::new(StripeProvider::new(&link.url, "sk_test_fusion").unwrap());
+    let usd = |minor| fusion_contracts::Money {
+        minor,
+        currency: fusion_contracts::Currency::USD,
+    };
+    let policy = fusion_node::card::PaymentPolicy {
+        pending_timeout: Duration::from_secs(600),
+        offline_floor_limit: Some(usd(1000)),
+        offline_budget: Some(usd(2000)),
+    };
+    let node = start_configured(dir.path(), Some(provider), policy).await;
+    let visa = stripe.card("4242424242424242").await;
+    let mut orders = Vec::new();
+    for (i, amount) in [7, 8, 6, 5, 9].iter().enumerate() {
+        orders.push(order_of(&node, &format!("B{i}"), json!(amount)).await);
+    }
+
+    link.cut();
+    let pay = |i: usize, amount: i64| {
+        let body = payment(&orders[i], json!(amount), &visa);
+        let node = &node;
+        async move { node.post("/payments", body).await }
+    };
+    let mut approved = Vec::new();
+    for (i, amount) in [(0, 7), (1, 8)] {
+        let r = pay(i, amount).await;
+        assert_eq!(r.body["status"], "offline_approved", "{}", r.body);
+        approved.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    // 15 approved offline: 6 more would make 21 of a 20 budget (each within the floor limit).
+    let over = pay(2, 6).await;
+    assert_error(
+        &over,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "offline_budget_exhausted",
+        None,
+    );
+    assert!(
+        over.body["message"].as_str().unwrap().contains("15.00 USD"),
+        "the refusal states the exposure: {}",
+        over.body
+    );
+    let exactly = pay(3, 5).await;
+    assert_eq!(
+        exactly.body["status"], "offline_approved",
+        "{}",
+        exactly.body
+    );
+    approved.push(exactly.body["id"].as_str().unwrap().to_string());
+
+    // The provider is back: the approvals are forwarded and settled, the budget is free again.
+    link.restore();
+    for id in &approved {
+        let settled = wait_for_payment(&node, id, |p| p["status"] != "offline_approved").await;
+        assert_eq!(settled["status"], "captured");
+    }
+    link.cut();
+    let again = pay(4, 9).await;
+    assert_eq!(again.body["status"], "offline_approved", "{}", again.body);
     node.stop().await;
 }
