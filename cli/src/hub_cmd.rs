@@ -294,11 +294,13 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         HubCommand::Enrollments { target } => {
-            let list = target
-                .client()?
-                .text::<()>(Method::GET, "/enrollments", None)
-                .await?;
-            crate::output::list(json, &list, &[("NODE", "nodeId"), ("STORE", "storeId")])
+            list(
+                &target,
+                "/enrollments",
+                json,
+                &[("NODE", "nodeId"), ("STORE", "storeId")],
+            )
+            .await
         }
         HubCommand::Replay {
             topic,
@@ -322,13 +324,10 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         HubCommand::Sales { target } => {
-            let rows = target
-                .client()?
-                .text::<()>(Method::GET, "/fleet/sales", None)
-                .await?;
-            crate::output::list(
+            list(
+                &target,
+                "/fleet/sales",
                 json,
-                &rows,
                 &[
                     ("STORE", "storeId"),
                     ("DAY", "day"),
@@ -337,6 +336,7 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("CURRENCY", "currency"),
                 ],
             )
+            .await
         }
         HubCommand::Token { command } => token(command, json).await,
         HubCommand::Dlq {
@@ -350,13 +350,10 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 Some(s) => format!("/webhooks/dlq?subscription={}", encode(s)),
                 None => "/webhooks/dlq".to_string(),
             };
-            let letters = target
-                .client()?
-                .text::<()>(Method::GET, &path, None)
-                .await?;
-            crate::output::list(
+            list(
+                &target,
+                &path,
                 json,
-                &letters,
                 &[
                     ("SUBSCRIPTION", "subscription"),
                     ("ORIGIN", "origin"),
@@ -368,6 +365,7 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("FAILED AT", "failedAt"),
                 ],
             )
+            .await
         }
         HubCommand::Dlq {
             command:
@@ -435,13 +433,10 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         HubCommand::Stores { target } => {
-            let stores = target
-                .client()?
-                .text::<()>(Method::GET, "/fleet/stores", None)
-                .await?;
-            crate::output::list(
+            list(
+                &target,
+                "/fleet/stores",
                 json,
-                &stores,
                 &[
                     ("STORE", "storeId"),
                     ("TILLS", "tills"),
@@ -450,16 +445,14 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("EVENTS", "events"),
                 ],
             )
+            .await
         }
         HubCommand::Escrow { sku, store, target } => {
             let path = with_query("/escrow", &[("sku", &sku), ("store", &store)]);
-            let rows = target
-                .client()?
-                .text::<()>(Method::GET, &path, None)
-                .await?;
-            crate::output::list(
+            list(
+                &target,
+                &path,
                 json,
-                &rows,
                 &[
                     ("STORE", "storeId"),
                     ("SKU", "sku"),
@@ -468,16 +461,14 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("IN TRANSIT", "inTransit"),
                 ],
             )
+            .await
         }
         HubCommand::Stock { sku, store, target } => {
             let path = with_query("/fleet/stock", &[("sku", &sku), ("store", &store)]);
-            let rows = target
-                .client()?
-                .text::<()>(Method::GET, &path, None)
-                .await?;
-            crate::output::list(
+            list(
+                &target,
+                &path,
                 json,
-                &rows,
                 &[
                     ("STORE", "storeId"),
                     ("SKU", "sku"),
@@ -486,6 +477,7 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("TILLS", "tills"),
                 ],
             )
+            .await
         }
         HubCommand::Order { id, target } => {
             let text = target
@@ -617,13 +609,10 @@ async fn token(command: HubTokenCommand, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         HubTokenCommand::List { target } => {
-            let list = target
-                .client()?
-                .text::<()>(Method::GET, "/tokens", None)
-                .await?;
-            crate::output::list(
+            list(
+                &target,
+                "/tokens",
                 json,
-                &list,
                 &[
                     ("ID", "id"),
                     ("ROLE", "role"),
@@ -631,6 +620,7 @@ async fn token(command: HubTokenCommand, json: bool) -> anyhow::Result<()> {
                     ("CREATED", "createdAt"),
                 ],
             )
+            .await
         }
         HubTokenCommand::Revoke { id, target } => {
             target
@@ -648,6 +638,17 @@ fn last_error(v: &Value) -> String {
         .as_str()
         .map(|e| format!("; last error: {e}"))
         .unwrap_or_default()
+}
+
+/// GETs a JSON list from the hub and prints it as a table (or verbatim with `--json`).
+async fn list(
+    target: &HubTarget,
+    path: &str,
+    json: bool,
+    columns: &[crate::output::Column],
+) -> anyhow::Result<()> {
+    let rows = target.client()?.text::<()>(Method::GET, path, None).await?;
+    crate::output::list(json, &rows, columns)
 }
 
 /// `path?k=v&…` with the given parameters that are set, percent-encoded.

@@ -851,20 +851,27 @@ struct StockQuery {
     store: Option<String>,
 }
 
-async fn fleet_stock(
-    State(state): State<HubState>,
-    headers: HeaderMap,
+/// The `sku` and `store` filters; anything else is a 400.
+fn stock_query(
     query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let Query(query) = query.map_err(|e| {
+) -> Result<StockQuery, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
             "validation_failed",
             None,
             &format!("{}; the parameters are sku and store", e.body_text()),
         )
-    })?;
+    })
+}
+
+async fn fleet_stock(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let query = stock_query(query)?;
     let store = state.store.clone();
     let rows =
         blocking(move || store.fleet_stock(query.sku.as_deref(), query.store.as_deref())).await?;
@@ -1147,14 +1154,7 @@ async fn escrow(
     query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let Query(query) = query.map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
-            None,
-            &format!("{}; the parameters are sku and store", e.body_text()),
-        )
-    })?;
+    let query = stock_query(query)?;
     let store = state.store.clone();
     let (stock, transfers) = blocking(move || {
         Ok::<_, crate::store::HubStoreError>((store.till_stock()?, store.transfers()?))
