@@ -659,6 +659,22 @@ pub struct EscrowResponse {
     /// The whole store as this till knows it: per sku, every till's rights (its own and what
     /// the other tills' logs, synced over the mesh, say of theirs).
     pub store: Vec<StoreStockRights>,
+    /// This till's share of the store's offline card budget and what it approved offline that
+    /// the provider has not settled; absent without a budget.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub card_budget: Option<CardBudgetRights>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CardBudgetRights {
+    /// This till's share (its rights).
+    pub share: Decimal,
+    /// Approved offline, not yet settled by the provider (used).
+    pub exposure: Decimal,
+    /// What it may still approve offline.
+    pub headroom: Decimal,
+    pub currency: Currency,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::Sku;
 use fusion_contracts::commands::InventoryCommand;
 use fusion_contracts::http::{
-    AdjustStockRequest, ErrorBody, EscrowResponse, HolderRights, Role, SetStockRequest,
-    StockResponse, StockRights, StoreStockRights, TransferInTransit, TransferStockRequest,
+    AdjustStockRequest, CardBudgetRights, ErrorBody, EscrowResponse, HolderRights, Role,
+    SetStockRequest, StockResponse, StockRights, StoreStockRights, TransferInTransit,
+    TransferStockRequest,
 };
 
 use super::error::ApiError;
@@ -195,8 +196,25 @@ pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Re
             in_transit,
         });
     }
+    let card_budget = match state.payment_policy.offline_budget {
+        Some(share) => {
+            let used = read.offline_exposure(share.currency)?;
+            let money = |minor| fusion_contracts::Money {
+                minor,
+                currency: share.currency,
+            };
+            Some(CardBudgetRights {
+                share: share.to_decimal(),
+                exposure: money(used).to_decimal(),
+                headroom: money((share.minor - used).max(0)).to_decimal(),
+                currency: share.currency,
+            })
+        }
+        None => None,
+    };
     let body = EscrowResponse {
         node_id: own,
+        card_budget,
         store: store.into_values().collect(),
         stock,
         in_transit: pending

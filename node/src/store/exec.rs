@@ -673,7 +673,9 @@ fn execute_payment(
         }
         (PaymentCommand::ApproveOffline(c), Some(o)) => {
             let exposure = match (&payment, c.budget) {
-                (Some(p), Some(_)) => offline_exposure(t, p.currency())?,
+                (Some(p), Some(_)) => {
+                    tables::offline_exposure(&t.payment_followups, &t.payments, p.currency())?
+                }
                 _ => 0,
             };
             payments::approve_offline(payment.as_ref(), o, &others, c, exposure, now)
@@ -841,24 +843,6 @@ fn product_outcome(t: &Tables, id: ProductId) -> Result<Decision, StoreError> {
         product: stored.product,
         stock,
     }))
-}
-
-/// What this till approved offline and the provider has not settled yet, in `currency`'s
-/// minor units: the offline-approved payments among those the follow-up worker still owes.
-fn offline_exposure(t: &Tables, currency: fusion_contracts::Currency) -> Result<i64, StoreError> {
-    let mut exposure = 0i64;
-    for entry in t.payment_followups.iter()? {
-        let (key, _) = entry?;
-        let (_, id) = key.value();
-        if let Some(p) =
-            tables::get_payment(&t.payments, fusion_contracts::PaymentId::from_u128(id))?
-            && p.status == fusion_contracts::events::payments::PaymentStatus::OfflineApproved
-            && p.currency() == currency
-        {
-            exposure = exposure.saturating_add(p.amount.minor);
-        }
-    }
-    Ok(exposure)
 }
 
 fn stock_outcome(t: &Tables, sku: &Sku) -> Result<Decision, StoreError> {

@@ -246,6 +246,18 @@ impl Reader {
     }
 
     /// Card payments awaiting the provider (pending or offline-approved), oldest first.
+    /// What this till approved offline and the provider has not settled yet, in `currency`.
+    pub fn offline_exposure(
+        &self,
+        currency: fusion_contracts::Currency,
+    ) -> Result<i64, StoreError> {
+        tables::offline_exposure(
+            &self.txn.open_table(PAYMENT_FOLLOWUPS)?,
+            &self.txn.open_table(PAYMENTS)?,
+            currency,
+        )
+    }
+
     pub fn payment_followups(&self, limit: usize) -> Result<Vec<PaymentId>, StoreError> {
         let table = self.txn.open_table(PAYMENT_FOLLOWUPS)?;
         let mut out = Vec::new();

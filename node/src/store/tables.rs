@@ -352,6 +352,27 @@ pub(super) fn get_campaign(
     get_by_id(table, "campaigns", id.as_u128())
 }
 
+/// What this till approved offline and the provider has not settled yet, in `currency`'s minor
+/// units: the offline-approved payments among those the follow-up worker still owes.
+pub(super) fn offline_exposure(
+    followups: &impl ReadableTable<(i64, u128), ()>,
+    payments: &impl ReadableTable<u128, &'static [u8]>,
+    currency: fusion_contracts::Currency,
+) -> Result<i64, StoreError> {
+    let mut exposure = 0i64;
+    for entry in followups.iter()? {
+        let (key, _) = entry?;
+        let (_, id) = key.value();
+        if let Some(p) = get_payment(payments, fusion_contracts::PaymentId::from_u128(id))?
+            && p.status == fusion_contracts::events::payments::PaymentStatus::OfflineApproved
+            && p.currency() == currency
+        {
+            exposure = exposure.saturating_add(p.amount.minor);
+        }
+    }
+    Ok(exposure)
+}
+
 pub(super) fn get_payment(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: PaymentId,

@@ -1072,6 +1072,12 @@ async fn the_offline_card_budget_caps_unsettled_offline_approvals() {
         exactly.body
     );
     approved.push(exactly.body["id"].as_str().unwrap().to_string());
+    let budget = node.get("/escrow").await.body["cardBudget"].clone();
+    assert_eq!(
+        budget,
+        json!({ "share": 20.0, "exposure": 20.0, "headroom": 0.0, "currency": "USD" }),
+        "the escrow view shows the budget used up"
+    );
 
     // The provider is back: the approvals are forwarded and settled, the budget is free again.
     link.restore();
@@ -1079,6 +1085,10 @@ async fn the_offline_card_budget_caps_unsettled_offline_approvals() {
         let settled = wait_for_payment(&node, id, |p| p["status"] != "offline_approved").await;
         assert_eq!(settled["status"], "captured");
     }
+    assert_eq!(
+        node.get("/escrow").await.body["cardBudget"]["headroom"],
+        json!(20.0)
+    );
     link.cut();
     let again = pay(4, 9).await;
     assert_eq!(again.body["status"], "offline_approved", "{}", again.body);
