@@ -449,11 +449,6 @@ fn account<'a>(s: &'a mut ResourceState, holder: &NodeId) -> &'a mut Account {
     s.accounts.entry(holder.clone()).or_default()
 }
 
-/// The holders a ledger knows of, for a resource.
-pub fn holders(state: &ResourceState) -> BTreeSet<NodeId> {
-    state.accounts.keys().cloned().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

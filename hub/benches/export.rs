@@ -25,14 +25,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 
 #[path = "support.rs"]
 mod support;
-use support::order_events;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{env, order_events};
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -40,10 +33,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(run(
-            env("BENCH_EVENTS", 50_000) as u64,
-            env("BENCH_ORDERS", 200),
-        ));
+        .block_on(run(env("BENCH_EVENTS", 50_000), env("BENCH_ORDERS", 200)));
 }
 
 /// A tansu broker in memory on a free port; killed when dropped.

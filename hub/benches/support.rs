@@ -1,4 +1,4 @@
-//! What the hub's benches share: order events as a till logs them.
+//! What the hub's benches share: their knobs and order events as a till logs them.
 
 use fusion_contracts::commands::{OrderLine, PlaceOrder};
 use fusion_contracts::{
@@ -51,4 +51,12 @@ pub fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
     }
     out.truncate(n as usize);
     out
+}
+
+/// A knob from the environment, else its default.
+pub fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

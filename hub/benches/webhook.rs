@@ -19,16 +19,9 @@ use fusion_sync::net::{self, EventSink};
 
 #[path = "support.rs"]
 mod support;
-use support::order_events;
+use support::{env, order_events};
 
 const SECRET: &[u8] = b"bench-secret";
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -39,7 +32,7 @@ fn main() {
         .block_on(run(
             env("BENCH_EVENTS", 20_000),
             env("BENCH_LATENCY_MS", 0),
-            env("BENCH_CONCURRENCY", 8) as usize,
+            env("BENCH_CONCURRENCY", 8),
         ));
 }
 

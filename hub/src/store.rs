@@ -529,43 +529,22 @@ impl HubStore {
         sku: Option<&str>,
         store: Option<&str>,
     ) -> Result<Vec<StockRow>, HubStoreError> {
-        let read = self.db.begin_read().map_err(storage)?;
-        let stock = read.open_table(FLEET_STOCK).map_err(storage)?;
-        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
         let mut rows: BTreeMap<(String, String), StockRow> = BTreeMap::new();
-        let mut store_of: BTreeMap<String, String> = BTreeMap::new();
-        for entry in stock.iter().map_err(storage)? {
-            let (key, level) = entry.map_err(storage)?;
-            let (origin, item) = key.value();
-            if sku.is_some_and(|s| s != item) {
+        for t in self.till_stock()? {
+            if sku.is_some_and(|s| s != t.sku) || store.is_some_and(|s| s != t.store_id) {
                 continue;
             }
-            let store_id = match store_of.get(origin) {
-                Some(s) => s.clone(),
-                None => {
-                    let s = stores
-                        .get(origin)
-                        .map_err(storage)?
-                        .map_or_else(|| "-".to_string(), |v| v.value().to_string());
-                    store_of.insert(origin.to_string(), s.clone());
-                    s
-                }
-            };
-            if store.is_some_and(|s| s != store_id) {
-                continue;
-            }
-            let (available, reserved) = level.value();
             let row = rows
-                .entry((store_id.clone(), item.to_string()))
+                .entry((t.store_id.clone(), t.sku.clone()))
                 .or_insert_with(|| StockRow {
-                    store_id,
-                    sku: item.to_string(),
+                    store_id: t.store_id,
+                    sku: t.sku,
                     available: 0,
                     reserved: 0,
                     tills: 0,
                 });
-            row.available += available;
-            row.reserved += reserved;
+            row.available += t.available;
+            row.reserved += t.reserved;
             row.tills += 1;
         }
         Ok(rows.into_values().collect())
@@ -590,23 +569,27 @@ impl HubStore {
         Ok(out)
     }
 
-    /// Each till's stock of each sku.
+    /// Each till's stock of each sku, by origin then sku.
     pub fn till_stock(&self) -> Result<Vec<TillStock>, HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;
         let stock = read.open_table(FLEET_STOCK).map_err(storage)?;
         let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
-        let mut out = Vec::new();
+        let mut out: Vec<TillStock> = Vec::new();
         for entry in stock.iter().map_err(storage)? {
             let (key, level) = entry.map_err(storage)?;
             let (origin, sku) = key.value();
-            let store = stores
-                .get(origin)
-                .map_err(storage)?
-                .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+            // Rows come by origin: look each origin's store up once.
+            let store_id = match out.last() {
+                Some(prev) if prev.origin == origin => prev.store_id.clone(),
+                _ => stores
+                    .get(origin)
+                    .map_err(storage)?
+                    .map_or_else(|| "-".to_string(), |v| v.value().to_string()),
+            };
             let (available, reserved) = level.value();
             out.push(TillStock {
                 origin: origin.to_string(),
-                store_id: store,
+                store_id,
                 sku: sku.to_string(),
                 available,
                 reserved,

@@ -118,7 +118,7 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     let (status, refused) = post(&b, "/orders", order(1)).await;
     assert_eq!((status, refused["available"].as_u64()), (422, Some(0)));
 
-    // Bad transfers: more than a holds (422, its headroom), to itself, to nobody.
+    // Bad transfers: more than a holds (422, its headroom), to itself, to nobody, nothing.
     let (status, body) = post(
         &a,
         "/inventory/TEA/transfer",
@@ -130,39 +130,19 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
         (422, Some("quantity"), Some(6)),
         "{body}"
     );
-    let (status, body) = post(
-        &a,
-        "/inventory/TEA/transfer",
-        json!({ "to": a.node_id, "quantity": 1 }),
-    )
-    .await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (400, Some("to")),
-        "{body}"
-    );
-    let (status, body) = post(
-        &a,
-        "/inventory/TEA/transfer",
-        json!({ "to": "", "quantity": 1 }),
-    )
-    .await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (400, Some("to")),
-        "{body}"
-    );
-    let (status, body) = post(
-        &a,
-        "/inventory/TEA/transfer",
-        json!({ "to": b.node_id, "quantity": 0 }),
-    )
-    .await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (400, Some("quantity")),
-        "{body}"
-    );
+    for (to, quantity, field) in [
+        (a.node_id.as_str(), 1, "to"),
+        ("", 1, "to"),
+        (b.node_id.as_str(), 0, "quantity"),
+    ] {
+        let body = json!({ "to": to, "quantity": quantity });
+        let (status, body) = post(&a, "/inventory/TEA/transfer", body).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{body}"
+        );
+    }
 
     // b is down: a gives it 2 more; they are in transit at a and at the hub, sellable by nobody.
     let b_id = b.node_id.clone();

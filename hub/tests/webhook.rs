@@ -11,15 +11,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use fusion_contracts::events::StockAdjusted;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
-use fusion_hub::Hub;
 use fusion_hub::webhook::Subscription;
-use fusion_sync::net::{self, EventSink};
+use fusion_sync::net::EventSink;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 mod common;
-use common::Api;
+use common::{Api, Served, serve_hub_with};
 
 const SECRET: &[u8] = b"whsec-test-0123456789";
 
@@ -153,59 +152,9 @@ fn events(origin: &NodeId, first: u64, skus: &[&str]) -> Vec<Envelope> {
 }
 
 /// A hub serving HTTP (and sync, unused here) with one subscription; events enter through
-/// its durable sink exactly as synced ones do.
-struct Running {
-    hub: Arc<Hub>,
-    api: Api,
-    task: tokio::task::JoinHandle<()>,
-    peer: net::EndpointId,
-}
-
-async fn start_hub(dir: &std::path::Path, subscription: Subscription) -> Running {
-    // A previous hub on this dir may still be letting go of its file.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let hub = loop {
-        match Hub::open(dir) {
-            Ok(hub) => break hub,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "reopening the hub: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    let hub = hub.with_webhooks(vec![subscription]).unwrap();
-    let endpoint = net::offline_endpoint(
-        net::load_or_create_identity(dir).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let peer = endpoint.id();
-    let hub = Arc::new(hub);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = {
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            hub.serve(listener, endpoint, std::future::pending())
-                .await
-                .unwrap()
-        })
-    };
-    let token = std::fs::read_to_string(dir.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    Running {
-        hub,
-        api: Api {
-            http: reqwest::Client::new(),
-            url,
-            token,
-        },
-        task,
-        peer,
-    }
+/// its durable sink (`store`, as the hub's own endpoint id) exactly as synced ones do.
+async fn start_hub(dir: &std::path::Path, subscription: Subscription) -> Served {
+    serve_hub_with(dir, |hub| hub.with_webhooks(vec![subscription]).unwrap()).await
 }
 
 fn subscription(url: &str) -> Subscription {
@@ -252,7 +201,7 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
     hub.hub
         .state
         .store
-        .store(hub.peer, &origin, log.clone())
+        .store(hub.id, &origin, log.clone())
         .await
         .unwrap();
 
@@ -333,7 +282,7 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
     hub.hub
         .state
         .store
-        .store(hub.peer, &origin, more)
+        .store(hub.id, &origin, more)
         .await
         .unwrap();
     wait_for_lag(&hub.api, 0).await;
@@ -374,7 +323,7 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
     hub.hub
         .state
         .store
-        .store(hub.peer, &origin, after)
+        .store(hub.id, &origin, after)
         .await
         .unwrap();
     wait_for_lag(&hub.api, 0).await;
@@ -394,7 +343,7 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
     let (status, body) = hub.api.get("/webhooks/dlq?subscription=nope").await;
     assert_eq!(status, 404);
     assert_eq!(body["field"], "subscription");
-    hub.task.abort();
+    hub.stop().await;
 }
 
 /// Dead letters and positions are durable: a receiver that is down for good fills the list;
@@ -411,7 +360,7 @@ async fn dead_letters_survive_a_restart() {
         hub.hub
             .state
             .store
-            .store(hub.peer, &origin, events(&origin, 1, &["A", "B", "A"]))
+            .store(hub.id, &origin, events(&origin, 1, &["A", "B", "A"]))
             .await
             .unwrap();
         wait_for_lag(&hub.api, 0).await;
@@ -424,10 +373,7 @@ async fn dead_letters_survive_a_restart() {
                 .starts_with("POST http://"),
             "{letters}"
         );
-        hub.task.abort();
-        let _ = hub.task.await;
-        let hub = Arc::into_inner(hub.hub).expect("the hub is let go");
-        drop(hub);
+        hub.stop().await;
     }
     let rx = Arc::new(Receiver::default());
     let _receiver = start_receiver(rx.clone(), addr).await;
@@ -448,7 +394,7 @@ async fn dead_letters_survive_a_restart() {
     let got = delivered(&rx);
     assert_eq!(got["A"], [1, 3]);
     assert_eq!(got["B"], [2]);
-    hub.task.abort();
+    hub.stop().await;
 }
 
 async fn wait_for_lag(api: &Api, behind: u64) {

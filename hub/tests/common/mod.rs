@@ -176,10 +176,16 @@ impl Served {
 }
 
 pub async fn serve_hub(dir: &std::path::Path) -> Served {
+    serve_hub_with(dir, |hub| hub).await
+}
+
+/// `serve_hub`, with `configure` applied to the opened hub (webhooks, export) before it serves.
+pub async fn serve_hub_with(dir: &std::path::Path, configure: impl FnOnce(Hub) -> Hub) -> Served {
+    // A previous hub on this dir may still be letting go of its file.
     let deadline = Instant::now() + Duration::from_secs(20);
     let hub = loop {
         match Hub::open(dir) {
-            Ok(hub) => break Arc::new(hub),
+            Ok(hub) => break Arc::new(configure(hub)),
             Err(e) => {
                 assert!(Instant::now() < deadline, "opening the hub: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
