@@ -129,8 +129,12 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
-    /// Stock rights per store and sku: held and reserved by each till, and in transit.
+    /// Stock rights per store and sku: held and reserved by each till, and in transit; or move
+    /// the hub's rights (give, rebalance) and reclaim a lost till's.
+    #[command(args_conflicts_with_subcommands = true)]
     Escrow {
+        #[command(subcommand)]
+        action: Option<EscrowAction>,
         #[arg(long)]
         sku: Option<String>,
         #[arg(long)]
@@ -146,6 +150,43 @@ pub enum HubCommand {
     },
     /// The fleet's stores: their tills, how many are connected, and the last contact.
     Stores {
+        #[command(flatten)]
+        target: HubTarget,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EscrowAction {
+    /// The hub's holder of a store gives some of its rights of a sku to one of its tills.
+    Give {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        sku: String,
+        /// The till's node id (as `fusion hub escrow` shows it).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        quantity: u64,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// Give the hub's rights to the tills that sell most, keeping `--keep` per sku.
+    Rebalance {
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Units per sku the hub keeps (the online channel's reserve).
+        #[arg(long, default_value_t = 0)]
+        keep: u64,
+        #[command(flatten)]
+        target: HubTarget,
+    },
+    /// A till is lost for good: revoke it and pass its rights (and what was in transit to it)
+    /// to the hub. Its events after this point never count.
+    Reclaim {
+        /// The lost till's node id.
+        node_id: String,
         #[command(flatten)]
         target: HubTarget,
     },
@@ -447,7 +488,16 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             )
             .await
         }
-        HubCommand::Escrow { sku, store, target } => {
+        HubCommand::Escrow {
+            action: Some(action),
+            ..
+        } => escrow_action(action, json).await,
+        HubCommand::Escrow {
+            action: None,
+            sku,
+            store,
+            target,
+        } => {
             let path = with_query("/escrow", &[("sku", &sku), ("store", &store)]);
             list(
                 &target,
@@ -652,6 +702,73 @@ async fn list(
 }
 
 /// `path?k=v&…` with the given parameters that are set, percent-encoded.
+async fn escrow_action(action: EscrowAction, json: bool) -> anyhow::Result<()> {
+    const TRANSFER: &[(&str, &str)] = &[
+        ("SKU", "sku"),
+        ("FROM", "from"),
+        ("TO", "to"),
+        ("QUANTITY", "quantity"),
+        ("TRANSFER", "transferId"),
+    ];
+    match action {
+        EscrowAction::Give {
+            store,
+            sku,
+            to,
+            quantity,
+            target,
+        } => {
+            let body =
+                serde_json::json!({ "storeId": store, "sku": sku, "to": to, "quantity": quantity });
+            let text = target
+                .client()?
+                .text(Method::POST, "/escrow/transfer", Some(&body))
+                .await?;
+            crate::output::one(json, &text, TRANSFER)
+        }
+        EscrowAction::Rebalance {
+            store,
+            keep,
+            target,
+        } => {
+            let body = serde_json::json!({ "storeId": store, "keep": keep });
+            let text = target
+                .client()?
+                .text(Method::POST, "/escrow/rebalance", Some(&body))
+                .await?;
+            crate::output::list(json, &text, TRANSFER)
+        }
+        EscrowAction::Reclaim { node_id, target } => {
+            let body = serde_json::json!({ "nodeId": node_id });
+            let text = target
+                .client()?
+                .text(Method::POST, "/escrow/reclaim", Some(&body))
+                .await?;
+            if json {
+                println!("{}", text.trim());
+                return Ok(());
+            }
+            let reclaim: Value = serde_json::from_str(&text)?;
+            println!(
+                "reclaimed {} (store {}, events up to {}); revoked: {}",
+                reclaim["nodeId"].as_str().unwrap_or_default(),
+                reclaim["storeId"].as_str().unwrap_or_default(),
+                reclaim["upto"],
+                reclaim["revoked"].as_str().unwrap_or("-")
+            );
+            crate::output::list(
+                false,
+                &reclaim["reclaimed"].to_string(),
+                &[
+                    ("SKU", "sku"),
+                    ("QUANTITY", "quantity"),
+                    ("HUB HOLDS", "available"),
+                ],
+            )
+        }
+    }
+}
+
 fn with_query(path: &str, params: &[(&str, &Option<String>)]) -> String {
     let query: Vec<String> = params
         .iter()

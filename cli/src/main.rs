@@ -60,9 +60,15 @@ enum Top {
     /// The catalog: add, get, list, update, archive, import and export CSV.
     #[command(subcommand)]
     Products(products_cmd::ProductsCommand),
-    /// Stock levels: set, adjust, list.
+    /// Stock levels: set, adjust, transfer, list.
     #[command(subcommand)]
     Stock(stock_cmd::StockCommand),
+    /// The rights this till holds (stock, offline card budget), what is in transit, and the
+    /// store as this till knows it (the same as `fusion stock escrow`).
+    Escrow {
+        #[command(flatten)]
+        target: client::Target,
+    },
     /// Orders: place, get, list, cancel.
     #[command(subcommand)]
     Orders(orders_cmd::OrdersCommand),
@@ -104,6 +110,9 @@ fn main() -> ExitCode {
             Top::Token(cmd) => token_cmd::run(cmd, cli.json).await,
             Top::Products(cmd) => products_cmd::run(cmd, cli.json).await,
             Top::Stock(cmd) => stock_cmd::run(cmd, cli.json).await,
+            Top::Escrow { target } => {
+                stock_cmd::run(stock_cmd::StockCommand::Escrow { target }, cli.json).await
+            }
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
             Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,
             Top::Payments(cmd) => payments_cmd::run(cmd, cli.json).await,

@@ -297,6 +297,125 @@ async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
         }
     })
     .await;
+
+    // The CLI moves rights through the hub: till 0 restocks 2 and gives them to the hub
+    // (`--to hub`); the hub refuses to give more than it holds; a rebalance gives both to
+    // tills (all three sold, so the largest remainders win); `fusion escrow` on a till shows it.
+    let token_file = hub_dir.path().join("admin.token");
+    let hub_target = [
+        "--url",
+        hub_url.as_str(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ];
+    let node_target = |i: usize| {
+        vec![
+            "--url".to_string(),
+            nodes[i].url.clone(),
+            "--data-dir".to_string(),
+            tills[i].dir.path().display().to_string(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fusion(&args)
+    };
+    let strings = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (code, _) = run([
+        strings(&["stock", "adjust", "LAST", "2", "--reason", "restock"]),
+        node_target(0),
+    ]
+    .concat());
+    assert_eq!(code, 0);
+    let (code, out) = run([
+        strings(&[
+            "stock",
+            "transfer",
+            "LAST",
+            "--to",
+            "hub",
+            "--quantity",
+            "2",
+        ]),
+        node_target(0),
+    ]
+    .concat());
+    assert_eq!(code, 0, "{out}");
+    until("the hub takes the 2 in", || {
+        let hub_target = hub_target.map(str::to_string);
+        async move {
+            let (_, out) = fusion(
+                &[
+                    &["hub", "escrow", "--sku", "LAST", "--json"][..],
+                    &hub_target.iter().map(String::as_str).collect::<Vec<_>>(),
+                ]
+                .concat(),
+            );
+            let rows: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+            let hub_held = rows[0]["holders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|h| h["origin"] == rows[0]["hubHolder"])
+                .and_then(|h| h["held"].as_u64());
+            if hub_held == Some(2) {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        }
+    })
+    .await;
+    let give = |quantity: &str| {
+        let mut args = strings(&[
+            "hub",
+            "escrow",
+            "give",
+            "--store",
+            "s1",
+            "--sku",
+            "LAST",
+            "--to",
+            node_ids[1].as_str(),
+            "--quantity",
+            quantity,
+        ]);
+        args.extend(strings(&hub_target));
+        run(args)
+    };
+    assert_ne!(give("3").0, 0, "the hub holds only 2");
+    let (code, moved) = run([
+        strings(&["hub", "escrow", "rebalance", "--json"]),
+        strings(&hub_target),
+    ]
+    .concat());
+    assert_eq!(code, 0, "{moved}");
+    let moved: Value = serde_json::from_str(&moved).unwrap();
+    assert_eq!(
+        moved
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["quantity"].as_u64().unwrap())
+            .sum::<u64>(),
+        2,
+        "{moved}"
+    );
+    let to = moved[0]["to"].as_str().unwrap().to_string();
+    let i = node_ids.iter().position(|id| *id == to).unwrap();
+    until("the till takes the hub's unit in", || {
+        let args = [strings(&["escrow", "--json"]), node_target(i)].concat();
+        async move {
+            let (_, out) = run(args);
+            let e: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+            if e["stock"][0]["held"] == 1 {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        }
+    })
+    .await;
     for n in nodes {
         n.sigterm().await;
     }

@@ -383,7 +383,7 @@ async fn sigkill_mid_sync_still_delivers_every_event_once_without_a_gap() {
     let enrolled: net::EndpointId = node_endpoint.parse().unwrap();
     let allowed = net::Gate::new(move |peer| peer == enrolled);
     let hub_flag = format!("{}@{}", hub_ep.id(), hub_ep.bound_sockets()[0]);
-    tokio::spawn(net::serve(hub_ep, hub.clone(), None, allowed));
+    tokio::spawn(net::serve(hub_ep, hub.clone(), None, None, allowed));
     let args = ["--hub", hub_flag.as_str(), "--sync-bind", "127.0.0.1:0"];
 
     let node = spawn_node_with(node_dir.path(), &args).await;
@@ -525,6 +525,7 @@ async fn ten_thousand_offline_orders_drain_exactly_once_through_a_sigkill() {
     tokio::spawn(net::serve(
         hub_ep,
         hub.clone(),
+        None,
         None,
         net::Gate::new(move |peer| peer == enrolled),
     ));

@@ -29,6 +29,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CampaignId, Currency, NodeId, Sku, StoreId};
 
+/// The hub's own origin (its documents, its edits, its campaign decisions), from the hex of its
+/// sync endpoint id.
+pub fn hub_origin(endpoint_hex: &str) -> NodeId {
+    let prefix: String = endpoint_hex.chars().take(32).collect();
+    NodeId::new(format!("hub-{prefix}")).expect("hex is a valid node id")
+}
+
+/// The hub's holder of a store's rights (the online channel of that store): a log of its own,
+/// so every projection keyed by origin treats it as one more holder of the store. A till
+/// computes it from the hub's id and its own store, so it can give rights to the hub offline.
+pub fn hub_holder(hub: &NodeId, store: &StoreId) -> NodeId {
+    // FNV-1a 64: stable across builds and platforms (unlike `std::hash`).
+    let hash = store
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    NodeId::new(format!("{hub}-{hash:016x}")).expect("hex is a valid node id")
+}
+
 /// What is escrowed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -466,6 +487,23 @@ mod tests {
             },
             movement,
         }
+    }
+
+    #[test]
+    fn hub_holders_are_per_store_stable_and_valid_node_ids() {
+        let hub = hub_origin(&"ab".repeat(32));
+        assert_eq!(hub.as_str(), format!("hub-{}", "ab".repeat(16)));
+        let store = |s: &str| StoreId::new(s).unwrap();
+        let a = hub_holder(&hub, &store("store-1"));
+        assert_eq!(a, hub_holder(&hub, &store("store-1")));
+        assert_ne!(a, hub_holder(&hub, &store("store-2")));
+        // FNV-1a 64 of "a" (the published test vector): a till and the hub agree forever.
+        assert_eq!(
+            hub_holder(&hub, &store("a")).as_str(),
+            format!("{hub}-af63dc4c8601ec8c")
+        );
+        let longest = hub_holder(&hub, &store(&"s.".repeat(32)));
+        assert!(longest.as_str().len() <= 64);
     }
 
     #[test]

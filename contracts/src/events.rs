@@ -205,6 +205,27 @@ pub struct StockReceived {
     pub available: u64,
 }
 
+/// `inventory.reclaimed`: a manager at the hub took over the stock rights of a till lost for
+/// good. Recorded by the hub's holder of the till's store: the lost till's movements up to its
+/// seq `upto` count, later ones never do; transfers to it that it had not taken in are void.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockReclaimed {
+    pub sku: Sku,
+    /// The lost till's node id.
+    #[schemars(with = "String")]
+    pub from: NodeId,
+    /// The last seq of the lost till's log that counts.
+    pub upto: u64,
+    /// The rights taken over: what the till held plus the void transfers to it.
+    pub quantity: u64,
+    /// Transfers to the lost till it had not taken in: void, their units are in `quantity`.
+    pub transfers: Vec<uuid::Uuid>,
+    /// Available at the hub's holder before and after.
+    pub previous_quantity: u64,
+    pub available: u64,
+}
+
 /// `order.created`: FusionCommerce's `{orderId, customerId, total, items}` and more.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -368,6 +389,19 @@ impl StockReceived {
         if self.quantity == 0 {
             return Err(invalid(T, "quantity must be positive"));
         }
+        if self.previous_quantity.checked_add(self.quantity) != Some(self.available) {
+            return Err(invalid(
+                T,
+                "available must equal previousQuantity + quantity",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StockReclaimed {
+    fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "inventory.reclaimed";
         if self.previous_quantity.checked_add(self.quantity) != Some(self.available) {
             return Err(invalid(
                 T,
@@ -559,6 +593,7 @@ events! {
     StoreCreditChanged => "store-credit.changed", version = 1, key = |p| p.account.clone();
     StockTransferred => "inventory.transferred", version = 1, key = |p| p.sku.to_string();
     StockReceived => "inventory.received", version = 1, key = |p| p.sku.to_string();
+    StockReclaimed => "inventory.reclaimed", version = 1, key = |p| p.sku.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -101,6 +101,7 @@ async fn drain(events: u64) -> (Duration, Duration, f64) {
         hub_ep,
         hub.clone(),
         None,
+        None,
         net::Gate::new(move |p| p == till_id),
     ));
     let started = Instant::now();

@@ -29,6 +29,11 @@
 //!   total and every event about it (order, reservation, payment, shipping).
 //! - `GET /escrow?store=&sku=`: stock rights per store and sku — what each till holds and has
 //!   reserved, and the transfers in transit between holders (docs/ESCROW.md).
+//! - `POST /escrow/transfer {"storeId","sku","to","quantity"}`: the hub's holder of the store
+//!   gives rights to one of its tills (422 with `available` past what it holds);
+//!   `POST /escrow/rebalance {"storeId"?, "keep"?}`: the hub gives its rights toward the tills
+//!   that sell most, keeping `keep` per sku; `POST /escrow/reclaim {"nodeId"}`: a till lost for
+//!   good is revoked and its rights pass to the hub (admin).
 //! - `GET /metrics`: Prometheus text (admin token): stores, tills, events held, export and
 //!   webhook lag, dead letters.
 //! - `GET /fleet/lag`: how far the Kafka export and each webhook subscription are behind the
@@ -51,7 +56,7 @@ use axum::Router;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use fusion_contracts::events::EventRecord;
 use fusion_contracts::events::Product;
 use fusion_contracts::http::ErrorBody;
@@ -135,6 +140,9 @@ pub fn router(state: HubState) -> Router {
         .route("/fleet/stock", get(fleet_stock))
         .route("/fleet/orders/{id}", get(fleet_order))
         .route("/escrow", get(escrow))
+        .route("/escrow/transfer", post(escrow_transfer))
+        .route("/escrow/reclaim", post(escrow_reclaim))
+        .route("/escrow/rebalance", post(escrow_rebalance))
         .route("/metrics", get(prometheus))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
@@ -553,14 +561,7 @@ async fn update_product(
     let command = request
         .into_command(id)
         .map_err(|e| invalid(&e.field, &e.message))?;
-    let correlation_id = headers
-        .get("x-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| CorrelationId::new(v).ok())
-        .unwrap_or_else(|| {
-            CorrelationId::new(uuid::Uuid::now_v7().to_string())
-                .expect("a uuid is a valid correlation id")
-        });
+    let correlation_id = correlation(&headers);
     let docs = state.docs.clone();
     let updated = tokio::task::spawn_blocking(move || {
         docs.update_product(&command, correlation_id, Timestamp::now())
@@ -685,20 +686,36 @@ async fn update_store_settings(
     Ok(ok(&render_settings(store, updated)))
 }
 
+/// The request's `X-Correlation-Id`, or a new one.
+fn correlation(headers: &HeaderMap) -> CorrelationId {
+    headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| CorrelationId::new(v).ok())
+        .unwrap_or_else(|| {
+            CorrelationId::new(uuid::Uuid::now_v7().to_string())
+                .expect("a uuid is a valid correlation id")
+        })
+}
+
 /// A JSON body, its errors naming the field.
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
-        if field == "." {
-            error(
+        let message = e.inner().to_string();
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        match (missing, field.as_str()) {
+            (Some(missing), _) => invalid(missing, "is required"),
+            (None, ".") => error(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
                 None,
-                &format!("the body must be a JSON object: {}", e.inner()),
-            )
-        } else {
-            invalid(&field, &e.inner().to_string())
+                &format!("the body must be a JSON object: {message}"),
+            ),
+            (None, field) => invalid(field, &message),
         }
     })
 }
@@ -1132,6 +1149,8 @@ async fn revoke_token(
 struct EscrowRow {
     store_id: String,
     sku: String,
+    /// The hub's holder of the store's rights (a till gives it rights by transferring to it).
+    hub_holder: String,
     /// Units the holders may still sell, summed.
     held: u64,
     reserved: u64,
@@ -1169,9 +1188,13 @@ async fn escrow(
         query.store.as_deref().is_none_or(|s| s == store)
             && query.sku.as_deref().is_none_or(|s| s == sku)
     };
+    let hub = state.store.clone();
     let row = |store: &str, sku: &str| EscrowRow {
         store_id: store.to_string(),
         sku: sku.to_string(),
+        hub_holder: StoreId::new(store)
+            .map(|s| hub.holder(&s).to_string())
+            .unwrap_or_default(),
         held: 0,
         reserved: 0,
         in_transit: 0,
@@ -1208,4 +1231,115 @@ async fn escrow(
         r.transfers_in_transit.push(t);
     }
     Ok(ok(&rows.into_values().collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EscrowTransferBody {
+    store_id: StoreId,
+    sku: fusion_contracts::Sku,
+    to: fusion_contracts::NodeId,
+    quantity: u64,
+}
+
+/// A refusal of the hub's escrow as a 4xx.
+fn refused(refusal: crate::store::EscrowRefusal) -> ApiError {
+    use crate::store::EscrowRefusal;
+    match refusal {
+        EscrowRefusal::Invalid { field, message } => error(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+            &message,
+        ),
+        EscrowRefusal::Insufficient { available, message } => {
+            let mut e = error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_rights",
+                Some("quantity"),
+                &message,
+            );
+            e.1.available = Some(available);
+            e
+        }
+    }
+}
+
+async fn escrow_transfer(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let body: EscrowTransferBody = parse_body(&body)?;
+    if !(1..=fusion_contracts::commands::QUANTITY_MAX).contains(&body.quantity) {
+        return Err(invalid("quantity", "must be between 1 and 1000000000"));
+    }
+    let correlation_id = correlation(&headers);
+    let store = state.store.clone();
+    let transfer = blocking(move || {
+        store.transfer(
+            &body.store_id,
+            &body.sku,
+            &body.to,
+            body.quantity,
+            correlation_id,
+        )
+    })
+    .await?
+    .map_err(refused)?;
+    Ok((StatusCode::CREATED, axum::Json(transfer)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReclaimBody {
+    node_id: fusion_contracts::NodeId,
+}
+
+async fn escrow_reclaim(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let body: ReclaimBody = parse_body(&body)?;
+    let correlation_id = correlation(&headers);
+    let store = state.store.clone();
+    let reclaim = blocking(move || store.reclaim(&body.node_id, correlation_id))
+        .await?
+        .map_err(refused)?;
+    // Durable first, then cut: a reconnect in between is refused by the gate.
+    if let Some(endpoint) = reclaim.revoked.as_deref().and_then(|e| e.parse().ok()) {
+        let cut = state.gate.cut(endpoint);
+        tracing::info!(node = %reclaim.node_id, cut, "reclaimed a lost till's rights");
+    }
+    Ok(ok(&reclaim))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RebalanceBody {
+    store_id: Option<StoreId>,
+    #[serde(default)]
+    keep: u64,
+}
+
+async fn escrow_rebalance(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let body: RebalanceBody = if body.is_empty() {
+        RebalanceBody::default()
+    } else {
+        parse_body(&body)?
+    };
+    let correlation_id = correlation(&headers);
+    let store = state.store.clone();
+    let moved =
+        blocking(move || store.rebalance(body.store_id.as_ref(), body.keep, correlation_id))
+            .await?;
+    Ok(ok(&moved))
 }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use fusion_sync::net::{self, Endpoint, Gate};
 use tokio::net::TcpListener;
 
-use fusion_contracts::NodeId;
+use fusion_contracts::{NodeId, StoreId};
+use fusion_sync::proto::LogSource;
 
 use crate::api::HubState;
 use crate::docs::HubDocs;
@@ -55,14 +56,11 @@ impl Hub {
             Gate::new(move |peer| matches!(store.enrollment(peer), Ok(Some(_))))
         };
         let identity = net::load_or_create_identity(data_dir)?;
-        let endpoint_id = identity.public();
         // The hub's own events (edits made here) get an origin of their own.
-        let origin = NodeId::new(format!("hub-{}", &endpoint_id.to_string()[..32]))
-            .expect("hex is a valid node id");
         let docs = Arc::new(HubDocs::open(
             store.clone(),
-            endpoint_id.as_bytes(),
-            origin,
+            identity.public().as_bytes(),
+            store.origin().clone(),
         )?);
         let admin_token_path = data_dir.join(api::ADMIN_TOKEN_FILE);
         let (state, new_admin_token) =
@@ -104,10 +102,12 @@ impl Hub {
         let docs: Arc<dyn net::DocHost> = self.state.docs.clone();
         // The background tasks end with `serve`, also when its future is dropped.
         let mut tasks = Tasks::default();
+        let logs: Arc<dyn net::LogServer> = Arc::new(HubLogs(self.state.store.clone()));
         tasks.0.push(tokio::spawn(net::serve(
             endpoint.clone(),
             self.state.store.clone(),
             Some(docs),
+            Some(logs),
             self.state.gate.clone(),
         )));
         match &self.export {
@@ -134,6 +134,51 @@ impl Hub {
         endpoint.close().await;
         drop(tasks);
         served
+    }
+}
+
+/// What tills pull from the hub: its own log and its holder of the till's store.
+struct HubLogs(Arc<HubStore>);
+
+impl net::LogServer for HubLogs {
+    fn log_for(&self, peer: net::EndpointId) -> Option<Box<dyn LogSource + Send + Sync>> {
+        let store = StoreId::new(self.0.enrollment(peer).ok()??).ok()?;
+        let origins = vec![self.0.origin().clone(), self.0.holder(&store)];
+        Some(Box::new(HubLog {
+            store: self.0.clone(),
+            origins,
+        }))
+    }
+
+    fn appended(&self) -> Arc<tokio::sync::Notify> {
+        self.0.appended()
+    }
+}
+
+/// Some of the hub's own origins, as a log to send.
+struct HubLog {
+    store: Arc<HubStore>,
+    origins: Vec<NodeId>,
+}
+
+impl LogSource for HubLog {
+    fn heads(&self) -> Vec<(NodeId, u64)> {
+        self.origins
+            .iter()
+            .map(|o| (o.clone(), self.store.position(o).unwrap_or(0)))
+            .collect()
+    }
+
+    fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
+        if !self.origins.contains(origin) {
+            return Vec::new();
+        }
+        self.store
+            .events_raw(origin, from, limit)
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "cannot read the hub's log");
+                Vec::new()
+            })
     }
 }
 

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Timestamp};
+use fusion_contracts::escrow::{hub_holder, hub_origin};
+use fusion_contracts::events::{StockReceived, StockReclaimed, StockTransferred};
+use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, StoreId, Timestamp};
 use fusion_sync::docs::{Chunk, StoredDoc, group_chunks};
 use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -48,6 +50,9 @@ const FLEET_TRANSFERS: TableDefinition<u128, &[u8]> = TableDefinition::new("flee
 /// Transfer id → the origin that took it in. A transfer without a receipt is in transit (a
 /// receipt may arrive before its transfer: they come from different tills' logs).
 const FLEET_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("fleet_receipts");
+/// Origin → the sync endpoint (as text) that delivered its events: whom to revoke when a
+/// manager reclaims a lost till's rights.
+const ORIGIN_PEERS: TableDefinition<&str, &str> = TableDefinition::new("origin_peers");
 /// `projections` → the version the projection tables were built with.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
@@ -175,7 +180,7 @@ pub struct Transfer {
     pub to: String,
     pub quantity: u64,
     pub at: Timestamp,
-    /// Whether the receiver took it in (as far as the hub has seen).
+    /// Whether the receiver took it in, or a reclaim voided it (as far as the hub has seen).
     #[serde(default)]
     pub received: bool,
 }
@@ -215,6 +220,99 @@ fn order_of(event: &Event) -> Option<fusion_contracts::OrderId> {
         .flatten()
 }
 
+/// The tables the hub's own events go into, within one write transaction.
+struct OwnLog<'t> {
+    fleet: redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    positions: redb::Table<'t, &'static str, u64>,
+    stores: redb::Table<'t, &'static str, &'static str>,
+    projections: Projections<'t>,
+}
+
+impl<'t> OwnLog<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::TableError> {
+        Ok(Self {
+            fleet: txn.open_table(FLEET_EVENTS)?,
+            positions: txn.open_table(POSITIONS)?,
+            stores: txn.open_table(ORIGIN_STORES)?,
+            projections: Projections::open(txn)?,
+        })
+    }
+
+    /// Appends one event of the hub's `origin` (numbered after its last) and projects it.
+    fn append(
+        &mut self,
+        origin: &NodeId,
+        event: Event,
+        correlation_id: CorrelationId,
+        causation_id: Option<uuid::Uuid>,
+        at: Timestamp,
+    ) -> Result<Envelope, HubStoreError> {
+        let seq = self
+            .positions
+            .get(origin.as_str())
+            .map_err(storage)?
+            .map_or(0, |v| v.value())
+            + 1;
+        let envelope = Envelope::new(
+            EventId(uuid::Uuid::now_v7()),
+            origin.clone(),
+            seq,
+            at,
+            correlation_id,
+            causation_id,
+            event,
+        )
+        .map_err(storage)?;
+        self.fleet
+            .insert((origin.as_str(), seq), envelope.encode().as_slice())
+            .map_err(storage)?;
+        self.positions
+            .insert(origin.as_str(), seq)
+            .map_err(storage)?;
+        project(&mut self.projections, origin.as_str(), &envelope).map_err(storage)?;
+        Ok(envelope)
+    }
+
+    /// Appends an event of the hub's holder of `store`, which is one more holder of that
+    /// store for every projection.
+    fn append_held(
+        &mut self,
+        holder: &NodeId,
+        store: &StoreId,
+        event: Event,
+        correlation_id: CorrelationId,
+        causation_id: Option<uuid::Uuid>,
+    ) -> Result<Envelope, HubStoreError> {
+        self.stores
+            .insert(holder.as_str(), store.as_str())
+            .map_err(storage)?;
+        self.append(
+            holder,
+            event,
+            correlation_id,
+            causation_id,
+            Timestamp::now(),
+        )
+    }
+
+    /// A holder's (available, reserved) of `sku`.
+    fn level(&self, holder: &str, sku: &str) -> Result<(u64, u64), HubStoreError> {
+        Ok(self
+            .projections
+            .stock
+            .get((holder, sku))
+            .map_err(storage)?
+            .map_or((0, 0), |v| v.value()))
+    }
+
+    fn store_of(&self, origin: &str) -> Result<Option<StoreId>, HubStoreError> {
+        match self.stores.get(origin).map_err(storage)? {
+            Some(v) => Ok(Some(StoreId::new(v.value()).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Folds one stored event into the projections.
 fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), redb::StorageError> {
     let mut change = |sku: &str, f: &dyn Fn(&mut (u64, u64))| -> Result<(), redb::StorageError> {
@@ -243,6 +341,18 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
         Event::StockReceived(r) => {
             change(r.sku.as_str(), &|l| l.0 = r.available)?;
             p.receipts.insert(r.transfer_id.as_u128(), origin)?;
+        }
+        Event::StockReclaimed(r) => {
+            change(r.sku.as_str(), &|l| l.0 = r.available)?;
+            // The lost till holds nothing any more; what it reserved stays sold.
+            let key = (r.from.as_str(), r.sku.as_str());
+            let level = p.stock.get(key)?.map(|v| v.value());
+            if let Some(level) = level {
+                p.stock.insert(key, (0, level.1))?;
+            }
+            for id in &r.transfers {
+                p.receipts.insert(id.as_u128(), origin)?;
+            }
         }
         Event::InventoryReserved(r) => {
             for line in &r.items {
@@ -294,6 +404,9 @@ fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<(), HubStoreError
 
 pub struct HubStore {
     db: Database,
+    /// The hub's own origin (from the identity in the same data dir); its holders of each
+    /// store's rights are derived from it (`escrow::hub_holder`).
+    origin: NodeId,
     /// Woken after every commit that added events (the Kafka exporter waits on it).
     appended: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -313,12 +426,25 @@ impl HubStore {
         txn.open_table(WEBHOOK_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_DLQ).map_err(storage)?;
         txn.open_table(TOKENS).map_err(storage)?;
+        txn.open_table(ORIGIN_PEERS).map_err(storage)?;
         rebuild_projections(&txn)?;
         txn.commit().map_err(storage)?;
+        let identity = fusion_sync::net::load_or_create_identity(dir).map_err(storage)?;
         Ok(Self {
             db,
+            origin: hub_origin(&identity.public().to_string()),
             appended: Default::default(),
         })
+    }
+
+    /// The hub's own origin: its edits and decisions are events of this origin.
+    pub fn origin(&self) -> &NodeId {
+        &self.origin
+    }
+
+    /// The hub's holder of `store`'s rights (the online channel of that store).
+    pub fn holder(&self, store: &StoreId) -> NodeId {
+        hub_holder(&self.origin, store)
     }
 
     /// Events of `origin` with seq ≥ `from`, in order.
@@ -328,6 +454,19 @@ impl HubStore {
         from: u64,
         limit: usize,
     ) -> Result<Vec<Envelope>, HubStoreError> {
+        self.events_raw(origin, from, limit)?
+            .iter()
+            .map(|bytes| Envelope::decode(bytes).map_err(storage))
+            .collect()
+    }
+
+    /// Like [`HubStore::events`], encoded as the origin logged them.
+    pub fn events_raw(
+        &self,
+        origin: &NodeId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;
         let table = read.open_table(FLEET_EVENTS).map_err(storage)?;
         let mut out = Vec::new();
@@ -336,8 +475,7 @@ impl HubStore {
             .map_err(storage)?
             .take(limit)
         {
-            let (_, bytes) = entry.map_err(storage)?;
-            out.push(Envelope::decode(bytes.value()).map_err(storage)?);
+            out.push(entry.map_err(storage)?.1.value().to_vec());
         }
         Ok(out)
     }
@@ -380,33 +518,9 @@ impl HubStore {
                     }
                 }
             }
-            let mut fleet = txn.open_table(FLEET_EVENTS).map_err(storage)?;
-            let mut positions = txn.open_table(POSITIONS).map_err(storage)?;
-            let mut projections = Projections::open(&txn).map_err(storage)?;
-            let mut seq = positions
-                .get(origin.as_str())
-                .map_err(storage)?
-                .map_or(0, |v| v.value());
-            let any = !events.is_empty();
+            let mut own = OwnLog::open(&txn).map_err(storage)?;
             for (event, correlation_id) in events {
-                seq += 1;
-                let envelope = Envelope::new(
-                    EventId(uuid::Uuid::now_v7()),
-                    origin.clone(),
-                    seq,
-                    at,
-                    correlation_id,
-                    None,
-                    event,
-                )
-                .map_err(storage)?;
-                fleet
-                    .insert((origin.as_str(), seq), envelope.encode().as_slice())
-                    .map_err(storage)?;
-                project(&mut projections, origin.as_str(), &envelope).map_err(storage)?;
-            }
-            if any {
-                positions.insert(origin.as_str(), seq).map_err(storage)?;
+                own.append(origin, event, correlation_id, None, at)?;
             }
         }
         txn.commit().map_err(storage)?;
@@ -559,10 +673,13 @@ impl HubStore {
         for entry in transfers.iter().map_err(storage)? {
             let (id, json) = entry.map_err(storage)?;
             let mut t: Transfer = serde_json::from_slice(json.value()).map_err(storage)?;
+            // Taken in by its addressee, or voided by a reclaim of the hub's.
             t.received = receipts
                 .get(id.value())
                 .map_err(storage)?
-                .is_some_and(|by| by.value() == t.to);
+                .is_some_and(|by| {
+                    by.value() == t.to || by.value().starts_with(self.origin.as_str())
+                });
             out.push(t);
         }
         out.sort_by_key(|t| t.at);
@@ -972,6 +1089,358 @@ impl HubStore {
     }
 }
 
+/// Why the hub refused an escrow movement: a 4xx naming the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EscrowRefusal {
+    /// The request names nothing the hub can act on.
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The hub's holder holds fewer rights than asked for.
+    Insufficient { available: u64, message: String },
+}
+
+/// What a reclaim did ([`HubStore::reclaim`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reclaim {
+    pub node_id: String,
+    pub store_id: String,
+    /// The holder that took the rights over.
+    pub holder: String,
+    /// The lost till's sync endpoint, now revoked (`None`: the hub never learnt it).
+    pub revoked: Option<String>,
+    /// Its last seq that counts.
+    pub upto: u64,
+    pub reclaimed: Vec<StockReclaimed>,
+}
+
+/// A till of a store as rebalancing sees it: (origin, available, sold).
+type TillLevel = (String, u64, u64);
+
+impl HubStore {
+    /// The hub's holder of `store` gives `quantity` of its rights of `sku` to the till `to`:
+    /// `inventory.transferred` in the holder's log, durable on return. The till takes it in when
+    /// it next pulls the hub's log.
+    pub fn transfer(
+        &self,
+        store: &StoreId,
+        sku: &Sku,
+        to: &NodeId,
+        quantity: u64,
+        correlation_id: CorrelationId,
+    ) -> Result<Result<Transfer, EscrowRefusal>, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let transfer = {
+            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let holder = self.holder(store);
+            if to == &holder || own.store_of(to.as_str())?.as_ref() != Some(store) {
+                return Ok(Err(EscrowRefusal::Invalid {
+                    field: "to",
+                    message: format!(
+                        "to names no till of store {store} that the hub has heard from"
+                    ),
+                }));
+            }
+            let (held, _) = own.level(holder.as_str(), sku.as_str())?;
+            if held < quantity {
+                return Ok(Err(EscrowRefusal::Insufficient {
+                    available: held,
+                    message: format!(
+                        "the hub holds {held} of {sku} for store {store}; {quantity} asked for"
+                    ),
+                }));
+            }
+            give(&mut own, &holder, store, sku, to, quantity, correlation_id)?
+        };
+        txn.commit().map_err(storage)?;
+        self.appended.notify_waiters();
+        Ok(Ok(transfer))
+    }
+
+    /// A manager takes over the rights of `node`, a till lost for good: it is revoked, and the
+    /// hub's holder of its store records `inventory.reclaimed` per sku — what the till held as
+    /// far as the hub has seen, plus the transfers to it it had not taken in (void from now
+    /// on). Its events after `upto` never count. Durable on return; cutting its connections is
+    /// the caller's.
+    pub fn reclaim(
+        &self,
+        node: &NodeId,
+        correlation_id: CorrelationId,
+    ) -> Result<Result<Reclaim, EscrowRefusal>, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let reclaim = {
+            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let Some(store) = own.store_of(node.as_str())? else {
+                return Ok(Err(EscrowRefusal::Invalid {
+                    field: "nodeId",
+                    message: format!("nodeId {node} names no till the hub has heard from"),
+                }));
+            };
+            let holder = self.holder(&store);
+            if node == &holder {
+                return Ok(Err(EscrowRefusal::Invalid {
+                    field: "nodeId",
+                    message: format!("nodeId {node} is the hub's own holder"),
+                }));
+            }
+            let endpoint = txn
+                .open_table(ORIGIN_PEERS)
+                .map_err(storage)?
+                .get(node.as_str())
+                .map_err(storage)?
+                .map(|v| v.value().to_string());
+            if let Some(endpoint) = &endpoint {
+                txn.open_table(ENROLLMENTS)
+                    .map_err(storage)?
+                    .remove(endpoint.as_str())
+                    .map_err(storage)?;
+                txn.open_table(REVOCATIONS)
+                    .map_err(storage)?
+                    .insert(endpoint.as_str(), Timestamp::now().unix_ms())
+                    .map_err(storage)?;
+            }
+            let upto = own
+                .positions
+                .get(node.as_str())
+                .map_err(storage)?
+                .map_or(0, |v| v.value());
+            // Per sku: (held, void transfers and their units).
+            let mut per_sku: BTreeMap<String, (u64, Vec<uuid::Uuid>, u64)> = BTreeMap::new();
+            for entry in own
+                .projections
+                .stock
+                .range((node.as_str(), "")..)
+                .map_err(storage)?
+            {
+                let (key, level) = entry.map_err(storage)?;
+                if key.value().0 != node.as_str() {
+                    break;
+                }
+                per_sku.entry(key.value().1.to_string()).or_default().0 = level.value().0;
+            }
+            for entry in own.projections.transfers.iter().map_err(storage)? {
+                let (id, json) = entry.map_err(storage)?;
+                let t: Transfer = serde_json::from_slice(json.value()).map_err(storage)?;
+                let received = own.projections.receipts.get(id.value()).map_err(storage)?;
+                if t.to == node.as_str() && received.is_none() {
+                    let row = per_sku.entry(t.sku).or_default();
+                    row.1.push(t.transfer_id);
+                    row.2 += t.quantity;
+                }
+            }
+            let mut reclaimed = Vec::new();
+            for (sku, (held, transfers, in_transit)) in per_sku {
+                let quantity = held + in_transit;
+                if quantity == 0 {
+                    continue;
+                }
+                let (previous, _) = own.level(holder.as_str(), &sku)?;
+                let event = StockReclaimed {
+                    sku: Sku::new(sku).map_err(storage)?,
+                    from: node.clone(),
+                    upto,
+                    quantity,
+                    transfers,
+                    previous_quantity: previous,
+                    available: previous + quantity,
+                };
+                own.append_held(
+                    &holder,
+                    &store,
+                    event.clone().into(),
+                    correlation_id.clone(),
+                    None,
+                )?;
+                reclaimed.push(event);
+            }
+            Reclaim {
+                node_id: node.to_string(),
+                store_id: store.to_string(),
+                holder: holder.to_string(),
+                revoked: endpoint,
+                upto,
+                reclaimed,
+            }
+        };
+        txn.commit().map_err(storage)?;
+        self.appended.notify_waiters();
+        Ok(Ok(reclaim))
+    }
+
+    /// Moves the hub's rights toward demand: for each store (or just `only`) and sku, the
+    /// hub's holder keeps `keep` units (the online channel's reserve) and gives the rest to
+    /// the store's enrolled tills so that each ends up with a share of the store's sellable
+    /// units proportional to what it sold (plus one, so a till that sold nothing still gets
+    /// some), neediest first. The hub only gives its own rights: a till's are never taken.
+    pub fn rebalance(
+        &self,
+        only: Option<&StoreId>,
+        keep: u64,
+        correlation_id: CorrelationId,
+    ) -> Result<Vec<Transfer>, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let mut moved = Vec::new();
+        {
+            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let enrolled: std::collections::BTreeSet<String> = txn
+                .open_table(ENROLLMENTS)
+                .map_err(storage)?
+                .iter()
+                .map_err(storage)?
+                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                .collect::<Result<_, _>>()
+                .map_err(storage)?;
+            let peers = txn.open_table(ORIGIN_PEERS).map_err(storage)?;
+            // Store → its tills that are still enrolled.
+            let mut tills: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for entry in own.stores.iter().map_err(storage)? {
+                let (origin, store) = entry.map_err(storage)?;
+                let peer = peers.get(origin.value()).map_err(storage)?;
+                if peer.is_some_and(|p| enrolled.contains(p.value())) {
+                    tills
+                        .entry(store.value().to_string())
+                        .or_default()
+                        .push(origin.value().to_string());
+                }
+            }
+            for (store, origins) in tills {
+                let store = StoreId::new(store).map_err(storage)?;
+                if only.is_some_and(|o| o != &store) {
+                    continue;
+                }
+                let holder = self.holder(&store);
+                let mut held: Vec<(String, u64)> = Vec::new();
+                for entry in own
+                    .projections
+                    .stock
+                    .range((holder.as_str(), "")..)
+                    .map_err(storage)?
+                {
+                    let (key, level) = entry.map_err(storage)?;
+                    if key.value().0 != holder.as_str() {
+                        break;
+                    }
+                    held.push((key.value().1.to_string(), level.value().0));
+                }
+                for (sku, available) in held {
+                    let pool = available.saturating_sub(keep);
+                    if pool == 0 {
+                        continue;
+                    }
+                    let mut levels: Vec<TillLevel> = Vec::new();
+                    for origin in &origins {
+                        let (a, sold) = own.level(origin, &sku)?;
+                        levels.push((origin.clone(), a, sold));
+                    }
+                    let sku = Sku::new(sku).map_err(storage)?;
+                    for (to, quantity) in shares(pool, &levels) {
+                        let to = NodeId::new(to).map_err(storage)?;
+                        moved.push(give(
+                            &mut own,
+                            &holder,
+                            &store,
+                            &sku,
+                            &to,
+                            quantity,
+                            correlation_id.clone(),
+                        )?);
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(storage)?;
+        if !moved.is_empty() {
+            self.appended.notify_waiters();
+        }
+        Ok(moved)
+    }
+}
+
+/// How rebalancing splits `pool` units among tills `(origin, available, sold)`: each till's
+/// target is its share of everything sellable (pool + what the tills hold), weighted by
+/// sold + 1 and rounded by largest remainder (so small pools are not lost to rounding); tills
+/// below their target get the difference, neediest first, while the pool lasts.
+fn shares(pool: u64, tills: &[TillLevel]) -> Vec<(String, u64)> {
+    let total = u128::from(pool) + tills.iter().map(|t| u128::from(t.1)).sum::<u128>();
+    let weight = |t: &TillLevel| u128::from(t.2) + 1;
+    let weights: u128 = tills.iter().map(weight).sum();
+    if weights == 0 {
+        return Vec::new();
+    }
+    let mut targets: Vec<u128> = tills.iter().map(|t| total * weight(t) / weights).collect();
+    let mut by_remainder: Vec<usize> = (0..tills.len()).collect();
+    by_remainder.sort_by(|&a, &b| {
+        let rem = |i: usize| total * weight(&tills[i]) % weights;
+        rem(b)
+            .cmp(&rem(a))
+            .then_with(|| weight(&tills[b]).cmp(&weight(&tills[a])))
+            .then_with(|| tills[a].0.cmp(&tills[b].0))
+    });
+    let leftover = total - targets.iter().sum::<u128>();
+    for &i in by_remainder
+        .iter()
+        .take(usize::try_from(leftover).unwrap_or(usize::MAX))
+    {
+        targets[i] += 1;
+    }
+    let mut needs: Vec<(String, u64)> = tills
+        .iter()
+        .zip(targets)
+        .map(|((origin, available, _), target)| {
+            let need = u64::try_from(target)
+                .unwrap_or(u64::MAX)
+                .saturating_sub(*available);
+            (origin.clone(), need)
+        })
+        .filter(|(_, need)| *need > 0)
+        .collect();
+    needs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut left = pool;
+    let mut out = Vec::new();
+    for (origin, need) in needs {
+        let quantity = need.min(left);
+        if quantity == 0 {
+            break;
+        }
+        left -= quantity;
+        out.push((origin, quantity));
+    }
+    out
+}
+
+/// The hub's `holder` of `store` gives `quantity` of `sku` to `to` (checked by the caller).
+fn give(
+    own: &mut OwnLog<'_>,
+    holder: &NodeId,
+    store: &StoreId,
+    sku: &Sku,
+    to: &NodeId,
+    quantity: u64,
+    correlation_id: CorrelationId,
+) -> Result<Transfer, HubStoreError> {
+    let (held, _) = own.level(holder.as_str(), sku.as_str())?;
+    let event = StockTransferred {
+        transfer_id: uuid::Uuid::now_v7(),
+        sku: sku.clone(),
+        quantity,
+        to: to.clone(),
+        previous_quantity: held,
+        available: held - quantity,
+    };
+    let envelope = own.append_held(holder, store, event.clone().into(), correlation_id, None)?;
+    Ok(Transfer {
+        transfer_id: event.transfer_id,
+        sku: sku.to_string(),
+        from: holder.to_string(),
+        to: to.to_string(),
+        quantity,
+        at: envelope.occurred_at,
+        received: false,
+    })
+}
+
 impl EventSink for HubStore {
     fn positions(&self) -> BTreeMap<NodeId, u64> {
         let read = || -> Result<BTreeMap<NodeId, u64>, HubStoreError> {
@@ -1003,6 +1472,8 @@ impl EventSink for HubStore {
 
 impl HubStore {
     /// Stores a batch of one origin's events in one durable transaction; see [`EventSink::store`].
+    /// Transfers addressed to one of the hub's holders are taken in in the same transaction, so
+    /// each is taken in once and never lost.
     fn store_events(
         &self,
         peer: EndpointId,
@@ -1011,8 +1482,9 @@ impl HubStore {
     ) -> Result<u64, String> {
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         let position = {
-            let mut origin_stores = txn.open_table(ORIGIN_STORES).map_err(|e| e.to_string())?;
-            if origin_stores
+            let mut own = OwnLog::open(&txn).map_err(|e| e.to_string())?;
+            if own
+                .stores
                 .get(origin.as_str())
                 .map_err(|e| e.to_string())?
                 .is_none()
@@ -1022,15 +1494,18 @@ impl HubStore {
                     .get(peer.to_string().as_str())
                     .map_err(|e| e.to_string())?
                 {
-                    origin_stores
+                    own.stores
                         .insert(origin.as_str(), store.value())
                         .map_err(|e| e.to_string())?;
                 }
+                txn.open_table(ORIGIN_PEERS)
+                    .map_err(|e| e.to_string())?
+                    .insert(origin.as_str(), peer.to_string().as_str())
+                    .map_err(|e| e.to_string())?;
             }
-            let mut events = txn.open_table(FLEET_EVENTS).map_err(|e| e.to_string())?;
-            let mut positions = txn.open_table(POSITIONS).map_err(|e| e.to_string())?;
-            let mut projections = Projections::open(&txn).map_err(|e| e.to_string())?;
-            let mut position = positions
+            let store = own.store_of(origin.as_str()).map_err(|e| e.to_string())?;
+            let mut position = own
+                .positions
                 .get(origin.as_str())
                 .map_err(|e| e.to_string())?
                 .map_or(0, |v| v.value());
@@ -1044,22 +1519,101 @@ impl HubStore {
                         envelope.seq
                     ));
                 }
-                events
+                own.fleet
                     .insert(
                         (origin.as_str(), envelope.seq),
                         envelope.encode().as_slice(),
                     )
                     .map_err(|e| e.to_string())?;
-                project(&mut projections, origin.as_str(), &envelope).map_err(|e| e.to_string())?;
+                project(&mut own.projections, origin.as_str(), &envelope)
+                    .map_err(|e| e.to_string())?;
                 position = envelope.seq;
+                // Recorded now, so the receipt below comes after it in the hub's log.
+                own.positions
+                    .insert(origin.as_str(), position)
+                    .map_err(|e| e.to_string())?;
+                if let (Event::StockTransferred(t), Some(store)) = (&envelope.event, &store) {
+                    let holder = self.holder(store);
+                    if t.to == holder {
+                        let (held, _) = own
+                            .level(holder.as_str(), t.sku.as_str())
+                            .map_err(|e| e.to_string())?;
+                        let receipt = StockReceived {
+                            transfer_id: t.transfer_id,
+                            sku: t.sku.clone(),
+                            quantity: t.quantity,
+                            from: origin.clone(),
+                            previous_quantity: held,
+                            available: held + t.quantity,
+                        };
+                        own.append_held(
+                            &holder,
+                            store,
+                            receipt.into(),
+                            envelope.correlation_id.clone(),
+                            Some(envelope.event_id.0),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    }
+                }
             }
-            positions
-                .insert(origin.as_str(), position)
-                .map_err(|e| e.to_string())?;
             position
         };
         txn.commit().map_err(|e| e.to_string())?;
         self.appended.notify_waiters();
         Ok(position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TillLevel, shares};
+
+    /// name, pool, tills, expected transfers.
+    type Case = (&'static str, u64, Vec<TillLevel>, Vec<(&'static str, u64)>);
+
+    fn till(origin: &str, available: u64, sold: u64) -> TillLevel {
+        (origin.to_string(), available, sold)
+    }
+
+    #[test]
+    fn rebalancing_gives_toward_demand_and_never_more_than_the_pool() {
+        let cases: Vec<Case> = vec![
+            ("nothing to give", 0, vec![till("a", 0, 5)], vec![]),
+            ("no tills", 5, vec![], vec![]),
+            (
+                "the seller gets it; a till above its share gets nothing",
+                3,
+                vec![till("a", 4, 0), till("b", 0, 2)],
+                vec![("b", 3)],
+            ),
+            (
+                "equal demand, equal shares",
+                6,
+                vec![till("a", 0, 0), till("b", 0, 0), till("c", 0, 0)],
+                vec![("a", 2), ("b", 2), ("c", 2)],
+            ),
+            (
+                "a small pool still moves, by largest remainder",
+                2,
+                vec![till("a", 0, 4), till("b", 0, 3), till("c", 0, 3)],
+                vec![("a", 1), ("b", 1)],
+            ),
+            (
+                "proportional to sold + 1",
+                10,
+                vec![till("a", 0, 0), till("b", 0, 3)],
+                vec![("b", 8), ("a", 2)],
+            ),
+        ];
+        for (name, pool, tills, expected) in cases {
+            let got = shares(pool, &tills);
+            let expected: Vec<(String, u64)> = expected
+                .into_iter()
+                .map(|(o, q)| (o.to_string(), q))
+                .collect();
+            assert_eq!(got, expected, "{name}");
+            assert!(got.iter().map(|g| g.1).sum::<u64>() <= pool, "{name}");
+        }
     }
 }

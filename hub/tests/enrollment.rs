@@ -25,7 +25,7 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
         let hub = hub.clone();
         net::Gate::new(move |peer: EndpointId| matches!(hub.enrollment(peer), Ok(Some(_))))
     };
-    tokio::spawn(net::serve(hub_ep, hub.clone(), None, gate.clone()));
+    tokio::spawn(net::serve(hub_ep, hub.clone(), None, None, gate.clone()));
 
     let till = |name: &'static str| async move {
         let ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())

@@ -195,3 +195,221 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     b.stop().await;
     hub.stop().await;
 }
+
+/// The hub as a holder (the online channel of each store): a till gives it rights (`"to":
+/// "hub"`), the hub gives them to a till through its own log (which tills pull), rebalances
+/// toward the till that sells, and takes over the rights of a till lost for good — also what
+/// was in transit to it. Every holder's view agrees, and nothing is created or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let any = "127.0.0.1:0".parse().unwrap();
+    let (ep_a, ep_b) = (
+        endpoint(dir_a.path(), any).await,
+        endpoint(dir_b.path(), any).await,
+    );
+    let (id_a, addr_a) = (ep_a.id(), ep_a.bound_sockets()[0]);
+    let (id_b, addr_b) = (ep_b.id(), ep_b.bound_sockets()[0]);
+    for ep in [&ep_a, &ep_b] {
+        hub.hub.state.store.enroll(ep.id(), "store-1").unwrap();
+    }
+    let hub_link = || PeerLink::new(Role::Hub, hub.id, vec![hub.addr]);
+    let a = Till::start(
+        dir_a.path(),
+        ep_a,
+        vec![hub_link(), PeerLink::new(Role::Till, id_b, vec![addr_b])],
+    )
+    .await;
+    let b = Till::start(
+        dir_b.path(),
+        ep_b,
+        vec![hub_link(), PeerLink::new(Role::Till, id_a, vec![addr_a])],
+    )
+    .await;
+    let (status, _) = post(
+        &a,
+        "/products",
+        json!({ "sku": "TEA", "name": "Tea", "price": 2, "currency": "USD", "inventory": 10 }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    eventually(&b.api, "/products/by-sku/TEA", "the product", |_| true).await;
+    // The hub gives only to tills it has heard from: b records something of its own.
+    let (status, _) = post(
+        &b,
+        "/products",
+        json!({ "sku": "MUG", "name": "Mug", "price": 5, "currency": "USD" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // a gives the hub 6: the hub takes them in as its store's holder.
+    let (status, after) = post(
+        &a,
+        "/inventory/TEA/transfer",
+        json!({ "to": "hub", "quantity": 6 }),
+    )
+    .await;
+    assert_eq!(
+        (status, after["quantity"].as_u64()),
+        (200, Some(4)),
+        "{after}"
+    );
+    let at_hub = eventually(&hub.api, "/escrow?sku=TEA", "the hub takes 6 in", |e| {
+        e[0]["inTransit"] == 0 && e[0]["held"] == 10 && e[0]["holders"][1].is_object()
+    })
+    .await;
+    let b_events = format!("/events?origin={}", b.node_id);
+    eventually(&hub.api, &b_events, "the hub has heard from b", |page| {
+        page["events"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
+    let holder = at_hub[0]["hubHolder"].as_str().unwrap().to_string();
+    let held_by = |view: &Value, key: &str, node: &str| -> Option<u64> {
+        view.as_array()?
+            .iter()
+            .find(|h| h[key] == node)
+            .and_then(|h| h["held"].as_u64())
+    };
+    assert_eq!(held_by(&at_hub[0]["holders"], "origin", &holder), Some(6));
+    let tea = |view: &Value| -> Value {
+        view["store"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["sku"] == "TEA"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // b learns it from the hub's log, pulled over its own connection.
+    eventually(&b.api, "/escrow", "b sees the hub's rights", |e| {
+        held_by(&tea(e)["holders"], "nodeId", &holder) == Some(6)
+    })
+    .await;
+
+    // The hub gives b 2; bad requests are refused, naming the field.
+    let admin = |path: &str, body: Value| {
+        let (api, path) = (&hub.api, path.to_string());
+        async move { api.call(reqwest::Method::POST, &path, Some(body)).await }
+    };
+    let give = |to: &str, quantity: u64| json!({ "storeId": "store-1", "sku": "TEA", "to": to, "quantity": quantity });
+    let (status, transfer) = admin("/escrow/transfer", give(&b.node_id, 2)).await;
+    assert_eq!(status, 201, "{transfer}");
+    assert_eq!(transfer["from"], holder.as_str());
+    eventually(&b.api, "/inventory/TEA", "b takes the hub's 2 in", |s| {
+        s["quantity"] == 2
+    })
+    .await;
+    let (status, body) = admin("/escrow/transfer", give(&b.node_id, 5)).await;
+    assert_eq!(
+        (status, body["field"].as_str(), body["available"].as_u64()),
+        (422, Some("quantity"), Some(4)),
+        "{body}"
+    );
+    for (body, field) in [
+        (give("till-nobody", 1), "to"),
+        (give(&holder, 1), "to"),
+        (give(&b.node_id, 0), "quantity"),
+        (
+            json!({ "storeId": "store-1", "sku": "TEA", "to": b.node_id }),
+            "quantity",
+        ),
+        (
+            json!({ "storeId": "a b", "sku": "TEA", "to": b.node_id, "quantity": 1 }),
+            "storeId",
+        ),
+    ] {
+        let (status, refused) = admin("/escrow/transfer", body).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (400, Some(field)),
+            "{refused}"
+        );
+    }
+
+    // b sells its 2; a sells nothing. Rebalancing (keeping 1 for the online channel) gives
+    // the other 3 to b: of the 7 sellable units b's target is 7 × 3/4 = 5, a's 7 × 1/4 = 1,
+    // which a already exceeds.
+    let order =
+        json!({ "customerId": "c", "items": [{ "sku": "TEA", "quantity": 1, "price": 2 }] });
+    for _ in 0..2 {
+        assert_eq!(post(&b, "/orders", order.clone()).await.0, 201);
+    }
+    eventually(&hub.api, "/escrow?sku=TEA", "the hub sees b's sales", |e| {
+        e[0]["reserved"] == 2
+    })
+    .await;
+    let (status, moved) = admin("/escrow/rebalance", json!({ "keep": 1 })).await;
+    assert_eq!(status, 200, "{moved}");
+    let moved = moved.as_array().unwrap();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        (moved[0]["to"].as_str(), moved[0]["quantity"].as_u64()),
+        (Some(b.node_id.as_str()), Some(3))
+    );
+    eventually(&b.api, "/inventory/TEA", "b takes the 3 in", |s| {
+        s["quantity"] == 3
+    })
+    .await;
+
+    // a is lost for good; b had just given it 1, which a never took in. A manager reclaims a:
+    // its 4 and the 1 in transit pass to the hub, and a is revoked.
+    let a_id = a.node_id.clone();
+    a.stop().await;
+    let (status, _) = post(
+        &b,
+        "/inventory/TEA/transfer",
+        json!({ "to": a_id, "quantity": 1 }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(
+        &hub.api,
+        "/escrow?sku=TEA",
+        "the hub sees the transfer to a",
+        |e| e[0]["inTransit"] == 1,
+    )
+    .await;
+    let (status, reclaim) = admin("/escrow/reclaim", json!({ "nodeId": a_id })).await;
+    assert_eq!(status, 200, "{reclaim}");
+    assert_eq!(reclaim["reclaimed"][0]["quantity"], 5, "{reclaim}");
+    assert_eq!(
+        reclaim["reclaimed"][0]["transfers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(reclaim["revoked"], id_a.to_string());
+    let (_, enrolled) = hub.api.get("/enrollments").await;
+    assert_eq!(
+        enrolled.as_array().unwrap().len(),
+        1,
+        "a is revoked: {enrolled}"
+    );
+    let (status, refused) = admin("/escrow/reclaim", json!({ "nodeId": "till-nobody" })).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("nodeId")));
+
+    // Everyone agrees: the hub holds 1 + 5, b 2 (and sold 2), a nothing; 10 in all.
+    let at_hub = eventually(&hub.api, "/escrow?sku=TEA", "the hub's view", |e| {
+        e[0]["inTransit"] == 0 && e[0]["held"] == 8
+    })
+    .await;
+    assert_eq!(held_by(&at_hub[0]["holders"], "origin", &holder), Some(6));
+    assert_eq!(held_by(&at_hub[0]["holders"], "origin", &a_id), Some(0));
+    assert_eq!(
+        held_by(&at_hub[0]["holders"], "origin", &b.node_id),
+        Some(2)
+    );
+    assert_eq!(at_hub[0]["reserved"], 2);
+    let at_b = eventually(&b.api, "/escrow", "b sees the reclaim", |e| {
+        e["inTransit"].as_array().is_some_and(|t| t.is_empty())
+            && held_by(&tea(e)["holders"], "nodeId", &holder) == Some(6)
+    })
+    .await;
+    assert_eq!(held_by(&tea(&at_b)["holders"], "nodeId", &a_id), Some(0));
+    assert_eq!(tea(&at_b)["held"], 8, "{at_b}");
+
+    b.stop().await;
+    hub.stop().await;
+}

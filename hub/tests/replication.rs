@@ -111,7 +111,7 @@ async fn orders_taken_while_the_hub_is_down_arrive_exactly_once() {
     let hub = Arc::new(HubStore::open(hub_dir.path()).unwrap());
     let hub_ep = net::offline_endpoint(hub_key, hub_port).await.unwrap();
     let allowed = net::Gate::new(move |peer| peer == node_id);
-    tokio::spawn(net::serve(hub_ep, hub.clone(), None, allowed));
+    tokio::spawn(net::serve(hub_ep, hub.clone(), None, None, allowed));
     let origin = store.node_id().clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     while hub.position(&origin).unwrap() < node_last {

@@ -1,7 +1,8 @@
 //! The node's side of sync. Its event log as the `LogSource` of `fusion_sync`; the store's
 //! documents as a `DocHost`; the logs of the store's other tills as an `EventSink`; and the
 //! tasks that keep sessions open — log and documents to the hub and to every configured till —
-//! reconnecting with backoff, plus the accept loop for tills that dial this one.
+//! reconnecting with backoff; the hub's own log pulled from it; and the accept loop for tills
+//! that dial this one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -164,12 +165,14 @@ pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> 
     let docs = Arc::new(NodeDocs {
         store: store.clone(),
     });
+    let peer_logs = Arc::new(PeerLogs {
+        store: store.clone(),
+    });
     tasks.push(tokio::spawn(net::serve(
         endpoint.clone(),
-        Arc::new(PeerLogs {
-            store: store.clone(),
-        }),
+        peer_logs.clone(),
         Some(docs.clone() as Arc<dyn DocHost>),
+        None,
         gate,
     )));
     for (i, peer) in links.peers.iter().enumerate() {
@@ -183,6 +186,17 @@ pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> 
             addr.clone(),
             peer.log.clone(),
         )));
+        if peer.role == Role::Hub {
+            // The hub's own log (its transfers, reclaims and decisions), pulled over our own
+            // connection: the hub need not know where this till is.
+            let (endpoint, addr, sink) = (endpoint.clone(), addr.clone(), peer_logs.clone());
+            tasks.push(tokio::spawn(async move {
+                retry("the hub's log", || {
+                    net::pull_log(&endpoint, addr.clone(), sink.as_ref())
+                })
+                .await
+            }));
+        }
         let (endpoint, docs, links) = (endpoint.clone(), docs.clone(), links.clone());
         tasks.push(tokio::spawn(async move {
             let peer = &links.peers[i];

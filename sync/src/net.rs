@@ -29,6 +29,10 @@ pub use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, SecretKey};
 
 /// Application protocol of event-log replication, version 1.
 pub const ALPN: &[u8] = b"fusion/sync/1";
+/// Application protocol of pulling the acceptor's log, version 1: the dialler receives (a till
+/// pulls the hub's own log — its transfers, reclaims and decisions — over its own connection,
+/// so the hub never needs to know where tills are).
+pub const PULL_ALPN: &[u8] = b"fusion/pull/1";
 /// Application protocol of document sync (automerge's sync protocol per document), version 1.
 pub const DOCS_ALPN: &[u8] = b"fusion/docs/1";
 
@@ -111,7 +115,7 @@ pub async fn sync_endpoint(
         .clear_address_lookup()
         .portmapper_config(PortmapperConfig::Disabled)
         .net_report_config(NetReportConfig::minimal())
-        .alpns(vec![ALPN.to_vec(), DOCS_ALPN.to_vec()])
+        .alpns(vec![ALPN.to_vec(), DOCS_ALPN.to_vec(), PULL_ALPN.to_vec()])
         .bind_addr(bind)
         .map_err(|e| NetError::Bind(e.to_string()))?
         .secret_key(secret)
@@ -201,10 +205,21 @@ pub async fn send_log<L: LogSource + Send + Sync>(
         .connect(peer, ALPN)
         .await
         .map_err(|e| NetError::Connection(e.to_string()))?;
-    let (mut send, mut recv) = connection
+    let (send, recv) = connection
         .open_bi()
         .await
         .map_err(|e| NetError::Connection(e.to_string()))?;
+    run_sender(send, recv, log, appended, status).await
+}
+
+/// The sending side of a log session on an open bi-stream, until the peer finishes it.
+async fn run_sender<L: LogSource + Send + Sync>(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    log: &L,
+    appended: &Notify,
+    status: &SendStatus,
+) -> Result<(), NetError> {
     let mut sender = Sender::new();
     // Streams are lazy: the receiver sees this one only once we write; ask for `Resume` at once.
     write_frames(&mut send, &[Frame::ResumeRequest]).await?;
@@ -339,16 +354,25 @@ impl Gate {
     }
 }
 
-/// Accepts replication connections (event logs into `sink`, documents into `docs`) until the
-/// endpoint closes, each peer checked by `gate`.
+/// What a host lets its peers pull ([`PULL_ALPN`]): its own log, or part of it, per peer.
+pub trait LogServer: Send + Sync {
+    /// The log `peer` may pull; `None` refuses the session.
+    fn log_for(&self, peer: EndpointId) -> Option<Box<dyn LogSource + Send + Sync>>;
+    /// Woken when the log grows.
+    fn appended(&self) -> Arc<Notify>;
+}
+
+/// Accepts replication connections (event logs into `sink`, documents into `docs`, pulls of
+/// `logs`) until the endpoint closes, each peer checked by `gate`.
 pub async fn serve<S: EventSink + 'static>(
     endpoint: Endpoint,
     sink: Arc<S>,
     docs: Option<Arc<dyn DocHost>>,
+    logs: Option<Arc<dyn LogServer>>,
     gate: Arc<Gate>,
 ) {
     while let Some(incoming) = endpoint.accept().await {
-        let (sink, docs, gate) = (sink.clone(), docs.clone(), gate.clone());
+        let (sink, docs, logs, gate) = (sink.clone(), docs.clone(), logs.clone(), gate.clone());
         tokio::spawn(async move {
             let Ok(connection) = incoming.await else {
                 return;
@@ -368,6 +392,13 @@ pub async fn serve<S: EventSink + 'static>(
                         Err(e) => Err(NetError::Connection(e.to_string())),
                     },
                     (ALPN, _) => receive(&connection, sink.as_ref(), &gate).await,
+                    (PULL_ALPN, _) => match logs {
+                        Some(logs) => serve_pull(&connection, logs.as_ref()).await,
+                        None => {
+                            connection.close(3u32.into(), b"no log to pull");
+                            Err(NetError::Protocol("no log to pull here".into()))
+                        }
+                    },
                     _ => {
                         connection.close(3u32.into(), b"unsupported protocol");
                         Err(NetError::Protocol("unsupported protocol".into()))
@@ -382,15 +413,58 @@ pub async fn serve<S: EventSink + 'static>(
     }
 }
 
+/// Sends the log `logs` serves to the dialler.
+async fn serve_pull(connection: &Connection, logs: &dyn LogServer) -> Result<(), NetError> {
+    let Some(log) = logs.log_for(connection.remote_id()) else {
+        connection.close(3u32.into(), b"no log for this peer");
+        return Err(NetError::Protocol("no log for this peer".into()));
+    };
+    let (send, recv) = connection
+        .accept_bi()
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let appended = logs.appended();
+    run_sender(send, recv, &log, &appended, &SendStatus::default()).await
+}
+
+/// Pulls `peer`'s log into `sink` until the connection ends ([`PULL_ALPN`]); call again to
+/// reconnect. The peer is the one dialled, so it is trusted as such.
+pub async fn pull_log<S: EventSink>(
+    endpoint: &Endpoint,
+    peer: EndpointAddr,
+    sink: &S,
+) -> Result<(), NetError> {
+    let connection = endpoint
+        .connect(peer, PULL_ALPN)
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (send, recv) = connection
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    run_receiver(&connection, send, recv, sink, &Gate::new(|_| true)).await
+}
+
 async fn receive<S: EventSink>(
     connection: &Connection,
     sink: &S,
     gate: &Gate,
 ) -> Result<(), NetError> {
-    let (mut send, mut recv) = connection
+    let (send, recv) = connection
         .accept_bi()
         .await
         .map_err(|e| NetError::Connection(e.to_string()))?;
+    run_receiver(connection, send, recv, sink, gate).await
+}
+
+/// The receiving side of a log session on an open bi-stream, until the peer finishes it.
+async fn run_receiver<S: EventSink>(
+    connection: &Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    sink: &S,
+    gate: &Gate,
+) -> Result<(), NetError> {
     let mut receiver = Receiver::new(sink.positions());
     write_frames(&mut send, &[receiver.on_connect()]).await?;
     let mut decoder = Decoder::default();

@@ -32,6 +32,16 @@ pub trait LogSource {
     fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>>;
 }
 
+impl<T: LogSource + ?Sized> LogSource for Box<T> {
+    fn heads(&self) -> Vec<(NodeId, u64)> {
+        (**self).heads()
+    }
+
+    fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
+        (**self).read(origin, from, limit)
+    }
+}
+
 /// An in-memory log of one origin, holding encoded envelopes in seq order (seq 1 first): the
 /// sending side of tests, benchmarks and tools that replicate without a node store.
 pub struct VecLog {

@@ -121,6 +121,7 @@ async fn a_configured_relay_that_is_down_leaves_direct_sync_working() {
         hub_ep.clone(),
         hub.clone(),
         None,
+        None,
         net::Gate::new(move |peer| peer == till_id),
     ));
     let hub_addr =
@@ -170,7 +171,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let till_id = till_ep.id();
     let hub = Arc::new(Hub::default());
     let allowed = net::Gate::new(move |peer| peer == till_id);
-    tokio::spawn(net::serve(hub_ep.clone(), hub.clone(), None, allowed));
+    tokio::spawn(net::serve(hub_ep.clone(), hub.clone(), None, None, allowed));
     let hub_addr = net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]);
 
     let origin = NodeId::new("till-1").unwrap();
@@ -304,6 +305,7 @@ async fn a_log_behind_the_receiver_refuses_to_sync() {
     tokio::spawn(net::serve(
         hub_ep.clone(),
         hub.clone(),
+        None,
         None,
         net::Gate::new(move |peer| peer == till_id),
     ));

@@ -113,8 +113,9 @@ pub async fn adjust(
     }
 }
 
-/// Give stock rights of a sku to another till of the store (or the hub): they leave this
-/// till's available stock at once and count for the receiver once it has seen the transfer.
+/// Give stock rights of a sku to another till of the store (or to the hub: `"to": "hub"`):
+/// they leave this till's available stock at once and count for the receiver once it has seen
+/// the transfer.
 #[utoipa::path(post, path = "/inventory/{sku}/transfer", tag = "inventory", params(("sku" = String, Path)),
     request_body = TransferStockRequest,
     responses((status = 200, body = StockResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -126,9 +127,12 @@ pub async fn transfer(
     body: JsonBody<TransferStockRequest>,
 ) -> Result<Response, ApiError> {
     who.require(Role::Manager)?;
-    let command = body
+    let mut command = body
         .value
         .into_command(parse_sku(&sku)?, uuid::Uuid::now_v7())?;
+    if command.to.as_str() == "hub" {
+        command.to = hub_holder(&state)?;
+    }
     let written = submit(
         &state,
         &ctx,
@@ -141,6 +145,27 @@ pub async fn transfer(
             Ok(json(StatusCode::OK, written.replayed, &render(sku, &level)))
         }
         other => Err(super::unexpected(other)),
+    }
+}
+
+/// `to: "hub"`: the hub's holder of this till's store (the online channel), derived from the
+/// configured hub and the store id, so a till can give rights to the hub offline.
+fn hub_holder(state: &AppState) -> Result<fusion_contracts::NodeId, ApiError> {
+    let hub = state.sync.as_ref().and_then(|links| {
+        links
+            .peers
+            .iter()
+            .find(|p| p.role == crate::replication::Role::Hub)
+    });
+    match (hub, state.store.store_id()) {
+        (Some(hub), Some(store)) => Ok(fusion_contracts::escrow::hub_holder(
+            &fusion_contracts::escrow::hub_origin(&hub.id.to_string()),
+            store,
+        )),
+        _ => Err(ApiError::validation(
+            "to",
+            "\"hub\" needs a configured hub and store id (--hub, --store-id)",
+        )),
     }
 }
 

@@ -188,6 +188,7 @@ pub fn apply(level: &mut StockLevel, sku: &Sku, event: &Event, at: Timestamp) {
         Event::StockAdjusted(e) if e.sku == *sku => level.available = e.quantity,
         Event::StockTransferred(e) if e.sku == *sku => level.available = e.available,
         Event::StockReceived(e) if e.sku == *sku => level.available = e.available,
+        Event::StockReclaimed(e) if e.sku == *sku => level.available = e.available,
         Event::InventoryReserved(e) => {
             let q = lines_of(&e.items);
             level.available = level

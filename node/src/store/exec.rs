@@ -926,7 +926,9 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             }
             update_reservations(t, *order_id, event, at)?;
         }
-        Event::InventoryInsufficient(_) => {}
+        // A reclaim is the hub's (its holder of the store records it); a till only folds it
+        // from the hub's log (`shared_state::store_peer_events`).
+        Event::InventoryInsufficient(_) | Event::StockReclaimed(_) => {}
         Event::StoreCreditChanged(e) => {
             let mut account = tables::get_credit(&t.store_credit, &e.account)?;
             payments::apply_credit(&mut account, event, at);

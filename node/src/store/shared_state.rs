@@ -207,6 +207,22 @@ pub(super) fn store_peer_events(
                 t.peer_receipts
                     .insert(e.transfer_id.as_u128(), origin.as_str())?;
             }
+            Event::StockReclaimed(e) => {
+                // The hub took over a lost till: it holds nothing any more, and the transfers
+                // to it that it never took in are void (no longer in transit).
+                let key = (e.from.as_str(), e.sku.as_str());
+                let lost: Option<StockLevel> = match t.peer_stock.get(key)? {
+                    Some(bytes) => Some(decode("peer_stock", bytes.value())?),
+                    None => None,
+                };
+                if let Some(mut level) = lost {
+                    level.available = 0;
+                    t.peer_stock.insert(key, encode(&level).as_slice())?;
+                }
+                for id in &e.transfers {
+                    t.peer_receipts.insert(id.as_u128(), origin.as_str())?;
+                }
+            }
             _ => {}
         }
         position = envelope.seq;
@@ -221,6 +237,7 @@ fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Resu
         Event::StockAdjusted(e) => vec![&e.sku],
         Event::StockTransferred(e) => vec![&e.sku],
         Event::StockReceived(e) => vec![&e.sku],
+        Event::StockReclaimed(e) => vec![&e.sku],
         Event::InventoryReserved(e) => e.items.iter().map(|l| &l.sku).collect(),
         Event::InventoryReleased(e) => e.items.iter().map(|l| &l.sku).collect(),
         _ => return Ok(()),
