@@ -57,6 +57,17 @@ pub enum CampaignsCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Give free seats to a till of any store (`--to NODE_ID`) or to the hub (`--to hub`), so
+    /// it can take joins offline; the hub then decides the campaign at its end (manager).
+    Seats {
+        id: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        seats: u32,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Cancel a campaign before it ends (manager).
     Cancel {
         id: String,
@@ -115,6 +126,31 @@ pub async fn run(command: CampaignsCommand, json: bool) -> anyhow::Result<()> {
                 .text(Method::POST, &format!("/campaigns/{id}/join"), Some(&body))
                 .await?;
             output::one(json, &campaign, COLUMNS)
+        }
+        CampaignsCommand::Seats {
+            id,
+            to,
+            seats,
+            target,
+        } => {
+            let body = serde_json::json!({ "to": to, "seats": seats });
+            let rights = Client::new(&target)?
+                .text(
+                    Method::POST,
+                    &format!("/campaigns/{id}/seats/transfer"),
+                    Some(&body),
+                )
+                .await?;
+            output::one(
+                json,
+                &rights,
+                &[
+                    ("CAMPAIGN", "campaignId"),
+                    ("FREE SEATS", "free"),
+                    ("PARTICIPANTS", "participants"),
+                    ("SHARED", "shared"),
+                ],
+            )
         }
         CampaignsCommand::Cancel { id, target } => {
             let campaign = Client::new(&target)?

@@ -142,6 +142,17 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// A campaign whose seats are shared: holders, whose part ended, the hub's seats and its
+    /// decision; with `--give-to NODE_ID --seats N`, give the hub's seats to a till.
+    Seats {
+        id: String,
+        #[arg(long, requires = "seats")]
+        give_to: Option<String>,
+        #[arg(long, requires = "give_to")]
+        seats: Option<u32>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// Find an order anywhere in the fleet: its store, till, status and events.
     Order {
         id: String,
@@ -512,6 +523,48 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 ],
             )
             .await
+        }
+        HubCommand::Seats {
+            id,
+            give_to,
+            seats,
+            target,
+        } => {
+            let client = target.client()?;
+            let path = format!("/campaigns/{}/seats", encode(&id));
+            let text = match (give_to, seats) {
+                (Some(to), Some(seats)) => {
+                    let body = serde_json::json!({ "to": to, "seats": seats });
+                    client.text(Method::POST, &path, Some(&body)).await?
+                }
+                _ => client.text::<()>(Method::GET, &path, None).await?,
+            };
+            if json {
+                println!("{}", text.trim());
+                return Ok(());
+            }
+            let row: Value = serde_json::from_str(&text)?;
+            println!(
+                "campaign {}: {} of {} seats taken (minimum {}), the hub holds {}, decision: {}",
+                row["campaign"]["id"].as_str().unwrap_or_default(),
+                row["ended"].as_object().map_or(0, |e| e
+                    .values()
+                    .filter_map(Value::as_array)
+                    .map(Vec::len)
+                    .sum::<usize>()),
+                row["campaign"]["maxParticipants"],
+                row["campaign"]["minParticipants"],
+                row["hubSeats"],
+                row["decided"].as_str().unwrap_or("pending")
+            );
+            for holder in row["holders"].as_array().into_iter().flatten() {
+                let holder = holder.as_str().unwrap_or_default();
+                match row["ended"][holder].as_array() {
+                    Some(p) => println!("  {holder}: ended with {} participants", p.len()),
+                    None => println!("  {holder}: not ended yet"),
+                }
+            }
+            Ok(())
         }
         HubCommand::Stock { sku, store, target } => {
             let path = with_query("/fleet/stock", &[("sku", &sku), ("store", &store)]);

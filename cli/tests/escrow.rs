@@ -20,13 +20,18 @@ struct Till {
     id: String,
 }
 
-/// `fusion node serve` for `till` at its fixed sync address, with these peers and hub.
+/// `fusion node serve` for `till` of store s1 at its fixed sync address, with these peers and
+/// hub.
 async fn start(till: &Till, peers: &[String], hub: Option<&str>) -> NodeProcess {
+    start_in("s1", till, peers, hub).await
+}
+
+async fn start_in(store: &str, till: &Till, peers: &[String], hub: Option<&str>) -> NodeProcess {
     let mut args = vec![
         "--sync-bind".to_string(),
         till.sync.clone(),
         "--store-id".to_string(),
-        "s1".to_string(),
+        store.to_string(),
     ];
     if let Some(hub) = hub {
         args.push("--hub".to_string());
@@ -420,4 +425,322 @@ async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
         n.sigterm().await;
     }
     hub.child.start_kill().unwrap();
+}
+
+fn new_till() -> Till {
+    let dir = tempfile::tempdir().unwrap();
+    let id = node_id_of(dir.path());
+    Till {
+        sync: format!("127.0.0.1:{}", free_port()),
+        dir,
+        id,
+    }
+}
+
+/// The scenario for campaign seats: a campaign of store A with 6 seats, 3 of them given
+/// to a till of store B through the hub; the hub is SIGKILLed (the stores only meet at the
+/// hub), and 5 customers at each store try to join: exactly 6 join. At the end each till
+/// records its part while the hub is still down; when the hub is back it decides once
+/// (successful: 6 ≥ 2), each store learns the outcome and places its own participants'
+/// orders, and every replica reports the same counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub_listen = format!("127.0.0.1:{}", free_port());
+    let hub_sync = format!("127.0.0.1:{}", free_port());
+    let hub_args = [
+        "--listen",
+        hub_listen.as_str(),
+        "--sync-bind",
+        hub_sync.as_str(),
+    ];
+    let mut hub = spawn_hub(hub_dir.path(), &hub_args).await;
+    let hub_url = hub.url.clone();
+    let hub_target = [
+        "--url",
+        hub_url.as_str(),
+        "--data-dir",
+        hub_dir.path().to_str().unwrap(),
+    ];
+    let (till_a, till_b) = (new_till(), new_till());
+    for (t, store) in [(&till_a, "store-a"), (&till_b, "store-b")] {
+        let enroll = [
+            &["hub", "enroll", t.id.as_str(), "--store", store][..],
+            &hub_target[..],
+        ]
+        .concat();
+        assert_eq!(fusion(&enroll).0, 0);
+    }
+    let hub_flag = hub.endpoint.clone();
+    let a = start_in("store-a", &till_a, &[], Some(&hub_flag)).await;
+    let b = start_in("store-b", &till_b, &[], Some(&hub_flag)).await;
+    let b_id = escrow(&b).await["nodeId"].as_str().unwrap().to_string();
+    let post = |node: &NodeProcess, path: String, body: Value| {
+        let (url, admin) = (node.url.clone(), node.admin.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}{path}"))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // Store A has the product and stock; the product reaches store B through the hub, which
+    // counts its own stock.
+    let (status, product) = post(
+        &a,
+        "/products".into(),
+        json!({ "sku": "GB", "name": "Group box", "price": 9, "currency": "USD", "inventory": 10 }),
+    )
+    .await;
+    assert_eq!(status, 201, "{product}");
+    until("the product reaches store B", || async {
+        match call(&b, reqwest::Method::GET, "/products/by-sku/GB", Value::Null).await {
+            (200, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
+        }
+    })
+    .await;
+    let (status, _) = post(
+        &b,
+        "/inventory/GB/adjust".into(),
+        json!({ "delta": 10, "reason": "delivery" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let now = fusion_contracts::Timestamp::now().unix_ms();
+    let end_ms = now + 20_000;
+    let (status, campaign) = post(
+        &a,
+        "/campaigns".into(),
+        json!({
+            "productId": product["id"], "minParticipants": 2, "maxParticipants": 6,
+            "price": 5, "originalPrice": 9,
+            "startTime": fusion_contracts::Timestamp::from_unix_ms(now - 1000),
+            "endTime": fusion_contracts::Timestamp::from_unix_ms(end_ms),
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{campaign}");
+    let id = campaign["id"].as_str().unwrap().to_string();
+
+    // A gives the hub 3 seats; the hub passes them to B (the CLI on both sides).
+    let a_target = [
+        "--url".to_string(),
+        a.url.clone(),
+        "--data-dir".to_string(),
+        till_a.dir.path().display().to_string(),
+    ];
+    let give = [
+        &[
+            "campaigns",
+            "seats",
+            id.as_str(),
+            "--to",
+            "hub",
+            "--seats",
+            "3",
+            "--json",
+        ][..],
+        &a_target.iter().map(String::as_str).collect::<Vec<_>>()[..],
+    ]
+    .concat();
+    let (code, rights) = fusion(&give);
+    assert_eq!(code, 0, "{rights}");
+    let rights: Value = serde_json::from_str(&rights).unwrap();
+    assert_eq!(
+        (rights["free"].as_u64(), rights["shared"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let seats_at_hub = || {
+        let (_, out) = fusion(
+            &[
+                &["hub", "seats", id.as_str(), "--json"][..],
+                &hub_target[..],
+            ]
+            .concat(),
+        );
+        serde_json::from_str::<Value>(&out).unwrap_or(Value::Null)
+    };
+    until("the hub takes the 3 seats in", || async {
+        let row = seats_at_hub();
+        if row["hubSeats"] == 3 {
+            Ok(())
+        } else {
+            Err(row.to_string())
+        }
+    })
+    .await;
+    let pass_on = [
+        &[
+            "hub",
+            "seats",
+            id.as_str(),
+            "--give-to",
+            b_id.as_str(),
+            "--seats",
+            "4",
+        ][..],
+        &hub_target[..],
+    ]
+    .concat();
+    assert_ne!(fusion(&pass_on).0, 0, "the hub holds only 3");
+    let pass_on = [
+        &[
+            "hub",
+            "seats",
+            id.as_str(),
+            "--give-to",
+            b_id.as_str(),
+            "--seats",
+            "3",
+        ][..],
+        &hub_target[..],
+    ]
+    .concat();
+    assert_eq!(fusion(&pass_on).0, 0);
+    let seats_of = |e: &Value, id: &str| -> Value {
+        e["seats"]
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r["campaignId"] == id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    until("B takes the 3 seats in", || async {
+        let e = escrow(&b).await;
+        if seats_of(&e, &id)["free"] == 3 {
+            Ok(())
+        } else {
+            Err(e.to_string())
+        }
+    })
+    .await;
+
+    // The hub dies: the two stores cannot reach each other. Five customers at each store try
+    // to join at once: exactly 3 join at each, 6 in all — never a seventh.
+    hub.child.start_kill().unwrap();
+    let _ = hub.child.wait().await;
+    let join = |node: &NodeProcess, user: String| {
+        post(
+            node,
+            format!("/campaigns/{id}/join"),
+            json!({ "userId": user }),
+        )
+    };
+    let attempts: Vec<_> = (0..5)
+        .flat_map(|i| {
+            [
+                tokio::spawn(join(&a, format!("a{i}"))),
+                tokio::spawn(join(&b, format!("b{i}"))),
+            ]
+        })
+        .collect();
+    let mut results = Vec::new();
+    for attempt in attempts {
+        results.push(attempt.await.unwrap());
+    }
+    let joined: Vec<u16> = results.iter().map(|(status, _)| *status).collect();
+    let (a_ok, b_ok) = (
+        joined.iter().step_by(2).filter(|s| **s == 200).count(),
+        joined
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|s| **s == 200)
+            .count(),
+    );
+    assert_eq!((a_ok, b_ok), (3, 3), "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (409, Some("campaign_full")),
+            "{body}"
+        );
+    }
+
+    // The end passes with the hub still down: each till records its part.
+    for node in [&a, &b] {
+        until("the till's part ends", || async {
+            let e = escrow(node).await;
+            if seats_of(&e, &id)["ended"] == true {
+                Ok(())
+            } else {
+                Err(e.to_string())
+            }
+        })
+        .await;
+    }
+    assert!(fusion_contracts::Timestamp::now().unix_ms() >= end_ms);
+
+    // The hub is back: it decides once; both stores learn it and place their orders.
+    let hub = spawn_hub(hub_dir.path(), &hub_args).await;
+    until("the hub decides", || async {
+        let row = seats_at_hub();
+        if row["decided"] == "closed" {
+            Ok(())
+        } else {
+            Err(row.to_string())
+        }
+    })
+    .await;
+    let row = seats_at_hub();
+    let ended: Vec<usize> = row["ended"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_array().unwrap().len())
+        .collect();
+    assert_eq!(ended, [3, 3], "{row}");
+    for node in [&a, &b] {
+        until("the till settles its part", || async {
+            let (_, c) = call(
+                node,
+                reqwest::Method::GET,
+                &format!("/campaigns/{id}"),
+                Value::Null,
+            )
+            .await;
+            if c["status"] == "closed" && c["actualParticipants"] == 6 {
+                Ok(())
+            } else {
+                Err(c.to_string())
+            }
+        })
+        .await;
+        let (_, orders) = call(node, reqwest::Method::GET, "/orders", Value::Null).await;
+        let campaign_orders = orders
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["items"][0]["category"] == "group-buying")
+            .count();
+        assert_eq!(
+            campaign_orders, 3,
+            "each store orders for its own participants: {orders}"
+        );
+    }
+    let (_, participants) = reqwest::Client::new()
+        .get(format!("{}/campaigns/{id}/participants", hub.url))
+        .bearer_auth(
+            std::fs::read_to_string(hub_dir.path().join("admin.token"))
+                .unwrap()
+                .trim(),
+        )
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    let participants: Value = participants.json().await.unwrap();
+    assert_eq!(participants.as_array().unwrap().len(), 6, "{participants}");
+    a.sigterm().await;
+    b.sigterm().await;
+    drop(hub);
 }

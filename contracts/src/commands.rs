@@ -153,6 +153,36 @@ pub enum CampaignCommand {
     CancelCampaign(CancelCampaign),
     /// Sent by the scheduler at (or after) the campaign's end; closing twice does nothing.
     CloseCampaign(CloseCampaign),
+    /// Give free seats to another holder (a till, maybe of another store, or the hub).
+    TransferSeats(TransferSeats),
+    /// Take in seats given to this till (the writer, with the events that brought them).
+    ReceiveSeats(ReceiveSeats),
+    /// The hub decided a shared campaign: settle this till's part (the writer, with the hub's
+    /// log).
+    SettleCampaign(SettleCampaign),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferSeats {
+    pub campaign_id: CampaignId,
+    pub transfer_id: uuid::Uuid,
+    pub seats: u32,
+    pub to: crate::NodeId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceiveSeats {
+    pub transfer_id: uuid::Uuid,
+    pub seats: u32,
+    pub from: crate::NodeId,
+    /// The campaign as the giver knew it (the receiver may know nothing else of it).
+    pub campaign: crate::events::campaigns::CampaignSnapshot,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettleCampaign {
+    /// The campaign as the hub closed it (status closed or failed, every store's participants).
+    pub decision: crate::events::campaigns::CampaignSnapshot,
 }
 
 /// Prices are bare decimals: whether their decimals fit depends on the product's currency.

@@ -25,8 +25,9 @@ use crate::ids::{CorrelationId, CustomerId, EventId, NodeId, OrderId, ProductId,
 use crate::money::{Currency, Decimal, Money};
 use crate::time::Timestamp;
 pub use campaigns::{
-    CampaignCancelled, CampaignClosed, CampaignCreated, CampaignFailed, CampaignJoined,
-    CampaignLeft, CampaignSuccessful,
+    CampaignCancelled, CampaignClosed, CampaignCreated, CampaignEnded, CampaignFailed,
+    CampaignJoined, CampaignLeft, CampaignSettled, CampaignSuccessful, SeatsReceived,
+    SeatsTransferred,
 };
 pub use payments::{
     OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
@@ -594,6 +595,10 @@ events! {
     StockTransferred => "inventory.transferred", version = 1, key = |p| p.sku.to_string();
     StockReceived => "inventory.received", version = 1, key = |p| p.sku.to_string();
     StockReclaimed => "inventory.reclaimed", version = 1, key = |p| p.sku.to_string();
+    SeatsTransferred => "group-commerce.campaign.seats-transferred", version = 1, key = |p| p.campaign_id.to_string();
+    SeatsReceived => "group-commerce.campaign.seats-received", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignEnded => "group-commerce.campaign.ended", version = 1, key = |p| p.campaign_id.to_string();
+    CampaignSettled => "group-commerce.campaign.settled", version = 1, key = |p| p.campaign_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

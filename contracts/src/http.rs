@@ -254,6 +254,57 @@ impl TransferStockRequest {
     }
 }
 
+/// `POST /campaigns/{id}/seats/transfer`: give free seats of a campaign to another holder.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferSeatsRequest {
+    /// The receiving till's node id (any store's), or `hub`.
+    pub to: String,
+    /// Seats to give; at most this till's free seats.
+    pub seats: u32,
+}
+
+impl TransferSeatsRequest {
+    pub fn into_command(
+        self,
+        campaign_id: crate::CampaignId,
+        transfer_id: uuid::Uuid,
+    ) -> Result<crate::commands::TransferSeats, FieldError> {
+        let to = crate::NodeId::new(self.to.trim()).map_err(|e| FieldError::new("to", e.reason))?;
+        if self.seats == 0 || self.seats > crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX {
+            return Err(FieldError::new(
+                "seats",
+                format!(
+                    "must be 1 to {}",
+                    crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX
+                ),
+            ));
+        }
+        Ok(crate::commands::TransferSeats {
+            campaign_id,
+            transfer_id,
+            seats: self.seats,
+            to,
+        })
+    }
+}
+
+/// A till's seats of one campaign (`GET /escrow`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatRights {
+    pub campaign_id: crate::CampaignId,
+    /// Seats this till may still fill with joins, alone.
+    pub free: u32,
+    /// Participants this till took.
+    pub participants: u32,
+    /// Seats are shared with other holders: the hub decides the campaign.
+    pub shared: bool,
+    /// This till's part ended (its participants are final).
+    pub ended: bool,
+    pub status: crate::events::campaigns::CampaignStatus,
+}
+
 /// `POST /orders`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -663,6 +714,9 @@ pub struct EscrowResponse {
     /// the provider has not settled; absent without a budget.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub card_budget: Option<CardBudgetRights>,
+    /// This till's seats of campaigns (its own and those given to it).
+    #[serde(default)]
+    pub seats: Vec<SeatRights>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -17,6 +17,10 @@
 //!   (each with `origin`, the till that owns it and takes its joins);
 //!   `GET /campaigns/{id}/participants`: who joined and has not left, in join order, with
 //!   their store (from the fleet log).
+//! - `GET /campaigns/{id}/seats`: a campaign whose seats are shared between tills — its
+//!   holders, whose part ended with how many participants, the seats the hub holds and the
+//!   hub's decision; `POST /campaigns/{id}/seats {"to","seats"}` gives the hub's seats to a
+//!   till of any store (admin; 422 with `available` past what it holds).
 //! - `GET|PATCH /stores/{id}/settings`: a store's shared settings (name, `orderHoldSecs`,
 //!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
@@ -157,6 +161,10 @@ pub fn router(state: HubState) -> Router {
         )
         .route("/campaigns/{id}", get(campaign))
         .route("/campaigns/{id}/participants", get(participants))
+        .route(
+            "/campaigns/{id}/seats",
+            get(campaign_seats).post(give_seats),
+        )
         .route("/products/{id}", get(product).patch(update_product))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .with_state(state)
@@ -1342,4 +1350,52 @@ async fn escrow_rebalance(
         blocking(move || store.rebalance(body.store_id.as_ref(), body.keep, correlation_id))
             .await?;
     Ok(ok(&moved))
+}
+
+fn campaign_id(id: &str) -> Result<fusion_contracts::CampaignId, ApiError> {
+    fusion_contracts::CampaignId::parse(id)
+        .ok_or_else(|| id_not_found(format!("campaign {id} not found")))
+}
+
+async fn campaign_seats(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let campaign = campaign_id(&id)?;
+    let store = state.store.clone();
+    match blocking(move || store.hub_campaign(campaign)).await? {
+        Some(row) => Ok(ok(&row)),
+        None => Err(id_not_found(format!(
+            "campaign {id} shares no seats with the hub"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GiveSeatsBody {
+    to: fusion_contracts::NodeId,
+    seats: u32,
+}
+
+async fn give_seats(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let campaign = campaign_id(&id)?;
+    let body: GiveSeatsBody = parse_body(&body)?;
+    if body.seats == 0 {
+        return Err(invalid("seats", "must be positive"));
+    }
+    let correlation_id = correlation(&headers);
+    let store = state.store.clone();
+    let row = blocking(move || store.give_seats(campaign, &body.to, body.seats, correlation_id))
+        .await?
+        .map_err(refused)?;
+    Ok((StatusCode::CREATED, axum::Json(row)).into_response())
 }

@@ -6,8 +6,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fusion_contracts::escrow::{hub_holder, hub_origin};
-use fusion_contracts::events::{StockReceived, StockReclaimed, StockTransferred};
-use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, StoreId, Timestamp};
+use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus};
+use fusion_contracts::events::{
+    CampaignClosed, CampaignFailed, CampaignSuccessful, SeatsReceived, SeatsTransferred,
+    StockReceived, StockReclaimed, StockTransferred,
+};
+use fusion_contracts::{
+    CampaignId, CorrelationId, Envelope, Event, EventId, NodeId, Sku, StoreId, Timestamp,
+};
 use fusion_sync::docs::{Chunk, StoredDoc, group_chunks};
 use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -53,6 +59,9 @@ const FLEET_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("fleet_
 /// Origin → the sync endpoint (as text) that delivered its events: whom to revoke when a
 /// manager reclaims a lost till's rights.
 const ORIGIN_PEERS: TableDefinition<&str, &str> = TableDefinition::new("origin_peers");
+/// Campaign id → JSON [`HubCampaign`]: the seats of campaigns shared between holders, what
+/// each holder's part ended with, and the hub's decision (made once, in its own log).
+const HUB_CAMPAIGNS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_campaigns");
 /// `projections` → the version the projection tables were built with.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
@@ -222,6 +231,7 @@ fn order_of(event: &Event) -> Option<fusion_contracts::OrderId> {
 
 /// The tables the hub's own events go into, within one write transaction.
 struct OwnLog<'t> {
+    campaigns: redb::Table<'t, u128, &'static [u8]>,
     fleet: redb::Table<'t, (&'static str, u64), &'static [u8]>,
     positions: redb::Table<'t, &'static str, u64>,
     stores: redb::Table<'t, &'static str, &'static str>,
@@ -231,6 +241,7 @@ struct OwnLog<'t> {
 impl<'t> OwnLog<'t> {
     fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::TableError> {
         Ok(Self {
+            campaigns: txn.open_table(HUB_CAMPAIGNS)?,
             fleet: txn.open_table(FLEET_EVENTS)?,
             positions: txn.open_table(POSITIONS)?,
             stores: txn.open_table(ORIGIN_STORES)?,
@@ -303,6 +314,21 @@ impl<'t> OwnLog<'t> {
             .get((holder, sku))
             .map_err(storage)?
             .map_or((0, 0), |v| v.value()))
+    }
+
+    fn campaign(&self, id: CampaignId) -> Result<Option<HubCampaign>, HubStoreError> {
+        match self.campaigns.get(id.as_u128()).map_err(storage)? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_campaign(&mut self, row: &HubCampaign) -> Result<(), HubStoreError> {
+        let json = serde_json::to_vec(row).map_err(storage)?;
+        self.campaigns
+            .insert(row.campaign.id.as_u128(), json.as_slice())
+            .map_err(storage)?;
+        Ok(())
     }
 
     fn store_of(&self, origin: &str) -> Result<Option<StoreId>, HubStoreError> {
@@ -427,6 +453,7 @@ impl HubStore {
         txn.open_table(WEBHOOK_DLQ).map_err(storage)?;
         txn.open_table(TOKENS).map_err(storage)?;
         txn.open_table(ORIGIN_PEERS).map_err(storage)?;
+        txn.open_table(HUB_CAMPAIGNS).map_err(storage)?;
         rebuild_projections(&txn)?;
         txn.commit().map_err(storage)?;
         let identity = fusion_sync::net::load_or_create_identity(dir).map_err(storage)?;
@@ -1089,6 +1116,22 @@ impl HubStore {
     }
 }
 
+/// A campaign whose seats are shared between holders, as the hub follows it ([`HUB_CAMPAIGNS`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubCampaign {
+    /// The campaign's definition (min, max, end) as the first seat movement carried it.
+    pub campaign: CampaignSnapshot,
+    /// Tills that hold or held seats: each must end its part before the hub decides.
+    pub holders: std::collections::BTreeSet<String>,
+    /// Each holder whose part ended, with the participants it took.
+    pub ended: BTreeMap<String, Vec<String>>,
+    /// Seats the hub holds.
+    pub hub_seats: u32,
+    /// The hub's decision (closed or failed), once made.
+    pub decided: Option<CampaignStatus>,
+}
+
 /// Why the hub refused an escrow movement: a 4xx naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EscrowRefusal {
@@ -1120,6 +1163,193 @@ pub struct Reclaim {
 type TillLevel = (String, u64, u64);
 
 impl HubStore {
+    /// Follows a stored event's seat movements: takes in seats given to the hub, records who
+    /// holds seats and whose part ended, and decides the campaign — once — when every holder's
+    /// part has ended: successful when the participants of all stores reach the minimum.
+    fn follow_seats(
+        &self,
+        own: &mut OwnLog<'_>,
+        origin: &NodeId,
+        envelope: &Envelope,
+    ) -> Result<(), HubStoreError> {
+        let hub = self.origin.as_str();
+        let (snapshot, touched): (&CampaignSnapshot, Vec<&str>) = match &envelope.event {
+            Event::SeatsTransferred(e) => (&e.campaign, vec![origin.as_str(), e.to.as_str()]),
+            Event::SeatsReceived(e) => (&e.campaign, vec![origin.as_str()]),
+            Event::CampaignEnded(e) => (&e.campaign, vec![origin.as_str()]),
+            _ => return Ok(()),
+        };
+        let mut row = own.campaign(snapshot.id)?.unwrap_or_else(|| HubCampaign {
+            campaign: snapshot.clone(),
+            holders: Default::default(),
+            ended: Default::default(),
+            hub_seats: 0,
+            decided: None,
+        });
+        row.holders.extend(
+            touched
+                .into_iter()
+                .filter(|h| *h != hub)
+                .map(str::to_string),
+        );
+        match &envelope.event {
+            Event::SeatsTransferred(e) if e.to == self.origin => {
+                let receipt = SeatsReceived {
+                    campaign_id: e.campaign_id,
+                    transfer_id: e.transfer_id,
+                    seats: e.seats,
+                    from: origin.clone(),
+                    previous_seats: row.hub_seats,
+                    available: row.hub_seats + e.seats,
+                    campaign: row.campaign.clone(),
+                };
+                row.hub_seats += e.seats;
+                own.append(
+                    &self.origin,
+                    receipt.into(),
+                    envelope.correlation_id.clone(),
+                    Some(envelope.event_id.0),
+                    Timestamp::now(),
+                )?;
+            }
+            Event::CampaignEnded(e) => {
+                row.ended.insert(
+                    origin.to_string(),
+                    e.participants.iter().map(|p| p.to_string()).collect(),
+                );
+            }
+            _ => {}
+        }
+        if row.decided.is_none() && row.holders.iter().all(|h| row.ended.contains_key(h)) {
+            let taken: usize = row.ended.values().map(Vec::len).sum();
+            let mut decision = row.campaign.clone();
+            decision.actual_participants = u32::try_from(taken).unwrap_or(u32::MAX);
+            decision.updated_at = Timestamp::now();
+            let successful = decision.actual_participants >= decision.min_participants;
+            let mut events: Vec<Event> = Vec::new();
+            if successful {
+                decision.status = CampaignStatus::Successful;
+                events.push(
+                    CampaignSuccessful {
+                        campaign_id: decision.id,
+                        campaign: decision.clone(),
+                    }
+                    .into(),
+                );
+                decision.status = CampaignStatus::Closed;
+            } else {
+                decision.status = CampaignStatus::Failed;
+                events.push(
+                    CampaignFailed {
+                        campaign_id: decision.id,
+                        campaign: decision.clone(),
+                        reason: format!(
+                            "{} of {} participants needed, across every store",
+                            decision.actual_participants, decision.min_participants
+                        ),
+                    }
+                    .into(),
+                );
+            }
+            // Each till places its own participants' orders when it learns this decision.
+            events.push(
+                CampaignClosed {
+                    campaign_id: decision.id,
+                    campaign: decision.clone(),
+                    orders: Vec::new(),
+                }
+                .into(),
+            );
+            for event in events {
+                own.append(
+                    &self.origin,
+                    event,
+                    envelope.correlation_id.clone(),
+                    Some(envelope.event_id.0),
+                    Timestamp::now(),
+                )?;
+            }
+            row.decided = Some(decision.status);
+        }
+        own.put_campaign(&row)
+    }
+
+    /// The hub gives `seats` of the seats it holds of a campaign to the till `to` (of any
+    /// store): `seats-transferred` in the hub's log, which the till pulls.
+    pub fn give_seats(
+        &self,
+        campaign: CampaignId,
+        to: &NodeId,
+        seats: u32,
+        correlation_id: CorrelationId,
+    ) -> Result<Result<HubCampaign, EscrowRefusal>, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let row = {
+            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let Some(mut row) = own.campaign(campaign)? else {
+                return Ok(Err(EscrowRefusal::Invalid {
+                    field: "id",
+                    message: format!("the hub holds no seats of campaign {campaign}"),
+                }));
+            };
+            let to_store = own.store_of(to.as_str())?;
+            if to_store.is_none_or(|s| self.holder(&s) == *to) {
+                return Ok(Err(EscrowRefusal::Invalid {
+                    field: "to",
+                    message: "to names no till the hub has heard from".to_string(),
+                }));
+            }
+            if row.decided.is_some() || Timestamp::now() >= row.campaign.end_time {
+                return Ok(Err(EscrowRefusal::Invalid {
+                    field: "id",
+                    message: format!("campaign {campaign} has ended"),
+                }));
+            }
+            if row.hub_seats < seats {
+                return Ok(Err(EscrowRefusal::Insufficient {
+                    available: u64::from(row.hub_seats),
+                    message: format!(
+                        "the hub holds {} seats of campaign {campaign}; {seats} asked for",
+                        row.hub_seats
+                    ),
+                }));
+            }
+            let event = SeatsTransferred {
+                campaign_id: campaign,
+                transfer_id: uuid::Uuid::now_v7(),
+                seats,
+                to: to.clone(),
+                previous_seats: row.hub_seats,
+                available: row.hub_seats - seats,
+                campaign: row.campaign.clone(),
+            };
+            row.hub_seats -= seats;
+            row.holders.insert(to.to_string());
+            own.append(
+                &self.origin,
+                event.into(),
+                correlation_id,
+                None,
+                Timestamp::now(),
+            )?;
+            own.put_campaign(&row)?;
+            row
+        };
+        txn.commit().map_err(storage)?;
+        self.appended.notify_waiters();
+        Ok(Ok(row))
+    }
+
+    /// A shared campaign's seats as the hub follows them.
+    pub fn hub_campaign(&self, id: CampaignId) -> Result<Option<HubCampaign>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(HUB_CAMPAIGNS).map_err(storage)?;
+        match table.get(id.as_u128()).map_err(storage)? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The hub's holder of `store` gives `quantity` of its rights of `sku` to the till `to`:
     /// `inventory.transferred` in the holder's log, durable on return. The till takes it in when
     /// it next pulls the hub's log.
@@ -1556,6 +1786,8 @@ impl HubStore {
                         .map_err(|e| e.to_string())?;
                     }
                 }
+                self.follow_seats(&mut own, origin, &envelope)
+                    .map_err(|e| e.to_string())?;
             }
             position
         };

@@ -52,16 +52,35 @@ async fn stores_stock_orders_and_metrics_across_the_fleet() {
 
     // Both tills sell TEA (their own stock); till b also cancels one order.
     let mut orders = Vec::new();
+    // The product is created once and reaches the other store through the hub; each store
+    // receives its own stock.
+    let (status, _) = tills[0]
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/products",
+            Some(json!({ "sku": "TEA", "name": "Tea", "price": 3.5, "currency": "EUR", "inventory": 40 })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tills[1].api.get("/products/by-sku/TEA").await.0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the product reaches store 2"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, _) = tills[1]
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/inventory/TEA/adjust",
+            Some(json!({ "delta": 41, "reason": "delivery" })),
+        )
+        .await;
+    assert_eq!(status, 200);
     for (i, till) in tills.iter().enumerate() {
-        let (status, _) = till
-            .api
-            .call(
-                reqwest::Method::POST,
-                "/products",
-                Some(json!({ "sku": "TEA", "name": "Tea", "price": 3.5, "currency": "EUR", "inventory": 40 + i })),
-            )
-            .await;
-        assert_eq!(status, 201);
         for n in 0..3 + i {
             let (status, order) = till
                 .api

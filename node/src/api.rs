@@ -110,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/join", post(campaigns::join))
         .route("/campaigns/{id}/leave", post(campaigns::leave))
         .route("/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route(
+            "/campaigns/{id}/seats/transfer",
+            post(campaigns::transfer_seats),
+        )
         .route("/payments", post(payments::create))
         .route("/payments/{id}", get(payments::get))
         .route("/payments/{id}/capture", post(payments::capture))
@@ -145,7 +149,7 @@ pub fn router(state: AppState) -> Router {
         inventory::escrow,
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,
-        campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel,
+        campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
         payments::credit, payments::issue_credit,
                 shipping::create, shipping::get, shipping::label, shipping::of_order, shipping::status,
@@ -248,6 +252,7 @@ const ROUTES: &[&str] = &[
     "/campaigns/{id}/join",
     "/campaigns/{id}/leave",
     "/campaigns/{id}/cancel",
+    "/campaigns/{id}/seats/transfer",
     "/tokens",
     "/tokens/{id}",
 ];
@@ -349,6 +354,24 @@ fn existing_order(
     match read.order(order_id)? {
         Some(_) => Ok(order_id),
         None => Err(missing()),
+    }
+}
+
+/// The hub's own origin (`escrow::hub_origin`), from the configured hub: what `"to": "hub"`
+/// names (for stock, per store: `escrow::hub_holder` of it).
+fn hub_origin(state: &AppState) -> Result<fusion_contracts::NodeId, ApiError> {
+    let hub = state.sync.as_ref().and_then(|links| {
+        links
+            .peers
+            .iter()
+            .find(|p| p.role == crate::replication::Role::Hub)
+    });
+    match hub {
+        Some(hub) => Ok(fusion_contracts::escrow::hub_origin(&hub.id.to_string())),
+        None => Err(ApiError::validation(
+            "to",
+            "\"hub\" needs a configured hub (--hub)",
+        )),
     }
 }
 

@@ -381,6 +381,7 @@ async fn openapi_lists_every_route() {
         ("/sync/status", "get"),
         ("/inventory/{sku}/transfer", "post"),
         ("/escrow", "get"),
+        ("/campaigns/{id}/seats/transfer", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -555,7 +555,7 @@ async fn doc_session(
     let mut changes = host.subscribe();
     let mut states: std::collections::HashMap<DocId, SyncState> = Default::default();
     let summary = lock_docs(host).summary();
-    let heads_frames: Vec<Frame> = summary
+    let mut heads_frames: Vec<Frame> = summary
         .chunks(frame::DOC_HEADS_MAX)
         .map(|docs| Frame::DocHeads {
             docs: docs
@@ -564,6 +564,11 @@ async fn doc_session(
                 .collect(),
         })
         .collect();
+    // Streams are lazy: the acceptor sees the dialler's stream only once it writes. A host
+    // with no documents yet still says so, or it would never be sent any.
+    if heads_frames.is_empty() {
+        heads_frames.push(Frame::DocHeads { docs: Vec::new() });
+    }
     write_frames(&mut send, &heads_frames).await?;
     let mut decoder = Decoder::default();
     let mut buffer = vec![0u8; READ_CHUNK];

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{EventError, check_amount, invalid};
-use crate::ids::{CampaignId, CustomerId, OrderId, ProductId, Sku};
+use crate::ids::{CampaignId, CustomerId, NodeId, OrderId, ProductId, Sku};
 use crate::money::{Currency, Decimal};
 use crate::time::Timestamp;
 
@@ -167,6 +167,114 @@ pub struct CampaignCancelled {
     pub campaign_id: CampaignId,
     pub campaign: CampaignSnapshot,
     pub reason: Option<String>,
+}
+
+/// `group-commerce.campaign.seats-transferred`: this till (or the hub) gave seats of a campaign
+/// to another holder; they are in transit until its `seats-received`. Carries the campaign so
+/// the receiver, maybe in another store, can take joins for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatsTransferred {
+    pub campaign_id: CampaignId,
+    pub transfer_id: uuid::Uuid,
+    pub seats: u32,
+    /// The receiving holder's node id.
+    #[schemars(with = "String")]
+    pub to: NodeId,
+    /// Free seats here before and after.
+    pub previous_seats: u32,
+    pub available: u32,
+    pub campaign: CampaignSnapshot,
+}
+
+/// `group-commerce.campaign.seats-received`: this till (or the hub) took in seats given to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatsReceived {
+    pub campaign_id: CampaignId,
+    pub transfer_id: uuid::Uuid,
+    pub seats: u32,
+    #[schemars(with = "String")]
+    pub from: NodeId,
+    pub previous_seats: u32,
+    pub available: u32,
+    pub campaign: CampaignSnapshot,
+}
+
+/// `group-commerce.campaign.ended`: a campaign whose seats are shared between holders reached
+/// its end at this till: these are the participants it took (its joins are final). The hub
+/// judges the minimum once every holder's `ended` has arrived.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignEnded {
+    pub campaign_id: CampaignId,
+    /// The campaign as this till knows it (its own participants).
+    pub campaign: CampaignSnapshot,
+    pub participants: Vec<CustomerId>,
+    /// Seats this till held and did not use.
+    pub seats_left: u32,
+}
+
+/// `group-commerce.campaign.settled`: this till learnt the hub's decision on a shared campaign
+/// (`campaign`, as the hub closed it) and placed its own participants' orders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignSettled {
+    pub campaign_id: CampaignId,
+    pub campaign: CampaignSnapshot,
+    pub orders: Vec<ParticipantOrder>,
+}
+
+impl SeatsTransferred {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "group-commerce.campaign.seats-transferred";
+        check_id(T, self.campaign_id, &self.campaign)?;
+        if self.seats == 0 {
+            return Err(invalid(T, "seats must be positive"));
+        }
+        if self.previous_seats.checked_sub(self.seats) != Some(self.available) {
+            return Err(invalid(T, "available must equal previousSeats - seats"));
+        }
+        Ok(())
+    }
+}
+
+impl SeatsReceived {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "group-commerce.campaign.seats-received";
+        check_id(T, self.campaign_id, &self.campaign)?;
+        if self.seats == 0 {
+            return Err(invalid(T, "seats must be positive"));
+        }
+        if self.previous_seats.checked_add(self.seats) != Some(self.available) {
+            return Err(invalid(T, "available must equal previousSeats + seats"));
+        }
+        Ok(())
+    }
+}
+
+impl CampaignEnded {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "group-commerce.campaign.ended";
+        check_id(T, self.campaign_id, &self.campaign)?;
+        if self.participants.len() > self.campaign.max_participants as usize {
+            return Err(invalid(T, "at most maxParticipants participants"));
+        }
+        Ok(())
+    }
+}
+
+impl CampaignSettled {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "group-commerce.campaign.settled";
+        check_id(T, self.campaign_id, &self.campaign)?;
+        self.campaign
+            .expect_status(T, &[CampaignStatus::Closed, CampaignStatus::Failed])?;
+        if self.orders.len() > self.campaign.actual_participants as usize {
+            return Err(invalid(T, "at most one order per participant"));
+        }
+        Ok(())
+    }
 }
 
 fn check_id(

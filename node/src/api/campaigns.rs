@@ -8,7 +8,8 @@ use fusion_contracts::CampaignId;
 use fusion_contracts::commands::{CampaignCommand, CancelCampaign, JoinCampaign, LeaveCampaign};
 use fusion_contracts::events::campaigns::CampaignSnapshot;
 use fusion_contracts::http::{
-    CampaignUserRequest, CancelCampaignRequest, CreateCampaignRequest, ErrorBody, Role,
+    CampaignUserRequest, CancelCampaignRequest, CreateCampaignRequest, ErrorBody, Role, SeatRights,
+    TransferSeatsRequest,
 };
 use uuid::Uuid;
 
@@ -156,6 +157,41 @@ pub async fn leave(
     )
     .await?;
     campaign_reply(written, StatusCode::OK)
+}
+
+/// Give free seats to another holder: a till of any store (`to`: its node id) or the hub
+/// (`"hub"`), which passes them on. They leave this till at once and count for the receiver
+/// once it has seen the transfer; from then on the campaign's seats are shared and the hub
+/// decides it at its end. 422 past this till's free seats.
+#[utoipa::path(post, path = "/campaigns/{id}/seats/transfer", tag = "campaigns", params(("id" = Uuid, Path)),
+    request_body = TransferSeatsRequest,
+    responses((status = 200, body = SeatRights), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn transfer_seats(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<TransferSeatsRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let id = parse_id(&id)?;
+    let mut command = body.value.into_command(id, Uuid::now_v7())?;
+    if command.to.as_str() == "hub" {
+        command.to = super::hub_origin(&state)?;
+    }
+    let written = write(
+        &state,
+        &ctx,
+        body.digest,
+        CampaignCommand::TransferSeats(command),
+    )
+    .await?;
+    written.decision?;
+    let rights = state.store.read()?.seat_rights()?;
+    match rights.into_iter().find(|r| r.campaign_id == id) {
+        Some(r) => Ok(json(StatusCode::OK, written.replayed, &r)),
+        None => Err(ApiError::not_found(format!("campaign {id} not found"))),
+    }
 }
 
 /// Cancel an open campaign: no orders are placed.

@@ -260,6 +260,17 @@ fn campaign_error(rejected: CampaignRejected, message: String) -> ApiError {
         CampaignRejected::Full { .. } => conflict("campaign_full"),
         CampaignRejected::AlreadyJoined { .. } => conflict("already_joined"),
         CampaignRejected::NotJoined { .. } => conflict("not_joined"),
+        CampaignRejected::Shared { .. } => conflict("campaign_shared"),
+        CampaignRejected::NotEnoughSeats { free, .. } => {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_seats",
+                message,
+            )
+            .with_field("seats");
+            e.body.available = Some(u64::from(free));
+            e
+        }
     }
 }
 

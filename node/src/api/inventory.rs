@@ -151,22 +151,14 @@ pub async fn transfer(
 /// `to: "hub"`: the hub's holder of this till's store (the online channel), derived from the
 /// configured hub and the store id, so a till can give rights to the hub offline.
 fn hub_holder(state: &AppState) -> Result<fusion_contracts::NodeId, ApiError> {
-    let hub = state.sync.as_ref().and_then(|links| {
-        links
-            .peers
-            .iter()
-            .find(|p| p.role == crate::replication::Role::Hub)
-    });
-    match (hub, state.store.store_id()) {
-        (Some(hub), Some(store)) => Ok(fusion_contracts::escrow::hub_holder(
-            &fusion_contracts::escrow::hub_origin(&hub.id.to_string()),
-            store,
-        )),
-        _ => Err(ApiError::validation(
-            "to",
-            "\"hub\" needs a configured hub and store id (--hub, --store-id)",
-        )),
-    }
+    let store = state
+        .store
+        .store_id()
+        .ok_or_else(|| ApiError::validation("to", "\"hub\" needs a store id (--store-id)"))?;
+    Ok(fusion_contracts::escrow::hub_holder(
+        &super::hub_origin(state)?,
+        store,
+    ))
 }
 
 /// The stock rights this till holds, per sku, and the transfers it made that are in transit.
@@ -237,9 +229,11 @@ pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Re
         }
         None => None,
     };
+    let seats = read.seat_rights()?;
     let body = EscrowResponse {
         node_id: own,
         card_budget,
+        seats,
         store: store.into_values().collect(),
         stock,
         in_transit: pending

@@ -5,14 +5,18 @@
 
 use fusion_contracts::commands::{
     CancelCampaign, CreateCampaign, JoinCampaign, LeaveCampaign, OrderLine, PlaceOrder,
+    ReceiveSeats, TransferSeats,
 };
 use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus, ParticipantOrder};
 use fusion_contracts::events::{
-    CampaignCancelled, CampaignClosed, CampaignCreated, CampaignFailed, CampaignJoined,
-    CampaignLeft, CampaignSuccessful, ProductStatus,
+    CampaignCancelled, CampaignClosed, CampaignCreated, CampaignEnded, CampaignFailed,
+    CampaignJoined, CampaignLeft, CampaignSettled, CampaignSuccessful, ProductStatus,
+    SeatsReceived, SeatsTransferred,
 };
 use fusion_contracts::http::price;
-use fusion_contracts::{CampaignId, CustomerId, Event, Money, OrderId, ProductId, Sku, Timestamp};
+use fusion_contracts::{
+    CampaignId, CustomerId, Event, Money, NodeId, OrderId, ProductId, Sku, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Product;
@@ -97,6 +101,16 @@ impl Campaign {
     }
 }
 
+/// A till's seats of a campaign (escrow, docs/ESCROW.md): the free seats it may fill with joins
+/// alone, offline; whether seats are shared with other holders (then the hub judges the
+/// minimum, once every holder's part has ended); and whether its part ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seats {
+    pub free: u32,
+    pub shared: bool,
+    pub ended: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CampaignRejected {
     #[error("campaign {0} not found")]
@@ -130,6 +144,17 @@ pub enum CampaignRejected {
         campaign_id: CampaignId,
         user_id: CustomerId,
     },
+    #[error("this till holds {free} free seats of campaign {campaign_id}; {requested} asked for")]
+    NotEnoughSeats {
+        campaign_id: CampaignId,
+        requested: u32,
+        free: u32,
+    },
+    #[error(
+        "campaign {campaign_id} shares its seats with other tills: it ends at its endTime, and \
+         the hub decides it"
+    )]
+    Shared { campaign_id: CampaignId },
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> CampaignRejected {
@@ -208,10 +233,31 @@ fn check_open(campaign: &Campaign, now: Timestamp) -> Result<(), CampaignRejecte
     Ok(())
 }
 
-/// `joined`: whether the user is already a participant.
+/// The campaign after a join or leave at a till: with shared seats the till knows only its own
+/// participants, so the status is left to the hub's decision.
+fn after_change(
+    campaign: &Campaign,
+    participants: u32,
+    seats: Option<Seats>,
+    now: Timestamp,
+) -> Campaign {
+    if seats.is_some_and(|s| s.shared) {
+        Campaign {
+            participants,
+            updated_at: now,
+            ..campaign.clone()
+        }
+    } else {
+        campaign.with_participants(participants, now)
+    }
+}
+
+/// `joined`: whether the user is already a participant; `seats`: this till's seats (a join
+/// takes a free one: a till never fills more seats than it holds).
 pub fn join(
     campaign: Option<&Campaign>,
     joined: bool,
+    seats: Option<Seats>,
     cmd: &JoinCampaign,
     now: Timestamp,
 ) -> Result<Vec<Event>, CampaignRejected> {
@@ -223,13 +269,13 @@ pub fn join(
             user_id: cmd.user_id.clone(),
         });
     }
-    if campaign.participants >= campaign.max_participants {
+    if campaign.participants >= campaign.max_participants || seats.is_some_and(|s| s.free == 0) {
         return Err(CampaignRejected::Full {
             campaign_id: campaign.id,
             max: campaign.max_participants,
         });
     }
-    let after = campaign.with_participants(campaign.participants + 1, now);
+    let after = after_change(campaign, campaign.participants + 1, seats, now);
     let mut events: Vec<Event> = vec![
         CampaignJoined {
             campaign_id: after.id,
@@ -250,10 +296,11 @@ pub fn join(
     Ok(events)
 }
 
-/// Leaving below the minimum makes a successful campaign active again.
+/// Leaving below the minimum makes a successful campaign active again; the seat is free again.
 pub fn leave(
     campaign: Option<&Campaign>,
     joined: bool,
+    seats: Option<Seats>,
     cmd: &LeaveCampaign,
     now: Timestamp,
 ) -> Result<Vec<Event>, CampaignRejected> {
@@ -265,7 +312,7 @@ pub fn leave(
             user_id: cmd.user_id.clone(),
         });
     }
-    let after = campaign.with_participants(campaign.participants - 1, now);
+    let after = after_change(campaign, campaign.participants - 1, seats, now);
     Ok(vec![
         CampaignLeft {
             campaign_id: after.id,
@@ -276,12 +323,20 @@ pub fn leave(
     ])
 }
 
+/// Cancelling needs every seat here: once seats are shared, other stores may be taking joins
+/// offline, so the campaign runs to its end and the hub decides it.
 pub fn cancel(
     campaign: Option<&Campaign>,
+    seats: Option<Seats>,
     cmd: &CancelCampaign,
     now: Timestamp,
 ) -> Result<Vec<Event>, CampaignRejected> {
     let campaign = campaign.ok_or(CampaignRejected::NotFound(cmd.campaign_id))?;
+    if seats.is_some_and(|s| s.shared) {
+        return Err(CampaignRejected::Shared {
+            campaign_id: campaign.id,
+        });
+    }
     if !campaign.status.is_open() {
         return Err(CampaignRejected::NotOpen {
             campaign_id: campaign.id,
@@ -297,6 +352,117 @@ pub fn cancel(
         }
         .into(),
     ])
+}
+
+/// Gives `cmd.seats` of this till's free seats to another holder: they leave at once and count
+/// for the receiver once it has seen the transfer. Only while the campaign takes joins.
+pub fn transfer_seats(
+    campaign: Option<&Campaign>,
+    seats: Option<Seats>,
+    cmd: &TransferSeats,
+    own: &NodeId,
+    now: Timestamp,
+) -> Result<Vec<Event>, CampaignRejected> {
+    let campaign = campaign.ok_or(CampaignRejected::NotFound(cmd.campaign_id))?;
+    check_open(campaign, now)?;
+    if cmd.to == *own {
+        return Err(invalid("to", "names this till"));
+    }
+    if cmd.seats == 0 {
+        return Err(invalid("seats", "must be positive"));
+    }
+    let free = seats.map_or(0, |s| s.free);
+    if free < cmd.seats {
+        return Err(CampaignRejected::NotEnoughSeats {
+            campaign_id: campaign.id,
+            requested: cmd.seats,
+            free,
+        });
+    }
+    Ok(vec![
+        SeatsTransferred {
+            campaign_id: campaign.id,
+            transfer_id: cmd.transfer_id,
+            seats: cmd.seats,
+            to: cmd.to.clone(),
+            previous_seats: free,
+            available: free - cmd.seats,
+            campaign: campaign.snapshot(),
+        }
+        .into(),
+    ])
+}
+
+/// Takes in seats given to this till: `campaign` is what it knows of it (maybe nothing yet:
+/// the campaign of another store comes with the seats).
+pub fn receive_seats(
+    campaign: Option<&Campaign>,
+    seats: Option<Seats>,
+    cmd: &ReceiveSeats,
+) -> Vec<Event> {
+    let free = seats.map_or(0, |s| s.free);
+    let snapshot = campaign.map_or_else(|| cmd.campaign.clone(), Campaign::snapshot);
+    vec![
+        SeatsReceived {
+            campaign_id: cmd.campaign.id,
+            transfer_id: cmd.transfer_id,
+            seats: cmd.seats,
+            from: cmd.from.clone(),
+            previous_seats: free,
+            available: free + cmd.seats,
+            campaign: snapshot,
+        }
+        .into(),
+    ]
+}
+
+/// A campaign received with seats, as this till starts it: none of the giver's participants
+/// are this till's.
+pub fn received(snapshot: &CampaignSnapshot) -> Campaign {
+    Campaign {
+        participants: 0,
+        status: CampaignStatus::Active,
+        ..Campaign::from_snapshot(snapshot)
+    }
+}
+
+/// At its end, a campaign with shared seats records this till's part (`ended`): its
+/// participants are final. The hub decides once every holder's part has ended.
+pub fn end(
+    campaign: &Campaign,
+    seats: Seats,
+    participants: Vec<CustomerId>,
+    now: Timestamp,
+) -> Option<Event> {
+    if !seats.shared || seats.ended || !campaign.status.is_open() || now < campaign.end_at {
+        return None;
+    }
+    Some(
+        CampaignEnded {
+            campaign_id: campaign.id,
+            campaign: campaign.snapshot(),
+            participants,
+            seats_left: seats.free,
+        }
+        .into(),
+    )
+}
+
+/// This till's part of a shared campaign after the hub's `decision`, with the orders it placed
+/// for its own participants (none when the campaign failed).
+pub fn settled(
+    decision: &CampaignSnapshot,
+    orders: Vec<ParticipantOrder>,
+    now: Timestamp,
+) -> Event {
+    let mut campaign = decision.clone();
+    campaign.updated_at = now;
+    CampaignSettled {
+        campaign_id: campaign.id,
+        campaign,
+        orders,
+    }
+    .into()
 }
 
 /// What closing a campaign at `now` amounts to.
@@ -380,6 +546,11 @@ pub fn apply(campaign: &mut Option<Campaign>, event: &Event) {
         Event::CampaignFailed(e) => &e.campaign,
         Event::CampaignClosed(e) => &e.campaign,
         Event::CampaignCancelled(e) => &e.campaign,
+        Event::CampaignSettled(e) => &e.campaign,
+        Event::SeatsReceived(e) if campaign.is_none() => {
+            *campaign = Some(received(&e.campaign));
+            return;
+        }
         _ => return,
     };
     *campaign = Some(Campaign::from_snapshot(snapshot));
@@ -450,6 +621,7 @@ mod tests {
         join(
             Some(c),
             joined,
+            None,
             &JoinCampaign {
                 campaign_id: c.id,
                 user_id: user(name),
@@ -530,6 +702,7 @@ mod tests {
             join(
                 None,
                 false,
+                None,
                 &JoinCampaign {
                     campaign_id: c.id,
                     user_id: user("a")
@@ -586,6 +759,7 @@ mod tests {
         let left = leave(
             Some(&two),
             true,
+            None,
             &LeaveCampaign {
                 campaign_id: two.id,
                 user_id: user("a"),
@@ -597,6 +771,7 @@ mod tests {
         let err = leave(
             Some(&two),
             false,
+            None,
             &LeaveCampaign {
                 campaign_id: two.id,
                 user_id: user("z"),
@@ -638,6 +813,7 @@ mod tests {
             &c,
             &cancel(
                 Some(&c),
+                None,
                 &CancelCampaign {
                     campaign_id: c.id,
                     reason: None,
@@ -650,6 +826,7 @@ mod tests {
         assert!(matches!(
             cancel(
                 Some(&cancelled),
+                None,
                 &CancelCampaign {
                     campaign_id: c.id,
                     reason: None
@@ -658,6 +835,147 @@ mod tests {
             ),
             Err(CampaignRejected::NotOpen { .. })
         ));
+    }
+
+    #[test]
+    fn a_till_fills_only_the_seats_it_holds_and_shared_seats_leave_the_status_to_the_hub() {
+        let c = campaign();
+        let (me, other) = (NodeId::new("me").unwrap(), NodeId::new("other").unwrap());
+        let seats = |free, shared| {
+            Some(Seats {
+                free,
+                shared,
+                ended: false,
+            })
+        };
+        let cmd = |name: &str| JoinCampaign {
+            campaign_id: c.id,
+            user_id: user(name),
+        };
+        assert!(matches!(
+            join(Some(&c), false, seats(0, true), &cmd("a"), DURING),
+            Err(CampaignRejected::Full { .. })
+        ));
+        // Shared: the local count crosses the minimum (2) without a `successful`: only the hub
+        // knows every store's participants.
+        let one = applied(
+            &c,
+            &join(Some(&c), false, seats(2, true), &cmd("a"), DURING).unwrap(),
+        );
+        let events = join(Some(&one), false, seats(1, true), &cmd("b"), DURING).unwrap();
+        assert_eq!(events.len(), 1);
+        let two = applied(&one, &events);
+        assert_eq!((two.participants, two.status), (2, CampaignStatus::Active));
+
+        let give = |seats_asked| TransferSeats {
+            campaign_id: c.id,
+            transfer_id: uuid::Uuid::from_u128(3),
+            seats: seats_asked,
+            to: other.clone(),
+        };
+        assert_eq!(
+            transfer_seats(Some(&c), seats(2, false), &give(3), &me, DURING),
+            Err(CampaignRejected::NotEnoughSeats {
+                campaign_id: c.id,
+                requested: 3,
+                free: 2
+            })
+        );
+        let mut to_me = give(1);
+        to_me.to = me.clone();
+        assert!(transfer_seats(Some(&c), seats(2, false), &to_me, &me, DURING).is_err());
+        assert!(matches!(
+            transfer_seats(Some(&c), seats(2, false), &give(1), &me, END),
+            Err(CampaignRejected::Ended { .. })
+        ));
+        let events = transfer_seats(Some(&c), seats(2, false), &give(2), &me, DURING).unwrap();
+        events[0].validate().unwrap();
+        let Event::SeatsTransferred(t) = &events[0] else {
+            panic!()
+        };
+        // The receiver, in another store, starts the campaign from the snapshot with none of
+        // the giver's participants.
+        let receipt = ReceiveSeats {
+            transfer_id: t.transfer_id,
+            seats: t.seats,
+            from: me.clone(),
+            campaign: two.snapshot(),
+        };
+        let events = receive_seats(None, None, &receipt);
+        events[0].validate().unwrap();
+        let mut there = None;
+        apply(&mut there, &events[0]);
+        let there = there.unwrap();
+        assert_eq!(
+            (there.participants, there.status),
+            (0, CampaignStatus::Active)
+        );
+
+        assert!(
+            cancel(
+                Some(&c),
+                seats(1, true),
+                &CancelCampaign {
+                    campaign_id: c.id,
+                    reason: None
+                },
+                DURING
+            )
+            .is_err()
+        );
+        assert_eq!(
+            end(
+                &two,
+                Seats {
+                    free: 0,
+                    shared: true,
+                    ended: false
+                },
+                vec![],
+                DURING
+            ),
+            None
+        );
+        let ended = end(
+            &two,
+            Seats {
+                free: 0,
+                shared: true,
+                ended: false,
+            },
+            vec![user("a"), user("b")],
+            END,
+        )
+        .unwrap();
+        ended.validate().unwrap();
+        assert_eq!(
+            end(
+                &two,
+                Seats {
+                    free: 0,
+                    shared: false,
+                    ended: false
+                },
+                vec![],
+                END
+            ),
+            None,
+            "not shared: the till closes it itself"
+        );
+        assert_eq!(
+            end(
+                &two,
+                Seats {
+                    free: 0,
+                    shared: true,
+                    ended: true
+                },
+                vec![],
+                END
+            ),
+            None,
+            "once"
+        );
     }
 
     #[test]

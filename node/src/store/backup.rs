@@ -77,6 +77,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, TRANSFERS_OUT)?;
     copy(from, to, PEER_RECEIPTS)?;
     copy(from, to, PEER_STOCK)?;
+    copy(from, to, CAMPAIGN_SEATS)?;
     Ok(())
 }
 
@@ -186,6 +187,7 @@ fn projected(db: &Database) -> Result<Vec<(&'static str, Rows)>, StoreError> {
         ("order_holds", rows(&read, ORDER_HOLDS)?),
         ("store_credit", rows(&read, STORE_CREDIT)?),
         ("transfers_out", rows(&read, TRANSFERS_OUT)?),
+        ("campaign_seats", rows(&read, CAMPAIGN_SEATS)?),
     ])
 }
 

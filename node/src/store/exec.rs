@@ -10,7 +10,7 @@ use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
     ShipmentCommand,
 };
-use fusion_contracts::events::campaigns::ParticipantOrder;
+use fusion_contracts::events::campaigns::{CampaignStatus, ParticipantOrder};
 use fusion_contracts::events::payments::Tender;
 use fusion_contracts::events::shipping::ShipmentStatus;
 use fusion_contracts::events::{
@@ -37,7 +37,7 @@ use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
     WriteRequest, held_lines, shared_state,
 };
-use crate::domain::campaigns::{self, Close};
+use crate::domain::campaigns::{self, Close, Seats};
 use crate::domain::{
     CampaignRejected, OrderRejected, Payment, PaymentRejected, Product, RateTable, Rejected,
     catalog, inventory, orders, payments, shipping,
@@ -75,6 +75,7 @@ pub(super) struct Tables<'txn> {
     pub peer_orders: Table<'txn, u128, &'static [u8]>,
     pub transfers_out: Table<'txn, u128, &'static [u8]>,
     pub peer_receipts: Table<'txn, u128, &'static str>,
+    pub campaign_seats: Table<'txn, u128, &'static [u8]>,
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
@@ -111,6 +112,7 @@ impl<'txn> Tables<'txn> {
             peer_orders: txn.open_table(tables::PEER_ORDERS)?,
             transfers_out: txn.open_table(tables::TRANSFERS_OUT)?,
             peer_receipts: txn.open_table(tables::PEER_RECEIPTS)?,
+            campaign_seats: txn.open_table(tables::CAMPAIGN_SEATS)?,
             peer_stock: txn.open_table(tables::PEER_STOCK)?,
         })
     }
@@ -497,6 +499,7 @@ fn execute_campaign(
     let joined = |t: &Tables, id: CampaignId, user: &CustomerId| -> Result<bool, StoreError> {
         Ok(t.participants.get((id.as_u128(), user.as_str()))?.is_some())
     };
+    let seats = |t: &Tables, id: CampaignId| tables::get_seats(&t.campaign_seats, id);
     let decided = match command {
         CampaignCommand::CreateCampaign(cmd) => {
             let product = tables::get_product(&t.products, cmd.product_id)?.map(|s| s.product);
@@ -507,6 +510,7 @@ fn execute_campaign(
             campaigns::join(
                 campaign.as_ref(),
                 joined(t, cmd.campaign_id, &cmd.user_id)?,
+                seats(t, cmd.campaign_id)?,
                 cmd,
                 now,
             )
@@ -516,20 +520,57 @@ fn execute_campaign(
             campaigns::leave(
                 campaign.as_ref(),
                 joined(t, cmd.campaign_id, &cmd.user_id)?,
+                seats(t, cmd.campaign_id)?,
                 cmd,
                 now,
             )
         }
         CampaignCommand::CancelCampaign(cmd) => {
             let campaign = load(t, cmd.campaign_id)?.map(|s| s.campaign);
-            campaigns::cancel(campaign.as_ref(), cmd, now)
+            campaigns::cancel(campaign.as_ref(), seats(t, cmd.campaign_id)?, cmd, now)
         }
         CampaignCommand::CloseCampaign(cmd) => {
             let Some(stored) = load(t, cmd.campaign_id)? else {
                 return Ok(Err(CampaignRejected::NotFound(cmd.campaign_id).into()));
             };
-            close_campaign(t, batch, request, stored)?;
+            match seats(t, cmd.campaign_id)? {
+                Some(held) if held.shared => {
+                    let users = participants_of(t, cmd.campaign_id)?;
+                    if let Some(ended) = campaigns::end(&stored.campaign, held, users, now) {
+                        let correlation_id = &stored.correlation_id;
+                        batch.record_chain(t, vec![ended], correlation_id, request.command_id)?;
+                    }
+                }
+                _ => close_campaign(t, batch, request, stored)?,
+            }
             return campaign_outcome(t, cmd.campaign_id);
+        }
+        CampaignCommand::TransferSeats(cmd) => {
+            let campaign = load(t, cmd.campaign_id)?.map(|s| s.campaign);
+            let held = seats(t, cmd.campaign_id)?;
+            campaigns::transfer_seats(campaign.as_ref(), held, cmd, &batch.node_id, now)
+        }
+        CampaignCommand::ReceiveSeats(cmd) => {
+            let campaign = load(t, cmd.campaign.id)?.map(|s| s.campaign);
+            let held = seats(t, cmd.campaign.id)?;
+            Ok(campaigns::receive_seats(campaign.as_ref(), held, cmd))
+        }
+        CampaignCommand::SettleCampaign(cmd) => {
+            let id = cmd.decision.id;
+            let Some(stored) = load(t, id)? else {
+                return Ok(Err(CampaignRejected::NotFound(id).into()));
+            };
+            // Settled once: a decision seen again (or after the part was settled) does nothing.
+            if stored.campaign.status.is_open() {
+                let orders = if cmd.decision.status == CampaignStatus::Closed {
+                    place_participant_orders(t, batch, request, &stored)?
+                } else {
+                    Vec::new()
+                };
+                let settled = campaigns::settled(&cmd.decision, orders, now);
+                batch.record_chain(t, vec![settled], &stored.correlation_id, request.command_id)?;
+            }
+            return campaign_outcome(t, id);
         }
     };
     let id = campaign_id(command);
@@ -545,7 +586,50 @@ fn campaign_id(command: &CampaignCommand) -> CampaignId {
         CampaignCommand::LeaveCampaign(c) => c.campaign_id,
         CampaignCommand::CancelCampaign(c) => c.campaign_id,
         CampaignCommand::CloseCampaign(c) => c.campaign_id,
+        CampaignCommand::TransferSeats(c) => c.campaign_id,
+        CampaignCommand::ReceiveSeats(c) => c.campaign.id,
+        CampaignCommand::SettleCampaign(c) => c.decision.id,
     }
+}
+
+/// A campaign's participants at this till, in user order.
+fn participants_of(t: &Tables, id: CampaignId) -> Result<Vec<CustomerId>, StoreError> {
+    let mut users = Vec::new();
+    for entry in t.participants.range((id.as_u128(), "")..)? {
+        let (key, _) = entry?;
+        let (campaign, user) = key.value();
+        if campaign != id.as_u128() {
+            break;
+        }
+        users.push(CustomerId::new(user).map_err(|e| StoreError::Corrupt {
+            table: "participants",
+            reason: e.to_string(),
+        })?);
+    }
+    Ok(users)
+}
+
+/// Places one order per participant at this till (in this transaction), each refusal kept.
+fn place_participant_orders(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    stored: &StoredCampaign,
+) -> Result<Vec<ParticipantOrder>, StoreError> {
+    let campaign = &stored.campaign;
+    let users = participants_of(t, campaign.id)?;
+    let mut orders = Vec::with_capacity(users.len());
+    for user_id in users {
+        let order_id = OrderId(Uuid::now_v7());
+        let cmd = campaigns::participant_order(campaign, user_id.clone(), order_id);
+        let placed = place_order(t, batch, &cmd, &stored.correlation_id, request.command_id)?;
+        orders.push(ParticipantOrder {
+            user_id,
+            order_id,
+            failure: placed.err().map(|e| e.to_string()),
+        });
+    }
+    Ok(orders)
 }
 
 /// Closes a campaign that has ended, in this one transaction: a failed one records its failure;
@@ -566,29 +650,7 @@ fn close_campaign(
             batch.record_chain(t, events, correlation_id, request.command_id)?;
         }
         Close::PlaceOrders => {
-            let mut users = Vec::new();
-            for entry in t.participants.range((campaign.id.as_u128(), "")..)? {
-                let (key, _) = entry?;
-                let (id, user) = key.value();
-                if id != campaign.id.as_u128() {
-                    break;
-                }
-                users.push(CustomerId::new(user).map_err(|e| StoreError::Corrupt {
-                    table: "participants",
-                    reason: e.to_string(),
-                })?);
-            }
-            let mut orders = Vec::with_capacity(users.len());
-            for user_id in users {
-                let order_id = OrderId(Uuid::now_v7());
-                let cmd = campaigns::participant_order(campaign, user_id.clone(), order_id);
-                let placed = place_order(t, batch, &cmd, correlation_id, request.command_id)?;
-                orders.push(ParticipantOrder {
-                    user_id,
-                    order_id,
-                    failure: placed.err().map(|e| e.to_string()),
-                });
-            }
+            let orders = place_participant_orders(t, batch, request, &stored)?;
             let closed = campaigns::closed(campaign, orders, batch.now);
             batch.record_chain(t, vec![closed], correlation_id, request.command_id)?;
         }
@@ -878,6 +940,26 @@ pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), Store
     Ok(())
 }
 
+fn put_seats(t: &mut Tables, id: CampaignId, seats: &Seats) -> Result<(), StoreError> {
+    t.campaign_seats
+        .insert(id.as_u128(), encode(seats).as_slice())?;
+    Ok(())
+}
+
+/// Changes this till's seats of a campaign it has seats of (campaigns from before seats were
+/// recorded have none: their joins are bounded by `maxParticipants` alone).
+fn change_seats(
+    t: &mut Tables,
+    id: CampaignId,
+    f: impl FnOnce(&mut Seats),
+) -> Result<(), StoreError> {
+    if let Some(mut seats) = tables::get_seats(&t.campaign_seats, id)? {
+        f(&mut seats);
+        put_seats(t, id, &seats)?;
+    }
+    Ok(())
+}
+
 /// Applies one logged event to the state tables. Depends on nothing but the envelope and the
 /// tables, so a replay of the log reproduces them.
 pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreError> {
@@ -989,16 +1071,58 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             t.campaign_list
                 .insert(envelope.seq, e.campaign_id.as_u128())?;
             t.timers.insert(due, ())?;
+            let seats = Seats {
+                free: e.campaign.max_participants,
+                ..Seats::default()
+            };
+            put_seats(t, e.campaign_id, &seats)?;
         }
         Event::CampaignJoined(e) => {
             update_campaign(t, e.campaign_id, event)?;
             t.participants
                 .insert((e.campaign_id.as_u128(), e.user_id.as_str()), at.unix_ms())?;
+            change_seats(t, e.campaign_id, |s| s.free = s.free.saturating_sub(1))?;
         }
         Event::CampaignLeft(e) => {
             update_campaign(t, e.campaign_id, event)?;
             t.participants
                 .remove((e.campaign_id.as_u128(), e.user_id.as_str()))?;
+            change_seats(t, e.campaign_id, |s| s.free += 1)?;
+        }
+        Event::SeatsTransferred(e) => change_seats(t, e.campaign_id, |s| {
+            s.free = e.available;
+            s.shared = true;
+        })?,
+        Event::SeatsReceived(e) => {
+            if tables::get_campaign(&t.campaigns, e.campaign_id)?.is_none() {
+                // A campaign of another till (maybe another store), known from its seats.
+                let stored = StoredCampaign {
+                    list_key: envelope.seq,
+                    correlation_id: envelope.correlation_id.clone(),
+                    campaign: campaigns::received(&e.campaign),
+                };
+                t.campaigns
+                    .insert(e.campaign_id.as_u128(), encode(&stored).as_slice())?;
+                t.campaign_list
+                    .insert(envelope.seq, e.campaign_id.as_u128())?;
+                t.timers
+                    .insert((e.campaign.end_time.unix_ms(), e.campaign_id.as_u128()), ())?;
+            }
+            let mut seats =
+                tables::get_seats(&t.campaign_seats, e.campaign_id)?.unwrap_or_default();
+            seats.free = e.available;
+            seats.shared = true;
+            put_seats(t, e.campaign_id, &seats)?;
+        }
+        Event::CampaignEnded(e) => {
+            change_seats(t, e.campaign_id, |s| s.ended = true)?;
+            t.timers
+                .remove((e.campaign.end_time.unix_ms(), e.campaign_id.as_u128()))?;
+        }
+        Event::CampaignSettled(e) => {
+            update_campaign(t, e.campaign_id, event)?;
+            t.timers
+                .remove((e.campaign.end_time.unix_ms(), e.campaign_id.as_u128()))?;
         }
         Event::CampaignSuccessful(CampaignSuccessful { campaign_id, .. })
         | Event::CampaignFailed(CampaignFailed { campaign_id, .. }) => {

@@ -117,6 +117,30 @@ impl Reader {
         Ok(pending)
     }
 
+    /// This till's seats of every campaign it holds seats of, in campaign id order.
+    pub fn seat_rights(&self) -> Result<Vec<fusion_contracts::http::SeatRights>, StoreError> {
+        let seats = self.txn.open_table(tables::CAMPAIGN_SEATS)?;
+        let campaigns = self.txn.open_table(tables::CAMPAIGNS)?;
+        let mut out = Vec::new();
+        for entry in seats.iter()? {
+            let (id, bytes) = entry?;
+            let held: crate::domain::campaigns::Seats = decode("campaign_seats", bytes.value())?;
+            let campaign_id = fusion_contracts::CampaignId::from_u128(id.value());
+            let Some(stored) = tables::get_campaign(&campaigns, campaign_id)? else {
+                continue;
+            };
+            out.push(fusion_contracts::http::SeatRights {
+                campaign_id,
+                free: held.free,
+                participants: stored.campaign.participants,
+                shared: held.shared,
+                ended: held.ended,
+                status: stored.campaign.status,
+            });
+        }
+        Ok(out)
+    }
+
     /// The stock rights of the store's other tills, as this till knows them: (origin, sku,
     /// level), by origin then sku.
     pub fn peer_stock(

@@ -2,7 +2,9 @@
 //! merges projected out of them, their chunks persisted) and the event logs of the store's
 //! other tills (held by origin and seq, their orders folded into `peer_orders`).
 
-use fusion_contracts::commands::ReceiveStock;
+use fusion_contracts::commands::{
+    CampaignCommand, InventoryCommand, ReceiveSeats, ReceiveStock, SettleCampaign,
+};
 use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId, Sku};
 use fusion_sync::docs::{
     CampaignDoc, Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_campaign,
@@ -10,9 +12,9 @@ use fusion_sync::docs::{
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::StoreError;
 use super::exec::{Tables, put_product};
 use super::tables::{self, DOCS, PeerOrder, decode, encode};
+use super::{Command, StoreError};
 use crate::domain::{StockLevel, orders};
 
 /// Loads every stored document; `actor` is this node's stable automerge actor.
@@ -92,11 +94,12 @@ pub(super) fn record_campaign_event(
         .campaign
         .snapshot();
     let doc = DocId::campaign(id);
-    let recorded = docs
-        .get(&doc)
-        .and_then(|d| read_campaign(d, id))
-        .map(|c| c.campaign.status);
-    if recorded == Some(campaign.status) {
+    let recorded = docs.get(&doc).and_then(|d| read_campaign(d, id));
+    // A till holding seats of another till's campaign never writes its document.
+    if recorded
+        .as_ref()
+        .is_some_and(|c| c.campaign.status == campaign.status || c.owner != *owner)
+    {
         return Ok(None);
     }
     let written = docs.edit(&doc, |d| {
@@ -154,15 +157,25 @@ pub(super) fn persist_chunks(t: &mut Tables, chunks: &[Chunk]) -> Result<(), Sto
     Ok(())
 }
 
-/// Holds a peer till's events (ignoring those already held); a gap is refused. Returns the
-/// origin's position afterwards, or why the batch was refused. Stock transfers addressed to
-/// this node are pushed to `receipts`: the writer takes them in, in the same transaction.
+/// What a peer's events ask of this till, done by the writer in the same transaction that holds
+/// them: take in a transfer addressed to it, settle a shared campaign the hub decided.
+pub(super) struct FollowUp {
+    pub command: Command,
+    /// The command id (the transfer's, or the deciding event's).
+    pub id: uuid::Uuid,
+    pub correlation_id: CorrelationId,
+}
+
+/// Holds a peer till's (or the hub's) events (ignoring those already held); a gap is refused.
+/// Returns the origin's position afterwards, or why the batch was refused. Transfers addressed
+/// to this node and the hub's decisions on campaigns whose seats this till shares are pushed to
+/// `follow_ups`: the writer carries them out in the same transaction.
 pub(super) fn store_peer_events(
     t: &mut Tables,
     own: &NodeId,
     origin: &NodeId,
     envelopes: &[Envelope],
-    receipts: &mut Vec<(ReceiveStock, CorrelationId)>,
+    follow_ups: &mut Vec<FollowUp>,
 ) -> Result<Result<u64, String>, StoreError> {
     if origin == own {
         return Ok(Err("a peer sent this node's own events back".into()));
@@ -193,16 +206,42 @@ pub(super) fn store_peer_events(
         )?;
         fold_peer_order(t, origin, &envelope.event)?;
         fold_peer_stock(t, origin, envelope)?;
+        let follow_up = |command, id| FollowUp {
+            command,
+            id,
+            correlation_id: envelope.correlation_id.clone(),
+        };
         match &envelope.event {
-            Event::StockTransferred(e) if e.to == *own => receipts.push((
-                ReceiveStock {
+            Event::StockTransferred(e) if e.to == *own => follow_ups.push(follow_up(
+                Command::Inventory(InventoryCommand::ReceiveStock(ReceiveStock {
                     transfer_id: e.transfer_id,
                     sku: e.sku.clone(),
                     quantity: e.quantity,
                     from: origin.clone(),
-                },
-                envelope.correlation_id.clone(),
+                })),
+                e.transfer_id,
             )),
+            Event::SeatsTransferred(e) if e.to == *own => follow_ups.push(follow_up(
+                Command::Campaign(CampaignCommand::ReceiveSeats(ReceiveSeats {
+                    transfer_id: e.transfer_id,
+                    seats: e.seats,
+                    from: origin.clone(),
+                    campaign: e.campaign.clone(),
+                })),
+                e.transfer_id,
+            )),
+            // Only the hub closes a campaign whose seats are shared: its decision.
+            Event::CampaignClosed(e)
+                if tables::get_seats(&t.campaign_seats, e.campaign_id)?
+                    .is_some_and(|s| s.shared) =>
+            {
+                follow_ups.push(follow_up(
+                    Command::Campaign(CampaignCommand::SettleCampaign(SettleCampaign {
+                        decision: e.campaign.clone(),
+                    })),
+                    envelope.event_id.0,
+                ))
+            }
             Event::StockReceived(e) => {
                 t.peer_receipts
                     .insert(e.transfer_id.as_u128(), origin.as_str())?;

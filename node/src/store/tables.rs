@@ -44,6 +44,10 @@ pub(super) const TRANSFERS_OUT: TableDefinition<u128, &[u8]> =
 /// Transfer id → the origin that received it: `inventory.received` events of the store's
 /// other tills (folded from `peer_events`).
 pub(super) const PEER_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("peer_receipts");
+/// Campaign id → postcard [`Seats`](crate::domain::campaigns::Seats): this till's seats of a
+/// campaign (free, shared with other holders, its part ended), from its own log.
+pub(super) const CAMPAIGN_SEATS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("campaign_seats");
 /// (origin, sku) → [`StockLevel`]: the stock rights of the store's other tills, folded from
 /// `peer_events` (what this till knows of them).
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =
@@ -259,6 +263,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(TRANSFERS_OUT)?;
     txn.open_table(PEER_RECEIPTS)?;
     txn.open_table(PEER_STOCK)?;
+    txn.open_table(CAMPAIGN_SEATS)?;
     txn.commit()?;
     Ok(())
 }
@@ -350,6 +355,13 @@ pub(super) fn get_campaign(
     id: CampaignId,
 ) -> Result<Option<StoredCampaign>, StoreError> {
     get_by_id(table, "campaigns", id.as_u128())
+}
+
+pub(super) fn get_seats(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: CampaignId,
+) -> Result<Option<crate::domain::campaigns::Seats>, StoreError> {
+    get_by_id(table, "campaign_seats", id.as_u128())
 }
 
 /// What this till approved offline and the provider has not settled yet, in `currency`'s minor

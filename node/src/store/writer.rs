@@ -172,7 +172,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
             .iter()
             .map(|job| exec::run(&mut tables, &mut batch, &job.request))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut receipts = Vec::new();
+        let mut follow_ups = Vec::new();
         let peer_answers = work
             .peers
             .iter()
@@ -182,22 +182,21 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
                     &shared.node_id,
                     &job.origin,
                     &job.envelopes,
-                    &mut receipts,
+                    &mut follow_ups,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Transfers addressed to this node are taken in with the events that brought them.
-        for (receive, correlation_id) in receipts {
+        // Transfers addressed to this node are taken in (and the hub's decisions settled) with
+        // the events that brought them.
+        for follow_up in follow_ups {
             let request = super::WriteRequest {
-                command_id: receive.transfer_id,
-                command: super::Command::Inventory(
-                    fusion_contracts::commands::InventoryCommand::ReceiveStock(receive),
-                ),
-                correlation_id,
+                command_id: follow_up.id,
+                command: follow_up.command,
+                correlation_id: follow_up.correlation_id,
                 idempotency: None,
             };
             if let Err(rejected) = exec::run(&mut tables, &mut batch, &request)?.decision {
-                tracing::error!(%rejected, "a stock transfer to this node could not be taken in");
+                tracing::error!(%rejected, "what a peer's events asked of this node failed");
             }
         }
         if prune {

@@ -425,3 +425,81 @@ async fn a_campaign_that_ended_while_the_node_was_down_closes_exactly_once() {
     assert_eq!(node.stock("LATE").await, 8);
     node.stop().await;
 }
+
+/// Seats given away leave this till at once: it fills only the seats it still holds, refuses
+/// to give more than it has (422 naming `seats`, with `available`), names the field of a bad
+/// request, and a campaign whose seats are shared can no longer be cancelled here (the hub
+/// decides it at its end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_given_away_leave_the_till_and_make_the_campaign_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let c = campaign(&node, "SEAT", 10, 1, 3, 60_000).await;
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/campaigns/{id}/seats/transfer");
+    let give = |to: &str, seats: Value| json!({ "to": to, "seats": seats });
+    for (body, field) in [
+        (give("till-b", json!(0)), "seats"),
+        (give("", json!(1)), "to"),
+        (give("a b", json!(1)), "to"),
+        (give("till-b", json!(-1)), "seats"),
+        (give("hub", json!(1)), "to"),
+    ] {
+        let refused = node.post(&path, body).await;
+        assert_eq!(
+            (refused.status, refused.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{}",
+            refused.body
+        );
+    }
+    let refused = node.post(&path, give("till-b", json!(4))).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        (
+            refused.body["field"].as_str(),
+            refused.body["available"].as_u64()
+        ),
+        (Some("seats"), Some(3))
+    );
+    let given = node.post(&path, give("till-b", json!(2))).await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.body);
+    assert_eq!(
+        (given.body["free"].as_u64(), given.body["shared"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(join(&node, id, "u1").await.status, StatusCode::OK);
+    let full = join(&node, id, "u2").await;
+    assert_eq!(
+        (full.status, full.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("campaign_full")),
+        "one seat was left here: {}",
+        full.body
+    );
+    let after = node.get(&format!("/campaigns/{id}")).await.body;
+    assert_eq!(
+        (
+            after["actualParticipants"].as_u64(),
+            after["status"].as_str()
+        ),
+        (Some(1), Some("active")),
+        "the minimum (1) is the hub's to judge once seats are shared: {after}"
+    );
+    let cancel = node
+        .post(&format!("/campaigns/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (cancel.status, cancel.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("campaign_shared"))
+    );
+    let escrow = node.get("/escrow").await.body;
+    assert_eq!(
+        escrow["seats"][0],
+        json!({ "campaignId": id, "free": 0, "participants": 1, "shared": true, "ended": false, "status": "active" })
+    );
+}
