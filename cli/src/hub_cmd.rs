@@ -52,6 +52,14 @@ pub enum HubCommand {
         /// topic's JSON Schema is registered there at start as `<topic>-value`.
         #[arg(long, env = "FUSION_HUB_SCHEMA_REGISTRY_URL")]
         schema_registry_url: Option<String>,
+        /// Rebalance stock rights every this many seconds: the hub gives what it holds (above
+        /// `--rebalance-keep` per sku) toward the tills that sell. Absent: only on request
+        /// (`fusion hub escrow rebalance`).
+        #[arg(long, env = "FUSION_HUB_REBALANCE_EVERY")]
+        rebalance_every: Option<u64>,
+        /// Units per store and sku the hub keeps for the online channel when it rebalances.
+        #[arg(long, env = "FUSION_HUB_REBALANCE_KEEP", default_value_t = 0)]
+        rebalance_keep: u64,
     },
     /// Print the hub's endpoint id, creating it on first use.
     Id {
@@ -284,6 +292,8 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             kafka_partitions,
             kafka_retention_ms,
             schema_registry_url,
+            rebalance_every,
+            rebalance_keep,
         } => {
             let file = match &config {
                 Some(path) => crate::config::load_hub(path)?,
@@ -319,7 +329,17 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 .iter()
                 .map(|w| w.subscription())
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            serve(data_dir, listen, sync_bind, relay_url, export, webhooks).await
+            let rebalance =
+                rebalance_every
+                    .filter(|secs| *secs > 0)
+                    .map(|secs| fusion_hub::Rebalance {
+                        every: std::time::Duration::from_secs(secs),
+                        keep: rebalance_keep,
+                    });
+            serve(
+                data_dir, listen, sync_bind, relay_url, export, webhooks, rebalance,
+            )
+            .await
         }
         HubCommand::Id { data_dir } => print_identity(&data_dir),
         HubCommand::Enroll {
@@ -853,6 +873,7 @@ async fn serve(
     relay: Option<net::RelayUrl>,
     export: Option<fusion_hub::export::ExportConfig>,
     webhooks: Vec<fusion_hub::webhook::Subscription>,
+    rebalance: Option<fusion_hub::Rebalance>,
 ) -> anyhow::Result<()> {
     init_tracing();
     std::fs::create_dir_all(&data_dir)
@@ -873,6 +894,17 @@ async fn serve(
         println!("webhook {}: {} ({})", w.name, w.url, w.topics.join(", "));
     }
     let hub = hub.with_webhooks(webhooks)?;
+    let hub = match rebalance {
+        Some(r) => {
+            println!(
+                "rebalancing stock rights every {}s, keeping {} per sku",
+                r.every.as_secs(),
+                r.keep
+            );
+            hub.with_rebalance(r)
+        }
+        None => hub,
+    };
     let endpoint =
         net::sync_endpoint(net::load_or_create_identity(&data_dir)?, sync_bind, relay).await?;
     let listener = TcpListener::bind(listen)

@@ -46,6 +46,16 @@ pub struct Hub {
     /// The admin token, when this start created it (print it once).
     pub new_admin_token: Option<String>,
     pub admin_token_path: PathBuf,
+    /// Automatic rebalancing of stock rights, when configured (`with_rebalance`).
+    pub rebalance: Option<Rebalance>,
+}
+
+/// Rebalancing on a timer: every `every`, the hub gives what it holds above `keep` per store
+/// and sku toward the tills that sell (`HubStore::rebalance`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rebalance {
+    pub every: std::time::Duration,
+    pub keep: u64,
 }
 
 impl Hub {
@@ -73,12 +83,19 @@ impl Hub {
             export: None,
             new_admin_token,
             admin_token_path,
+            rebalance: None,
         })
     }
 
     /// Exports every event to Kafka while serving.
     pub fn with_export(mut self, config: export::ExportConfig) -> Self {
         self.export = Some(config);
+        self
+    }
+
+    /// Rebalances stock rights on a timer while serving.
+    pub fn with_rebalance(mut self, rebalance: Rebalance) -> Self {
+        self.rebalance = Some(rebalance);
         self
     }
 
@@ -120,6 +137,34 @@ impl Hub {
                 )));
             }
             None => tracing::info!("no Kafka brokers configured: export is off"),
+        }
+        if let Some(r) = self.rebalance {
+            let store = self.state.store.clone();
+            tasks.0.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(r.every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let store = store.clone();
+                    let correlation = fusion_contracts::CorrelationId::new(format!(
+                        "rebalance-{}",
+                        uuid::Uuid::now_v7()
+                    ))
+                    .expect("a valid correlation id");
+                    match tokio::task::spawn_blocking(move || {
+                        store.rebalance(None, r.keep, correlation)
+                    })
+                    .await
+                    {
+                        Ok(Ok(moved)) if !moved.is_empty() => {
+                            tracing::info!(transfers = moved.len(), "rebalanced stock rights")
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => tracing::error!(%error, "rebalancing failed"),
+                        Err(error) => tracing::error!(%error, "rebalancing panicked"),
+                    }
+                }
+            }));
         }
         if self.state.webhooks.is_empty() {
             tracing::info!("no webhook subscriptions configured");

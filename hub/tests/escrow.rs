@@ -196,14 +196,16 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     hub.stop().await;
 }
 
-/// The hub as a holder (the online channel of each store): a till gives it rights (`"to":
-/// "hub"`), the hub gives them to a till through its own log (which tills pull), rebalances
-/// toward the till that sells, and takes over the rights of a till lost for good — also what
-/// was in transit to it. Every holder's view agrees, and nothing is created or lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
-    let hub_dir = tempfile::tempdir().unwrap();
-    let hub = serve_hub(hub_dir.path()).await;
+/// Two meshed tills of store-1 syncing with `hub`: a received 10 TEA, and b has a product of
+/// its own (the hub gives only to tills it has heard from).
+struct Store {
+    a: Till,
+    b: Till,
+    id_a: net::EndpointId,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn store_with_tea(hub: &common::Served) -> Store {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let any = "127.0.0.1:0".parse().unwrap();
     let (ep_a, ep_b) = (
@@ -236,7 +238,6 @@ async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
     .await;
     assert_eq!(status, 201);
     eventually(&b.api, "/products/by-sku/TEA", "the product", |_| true).await;
-    // The hub gives only to tills it has heard from: b records something of its own.
     let (status, _) = post(
         &b,
         "/products",
@@ -244,6 +245,71 @@ async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
     )
     .await;
     assert_eq!(status, 201);
+    let b_events = format!("/events?origin={}", b.node_id);
+    eventually(&hub.api, &b_events, "the hub has heard from b", |page| {
+        page["events"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
+    Store {
+        a,
+        b,
+        id_a,
+        _dirs: (dir_a, dir_b),
+    }
+}
+
+/// With rebalancing on a timer, what a till gives the hub flows on to the till that needs it
+/// without anyone asking, and the hub keeps its reserve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_rebalances_on_its_own_when_configured() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = common::serve_hub_with(hub_dir.path(), |hub| {
+        hub.with_rebalance(fusion_hub::Rebalance {
+            every: Duration::from_millis(200),
+            keep: 1,
+        })
+    })
+    .await;
+    let Store { a, b, .. } = store_with_tea(&hub).await;
+    // a gives the hub 4; keeping 1, the hub gives b (holding nothing) the other 3: of the 9
+    // sellable units each till's target is 4 or 5, and a holds 6 already.
+    let (status, _) = post(
+        &a,
+        "/inventory/TEA/transfer",
+        json!({ "to": "hub", "quantity": 4 }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(&b.api, "/inventory/TEA", "b receives 3 from the hub", |s| {
+        s["quantity"] == 3
+    })
+    .await;
+    let at_hub = eventually(&hub.api, "/escrow?sku=TEA", "the hub keeps 1", |e| {
+        e[0]["inTransit"] == 0 && e[0]["held"] == 10
+    })
+    .await;
+    let hub_holder = at_hub[0]["hubHolder"].as_str().unwrap();
+    let kept = at_hub[0]["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["origin"] == hub_holder)
+        .unwrap();
+    assert_eq!(kept["held"], 1, "{at_hub}");
+    a.stop().await;
+    b.stop().await;
+    hub.stop().await;
+}
+
+/// The hub as a holder (the online channel of each store): a till gives it rights (`"to":
+/// "hub"`), the hub gives them to a till through its own log (which tills pull), rebalances
+/// toward the till that sells, and takes over the rights of a till lost for good — also what
+/// was in transit to it. Every holder's view agrees, and nothing is created or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let Store { a, b, id_a, .. } = store_with_tea(&hub).await;
 
     // a gives the hub 6: the hub takes them in as its store's holder.
     let (status, after) = post(
@@ -259,11 +325,6 @@ async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
     );
     let at_hub = eventually(&hub.api, "/escrow?sku=TEA", "the hub takes 6 in", |e| {
         e[0]["inTransit"] == 0 && e[0]["held"] == 10 && e[0]["holders"][1].is_object()
-    })
-    .await;
-    let b_events = format!("/events?origin={}", b.node_id);
-    eventually(&hub.api, &b_events, "the hub has heard from b", |page| {
-        page["events"].as_array().is_some_and(|e| !e.is_empty())
     })
     .await;
     let holder = at_hub[0]["hubHolder"].as_str().unwrap().to_string();
