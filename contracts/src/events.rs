@@ -254,6 +254,17 @@ pub struct InventoryReserved {
     pub items: Vec<StockLine>,
 }
 
+/// `inventory.backordered`: an order was taken past this till's stock of skus whose policy
+/// allows backorders: these units are owed. They are reserved (`inventory.reserved` of the
+/// same order) as this till's stock grows, oldest backorder first; the order is flagged for
+/// review, and is not fulfilled or shipped before every unit is reserved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryBackordered {
+    pub order_id: OrderId,
+    pub items: Vec<StockLine>,
+}
+
 /// `inventory.insufficient`: an order was refused because one sku was short; nothing was held.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -465,6 +476,12 @@ impl InventoryReserved {
     }
 }
 
+impl InventoryBackordered {
+    fn validate(&self) -> Result<(), EventError> {
+        check_lines("inventory.backordered", &self.items, false)
+    }
+}
+
 impl InventoryInsufficient {
     fn validate(&self) -> Result<(), EventError> {
         const T: &str = "inventory.insufficient";
@@ -599,6 +616,7 @@ events! {
     SeatsReceived => "group-commerce.campaign.seats-received", version = 1, key = |p| p.campaign_id.to_string();
     CampaignEnded => "group-commerce.campaign.ended", version = 1, key = |p| p.campaign_id.to_string();
     CampaignSettled => "group-commerce.campaign.settled", version = 1, key = |p| p.campaign_id.to_string();
+    InventoryBackordered => "inventory.backordered", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

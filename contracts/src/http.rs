@@ -975,6 +975,10 @@ pub struct SettingsResponse {
     /// Largest card payment approved offline while the provider is unreachable.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub card_floor_limit: Option<AmountBody>,
+    /// Skus whose orders may be taken past a till's stock as backorders.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[schema(value_type = Vec<String>)]
+    pub backorder_skus: Vec<Sku>,
 }
 
 /// An amount of money in JSON: `{"amount": 50.00, "currency": "USD"}`.
@@ -1004,8 +1008,15 @@ pub struct SettingsRequest {
     pub order_hold_secs: Option<Option<u64>>,
     #[serde(default, deserialize_with = "double_option")]
     pub card_floor_limit: Option<Option<AmountBody>>,
+    /// Skus whose orders may be taken past a till's stock as backorders (`true`), or no
+    /// longer (`false`); skus not named are left alone.
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, bool>>)]
+    pub backorders: Option<std::collections::BTreeMap<Sku, bool>>,
 }
 
+/// Most skus one settings change may name in `backorders`.
+pub const BACKORDER_SKUS_MAX: usize = 1000;
 /// Longest store display name, in characters.
 pub const STORE_NAME_LEN_MAX: usize = 200;
 /// Longest payment hold a store may set: 7 days.
@@ -1017,6 +1028,8 @@ pub struct SettingsChange {
     pub name: Option<Option<String>>,
     pub order_hold_secs: Option<Option<u64>>,
     pub card_floor_limit: Option<Option<Money>>,
+    /// Sku → whether its orders may be backordered; skus not named are left alone.
+    pub backorders: std::collections::BTreeMap<Sku, bool>,
 }
 
 impl SettingsRequest {
@@ -1038,10 +1051,18 @@ impl SettingsRequest {
             Some(None) => Some(None),
             None => None,
         };
+        let backorders = self.backorders.unwrap_or_default();
+        if backorders.len() > BACKORDER_SKUS_MAX {
+            return Err(FieldError::new(
+                "backorders",
+                format!("names at most {BACKORDER_SKUS_MAX} skus at once"),
+            ));
+        }
         Ok(SettingsChange {
             name,
             order_hold_secs: self.order_hold_secs,
             card_floor_limit,
+            backorders,
         })
     }
 }

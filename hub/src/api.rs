@@ -662,6 +662,7 @@ fn render_settings(store: StoreId, s: fusion_sync::docs::StoreSettings) -> Setti
         name: s.name,
         order_hold_secs: s.order_hold_secs,
         card_floor_limit: s.card_floor_limit.map(Into::into),
+        backorder_skus: s.backorder_skus.into_iter().collect(),
     }
 }
 

@@ -222,7 +222,10 @@ fn order_of(event: &Event) -> Option<fusion_contracts::OrderId> {
         || topic.starts_with("shipping.")
         || matches!(
             topic,
-            "inventory.reserved" | "inventory.released" | "inventory.insufficient"
+            "inventory.reserved"
+                | "inventory.released"
+                | "inventory.insufficient"
+                | "inventory.backordered"
         );
     keyed_by_order
         .then(|| fusion_contracts::OrderId::parse(&event.key()))

@@ -1280,3 +1280,97 @@ async fn store_settings_need_a_store_id_and_a_manager() {
     assert_eq!(node.get("/settings").await.body["name"], "Dock");
     node.stop().await;
 }
+
+/// A sku whose policy (the store's settings) allows backorders takes an order past this till's
+/// stock: what there is is reserved, the rest is owed and the order flagged for review; a paid
+/// backorder is not fulfilled before its owed units arrive, which they do oldest order first
+/// as stock arrives; a cancelled backorder is owed nothing. Other skus are still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backorders_are_taken_flagged_and_filled_as_stock_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    let answer = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "backorders": { "BO": true, "NB": false } }),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["backorderSkus"], json!(["BO"]));
+    let bad = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "backorders": { "a b": true } }),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    node.product("BO", json!(4), 2).await;
+    node.product("NB", json!(4), 1).await;
+    let order = |sku: &str, quantity: u64| json!({ "customerId": "c", "items": [{ "sku": sku, "quantity": quantity, "price": 4 }] });
+    let refused = node.post("/orders", order("NB", 2)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let first = node.post("/orders", order("BO", 5)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let first_id = first.body["id"].as_str().unwrap().to_string();
+    let second = node.post("/orders", order("BO", 1)).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let second_id = second.body["id"].as_str().unwrap().to_string();
+    assert_eq!(node.get("/inventory/BO").await.body["quantity"], 0);
+    let events = node.get("/events?limit=200").await.body;
+    let topics: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["key"] == first_id.as_str())
+        .filter_map(|e| e["topic"].as_str())
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "order.created",
+            "inventory.reserved",
+            "inventory.backordered",
+            "order.flagged"
+        ]
+    );
+
+    // Paid, but 3 units are owed: not fulfilled yet.
+    let paid = node
+        .post("/payments", json!({ "orderId": first_id, "amount": 20, "currency": "USD", "paymentMethodId": "cash" }))
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    let status = |id: String| {
+        let node = &node;
+        async move { node.get(&format!("/orders/{id}")).await.body }
+    };
+    assert_eq!(status(first_id.clone()).await["status"], "paid");
+    // 2 arrive: both go to the oldest backorder, which still owes 1.
+    let adjust = |delta: i64| json!({ "delta": delta, "reason": "delivery" });
+    assert_eq!(
+        node.post("/inventory/BO/adjust", adjust(2)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(node.get("/inventory/BO").await.body["quantity"], 0);
+    assert_eq!(status(first_id.clone()).await["status"], "paid");
+    // 1 more: the first order has everything and is fulfilled; the second still owes 1.
+    assert_eq!(
+        node.post("/inventory/BO/adjust", adjust(1)).await.status,
+        StatusCode::OK
+    );
+    let done = status(first_id.clone()).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    // The second is cancelled: what arrives next stays available.
+    let cancelled = node
+        .post(&format!("/orders/{second_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(
+        node.post("/inventory/BO/adjust", adjust(1)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(node.get("/inventory/BO").await.body["quantity"], 1);
+    node.stop().await;
+}

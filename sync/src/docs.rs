@@ -350,7 +350,13 @@ pub struct StoreSettings {
     /// 0: an unpaid order holds its stock until paid.
     pub order_hold_secs: Option<u64>,
     pub card_floor_limit: Option<Money>,
+    /// Skus whose orders a till may take past its stock, as backorders.
+    pub backorder_skus: BTreeSet<Sku>,
 }
+
+/// The settings key of a sku's backorder policy: one key per sku, so concurrent changes of
+/// different skus are all kept.
+const BACKORDER_PREFIX: &str = "backorder:";
 
 /// Applies a change to a store's settings document: only the fields it names are written
 /// (`null` for an unset one), so concurrent changes of different fields are all kept.
@@ -374,6 +380,9 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
             None => put(doc, "card_floor_limit", null())?,
         }
     }
+    for (sku, allowed) in &change.backorders {
+        put(doc, &format!("{BACKORDER_PREFIX}{sku}"), *allowed)?;
+    }
     doc.commit();
     Ok(())
 }
@@ -384,6 +393,15 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
         name: text(doc, "name"),
         order_hold_secs: int(doc, "order_hold_secs").and_then(|s| u64::try_from(s).ok()),
         card_floor_limit: text(doc, "card_floor_limit").and_then(|t| parse_price(&t)),
+        backorder_skus: doc
+            .keys(ROOT)
+            .filter_map(|key| {
+                let sku = key.strip_prefix(BACKORDER_PREFIX)?;
+                matches!(scalar(doc, &key)?, ScalarValue::Boolean(true))
+                    .then(|| Sku::new(sku).ok())
+                    .flatten()
+            })
+            .collect(),
     }
 }
 

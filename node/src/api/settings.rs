@@ -18,6 +18,7 @@ fn render(state: &AppState, settings: StoreSettings) -> SettingsResponse {
         name: settings.name,
         order_hold_secs: settings.order_hold_secs,
         card_floor_limit: settings.card_floor_limit.map(Into::into),
+        backorder_skus: settings.backorder_skus.into_iter().collect(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Orders: placing reserves every line's stock, all or nothing; cancelling releases it.
+//! Orders: placing reserves every line's stock, all or nothing (or, for skus that allow
+//! backorders, what there is, the rest owed); cancelling releases it.
 //! Pure decide / apply.
 
 use std::collections::BTreeMap;
@@ -8,8 +9,9 @@ use fusion_contracts::commands::{CancelOrder, ExpireHold, PlaceOrder};
 use fusion_contracts::events::OrderFulfilled;
 use fusion_contracts::events::shipping::Address;
 use fusion_contracts::events::{
-    InventoryInsufficient, InventoryReleased, InventoryReserved, OrderCancelled, OrderCreated,
-    OrderItem, OrderStatus, ReservationStatus, StockLine,
+    InventoryBackordered, InventoryInsufficient, InventoryReleased, InventoryReserved,
+    OrderCancelled, OrderCreated, OrderFlagged, OrderItem, OrderStatus, ReservationStatus,
+    StockLine,
 };
 use fusion_contracts::http::PARCEL_GRAMS_DEFAULT;
 use fusion_contracts::{CustomerId, Event, Money, OrderId, ShipmentId, Sku, Timestamp};
@@ -106,6 +108,20 @@ pub fn place(
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
+    place_with_backorders(cmd, available, |_| false, now, hold_ms)
+}
+
+/// [`place`], except that a sku whose policy allows backorders (`backorders`) never refuses
+/// the order: what is available is reserved, the rest is owed (`inventory.backordered`), and
+/// the order is flagged for review. The owed units are reserved later, as stock arrives; they
+/// are never sold from stock this till does not hold.
+pub fn place_with_backorders(
+    cmd: &PlaceOrder,
+    available: impl Fn(&Sku) -> u64,
+    backorders: impl Fn(&Sku) -> bool,
+    now: Timestamp,
+    hold_ms: Option<i64>,
+) -> Result<Vec<Event>, OrderRejected> {
     let mut total = Money::zero(cmd.currency);
     for line in &cmd.lines {
         assert_eq!(
@@ -118,15 +134,32 @@ pub fn place(
             .and_then(|amount| total.checked_add(amount))
             .ok_or(OrderRejected::TotalOverflow)?;
     }
-    let demand = demand(cmd);
-    for (sku, requested, line) in &demand {
-        let available = available(sku);
-        if *requested > available {
-            return Err(OrderRejected::InsufficientStock {
+    let mut reserve = Vec::new();
+    let mut owed = Vec::new();
+    for (sku, requested, line) in demand(cmd) {
+        let available = available(&sku);
+        if requested <= available {
+            reserve.push(StockLine {
+                sku,
+                quantity: requested,
+            });
+        } else if backorders(&sku) {
+            owed.push(StockLine {
                 sku: sku.clone(),
-                requested: *requested,
+                quantity: requested - available,
+            });
+            if available > 0 {
+                reserve.push(StockLine {
+                    sku,
+                    quantity: available,
+                });
+            }
+        } else {
+            return Err(OrderRejected::InsufficientStock {
+                sku,
+                requested,
                 available,
-                line: *line,
+                line,
             });
         }
     }
@@ -151,15 +184,40 @@ pub fn place(
         shipping_address: cmd.shipping_address.clone(),
         hold_until: hold_ms.map(|ms| now.plus_ms(ms)),
     };
-    let reserved = InventoryReserved {
-        order_id: cmd.order_id,
-        status: ReservationStatus::Reserved,
-        items: demand
-            .into_iter()
-            .map(|(sku, quantity, _)| StockLine { sku, quantity })
-            .collect(),
-    };
-    Ok(vec![created.into(), reserved.into()])
+    let mut events: Vec<Event> = vec![created.into()];
+    if !reserve.is_empty() {
+        events.push(
+            InventoryReserved {
+                order_id: cmd.order_id,
+                status: ReservationStatus::Reserved,
+                items: reserve,
+            }
+            .into(),
+        );
+    }
+    if !owed.is_empty() {
+        let reason = owed
+            .iter()
+            .map(|l| format!("{} × {}", l.quantity, l.sku))
+            .collect::<Vec<_>>()
+            .join(", ");
+        events.push(
+            InventoryBackordered {
+                order_id: cmd.order_id,
+                items: owed,
+            }
+            .into(),
+        );
+        events.push(
+            OrderFlagged {
+                order_id: cmd.order_id,
+                reason: format!("backordered: {reason} owed, reserved as stock arrives"),
+                payment_id: None,
+            }
+            .into(),
+        );
+    }
+    Ok(events)
 }
 
 /// Cancels an order that has not shipped (created or paid) and releases what it still holds

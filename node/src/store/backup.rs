@@ -78,6 +78,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_RECEIPTS)?;
     copy(from, to, PEER_STOCK)?;
     copy(from, to, CAMPAIGN_SEATS)?;
+    copy(from, to, BACKORDERS)?;
     Ok(())
 }
 
@@ -188,6 +189,7 @@ fn projected(db: &Database) -> Result<Vec<(&'static str, Rows)>, StoreError> {
         ("store_credit", rows(&read, STORE_CREDIT)?),
         ("transfers_out", rows(&read, TRANSFERS_OUT)?),
         ("campaign_seats", rows(&read, CAMPAIGN_SEATS)?),
+        ("backorders", rows(&read, BACKORDERS)?),
     ])
 }
 

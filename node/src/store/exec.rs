@@ -76,6 +76,7 @@ pub(super) struct Tables<'txn> {
     pub transfers_out: Table<'txn, u128, &'static [u8]>,
     pub peer_receipts: Table<'txn, u128, &'static str>,
     pub campaign_seats: Table<'txn, u128, &'static [u8]>,
+    pub backorders: Table<'txn, (u128, &'static str), (u64, u64)>,
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
@@ -113,6 +114,7 @@ impl<'txn> Tables<'txn> {
             transfers_out: txn.open_table(tables::TRANSFERS_OUT)?,
             peer_receipts: txn.open_table(tables::PEER_RECEIPTS)?,
             campaign_seats: txn.open_table(tables::CAMPAIGN_SEATS)?,
+            backorders: txn.open_table(tables::BACKORDERS)?,
             peer_stock: txn.open_table(tables::PEER_STOCK)?,
         })
     }
@@ -131,6 +133,8 @@ pub(super) struct Batch {
     docs: Arc<Mutex<DocSet>>,
     /// Documents local commands of this batch wrote.
     pub touched_docs: Vec<DocId>,
+    /// Skus whose orders may be backordered (the store's settings when the batch began).
+    pub backorder_skus: std::collections::BTreeSet<Sku>,
 }
 
 impl Batch {
@@ -151,6 +155,7 @@ impl Batch {
             order_hold_ms,
             docs,
             touched_docs: Vec::new(),
+            backorder_skus: Default::default(),
         }
     }
 
@@ -258,6 +263,10 @@ impl Batch {
         let order = tables::get_order(&t.orders, order_id)?.ok_or_else(|| {
             StoreError::Invariant(format!("order.paid names unknown order {order_id}"))
         })?;
+        // A backordered order waits for its last owed unit (`fill_backorders` comes back).
+        if owes(t, order_id)? {
+            return Ok(cause);
+        }
         let events = match orders::after_paid(&order, ShipmentId(Uuid::now_v7()), self.now) {
             orders::AfterPaid::Fulfil(event) => vec![event],
             orders::AfterPaid::Ship(cmd) => match self.create_shipment(t, &cmd, Some(&order))? {
@@ -317,6 +326,7 @@ pub(super) fn run(
         });
     }
     let decision = execute(t, batch, request)?;
+    fill_backorders(t, batch, request)?;
     if let Some(idem) = &request.idempotency {
         let record = IdempotencyRecord {
             fingerprint: idem.fingerprint,
@@ -469,9 +479,10 @@ fn place_order(
             );
         }
     }
-    match orders::place(
+    match orders::place_with_backorders(
         cmd,
         |sku| available.get(sku).copied().unwrap_or(0),
+        |sku| batch.backorder_skus.contains(sku),
         batch.now,
         batch.order_hold_ms,
     ) {
@@ -940,6 +951,76 @@ pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), Store
     Ok(())
 }
 
+/// Whether `order` still owes backordered units.
+fn owes(t: &Tables, order: OrderId) -> Result<bool, StoreError> {
+    let first = t
+        .backorders
+        .range((order.as_u128(), "")..)?
+        .next()
+        .transpose()?;
+    Ok(first.is_some_and(|(key, _)| key.value().0 == order.as_u128()))
+}
+
+/// Reserves owed backordered units from the stock this till holds now, oldest backorder
+/// first; an order whose last owed unit is reserved and that is paid gets its after-payment
+/// reaction (fulfilment or shipping) then. Runs after every command; costs one lookup while
+/// nothing is owed.
+fn fill_backorders(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+) -> Result<(), StoreError> {
+    if t.backorders.is_empty()? {
+        return Ok(());
+    }
+    let mut owed: Vec<(u64, u128, String, u64)> = Vec::new();
+    for entry in t.backorders.iter()? {
+        let (key, value) = entry?;
+        let (order, sku) = key.value();
+        let (seq, quantity) = value.value();
+        owed.push((seq, order, sku.to_string(), quantity));
+    }
+    owed.sort();
+    let mut available: HashMap<String, u64> = HashMap::new();
+    for (_, order, sku, quantity) in owed {
+        let sku_id = Sku::new(sku.as_str()).map_err(|e| StoreError::Corrupt {
+            table: "backorders",
+            reason: e.to_string(),
+        })?;
+        let left = match available.get(&sku) {
+            Some(left) => *left,
+            None => tables::get_stock(&t.stock, &sku_id)?.available,
+        };
+        let take = left.min(quantity);
+        available.insert(sku, left - take);
+        if take == 0 {
+            continue;
+        }
+        let order_id = OrderId::from_u128(order);
+        let correlation_id = chain_correlation(t, order_id, request)?;
+        let reserved = fusion_contracts::events::InventoryReserved {
+            order_id,
+            status: fusion_contracts::events::ReservationStatus::Reserved,
+            items: vec![fusion_contracts::events::StockLine {
+                sku: sku_id,
+                quantity: take,
+            }],
+        };
+        let cause = batch.record_chain(
+            t,
+            vec![reserved.into()],
+            &correlation_id,
+            request.command_id,
+        )?;
+        let paid =
+            tables::get_order(&t.orders, order_id)?.is_some_and(|o| o.status == OrderStatus::Paid);
+        if paid && !owes(t, order_id)? {
+            batch.after_paid(t, order_id, &correlation_id, cause)?;
+        }
+    }
+    Ok(())
+}
+
 fn put_seats(t: &mut Tables, id: CampaignId, seats: &Seats) -> Result<(), StoreError> {
     t.campaign_seats
         .insert(id.as_u128(), encode(seats).as_slice())?;
@@ -1005,12 +1086,34 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         }) => {
             for line in items {
                 update_stock(t, &line.sku, event, at)?;
+                if let Event::InventoryReserved(_) = event {
+                    // A reservation of a backordered order pays off what it owes.
+                    let key = (order_id.as_u128(), line.sku.as_str());
+                    let owed = t.backorders.get(key)?.map(|v| v.value());
+                    match owed {
+                        Some((_, owed)) if owed <= line.quantity => {
+                            t.backorders.remove(key)?;
+                        }
+                        Some((seq, owed)) => {
+                            t.backorders.insert(key, (seq, owed - line.quantity))?;
+                        }
+                        None => {}
+                    }
+                }
             }
             update_reservations(t, *order_id, event, at)?;
         }
         // A reclaim is the hub's (its holder of the store records it); a till only folds it
         // from the hub's log (`shared_state::store_peer_events`).
         Event::InventoryInsufficient(_) | Event::StockReclaimed(_) => {}
+        Event::InventoryBackordered(e) => {
+            for line in &e.items {
+                let key = (e.order_id.as_u128(), line.sku.as_str());
+                let owed = t.backorders.get(key)?.map_or(0, |v| v.value().1);
+                t.backorders
+                    .insert(key, (envelope.seq, owed + line.quantity))?;
+            }
+        }
         Event::StoreCreditChanged(e) => {
             let mut account = tables::get_credit(&t.store_credit, &e.account)?;
             payments::apply_credit(&mut account, event, at);
@@ -1203,6 +1306,13 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             }
             orders::apply(&mut order, event);
             let order = order.expect("apply keeps an existing order");
+            if order.status == OrderStatus::Cancelled {
+                // Nothing is owed to a cancelled order.
+                t.backorders.retain_in(
+                    (order_id.as_u128(), "")..=(order_id.as_u128(), "\u{10FFFF}"),
+                    |_, _| false,
+                )?;
+            }
             if let (Some(until), true) = (order.hold_until, order.status != OrderStatus::Created) {
                 t.order_holds
                     .remove((until.unix_ms(), order_id.as_u128()))?;

@@ -48,6 +48,10 @@ pub(super) const PEER_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::n
 /// campaign (free, shared with other holders, its part ended), from its own log.
 pub(super) const CAMPAIGN_SEATS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("campaign_seats");
+/// (order id, sku) → (seq of its `inventory.backordered`, units still owed): backorders this
+/// till took, filled oldest first as its stock grows.
+pub(super) const BACKORDERS: TableDefinition<(u128, &str), (u64, u64)> =
+    TableDefinition::new("backorders");
 /// (origin, sku) → [`StockLevel`]: the stock rights of the store's other tills, folded from
 /// `peer_events` (what this till knows of them).
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =
@@ -264,6 +268,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_RECEIPTS)?;
     txn.open_table(PEER_STOCK)?;
     txn.open_table(CAMPAIGN_SEATS)?;
+    txn.open_table(BACKORDERS)?;
     txn.commit()?;
     Ok(())
 }

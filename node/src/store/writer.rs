@@ -163,6 +163,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         shared.order_hold_ms(),
         shared.docs.clone(),
     );
+    batch.backorder_skus = shared.settings().backorder_skus;
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let (answers, peer_answers, chunks, docs_changed) = {
         let mut tables = Tables::open(&txn)?;

@@ -271,6 +271,11 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
             &SettingsChange {
                 name: Some(Some("Main Street".into())),
                 order_hold_secs: Some(Some(600)),
+                backorders: [
+                    (Sku::new("TEA").unwrap(), true),
+                    (Sku::new("MUG").unwrap(), false),
+                ]
+                .into(),
                 ..SettingsChange::default()
             },
         )
@@ -284,6 +289,7 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
             minor: 2_000,
             currency: Currency::USD,
         }),
+        backorder_skus: [Sku::new("TEA").unwrap()].into(),
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
     assert_eq!(read_settings(till.get(&doc).unwrap()), expected);
