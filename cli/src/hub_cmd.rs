@@ -161,6 +161,14 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Each store's offline card budget: its cap (the sum of its tills' shares) and what is
+    /// approved offline and not settled yet.
+    Budget {
+        #[arg(long)]
+        store: Option<String>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// Find an order anywhere in the fleet: its store, till, status and events.
     Order {
         id: String,
@@ -585,6 +593,21 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        HubCommand::Budget { store, target } => {
+            let path = with_query("/escrow/budget", &[("store", &store)]);
+            list(
+                &target,
+                &path,
+                json,
+                &[
+                    ("STORE", "storeId"),
+                    ("CURRENCY", "currency"),
+                    ("CAP", "cap"),
+                    ("EXPOSURE", "exposure"),
+                ],
+            )
+            .await
         }
         HubCommand::Stock { sku, store, target } => {
             let path = with_query("/fleet/stock", &[("sku", &sku), ("store", &store)]);

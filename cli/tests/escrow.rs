@@ -110,6 +110,16 @@ fn holders(store: &Value, sku: &str) -> Vec<(String, u64, u64)> {
     out
 }
 
+/// `fusion hub serve` flags with fixed HTTP and sync ports, so a restarted hub is found again.
+fn fixed_hub_args() -> Vec<String> {
+    vec![
+        "--listen".into(),
+        format!("127.0.0.1:{}", free_port()),
+        "--sync-bind".into(),
+        format!("127.0.0.1:{}", free_port()),
+    ]
+}
+
 fn node_id_of(dir: &Path) -> String {
     let (code, id) = fusion(&["node", "id", "--data-dir", dir.to_str().unwrap()]);
     assert_eq!(code, 0);
@@ -119,14 +129,8 @@ fn node_id_of(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
     let hub_dir = tempfile::tempdir().unwrap();
-    let hub_listen = format!("127.0.0.1:{}", free_port());
-    let hub_sync = format!("127.0.0.1:{}", free_port());
-    let hub_args = [
-        "--listen",
-        hub_listen.as_str(),
-        "--sync-bind",
-        hub_sync.as_str(),
-    ];
+    let hub_args = fixed_hub_args();
+    let hub_args: Vec<&str> = hub_args.iter().map(String::as_str).collect();
     let mut hub = spawn_hub(hub_dir.path(), &hub_args).await;
     let hub_target = [
         "--url",
@@ -446,14 +450,8 @@ fn new_till() -> Till {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum() {
     let hub_dir = tempfile::tempdir().unwrap();
-    let hub_listen = format!("127.0.0.1:{}", free_port());
-    let hub_sync = format!("127.0.0.1:{}", free_port());
-    let hub_args = [
-        "--listen",
-        hub_listen.as_str(),
-        "--sync-bind",
-        hub_sync.as_str(),
-    ];
+    let hub_args = fixed_hub_args();
+    let hub_args: Vec<&str> = hub_args.iter().map(String::as_str).collect();
     let mut hub = spawn_hub(hub_dir.path(), &hub_args).await;
     let hub_url = hub.url.clone();
     let hub_target = [

@@ -30,7 +30,7 @@ pub use campaigns::{
     SeatsTransferred,
 };
 pub use payments::{
-    OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
+    OfflineBudgetSet, OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
     PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
@@ -617,6 +617,7 @@ events! {
     CampaignEnded => "group-commerce.campaign.ended", version = 1, key = |p| p.campaign_id.to_string();
     CampaignSettled => "group-commerce.campaign.settled", version = 1, key = |p| p.campaign_id.to_string();
     InventoryBackordered => "inventory.backordered", version = 1, key = |p| p.order_id.to_string();
+    OfflineBudgetSet => "payment.offline_budget_set", version = 1, key = |p| p.currency.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

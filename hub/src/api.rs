@@ -33,6 +33,9 @@
 //!   total and every event about it (order, reservation, payment, shipping).
 //! - `GET /escrow?store=&sku=`: stock rights per store and sku — what each till holds and has
 //!   reserved, and the transfers in transit between holders (docs/ESCROW.md).
+//! - `GET /escrow/budget?store=`: each store's offline card budget per currency — its cap (the
+//!   sum of its tills' shares), and per till the share, the exposure (approved offline, not
+//!   settled) and the headroom.
 //! - `POST /escrow/transfer {"storeId","sku","to","quantity"}`: the hub's holder of the store
 //!   gives rights to one of its tills (422 with `available` past what it holds);
 //!   `POST /escrow/rebalance {"storeId"?, "keep"?}`: the hub gives its rights toward the tills
@@ -145,6 +148,7 @@ pub fn router(state: HubState) -> Router {
         .route("/fleet/orders/{id}", get(fleet_order))
         .route("/escrow", get(escrow))
         .route("/escrow/transfer", post(escrow_transfer))
+        .route("/escrow/budget", get(escrow_budget))
         .route("/escrow/reclaim", post(escrow_reclaim))
         .route("/escrow/rebalance", post(escrow_rebalance))
         .route("/metrics", get(prometheus))
@@ -1399,4 +1403,33 @@ async fn give_seats(
         .await?
         .map_err(refused)?;
     Ok((StatusCode::CREATED, axum::Json(row)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetQuery {
+    store: Option<String>,
+}
+
+async fn escrow_budget(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    query: Result<Query<BudgetQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let Query(query) = query.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            None,
+            &format!("{}; the parameter is store", e.body_text()),
+        )
+    })?;
+    let store = state.store.clone();
+    let rows = blocking(move || store.budgets()).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| query.store.as_deref().is_none_or(|s| s == r.store_id))
+        .collect();
+    Ok(ok(&rows))
 }

@@ -56,6 +56,12 @@ const FLEET_TRANSFERS: TableDefinition<u128, &[u8]> = TableDefinition::new("flee
 /// Transfer id → the origin that took it in. A transfer without a receipt is in transit (a
 /// receipt may arrive before its transfer: they come from different tills' logs).
 const FLEET_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("fleet_receipts");
+/// (origin, currency) → minor units: each till's share of its store's offline card budget, as
+/// its last `payment.offline_budget_set` recorded it.
+const FLEET_BUDGETS: TableDefinition<(&str, &str), i64> = TableDefinition::new("fleet_budgets");
+/// Payment id → JSON [`OfflineApproval`]: card payments a till approved offline that the
+/// provider has not settled yet (as far as the hub has seen): the budget's exposure.
+const FLEET_OFFLINE: TableDefinition<u128, &[u8]> = TableDefinition::new("fleet_offline");
 /// Origin → the sync endpoint (as text) that delivered its events: whom to revoke when a
 /// manager reclaims a lost till's rights.
 const ORIGIN_PEERS: TableDefinition<&str, &str> = TableDefinition::new("origin_peers");
@@ -65,7 +71,7 @@ const HUB_CAMPAIGNS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_ca
 /// `projections` → the version the projection tables were built with.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
-const PROJECTIONS_VERSION: u64 = 2;
+const PROJECTIONS_VERSION: u64 = 3;
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -196,6 +202,8 @@ pub struct Transfer {
 
 /// The projection tables one write transaction updates with each stored event.
 struct Projections<'t> {
+    budgets: redb::Table<'t, (&'static str, &'static str), i64>,
+    offline: redb::Table<'t, u128, &'static [u8]>,
     stock: redb::Table<'t, (&'static str, &'static str), (u64, u64)>,
     orders: redb::Table<'t, (u128, &'static str, u64), ()>,
     transfers: redb::Table<'t, u128, &'static [u8]>,
@@ -205,6 +213,8 @@ struct Projections<'t> {
 impl<'t> Projections<'t> {
     fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::TableError> {
         Ok(Self {
+            budgets: txn.open_table(FLEET_BUDGETS)?,
+            offline: txn.open_table(FLEET_OFFLINE)?,
             stock: txn.open_table(FLEET_STOCK)?,
             orders: txn.open_table(ORDER_EVENTS)?,
             transfers: txn.open_table(FLEET_TRANSFERS)?,
@@ -371,6 +381,37 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
             change(r.sku.as_str(), &|l| l.0 = r.available)?;
             p.receipts.insert(r.transfer_id.as_u128(), origin)?;
         }
+        Event::OfflineBudgetSet(b) => {
+            let share =
+                fusion_contracts::Money::from_decimal(b.share, b.currency).map_or(0, |m| m.minor);
+            p.budgets
+                .insert((origin, b.currency.to_string().as_str()), share)?;
+        }
+        Event::PaymentOfflineApproved(a) => {
+            let approval = OfflineApproval {
+                origin: origin.to_string(),
+                currency: a.currency,
+                minor: fusion_contracts::Money::from_decimal(a.amount, a.currency)
+                    .map_or(0, |m| m.minor),
+            };
+            let json = serde_json::to_vec(&approval).expect("an approval serializes");
+            p.offline.insert(a.payment_id.as_u128(), json.as_slice())?;
+        }
+        // The provider settled it (or it was dropped): no longer exposure.
+        Event::PaymentSucceeded(fusion_contracts::events::PaymentSucceeded {
+            payment_id, ..
+        })
+        | Event::PaymentFailed(fusion_contracts::events::PaymentFailed { payment_id, .. })
+        | Event::PaymentAuthorized(fusion_contracts::events::PaymentAuthorized {
+            payment_id,
+            ..
+        })
+        | Event::PaymentVoided(fusion_contracts::events::PaymentVoided { payment_id, .. })
+        | Event::PaymentRefunded(fusion_contracts::events::PaymentRefunded {
+            payment_id, ..
+        }) => {
+            p.offline.remove(payment_id.as_u128())?;
+        }
         Event::StockReclaimed(r) => {
             change(r.sku.as_str(), &|l| l.0 = r.available)?;
             // The lost till holds nothing any more; what it reserved stays sold.
@@ -417,6 +458,8 @@ fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<(), HubStoreError
     }
     let mut p = Projections::open(txn).map_err(storage)?;
     p.stock.retain(|_, _| false).map_err(storage)?;
+    p.budgets.retain(|_, _| false).map_err(storage)?;
+    p.offline.retain(|_, _| false).map_err(storage)?;
     p.orders.retain(|_, _| false).map_err(storage)?;
     p.transfers.retain(|_, _| false).map_err(storage)?;
     p.receipts.retain(|_, _| false).map_err(storage)?;
@@ -1119,6 +1162,37 @@ impl HubStore {
     }
 }
 
+/// A card payment approved offline and not settled yet ([`FLEET_OFFLINE`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct OfflineApproval {
+    origin: String,
+    currency: fusion_contracts::Currency,
+    minor: i64,
+}
+
+/// One store's offline card budget in one currency ([`HubStore::budgets`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetRow {
+    pub store_id: String,
+    pub currency: fusion_contracts::Currency,
+    /// The store's cap: the sum of its tills' shares.
+    pub cap: fusion_contracts::Decimal,
+    /// Approved offline and not settled, over the store's tills.
+    pub exposure: fusion_contracts::Decimal,
+    pub holders: Vec<BudgetHolder>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetHolder {
+    pub origin: String,
+    pub share: fusion_contracts::Decimal,
+    pub exposure: fusion_contracts::Decimal,
+    /// What it may still approve offline (share − exposure, at least 0).
+    pub headroom: fusion_contracts::Decimal,
+}
+
 /// A campaign whose seats are shared between holders, as the hub follows it ([`HUB_CAMPAIGNS`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1341,6 +1415,65 @@ impl HubStore {
         txn.commit().map_err(storage)?;
         self.appended.notify_waiters();
         Ok(Ok(row))
+    }
+
+    /// Each store's offline card budget per currency: every till's share (as it recorded it)
+    /// and exposure (offline approvals the hub has not seen settled), by store and currency.
+    pub fn budgets(&self) -> Result<Vec<BudgetRow>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let budgets = read.open_table(FLEET_BUDGETS).map_err(storage)?;
+        let offline = read.open_table(FLEET_OFFLINE).map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        // (origin, currency) → (share, exposure).
+        let mut per_till: BTreeMap<(String, fusion_contracts::Currency), (i64, i64)> =
+            BTreeMap::new();
+        for entry in budgets.iter().map_err(storage)? {
+            let (key, share) = entry.map_err(storage)?;
+            let (origin, currency) = key.value();
+            let currency = fusion_contracts::Currency::parse(currency).map_err(storage)?;
+            per_till
+                .entry((origin.to_string(), currency))
+                .or_default()
+                .0 = share.value();
+        }
+        for entry in offline.iter().map_err(storage)? {
+            let (_, json) = entry.map_err(storage)?;
+            let a: OfflineApproval = serde_json::from_slice(json.value()).map_err(storage)?;
+            per_till.entry((a.origin, a.currency)).or_default().1 += a.minor;
+        }
+        let mut rows: BTreeMap<
+            (String, fusion_contracts::Currency),
+            (i64, i64, Vec<BudgetHolder>),
+        > = BTreeMap::new();
+        for ((origin, currency), (share, exposure)) in per_till {
+            let store_id = stores
+                .get(origin.as_str())
+                .map_err(storage)?
+                .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+            let money = |minor| fusion_contracts::Money { minor, currency }.to_decimal();
+            let row = rows.entry((store_id, currency)).or_default();
+            row.0 += share;
+            row.1 += exposure;
+            row.2.push(BudgetHolder {
+                origin,
+                share: money(share),
+                exposure: money(exposure),
+                headroom: money((share - exposure).max(0)),
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|((store_id, currency), (cap, exposure, holders))| {
+                let money = |minor| fusion_contracts::Money { minor, currency }.to_decimal();
+                BudgetRow {
+                    store_id,
+                    currency,
+                    cap: money(cap),
+                    exposure: money(exposure),
+                    holders,
+                }
+            })
+            .collect())
     }
 
     /// A shared campaign's seats as the hub follows them.

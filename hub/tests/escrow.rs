@@ -474,3 +474,80 @@ async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
     b.stop().await;
     hub.stop().await;
 }
+
+/// The hub's view of each store's offline card budget, folded from the tills' logs: a till's
+/// share (`payment.offline_budget_set`), its offline approvals, and their settlement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_shows_each_stores_offline_card_budget() {
+    use fusion_contracts::events::{OfflineBudgetSet, PaymentOfflineApproved, PaymentSucceeded};
+    use fusion_contracts::{
+        CorrelationId, Currency, Decimal, Envelope, Event, EventId, NodeId, OrderId, PaymentId,
+        Timestamp,
+    };
+    use fusion_sync::net::EventSink;
+
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let till = net::SecretKey::generate().public();
+    hub.hub.state.store.enroll(till, "store-7").unwrap();
+    let origin = NodeId::new("till-7").unwrap();
+    let usd = |cents: i64| Decimal::new(cents, 2);
+    let approved = |n: u128, cents| {
+        Event::from(PaymentOfflineApproved {
+            payment_id: PaymentId::from_u128(n),
+            order_id: OrderId::from_u128(n),
+            amount: usd(cents),
+            currency: Currency::USD,
+            floor_limit: usd(1000),
+            reason: "provider unreachable".into(),
+        })
+    };
+    let events = [
+        Event::from(OfflineBudgetSet {
+            share: usd(2000),
+            currency: Currency::USD,
+            previous: None,
+        }),
+        approved(1, 700),
+        approved(2, 800),
+        Event::from(PaymentSucceeded {
+            payment_id: PaymentId::from_u128(1),
+            order_id: OrderId::from_u128(1),
+            amount: usd(700),
+            currency: Currency::USD,
+            change_due: None,
+            provider_ref: Some("pi_1".into()),
+        }),
+    ];
+    let envelopes: Vec<Envelope> = events
+        .into_iter()
+        .zip(1u64..)
+        .map(|(event, seq)| {
+            Envelope::new(
+                EventId::from_u128(seq.into()),
+                origin.clone(),
+                seq,
+                Timestamp::from_unix_ms(seq as i64),
+                CorrelationId::new("budget").unwrap(),
+                None,
+                event,
+            )
+            .unwrap()
+        })
+        .collect();
+    let store = hub.hub.state.store.clone();
+    assert_eq!(store.store(till, &origin, envelopes).await, Ok(4));
+    let (status, budget) = hub.api.get("/escrow/budget?store=store-7").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        budget,
+        json!([{
+            "storeId": "store-7", "currency": "USD", "cap": 20.0, "exposure": 8.0,
+            "holders": [{ "origin": "till-7", "share": 20.0, "exposure": 8.0, "headroom": 12.0 }],
+        }]),
+        "the settled 7.00 no longer counts"
+    );
+    let (status, refused) = hub.api.get("/escrow/budget?shop=x").await;
+    assert_eq!(status, 400, "{refused}");
+    hub.stop().await;
+}

@@ -123,6 +123,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(share) = state.payment_policy.offline_budget {
+        // The share is rights created at this till: recorded in its log, so the hub (and the
+        // store's other tills) know the store's budget.
+        let request = WriteRequest {
+            command: Command::SetOfflineBudget(share),
+            correlation_id: CorrelationId::new("offline-budget").expect("valid correlation id"),
+            command_id: Uuid::now_v7(),
+            idempotency: None,
+        };
+        if let Err(error) = state.store.write(request).await {
+            tracing::error!(%error, "could not record the offline card budget share");
+        }
+    }
     let listener = listener.tap_io(|tcp| {
         // Small JSON answers must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);

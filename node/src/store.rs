@@ -156,13 +156,21 @@ pub enum Command {
         hash: [u8; 32],
     },
     RevokeToken(TokenId),
+    /// Records this till's share of the store's offline card budget when it changed.
+    SetOfflineBudget(fusion_contracts::Money),
 }
 
 /// What a command produced, as stored for idempotent replays.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
-    Product { product: Product, stock: StockLevel },
-    Stock { sku: Sku, level: StockLevel },
+    Product {
+        product: Product,
+        stock: StockLevel,
+    },
+    Stock {
+        sku: Sku,
+        level: StockLevel,
+    },
     Order(Order),
     Campaign(Campaign),
     Payment(Payment),
@@ -170,6 +178,8 @@ pub enum Outcome {
     StoreCredit(crate::domain::payments::CreditAccount),
     Token(TokenInfo),
     TokenRevoked(TokenId),
+    /// The share of the offline card budget now recorded.
+    OfflineBudget(fusion_contracts::Money),
 }
 
 /// The answer to one command: its outcome or why it was refused.

@@ -136,6 +136,23 @@ pub fn peer_addrs(id: EndpointId, addrs: &[SocketAddr]) -> EndpointAddr {
         .fold(EndpointAddr::new(id), |peer, addr| peer.with_ip_addr(*addr))
 }
 
+/// Connects to `peer` with `alpn` and opens the session's bi-stream.
+async fn dial(
+    endpoint: &Endpoint,
+    peer: EndpointAddr,
+    alpn: &[u8],
+) -> Result<(Connection, SendStream, RecvStream), NetError> {
+    let connection = endpoint
+        .connect(peer, alpn)
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (send, recv) = connection
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Connection(e.to_string()))?;
+    Ok((connection, send, recv))
+}
+
 async fn write_frames(send: &mut SendStream, frames: &[Frame]) -> Result<(), NetError> {
     for f in frames {
         send.write_all(&frame::encode(f))
@@ -201,14 +218,7 @@ pub async fn send_log<L: LogSource + Send + Sync>(
     status: &SendStatus,
 ) -> Result<(), NetError> {
     let _disconnected = Disconnected(status);
-    let connection = endpoint
-        .connect(peer, ALPN)
-        .await
-        .map_err(|e| NetError::Connection(e.to_string()))?;
-    let (send, recv) = connection
-        .open_bi()
-        .await
-        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (_connection, send, recv) = dial(endpoint, peer, ALPN).await?;
     run_sender(send, recv, log, appended, status).await
 }
 
@@ -434,14 +444,7 @@ pub async fn pull_log<S: EventSink>(
     peer: EndpointAddr,
     sink: &S,
 ) -> Result<(), NetError> {
-    let connection = endpoint
-        .connect(peer, PULL_ALPN)
-        .await
-        .map_err(|e| NetError::Connection(e.to_string()))?;
-    let (send, recv) = connection
-        .open_bi()
-        .await
-        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (connection, send, recv) = dial(endpoint, peer, PULL_ALPN).await?;
     run_receiver(&connection, send, recv, sink, &Gate::new(|_| true)).await
 }
 
@@ -524,14 +527,7 @@ pub async fn dial_docs(
     status: &SendStatus,
 ) -> Result<(), NetError> {
     let _disconnected = Disconnected(status);
-    let connection = endpoint
-        .connect(peer, DOCS_ALPN)
-        .await
-        .map_err(|e| NetError::Connection(e.to_string()))?;
-    let (send, recv) = connection
-        .open_bi()
-        .await
-        .map_err(|e| NetError::Connection(e.to_string()))?;
+    let (connection, send, recv) = dial(endpoint, peer, DOCS_ALPN).await?;
     {
         let mut report = status.lock();
         report.connected = true;

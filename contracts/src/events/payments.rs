@@ -249,6 +249,29 @@ impl PaymentRefunded {
     }
 }
 
+/// `payment.offline_budget_set`: this till's share of its store's offline card budget (the
+/// most it may have approved offline and not yet settled by the provider), recorded when the
+/// till starts with a share different from the last one it recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineBudgetSet {
+    pub share: Decimal,
+    pub currency: Currency,
+    /// The share recorded before, in the same currency (absent: none was).
+    pub previous: Option<Decimal>,
+}
+
+impl OfflineBudgetSet {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "payment.offline_budget_set";
+        check_amount(T, "share", self.share, self.currency)?;
+        if let Some(previous) = self.previous {
+            check_amount(T, "previous", previous, self.currency)?;
+        }
+        Ok(())
+    }
+}
+
 impl PaymentOfflineApproved {
     pub(super) fn validate(&self) -> Result<(), EventError> {
         const T: &str = "payment.offline_approved";

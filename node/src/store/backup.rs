@@ -79,6 +79,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_STOCK)?;
     copy(from, to, CAMPAIGN_SEATS)?;
     copy(from, to, BACKORDERS)?;
+    copy(from, to, OFFLINE_BUDGET)?;
     Ok(())
 }
 
@@ -190,6 +191,7 @@ fn projected(db: &Database) -> Result<Vec<(&'static str, Rows)>, StoreError> {
         ("transfers_out", rows(&read, TRANSFERS_OUT)?),
         ("campaign_seats", rows(&read, CAMPAIGN_SEATS)?),
         ("backorders", rows(&read, BACKORDERS)?),
+        ("offline_budget", rows(&read, OFFLINE_BUDGET)?),
     ])
 }
 

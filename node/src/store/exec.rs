@@ -77,6 +77,7 @@ pub(super) struct Tables<'txn> {
     pub peer_receipts: Table<'txn, u128, &'static str>,
     pub campaign_seats: Table<'txn, u128, &'static [u8]>,
     pub backorders: Table<'txn, (u128, &'static str), (u64, u64)>,
+    pub offline_budget: Table<'txn, &'static str, i64>,
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
@@ -115,6 +116,7 @@ impl<'txn> Tables<'txn> {
             peer_receipts: txn.open_table(tables::PEER_RECEIPTS)?,
             campaign_seats: txn.open_table(tables::CAMPAIGN_SEATS)?,
             backorders: txn.open_table(tables::BACKORDERS)?,
+            offline_budget: txn.open_table(tables::OFFLINE_BUDGET)?,
             peer_stock: txn.open_table(tables::PEER_STOCK)?,
         })
     }
@@ -457,6 +459,28 @@ fn execute(
             }
             None => Ok(Err(Rejected::TokenNotFound(*id))),
         },
+        Command::SetOfflineBudget(share) => {
+            let code = share.currency.to_string();
+            let recorded = t.offline_budget.get(code.as_str())?.map(|v| v.value());
+            if recorded != Some(share.minor) {
+                let money = |minor| fusion_contracts::Money {
+                    minor,
+                    currency: share.currency,
+                };
+                let event = fusion_contracts::events::OfflineBudgetSet {
+                    share: share.to_decimal(),
+                    currency: share.currency,
+                    previous: recorded.map(|minor| money(minor).to_decimal()),
+                };
+                batch.record_chain(
+                    t,
+                    vec![event.into()],
+                    &request.correlation_id,
+                    request.command_id,
+                )?;
+            }
+            Ok(Ok(Outcome::OfflineBudget(*share)))
+        }
     }
 }
 
@@ -1106,6 +1130,14 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         // A reclaim is the hub's (its holder of the store records it); a till only folds it
         // from the hub's log (`shared_state::store_peer_events`).
         Event::InventoryInsufficient(_) | Event::StockReclaimed(_) => {}
+        Event::OfflineBudgetSet(e) => {
+            let minor =
+                fusion_contracts::Money::from_decimal(e.share, e.currency).map_err(|err| {
+                    StoreError::Invariant(format!("a recorded offline budget: {err}"))
+                })?;
+            t.offline_budget
+                .insert(e.currency.to_string().as_str(), minor.minor)?;
+        }
         Event::InventoryBackordered(e) => {
             for line in &e.items {
                 let key = (e.order_id.as_u128(), line.sku.as_str());

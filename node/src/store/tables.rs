@@ -52,6 +52,10 @@ pub(super) const CAMPAIGN_SEATS: TableDefinition<u128, &[u8]> =
 /// till took, filled oldest first as its stock grows.
 pub(super) const BACKORDERS: TableDefinition<(u128, &str), (u64, u64)> =
     TableDefinition::new("backorders");
+/// Currency code → minor units: this till's share of the store's offline card budget, as its
+/// last `payment.offline_budget_set` recorded it.
+pub(super) const OFFLINE_BUDGET: TableDefinition<&str, i64> =
+    TableDefinition::new("offline_budget");
 /// (origin, sku) → [`StockLevel`]: the stock rights of the store's other tills, folded from
 /// `peer_events` (what this till knows of them).
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =
@@ -269,6 +273,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_STOCK)?;
     txn.open_table(CAMPAIGN_SEATS)?;
     txn.open_table(BACKORDERS)?;
+    txn.open_table(OFFLINE_BUDGET)?;
     txn.commit()?;
     Ok(())
 }

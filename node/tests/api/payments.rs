@@ -1092,5 +1092,23 @@ async fn the_offline_card_budget_caps_unsettled_offline_approvals() {
     link.cut();
     let again = pay(4, 9).await;
     assert_eq!(again.body["status"], "offline_approved", "{}", again.body);
+    // The share is recorded in the till's log (once), so the hub knows the store's budget.
+    let recorded: Vec<Value> = node
+        .get("/events?limit=1000")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["topic"] == "payment.offline_budget_set")
+        .cloned()
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0]["payload"]["share"],
+        json!(20.0),
+        "{}",
+        recorded[0]
+    );
     node.stop().await;
 }
