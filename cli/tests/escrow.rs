@@ -738,6 +738,30 @@ async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum(
         .unwrap();
     let participants: Value = participants.json().await.unwrap();
     assert_eq!(participants.as_array().unwrap().len(), 6, "{participants}");
+    // The owning till wrote the outcome into the campaign's document: the fleet catalog and
+    // store B's (which holds no document of its own about it) show it too.
+    let token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
+    until("the hub's catalog shows the outcome", || {
+        let (url, token) = (hub.url.clone(), token.clone());
+        let id = id.clone();
+        async move {
+            let c: Value = reqwest::Client::new()
+                .get(format!("{url}/campaigns/{id}"))
+                .bearer_auth(token.trim())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            if c["status"] == "closed" && c["actualParticipants"] == 6 {
+                Ok(())
+            } else {
+                Err(c.to_string())
+            }
+        }
+    })
+    .await;
     a.sigterm().await;
     b.sigterm().await;
     drop(hub);

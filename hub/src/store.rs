@@ -1234,6 +1234,9 @@ pub struct Reclaim {
     /// Its last seq that counts.
     pub upto: u64,
     pub reclaimed: Vec<StockReclaimed>,
+    /// Shared campaigns whose part at the lost till is ended by the reclaim (with the
+    /// participants its log showed up to `upto`), so their decision is not blocked by it.
+    pub campaigns: Vec<CampaignId>,
 }
 
 /// A till of a store as rebalancing sees it: (origin, available, sold).
@@ -1297,6 +1300,25 @@ impl HubStore {
             }
             _ => {}
         }
+        self.decide_when_ended(
+            own,
+            &mut row,
+            envelope.correlation_id.clone(),
+            Some(envelope.event_id.0),
+        )?;
+        own.put_campaign(&row)
+    }
+
+    /// Decides a shared campaign — once — when every holder's part has ended: successful when
+    /// the participants of all stores reach the minimum. The decision goes into the hub's own
+    /// log, which every till pulls.
+    fn decide_when_ended(
+        &self,
+        own: &mut OwnLog<'_>,
+        row: &mut HubCampaign,
+        correlation_id: CorrelationId,
+        causation_id: Option<uuid::Uuid>,
+    ) -> Result<(), HubStoreError> {
         if row.decided.is_none() && row.holders.iter().all(|h| row.ended.contains_key(h)) {
             let taken: usize = row.ended.values().map(Vec::len).sum();
             let mut decision = row.campaign.clone();
@@ -1341,14 +1363,69 @@ impl HubStore {
                 own.append(
                     &self.origin,
                     event,
-                    envelope.correlation_id.clone(),
-                    Some(envelope.event_id.0),
+                    correlation_id.clone(),
+                    causation_id,
                     Timestamp::now(),
                 )?;
             }
             row.decided = Some(decision.status);
         }
-        own.put_campaign(&row)
+        Ok(())
+    }
+
+    /// Ends the part of a lost till in every shared campaign it holds seats of and had not
+    /// ended: its participants are those its log shows up to `upto` (joins minus leaves).
+    /// Each campaign is then decided if every other holder has ended too.
+    fn end_lost_parts(
+        &self,
+        own: &mut OwnLog<'_>,
+        node: &NodeId,
+        upto: u64,
+        correlation_id: &CorrelationId,
+    ) -> Result<Vec<CampaignId>, HubStoreError> {
+        let mut open: Vec<HubCampaign> = Vec::new();
+        for entry in own.campaigns.iter().map_err(storage)? {
+            let (_, json) = entry.map_err(storage)?;
+            let row: HubCampaign = serde_json::from_slice(json.value()).map_err(storage)?;
+            if row.decided.is_none()
+                && row.holders.contains(node.as_str())
+                && !row.ended.contains_key(node.as_str())
+            {
+                open.push(row);
+            }
+        }
+        if open.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut joined: BTreeMap<CampaignId, Vec<String>> = BTreeMap::new();
+        for entry in own
+            .fleet
+            .range((node.as_str(), 1)..=(node.as_str(), upto))
+            .map_err(storage)?
+        {
+            let (_, bytes) = entry.map_err(storage)?;
+            match Envelope::decode(bytes.value()).map_err(storage)?.event {
+                Event::CampaignJoined(j) => joined
+                    .entry(j.campaign_id)
+                    .or_default()
+                    .push(j.user_id.to_string()),
+                Event::CampaignLeft(l) => joined
+                    .entry(l.campaign_id)
+                    .or_default()
+                    .retain(|u| *u != l.user_id.as_str()),
+                _ => {}
+            }
+        }
+        let mut ended = Vec::new();
+        for mut row in open {
+            let id = row.campaign.id;
+            row.ended
+                .insert(node.to_string(), joined.remove(&id).unwrap_or_default());
+            self.decide_when_ended(own, &mut row, correlation_id.clone(), None)?;
+            own.put_campaign(&row)?;
+            ended.push(id);
+        }
+        Ok(ended)
     }
 
     /// The hub gives `seats` of the seats it holds of a campaign to the till `to` (of any
@@ -1621,6 +1698,7 @@ impl HubStore {
                 )?;
                 reclaimed.push(event);
             }
+            let campaigns = self.end_lost_parts(&mut own, node, upto, &correlation_id)?;
             Reclaim {
                 node_id: node.to_string(),
                 store_id: store.to_string(),
@@ -1628,6 +1706,7 @@ impl HubStore {
                 revoked: endpoint,
                 upto,
                 reclaimed,
+                campaigns,
             }
         };
         txn.commit().map_err(storage)?;

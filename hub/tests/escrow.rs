@@ -551,3 +551,139 @@ async fn the_hub_shows_each_stores_offline_card_budget() {
     assert_eq!(status, 400, "{refused}");
     hub.stop().await;
 }
+
+/// A shared campaign waits for every holder's part to end; a holder lost for good would block
+/// it, so reclaiming that till ends its part with the participants its log showed, and the
+/// hub decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reclaiming_a_lost_holder_unblocks_a_shared_campaigns_decision() {
+    use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus};
+    use fusion_contracts::events::{
+        CampaignEnded, CampaignJoined, SeatsReceived, SeatsTransferred,
+    };
+    use fusion_contracts::{
+        CampaignId, CorrelationId, Currency, CustomerId, Decimal, Envelope, Event, EventId, NodeId,
+        ProductId, Sku, Timestamp,
+    };
+    use fusion_sync::net::EventSink;
+
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let (key_a, key_b) = (
+        net::SecretKey::generate().public(),
+        net::SecretKey::generate().public(),
+    );
+    hub.hub.state.store.enroll(key_a, "store-a").unwrap();
+    hub.hub.state.store.enroll(key_b, "store-b").unwrap();
+    let (a, b) = (
+        NodeId::new("till-a").unwrap(),
+        NodeId::new("till-b").unwrap(),
+    );
+    let id = CampaignId::from_u128(42);
+    let snapshot = |participants: u32| CampaignSnapshot {
+        id,
+        product_id: ProductId::from_u128(1),
+        sku: Sku::new("GB").unwrap(),
+        min_participants: 2,
+        max_participants: 4,
+        price: Decimal::new(500, 2),
+        original_price: Decimal::new(900, 2),
+        currency: Currency::USD,
+        start_time: Timestamp::from_unix_ms(0),
+        end_time: Timestamp::from_unix_ms(1_000),
+        actual_participants: participants,
+        status: CampaignStatus::Active,
+        created_at: Timestamp::from_unix_ms(0),
+        updated_at: Timestamp::from_unix_ms(0),
+    };
+    let joined = |user: &str, participants| {
+        Event::from(CampaignJoined {
+            campaign_id: id,
+            campaign: snapshot(participants),
+            user_id: CustomerId::new(user).unwrap(),
+        })
+    };
+    let log = |origin: &NodeId, events: Vec<Event>| -> Vec<Envelope> {
+        events
+            .into_iter()
+            .zip(1u64..)
+            .map(|(event, seq)| {
+                Envelope::new(
+                    EventId(uuid::Uuid::now_v7()),
+                    origin.clone(),
+                    seq,
+                    Timestamp::from_unix_ms(seq as i64),
+                    CorrelationId::new("seats").unwrap(),
+                    None,
+                    event,
+                )
+                .unwrap()
+            })
+            .collect()
+    };
+    let transfer = uuid::Uuid::from_u128(7);
+    let from_a = log(
+        &a,
+        vec![
+            SeatsTransferred {
+                campaign_id: id,
+                transfer_id: transfer,
+                seats: 2,
+                to: b.clone(),
+                previous_seats: 4,
+                available: 2,
+                campaign: snapshot(0),
+            }
+            .into(),
+            joined("a1", 1),
+            CampaignEnded {
+                campaign_id: id,
+                campaign: snapshot(1),
+                participants: vec![CustomerId::new("a1").unwrap()],
+                seats_left: 1,
+            }
+            .into(),
+        ],
+    );
+    let from_b = log(
+        &b,
+        vec![
+            SeatsReceived {
+                campaign_id: id,
+                transfer_id: transfer,
+                seats: 2,
+                from: a.clone(),
+                previous_seats: 0,
+                available: 2,
+                campaign: snapshot(0),
+            }
+            .into(),
+            joined("b1", 1),
+            joined("b2", 2),
+        ],
+    );
+    let store = hub.hub.state.store.clone();
+    assert_eq!(store.store(key_a, &a, from_a).await, Ok(3));
+    assert_eq!(store.store(key_b, &b, from_b).await, Ok(3));
+    let path = format!("/campaigns/{id}/seats");
+    let (_, row) = hub.api.get(&path).await;
+    assert_eq!(row["decided"], Value::Null, "b's part has not ended: {row}");
+
+    let (status, reclaim) = hub
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/escrow/reclaim",
+            Some(json!({ "nodeId": "till-b" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{reclaim}");
+    assert_eq!(reclaim["campaigns"], json!([id.to_string()]));
+    let (_, row) = hub.api.get(&path).await;
+    assert_eq!(
+        row["decided"], "closed",
+        "1 + 2 participants reach the minimum of 2: {row}"
+    );
+    assert_eq!(row["ended"]["till-b"], json!(["b1", "b2"]));
+    hub.stop().await;
+}

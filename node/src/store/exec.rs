@@ -175,7 +175,8 @@ impl Batch {
             | Event::CampaignSuccessful(_)
             | Event::CampaignFailed(_)
             | Event::CampaignClosed(_)
-            | Event::CampaignCancelled(_) => {
+            | Event::CampaignCancelled(_)
+            | Event::CampaignSettled(_) => {
                 let mut docs = super::lock_docs(&self.docs);
                 shared_state::record_campaign_event(t, &mut docs, &self.node_id, event)?
             }

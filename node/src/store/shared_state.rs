@@ -87,6 +87,7 @@ pub(super) fn record_campaign_event(
         Event::CampaignFailed(e) => e.campaign_id,
         Event::CampaignClosed(e) => e.campaign_id,
         Event::CampaignCancelled(e) => e.campaign_id,
+        Event::CampaignSettled(e) => e.campaign_id,
         _ => return Ok(None),
     };
     let campaign = tables::get_campaign(&t.campaigns, id)?
@@ -95,11 +96,13 @@ pub(super) fn record_campaign_event(
         .snapshot();
     let doc = DocId::campaign(id);
     let recorded = docs.get(&doc).and_then(|d| read_campaign(d, id));
-    // A till holding seats of another till's campaign never writes its document.
-    if recorded
-        .as_ref()
-        .is_some_and(|c| c.campaign.status == campaign.status || c.owner != *owner)
-    {
+    // Only the till that created a campaign writes its document: a till holding seats of
+    // another till's campaign never does, whether or not that document reached it yet.
+    let writes = match &recorded {
+        Some(c) => c.owner == *owner && c.campaign.status != campaign.status,
+        None => matches!(event, Event::CampaignCreated(_)),
+    };
+    if !writes {
         return Ok(None);
     }
     let written = docs.edit(&doc, |d| {
