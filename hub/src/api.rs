@@ -33,6 +33,8 @@
 //!   total and every event about it (order, reservation, payment, shipping).
 //! - `GET /escrow?store=&sku=`: stock rights per store and sku — what each till holds and has
 //!   reserved, and the transfers in transit between holders (docs/ESCROW.md).
+//! - `GET /escrow/campaigns`: every campaign whose seats are shared between stores, as
+//!   `GET /campaigns/{id}/seats` shows one.
 //! - `GET /escrow/budget?store=`: each store's offline card budget per currency — its cap (the
 //!   sum of its tills' shares), and per till the share, the exposure (approved offline, not
 //!   settled) and the headroom.
@@ -149,6 +151,7 @@ pub fn router(state: HubState) -> Router {
         .route("/escrow", get(escrow))
         .route("/escrow/transfer", post(escrow_transfer))
         .route("/escrow/budget", get(escrow_budget))
+        .route("/escrow/campaigns", get(escrow_campaigns))
         .route("/escrow/reclaim", post(escrow_reclaim))
         .route("/escrow/rebalance", post(escrow_rebalance))
         .route("/metrics", get(prometheus))
@@ -1432,4 +1435,13 @@ async fn escrow_budget(
         .filter(|r| query.store.as_deref().is_none_or(|s| s == r.store_id))
         .collect();
     Ok(ok(&rows))
+}
+
+async fn escrow_campaigns(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let store = state.store.clone();
+    Ok(ok(&blocking(move || store.hub_campaigns()).await?))
 }

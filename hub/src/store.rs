@@ -1553,6 +1553,18 @@ impl HubStore {
             .collect())
     }
 
+    /// Every shared campaign's seats as the hub follows them, in campaign id order.
+    pub fn hub_campaigns(&self) -> Result<Vec<HubCampaign>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(HUB_CAMPAIGNS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, json) = entry.map_err(storage)?;
+            out.push(serde_json::from_slice(json.value()).map_err(storage)?);
+        }
+        Ok(out)
+    }
+
     /// A shared campaign's seats as the hub follows them.
     pub fn hub_campaign(&self, id: CampaignId) -> Result<Option<HubCampaign>, HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;

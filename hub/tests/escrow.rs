@@ -685,5 +685,7 @@ async fn reclaiming_a_lost_holder_unblocks_a_shared_campaigns_decision() {
         "1 + 2 participants reach the minimum of 2: {row}"
     );
     assert_eq!(row["ended"]["till-b"], json!(["b1", "b2"]));
+    let (_, all) = hub.api.get("/escrow/campaigns").await;
+    assert_eq!(all, json!([row]), "the list of shared campaigns");
     hub.stop().await;
 }
