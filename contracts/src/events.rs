@@ -30,8 +30,9 @@ pub use campaigns::{
     SeatsTransferred,
 };
 pub use payments::{
-    OfflineBudgetSet, OrderFlagged, OrderPaid, PaymentAuthorized, PaymentCreated, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided, StoreCreditChanged,
+    OfflineBudgetReceived, OfflineBudgetSet, OfflineBudgetTransferred, OrderFlagged, OrderPaid,
+    PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved, PaymentRefunded,
+    PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 
@@ -618,6 +619,8 @@ events! {
     CampaignSettled => "group-commerce.campaign.settled", version = 1, key = |p| p.campaign_id.to_string();
     InventoryBackordered => "inventory.backordered", version = 1, key = |p| p.order_id.to_string();
     OfflineBudgetSet => "payment.offline_budget_set", version = 1, key = |p| p.currency.to_string();
+    OfflineBudgetTransferred => "payment.offline_budget_transferred", version = 1, key = |p| p.currency.to_string();
+    OfflineBudgetReceived => "payment.offline_budget_received", version = 1, key = |p| p.currency.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

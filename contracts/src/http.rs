@@ -254,6 +254,27 @@ impl TransferStockRequest {
     }
 }
 
+/// `POST /escrow/card-budget/transfer`: give part of this till's unused offline card budget to
+/// another till of the store.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferBudgetRequest {
+    /// The receiving till's node id.
+    pub to: String,
+    pub amount: AmountBody,
+}
+
+impl TransferBudgetRequest {
+    pub fn into_parts(self) -> Result<(crate::NodeId, Money), FieldError> {
+        let to = crate::NodeId::new(self.to.trim()).map_err(|e| FieldError::new("to", e.reason))?;
+        let amount = price("amount.amount", self.amount.amount, self.amount.currency)?;
+        if amount.minor <= 0 {
+            return Err(FieldError::new("amount.amount", "must be positive"));
+        }
+        Ok((to, amount))
+    }
+}
+
 /// `POST /campaigns/{id}/seats/transfer`: give free seats of a campaign to another holder.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

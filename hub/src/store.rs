@@ -56,8 +56,8 @@ const FLEET_TRANSFERS: TableDefinition<u128, &[u8]> = TableDefinition::new("flee
 /// Transfer id → the origin that took it in. A transfer without a receipt is in transit (a
 /// receipt may arrive before its transfer: they come from different tills' logs).
 const FLEET_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("fleet_receipts");
-/// (origin, currency) → minor units: each till's share of its store's offline card budget, as
-/// its last `payment.offline_budget_set` recorded it.
+/// (origin, currency) → minor units: the offline card budget each till holds (its configured
+/// share, moved by budget transfers).
 const FLEET_BUDGETS: TableDefinition<(&str, &str), i64> = TableDefinition::new("fleet_budgets");
 /// Payment id → JSON [`OfflineApproval`]: card payments a till approved offline that the
 /// provider has not settled yet (as far as the hub has seen): the budget's exposure.
@@ -381,11 +381,33 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
             change(r.sku.as_str(), &|l| l.0 = r.available)?;
             p.receipts.insert(r.transfer_id.as_u128(), origin)?;
         }
+        // A till's budget: its configured share moves what it holds by the difference; a
+        // transfer or receipt states what it holds afterwards (the node's fold, `budget_after`).
         Event::OfflineBudgetSet(b) => {
-            let share =
-                fusion_contracts::Money::from_decimal(b.share, b.currency).map_or(0, |m| m.minor);
+            let minor =
+                |d| fusion_contracts::Money::from_decimal(d, b.currency).map_or(0, |m| m.minor);
+            let code = b.currency.to_string();
+            let held = p
+                .budgets
+                .get((origin, code.as_str()))?
+                .map_or(0, |v| v.value());
+            let moved = minor(b.share) - b.previous.map_or(0, minor);
+            p.budgets.insert((origin, code.as_str()), held + moved)?;
+        }
+        Event::OfflineBudgetTransferred(fusion_contracts::events::OfflineBudgetTransferred {
+            share,
+            currency,
+            ..
+        })
+        | Event::OfflineBudgetReceived(fusion_contracts::events::OfflineBudgetReceived {
+            share,
+            currency,
+            ..
+        }) => {
+            let held =
+                fusion_contracts::Money::from_decimal(*share, *currency).map_or(0, |m| m.minor);
             p.budgets
-                .insert((origin, b.currency.to_string().as_str()), share)?;
+                .insert((origin, currency.to_string().as_str()), held)?;
         }
         Event::PaymentOfflineApproved(a) => {
             let approval = OfflineApproval {

@@ -689,3 +689,91 @@ async fn reclaiming_a_lost_holder_unblocks_a_shared_campaigns_decision() {
     assert_eq!(all, json!([row]), "the list of shared campaigns");
     hub.stop().await;
 }
+
+/// Offline card budget moves between the tills of a store like stock: the giver's unused
+/// budget goes down at once, the receiver's up once it has seen the transfer over the mesh,
+/// and the hub's view of the store follows; the store's cap is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_card_budget_moves_between_tills() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let any = "127.0.0.1:0".parse().unwrap();
+    let (ep_a, ep_b) = (
+        endpoint(dir_a.path(), any).await,
+        endpoint(dir_b.path(), any).await,
+    );
+    let (id_a, addr_a) = (ep_a.id(), ep_a.bound_sockets()[0]);
+    let (id_b, addr_b) = (ep_b.id(), ep_b.bound_sockets()[0]);
+    for ep in [&ep_a, &ep_b] {
+        hub.hub.state.store.enroll(ep.id(), "store-1").unwrap();
+    }
+    let usd = |minor| fusion_contracts::Money {
+        minor,
+        currency: fusion_contracts::Currency::USD,
+    };
+    let policy = |share| fusion_node::card::PaymentPolicy {
+        offline_floor_limit: Some(usd(5_000)),
+        offline_budget: Some(usd(share)),
+        ..Default::default()
+    };
+    let hub_link = || PeerLink::new(Role::Hub, hub.id, vec![hub.addr]);
+    let a = Till::start_with(
+        dir_a.path(),
+        ep_a,
+        vec![hub_link(), PeerLink::new(Role::Till, id_b, vec![addr_b])],
+        policy(30_000),
+    )
+    .await;
+    let b = Till::start_with(
+        dir_b.path(),
+        ep_b,
+        vec![hub_link(), PeerLink::new(Role::Till, id_a, vec![addr_a])],
+        policy(10_000),
+    )
+    .await;
+    let give = |to: &str, amount: f64| json!({ "to": to, "amount": { "amount": amount, "currency": "USD" } });
+    let (status, refused) =
+        post(&a, "/escrow/card-budget/transfer", give(&b.node_id, 300.01)).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (422, Some("amount")),
+        "{refused}"
+    );
+    for (body, field) in [
+        (give(&a.node_id, 1.0), "to"),
+        (give(&b.node_id, 0.0), "amount.amount"),
+        (
+            json!({ "to": b.node_id, "amount": { "amount": 1, "currency": "XYZ" } }),
+            "amount.currency",
+        ),
+    ] {
+        let (status, refused) = post(&a, "/escrow/card-budget/transfer", body).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (400, Some(field)),
+            "{refused}"
+        );
+    }
+    let (status, after) = post(&a, "/escrow/card-budget/transfer", give(&b.node_id, 120.0)).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["cardBudget"]["share"], json!(180.0));
+    eventually(&b.api, "/escrow", "b takes the budget in", |e| {
+        e["cardBudget"]["share"] == json!(220.0)
+    })
+    .await;
+    let at_hub = eventually(&hub.api, "/escrow/budget", "the hub follows", |rows| {
+        rows[0]["holders"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|t| t["share"] == json!(220.0)))
+    })
+    .await;
+    assert_eq!(
+        at_hub[0]["cap"],
+        json!(400.0),
+        "the store's cap is unchanged: {at_hub}"
+    );
+    a.stop().await;
+    b.stop().await;
+    hub.stop().await;
+}

@@ -98,6 +98,10 @@ pub fn router(state: AppState) -> Router {
         .route("/inventory/{sku}/adjust", post(inventory::adjust))
         .route("/inventory/{sku}/transfer", post(inventory::transfer))
         .route("/escrow", get(inventory::escrow))
+        .route(
+            "/escrow/card-budget/transfer",
+            post(inventory::transfer_budget),
+        )
         .route("/orders", post(orders::place).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
@@ -146,7 +150,7 @@ pub fn router(state: AppState) -> Router {
         settings::get, settings::update,
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
-        inventory::escrow,
+        inventory::escrow, inventory::transfer_budget,
         orders::place, orders::list, orders::get, orders::cancel,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
@@ -253,6 +257,7 @@ const ROUTES: &[&str] = &[
     "/campaigns/{id}/leave",
     "/campaigns/{id}/cancel",
     "/campaigns/{id}/seats/transfer",
+    "/escrow/card-budget/transfer",
     "/tokens",
     "/tokens/{id}",
 ];

@@ -158,6 +158,18 @@ pub enum Command {
     RevokeToken(TokenId),
     /// Records this till's share of the store's offline card budget when it changed.
     SetOfflineBudget(fusion_contracts::Money),
+    /// Gives part of this till's unused offline card budget to another till.
+    TransferBudget {
+        transfer_id: uuid::Uuid,
+        to: fusion_contracts::NodeId,
+        amount: fusion_contracts::Money,
+    },
+    /// Takes in budget another till gave this one (the writer, with the events that brought it).
+    ReceiveBudget {
+        transfer_id: uuid::Uuid,
+        from: fusion_contracts::NodeId,
+        amount: fusion_contracts::Money,
+    },
 }
 
 /// What a command produced, as stored for idempotent replays.

@@ -382,6 +382,7 @@ async fn openapi_lists_every_route() {
         ("/inventory/{sku}/transfer", "post"),
         ("/escrow", "get"),
         ("/campaigns/{id}/seats/transfer", "post"),
+        ("/escrow/card-budget/transfer", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -261,6 +261,88 @@ pub struct OfflineBudgetSet {
     pub previous: Option<Decimal>,
 }
 
+/// `payment.offline_budget_transferred`: this till gave part of its unused offline card budget
+/// to another till of its store; it counts for the receiver once it records the receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineBudgetTransferred {
+    pub transfer_id: uuid::Uuid,
+    /// The receiving till's node id.
+    #[schemars(with = "String")]
+    pub to: crate::NodeId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    /// This till's share before and after.
+    pub previous_share: Decimal,
+    pub share: Decimal,
+}
+
+/// `payment.offline_budget_received`: this till took in budget another till gave it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineBudgetReceived {
+    pub transfer_id: uuid::Uuid,
+    #[schemars(with = "String")]
+    pub from: crate::NodeId,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub previous_share: Decimal,
+    pub share: Decimal,
+}
+
+/// `before ± amount = after`, in `currency`'s minor units.
+fn check_move(
+    topic: &'static str,
+    amount: Decimal,
+    before: Decimal,
+    after: Decimal,
+    currency: Currency,
+    sign: i64,
+) -> Result<(), EventError> {
+    positive(topic, "amount", amount, currency)?;
+    let minor = |field, d| check_amount(topic, field, d, currency).map(|m| m.minor);
+    let (amount, before, after) = (
+        minor("amount", amount)?,
+        minor("previousShare", before)?,
+        minor("share", after)?,
+    );
+    if before + sign * amount != after {
+        return Err(invalid(
+            topic,
+            "share must equal previousShare moved by amount",
+        ));
+    }
+    Ok(())
+}
+
+impl OfflineBudgetTransferred {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "payment.offline_budget_transferred";
+        check_move(
+            T,
+            self.amount,
+            self.previous_share,
+            self.share,
+            self.currency,
+            -1,
+        )
+    }
+}
+
+impl OfflineBudgetReceived {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "payment.offline_budget_received";
+        check_move(
+            T,
+            self.amount,
+            self.previous_share,
+            self.share,
+            self.currency,
+            1,
+        )
+    }
+}
+
 impl OfflineBudgetSet {
     pub(super) fn validate(&self) -> Result<(), EventError> {
         const T: &str = "payment.offline_budget_set";

@@ -94,6 +94,16 @@ pub struct Till {
 
 impl Till {
     pub async fn start(dir: &Path, endpoint: net::Endpoint, peers: Vec<PeerLink>) -> Till {
+        Self::start_with(dir, endpoint, peers, Default::default()).await
+    }
+
+    /// `start`, taking card payments offline under `policy` (its floor limit and budget share).
+    pub async fn start_with(
+        dir: &Path,
+        endpoint: net::Endpoint,
+        peers: Vec<PeerLink>,
+        policy: fusion_node::card::PaymentPolicy,
+    ) -> Till {
         let options = StoreOptions {
             store_id: Some(StoreId::new("store-1").unwrap()),
             ..StoreOptions::default()
@@ -120,7 +130,7 @@ impl Till {
             relay: None,
         });
         let sync = fusion_node::replication::start(&store, endpoint, &links);
-        let node = node.with_sync_links(links);
+        let node = node.with_sync_links(links).with_payment_policy(policy);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();

@@ -219,6 +219,9 @@ fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
             "offline_budget_exhausted",
             message,
         ),
+        PaymentRejected::OfflineBudgetShort { .. } => {
+            unprocessable("insufficient_budget", "amount")
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use fusion_contracts::Sku;
 use fusion_contracts::commands::InventoryCommand;
 use fusion_contracts::http::{
     AdjustStockRequest, CardBudgetRights, ErrorBody, EscrowResponse, HolderRights, Role,
-    SetStockRequest, StockResponse, StockRights, StoreStockRights, TransferInTransit,
-    TransferStockRequest,
+    SetStockRequest, StockResponse, StockRights, StoreStockRights, TransferBudgetRequest,
+    TransferInTransit, TransferStockRequest,
 };
 
 use super::error::ApiError;
@@ -161,6 +161,33 @@ fn hub_holder(state: &AppState) -> Result<fusion_contracts::NodeId, ApiError> {
     ))
 }
 
+/// Give part of this till's unused offline card budget to another till of the store (`to`: its
+/// node id); it counts for the receiver once it has seen the transfer over the mesh. 422 past
+/// the unused budget (share − exposure).
+#[utoipa::path(post, path = "/escrow/card-budget/transfer", tag = "inventory",
+    request_body = TransferBudgetRequest,
+    responses((status = 200, body = EscrowResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn transfer_budget(
+    State(state): State<AppState>,
+    who: Principal,
+    ctx: WriteContext,
+    body: JsonBody<TransferBudgetRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Manager)?;
+    let (to, amount) = body.value.into_parts()?;
+    if to == *state.store.node_id() {
+        return Err(ApiError::validation("to", "names this till"));
+    }
+    let command = Command::TransferBudget {
+        transfer_id: uuid::Uuid::now_v7(),
+        to,
+        amount,
+    };
+    let written = submit(&state, &ctx, body.digest, command).await?;
+    written.decision?;
+    escrow(State(state), who).await
+}
+
 /// The stock rights this till holds, per sku, and the transfers it made that are in transit.
 #[utoipa::path(get, path = "/escrow", tag = "inventory",
     responses((status = 200, body = EscrowResponse)))]
@@ -214,7 +241,14 @@ pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Re
         });
     }
     let card_budget = match state.payment_policy.offline_budget {
-        Some(share) => {
+        Some(configured) => {
+            // What this till holds now: its configured share, moved by budget transfers.
+            let share = fusion_contracts::Money {
+                minor: read
+                    .held_budget(configured.currency)?
+                    .unwrap_or(configured.minor),
+                currency: configured.currency,
+            };
             let used = read.offline_exposure(share.currency)?;
             let money = |minor| fusion_contracts::Money {
                 minor,

@@ -125,6 +125,8 @@ pub enum PaymentRejected {
         budget: Money,
         exposure: Money,
     },
+    #[error("this till's unused offline card budget is {unused}; {requested} asked for")]
+    OfflineBudgetShort { requested: Money, unused: Money },
 }
 
 /// Records a payment. Cash is captured at once; a card stays pending until the provider answers.

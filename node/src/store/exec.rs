@@ -77,7 +77,7 @@ pub(super) struct Tables<'txn> {
     pub peer_receipts: Table<'txn, u128, &'static str>,
     pub campaign_seats: Table<'txn, u128, &'static [u8]>,
     pub backorders: Table<'txn, (u128, &'static str), (u64, u64)>,
-    pub offline_budget: Table<'txn, &'static str, i64>,
+    pub offline_budget: Table<'txn, &'static str, (i64, i64)>,
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
@@ -462,7 +462,7 @@ fn execute(
         },
         Command::SetOfflineBudget(share) => {
             let code = share.currency.to_string();
-            let recorded = t.offline_budget.get(code.as_str())?.map(|v| v.value());
+            let recorded = t.offline_budget.get(code.as_str())?.map(|v| v.value().0);
             if recorded != Some(share.minor) {
                 let money = |minor| fusion_contracts::Money {
                     minor,
@@ -481,6 +481,68 @@ fn execute(
                 )?;
             }
             Ok(Ok(Outcome::OfflineBudget(*share)))
+        }
+        Command::TransferBudget {
+            transfer_id,
+            to,
+            amount,
+        } => {
+            let held = tables::held_budget(&t.offline_budget, amount.currency)?.unwrap_or(0);
+            let exposure =
+                tables::offline_exposure(&t.payment_followups, &t.payments, amount.currency)?;
+            let money = |minor| fusion_contracts::Money {
+                minor,
+                currency: amount.currency,
+            };
+            let unused = (held - exposure).max(0);
+            if amount.minor > unused {
+                return Ok(Err(PaymentRejected::OfflineBudgetShort {
+                    requested: *amount,
+                    unused: money(unused),
+                }
+                .into()));
+            }
+            let event = fusion_contracts::events::OfflineBudgetTransferred {
+                transfer_id: *transfer_id,
+                to: to.clone(),
+                amount: amount.to_decimal(),
+                currency: amount.currency,
+                previous_share: money(held).to_decimal(),
+                share: money(held - amount.minor).to_decimal(),
+            };
+            batch.record_chain(
+                t,
+                vec![event.into()],
+                &request.correlation_id,
+                request.command_id,
+            )?;
+            Ok(Ok(Outcome::OfflineBudget(money(held - amount.minor))))
+        }
+        Command::ReceiveBudget {
+            transfer_id,
+            from,
+            amount,
+        } => {
+            let held = tables::held_budget(&t.offline_budget, amount.currency)?.unwrap_or(0);
+            let money = |minor| fusion_contracts::Money {
+                minor,
+                currency: amount.currency,
+            };
+            let event = fusion_contracts::events::OfflineBudgetReceived {
+                transfer_id: *transfer_id,
+                from: from.clone(),
+                amount: amount.to_decimal(),
+                currency: amount.currency,
+                previous_share: money(held).to_decimal(),
+                share: money(held + amount.minor).to_decimal(),
+            };
+            batch.record_chain(
+                t,
+                vec![event.into()],
+                &request.correlation_id,
+                request.command_id,
+            )?;
+            Ok(Ok(Outcome::OfflineBudget(money(held + amount.minor))))
         }
     }
 }
@@ -770,6 +832,17 @@ fn execute_payment(
             payments::refund(payment.as_ref(), c, credit.as_ref())
         }
         (PaymentCommand::ApproveOffline(c), Some(o)) => {
+            // The budget this till holds now (its configured share, moved by transfers).
+            let mut c = c.clone();
+            if let (Some(p), Some(_)) = (&payment, c.budget)
+                && let Some(minor) = tables::held_budget(&t.offline_budget, p.currency())?
+            {
+                c.budget = Some(fusion_contracts::Money {
+                    minor,
+                    currency: p.currency(),
+                });
+            }
+            let c = &c;
             let exposure = match (&payment, c.budget) {
                 (Some(p), Some(_)) => {
                     tables::offline_exposure(&t.payment_followups, &t.payments, p.currency())?
@@ -976,6 +1049,37 @@ pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), Store
     Ok(())
 }
 
+/// A budget event's currency and this till's (configured, held) budget after it, given what
+/// was recorded before (`recorded`, by currency code). A new configured share moves what is
+/// held by the difference; a transfer or receipt states what is held afterwards.
+fn budget_after(
+    event: &Event,
+    recorded: impl Fn(&str) -> Result<Option<(i64, i64)>, StoreError>,
+) -> Result<(fusion_contracts::Currency, (i64, i64)), StoreError> {
+    let minor = |amount, currency| {
+        fusion_contracts::Money::from_decimal(amount, currency)
+            .map(|m| m.minor)
+            .map_err(|e| StoreError::Invariant(format!("a recorded offline budget: {e}")))
+    };
+    let currency = match event {
+        Event::OfflineBudgetSet(e) => e.currency,
+        Event::OfflineBudgetTransferred(e) => e.currency,
+        Event::OfflineBudgetReceived(e) => e.currency,
+        _ => return Err(StoreError::Invariant("not a budget event".into())),
+    };
+    let (configured, held) = recorded(&currency.to_string())?.unwrap_or((0, 0));
+    let after = match event {
+        Event::OfflineBudgetSet(e) => {
+            let share = minor(e.share, e.currency)?;
+            (share, held + share - configured)
+        }
+        Event::OfflineBudgetTransferred(e) => (configured, minor(e.share, e.currency)?),
+        Event::OfflineBudgetReceived(e) => (configured, minor(e.share, e.currency)?),
+        _ => unreachable!("matched above"),
+    };
+    Ok((currency, after))
+}
+
 /// Whether `order` still owes backordered units.
 fn owes(t: &Tables, order: OrderId) -> Result<bool, StoreError> {
     let first = t
@@ -1131,13 +1235,14 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         // A reclaim is the hub's (its holder of the store records it); a till only folds it
         // from the hub's log (`shared_state::store_peer_events`).
         Event::InventoryInsufficient(_) | Event::StockReclaimed(_) => {}
-        Event::OfflineBudgetSet(e) => {
-            let minor =
-                fusion_contracts::Money::from_decimal(e.share, e.currency).map_err(|err| {
-                    StoreError::Invariant(format!("a recorded offline budget: {err}"))
-                })?;
+        Event::OfflineBudgetSet(_)
+        | Event::OfflineBudgetTransferred(_)
+        | Event::OfflineBudgetReceived(_) => {
+            let (currency, held) = budget_after(event, |code| {
+                Ok(t.offline_budget.get(code)?.map(|v| v.value()))
+            })?;
             t.offline_budget
-                .insert(e.currency.to_string().as_str(), minor.minor)?;
+                .insert(currency.to_string().as_str(), held)?;
         }
         Event::InventoryBackordered(e) => {
             for line in &e.items {

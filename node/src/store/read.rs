@@ -282,6 +282,15 @@ impl Reader {
         )
     }
 
+    /// The offline card budget this till holds in `currency` (its configured share moved by
+    /// budget transfers), once a share was recorded.
+    pub fn held_budget(
+        &self,
+        currency: fusion_contracts::Currency,
+    ) -> Result<Option<i64>, StoreError> {
+        tables::held_budget(&self.txn.open_table(tables::OFFLINE_BUDGET)?, currency)
+    }
+
     pub fn payment_followups(&self, limit: usize) -> Result<Vec<PaymentId>, StoreError> {
         let table = self.txn.open_table(PAYMENT_FOLLOWUPS)?;
         let mut out = Vec::new();

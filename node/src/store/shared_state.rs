@@ -233,6 +233,23 @@ pub(super) fn store_peer_events(
                 })),
                 e.transfer_id,
             )),
+            Event::OfflineBudgetTransferred(e) if e.to == *own => {
+                let amount =
+                    fusion_contracts::Money::from_decimal(e.amount, e.currency).map_err(|err| {
+                        StoreError::Corrupt {
+                            table: "peer_events",
+                            reason: err.to_string(),
+                        }
+                    })?;
+                follow_ups.push(follow_up(
+                    Command::ReceiveBudget {
+                        transfer_id: e.transfer_id,
+                        from: origin.clone(),
+                        amount,
+                    },
+                    e.transfer_id,
+                ))
+            }
             // Only the hub closes a campaign whose seats are shared: its decision.
             Event::CampaignClosed(e)
                 if tables::get_seats(&t.campaign_seats, e.campaign_id)?

@@ -52,10 +52,21 @@ pub(super) const CAMPAIGN_SEATS: TableDefinition<u128, &[u8]> =
 /// till took, filled oldest first as its stock grows.
 pub(super) const BACKORDERS: TableDefinition<(u128, &str), (u64, u64)> =
     TableDefinition::new("backorders");
-/// Currency code → minor units: this till's share of the store's offline card budget, as its
-/// last `payment.offline_budget_set` recorded it.
-pub(super) const OFFLINE_BUDGET: TableDefinition<&str, i64> =
+/// Currency code → (configured, held) minor units: this till's share of the store's offline
+/// card budget as last configured (`payment.offline_budget_set`), and what it holds after the
+/// budget it gave away and took in (`payment.offline_budget_transferred|received`).
+pub(super) const OFFLINE_BUDGET: TableDefinition<&str, (i64, i64)> =
     TableDefinition::new("offline_budget");
+
+/// The offline card budget this till holds in `currency` (minor units), if it has one.
+pub(super) fn held_budget(
+    table: &impl ReadableTable<&'static str, (i64, i64)>,
+    currency: fusion_contracts::Currency,
+) -> Result<Option<i64>, StoreError> {
+    Ok(table
+        .get(currency.to_string().as_str())?
+        .map(|v| v.value().1))
+}
 /// (origin, sku) → [`StockLevel`]: the stock rights of the store's other tills, folded from
 /// `peer_events` (what this till knows of them).
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =

@@ -1110,5 +1110,28 @@ async fn the_offline_card_budget_caps_unsettled_offline_approvals() {
         "{}",
         recorded[0]
     );
+    // Budget given away is budget this till no longer has: 9 of 20 is exposed, so at most 11
+    // can go; after giving 11, another offline approval of 6 is refused (9 + 6 > 9).
+    let give = |amount: i64| json!({ "to": "till-next-door", "amount": { "amount": amount, "currency": "USD" } });
+    let short = node.post("/escrow/card-budget/transfer", give(12)).await;
+    assert_eq!(
+        short.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        short.body
+    );
+    let given = node.post("/escrow/card-budget/transfer", give(11)).await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.body);
+    assert_eq!(given.body["cardBudget"]["share"], json!(9.0));
+    let extra = order_of(&node, "B5", json!(6)).await;
+    let refused = node
+        .post("/payments", payment(&extra, json!(6), &visa))
+        .await;
+    assert_error(
+        &refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "offline_budget_exhausted",
+        None,
+    );
     node.stop().await;
 }
