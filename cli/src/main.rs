@@ -63,9 +63,12 @@ enum Top {
     /// Stock levels: set, adjust, transfer, list.
     #[command(subcommand)]
     Stock(stock_cmd::StockCommand),
-    /// The rights this till holds (stock, offline card budget), what is in transit, and the
-    /// store as this till knows it (the same as `fusion stock escrow`).
+    /// The rights this till holds (stock, campaign seats, offline card budget), what is in
+    /// transit, and the store as this till knows it; or give budget to another till.
+    #[command(args_conflicts_with_subcommands = true)]
     Escrow {
+        #[command(subcommand)]
+        action: Option<stock_cmd::EscrowAction>,
         #[command(flatten)]
         target: client::Target,
     },
@@ -110,9 +113,14 @@ fn main() -> ExitCode {
             Top::Token(cmd) => token_cmd::run(cmd, cli.json).await,
             Top::Products(cmd) => products_cmd::run(cmd, cli.json).await,
             Top::Stock(cmd) => stock_cmd::run(cmd, cli.json).await,
-            Top::Escrow { target } => {
-                stock_cmd::run(stock_cmd::StockCommand::Escrow { target }, cli.json).await
-            }
+            Top::Escrow {
+                action: None,
+                target,
+            } => stock_cmd::run(stock_cmd::StockCommand::Escrow { target }, cli.json).await,
+            Top::Escrow {
+                action: Some(action),
+                target,
+            } => stock_cmd::escrow_action(action, target, cli.json).await,
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
             Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,
             Top::Payments(cmd) => payments_cmd::run(cmd, cli.json).await,

@@ -151,3 +151,48 @@ pub async fn run(command: StockCommand, json: bool) -> anyhow::Result<()> {
         }
     }
 }
+
+#[derive(Subcommand)]
+pub enum EscrowAction {
+    /// Give part of this till's unused offline card budget to another till of the store.
+    GiveBudget {
+        /// The receiving till's node id (`fusion escrow` on it shows it).
+        #[arg(long)]
+        to: String,
+        /// The amount, as typed (never through a float).
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "USD")]
+        currency: String,
+    },
+}
+
+pub async fn escrow_action(action: EscrowAction, target: Target, json: bool) -> anyhow::Result<()> {
+    match action {
+        EscrowAction::GiveBudget {
+            to,
+            amount,
+            currency,
+        } => {
+            let amount = crate::products_cmd::number("amount", &amount)?;
+            let body = json!({ "to": to, "amount": { "amount": amount, "currency": currency } });
+            let text = Client::new(&target)?
+                .text(Method::POST, "/escrow/card-budget/transfer", Some(&body))
+                .await?;
+            if json {
+                println!("{}", text.trim());
+                return Ok(());
+            }
+            let escrow: serde_json::Value = serde_json::from_str(&text)?;
+            let budget = &escrow["cardBudget"];
+            println!(
+                "offline card budget: share {} {}, exposure {}, headroom {}",
+                budget["share"],
+                budget["currency"].as_str().unwrap_or_default(),
+                budget["exposure"],
+                budget["headroom"]
+            );
+            Ok(())
+        }
+    }
+}

@@ -412,6 +412,20 @@ async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
     );
     let to = moved[0]["to"].as_str().unwrap().to_string();
     let i = node_ids.iter().position(|id| *id == to).unwrap();
+    // A till without an offline card budget has none to give: refused (exit 3, a 4xx).
+    let (code, _) = run([
+        strings(&[
+            "escrow",
+            "give-budget",
+            "--to",
+            node_ids[1].as_str(),
+            "--amount",
+            "1.00",
+        ]),
+        node_target(0),
+    ]
+    .concat());
+    assert_eq!(code, 3);
     until("the till takes the hub's unit in", || {
         let args = [strings(&["escrow", "--json"]), node_target(i)].concat();
         async move {

@@ -1191,10 +1191,8 @@ async fn escrow(
     authorize(&state, &headers)?;
     let query = stock_query(query)?;
     let store = state.store.clone();
-    let (stock, transfers) = blocking(move || {
-        Ok::<_, crate::store::HubStoreError>((store.till_stock()?, store.transfers()?))
-    })
-    .await?;
+    // One snapshot: a transfer stored between two reads would show twice (held and in transit).
+    let (stock, transfers) = blocking(move || store.escrow_snapshot()).await?;
     let mut rows: std::collections::BTreeMap<(String, String), EscrowRow> = Default::default();
     let origin_store: HashMap<String, String> = stock
         .iter()

@@ -761,7 +761,16 @@ impl HubStore {
 
     /// Every stock transfer the hub has seen, oldest first, each marked received or not.
     pub fn transfers(&self) -> Result<Vec<Transfer>, HubStoreError> {
+        self.transfers_in(&self.db.begin_read().map_err(storage)?)
+    }
+
+    /// Each till's stock and every transfer, from one snapshot: held and in transit add up.
+    pub fn escrow_snapshot(&self) -> Result<(Vec<TillStock>, Vec<Transfer>), HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;
+        Ok((self.till_stock_in(&read)?, self.transfers_in(&read)?))
+    }
+
+    fn transfers_in(&self, read: &redb::ReadTransaction) -> Result<Vec<Transfer>, HubStoreError> {
         let transfers = read.open_table(FLEET_TRANSFERS).map_err(storage)?;
         let receipts = read.open_table(FLEET_RECEIPTS).map_err(storage)?;
         let mut out = Vec::new();
@@ -783,7 +792,10 @@ impl HubStore {
 
     /// Each till's stock of each sku, by origin then sku.
     pub fn till_stock(&self) -> Result<Vec<TillStock>, HubStoreError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        self.till_stock_in(&self.db.begin_read().map_err(storage)?)
+    }
+
+    fn till_stock_in(&self, read: &redb::ReadTransaction) -> Result<Vec<TillStock>, HubStoreError> {
         let stock = read.open_table(FLEET_STOCK).map_err(storage)?;
         let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
         let mut out: Vec<TillStock> = Vec::new();
