@@ -288,15 +288,7 @@ async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
     until("the hub agrees", || {
         let (url, token, expected) = (hub_url.clone(), token.clone(), expected.clone());
         async move {
-            let e: Value = reqwest::Client::new()
-                .get(format!("{url}/escrow?sku=LAST"))
-                .bearer_auth(token.trim())
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let e = hub_get(&url, &token, "/escrow?sku=LAST").await?;
             let seen = holders(&e, "LAST");
             if seen == expected && e[0]["inTransit"] == 0 {
                 Ok(())
@@ -443,6 +435,19 @@ async fn the_last_ten_units_sold_from_three_cut_off_tills_never_sell_eleven() {
         n.sigterm().await;
     }
     hub.child.start_kill().unwrap();
+}
+
+/// GET on the hub's API with `token`.
+async fn hub_get(url: &str, token: &str, path: &str) -> Result<Value, String> {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn new_till() -> Till {
@@ -739,35 +744,18 @@ async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum(
             "each store orders for its own participants: {orders}"
         );
     }
-    let (_, participants) = reqwest::Client::new()
-        .get(format!("{}/campaigns/{id}/participants", hub.url))
-        .bearer_auth(
-            std::fs::read_to_string(hub_dir.path().join("admin.token"))
-                .unwrap()
-                .trim(),
-        )
-        .send()
+    let token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
+    let participants = hub_get(&hub.url, &token, &format!("/campaigns/{id}/participants"))
         .await
-        .map(|r| (r.status(), r))
         .unwrap();
-    let participants: Value = participants.json().await.unwrap();
     assert_eq!(participants.as_array().unwrap().len(), 6, "{participants}");
     // The owning till wrote the outcome into the campaign's document: the fleet catalog and
     // store B's (which holds no document of its own about it) show it too.
-    let token = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
     until("the hub's catalog shows the outcome", || {
         let (url, token) = (hub.url.clone(), token.clone());
-        let id = id.clone();
+        let path = format!("/campaigns/{id}");
         async move {
-            let c: Value = reqwest::Client::new()
-                .get(format!("{url}/campaigns/{id}"))
-                .bearer_auth(token.trim())
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let c = hub_get(&url, &token, &path).await?;
             if c["status"] == "closed" && c["actualParticipants"] == 6 {
                 Ok(())
             } else {
