@@ -596,34 +596,20 @@ async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum(
         }
     })
     .await;
-    let pass_on = [
-        &[
+    let pass_on = |seats: &str| {
+        let give = [
             "hub",
             "seats",
             id.as_str(),
             "--give-to",
             b_id.as_str(),
             "--seats",
-            "4",
-        ][..],
-        &hub_target[..],
-    ]
-    .concat();
-    assert_ne!(fusion(&pass_on).0, 0, "the hub holds only 3");
-    let pass_on = [
-        &[
-            "hub",
-            "seats",
-            id.as_str(),
-            "--give-to",
-            b_id.as_str(),
-            "--seats",
-            "3",
-        ][..],
-        &hub_target[..],
-    ]
-    .concat();
-    assert_eq!(fusion(&pass_on).0, 0);
+            seats,
+        ];
+        fusion(&[&give[..], &hub_target[..]].concat()).0
+    };
+    assert_ne!(pass_on("4"), 0, "the hub holds only 3");
+    assert_eq!(pass_on("3"), 0);
     let seats_of = |e: &Value, id: &str| -> Value {
         e["seats"]
             .as_array()

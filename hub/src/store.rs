@@ -759,17 +759,13 @@ impl HubStore {
         Ok(rows.into_values().collect())
     }
 
-    /// Every stock transfer the hub has seen, oldest first, each marked received or not.
-    pub fn transfers(&self) -> Result<Vec<Transfer>, HubStoreError> {
-        self.transfers_in(&self.db.begin_read().map_err(storage)?)
-    }
-
     /// Each till's stock and every transfer, from one snapshot: held and in transit add up.
     pub fn escrow_snapshot(&self) -> Result<(Vec<TillStock>, Vec<Transfer>), HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;
         Ok((self.till_stock_in(&read)?, self.transfers_in(&read)?))
     }
 
+    /// Every stock transfer the hub has seen, oldest first, each marked received or not.
     fn transfers_in(&self, read: &redb::ReadTransaction) -> Result<Vec<Transfer>, HubStoreError> {
         let transfers = read.open_table(FLEET_TRANSFERS).map_err(storage)?;
         let receipts = read.open_table(FLEET_RECEIPTS).map_err(storage)?;

@@ -51,10 +51,28 @@ async fn endpoint(dir: &std::path::Path, at: std::net::SocketAddr) -> net::Endpo
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stock_rights_move_between_tills_and_are_never_oversold() {
-    let hub_dir = tempfile::tempdir().unwrap();
-    let hub = serve_hub(hub_dir.path()).await;
+/// Two tills of store-1 syncing with the hub and with each other.
+struct Pair {
+    a: Till,
+    b: Till,
+    id_a: net::EndpointId,
+    addr_a: std::net::SocketAddr,
+    addr_b: std::net::SocketAddr,
+    dir_b: tempfile::TempDir,
+    /// Kept for as long as the tills run: bind it when destructuring.
+    _dir_a: tempfile::TempDir,
+}
+
+/// The links of a till of the pair: the hub and the other till.
+fn links(hub: &common::Served, other: net::EndpointId, at: std::net::SocketAddr) -> Vec<PeerLink> {
+    vec![
+        PeerLink::new(Role::Hub, hub.id, vec![hub.addr]),
+        PeerLink::new(Role::Till, other, vec![at]),
+    ]
+}
+
+/// Starts a [`Pair`], enrolled at `hub`, each till under its payment policy.
+async fn pair(hub: &common::Served, policies: [fusion_node::card::PaymentPolicy; 2]) -> Pair {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let any = "127.0.0.1:0".parse().unwrap();
     let (ep_a, ep_b) = (
@@ -66,15 +84,33 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     for ep in [&ep_a, &ep_b] {
         hub.hub.state.store.enroll(ep.id(), "store-1").unwrap();
     }
-    let hub_link = || PeerLink::new(Role::Hub, hub.id, vec![hub.addr]);
-    let a = Till::start(
-        dir_a.path(),
-        ep_a,
-        vec![hub_link(), PeerLink::new(Role::Till, id_b, vec![addr_b])],
-    )
-    .await;
-    let peers_of_b = || vec![hub_link(), PeerLink::new(Role::Till, id_a, vec![addr_a])];
-    let b = Till::start(dir_b.path(), ep_b, peers_of_b()).await;
+    let [policy_a, policy_b] = policies;
+    let a = Till::start_with(dir_a.path(), ep_a, links(hub, id_b, addr_b), policy_a).await;
+    let b = Till::start_with(dir_b.path(), ep_b, links(hub, id_a, addr_a), policy_b).await;
+    Pair {
+        a,
+        b,
+        id_a,
+        addr_a,
+        addr_b,
+        dir_b,
+        _dir_a: dir_a,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_rights_move_between_tills_and_are_never_oversold() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let Pair {
+        a,
+        b,
+        id_a,
+        addr_a,
+        addr_b,
+        dir_b,
+        _dir_a,
+    } = pair(&hub, Default::default()).await;
 
     // Till a receives 10 TEA; the product reaches b, its stock does not.
     let (status, _) = post(
@@ -168,7 +204,7 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     // b comes back (where a knows it): it takes the 2 in; everyone agrees: 4 + 2 held, 4
     // sold, nothing in transit.
     let ep_b = endpoint(dir_b.path(), addr_b).await;
-    let b = Till::start(dir_b.path(), ep_b, peers_of_b()).await;
+    let b = Till::start(dir_b.path(), ep_b, links(&hub, id_a, addr_a)).await;
     eventually(&b.api, "/inventory/TEA", "b takes the 2 in", |s| {
         s["quantity"] == 2
     })
@@ -196,42 +232,13 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     hub.stop().await;
 }
 
-/// Two meshed tills of store-1 syncing with `hub`: a received 10 TEA, and b has a product of
-/// its own (the hub gives only to tills it has heard from).
-struct Store {
-    a: Till,
-    b: Till,
-    id_a: net::EndpointId,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-}
-
-async fn store_with_tea(hub: &common::Served) -> Store {
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let any = "127.0.0.1:0".parse().unwrap();
-    let (ep_a, ep_b) = (
-        endpoint(dir_a.path(), any).await,
-        endpoint(dir_b.path(), any).await,
-    );
-    let (id_a, addr_a) = (ep_a.id(), ep_a.bound_sockets()[0]);
-    let (id_b, addr_b) = (ep_b.id(), ep_b.bound_sockets()[0]);
-    for ep in [&ep_a, &ep_b] {
-        hub.hub.state.store.enroll(ep.id(), "store-1").unwrap();
-    }
-    let hub_link = || PeerLink::new(Role::Hub, hub.id, vec![hub.addr]);
-    let a = Till::start(
-        dir_a.path(),
-        ep_a,
-        vec![hub_link(), PeerLink::new(Role::Till, id_b, vec![addr_b])],
-    )
-    .await;
-    let b = Till::start(
-        dir_b.path(),
-        ep_b,
-        vec![hub_link(), PeerLink::new(Role::Till, id_a, vec![addr_a])],
-    )
-    .await;
+/// A [`Pair`]: a received 10 TEA, and b has a product of its own (the hub gives only to tills it
+/// has heard from).
+async fn store_with_tea(hub: &common::Served) -> Pair {
+    let pair = pair(hub, Default::default()).await;
+    let (a, b) = (&pair.a, &pair.b);
     let (status, _) = post(
-        &a,
+        a,
         "/products",
         json!({ "sku": "TEA", "name": "Tea", "price": 2, "currency": "USD", "inventory": 10 }),
     )
@@ -239,7 +246,7 @@ async fn store_with_tea(hub: &common::Served) -> Store {
     assert_eq!(status, 201);
     eventually(&b.api, "/products/by-sku/TEA", "the product", |_| true).await;
     let (status, _) = post(
-        &b,
+        b,
         "/products",
         json!({ "sku": "MUG", "name": "Mug", "price": 5, "currency": "USD" }),
     )
@@ -250,12 +257,7 @@ async fn store_with_tea(hub: &common::Served) -> Store {
         page["events"].as_array().is_some_and(|e| !e.is_empty())
     })
     .await;
-    Store {
-        a,
-        b,
-        id_a,
-        _dirs: (dir_a, dir_b),
-    }
+    pair
 }
 
 /// With rebalancing on a timer, what a till gives the hub flows on to the till that needs it
@@ -270,7 +272,13 @@ async fn the_hub_rebalances_on_its_own_when_configured() {
         })
     })
     .await;
-    let Store { a, b, .. } = store_with_tea(&hub).await;
+    let Pair {
+        a,
+        b,
+        dir_b: _dir_b,
+        _dir_a,
+        ..
+    } = store_with_tea(&hub).await;
     // a gives the hub 4; keeping 1, the hub gives b (holding nothing) the other 3: of the 9
     // sellable units each till's target is 4 or 5, and a holds 6 already.
     let (status, _) = post(
@@ -309,7 +317,14 @@ async fn the_hub_rebalances_on_its_own_when_configured() {
 async fn the_hub_holds_gives_rebalances_and_reclaims_rights() {
     let hub_dir = tempfile::tempdir().unwrap();
     let hub = serve_hub(hub_dir.path()).await;
-    let Store { a, b, id_a, .. } = store_with_tea(&hub).await;
+    let Pair {
+        a,
+        b,
+        id_a,
+        dir_b: _dir_b,
+        _dir_a,
+        ..
+    } = store_with_tea(&hub).await;
 
     // a gives the hub 6: the hub takes them in as its store's holder.
     let (status, after) = post(
@@ -697,17 +712,6 @@ async fn reclaiming_a_lost_holder_unblocks_a_shared_campaigns_decision() {
 async fn offline_card_budget_moves_between_tills() {
     let hub_dir = tempfile::tempdir().unwrap();
     let hub = serve_hub(hub_dir.path()).await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let any = "127.0.0.1:0".parse().unwrap();
-    let (ep_a, ep_b) = (
-        endpoint(dir_a.path(), any).await,
-        endpoint(dir_b.path(), any).await,
-    );
-    let (id_a, addr_a) = (ep_a.id(), ep_a.bound_sockets()[0]);
-    let (id_b, addr_b) = (ep_b.id(), ep_b.bound_sockets()[0]);
-    for ep in [&ep_a, &ep_b] {
-        hub.hub.state.store.enroll(ep.id(), "store-1").unwrap();
-    }
     let usd = |minor| fusion_contracts::Money {
         minor,
         currency: fusion_contracts::Currency::USD,
@@ -717,21 +721,13 @@ async fn offline_card_budget_moves_between_tills() {
         offline_budget: Some(usd(share)),
         ..Default::default()
     };
-    let hub_link = || PeerLink::new(Role::Hub, hub.id, vec![hub.addr]);
-    let a = Till::start_with(
-        dir_a.path(),
-        ep_a,
-        vec![hub_link(), PeerLink::new(Role::Till, id_b, vec![addr_b])],
-        policy(30_000),
-    )
-    .await;
-    let b = Till::start_with(
-        dir_b.path(),
-        ep_b,
-        vec![hub_link(), PeerLink::new(Role::Till, id_a, vec![addr_a])],
-        policy(10_000),
-    )
-    .await;
+    let Pair {
+        a,
+        b,
+        dir_b: _dir_b,
+        _dir_a,
+        ..
+    } = pair(&hub, [policy(30_000), policy(10_000)]).await;
     let give = |to: &str, amount: f64| json!({ "to": to, "amount": { "amount": amount, "currency": "USD" } });
     let (status, refused) =
         post(&a, "/escrow/card-budget/transfer", give(&b.node_id, 300.01)).await;

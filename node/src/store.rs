@@ -496,8 +496,8 @@ impl Shared {
     }
 
     /// How long an unpaid order holds its stock: the store's setting, else the node's flag.
-    fn order_hold_ms(&self) -> Option<i64> {
-        match self.settings().order_hold_secs {
+    fn order_hold_ms(&self, settings: &StoreSettings) -> Option<i64> {
+        match settings.order_hold_secs {
             Some(0) => None,
             Some(secs) => Some(secs.saturating_mul(1000).min(i64::MAX as u64) as i64),
             None => self.order_hold_ms,

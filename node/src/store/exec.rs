@@ -136,7 +136,7 @@ pub(super) struct Batch {
     /// Documents local commands of this batch wrote.
     pub touched_docs: Vec<DocId>,
     /// Skus whose orders may be backordered (the store's settings when the batch began).
-    pub backorder_skus: std::collections::BTreeSet<Sku>,
+    backorder_skus: std::collections::BTreeSet<Sku>,
 }
 
 impl Batch {
@@ -145,6 +145,7 @@ impl Batch {
         now: Timestamp,
         rates: Arc<RateTable>,
         order_hold_ms: Option<i64>,
+        backorder_skus: std::collections::BTreeSet<Sku>,
         docs: Arc<Mutex<DocSet>>,
     ) -> Self {
         Self {
@@ -157,7 +158,7 @@ impl Batch {
             order_hold_ms,
             docs,
             touched_docs: Vec::new(),
-            backorder_skus: Default::default(),
+            backorder_skus,
         }
     }
 

@@ -156,14 +156,16 @@ fn commit_batch(shared: &Shared, work: Work, pruned_at_ms: &mut i64) {
 fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<Done, StoreError> {
     let now = (shared.clock)();
     let txn = shared.db.begin_write()?;
+    // The store's settings, read once per batch.
+    let settings = shared.settings();
     let mut batch = Batch::new(
         shared.node_id.clone(),
         now,
         shared.rates.clone(),
-        shared.order_hold_ms(),
+        shared.order_hold_ms(&settings),
+        settings.backorder_skus,
         shared.docs.clone(),
     );
-    batch.backorder_skus = shared.settings().backorder_skus;
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let (answers, peer_answers, chunks, docs_changed) = {
         let mut tables = Tables::open(&txn)?;
