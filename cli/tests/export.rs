@@ -37,7 +37,7 @@ fn start_broker(dir: &Path, port: u16) -> std::process::Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("tansu is installed (.ci/run installs it)");
+        .expect("tansu is installed (./test.sh installs it)");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "tansu did not start");

@@ -136,7 +136,7 @@ db.all(process.argv[3], (err, rows) => {
     }
 }
 
-/// A localstripe process (a Stripe emulator) on a free port; `.ci/run` installs it.
+/// A localstripe process (a Stripe emulator) on a free port; `./test.sh` installs it.
 struct LocalStripe {
     child: std::process::Child,
     url: String,
@@ -157,7 +157,7 @@ async fn start_localstripe() -> LocalStripe {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("localstripe is installed (.ci/run installs it)");
+        .expect("localstripe is installed (./test.sh installs it)");
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -30,7 +30,7 @@ fn units_pass_systemd_analyze_verify() {
             .arg("verify")
             .arg(&path)
             .output()
-            .expect("systemd-analyze is installed (.ci/run installs systemd)");
+            .expect("systemd-analyze is installed (./test.sh installs systemd)");
         assert!(
             out.status.success() && out.stderr.is_empty(),
             "{unit}: {}{}",

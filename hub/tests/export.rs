@@ -1,5 +1,5 @@
 //! Kafka export end to end: two real nodes → the hub over iroh → a real Kafka-protocol broker
-//! (tansu, started here; `.ci/run` installs it) → a consumer in the test reads every event
+//! (tansu, started here; `./test.sh` installs it) → a consumer in the test reads every event
 //! exactly once by `event_id`, with the right topic, key, headers and per-key order.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +63,7 @@ fn start_broker() -> Broker {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("tansu is installed (.ci/run installs it)");
+        .expect("tansu is installed (./test.sh installs it)");
     let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&addr).is_err() {
