@@ -1,7 +1,7 @@
 //! `fusion campaigns …`: group-buying campaigns at a node.
 
 use clap::Subcommand;
-use fusion_contracts::{Decimal, Timestamp};
+use fusion_contracts::Decimal;
 use reqwest::Method;
 use serde::Serialize;
 
@@ -106,7 +106,7 @@ pub async fn run(command: CampaignsCommand, json: bool) -> anyhow::Result<()> {
                 max_participants: max,
                 price: number("price", &price)?,
                 original_price: number("original-price", &original_price)?,
-                start_time: start.unwrap_or_else(|| Timestamp::now().to_string()),
+                start_time: start.unwrap_or_else(|| fusion_sync::clock::now().to_string()),
                 end_time: end,
             };
             let campaign = Client::new(&target)?

@@ -207,10 +207,9 @@ async fn every_domain_command_against_a_real_node() {
     assert_eq!(cancelled["status"], "cancelled");
 
     // Campaigns.
-    let end = fusion_contracts::Timestamp::from_unix_ms(
-        fusion_contracts::Timestamp::now().unix_ms() + 3_600_000,
-    )
-    .to_string();
+    let end =
+        fusion_contracts::Timestamp::from_unix_ms(fusion_sync::clock::now().unix_ms() + 3_600_000)
+            .to_string();
     let campaign = json(&fusion(&[
         "campaigns",
         "create",

@@ -533,7 +533,7 @@ async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum(
     )
     .await;
     assert_eq!(status, 200);
-    let now = fusion_contracts::Timestamp::now().unix_ms();
+    let now = fusion_sync::clock::now().unix_ms();
     let end_ms = now + 20_000;
     let (status, campaign) = post(
         &a,
@@ -681,7 +681,7 @@ async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum(
         })
         .await;
     }
-    assert!(fusion_contracts::Timestamp::now().unix_ms() >= end_ms);
+    assert!(fusion_sync::clock::now().unix_ms() >= end_ms);
 
     // The hub is back: it decides once; both stores learn it and place their orders.
     let hub = spawn_hub(hub_dir.path(), &hub_args).await;

@@ -5,7 +5,6 @@
 //! It only describes values and checks that they are well formed.
 
 pub mod commands;
-pub mod escrow;
 pub mod events;
 pub mod http;
 pub mod ids;

@@ -1,4 +1,5 @@
-//! Wall-clock instants. The domain never reads the clock: a `Timestamp` is passed in.
+//! Wall-clock instants. Nothing in this crate (or the rulebook) reads the clock: a `Timestamp`
+//! is passed in (`fusion_sync::clock` reads it, for the edges).
 
 use std::fmt;
 
@@ -17,14 +18,6 @@ impl Timestamp {
 
     pub const fn unix_ms(&self) -> i64 {
         self.0
-    }
-
-    /// The wall clock now (the Unix epoch if the clock is before it).
-    pub fn now() -> Self {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        Self(ms)
     }
 
     /// Parses RFC 3339 (`2026-11-24T03:23:12.123Z`, any offset).

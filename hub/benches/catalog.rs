@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fusion_contracts::commands::{CatalogCommand, CreateProduct, UpdateProduct};
-use fusion_contracts::{CorrelationId, Currency, Decimal, Money, ProductId, Sku, Timestamp};
+use fusion_contracts::{CorrelationId, Currency, Decimal, Money, ProductId, Sku};
 use fusion_hub::Hub;
 use fusion_node::replication::{PeerLink, Role, SyncLinks};
 use fusion_node::store::{Command, Store, StoreOptions, WriteRequest};
@@ -145,7 +145,7 @@ async fn run(products: usize) {
             .update_product(
                 &edit,
                 CorrelationId::new("bench").unwrap(),
-                Timestamp::now(),
+                fusion_sync::clock::now(),
             )
             .unwrap();
         while price(&store, id) != cents {

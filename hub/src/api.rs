@@ -413,7 +413,7 @@ async fn revoke(
     let node = parse_node_id("nodeId", &node_id)?;
     let was_enrolled = state
         .store
-        .revoke(node, Timestamp::now().unix_ms())
+        .revoke(node, state.store.now().unix_ms())
         .map_err(internal)?;
     // Durable first, then cut: a reconnect in between is refused by the gate.
     let cut = state.gate.cut(node);
@@ -578,11 +578,11 @@ async fn update_product(
         .map_err(|e| invalid(&e.field, &e.message))?;
     let correlation_id = correlation(&headers);
     let docs = state.docs.clone();
-    let updated = tokio::task::spawn_blocking(move || {
-        docs.update_product(&command, correlation_id, Timestamp::now())
-    })
-    .await
-    .map_err(internal)?;
+    let now = state.store.now();
+    let updated =
+        tokio::task::spawn_blocking(move || docs.update_product(&command, correlation_id, now))
+            .await
+            .map_err(internal)?;
     match updated {
         Ok(product) => Ok(ok(&render_product(product))),
         Err(EditError::NotFound(id)) => Err(error(
@@ -948,37 +948,37 @@ async fn fleet_order(
     let events = blocking(move || store.order_events(order_id)).await?;
     let first = events.first().ok_or_else(not_found)?;
     let origin = first.origin.to_string();
-    let mut order = FleetOrder {
+    // The order as the till folds it (the rulebook's `orders::apply`), over every event of it.
+    let mut folded: Option<fusion_rules::Order> = None;
+    let mut refused_stock = false;
+    let mut records = Vec::with_capacity(events.len());
+    for e in &events {
+        if let Err(refused) = fusion_rules::orders::apply(&mut folded, &e.event) {
+            tracing::warn!(%refused, order = %order_id, "an order event refused");
+        }
+        refused_stock |= matches!(e.event, Event::InventoryInsufficient(_));
+        records.push(e.to_record().map_err(internal)?);
+    }
+    let status = match &folded {
+        Some(o) => serde_json::to_value(o.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        None if refused_stock => "refused".into(),
+        None => "created".into(),
+    };
+    let order = FleetOrder {
         order_id,
         store_id: state.store.origin_store(&origin).map_err(internal)?,
         origin,
-        status: "created".into(),
-        flagged: false,
-        customer_id: None,
-        total: None,
-        currency: None,
-        created_at: None,
-        events: Vec::with_capacity(events.len()),
+        status,
+        flagged: folded.as_ref().is_some_and(|o| o.flag.is_some()),
+        customer_id: folded.as_ref().map(|o| o.customer_id.to_string()),
+        total: folded.as_ref().map(|o| o.total.to_decimal()),
+        currency: folded.as_ref().map(|o| o.total.currency),
+        created_at: folded.as_ref().map(|o| o.created_at),
+        events: records,
     };
-    for e in &events {
-        match &e.event {
-            Event::OrderCreated(o) => {
-                order.customer_id = Some(o.customer_id.to_string());
-                order.total = Some(o.total);
-                order.currency = Some(o.currency);
-                order.created_at = Some(o.created_at);
-            }
-            Event::InventoryInsufficient(_) if order.created_at.is_none() => {
-                order.status = "refused".into();
-            }
-            Event::OrderCancelled(_) => order.status = "cancelled".into(),
-            Event::OrderPaid(_) => order.status = "paid".into(),
-            Event::OrderFulfilled(_) => order.status = "fulfilled".into(),
-            Event::OrderFlagged(_) => order.flagged = true,
-            _ => {}
-        }
-        order.events.push(e.to_record().map_err(internal)?);
-    }
     Ok(ok(&order))
 }
 
@@ -1123,7 +1123,7 @@ async fn create_token(
         id: uuid::Uuid::now_v7().to_string(),
         role: request.role,
         label,
-        created_at: Timestamp::now(),
+        created_at: state.store.now(),
     };
     let store = state.store.clone();
     let stored = record.clone();

@@ -101,9 +101,10 @@ impl HubDocs {
         set.edit(&doc, |d| write_settings(d, change))
             .map_err(|e| HubStoreError::Storage(e.to_string()))?;
         let chunks = set.take_chunks();
+        let now = self.store.now();
         if let Err(e) = self
             .store
-            .commit_docs(&chunks, &self.origin, Vec::new(), Timestamp::now())
+            .commit_docs(&chunks, &self.origin, Vec::new(), now)
         {
             set.chunks_lost(&chunks);
             return Err(e.into());
@@ -227,9 +228,10 @@ impl DocHost for HubDocs {
         let result = (|| {
             let mut set = self.lock();
             let chunks = set.take_chunks();
-            if let Err(e) =
-                self.store
-                    .commit_docs(&chunks, &self.origin, Vec::new(), Timestamp::now())
+            let now = self.store.now();
+            if let Err(e) = self
+                .store
+                .commit_docs(&chunks, &self.origin, Vec::new(), now)
             {
                 set.chunks_lost(&chunks);
                 return Err(e.to_string());

@@ -5,15 +5,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fusion_contracts::escrow::{hub_holder, hub_origin};
-use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus};
-use fusion_contracts::events::{
-    CampaignClosed, CampaignFailed, CampaignSuccessful, SeatsReceived, SeatsTransferred,
-    StockReceived, StockReclaimed, StockTransferred,
-};
+use fusion_contracts::commands::{ReceiveStock, TransferSeats, TransferStock};
+use fusion_contracts::events::StockReclaimed;
 use fusion_contracts::{
     CampaignId, CorrelationId, Envelope, Event, EventId, NodeId, Sku, StoreId, Timestamp,
 };
+use fusion_rules::campaigns::{CampaignRejected, SharedCampaign};
+use fusion_rules::escrow::{hub_holder, hub_origin};
+use fusion_rules::inventory::{self, LostHolding, StockLevel, TillLevel, TransferRejected};
+use fusion_rules::{Refused, payments};
+use fusion_sync::Refusals;
+use fusion_sync::clock::{Clock, system_clock};
 use fusion_sync::docs::{Chunk, StoredDoc, group_chunks};
 use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -56,9 +58,12 @@ const FLEET_TRANSFERS: TableDefinition<u128, &[u8]> = TableDefinition::new("flee
 /// Transfer id → the origin that took it in. A transfer without a receipt is in transit (a
 /// receipt may arrive before its transfer: they come from different tills' logs).
 const FLEET_RECEIPTS: TableDefinition<u128, &str> = TableDefinition::new("fleet_receipts");
-/// (origin, currency) → minor units: the offline card budget each till holds (its configured
-/// share, moved by budget transfers).
-const FLEET_BUDGETS: TableDefinition<(&str, &str), i64> = TableDefinition::new("fleet_budgets");
+/// (origin, currency) → (configured, held) minor units: the offline card budget of each till
+/// (`payments::Budget`, folded by the rulebook's `apply_budget`, as on the till).
+const FLEET_BUDGETS: TableDefinition<(&str, &str), (i64, i64)> =
+    TableDefinition::new("fleet_budgets_v4");
+/// The budget table of projections v3 (held only), dropped when v4 is built.
+const FLEET_BUDGETS_V3: TableDefinition<(&str, &str), i64> = TableDefinition::new("fleet_budgets");
 /// Payment id → JSON [`OfflineApproval`]: card payments a till approved offline that the
 /// provider has not settled yet (as far as the hub has seen): the budget's exposure.
 const FLEET_OFFLINE: TableDefinition<u128, &[u8]> = TableDefinition::new("fleet_offline");
@@ -71,7 +76,7 @@ const HUB_CAMPAIGNS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_ca
 /// `projections` → the version the projection tables were built with.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
-const PROJECTIONS_VERSION: u64 = 3;
+const PROJECTIONS_VERSION: u64 = 4;
 /// The hub store's file name in its data dir.
 pub const HUB_DB_FILE: &str = "hub.redb";
 
@@ -202,7 +207,7 @@ pub struct Transfer {
 
 /// The projection tables one write transaction updates with each stored event.
 struct Projections<'t> {
-    budgets: redb::Table<'t, (&'static str, &'static str), i64>,
+    budgets: redb::Table<'t, (&'static str, &'static str), (i64, i64)>,
     offline: redb::Table<'t, u128, &'static [u8]>,
     stock: redb::Table<'t, (&'static str, &'static str), (u64, u64)>,
     orders: redb::Table<'t, (u128, &'static str, u64), ()>,
@@ -242,8 +247,10 @@ fn order_of(event: &Event) -> Option<fusion_contracts::OrderId> {
         .flatten()
 }
 
-/// The tables the hub's own events go into, within one write transaction.
+/// The tables the hub's own events go into, within one write transaction; `now` is the
+/// transaction's time (read once from the hub's clock).
 struct OwnLog<'t> {
+    now: Timestamp,
     campaigns: redb::Table<'t, u128, &'static [u8]>,
     fleet: redb::Table<'t, (&'static str, u64), &'static [u8]>,
     positions: redb::Table<'t, &'static str, u64>,
@@ -252,8 +259,9 @@ struct OwnLog<'t> {
 }
 
 impl<'t> OwnLog<'t> {
-    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::TableError> {
+    fn open(txn: &'t redb::WriteTransaction, now: Timestamp) -> Result<Self, redb::TableError> {
         Ok(Self {
+            now,
             campaigns: txn.open_table(HUB_CAMPAIGNS)?,
             fleet: txn.open_table(FLEET_EVENTS)?,
             positions: txn.open_table(POSITIONS)?,
@@ -263,13 +271,14 @@ impl<'t> OwnLog<'t> {
     }
 
     /// Appends one event of the hub's `origin` (numbered after its last) and projects it.
+    /// The hub decided it against these projections, so a fold refusing it is a broken
+    /// invariant.
     fn append(
         &mut self,
         origin: &NodeId,
         event: Event,
         correlation_id: CorrelationId,
         causation_id: Option<uuid::Uuid>,
-        at: Timestamp,
     ) -> Result<Envelope, HubStoreError> {
         let seq = self
             .positions
@@ -281,7 +290,7 @@ impl<'t> OwnLog<'t> {
             EventId(uuid::Uuid::now_v7()),
             origin.clone(),
             seq,
-            at,
+            self.now,
             correlation_id,
             causation_id,
             event,
@@ -293,7 +302,9 @@ impl<'t> OwnLog<'t> {
         self.positions
             .insert(origin.as_str(), seq)
             .map_err(storage)?;
-        project(&mut self.projections, origin.as_str(), &envelope).map_err(storage)?;
+        project(&mut self.projections, origin.as_str(), &envelope)
+            .map_err(storage)?
+            .map_err(|refused| storage(format!("the hub's own event refused: {refused}")))?;
         Ok(envelope)
     }
 
@@ -310,33 +321,22 @@ impl<'t> OwnLog<'t> {
         self.stores
             .insert(holder.as_str(), store.as_str())
             .map_err(storage)?;
-        self.append(
-            holder,
-            event,
-            correlation_id,
-            causation_id,
-            Timestamp::now(),
-        )
+        self.append(holder, event, correlation_id, causation_id)
     }
 
-    /// A holder's (available, reserved) of `sku`.
-    fn level(&self, holder: &str, sku: &str) -> Result<(u64, u64), HubStoreError> {
-        Ok(self
-            .projections
-            .stock
-            .get((holder, sku))
-            .map_err(storage)?
-            .map_or((0, 0), |v| v.value()))
+    /// A holder's level of `sku`, as the hub folded it.
+    fn level(&self, holder: &str, sku: &str) -> Result<StockLevel, HubStoreError> {
+        stock_level(&self.projections.stock, holder, sku).map_err(storage)
     }
 
-    fn campaign(&self, id: CampaignId) -> Result<Option<HubCampaign>, HubStoreError> {
+    fn campaign(&self, id: CampaignId) -> Result<Option<SharedCampaign>, HubStoreError> {
         match self.campaigns.get(id.as_u128()).map_err(storage)? {
             Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(storage)?)),
             None => Ok(None),
         }
     }
 
-    fn put_campaign(&mut self, row: &HubCampaign) -> Result<(), HubStoreError> {
+    fn put_campaign(&mut self, row: &SharedCampaign) -> Result<(), HubStoreError> {
         let json = serde_json::to_vec(row).map_err(storage)?;
         self.campaigns
             .insert(row.campaign.id.as_u128(), json.as_slice())
@@ -352,25 +352,64 @@ impl<'t> OwnLog<'t> {
     }
 }
 
-/// Folds one stored event into the projections.
-fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), redb::StorageError> {
-    let mut change = |sku: &str, f: &dyn Fn(&mut (u64, u64))| -> Result<(), redb::StorageError> {
-        let mut level = p.stock.get((origin, sku))?.map_or((0, 0), |v| v.value());
-        f(&mut level);
-        p.stock.insert((origin, sku), level)?;
-        Ok(())
-    };
+/// A holder's level of `sku` in the stock projection (its `updated_at` is not kept).
+fn stock_level(
+    stock: &impl ReadableTable<(&'static str, &'static str), (u64, u64)>,
+    holder: &str,
+    sku: &str,
+) -> Result<StockLevel, redb::StorageError> {
+    let (available, reserved) = stock.get((holder, sku))?.map_or((0, 0), |v| v.value());
+    Ok(StockLevel {
+        available,
+        reserved,
+        updated_at: Timestamp::default(),
+    })
+}
+
+/// Folds one stored event into the projections, by the rulebook's folds (the same a till
+/// uses). An event a fold refuses changes nothing: `Ok(Err(refused))`.
+fn project(
+    p: &mut Projections<'_>,
+    origin: &str,
+    e: &Envelope,
+) -> Result<Result<(), Refused>, redb::StorageError> {
+    let at = e.occurred_at;
+    let skus = inventory::skus_of(&e.event);
+    if !skus.is_empty() {
+        let mut levels = BTreeMap::new();
+        for sku in skus {
+            levels.insert(sku.clone(), stock_level(&p.stock, origin, sku.as_str())?);
+        }
+        if let Err(refused) = inventory::apply_all(&mut levels, &e.event, at) {
+            return Ok(Err(refused));
+        }
+        for (sku, level) in levels {
+            p.stock
+                .insert((origin, sku.as_str()), (level.available, level.reserved))?;
+        }
+    }
+    if let Some(currency) = payments::budget_currency(&e.event) {
+        let code = currency.to_string();
+        let (configured, held) = p
+            .budgets
+            .get((origin, code.as_str()))?
+            .map_or((0, 0), |v| v.value());
+        let mut budget = payments::Budget { configured, held };
+        if let Err(refused) = payments::apply_budget(&mut budget, &e.event) {
+            return Ok(Err(refused));
+        }
+        p.budgets
+            .insert((origin, code.as_str()), (budget.configured, budget.held))?;
+    }
     match &e.event {
-        Event::StockAdjusted(a) => change(a.sku.as_str(), &|l| l.0 = a.quantity)?,
         Event::StockTransferred(t) => {
-            change(t.sku.as_str(), &|l| l.0 = t.available)?;
             let record = Transfer {
                 transfer_id: t.transfer_id,
                 sku: t.sku.to_string(),
                 from: origin.to_string(),
                 to: t.to.to_string(),
                 quantity: t.quantity,
-                at: e.occurred_at,
+                at,
                 received: false,
             };
             let json = serde_json::to_vec(&record).expect("a transfer serializes");
@@ -378,43 +417,22 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
                 .insert(t.transfer_id.as_u128(), json.as_slice())?;
         }
         Event::StockReceived(r) => {
-            change(r.sku.as_str(), &|l| l.0 = r.available)?;
             p.receipts.insert(r.transfer_id.as_u128(), origin)?;
         }
-        // A till's budget: its configured share moves what it holds by the difference; a
-        // transfer or receipt states what it holds afterwards (the node's fold, `budget_after`).
-        Event::OfflineBudgetSet(b) => {
-            let minor =
-                |d| fusion_contracts::Money::from_decimal(d, b.currency).map_or(0, |m| m.minor);
-            let code = b.currency.to_string();
-            let held = p
-                .budgets
-                .get((origin, code.as_str()))?
-                .map_or(0, |v| v.value());
-            let moved = minor(b.share) - b.previous.map_or(0, minor);
-            p.budgets.insert((origin, code.as_str()), held + moved)?;
-        }
-        Event::OfflineBudgetTransferred(fusion_contracts::events::OfflineBudgetTransferred {
-            share,
-            currency,
-            ..
-        })
-        | Event::OfflineBudgetReceived(fusion_contracts::events::OfflineBudgetReceived {
-            share,
-            currency,
-            ..
-        }) => {
-            let held =
-                fusion_contracts::Money::from_decimal(*share, *currency).map_or(0, |m| m.minor);
-            p.budgets
-                .insert((origin, currency.to_string().as_str()), held)?;
-        }
         Event::PaymentOfflineApproved(a) => {
+            let minor = match fusion_contracts::Money::from_decimal(a.amount, a.currency) {
+                Ok(m) => m.minor,
+                Err(err) => {
+                    return Ok(Err(Refused::Amount {
+                        topic: e.event.topic(),
+                        reason: err.to_string(),
+                    }));
+                }
+            };
             let approval = OfflineApproval {
                 origin: origin.to_string(),
                 currency: a.currency,
-                minor: fusion_contracts::Money::from_decimal(a.amount, a.currency)
-                    .map_or(0, |m| m.minor),
+                minor,
             };
             let json = serde_json::to_vec(&approval).expect("an approval serializes");
             p.offline.insert(a.payment_id.as_u128(), json.as_slice())?;
@@ -435,31 +453,14 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
             p.offline.remove(payment_id.as_u128())?;
         }
         Event::StockReclaimed(r) => {
-            change(r.sku.as_str(), &|l| l.0 = r.available)?;
-            // The lost till holds nothing any more; what it reserved stays sold.
             let key = (r.from.as_str(), r.sku.as_str());
-            let level = p.stock.get(key)?.map(|v| v.value());
-            if let Some(level) = level {
-                p.stock.insert(key, (0, level.1))?;
+            if p.stock.get(key)?.is_some() {
+                let mut lost = stock_level(&p.stock, key.0, key.1)?;
+                inventory::apply_reclaimed(&mut lost, at);
+                p.stock.insert(key, (lost.available, lost.reserved))?;
             }
             for id in &r.transfers {
                 p.receipts.insert(id.as_u128(), origin)?;
-            }
-        }
-        Event::InventoryReserved(r) => {
-            for line in &r.items {
-                change(line.sku.as_str(), &|l| {
-                    l.0 = l.0.saturating_sub(line.quantity);
-                    l.1 += line.quantity;
-                })?;
-            }
-        }
-        Event::InventoryReleased(r) => {
-            for line in &r.items {
-                change(line.sku.as_str(), &|l| {
-                    l.1 = l.1.saturating_sub(line.quantity);
-                    l.0 += line.quantity;
-                })?;
             }
         }
         _ => {}
@@ -467,17 +468,19 @@ fn project(p: &mut Projections<'_>, origin: &str, e: &Envelope) -> Result<(), re
     if let Some(order) = order_of(&e.event) {
         p.orders.insert((order.as_u128(), origin, e.seq), ())?;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Rebuilds the projections from the fleet log when they were built by another version (or
 /// never: a hub store from before they existed).
-fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<(), HubStoreError> {
+/// Returns the events a fold refused on the way (folded into nothing, as when they arrived).
+fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<Vec<Refused>, HubStoreError> {
     let mut meta = txn.open_table(META).map_err(storage)?;
     let built = meta.get("projections").map_err(storage)?.map(|v| v.value());
     if built == Some(PROJECTIONS_VERSION) {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    txn.delete_table(FLEET_BUDGETS_V3).map_err(storage)?;
     let mut p = Projections::open(txn).map_err(storage)?;
     p.stock.retain(|_, _| false).map_err(storage)?;
     p.budgets.retain(|_, _| false).map_err(storage)?;
@@ -486,14 +489,17 @@ fn rebuild_projections(txn: &redb::WriteTransaction) -> Result<(), HubStoreError
     p.transfers.retain(|_, _| false).map_err(storage)?;
     p.receipts.retain(|_, _| false).map_err(storage)?;
     let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
+    let mut refused = Vec::new();
     for entry in events.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
         let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
-        project(&mut p, key.value().0, &envelope).map_err(storage)?;
+        if let Err(r) = project(&mut p, key.value().0, &envelope).map_err(storage)? {
+            refused.push(r);
+        }
     }
     meta.insert("projections", PROJECTIONS_VERSION)
         .map_err(storage)?;
-    Ok(())
+    Ok(refused)
 }
 
 pub struct HubStore {
@@ -503,10 +509,20 @@ pub struct HubStore {
     origin: NodeId,
     /// Woken after every commit that added events (the Kafka exporter waits on it).
     appended: std::sync::Arc<tokio::sync::Notify>,
+    /// What "now" is for the hub's own events and decisions (tests pass a fixed clock).
+    clock: Clock,
+    /// Tills' events a fold refused (stored, folded into nothing), by rule.
+    refusals: Refusals,
 }
 
 impl HubStore {
+    /// Opens (or creates) the hub's store in `dir`, on the system clock.
     pub fn open(dir: &Path) -> Result<Self, HubStoreError> {
+        Self::open_with_clock(dir, system_clock())
+    }
+
+    /// Opens (or creates) the hub's store in `dir`; `clock` is the hub's time.
+    pub fn open_with_clock(dir: &Path, clock: Clock) -> Result<Self, HubStoreError> {
         std::fs::create_dir_all(dir).map_err(storage)?;
         let db = Database::create(dir.join(HUB_DB_FILE)).map_err(storage)?;
         let txn = db.begin_write().map_err(storage)?;
@@ -522,14 +538,31 @@ impl HubStore {
         txn.open_table(TOKENS).map_err(storage)?;
         txn.open_table(ORIGIN_PEERS).map_err(storage)?;
         txn.open_table(HUB_CAMPAIGNS).map_err(storage)?;
-        rebuild_projections(&txn)?;
+        let refused = rebuild_projections(&txn)?;
         txn.commit().map_err(storage)?;
         let identity = fusion_sync::net::load_or_create_identity(dir).map_err(storage)?;
+        let refusals = Refusals::default();
+        for r in &refused {
+            tracing::warn!(refused = %r, "a stored event refused while rebuilding projections");
+            refusals.count(r.rule());
+        }
         Ok(Self {
             db,
             origin: hub_origin(&identity.public().to_string()),
             appended: Default::default(),
+            clock,
+            refusals,
         })
+    }
+
+    /// The hub's time now.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// Tills' events refused by a rule so far (stored, folded into nothing), by rule.
+    pub fn refusals(&self) -> BTreeMap<&'static str, u64> {
+        self.refusals.snapshot()
     }
 
     /// The hub's own origin: its edits and decisions are events of this origin.
@@ -613,9 +646,9 @@ impl HubStore {
                     }
                 }
             }
-            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let mut own = OwnLog::open(&txn, at).map_err(storage)?;
             for (event, correlation_id) in events {
-                own.append(origin, event, correlation_id, None, at)?;
+                own.append(origin, event, correlation_id, None)?;
             }
         }
         txn.commit().map_err(storage)?;
@@ -1223,21 +1256,9 @@ pub struct BudgetHolder {
     pub headroom: fusion_contracts::Decimal,
 }
 
-/// A campaign whose seats are shared between holders, as the hub follows it ([`HUB_CAMPAIGNS`]).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HubCampaign {
-    /// The campaign's definition (min, max, end) as the first seat movement carried it.
-    pub campaign: CampaignSnapshot,
-    /// Tills that hold or held seats: each must end its part before the hub decides.
-    pub holders: std::collections::BTreeSet<String>,
-    /// Each holder whose part ended, with the participants it took.
-    pub ended: BTreeMap<String, Vec<String>>,
-    /// Seats the hub holds.
-    pub hub_seats: u32,
-    /// The hub's decision (closed or failed), once made.
-    pub decided: Option<CampaignStatus>,
-}
+/// A campaign whose seats are shared between holders, as the hub follows it ([`HUB_CAMPAIGNS`],
+/// JSON): the rulebook's [`SharedCampaign`].
+pub type HubCampaign = SharedCampaign;
 
 /// Why the hub refused an escrow movement: a 4xx naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1249,6 +1270,41 @@ pub enum EscrowRefusal {
     },
     /// The hub's holder holds fewer rights than asked for.
     Insufficient { available: u64, message: String },
+}
+
+/// The hub's answer when the rulebook refuses to give seats.
+fn seats_refusal(rejected: CampaignRejected) -> EscrowRefusal {
+    match rejected {
+        CampaignRejected::NotEnoughSeats {
+            campaign_id,
+            requested,
+            free,
+        } => EscrowRefusal::Insufficient {
+            available: u64::from(free),
+            message: format!(
+                "the hub holds {free} seats of campaign {campaign_id}; {requested} asked for"
+            ),
+        },
+        CampaignRejected::InvalidField { field, message } if field == "seats" => {
+            EscrowRefusal::Invalid {
+                field: "seats",
+                message: format!("seats {message}"),
+            }
+        }
+        CampaignRejected::InvalidField { message, .. } => EscrowRefusal::Invalid {
+            field: "to",
+            message: format!("to {message}"),
+        },
+        CampaignRejected::Ended { campaign_id, .. }
+        | CampaignRejected::NotOpen { campaign_id, .. } => EscrowRefusal::Invalid {
+            field: "id",
+            message: format!("campaign {campaign_id} has ended"),
+        },
+        other => EscrowRefusal::Invalid {
+            field: "id",
+            message: other.to_string(),
+        },
+    }
 }
 
 /// What a reclaim did ([`HubStore::reclaim`]).
@@ -1269,138 +1325,33 @@ pub struct Reclaim {
     pub campaigns: Vec<CampaignId>,
 }
 
-/// A till of a store as rebalancing sees it: (origin, available, sold).
-type TillLevel = (String, u64, u64);
-
 impl HubStore {
-    /// Follows a stored event's seat movements: takes in seats given to the hub, records who
-    /// holds seats and whose part ended, and decides the campaign — once — when every holder's
-    /// part has ended: successful when the participants of all stores reach the minimum.
+    /// Follows a stored event's seat movements by the rulebook ([`SharedCampaign::follow`]):
+    /// takes in seats given to the hub, records who holds seats and whose part ended, and
+    /// decides the campaign once every holder's part has ended. The hub's events go into its
+    /// own log, which every till pulls.
     fn follow_seats(
         &self,
         own: &mut OwnLog<'_>,
         origin: &NodeId,
         envelope: &Envelope,
     ) -> Result<(), HubStoreError> {
-        let hub = self.origin.as_str();
-        let (snapshot, touched): (&CampaignSnapshot, Vec<&str>) = match &envelope.event {
-            Event::SeatsTransferred(e) => (&e.campaign, vec![origin.as_str(), e.to.as_str()]),
-            Event::SeatsReceived(e) => (&e.campaign, vec![origin.as_str()]),
-            Event::CampaignEnded(e) => (&e.campaign, vec![origin.as_str()]),
-            _ => return Ok(()),
+        let Some(snapshot) = SharedCampaign::snapshot_of(&envelope.event) else {
+            return Ok(());
         };
-        let mut row = own.campaign(snapshot.id)?.unwrap_or_else(|| HubCampaign {
-            campaign: snapshot.clone(),
-            holders: Default::default(),
-            ended: Default::default(),
-            hub_seats: 0,
-            decided: None,
-        });
-        row.holders.extend(
-            touched
-                .into_iter()
-                .filter(|h| *h != hub)
-                .map(str::to_string),
-        );
-        match &envelope.event {
-            Event::SeatsTransferred(e) if e.to == self.origin => {
-                let receipt = SeatsReceived {
-                    campaign_id: e.campaign_id,
-                    transfer_id: e.transfer_id,
-                    seats: e.seats,
-                    from: origin.clone(),
-                    previous_seats: row.hub_seats,
-                    available: row.hub_seats + e.seats,
-                    campaign: row.campaign.clone(),
-                };
-                row.hub_seats += e.seats;
-                own.append(
-                    &self.origin,
-                    receipt.into(),
-                    envelope.correlation_id.clone(),
-                    Some(envelope.event_id.0),
-                    Timestamp::now(),
-                )?;
-            }
-            Event::CampaignEnded(e) => {
-                row.ended.insert(
-                    origin.to_string(),
-                    e.participants.iter().map(|p| p.to_string()).collect(),
-                );
-            }
-            _ => {}
+        let mut row = own
+            .campaign(snapshot.id)?
+            .unwrap_or_else(|| SharedCampaign::new(snapshot.clone()));
+        let events = row.follow(&self.origin, origin, &envelope.event, own.now);
+        for event in events {
+            own.append(
+                &self.origin,
+                event,
+                envelope.correlation_id.clone(),
+                Some(envelope.event_id.0),
+            )?;
         }
-        self.decide_when_ended(
-            own,
-            &mut row,
-            envelope.correlation_id.clone(),
-            Some(envelope.event_id.0),
-        )?;
         own.put_campaign(&row)
-    }
-
-    /// Decides a shared campaign — once — when every holder's part has ended: successful when
-    /// the participants of all stores reach the minimum. The decision goes into the hub's own
-    /// log, which every till pulls.
-    fn decide_when_ended(
-        &self,
-        own: &mut OwnLog<'_>,
-        row: &mut HubCampaign,
-        correlation_id: CorrelationId,
-        causation_id: Option<uuid::Uuid>,
-    ) -> Result<(), HubStoreError> {
-        if row.decided.is_none() && row.holders.iter().all(|h| row.ended.contains_key(h)) {
-            let taken: usize = row.ended.values().map(Vec::len).sum();
-            let mut decision = row.campaign.clone();
-            decision.actual_participants = u32::try_from(taken).unwrap_or(u32::MAX);
-            decision.updated_at = Timestamp::now();
-            let successful = decision.actual_participants >= decision.min_participants;
-            let mut events: Vec<Event> = Vec::new();
-            if successful {
-                decision.status = CampaignStatus::Successful;
-                events.push(
-                    CampaignSuccessful {
-                        campaign_id: decision.id,
-                        campaign: decision.clone(),
-                    }
-                    .into(),
-                );
-                decision.status = CampaignStatus::Closed;
-            } else {
-                decision.status = CampaignStatus::Failed;
-                events.push(
-                    CampaignFailed {
-                        campaign_id: decision.id,
-                        campaign: decision.clone(),
-                        reason: format!(
-                            "{} of {} participants needed, across every store",
-                            decision.actual_participants, decision.min_participants
-                        ),
-                    }
-                    .into(),
-                );
-            }
-            // Each till places its own participants' orders when it learns this decision.
-            events.push(
-                CampaignClosed {
-                    campaign_id: decision.id,
-                    campaign: decision.clone(),
-                    orders: Vec::new(),
-                }
-                .into(),
-            );
-            for event in events {
-                own.append(
-                    &self.origin,
-                    event,
-                    correlation_id.clone(),
-                    causation_id,
-                    Timestamp::now(),
-                )?;
-            }
-            row.decided = Some(decision.status);
-        }
-        Ok(())
     }
 
     /// Ends the part of a lost till in every shared campaign it holds seats of and had not
@@ -1413,18 +1364,12 @@ impl HubStore {
         upto: u64,
         correlation_id: &CorrelationId,
     ) -> Result<Vec<CampaignId>, HubStoreError> {
-        let mut open: Vec<HubCampaign> = Vec::new();
+        let mut rows: Vec<SharedCampaign> = Vec::new();
         for entry in own.campaigns.iter().map_err(storage)? {
             let (_, json) = entry.map_err(storage)?;
-            let row: HubCampaign = serde_json::from_slice(json.value()).map_err(storage)?;
-            if row.decided.is_none()
-                && row.holders.contains(node.as_str())
-                && !row.ended.contains_key(node.as_str())
-            {
-                open.push(row);
-            }
+            rows.push(serde_json::from_slice(json.value()).map_err(storage)?);
         }
-        if open.is_empty() {
+        if rows.is_empty() {
             return Ok(Vec::new());
         }
         let mut joined: BTreeMap<CampaignId, Vec<String>> = BTreeMap::new();
@@ -1447,11 +1392,15 @@ impl HubStore {
             }
         }
         let mut ended = Vec::new();
-        for mut row in open {
+        for mut row in rows {
             let id = row.campaign.id;
-            row.ended
-                .insert(node.to_string(), joined.remove(&id).unwrap_or_default());
-            self.decide_when_ended(own, &mut row, correlation_id.clone(), None)?;
+            let participants = joined.remove(&id).unwrap_or_default();
+            let Some(events) = row.end_lost(node, participants, own.now) else {
+                continue;
+            };
+            for event in events {
+                own.append(&self.origin, event, correlation_id.clone(), None)?;
+            }
             own.put_campaign(&row)?;
             ended.push(id);
         }
@@ -1459,17 +1408,18 @@ impl HubStore {
     }
 
     /// The hub gives `seats` of the seats it holds of a campaign to the till `to` (of any
-    /// store): `seats-transferred` in the hub's log, which the till pulls.
+    /// store), by the rule a till gives its own: `seats-transferred` in the hub's log, which
+    /// the till pulls.
     pub fn give_seats(
         &self,
         campaign: CampaignId,
         to: &NodeId,
         seats: u32,
         correlation_id: CorrelationId,
-    ) -> Result<Result<HubCampaign, EscrowRefusal>, HubStoreError> {
+    ) -> Result<Result<SharedCampaign, EscrowRefusal>, HubStoreError> {
         let txn = self.db.begin_write().map_err(storage)?;
         let row = {
-            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let mut own = OwnLog::open(&txn, self.now()).map_err(storage)?;
             let Some(mut row) = own.campaign(campaign)? else {
                 return Ok(Err(EscrowRefusal::Invalid {
                     field: "id",
@@ -1483,39 +1433,19 @@ impl HubStore {
                     message: "to names no till the hub has heard from".to_string(),
                 }));
             }
-            if row.decided.is_some() || Timestamp::now() >= row.campaign.end_time {
-                return Ok(Err(EscrowRefusal::Invalid {
-                    field: "id",
-                    message: format!("campaign {campaign} has ended"),
-                }));
-            }
-            if row.hub_seats < seats {
-                return Ok(Err(EscrowRefusal::Insufficient {
-                    available: u64::from(row.hub_seats),
-                    message: format!(
-                        "the hub holds {} seats of campaign {campaign}; {seats} asked for",
-                        row.hub_seats
-                    ),
-                }));
-            }
-            let event = SeatsTransferred {
+            let cmd = TransferSeats {
                 campaign_id: campaign,
                 transfer_id: uuid::Uuid::now_v7(),
                 seats,
                 to: to.clone(),
-                previous_seats: row.hub_seats,
-                available: row.hub_seats - seats,
-                campaign: row.campaign.clone(),
             };
-            row.hub_seats -= seats;
-            row.holders.insert(to.to_string());
-            own.append(
-                &self.origin,
-                event.into(),
-                correlation_id,
-                None,
-                Timestamp::now(),
-            )?;
+            let events = match row.give(&self.origin, &cmd, own.now) {
+                Ok(events) => events,
+                Err(rejected) => return Ok(Err(seats_refusal(rejected))),
+            };
+            for event in events {
+                own.append(&self.origin, event, correlation_id.clone(), None)?;
+            }
             own.put_campaign(&row)?;
             row
         };
@@ -1541,7 +1471,7 @@ impl HubStore {
             per_till
                 .entry((origin.to_string(), currency))
                 .or_default()
-                .0 = share.value();
+                .0 = share.value().1;
         }
         for entry in offline.iter().map_err(storage)? {
             let (_, json) = entry.map_err(storage)?;
@@ -1565,7 +1495,7 @@ impl HubStore {
                 origin,
                 share: money(share),
                 exposure: money(exposure),
-                headroom: money((share - exposure).max(0)),
+                headroom: money(payments::budget_headroom(share, exposure)),
             });
         }
         Ok(rows
@@ -1618,7 +1548,7 @@ impl HubStore {
     ) -> Result<Result<Transfer, EscrowRefusal>, HubStoreError> {
         let txn = self.db.begin_write().map_err(storage)?;
         let transfer = {
-            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let mut own = OwnLog::open(&txn, self.now()).map_err(storage)?;
             let holder = self.holder(store);
             if to == &holder || own.store_of(to.as_str())?.as_ref() != Some(store) {
                 return Ok(Err(EscrowRefusal::Invalid {
@@ -1628,16 +1558,24 @@ impl HubStore {
                     ),
                 }));
             }
-            let (held, _) = own.level(holder.as_str(), sku.as_str())?;
-            if held < quantity {
-                return Ok(Err(EscrowRefusal::Insufficient {
-                    available: held,
-                    message: format!(
-                        "the hub holds {held} of {sku} for store {store}; {quantity} asked for"
-                    ),
-                }));
+            match give(&mut own, &holder, store, sku, to, quantity, correlation_id)? {
+                Ok(transfer) => transfer,
+                Err(TransferRejected::Insufficient { available, .. }) => {
+                    return Ok(Err(EscrowRefusal::Insufficient {
+                        available,
+                        message: format!(
+                            "the hub holds {available} of {sku} for store {store}; {quantity} \
+                             asked for"
+                        ),
+                    }));
+                }
+                Err(other) => {
+                    return Ok(Err(EscrowRefusal::Invalid {
+                        field: "quantity",
+                        message: other.to_string(),
+                    }));
+                }
             }
-            give(&mut own, &holder, store, sku, to, quantity, correlation_id)?
         };
         txn.commit().map_err(storage)?;
         self.appended.notify_waiters();
@@ -1656,7 +1594,7 @@ impl HubStore {
     ) -> Result<Result<Reclaim, EscrowRefusal>, HubStoreError> {
         let txn = self.db.begin_write().map_err(storage)?;
         let reclaim = {
-            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let mut own = OwnLog::open(&txn, self.now()).map_err(storage)?;
             let Some(store) = own.store_of(node.as_str())? else {
                 return Ok(Err(EscrowRefusal::Invalid {
                     field: "nodeId",
@@ -1683,7 +1621,7 @@ impl HubStore {
                     .map_err(storage)?;
                 txn.open_table(REVOCATIONS)
                     .map_err(storage)?
-                    .insert(endpoint.as_str(), Timestamp::now().unix_ms())
+                    .insert(endpoint.as_str(), own.now.unix_ms())
                     .map_err(storage)?;
             }
             let upto = own
@@ -1691,8 +1629,8 @@ impl HubStore {
                 .get(node.as_str())
                 .map_err(storage)?
                 .map_or(0, |v| v.value());
-            // Per sku: (held, void transfers and their units).
-            let mut per_sku: BTreeMap<String, (u64, Vec<uuid::Uuid>, u64)> = BTreeMap::new();
+            // Per sku: what the lost till held and what was in transit to it.
+            let mut per_sku: BTreeMap<String, LostHolding> = BTreeMap::new();
             for entry in own
                 .projections
                 .stock
@@ -1703,7 +1641,7 @@ impl HubStore {
                 if key.value().0 != node.as_str() {
                     break;
                 }
-                per_sku.entry(key.value().1.to_string()).or_default().0 = level.value().0;
+                per_sku.entry(key.value().1.to_string()).or_default().held = level.value().0;
             }
             for entry in own.projections.transfers.iter().map_err(storage)? {
                 let (id, json) = entry.map_err(storage)?;
@@ -1711,34 +1649,21 @@ impl HubStore {
                 let received = own.projections.receipts.get(id.value()).map_err(storage)?;
                 if t.to == node.as_str() && received.is_none() {
                     let row = per_sku.entry(t.sku).or_default();
-                    row.1.push(t.transfer_id);
-                    row.2 += t.quantity;
+                    row.transfers.push(t.transfer_id);
+                    row.in_transit = row.in_transit.saturating_add(t.quantity);
                 }
             }
             let mut reclaimed = Vec::new();
-            for (sku, (held, transfers, in_transit)) in per_sku {
-                let quantity = held + in_transit;
-                if quantity == 0 {
+            for (sku, lost) in per_sku {
+                let sku = Sku::new(sku).map_err(storage)?;
+                let level = own.level(holder.as_str(), sku.as_str())?;
+                let Some(event) = inventory::reclaim(node, upto, &sku, &lost, &level) else {
                     continue;
-                }
-                let (previous, _) = own.level(holder.as_str(), &sku)?;
-                let event = StockReclaimed {
-                    sku: Sku::new(sku).map_err(storage)?,
-                    from: node.clone(),
-                    upto,
-                    quantity,
-                    transfers,
-                    previous_quantity: previous,
-                    available: previous + quantity,
                 };
-                own.append_held(
-                    &holder,
-                    &store,
-                    event.clone().into(),
-                    correlation_id.clone(),
-                    None,
-                )?;
-                reclaimed.push(event);
+                own.append_held(&holder, &store, event.clone(), correlation_id.clone(), None)?;
+                if let Event::StockReclaimed(e) = event {
+                    reclaimed.push(e);
+                }
             }
             let campaigns = self.end_lost_parts(&mut own, node, upto, &correlation_id)?;
             Reclaim {
@@ -1770,7 +1695,7 @@ impl HubStore {
         let txn = self.db.begin_write().map_err(storage)?;
         let mut moved = Vec::new();
         {
-            let mut own = OwnLog::open(&txn).map_err(storage)?;
+            let mut own = OwnLog::open(&txn, self.now()).map_err(storage)?;
             let enrolled: std::collections::BTreeSet<String> = txn
                 .open_table(ENROLLMENTS)
                 .map_err(storage)?
@@ -1818,13 +1743,13 @@ impl HubStore {
                     }
                     let mut levels: Vec<TillLevel> = Vec::new();
                     for origin in &origins {
-                        let (a, sold) = own.level(origin, &sku)?;
-                        levels.push((origin.clone(), a, sold));
+                        let level = own.level(origin, &sku)?;
+                        levels.push((origin.clone(), level.available, level.reserved));
                     }
                     let sku = Sku::new(sku).map_err(storage)?;
-                    for (to, quantity) in shares(pool, &levels) {
+                    for (to, quantity) in inventory::rebalance_shares(pool, &levels) {
                         let to = NodeId::new(to).map_err(storage)?;
-                        moved.push(give(
+                        let given = give(
                             &mut own,
                             &holder,
                             &store,
@@ -1832,7 +1757,9 @@ impl HubStore {
                             &to,
                             quantity,
                             correlation_id.clone(),
-                        )?);
+                        )?;
+                        // The shares never add up to more than the pool the hub holds.
+                        moved.push(given.map_err(|r| storage(format!("rebalancing: {r}")))?);
                     }
                 }
             }
@@ -1845,59 +1772,8 @@ impl HubStore {
     }
 }
 
-/// How rebalancing splits `pool` units among tills `(origin, available, sold)`: each till's
-/// target is its share of everything sellable (pool + what the tills hold), weighted by
-/// sold + 1 and rounded by largest remainder (so small pools are not lost to rounding); tills
-/// below their target get the difference, neediest first, while the pool lasts.
-fn shares(pool: u64, tills: &[TillLevel]) -> Vec<(String, u64)> {
-    let total = u128::from(pool) + tills.iter().map(|t| u128::from(t.1)).sum::<u128>();
-    let weight = |t: &TillLevel| u128::from(t.2) + 1;
-    let weights: u128 = tills.iter().map(weight).sum();
-    if weights == 0 {
-        return Vec::new();
-    }
-    let mut targets: Vec<u128> = tills.iter().map(|t| total * weight(t) / weights).collect();
-    let mut by_remainder: Vec<usize> = (0..tills.len()).collect();
-    by_remainder.sort_by(|&a, &b| {
-        let rem = |i: usize| total * weight(&tills[i]) % weights;
-        rem(b)
-            .cmp(&rem(a))
-            .then_with(|| weight(&tills[b]).cmp(&weight(&tills[a])))
-            .then_with(|| tills[a].0.cmp(&tills[b].0))
-    });
-    let leftover = total - targets.iter().sum::<u128>();
-    for &i in by_remainder
-        .iter()
-        .take(usize::try_from(leftover).unwrap_or(usize::MAX))
-    {
-        targets[i] += 1;
-    }
-    let mut needs: Vec<(String, u64)> = tills
-        .iter()
-        .zip(targets)
-        .map(|((origin, available, _), target)| {
-            let need = u64::try_from(target)
-                .unwrap_or(u64::MAX)
-                .saturating_sub(*available);
-            (origin.clone(), need)
-        })
-        .filter(|(_, need)| *need > 0)
-        .collect();
-    needs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut left = pool;
-    let mut out = Vec::new();
-    for (origin, need) in needs {
-        let quantity = need.min(left);
-        if quantity == 0 {
-            break;
-        }
-        left -= quantity;
-        out.push((origin, quantity));
-    }
-    out
-}
-
-/// The hub's `holder` of `store` gives `quantity` of `sku` to `to` (checked by the caller).
+/// The hub's `holder` of `store` gives `quantity` of `sku` to `to`, by the rule a till gives
+/// its own ([`inventory::transfer`]: only what the holder has available).
 fn give(
     own: &mut OwnLog<'_>,
     holder: &NodeId,
@@ -1906,26 +1782,33 @@ fn give(
     to: &NodeId,
     quantity: u64,
     correlation_id: CorrelationId,
-) -> Result<Transfer, HubStoreError> {
-    let (held, _) = own.level(holder.as_str(), sku.as_str())?;
-    let event = StockTransferred {
+) -> Result<Result<Transfer, TransferRejected>, HubStoreError> {
+    let level = own.level(holder.as_str(), sku.as_str())?;
+    let cmd = TransferStock {
         transfer_id: uuid::Uuid::now_v7(),
         sku: sku.clone(),
         quantity,
         to: to.clone(),
-        previous_quantity: held,
-        available: held - quantity,
     };
-    let envelope = own.append_held(holder, store, event.clone().into(), correlation_id, None)?;
-    Ok(Transfer {
-        transfer_id: event.transfer_id,
+    let events = match inventory::transfer(&cmd, &level, holder) {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected)),
+    };
+    let mut at = own.now;
+    for event in events {
+        at = own
+            .append_held(holder, store, event, correlation_id.clone(), None)?
+            .occurred_at;
+    }
+    Ok(Ok(Transfer {
+        transfer_id: cmd.transfer_id,
         sku: sku.to_string(),
         from: holder.to_string(),
         to: to.to_string(),
         quantity,
-        at: envelope.occurred_at,
+        at,
         received: false,
-    })
+    }))
 }
 
 impl EventSink for HubStore {
@@ -1958,6 +1841,49 @@ impl EventSink for HubStore {
 }
 
 impl HubStore {
+    /// Counts and logs a till's event a fold refused.
+    fn refuse(&self, origin: &NodeId, seq: u64, refused: &Refused) {
+        self.refusals.count(refused.rule());
+        tracing::warn!(%origin, seq, %refused, "a till's event refused");
+    }
+
+    /// The hub's holder takes in a transfer a till addressed to it, by the rule a till takes
+    /// in its own ([`inventory::receive`]).
+    fn take_in(
+        &self,
+        own: &mut OwnLog<'_>,
+        holder: &NodeId,
+        store: &StoreId,
+        origin: &NodeId,
+        envelope: &Envelope,
+        t: &fusion_contracts::events::StockTransferred,
+    ) -> Result<(), HubStoreError> {
+        let level = own.level(holder.as_str(), t.sku.as_str())?;
+        let cmd = ReceiveStock {
+            transfer_id: t.transfer_id,
+            sku: t.sku.clone(),
+            quantity: t.quantity,
+            from: origin.clone(),
+        };
+        match inventory::receive(&cmd, &level) {
+            Ok(events) => {
+                for event in events {
+                    own.append_held(
+                        holder,
+                        store,
+                        event,
+                        envelope.correlation_id.clone(),
+                        Some(envelope.event_id.0),
+                    )?;
+                }
+            }
+            Err(rejected) => {
+                tracing::error!(%origin, %rejected, "a transfer to the hub could not be taken in");
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a batch of one origin's events in one durable transaction; see [`EventSink::store`].
     /// Transfers addressed to one of the hub's holders are taken in in the same transaction, so
     /// each is taken in once and never lost.
@@ -1969,7 +1895,7 @@ impl HubStore {
     ) -> Result<u64, String> {
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         let position = {
-            let mut own = OwnLog::open(&txn).map_err(|e| e.to_string())?;
+            let mut own = OwnLog::open(&txn, self.now()).map_err(|e| e.to_string())?;
             if own
                 .stores
                 .get(origin.as_str())
@@ -2012,35 +1938,24 @@ impl HubStore {
                         envelope.encode().as_slice(),
                     )
                     .map_err(|e| e.to_string())?;
-                project(&mut own.projections, origin.as_str(), &envelope)
+                let folded = project(&mut own.projections, origin.as_str(), &envelope)
                     .map_err(|e| e.to_string())?;
                 position = envelope.seq;
                 // Recorded now, so the receipt below comes after it in the hub's log.
                 own.positions
                     .insert(origin.as_str(), position)
                     .map_err(|e| e.to_string())?;
+                if let Err(refused) = folded {
+                    // Held in the origin's log (a gapless replica of its journal, exported as
+                    // it is) but folded into nothing, and nothing it asks of the hub is done.
+                    self.refuse(origin, envelope.seq, &refused);
+                    continue;
+                }
                 if let (Event::StockTransferred(t), Some(store)) = (&envelope.event, &store) {
                     let holder = self.holder(store);
                     if t.to == holder {
-                        let (held, _) = own
-                            .level(holder.as_str(), t.sku.as_str())
+                        self.take_in(&mut own, &holder, store, origin, &envelope, t)
                             .map_err(|e| e.to_string())?;
-                        let receipt = StockReceived {
-                            transfer_id: t.transfer_id,
-                            sku: t.sku.clone(),
-                            quantity: t.quantity,
-                            from: origin.clone(),
-                            previous_quantity: held,
-                            available: held + t.quantity,
-                        };
-                        own.append_held(
-                            &holder,
-                            store,
-                            receipt.into(),
-                            envelope.correlation_id.clone(),
-                            Some(envelope.event_id.0),
-                        )
-                        .map_err(|e| e.to_string())?;
                     }
                 }
                 self.follow_seats(&mut own, origin, &envelope)
@@ -2051,58 +1966,5 @@ impl HubStore {
         txn.commit().map_err(|e| e.to_string())?;
         self.appended.notify_waiters();
         Ok(position)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{TillLevel, shares};
-
-    /// name, pool, tills, expected transfers.
-    type Case = (&'static str, u64, Vec<TillLevel>, Vec<(&'static str, u64)>);
-
-    fn till(origin: &str, available: u64, sold: u64) -> TillLevel {
-        (origin.to_string(), available, sold)
-    }
-
-    #[test]
-    fn rebalancing_gives_toward_demand_and_never_more_than_the_pool() {
-        let cases: Vec<Case> = vec![
-            ("nothing to give", 0, vec![till("a", 0, 5)], vec![]),
-            ("no tills", 5, vec![], vec![]),
-            (
-                "the seller gets it; a till above its share gets nothing",
-                3,
-                vec![till("a", 4, 0), till("b", 0, 2)],
-                vec![("b", 3)],
-            ),
-            (
-                "equal demand, equal shares",
-                6,
-                vec![till("a", 0, 0), till("b", 0, 0), till("c", 0, 0)],
-                vec![("a", 2), ("b", 2), ("c", 2)],
-            ),
-            (
-                "a small pool still moves, by largest remainder",
-                2,
-                vec![till("a", 0, 4), till("b", 0, 3), till("c", 0, 3)],
-                vec![("a", 1), ("b", 1)],
-            ),
-            (
-                "proportional to sold + 1",
-                10,
-                vec![till("a", 0, 0), till("b", 0, 3)],
-                vec![("b", 8), ("a", 2)],
-            ),
-        ];
-        for (name, pool, tills, expected) in cases {
-            let got = shares(pool, &tills);
-            let expected: Vec<(String, u64)> = expected
-                .into_iter()
-                .map(|(o, q)| (o.to_string(), q))
-                .collect();
-            assert_eq!(got, expected, "{name}");
-            assert!(got.iter().map(|g| g.1).sum::<u64>() <= pool, "{name}");
-        }
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fusion_contracts::{Envelope, NodeId, Timestamp};
+use fusion_contracts::{Envelope, NodeId};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -416,7 +416,7 @@ impl Webhooks {
                 key: key.clone(),
                 attempts,
                 last_error: error,
-                failed_at: Timestamp::now(),
+                failed_at: fusion_sync::clock::now(),
             });
         }
         dead

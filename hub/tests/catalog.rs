@@ -128,7 +128,7 @@ fn hub_sets_price(hub: &Hub, id: ProductId, cents: i64) {
                 sku: None,
             },
             CorrelationId::new("hub-edit").unwrap(),
-            Timestamp::now(),
+            fusion_sync::clock::now(),
         )
         .unwrap();
 }
@@ -225,7 +225,7 @@ async fn tills_see_each_other_with_the_hub_down_and_hub_prices_reach_both() {
     // A campaign created on A: B serves its definition (read-only, with its owner); A's status
     // changes follow.
     let at = |offset_ms: i64| {
-        Timestamp::from_unix_ms(Timestamp::now().unix_ms() + offset_ms).to_string()
+        Timestamp::from_unix_ms(fusion_sync::clock::now().unix_ms() + offset_ms).to_string()
     };
     let (status, campaign) = a
         .api

@@ -372,7 +372,7 @@ fn hub_origin(state: &AppState) -> Result<fusion_contracts::NodeId, ApiError> {
             .find(|p| p.role == crate::replication::Role::Hub)
     });
     match hub {
-        Some(hub) => Ok(fusion_contracts::escrow::hub_origin(&hub.id.to_string())),
+        Some(hub) => Ok(fusion_rules::escrow::hub_origin(&hub.id.to_string())),
         None => Err(ApiError::validation(
             "to",
             "\"hub\" needs a configured hub (--hub)",

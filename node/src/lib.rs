@@ -6,7 +6,8 @@ pub mod api;
 pub mod auth;
 pub mod card;
 pub mod demo;
-pub mod domain;
+/// The rulebook (`fusion-rules`), under the name the node has always used for it.
+pub use fusion_rules as domain;
 pub mod followup;
 pub mod metrics;
 pub mod replication;

@@ -60,7 +60,7 @@ pub const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 pub fn system_clock() -> Clock {
-    Arc::new(Timestamp::now)
+    fusion_sync::clock::system_clock()
 }
 
 /// Why the store could not be opened.
@@ -273,6 +273,8 @@ struct Shared {
     /// Documents changed by a commit, for document sessions to push.
     doc_changes: tokio::sync::broadcast::Sender<fusion_sync::docs::Changed>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Peers' events refused by a rule (never folded), by rule.
+    refusals: fusion_sync::Refusals,
 }
 
 impl Store {
@@ -306,6 +308,7 @@ impl Store {
             docs: Arc::new(Mutex::new(docs)),
             doc_changes: tokio::sync::broadcast::channel(DOC_ANNOUNCEMENTS).0,
             writer: Mutex::new(None),
+            refusals: Default::default(),
         });
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -425,6 +428,12 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Peers' events refused by a rule so far (held in their origin's log, never folded), by
+    /// rule.
+    pub fn refusals(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.shared.refusals.snapshot()
     }
 
     /// The writer's clock: what "now" is for commands (the scheduler asks it too).

@@ -1205,6 +1205,8 @@ mod campaigns;
 mod chain;
 #[path = "api/payments.rs"]
 mod payments;
+#[path = "api/peers.rs"]
+mod peers;
 #[path = "api/shipping.rs"]
 mod shipping;
 

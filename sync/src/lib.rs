@@ -7,15 +7,21 @@
 //!   frames and time go in, frames and "persist these events" requests come out.
 //! - `sim`: a seeded network simulator (drop, duplicate, reorder, partition, heal, crash) that
 //!   checks after every step that no event is lost or applied twice.
+//! - `clock`: the wall clock, for the edges (`Clock`, `system_clock`, `now`).
 //! - `docs`: shared state as automerge documents (one per product) and their persistence chunks.
+//! - `refusals`: counts of peers' events refused by a rule, by rule.
 //! - `net` (feature `net`, on by default): the iroh transport — identities, log sessions and
 //!   document sessions.
 //!
 //! `fuzz/` holds the fuzz targets (cargo-fuzz): frame decoding and document sync messages.
 
+pub mod clock;
 pub mod docs;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod proto;
+pub mod refusals;
 pub mod sim;
+
+pub use refusals::Refusals;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fusion_contracts::{Envelope, NodeId, Timestamp};
+use fusion_contracts::{Envelope, NodeId};
 use iroh::RelayMode;
 use iroh::endpoint::{
     Connection, NetReportConfig, PortmapperConfig, RecvStream, SendStream, presets,
@@ -242,7 +242,7 @@ async fn run_sender<L: LogSource + Send + Sync>(
                 let Some(n) = read? else { return Ok(()) };
                 decoder.push(&buffer[..n]);
                 while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
-                    sender.on_frame(frame, Timestamp::now()).map_err(|e| NetError::Protocol(e.to_string()))?;
+                    sender.on_frame(frame, crate::clock::now()).map_err(|e| NetError::Protocol(e.to_string()))?;
                 }
                 if !resume_checked && !sender.acked().is_empty() {
                     check_resume(&sender.acked(), log)?;
@@ -250,13 +250,13 @@ async fn run_sender<L: LogSource + Send + Sync>(
                 }
                 let mut report = status.lock();
                 report.connected = true;
-                report.last_contact_ms = Some(Timestamp::now().unix_ms());
+                report.last_contact_ms = Some(crate::clock::now().unix_ms());
                 report.acked = sender.acked();
             }
             _ = appended.notified() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
-        let frames = sender.poll_transmit(log, Timestamp::now());
+        let frames = sender.poll_transmit(log, crate::clock::now());
         write_frames(&mut send, &frames).await?;
     }
 }
@@ -333,7 +333,7 @@ impl Gate {
 
     fn touch(&self, peer: EndpointId) {
         let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
-        contacts.insert(peer, Timestamp::now().unix_ms());
+        contacts.insert(peer, crate::clock::now().unix_ms());
     }
 
     /// Peers with a live connection.
@@ -531,7 +531,7 @@ pub async fn dial_docs(
     {
         let mut report = status.lock();
         report.connected = true;
-        report.last_contact_ms = Some(Timestamp::now().unix_ms());
+        report.last_contact_ms = Some(crate::clock::now().unix_ms());
     }
     let gate = Gate::new(|_| true);
     doc_session(&connection, send, recv, host, &gate).await

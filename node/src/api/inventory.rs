@@ -155,7 +155,7 @@ fn hub_holder(state: &AppState) -> Result<fusion_contracts::NodeId, ApiError> {
         .store
         .store_id()
         .ok_or_else(|| ApiError::validation("to", "\"hub\" needs a store id (--store-id)"))?;
-    Ok(fusion_contracts::escrow::hub_holder(
+    Ok(fusion_rules::escrow::hub_holder(
         &super::hub_origin(state)?,
         store,
     ))
@@ -257,7 +257,8 @@ pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Re
             Some(CardBudgetRights {
                 share: share.to_decimal(),
                 exposure: money(used).to_decimal(),
-                headroom: money((share.minor - used).max(0)).to_decimal(),
+                headroom: money(crate::domain::payments::budget_headroom(share.minor, used))
+                    .to_decimal(),
                 currency: share.currency,
             })
         }

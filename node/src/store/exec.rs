@@ -20,8 +20,8 @@ use fusion_contracts::events::{
 };
 use fusion_contracts::events::{OrderStatus, ProductStatus};
 use fusion_contracts::{
-    CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, NodeId, OrderId, ProductId,
-    ShipmentId, Sku, Timestamp,
+    CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, Money, NodeId, OrderId,
+    ProductId, ShipmentId, Sku, Timestamp,
 };
 use fusion_sync::docs::{DocId, DocSet};
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
@@ -462,25 +462,12 @@ fn execute(
             None => Ok(Err(Rejected::TokenNotFound(*id))),
         },
         Command::SetOfflineBudget(share) => {
-            let code = share.currency.to_string();
-            let recorded = t.offline_budget.get(code.as_str())?.map(|v| v.value().0);
-            if recorded != Some(share.minor) {
-                let money = |minor| fusion_contracts::Money {
-                    minor,
-                    currency: share.currency,
-                };
-                let event = fusion_contracts::events::OfflineBudgetSet {
-                    share: share.to_decimal(),
-                    currency: share.currency,
-                    previous: recorded.map(|minor| money(minor).to_decimal()),
-                };
-                batch.record_chain(
-                    t,
-                    vec![event.into()],
-                    &request.correlation_id,
-                    request.command_id,
-                )?;
-            }
+            let recorded = t
+                .offline_budget
+                .get(share.currency.to_string().as_str())?
+                .map(|v| v.value().0);
+            let events = payments::set_budget(recorded, *share);
+            batch.record_chain(t, events, &request.correlation_id, request.command_id)?;
             Ok(Ok(Outcome::OfflineBudget(*share)))
         }
         Command::TransferBudget {
@@ -488,62 +475,34 @@ fn execute(
             to,
             amount,
         } => {
-            let held = tables::held_budget(&t.offline_budget, amount.currency)?.unwrap_or(0);
+            let budget = tables::budget(&t.offline_budget, amount.currency)?;
             let exposure =
                 tables::offline_exposure(&t.payment_followups, &t.payments, amount.currency)?;
-            let money = |minor| fusion_contracts::Money {
-                minor,
+            let events =
+                match payments::transfer_budget(budget, exposure, *transfer_id, to, *amount) {
+                    Ok(events) => events,
+                    Err(rejected) => return Ok(Err(rejected.into())),
+                };
+            batch.record_chain(t, events, &request.correlation_id, request.command_id)?;
+            let held = tables::budget(&t.offline_budget, amount.currency)?.held;
+            Ok(Ok(Outcome::OfflineBudget(Money {
+                minor: held,
                 currency: amount.currency,
-            };
-            let unused = (held - exposure).max(0);
-            if amount.minor > unused {
-                return Ok(Err(PaymentRejected::OfflineBudgetShort {
-                    requested: *amount,
-                    unused: money(unused),
-                }
-                .into()));
-            }
-            let event = fusion_contracts::events::OfflineBudgetTransferred {
-                transfer_id: *transfer_id,
-                to: to.clone(),
-                amount: amount.to_decimal(),
-                currency: amount.currency,
-                previous_share: money(held).to_decimal(),
-                share: money(held - amount.minor).to_decimal(),
-            };
-            batch.record_chain(
-                t,
-                vec![event.into()],
-                &request.correlation_id,
-                request.command_id,
-            )?;
-            Ok(Ok(Outcome::OfflineBudget(money(held - amount.minor))))
+            })))
         }
         Command::ReceiveBudget {
             transfer_id,
             from,
             amount,
         } => {
-            let held = tables::held_budget(&t.offline_budget, amount.currency)?.unwrap_or(0);
-            let money = |minor| fusion_contracts::Money {
-                minor,
+            let budget = tables::budget(&t.offline_budget, amount.currency)?;
+            let events = payments::receive_budget(budget, *transfer_id, from, *amount);
+            batch.record_chain(t, events, &request.correlation_id, request.command_id)?;
+            let held = tables::budget(&t.offline_budget, amount.currency)?.held;
+            Ok(Ok(Outcome::OfflineBudget(Money {
+                minor: held,
                 currency: amount.currency,
-            };
-            let event = fusion_contracts::events::OfflineBudgetReceived {
-                transfer_id: *transfer_id,
-                from: from.clone(),
-                amount: amount.to_decimal(),
-                currency: amount.currency,
-                previous_share: money(held).to_decimal(),
-                share: money(held + amount.minor).to_decimal(),
-            };
-            batch.record_chain(
-                t,
-                vec![event.into()],
-                &request.correlation_id,
-                request.command_id,
-            )?;
-            Ok(Ok(Outcome::OfflineBudget(money(held + amount.minor))))
+            })))
         }
     }
 }
@@ -1050,37 +1009,6 @@ pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), Store
     Ok(())
 }
 
-/// A budget event's currency and this till's (configured, held) budget after it, given what
-/// was recorded before (`recorded`, by currency code). A new configured share moves what is
-/// held by the difference; a transfer or receipt states what is held afterwards.
-fn budget_after(
-    event: &Event,
-    recorded: impl Fn(&str) -> Result<Option<(i64, i64)>, StoreError>,
-) -> Result<(fusion_contracts::Currency, (i64, i64)), StoreError> {
-    let minor = |amount, currency| {
-        fusion_contracts::Money::from_decimal(amount, currency)
-            .map(|m| m.minor)
-            .map_err(|e| StoreError::Invariant(format!("a recorded offline budget: {e}")))
-    };
-    let currency = match event {
-        Event::OfflineBudgetSet(e) => e.currency,
-        Event::OfflineBudgetTransferred(e) => e.currency,
-        Event::OfflineBudgetReceived(e) => e.currency,
-        _ => return Err(StoreError::Invariant("not a budget event".into())),
-    };
-    let (configured, held) = recorded(&currency.to_string())?.unwrap_or((0, 0));
-    let after = match event {
-        Event::OfflineBudgetSet(e) => {
-            let share = minor(e.share, e.currency)?;
-            (share, held + share - configured)
-        }
-        Event::OfflineBudgetTransferred(e) => (configured, minor(e.share, e.currency)?),
-        Event::OfflineBudgetReceived(e) => (configured, minor(e.share, e.currency)?),
-        _ => unreachable!("matched above"),
-    };
-    Ok((currency, after))
-}
-
 /// Whether `order` still owes backordered units.
 fn owes(t: &Tables, order: OrderId) -> Result<bool, StoreError> {
     let first = t
@@ -1194,16 +1122,15 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             catalog::apply(&mut product, event);
             put_product(t, &product.expect("apply keeps or creates the product"))?;
         }
-        Event::StockAdjusted(e) => update_stock(t, &e.sku, event, at)?,
+        Event::StockAdjusted(_) | Event::StockReceived(_) => update_stock(t, event, at)?,
         Event::StockTransferred(e) => {
-            update_stock(t, &e.sku, event, at)?;
+            update_stock(t, event, at)?;
             // In transit until the receiver's `inventory.received` arrives from its log.
             t.transfers_out.insert(
                 e.transfer_id.as_u128(),
                 encode(&(e.sku.clone(), e.to.clone(), e.quantity, at)).as_slice(),
             )?;
         }
-        Event::StockReceived(e) => update_stock(t, &e.sku, event, at)?,
         Event::InventoryReserved(fusion_contracts::events::InventoryReserved {
             order_id,
             items,
@@ -1214,8 +1141,8 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             items,
             ..
         }) => {
+            update_stock(t, event, at)?;
             for line in items {
-                update_stock(t, &line.sku, event, at)?;
                 if let Event::InventoryReserved(_) = event {
                     // A reservation of a backordered order pays off what it owes.
                     let key = (order_id.as_u128(), line.sku.as_str());
@@ -1239,11 +1166,13 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         Event::OfflineBudgetSet(_)
         | Event::OfflineBudgetTransferred(_)
         | Event::OfflineBudgetReceived(_) => {
-            let (currency, held) = budget_after(event, |code| {
-                Ok(t.offline_budget.get(code)?.map(|v| v.value()))
-            })?;
-            t.offline_budget
-                .insert(currency.to_string().as_str(), held)?;
+            let currency = payments::budget_currency(event).expect("matched a budget event");
+            let mut budget = tables::budget(&t.offline_budget, currency)?;
+            payments::apply_budget(&mut budget, event).map_err(own_refused)?;
+            t.offline_budget.insert(
+                currency.to_string().as_str(),
+                (budget.configured, budget.held),
+            )?;
         }
         Event::InventoryBackordered(e) => {
             for line in &e.items {
@@ -1392,7 +1321,7 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                     .insert((until.unix_ms(), e.order_id.as_u128()), ())?;
             }
             let mut order = None;
-            orders::apply(&mut order, event);
+            orders::apply(&mut order, event).map_err(own_refused)?;
             let order = order.expect("order.created creates an order");
             t.orders
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
@@ -1443,7 +1372,7 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                     event.topic()
                 )));
             }
-            orders::apply(&mut order, event);
+            orders::apply(&mut order, event).map_err(own_refused)?;
             let order = order.expect("apply keeps an existing order");
             if order.status == OrderStatus::Cancelled {
                 // Nothing is owed to a cancelled order.
@@ -1484,10 +1413,23 @@ fn update_campaign(t: &mut Tables, id: CampaignId, event: &Event) -> Result<(), 
     Ok(())
 }
 
-fn update_stock(t: &mut Tables, sku: &Sku, event: &Event, at: Timestamp) -> Result<(), StoreError> {
-    let mut level = tables::get_stock(&t.stock, sku)?;
-    inventory::apply(&mut level, sku, event, at);
-    t.stock.insert(sku.as_str(), encode(&level).as_slice())?;
+/// A rule refused one of this node's own events: they were decided against the same state, so
+/// this is a broken invariant, never a peer's doing.
+fn own_refused(refused: crate::domain::Refused) -> StoreError {
+    StoreError::Invariant(format!("own event refused: {refused}"))
+}
+
+/// Folds one of this till's own inventory events into its stock levels. Its events were decided
+/// against these levels, so a refusal is a broken invariant.
+fn update_stock(t: &mut Tables, event: &Event, at: Timestamp) -> Result<(), StoreError> {
+    let mut levels = std::collections::BTreeMap::new();
+    for sku in inventory::skus_of(event) {
+        levels.insert(sku.clone(), tables::get_stock(&t.stock, sku)?);
+    }
+    inventory::apply_all(&mut levels, event, at).map_err(own_refused)?;
+    for (sku, level) in levels {
+        t.stock.insert(sku.as_str(), encode(&level).as_slice())?;
+    }
     Ok(())
 }
 

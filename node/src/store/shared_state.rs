@@ -15,7 +15,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::exec::{Tables, put_product};
 use super::tables::{self, DOCS, PeerOrder, decode, encode};
 use super::{Command, StoreError};
-use crate::domain::{StockLevel, orders};
+use crate::domain::{StockLevel, inventory, orders};
 
 /// Loads every stored document; `actor` is this node's stable automerge actor.
 pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
@@ -179,6 +179,7 @@ pub(super) fn store_peer_events(
     origin: &NodeId,
     envelopes: &[Envelope],
     follow_ups: &mut Vec<FollowUp>,
+    refusals: &fusion_sync::Refusals,
 ) -> Result<Result<u64, String>, StoreError> {
     if origin == own {
         return Ok(Err("a peer sent this node's own events back".into()));
@@ -207,8 +208,22 @@ pub(super) fn store_peer_events(
             (origin.as_str(), envelope.seq),
             envelope.encode().as_slice(),
         )?;
-        fold_peer_order(t, origin, &envelope.event)?;
-        fold_peer_stock(t, origin, envelope)?;
+        let folded = fold_peer_order(t, origin, &envelope.event)
+            .and_then(|()| fold_peer_stock(t, origin, envelope));
+        match folded {
+            Ok(()) => {}
+            // Held in the origin's log (a gapless replica of its journal) but folded into
+            // nothing, and none of what it would ask of this till is done.
+            Err(PeerFold::Refused(refused)) => {
+                refusals.count(refused.rule());
+                metrics::counter!("fusion_events_refused_total", "rule" => refused.rule())
+                    .increment(1);
+                tracing::warn!(%origin, seq = envelope.seq, %refused, "a peer's event refused");
+                position = envelope.seq;
+                continue;
+            }
+            Err(PeerFold::Store(e)) => return Err(e),
+        }
         let follow_up = |command, id| FollowUp {
             command,
             id,
@@ -267,17 +282,8 @@ pub(super) fn store_peer_events(
                     .insert(e.transfer_id.as_u128(), origin.as_str())?;
             }
             Event::StockReclaimed(e) => {
-                // The hub took over a lost till: it holds nothing any more, and the transfers
-                // to it that it never took in are void (no longer in transit).
-                let key = (e.from.as_str(), e.sku.as_str());
-                let lost: Option<StockLevel> = match t.peer_stock.get(key)? {
-                    Some(bytes) => Some(decode("peer_stock", bytes.value())?),
-                    None => None,
-                };
-                if let Some(mut level) = lost {
-                    level.available = 0;
-                    t.peer_stock.insert(key, encode(&level).as_slice())?;
-                }
+                // The hub took over a lost till: the transfers to it that it never took in are
+                // void (no longer in transit).
                 for id in &e.transfers {
                     t.peer_receipts.insert(id.as_u128(), origin.as_str())?;
                 }
@@ -290,30 +296,65 @@ pub(super) fn store_peer_events(
     Ok(Ok(position))
 }
 
-/// Folds a peer's inventory event into what this till knows of that peer's stock rights.
-fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Result<(), StoreError> {
-    let skus: Vec<&Sku> = match &envelope.event {
-        Event::StockAdjusted(e) => vec![&e.sku],
-        Event::StockTransferred(e) => vec![&e.sku],
-        Event::StockReceived(e) => vec![&e.sku],
-        Event::StockReclaimed(e) => vec![&e.sku],
-        Event::InventoryReserved(e) => e.items.iter().map(|l| &l.sku).collect(),
-        Event::InventoryReleased(e) => e.items.iter().map(|l| &l.sku).collect(),
-        _ => return Ok(()),
+/// Why a peer's event was not folded.
+enum PeerFold {
+    Refused(crate::domain::Refused),
+    Store(StoreError),
+}
+
+impl From<StoreError> for PeerFold {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<redb::StorageError> for PeerFold {
+    fn from(e: redb::StorageError) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// Folds a peer's inventory event into what this till knows of that peer's stock rights (and,
+/// for the hub's reclaim of a lost till, of the lost till's): the same fold as the till's own.
+fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Result<(), PeerFold> {
+    let at = envelope.occurred_at;
+    let peer_level = |t: &Tables, holder: &NodeId, sku: &Sku| -> Result<StockLevel, StoreError> {
+        match t.peer_stock.get((holder.as_str(), sku.as_str()))? {
+            Some(bytes) => decode("peer_stock", bytes.value()),
+            None => Ok(StockLevel::default()),
+        }
     };
-    for sku in skus {
-        let key = (origin.as_str(), sku.as_str());
-        let mut level: StockLevel = match t.peer_stock.get(key)? {
-            Some(bytes) => decode("peer_stock", bytes.value())?,
-            None => StockLevel::default(),
-        };
-        crate::domain::inventory::apply(&mut level, sku, &envelope.event, envelope.occurred_at);
-        t.peer_stock.insert(key, encode(&level).as_slice())?;
+    let mut levels = std::collections::BTreeMap::new();
+    for sku in inventory::skus_of(&envelope.event) {
+        levels.insert(sku.clone(), peer_level(t, origin, sku)?);
+    }
+    inventory::apply_all(&mut levels, &envelope.event, at).map_err(PeerFold::Refused)?;
+    let lost = match &envelope.event {
+        Event::StockReclaimed(e) => {
+            let key = (e.from.as_str(), e.sku.as_str());
+            match t.peer_stock.get(key)? {
+                Some(bytes) => {
+                    let mut lost: StockLevel = decode("peer_stock", bytes.value())?;
+                    inventory::apply_reclaimed(&mut lost, at);
+                    Some((e.from.clone(), e.sku.clone(), lost))
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    for (sku, level) in levels {
+        t.peer_stock
+            .insert((origin.as_str(), sku.as_str()), encode(&level).as_slice())?;
+    }
+    if let Some((holder, sku, level)) = lost {
+        t.peer_stock
+            .insert((holder.as_str(), sku.as_str()), encode(&level).as_slice())?;
     }
     Ok(())
 }
 
-fn fold_peer_order(t: &mut Tables, origin: &NodeId, event: &Event) -> Result<(), StoreError> {
+fn fold_peer_order(t: &mut Tables, origin: &NodeId, event: &Event) -> Result<(), PeerFold> {
     let id = match event {
         Event::OrderCreated(e) => e.order_id,
         Event::OrderPaid(e) => e.order_id,
@@ -326,7 +367,7 @@ fn fold_peer_order(t: &mut Tables, origin: &NodeId, event: &Event) -> Result<(),
         Some(bytes) => Some(decode::<PeerOrder>("peer_orders", bytes.value())?.order),
         None => None,
     };
-    orders::apply(&mut order, event);
+    orders::apply(&mut order, event).map_err(PeerFold::Refused)?;
     if let Some(order) = order {
         let record = PeerOrder {
             origin: origin.clone(),

@@ -67,6 +67,17 @@ pub(super) fn held_budget(
         .get(currency.to_string().as_str())?
         .map(|v| v.value().1))
 }
+
+/// This till's recorded offline card budget in `currency` (zero when none is).
+pub(super) fn budget(
+    table: &impl ReadableTable<&'static str, (i64, i64)>,
+    currency: fusion_contracts::Currency,
+) -> Result<crate::domain::payments::Budget, StoreError> {
+    let (configured, held) = table
+        .get(currency.to_string().as_str())?
+        .map_or((0, 0), |v| v.value());
+    Ok(crate::domain::payments::Budget { configured, held })
+}
 /// (origin, sku) → [`StockLevel`]: the stock rights of the store's other tills, folded from
 /// `peer_events` (what this till knows of them).
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =

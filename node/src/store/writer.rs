@@ -186,6 +186,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
                     &job.origin,
                     &job.envelopes,
                     &mut follow_ups,
+                    &shared.refusals,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;

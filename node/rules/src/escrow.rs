@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CampaignId, Currency, NodeId, Sku, StoreId};
+use fusion_contracts::{CampaignId, Currency, NodeId, Sku, StoreId};
 
 /// The hub's own origin (its documents, its edits, its campaign decisions), from the hex of its
 /// sync endpoint id.

@@ -58,7 +58,7 @@ impl Campaign {
         }
     }
 
-    fn from_snapshot(s: &CampaignSnapshot) -> Self {
+    pub fn from_snapshot(s: &CampaignSnapshot) -> Self {
         let money = |amount| Money::from_decimal(amount, s.currency).expect("validated event");
         Self {
             id: s.id,
@@ -409,7 +409,7 @@ pub fn receive_seats(
             seats: cmd.seats,
             from: cmd.from.clone(),
             previous_seats: free,
-            available: free + cmd.seats,
+            available: free.saturating_add(cmd.seats),
             campaign: snapshot,
         }
         .into(),
@@ -554,6 +554,192 @@ pub fn apply(campaign: &mut Option<Campaign>, event: &Event) {
         _ => return,
     };
     *campaign = Some(Campaign::from_snapshot(snapshot));
+}
+
+/// A campaign whose seats are shared between holders (tills of any store, and the hub), as
+/// the hub follows it: who holds or held seats, whose part ended with which participants, the
+/// seats the hub holds, and the decision once made. The hub decides a shared campaign — once —
+/// when every holder's part has ended; every till then settles its own part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedCampaign {
+    /// The campaign's definition (min, max, end) as the first seat movement carried it.
+    pub campaign: CampaignSnapshot,
+    /// Tills that hold or held seats: each must end its part before the hub decides.
+    pub holders: std::collections::BTreeSet<String>,
+    /// Each holder whose part ended, with the participants it took.
+    pub ended: std::collections::BTreeMap<String, Vec<String>>,
+    /// Seats the hub holds.
+    pub hub_seats: u32,
+    /// The hub's decision (closed or failed), once made.
+    pub decided: Option<CampaignStatus>,
+}
+
+impl SharedCampaign {
+    pub fn new(campaign: CampaignSnapshot) -> Self {
+        Self {
+            campaign,
+            holders: Default::default(),
+            ended: Default::default(),
+            hub_seats: 0,
+            decided: None,
+        }
+    }
+
+    /// The campaign a seat movement is about, if `event` is one.
+    pub fn snapshot_of(event: &Event) -> Option<&CampaignSnapshot> {
+        match event {
+            Event::SeatsTransferred(e) => Some(&e.campaign),
+            Event::SeatsReceived(e) => Some(&e.campaign),
+            Event::CampaignEnded(e) => Some(&e.campaign),
+            _ => None,
+        }
+    }
+
+    /// Follows a seat movement of the till `origin`: records who holds seats and whose part
+    /// ended, takes in seats given to the hub (`hub`), and decides when every part has ended.
+    /// Returns the events the hub appends to its own log, in order.
+    pub fn follow(
+        &mut self,
+        hub: &NodeId,
+        origin: &NodeId,
+        event: &Event,
+        now: Timestamp,
+    ) -> Vec<Event> {
+        let touched: Vec<&NodeId> = match event {
+            Event::SeatsTransferred(e) => vec![origin, &e.to],
+            Event::SeatsReceived(_) | Event::CampaignEnded(_) => vec![origin],
+            _ => return Vec::new(),
+        };
+        self.holders.extend(
+            touched
+                .into_iter()
+                .filter(|h| *h != hub)
+                .map(|h| h.to_string()),
+        );
+        let mut events = Vec::new();
+        match event {
+            Event::SeatsTransferred(e) if e.to == *hub => {
+                events.extend(receive_seats(
+                    None,
+                    Some(self.seats()),
+                    &ReceiveSeats {
+                        transfer_id: e.transfer_id,
+                        seats: e.seats,
+                        from: origin.clone(),
+                        campaign: self.campaign.clone(),
+                    },
+                ));
+                self.hub_seats = self.hub_seats.saturating_add(e.seats);
+            }
+            Event::CampaignEnded(e) => {
+                self.ended.insert(
+                    origin.to_string(),
+                    e.participants.iter().map(|p| p.to_string()).collect(),
+                );
+            }
+            _ => {}
+        }
+        events.extend(self.decide(now));
+        events
+    }
+
+    /// The hub gives `cmd.seats` of the seats it holds to the till `cmd.to`, by the same rule
+    /// a till gives its own ([`transfer_seats`]); not once the campaign is decided.
+    pub fn give(
+        &mut self,
+        hub: &NodeId,
+        cmd: &TransferSeats,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, CampaignRejected> {
+        let campaign = Campaign::from_snapshot(&self.campaign);
+        if let Some(status) = self.decided {
+            return Err(CampaignRejected::NotOpen {
+                campaign_id: campaign.id,
+                status,
+            });
+        }
+        let events = transfer_seats(Some(&campaign), Some(self.seats()), cmd, hub, now)?;
+        self.hub_seats -= cmd.seats;
+        self.holders.insert(cmd.to.to_string());
+        Ok(events)
+    }
+
+    /// Ends the part of a lost till (reclaimed at the hub) with the participants its log showed
+    /// up to the reclaim; decides when that was the last part. `None` when it held no seats or
+    /// its part had ended already.
+    pub fn end_lost(
+        &mut self,
+        node: &NodeId,
+        participants: Vec<String>,
+        now: Timestamp,
+    ) -> Option<Vec<Event>> {
+        let open = self.decided.is_none()
+            && self.holders.contains(node.as_str())
+            && !self.ended.contains_key(node.as_str());
+        if !open {
+            return None;
+        }
+        self.ended.insert(node.to_string(), participants);
+        Some(self.decide(now))
+    }
+
+    /// The seats the hub holds, as a holder's seats.
+    fn seats(&self) -> Seats {
+        Seats {
+            free: self.hub_seats,
+            shared: true,
+            ended: self.decided.is_some(),
+        }
+    }
+
+    /// Decides — once — when every holder's part has ended: successful (then closed) when the
+    /// participants of all stores reach the minimum, failed otherwise. Each till places its
+    /// own participants' orders when it learns the decision.
+    fn decide(&mut self, now: Timestamp) -> Vec<Event> {
+        if self.decided.is_some() || !self.holders.iter().all(|h| self.ended.contains_key(h)) {
+            return Vec::new();
+        }
+        let taken: usize = self.ended.values().map(Vec::len).sum();
+        let mut decision = self.campaign.clone();
+        decision.actual_participants = u32::try_from(taken).unwrap_or(u32::MAX);
+        decision.updated_at = now;
+        let mut events: Vec<Event> = Vec::new();
+        if decision.actual_participants >= decision.min_participants {
+            decision.status = CampaignStatus::Successful;
+            events.push(
+                CampaignSuccessful {
+                    campaign_id: decision.id,
+                    campaign: decision.clone(),
+                }
+                .into(),
+            );
+            decision.status = CampaignStatus::Closed;
+        } else {
+            decision.status = CampaignStatus::Failed;
+            events.push(
+                CampaignFailed {
+                    campaign_id: decision.id,
+                    campaign: decision.clone(),
+                    reason: format!(
+                        "{} of {} participants needed, across every store",
+                        decision.actual_participants, decision.min_participants
+                    ),
+                }
+                .into(),
+            );
+        }
+        events.push(
+            CampaignClosed {
+                campaign_id: decision.id,
+                campaign: decision.clone(),
+                orders: Vec::new(),
+            }
+            .into(),
+        );
+        self.decided = Some(decision.status);
+        events
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 //! After every step, over every movement written anywhere: sold ≤ stock per sku and location,
 //! seats taken ≤ max, offline card exposure ≤ budget, no holder below zero. After the final
 //! heal every replica holds the same state. A failure names its seed;
-//! `FUSION_ESCROW_SEED=N cargo test -p fusion-contracts --test escrow_sim` replays it.
+//! `FUSION_ESCROW_SEED=N cargo test -p fusion-rules --test escrow_sim` replays it.
 
 use std::collections::BTreeMap;
 
-use fusion_contracts::escrow::{Entry, Ledger, Movement, Resource};
 use fusion_contracts::{CampaignId, Currency, NodeId, Sku, StoreId};
+use fusion_rules::escrow::{Entry, Ledger, Movement, Resource};
 
 /// xorshift64*: small, seedable, the same on every machine.
 struct Rng(u64);
@@ -438,7 +438,7 @@ fn escrow_holds_under_random_partitions() {
             }
             Err(panic) => {
                 eprintln!(
-                    "escrow simulation failed with seed {seed}; replay: FUSION_ESCROW_SEED={seed} cargo test -p fusion-contracts --test escrow_sim"
+                    "escrow simulation failed with seed {seed}; replay: FUSION_ESCROW_SEED={seed} cargo test -p fusion-rules --test escrow_sim"
                 );
                 std::panic::resume_unwind(panic);
             }
@@ -491,7 +491,7 @@ fn the_last_ten_units_never_sell_eleven_times() {
             .check(&sim.replicas[2].id, &tea, &Movement::Consume { amount: 1 });
     assert_eq!(
         refused,
-        Err(fusion_contracts::escrow::EscrowError::Insufficient {
+        Err(fusion_rules::escrow::EscrowError::Insufficient {
             needed: 1,
             available: 0
         })

@@ -17,6 +17,8 @@ use fusion_contracts::http::PARCEL_GRAMS_DEFAULT;
 use fusion_contracts::{CustomerId, Event, Money, OrderId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::Refused;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
@@ -263,14 +265,19 @@ pub fn cancel(
 }
 
 /// Folds an order event into the order it names.
-pub fn apply(order: &mut Option<Order>, event: &Event) {
+pub fn apply(order: &mut Option<Order>, event: &Event) -> Result<(), Refused> {
     match event {
         Event::OrderCreated(e) => {
+            let total =
+                Money::from_decimal(e.total, e.currency).map_err(|err| Refused::Amount {
+                    topic: event.topic(),
+                    reason: format!("total: {err}"),
+                })?;
             *order = Some(Order {
                 id: e.order_id,
                 customer_id: e.customer_id.clone(),
                 items: e.items.clone(),
-                total: Money::from_decimal(e.total, e.currency).expect("validated event"),
+                total,
                 status: OrderStatus::Created,
                 created_at: e.created_at,
                 updated_at: e.created_at,
@@ -304,6 +311,7 @@ pub fn apply(order: &mut Option<Order>, event: &Event) {
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// Cancels an order still unpaid when its hold ends, releasing its stock. A paid, fulfilled or
@@ -482,7 +490,7 @@ mod tests {
     fn cancel_releases_and_only_once() {
         let mut order = None;
         for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW, None).unwrap() {
-            apply(&mut order, &e);
+            apply(&mut order, &e).unwrap();
         }
         let held = vec![StockLine {
             sku: Sku::new("A").unwrap(),
@@ -498,7 +506,7 @@ mod tests {
             ["order.cancelled", "inventory.released"]
         );
         for e in &events {
-            apply(&mut order, e);
+            apply(&mut order, e).unwrap();
         }
         let again = cancel(order.as_ref(), held, false, &cancel_cmd, NOW).unwrap_err();
         assert!(matches!(
@@ -518,7 +526,7 @@ mod tests {
     fn an_unpaid_order_is_cancelled_when_its_hold_ends_and_a_paid_one_is_not() {
         let mut order = None;
         for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW, Some(1_000)).unwrap() {
-            apply(&mut order, &e);
+            apply(&mut order, &e).unwrap();
         }
         let order = order.unwrap();
         assert_eq!(order.hold_until, Some(NOW.plus_ms(1_000)));

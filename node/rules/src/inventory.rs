@@ -6,9 +6,13 @@
 use fusion_contracts::commands::{
     AdjustStock, QUANTITY_MAX, ReceiveStock, SetStock, TransferStock,
 };
-use fusion_contracts::events::{StockAdjusted, StockLine, StockReceived, StockTransferred};
+use fusion_contracts::events::{
+    StockAdjusted, StockLine, StockReceived, StockReclaimed, StockTransferred,
+};
 use fusion_contracts::{Event, NodeId, OrderId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
+
+use crate::{Refused, StockRefusal};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockLevel {
@@ -175,39 +179,115 @@ fn adjusted(sku: &Sku, previous: u64, quantity: u64, reason: &str) -> Event {
     .into()
 }
 
-/// Folds an event into the level of `sku`; `at` is when the event occurred.
-pub fn apply(level: &mut StockLevel, sku: &Sku, event: &Event, at: Timestamp) {
+/// The skus whose stock an event changes, each once, in the order the event names them.
+pub fn skus_of(event: &Event) -> Vec<&Sku> {
+    let mut skus: Vec<&Sku> = match event {
+        Event::StockAdjusted(e) => vec![&e.sku],
+        Event::StockTransferred(e) => vec![&e.sku],
+        Event::StockReceived(e) => vec![&e.sku],
+        Event::StockReclaimed(e) => vec![&e.sku],
+        Event::InventoryReserved(e) => e.items.iter().map(|l| &l.sku).collect(),
+        Event::InventoryReleased(e) => e.items.iter().map(|l| &l.sku).collect(),
+        _ => Vec::new(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    skus.retain(|sku| seen.insert(*sku));
+    skus
+}
+
+/// Folds an event into the level of `sku`; `at` is when the event occurred. All or nothing:
+/// a refused event leaves the level as it was. This node's own events are decided against the
+/// level, so a refusal of one is a broken invariant; a peer's is an impossible claim, refused.
+pub fn apply(
+    level: &mut StockLevel,
+    sku: &Sku,
+    event: &Event,
+    at: Timestamp,
+) -> Result<(), Refused> {
     let lines_of = |lines: &[StockLine]| {
         lines
             .iter()
             .filter(|l| l.sku == *sku)
             .map(|l| l.quantity)
-            .sum::<u64>()
+            .try_fold(0u64, u64::checked_add)
+            .filter(|q| *q <= STOCK_QUANTITY_MAX)
     };
-    match event {
-        Event::StockAdjusted(e) if e.sku == *sku => level.available = e.quantity,
-        Event::StockTransferred(e) if e.sku == *sku => level.available = e.available,
-        Event::StockReceived(e) if e.sku == *sku => level.available = e.available,
-        Event::StockReclaimed(e) if e.sku == *sku => level.available = e.available,
+    let refused = |kind, held, quantity| Refused::Stock {
+        topic: event.topic(),
+        sku: sku.clone(),
+        kind,
+        held,
+        quantity,
+    };
+    let within = |q: u64| (q <= STOCK_QUANTITY_MAX).then_some(q);
+    let (available, reserved) = match event {
+        Event::StockAdjusted(e) if e.sku == *sku => (e.quantity, level.reserved),
+        Event::StockTransferred(e) if e.sku == *sku => (e.available, level.reserved),
+        Event::StockReceived(e) if e.sku == *sku => (e.available, level.reserved),
+        Event::StockReclaimed(e) if e.sku == *sku => (e.available, level.reserved),
         Event::InventoryReserved(e) => {
-            let q = lines_of(&e.items);
-            level.available = level
-                .available
-                .checked_sub(q)
-                .expect("reservation decided against available stock");
-            level.reserved += q;
+            let q = lines_of(&e.items).ok_or(refused(StockRefusal::Overflow, 0, u64::MAX))?;
+            let available = level.available.checked_sub(q).ok_or(refused(
+                StockRefusal::AvailableBelowZero,
+                level.available,
+                q,
+            ))?;
+            let reserved = within(level.reserved + q).ok_or(refused(
+                StockRefusal::Overflow,
+                level.reserved,
+                q,
+            ))?;
+            (available, reserved)
         }
         Event::InventoryReleased(e) => {
-            let q = lines_of(&e.items);
-            level.reserved = level
-                .reserved
-                .checked_sub(q)
-                .expect("release of a recorded reservation");
-            level.available += q;
+            let q = lines_of(&e.items).ok_or(refused(StockRefusal::Overflow, 0, u64::MAX))?;
+            let reserved = level.reserved.checked_sub(q).ok_or(refused(
+                StockRefusal::ReservedBelowZero,
+                level.reserved,
+                q,
+            ))?;
+            let available = within(level.available + q).ok_or(refused(
+                StockRefusal::Overflow,
+                level.available,
+                q,
+            ))?;
+            (available, reserved)
         }
-        _ => return,
+        _ => return Ok(()),
+    };
+    if available > STOCK_QUANTITY_MAX {
+        return Err(refused(StockRefusal::Overflow, level.available, available));
     }
+    level.available = available;
+    level.reserved = reserved;
     level.updated_at = at;
+    Ok(())
+}
+
+/// Folds an event into the levels of every sku it changes ([`skus_of`]), which the caller
+/// loaded into `levels` (a missing sku starts at zero). All or nothing: when any sku refuses
+/// it, no level changes.
+pub fn apply_all(
+    levels: &mut std::collections::BTreeMap<Sku, StockLevel>,
+    event: &Event,
+    at: Timestamp,
+) -> Result<(), Refused> {
+    let mut after = Vec::new();
+    for sku in skus_of(event) {
+        let mut level = levels.get(sku).cloned().unwrap_or_default();
+        apply(&mut level, sku, event, at)?;
+        after.push((sku.clone(), level));
+    }
+    levels.extend(after);
+    Ok(())
+}
+
+/// What every replica does to a lost till's level when the hub reclaims its rights
+/// (`inventory.reclaimed` from the hub's holder): it holds nothing any more; what it reserved
+/// stays sold.
+pub fn apply_reclaimed(lost: &mut StockLevel, at: Timestamp) {
+    lost.available = 0;
+    lost.updated_at = at;
 }
 
 /// Folds an event into the reservations one order holds (one per sku).
@@ -238,6 +318,100 @@ pub fn apply_reservations(
         }
         _ => {}
     }
+}
+
+/// What a lost till held of one sku as far as the hub has seen: its available rights, and the
+/// transfers to it that it never took in (void once reclaimed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LostHolding {
+    pub held: u64,
+    pub transfers: Vec<uuid::Uuid>,
+    pub in_transit: u64,
+}
+
+/// The hub's holder takes over what the lost till `from` held of `sku` (its rights and what
+/// was in transit to it): `inventory.reclaimed`, recording that `from`'s events after `upto`
+/// never count. `None` when it held nothing.
+pub fn reclaim(
+    from: &NodeId,
+    upto: u64,
+    sku: &Sku,
+    lost: &LostHolding,
+    holder: &StockLevel,
+) -> Option<Event> {
+    let quantity = lost.held.saturating_add(lost.in_transit);
+    if quantity == 0 {
+        return None;
+    }
+    Some(
+        StockReclaimed {
+            sku: sku.clone(),
+            from: from.clone(),
+            upto,
+            quantity,
+            transfers: lost.transfers.clone(),
+            previous_quantity: holder.available,
+            available: holder.available.saturating_add(quantity),
+        }
+        .into(),
+    )
+}
+
+/// A till's standing for rebalancing: (origin, available, reserved — what it sold and holds
+/// for open orders, its demand).
+pub type TillLevel = (String, u64, u64);
+
+/// How rebalancing splits `pool` units among tills: each till's target is its share of
+/// everything sellable (pool + what the tills hold), weighted by reserved + 1 (so a till that
+/// sold nothing still gets some) and rounded by largest remainder (so small pools are not lost
+/// to rounding); tills below their target get the difference, neediest first, while the pool
+/// lasts. Never more than the pool in all.
+pub fn rebalance_shares(pool: u64, tills: &[TillLevel]) -> Vec<(String, u64)> {
+    let total = u128::from(pool) + tills.iter().map(|t| u128::from(t.1)).sum::<u128>();
+    let weight = |t: &TillLevel| u128::from(t.2) + 1;
+    let weights: u128 = tills.iter().map(weight).sum();
+    if weights == 0 {
+        return Vec::new();
+    }
+    let mut targets: Vec<u128> = tills.iter().map(|t| total * weight(t) / weights).collect();
+    let mut by_remainder: Vec<usize> = (0..tills.len()).collect();
+    by_remainder.sort_by(|&a, &b| {
+        let rem = |i: usize| total * weight(&tills[i]) % weights;
+        rem(b)
+            .cmp(&rem(a))
+            .then_with(|| weight(&tills[b]).cmp(&weight(&tills[a])))
+            .then_with(|| tills[a].0.cmp(&tills[b].0))
+    });
+    let leftover = total - targets.iter().sum::<u128>();
+    for &i in by_remainder
+        .iter()
+        .take(usize::try_from(leftover).unwrap_or(usize::MAX))
+    {
+        targets[i] += 1;
+    }
+    let mut needs: Vec<(String, u64)> = tills
+        .iter()
+        .zip(targets)
+        .map(|((origin, available, _), target)| {
+            let need = u64::try_from(target)
+                .unwrap_or(u64::MAX)
+                .saturating_sub(*available);
+            (origin.clone(), need)
+        })
+        .filter(|(_, need)| *need > 0)
+        .collect();
+    needs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut left = pool;
+    let mut out = Vec::new();
+    for (origin, need) in needs {
+        let quantity = need.min(left);
+        if quantity == 0 {
+            break;
+        }
+        left -= quantity;
+        out.push((origin, quantity));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -280,7 +454,7 @@ mod tests {
         let mut giver = level(5);
         for e in transfer(&cmd(5, &other), &giver, &me).unwrap() {
             e.validate().unwrap();
-            apply(&mut giver, &sku(), &e, Timestamp::from_unix_ms(1));
+            apply(&mut giver, &sku(), &e, Timestamp::from_unix_ms(1)).unwrap();
         }
         assert_eq!(giver.available, 0);
         let mut taker = level(2);
@@ -292,7 +466,7 @@ mod tests {
         };
         for e in receive(&receipt, &taker).unwrap() {
             e.validate().unwrap();
-            apply(&mut taker, &sku(), &e, Timestamp::from_unix_ms(2));
+            apply(&mut taker, &sku(), &e, Timestamp::from_unix_ms(2)).unwrap();
         }
         assert_eq!(taker.available, 7);
     }
@@ -317,7 +491,7 @@ mod tests {
             let got = adjust(&cmd, &level(available)).map_err(drop).map(|events| {
                 let mut l = level(available);
                 for e in &events {
-                    apply(&mut l, &sku(), e, Timestamp::from_unix_ms(1));
+                    apply(&mut l, &sku(), e, Timestamp::from_unix_ms(1)).unwrap();
                 }
                 l.available
             });
@@ -338,5 +512,53 @@ mod tests {
             panic!()
         };
         assert_eq!((e.previous_quantity, e.quantity, e.delta), (9, 2, -7));
+    }
+
+    /// name, pool, tills, expected transfers.
+    type Case = (&'static str, u64, Vec<TillLevel>, Vec<(&'static str, u64)>);
+
+    fn till(origin: &str, available: u64, sold: u64) -> TillLevel {
+        (origin.to_string(), available, sold)
+    }
+
+    #[test]
+    fn rebalancing_gives_toward_demand_and_never_more_than_the_pool() {
+        let cases: Vec<Case> = vec![
+            ("nothing to give", 0, vec![till("a", 0, 5)], vec![]),
+            ("no tills", 5, vec![], vec![]),
+            (
+                "the seller gets it; a till above its share gets nothing",
+                3,
+                vec![till("a", 4, 0), till("b", 0, 2)],
+                vec![("b", 3)],
+            ),
+            (
+                "equal demand, equal shares",
+                6,
+                vec![till("a", 0, 0), till("b", 0, 0), till("c", 0, 0)],
+                vec![("a", 2), ("b", 2), ("c", 2)],
+            ),
+            (
+                "a small pool still moves, by largest remainder",
+                2,
+                vec![till("a", 0, 4), till("b", 0, 3), till("c", 0, 3)],
+                vec![("a", 1), ("b", 1)],
+            ),
+            (
+                "proportional to sold + 1",
+                10,
+                vec![till("a", 0, 0), till("b", 0, 3)],
+                vec![("b", 8), ("a", 2)],
+            ),
+        ];
+        for (name, pool, tills, expected) in cases {
+            let got = rebalance_shares(pool, &tills);
+            let expected: Vec<(String, u64)> = expected
+                .into_iter()
+                .map(|(o, q)| (o.to_string(), q))
+                .collect();
+            assert_eq!(got, expected, "{name}");
+            assert!(got.iter().map(|g| g.1).sum::<u64>() <= pool, "{name}");
+        }
     }
 }

@@ -12,13 +12,15 @@ use fusion_contracts::commands::{
 };
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::events::{
-    OrderFlagged, OrderPaid, OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided, StoreCreditChanged,
+    OfflineBudgetReceived, OfflineBudgetSet, OfflineBudgetTransferred, OrderFlagged, OrderPaid,
+    OrderStatus, PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved,
+    PaymentRefunded, PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
-use fusion_contracts::{Currency, Event, Money, OrderId, PaymentId, Timestamp};
+use fusion_contracts::{Currency, Event, Money, NodeId, OrderId, PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::Order;
+use crate::Refused;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Payment {
@@ -787,6 +789,149 @@ pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
         }
         _ => {}
     }
+}
+
+/// A till's offline card budget in one currency, in minor units: the share it was configured
+/// with, and what it holds now (the share, less what it gave to other tills, plus what it took
+/// in). The node keeps its own; the hub keeps every till's, folded by [`apply_budget`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub configured: i64,
+    pub held: i64,
+}
+
+/// The currency a budget event is about; `None` for any other event.
+pub fn budget_currency(event: &Event) -> Option<Currency> {
+    match event {
+        Event::OfflineBudgetSet(e) => Some(e.currency),
+        Event::OfflineBudgetTransferred(e) => Some(e.currency),
+        Event::OfflineBudgetReceived(e) => Some(e.currency),
+        _ => None,
+    }
+}
+
+/// Folds a budget event into the budget recorded before it (zero when none). A new configured
+/// share moves what is held by the difference; a transfer or receipt states what is held
+/// afterwards. An amount that is not money of its currency is refused.
+pub fn apply_budget(budget: &mut Budget, event: &Event) -> Result<(), Refused> {
+    let minor = |amount, currency| {
+        Money::from_decimal(amount, currency)
+            .map(|m| m.minor)
+            .map_err(|e| Refused::Amount {
+                topic: event.topic(),
+                reason: e.to_string(),
+            })
+    };
+    let after = match event {
+        Event::OfflineBudgetSet(e) => {
+            let share = minor(e.share, e.currency)?;
+            let held = budget
+                .held
+                .checked_add(share)
+                .and_then(|h| h.checked_sub(budget.configured))
+                .ok_or_else(|| Refused::Amount {
+                    topic: event.topic(),
+                    reason: "the budget held would overflow".into(),
+                })?;
+            Budget {
+                configured: share,
+                held,
+            }
+        }
+        Event::OfflineBudgetTransferred(e) => Budget {
+            configured: budget.configured,
+            held: minor(e.share, e.currency)?,
+        },
+        Event::OfflineBudgetReceived(e) => Budget {
+            configured: budget.configured,
+            held: minor(e.share, e.currency)?,
+        },
+        _ => return Ok(()),
+    };
+    *budget = after;
+    Ok(())
+}
+
+/// What of a held budget is free to spend or give: held less the exposure (offline approvals
+/// not settled yet), never below zero.
+pub fn budget_headroom(held: i64, exposure: i64) -> i64 {
+    held.saturating_sub(exposure).max(0)
+}
+
+/// Records a till's configured share of the offline card budget, when it changed.
+pub fn set_budget(recorded: Option<i64>, share: Money) -> Vec<Event> {
+    if recorded == Some(share.minor) {
+        return Vec::new();
+    }
+    let money = |minor| Money {
+        minor,
+        currency: share.currency,
+    };
+    vec![
+        OfflineBudgetSet {
+            share: share.to_decimal(),
+            currency: share.currency,
+            previous: recorded.map(|minor| money(minor).to_decimal()),
+        }
+        .into(),
+    ]
+}
+
+/// Gives `amount` of this till's unused offline card budget (what it holds less its exposure)
+/// to the till `to`.
+pub fn transfer_budget(
+    budget: Budget,
+    exposure: i64,
+    transfer_id: uuid::Uuid,
+    to: &NodeId,
+    amount: Money,
+) -> Result<Vec<Event>, PaymentRejected> {
+    let money = |minor| Money {
+        minor,
+        currency: amount.currency,
+    };
+    let unused = budget_headroom(budget.held, exposure);
+    if amount.minor > unused {
+        return Err(PaymentRejected::OfflineBudgetShort {
+            requested: amount,
+            unused: money(unused),
+        });
+    }
+    Ok(vec![
+        OfflineBudgetTransferred {
+            transfer_id,
+            to: to.clone(),
+            amount: amount.to_decimal(),
+            currency: amount.currency,
+            previous_share: money(budget.held).to_decimal(),
+            share: money(budget.held - amount.minor).to_decimal(),
+        }
+        .into(),
+    ])
+}
+
+/// Takes in budget another till gave this one.
+pub fn receive_budget(
+    budget: Budget,
+    transfer_id: uuid::Uuid,
+    from: &NodeId,
+    amount: Money,
+) -> Vec<Event> {
+    let money = |minor| Money {
+        minor,
+        currency: amount.currency,
+    };
+    vec![
+        OfflineBudgetReceived {
+            transfer_id,
+            from: from.clone(),
+            amount: amount.to_decimal(),
+            currency: amount.currency,
+            previous_share: money(budget.held).to_decimal(),
+            share: money(budget.held.saturating_add(amount.minor)).to_decimal(),
+        }
+        .into(),
+    ]
 }
 
 #[cfg(test)]

@@ -1,0 +1,99 @@
+//! The rulebook: every business rule of FusionCommerce Edge, once. For each commerce domain,
+//! which events a command produces (`decide`-style functions, refusing with a `…Rejected` fact)
+//! and how events change state (folds, refusing an impossible event with [`Refused`]). The node
+//! and the hub call the same functions; neither has a copy of a rule.
+//!
+//! Pure, and kept so by Cargo: this crate depends on `fusion-contracts`, serde and thiserror
+//! only (no storage, network, async runtime; `tests/purity.rs` checks it), and never reads the
+//! clock or makes random ids — time and ids arrive as arguments, state arrives loaded by the
+//! caller.
+
+pub mod campaigns;
+pub mod catalog;
+pub mod escrow;
+pub mod inventory;
+pub mod orders;
+pub mod payments;
+pub mod shipping;
+
+use serde::{Deserialize, Serialize};
+
+pub use campaigns::{Campaign, CampaignRejected};
+pub use catalog::{CatalogRejected, Product};
+pub use inventory::{InventoryRejected, Reservation, StockLevel};
+pub use orders::{Order, OrderRejected};
+pub use payments::{Payment, PaymentRejected};
+pub use shipping::{RateTable, Shipment, ShipmentRejected};
+
+/// Why a command was refused: a fact about the state, never a storage failure.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum Rejected {
+    #[error(transparent)]
+    Catalog(#[from] CatalogRejected),
+    #[error(transparent)]
+    Inventory(#[from] InventoryRejected),
+    #[error(transparent)]
+    Order(#[from] OrderRejected),
+    #[error(transparent)]
+    Campaign(#[from] CampaignRejected),
+    #[error(transparent)]
+    Payment(#[from] PaymentRejected),
+    #[error(transparent)]
+    Shipment(#[from] ShipmentRejected),
+    #[error("token {0} not found")]
+    TokenNotFound(fusion_contracts::TokenId),
+    /// (Appended: idempotency records store the variant index.)
+    #[error(transparent)]
+    Transfer(#[from] inventory::TransferRejected),
+}
+
+/// An event a fold cannot take without breaking a rule: it claims the impossible (more stock
+/// taken than there is, an amount that is not money). From a peer it is refused — counted,
+/// logged with this reason, and never folded; never a panic, never a silent clamp. From a
+/// node's own log it is a broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("{topic} of {sku}: {kind} ({quantity} against {held})")]
+    Stock {
+        topic: &'static str,
+        sku: fusion_contracts::Sku,
+        kind: StockRefusal,
+        /// What the level held of the side the event takes from.
+        held: u64,
+        quantity: u64,
+    },
+    #[error("{topic}: {reason}")]
+    Amount { topic: &'static str, reason: String },
+}
+
+/// How an event would break a stock level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockRefusal {
+    AvailableBelowZero,
+    ReservedBelowZero,
+    Overflow,
+}
+
+impl std::fmt::Display for StockRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AvailableBelowZero => "available would go below zero",
+            Self::ReservedBelowZero => "reserved would go below zero",
+            Self::Overflow => "stock would exceed its maximum",
+        })
+    }
+}
+
+impl Refused {
+    /// The metric label of the rule that refused (`fusion_events_refused_total{rule}`).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::Stock {
+                kind: StockRefusal::Overflow,
+                ..
+            } => "stock_overflow",
+            Self::Stock { .. } => "stock_underflow",
+            Self::Amount { .. } => "amount",
+        }
+    }
+}
