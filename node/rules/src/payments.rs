@@ -129,6 +129,9 @@ pub enum PaymentRejected {
     },
     #[error("this till's unused offline card budget is {unused}; {requested} asked for")]
     OfflineBudgetShort { requested: Money, unused: Money },
+    /// (Appended: idempotency records store the variant index.)
+    #[error("to names this till")]
+    BudgetToSelf,
 }
 
 /// Records a payment. Cash is captured at once; a card stays pending until the provider answers.
@@ -877,15 +880,19 @@ pub fn set_budget(recorded: Option<i64>, share: Money) -> Vec<Event> {
     ]
 }
 
-/// Gives `amount` of this till's unused offline card budget (what it holds less its exposure)
-/// to the till `to`.
+/// Gives `amount` of this till's (`own`) unused offline card budget (what it holds less its
+/// exposure) to another till, `to`.
 pub fn transfer_budget(
     budget: Budget,
     exposure: i64,
     transfer_id: uuid::Uuid,
+    own: &NodeId,
     to: &NodeId,
     amount: Money,
 ) -> Result<Vec<Event>, PaymentRejected> {
+    if to == own {
+        return Err(PaymentRejected::BudgetToSelf);
+    }
     let money = |minor| Money {
         minor,
         currency: amount.currency,

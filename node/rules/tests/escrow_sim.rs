@@ -3,6 +3,15 @@
 //! and their settlement, rights transfers and receipts, hub rebalancing, and once in a while a
 //! till lost for good and reclaimed at the hub. Every holder decides alone, on its own view.
 //!
+//! Every movement a production rule decides is decided by it (`rules` below): sales by
+//! `orders::place`, stock transfers, receipts, restocks and counts by `inventory`, seat
+//! transfers by `campaigns::transfer_seats`, card budget transfers by
+//! `payments::transfer_budget`, rebalancing by `inventory::rebalance_shares` and reclaims by
+//! `inventory::reclaim` — each on the author's own view, as a till or the hub decides. The
+//! escrow model (`Ledger`) decides only what has no rule of its own (joins, settlements, seat
+//! and budget set-up) and checks every decision: a rule that allows what the model forbids, or
+//! refuses what it allows, fails the run. So a bug in a production check fails this test.
+//!
 //! After every step, over every movement written anywhere: sold ≤ stock per sku and location,
 //! seats taken ≤ max, offline card exposure ≤ budget, no holder below zero. After the final
 //! heal every replica holds the same state. A failure names its seed;
@@ -12,6 +21,10 @@ use std::collections::BTreeMap;
 
 use fusion_contracts::{CampaignId, Currency, NodeId, Sku, StoreId};
 use fusion_rules::escrow::{Entry, Ledger, Movement, Resource};
+use fusion_rules::inventory;
+
+#[path = "escrow_sim/rules.rs"]
+mod rules;
 
 /// xorshift64*: small, seedable, the same on every machine.
 struct Rng(u64);
@@ -43,11 +56,37 @@ struct Replica {
 }
 
 impl Replica {
-    /// Checks and writes a movement; false when the holder may not.
+    /// Decides a movement by the production rule for it (or, where none exists, by the model)
+    /// and writes it; false when the holder may not. The model checks every rule's decision.
     fn write(&mut self, resource: &Resource, movement: Movement) -> bool {
-        if self.ledger.check(&self.id, resource, &movement).is_err() {
-            return false;
-        }
+        let model = |m: &Movement| self.ledger.check(&self.id, resource, m);
+        let movement = match rules::decide(&self.ledger, &self.id, resource, &movement) {
+            rules::Decided::Allowed(decided) => {
+                assert!(
+                    model(&decided).is_ok(),
+                    "{}: a production rule allowed {decided:?} on {resource:?}, which the \
+                     escrow model forbids: {:?}",
+                    self.id,
+                    model(&decided)
+                );
+                decided
+            }
+            rules::Decided::Refused(why) => {
+                assert!(
+                    model(&movement).is_err(),
+                    "{}: a production rule refused {movement:?} on {resource:?} ({why}), which \
+                     the escrow model allows",
+                    self.id
+                );
+                return false;
+            }
+            rules::Decided::NoRule => {
+                if model(&movement).is_err() {
+                    return false;
+                }
+                movement
+            }
+        };
         self.next_seq += 1;
         self.ledger.apply(Entry {
             author: self.id.clone(),
@@ -252,10 +291,13 @@ impl Sim {
                 let have = self.replicas[from]
                     .ledger
                     .rights(&r, &self.replicas[from].id);
-                if from != to && have > 0 {
-                    let amount = 1 + self.rng.below(have);
+                // Now and then more than the giver holds: the rule must refuse it.
+                if from != to {
+                    let amount = 1 + self.rng.below(have + 2);
                     let to = self.replicas[to].id.clone();
-                    self.replicas[from].write(&r, Movement::Transfer { to, amount });
+                    if !self.replicas[from].write(&r, Movement::Transfer { to, amount }) {
+                        self.refused += 1;
+                    }
                 }
             }
             77..=82 => {
@@ -290,7 +332,32 @@ impl Sim {
     }
 
     fn rebalance(&mut self) {
-        for r in self.resources() {
+        // Stock: the hub's rule (`inventory::rebalance_shares`), keeping 2 units, among the tills
+        // it can reach, on what the hub has seen of them.
+        for r in self.stock.clone() {
+            let hub = self.replicas[HUB].id.clone();
+            let ledger = &self.replicas[HUB].ledger;
+            let pool = ledger.rights(&r, &hub).saturating_sub(2);
+            let tills: Vec<inventory::TillLevel> = (1..self.replicas.len())
+                .filter(|t| self.links[HUB][*t] && self.alive(*t))
+                .map(|t| {
+                    let id = &self.replicas[t].id;
+                    let used = ledger
+                        .resource(&r)
+                        .and_then(|s| s.accounts.get(id))
+                        .map_or(0, |a| a.used());
+                    (id.to_string(), ledger.rights(&r, id), used)
+                })
+                .collect();
+            for (to, amount) in inventory::rebalance_shares(pool, &tills) {
+                let to = NodeId::new(to).unwrap();
+                assert!(
+                    self.replicas[HUB].write(&r, Movement::Transfer { to, amount }),
+                    "the hub's rebalancing gave more than it holds of {r:?}"
+                );
+            }
+        }
+        for r in [self.seats.clone(), self.budget.clone()] {
             for t in 1..self.replicas.len() {
                 if !self.links[HUB][t] || !self.alive(t) {
                     continue;

@@ -222,6 +222,7 @@ fn payment_error(rejected: PaymentRejected, message: String) -> ApiError {
         PaymentRejected::OfflineBudgetShort { .. } => {
             unprocessable("insufficient_budget", "amount")
         }
+        PaymentRejected::BudgetToSelf => ApiError::validation("to", message),
     }
 }
 

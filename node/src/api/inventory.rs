@@ -175,9 +175,6 @@ pub async fn transfer_budget(
 ) -> Result<Response, ApiError> {
     who.require(Role::Manager)?;
     let (to, amount) = body.value.into_parts()?;
-    if to == *state.store.node_id() {
-        return Err(ApiError::validation("to", "names this till"));
-    }
     let command = Command::TransferBudget {
         transfer_id: uuid::Uuid::now_v7(),
         to,

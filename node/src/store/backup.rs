@@ -15,7 +15,8 @@ use redb::{
     WriteTransaction,
 };
 
-use super::exec::{self, Tables};
+use super::exec;
+use super::tables::Tables;
 use super::tables::{self, *};
 use super::{DB_FILE, OpenError, Store, StoreError, shared_state};
 

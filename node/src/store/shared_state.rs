@@ -12,8 +12,7 @@ use fusion_sync::docs::{
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::exec::{Tables, put_product};
-use super::tables::{self, DOCS, PeerOrder, decode, encode};
+use super::tables::{self, DOCS, PeerOrder, Tables, decode, encode, put_product};
 use super::{Command, StoreError};
 use crate::domain::{StockLevel, inventory, orders};
 

@@ -6,10 +6,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use fusion_contracts::events::ProductStatus;
 use fusion_contracts::{
     CampaignId, CorrelationId, NodeId, OrderId, PaymentId, ProductId, ShipmentId, Sku, TokenId,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, Table, TableDefinition, TableHandle,
+    WriteTransaction,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -471,4 +475,103 @@ pub(super) fn find_token(
         }
     }
     Ok(None)
+}
+
+/// Every table, opened once per batch.
+pub(super) struct Tables<'txn> {
+    pub products: Table<'txn, u128, &'static [u8]>,
+    pub product_skus: Table<'txn, &'static str, u128>,
+    pub product_list: Table<'txn, u128, ()>,
+    pub stock: Table<'txn, &'static str, &'static [u8]>,
+    pub reservations: Table<'txn, u128, &'static [u8]>,
+    pub orders: Table<'txn, u128, &'static [u8]>,
+    pub order_list: Table<'txn, u64, u128>,
+    pub events: Table<'txn, u64, &'static [u8]>,
+    pub idempotency: Table<'txn, &'static str, &'static [u8]>,
+    pub idempotency_expiry: Table<'txn, (i64, &'static str), ()>,
+    pub tokens: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub campaigns: Table<'txn, u128, &'static [u8]>,
+    pub campaign_list: Table<'txn, u64, u128>,
+    pub participants: Table<'txn, (u128, &'static str), i64>,
+    pub timers: Table<'txn, (i64, u128), ()>,
+    pub payments: Table<'txn, u128, &'static [u8]>,
+    pub order_payments: Table<'txn, (u128, u128), ()>,
+    pub payment_followups: Table<'txn, (i64, u128), ()>,
+    pub shipments: Table<'txn, u128, &'static [u8]>,
+    pub order_shipments: Table<'txn, (u128, u128), ()>,
+    pub tracking_numbers: Table<'txn, &'static str, u128>,
+    pub order_correlations: Table<'txn, u128, &'static str>,
+    pub order_holds: Table<'txn, (i64, u128), ()>,
+    pub store_credit: Table<'txn, &'static str, &'static [u8]>,
+    pub docs: Table<'txn, (&'static str, u32), &'static [u8]>,
+    pub peer_events: Table<'txn, (&'static str, u64), &'static [u8]>,
+    pub peer_positions: Table<'txn, &'static str, u64>,
+    pub peer_orders: Table<'txn, u128, &'static [u8]>,
+    pub transfers_out: Table<'txn, u128, &'static [u8]>,
+    pub peer_receipts: Table<'txn, u128, &'static str>,
+    pub campaign_seats: Table<'txn, u128, &'static [u8]>,
+    pub backorders: Table<'txn, (u128, &'static str), (u64, u64)>,
+    pub offline_budget: Table<'txn, &'static str, (i64, i64)>,
+    pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            products: txn.open_table(PRODUCTS)?,
+            product_skus: txn.open_table(PRODUCT_SKUS)?,
+            product_list: txn.open_table(PRODUCT_LIST)?,
+            stock: txn.open_table(STOCK)?,
+            reservations: txn.open_table(RESERVATIONS)?,
+            orders: txn.open_table(ORDERS)?,
+            order_list: txn.open_table(ORDER_LIST)?,
+            events: txn.open_table(EVENTS)?,
+            idempotency: txn.open_table(IDEMPOTENCY)?,
+            idempotency_expiry: txn.open_table(IDEMPOTENCY_EXPIRY)?,
+            tokens: txn.open_table(TOKENS)?,
+            campaigns: txn.open_table(CAMPAIGNS)?,
+            campaign_list: txn.open_table(CAMPAIGN_LIST)?,
+            participants: txn.open_table(PARTICIPANTS)?,
+            timers: txn.open_table(TIMERS)?,
+            payments: txn.open_table(PAYMENTS)?,
+            order_payments: txn.open_table(ORDER_PAYMENTS)?,
+            payment_followups: txn.open_table(PAYMENT_FOLLOWUPS)?,
+            shipments: txn.open_table(SHIPMENTS)?,
+            order_shipments: txn.open_table(ORDER_SHIPMENTS)?,
+            tracking_numbers: txn.open_table(TRACKING_NUMBERS)?,
+            order_correlations: txn.open_table(ORDER_CORRELATIONS)?,
+            order_holds: txn.open_table(ORDER_HOLDS)?,
+            store_credit: txn.open_table(STORE_CREDIT)?,
+            docs: txn.open_table(DOCS)?,
+            peer_events: txn.open_table(PEER_EVENTS)?,
+            peer_positions: txn.open_table(PEER_POSITIONS)?,
+            peer_orders: txn.open_table(PEER_ORDERS)?,
+            transfers_out: txn.open_table(TRANSFERS_OUT)?,
+            peer_receipts: txn.open_table(PEER_RECEIPTS)?,
+            campaign_seats: txn.open_table(CAMPAIGN_SEATS)?,
+            backorders: txn.open_table(BACKORDERS)?,
+            offline_budget: txn.open_table(OFFLINE_BUDGET)?,
+            peer_stock: txn.open_table(PEER_STOCK)?,
+        })
+    }
+}
+
+/// Writes a product's row and its list and sku entries. A sku stays with the product that took
+/// it first; two tills creating one sku concurrently is settled by the lower product id, on
+/// every replica alike.
+pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), StoreError> {
+    let id = product.id.as_u128();
+    let owner = t.product_skus.get(product.sku.as_str())?.map(|v| v.value());
+    if owner.is_none_or(|owner| owner >= id) {
+        t.product_skus.insert(product.sku.as_str(), id)?;
+    }
+    match product.status {
+        ProductStatus::Active => t.product_list.insert(id, ())?,
+        ProductStatus::Archived => t.product_list.remove(id)?,
+    };
+    let stored = StoredProduct {
+        product: product.clone(),
+    };
+    t.products.insert(id, encode(&stored).as_slice())?;
+    Ok(())
 }

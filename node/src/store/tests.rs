@@ -8,7 +8,8 @@ use fusion_contracts::commands::{
 use fusion_contracts::{Currency, CustomerId, Decimal, Money, OrderId, ProductId};
 use redb::{Database, Key, ReadableDatabase, ReadableTable, TableDefinition, Value};
 
-use super::exec::{self, Tables};
+use super::exec;
+use super::tables::Tables;
 use super::tables::{
     self, CAMPAIGN_LIST, CAMPAIGNS, EVENTS, META, ORDER_LIST, ORDERS, PARTICIPANTS, PRODUCT_LIST,
     PRODUCT_SKUS, PRODUCTS, RESERVATIONS, STOCK, TIMERS,
@@ -422,10 +423,10 @@ async fn verify_passes_a_sound_store_and_finds_a_gap_and_a_forged_row() {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            let mut t = exec::Tables::open(&txn).unwrap();
+            let mut t = Tables::open(&txn).unwrap();
             let mut row = tables::get_product(&t.products, product).unwrap().unwrap();
             row.product.price = usd(1);
-            exec::put_product(&mut t, &row.product).unwrap();
+            tables::put_product(&mut t, &row.product).unwrap();
         }
         txn.commit().unwrap();
     }

@@ -11,7 +11,8 @@ use fusion_contracts::{Envelope, NodeId};
 use fusion_sync::docs::DocId;
 use tokio::sync::{mpsc, oneshot};
 
-use super::exec::{self, Batch, Tables};
+use super::exec::{self, Batch};
+use super::tables::Tables;
 use super::{Applied, BATCH_JOBS_MAX, Shared, StoreError, WriteRequest, last_seq, shared_state};
 
 /// How often expired idempotency keys are pruned.

@@ -1,0 +1,167 @@
+//! Who may talk to the hub: API tokens (hashed), node enrollments (endpoint id → store) and
+//! revocations.
+
+use fusion_contracts::Timestamp;
+use fusion_sync::net::EndpointId;
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::tables::*;
+use super::{HubStore, HubStoreError, storage};
+
+/// What a hub token may do. `admin` includes `viewer`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HubRole {
+    /// Read the fleet: events, stores, sales, stock, orders, campaigns, lag, metrics.
+    Viewer,
+    /// Also enroll and revoke nodes, edit products and settings, retry dead letters, manage
+    /// tokens.
+    Admin,
+}
+
+/// A hub API token as stored and listed (never its secret).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubToken {
+    pub id: String,
+    pub role: HubRole,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub label: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl HubStore {
+    /// Stores a token by the hash of its secret. Durable on return.
+    pub fn add_token(&self, hash: &[u8; 32], token: &HubToken) -> Result<(), HubStoreError> {
+        let json = serde_json::to_vec(token).map_err(storage)?;
+        let txn = self.db.begin_write().map_err(storage)?;
+        txn.open_table(TOKENS)
+            .map_err(storage)?
+            .insert(hash.as_slice(), json.as_slice())
+            .map_err(storage)?;
+        txn.commit().map_err(storage)
+    }
+
+    /// The token whose secret hashes to `hash`.
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<HubToken>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TOKENS).map_err(storage)?;
+        table
+            .get(hash.as_slice())
+            .map_err(storage)?
+            .map(|v| serde_json::from_slice(v.value()).map_err(storage))
+            .transpose()
+    }
+
+    /// Every token, oldest first.
+    pub fn tokens(&self) -> Result<Vec<HubToken>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TOKENS).map_err(storage)?;
+        let mut out: Vec<HubToken> = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, json) = entry.map_err(storage)?;
+            out.push(serde_json::from_slice(json.value()).map_err(storage)?);
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    /// Revokes the token `id`; false when there is none. Durable on return.
+    pub fn revoke_token(&self, id: &str) -> Result<bool, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let found = {
+            let mut table = txn.open_table(TOKENS).map_err(storage)?;
+            let mut hash = None;
+            for entry in table.iter().map_err(storage)? {
+                let (key, json) = entry.map_err(storage)?;
+                let token: HubToken = serde_json::from_slice(json.value()).map_err(storage)?;
+                if token.id == id {
+                    hash = Some(key.value().to_vec());
+                    break;
+                }
+            }
+            match hash {
+                Some(h) => {
+                    table.remove(h.as_slice()).map_err(storage)?;
+                    true
+                }
+                None => false,
+            }
+        };
+        txn.commit().map_err(storage)?;
+        Ok(found)
+    }
+
+    /// Enrolls `node` as a till of `store` (again, if it was revoked). Durable on return.
+    pub fn enroll(&self, node: EndpointId, store: &str) -> Result<(), HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let key = node.to_string();
+            txn.open_table(ENROLLMENTS)
+                .map_err(storage)?
+                .insert(key.as_str(), store)
+                .map_err(storage)?;
+            txn.open_table(REVOCATIONS)
+                .map_err(storage)?
+                .remove(key.as_str())
+                .map_err(storage)?;
+        }
+        txn.commit().map_err(storage)
+    }
+
+    /// Revokes `node`: it is no longer admitted. Returns false when it was not enrolled.
+    /// Durable on return; cutting its live connections is the caller's (`Gate::cut`).
+    pub fn revoke(&self, node: EndpointId, at_unix_ms: i64) -> Result<bool, HubStoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let was_enrolled = {
+            let key = node.to_string();
+            let removed = txn
+                .open_table(ENROLLMENTS)
+                .map_err(storage)?
+                .remove(key.as_str())
+                .map_err(storage)?
+                .is_some();
+            txn.open_table(REVOCATIONS)
+                .map_err(storage)?
+                .insert(key.as_str(), at_unix_ms)
+                .map_err(storage)?;
+            removed
+        };
+        txn.commit().map_err(storage)?;
+        Ok(was_enrolled)
+    }
+
+    /// The store `node` is enrolled in; `None` when it is not (never enrolled, or revoked).
+    pub fn enrollment(&self, node: EndpointId) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(ENROLLMENTS).map_err(storage)?;
+        Ok(table
+            .get(node.to_string().as_str())
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+
+    /// Every enrolled node and its store.
+    pub fn enrollments(&self) -> Result<Vec<(String, String)>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(ENROLLMENTS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (node, store) = entry.map_err(storage)?;
+            out.push((node.value().to_string(), store.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The store whose enrolled node first delivered `origin`'s events.
+    pub fn origin_store(&self, origin: &str) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        Ok(table
+            .get(origin)
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+}

@@ -1,0 +1,207 @@
+//! Storing a till's batch of events ([`EventSink`]): gapless by (origin, seq), projected by
+//! the rulebook's folds in the same durable transaction, a refused event counted and folded
+//! into nothing, and what the events ask of the hub (a transfer to its holder, a seat
+//! movement) done in that transaction too.
+
+use std::collections::BTreeMap;
+
+use fusion_contracts::commands::ReceiveStock;
+use fusion_contracts::{Envelope, Event, NodeId, StoreId};
+use fusion_rules::Refused;
+use fusion_rules::campaigns::SharedCampaign;
+use fusion_rules::inventory;
+use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::own_log::OwnLog;
+use super::projections::project;
+use super::tables::*;
+use super::{HubStore, HubStoreError, storage};
+
+impl HubStore {
+    /// Follows a stored event's seat movements by the rulebook ([`SharedCampaign::follow`]):
+    /// takes in seats given to the hub, records who holds seats and whose part ended, and
+    /// decides the campaign once every holder's part has ended. The hub's events go into its
+    /// own log, which every till pulls.
+    pub(super) fn follow_seats(
+        &self,
+        own: &mut OwnLog<'_>,
+        origin: &NodeId,
+        envelope: &Envelope,
+    ) -> Result<(), HubStoreError> {
+        let Some(snapshot) = SharedCampaign::snapshot_of(&envelope.event) else {
+            return Ok(());
+        };
+        let mut row = own
+            .campaign(snapshot.id)?
+            .unwrap_or_else(|| SharedCampaign::new(snapshot.clone()));
+        let events = row.follow(&self.origin, origin, &envelope.event, own.now);
+        for event in events {
+            own.append(
+                &self.origin,
+                event,
+                envelope.correlation_id.clone(),
+                Some(envelope.event_id.0),
+            )?;
+        }
+        own.put_campaign(&row)
+    }
+}
+
+impl EventSink for HubStore {
+    fn positions(&self) -> BTreeMap<NodeId, u64> {
+        let read = || -> Result<BTreeMap<NodeId, u64>, HubStoreError> {
+            let txn = self.db.begin_read().map_err(storage)?;
+            let table = txn.open_table(POSITIONS).map_err(storage)?;
+            let mut out = BTreeMap::new();
+            for entry in table.iter().map_err(storage)? {
+                let (origin, seq) = entry.map_err(storage)?;
+                out.insert(NodeId::new(origin.value()).map_err(storage)?, seq.value());
+            }
+            Ok(out)
+        };
+        // Without positions every origin would be resent from the start: duplicates, which
+        // `store` ignores. Wasteful, never wrong.
+        read().unwrap_or_default()
+    }
+
+    fn store<'a>(
+        &'a self,
+        peer: EndpointId,
+        origin: &'a NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(std::future::ready(
+            self.store_events(peer, origin, envelopes),
+        ))
+    }
+}
+
+impl HubStore {
+    /// Counts and logs a till's event a fold refused.
+    pub(super) fn refuse(&self, origin: &NodeId, seq: u64, refused: &Refused) {
+        self.refusals.count(refused.rule());
+        tracing::warn!(%origin, seq, %refused, "a till's event refused");
+    }
+
+    /// The hub's holder takes in a transfer a till addressed to it, by the rule a till takes
+    /// in its own ([`inventory::receive`]).
+    pub(super) fn take_in(
+        &self,
+        own: &mut OwnLog<'_>,
+        holder: &NodeId,
+        store: &StoreId,
+        origin: &NodeId,
+        envelope: &Envelope,
+        t: &fusion_contracts::events::StockTransferred,
+    ) -> Result<(), HubStoreError> {
+        let level = own.level(holder.as_str(), t.sku.as_str())?;
+        let cmd = ReceiveStock {
+            transfer_id: t.transfer_id,
+            sku: t.sku.clone(),
+            quantity: t.quantity,
+            from: origin.clone(),
+        };
+        match inventory::receive(&cmd, &level) {
+            Ok(events) => {
+                for event in events {
+                    own.append_held(
+                        holder,
+                        store,
+                        event,
+                        envelope.correlation_id.clone(),
+                        Some(envelope.event_id.0),
+                    )?;
+                }
+            }
+            Err(rejected) => {
+                tracing::error!(%origin, %rejected, "a transfer to the hub could not be taken in");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a batch of one origin's events in one durable transaction; see [`EventSink::store`].
+    /// Transfers addressed to one of the hub's holders are taken in in the same transaction, so
+    /// each is taken in once and never lost.
+    pub(super) fn store_events(
+        &self,
+        peer: EndpointId,
+        origin: &NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> Result<u64, String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        let position = {
+            let mut own = OwnLog::open(&txn, self.now()).map_err(|e| e.to_string())?;
+            if own
+                .stores
+                .get(origin.as_str())
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                let enrollments = txn.open_table(ENROLLMENTS).map_err(|e| e.to_string())?;
+                if let Some(store) = enrollments
+                    .get(peer.to_string().as_str())
+                    .map_err(|e| e.to_string())?
+                {
+                    own.stores
+                        .insert(origin.as_str(), store.value())
+                        .map_err(|e| e.to_string())?;
+                }
+                txn.open_table(ORIGIN_PEERS)
+                    .map_err(|e| e.to_string())?
+                    .insert(origin.as_str(), peer.to_string().as_str())
+                    .map_err(|e| e.to_string())?;
+            }
+            let store = own.store_of(origin.as_str()).map_err(|e| e.to_string())?;
+            let mut position = own
+                .positions
+                .get(origin.as_str())
+                .map_err(|e| e.to_string())?
+                .map_or(0, |v| v.value());
+            for envelope in envelopes {
+                if envelope.seq <= position {
+                    continue; // already stored: duplicates are ignored by (origin, seq)
+                }
+                if envelope.seq != position + 1 {
+                    return Err(format!(
+                        "gap in {origin}: {} after {position}",
+                        envelope.seq
+                    ));
+                }
+                own.fleet
+                    .insert(
+                        (origin.as_str(), envelope.seq),
+                        envelope.encode().as_slice(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let folded = project(&mut own.projections, origin.as_str(), &envelope)
+                    .map_err(|e| e.to_string())?;
+                position = envelope.seq;
+                // Recorded now, so the receipt below comes after it in the hub's log.
+                own.positions
+                    .insert(origin.as_str(), position)
+                    .map_err(|e| e.to_string())?;
+                if let Err(refused) = folded {
+                    // Held in the origin's log (a gapless replica of its journal, exported as
+                    // it is) but folded into nothing, and nothing it asks of the hub is done.
+                    self.refuse(origin, envelope.seq, &refused);
+                    continue;
+                }
+                if let (Event::StockTransferred(t), Some(store)) = (&envelope.event, &store) {
+                    let holder = self.holder(store);
+                    if t.to == holder {
+                        self.take_in(&mut own, &holder, store, origin, &envelope, t)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                self.follow_seats(&mut own, origin, &envelope)
+                    .map_err(|e| e.to_string())?;
+            }
+            position
+        };
+        txn.commit().map_err(|e| e.to_string())?;
+        self.appended.notify_waiters();
+        Ok(position)
+    }
+}
