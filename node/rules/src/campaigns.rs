@@ -1174,4 +1174,145 @@ mod tests {
         );
         assert_eq!(order.customer_id, user("a"));
     }
+
+    /// The hub's rule for shared campaigns: given seat movements of tills a, b and the hub,
+    /// what the hub appends, and when it decides.
+    #[test]
+    fn shared_campaign_table() {
+        let (hub, a, b) = (
+            NodeId::new("hub").unwrap(),
+            NodeId::new("a").unwrap(),
+            NodeId::new("b").unwrap(),
+        );
+        let c = campaign(); // min 2, max 3
+        let gave = |from_to: &NodeId, seats| -> Event {
+            SeatsTransferred {
+                campaign_id: c.id,
+                transfer_id: uuid::Uuid::from_u128(1),
+                seats,
+                to: from_to.clone(),
+                previous_seats: 3,
+                available: 3 - seats,
+                campaign: c.snapshot(),
+            }
+            .into()
+        };
+        let ended = |names: &[&str]| -> Event {
+            CampaignEnded {
+                campaign_id: c.id,
+                campaign: c.snapshot(),
+                participants: names.iter().map(|n| user(n)).collect(),
+                seats_left: 0,
+            }
+            .into()
+        };
+        let topics = |events: &[Event]| events.iter().map(Event::topic).collect::<Vec<_>>();
+        // (name, movements by origin, topics the last one makes the hub append, decision)
+        type Step<'a> = (&'a NodeId, Event);
+        type Case<'a> = (&'a str, Vec<Step<'a>>, Vec<&'a str>, Option<CampaignStatus>);
+        let cases: Vec<Case> = vec![
+            (
+                "seats given to the hub are taken in",
+                vec![(&a, gave(&hub, 2))],
+                vec!["group-commerce.campaign.seats-received"],
+                None,
+            ),
+            (
+                "one holder ended, another still holds seats: no decision",
+                vec![(&a, gave(&b, 1)), (&a, ended(&["u1"]))],
+                vec![],
+                None,
+            ),
+            (
+                "every part ended at the minimum: successful, then closed",
+                vec![
+                    (&a, gave(&b, 1)),
+                    (&a, ended(&["u1"])),
+                    (&b, ended(&["u2"])),
+                ],
+                vec![
+                    "group-commerce.campaign.successful",
+                    "group-commerce.campaign.closed",
+                ],
+                Some(CampaignStatus::Closed),
+            ),
+            (
+                "every part ended below the minimum: failed, then closed",
+                vec![(&a, gave(&b, 1)), (&a, ended(&["u1"])), (&b, ended(&[]))],
+                vec![
+                    "group-commerce.campaign.failed",
+                    "group-commerce.campaign.closed",
+                ],
+                Some(CampaignStatus::Failed),
+            ),
+            (
+                "decided once: a late part changes nothing",
+                vec![(&a, ended(&["u1", "u2"])), (&b, ended(&["u3"]))],
+                vec![],
+                Some(CampaignStatus::Closed),
+            ),
+        ];
+        for (name, steps, expected, decided) in cases {
+            let mut shared = SharedCampaign::new(c.snapshot());
+            let mut last = Vec::new();
+            for (origin, event) in &steps {
+                last = shared.follow(&hub, origin, event, DURING);
+                for e in &last {
+                    e.validate().unwrap();
+                }
+            }
+            assert_eq!(topics(&last), expected, "{name}");
+            assert_eq!(shared.decided, decided, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_hub_gives_only_seats_it_holds_and_only_while_undecided() {
+        let (hub, a) = (NodeId::new("hub").unwrap(), NodeId::new("a").unwrap());
+        let c = campaign();
+        let give = |seats| TransferSeats {
+            campaign_id: c.id,
+            transfer_id: uuid::Uuid::from_u128(2),
+            seats,
+            to: a.clone(),
+        };
+        let mut shared = SharedCampaign::new(c.snapshot());
+        shared.hub_seats = 2;
+        assert!(matches!(
+            shared.give(&hub, &give(3), DURING),
+            Err(CampaignRejected::NotEnoughSeats { free: 2, .. })
+        ));
+        assert!(matches!(
+            shared.give(&hub, &give(1), END),
+            Err(CampaignRejected::Ended { .. })
+        ));
+        let events = shared.give(&hub, &give(2), DURING).unwrap();
+        assert_eq!(
+            events[0].topic(),
+            "group-commerce.campaign.seats-transferred"
+        );
+        assert_eq!(shared.hub_seats, 0);
+        assert!(shared.holders.contains("a"));
+        shared.decided = Some(CampaignStatus::Failed);
+        assert!(matches!(
+            shared.give(&hub, &give(1), DURING),
+            Err(CampaignRejected::NotOpen { .. })
+        ));
+        // A lost till's part ends with what its log showed; once only.
+        let mut lost = SharedCampaign::new(c.snapshot());
+        lost.holders.insert("a".into());
+        let decision = lost.end_lost(&a, vec!["u1".into(), "u2".into()], DURING);
+        assert_eq!(
+            decision
+                .unwrap()
+                .iter()
+                .map(Event::topic)
+                .collect::<Vec<_>>(),
+            [
+                "group-commerce.campaign.successful",
+                "group-commerce.campaign.closed"
+            ]
+        );
+        assert_eq!(lost.end_lost(&a, Vec::new(), DURING), None);
+    }
 }

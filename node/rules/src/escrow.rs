@@ -40,13 +40,7 @@ pub fn hub_origin(endpoint_hex: &str) -> NodeId {
 /// so every projection keyed by origin treats it as one more holder of the store. A till
 /// computes it from the hub's id and its own store, so it can give rights to the hub offline.
 pub fn hub_holder(hub: &NodeId, store: &StoreId) -> NodeId {
-    // FNV-1a 64: stable across builds and platforms (unlike `std::hash`).
-    let hash = store
-        .as_str()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+    let hash = crate::fnv1a64(store.as_str().as_bytes());
     NodeId::new(format!("{hub}-{hash:016x}")).expect("hex is a valid node id")
 }
 

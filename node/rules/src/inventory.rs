@@ -561,4 +561,120 @@ mod tests {
             assert!(got.iter().map(|g| g.1).sum::<u64>() <= pool, "{name}");
         }
     }
+
+    /// The one stock fold refuses what no level can take, and changes nothing then.
+    #[test]
+    fn the_fold_refuses_impossible_events_whole() {
+        let tea = sku();
+        let mug = Sku::new("MUG").unwrap();
+        let line = |sku: &Sku, quantity| StockLine {
+            sku: sku.clone(),
+            quantity,
+        };
+        let reserved = |items| -> Event {
+            fusion_contracts::events::InventoryReserved {
+                order_id: OrderId::from_u128(1),
+                status: fusion_contracts::events::ReservationStatus::Reserved,
+                items,
+            }
+            .into()
+        };
+        let released = |items| -> Event {
+            fusion_contracts::events::InventoryReleased {
+                order_id: OrderId::from_u128(1),
+                status: fusion_contracts::events::ReservationStatus::Released,
+                items,
+                reason: "order.cancelled".into(),
+            }
+            .into()
+        };
+        let at = Timestamp::from_unix_ms(9);
+        // (name, tea (available, reserved), mug available, event, outcome: tea and mug after, or
+        // the rule that refused)
+        type Case = (
+            &'static str,
+            (u64, u64),
+            u64,
+            Event,
+            Result<((u64, u64), u64), &'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a reservation within",
+                (5, 0),
+                1,
+                reserved(vec![line(&tea, 3)]),
+                Ok(((2, 3), 1)),
+            ),
+            (
+                "the same sku twice in one event counts twice",
+                (5, 0),
+                0,
+                reserved(vec![line(&tea, 2), line(&tea, 2)]),
+                Ok(((1, 4), 0)),
+            ),
+            (
+                "more than available",
+                (2, 0),
+                1,
+                reserved(vec![line(&tea, 3)]),
+                Err("stock_underflow"),
+            ),
+            (
+                "one line short refuses every line",
+                (5, 0),
+                0,
+                reserved(vec![line(&tea, 1), line(&mug, 1)]),
+                Err("stock_underflow"),
+            ),
+            (
+                "a release of what is reserved",
+                (0, 3),
+                0,
+                released(vec![line(&tea, 3)]),
+                Ok(((3, 0), 0)),
+            ),
+            (
+                "a release of more than reserved",
+                (0, 1),
+                0,
+                released(vec![line(&tea, 2)]),
+                Err("stock_underflow"),
+            ),
+            (
+                "past the maximum",
+                (STOCK_QUANTITY_MAX, 1),
+                0,
+                released(vec![line(&tea, 1)]),
+                Err("stock_overflow"),
+            ),
+        ];
+        for (name, (available, reserved), mug_available, event, expected) in cases {
+            let mut levels = std::collections::BTreeMap::from([
+                (
+                    tea.clone(),
+                    StockLevel {
+                        available,
+                        reserved,
+                        updated_at: Timestamp::default(),
+                    },
+                ),
+                (mug.clone(), level(mug_available)),
+            ]);
+            let before = levels.clone();
+            let got = apply_all(&mut levels, &event, at).map(|()| {
+                (
+                    (levels[&tea].available, levels[&tea].reserved),
+                    levels[&mug].available,
+                )
+            });
+            match expected {
+                Ok(after) => assert_eq!(got, Ok(after), "{name}"),
+                Err(rule) => {
+                    assert_eq!(got.map_err(|r| r.rule()), Err(rule), "{name}");
+                    assert_eq!(levels, before, "{name}: a refused event changes nothing");
+                }
+            }
+        }
+    }
 }

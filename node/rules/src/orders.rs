@@ -264,6 +264,52 @@ pub fn cancel(
     Ok(events)
 }
 
+/// Units of one sku an order still owes (`inventory.backordered`); `seq` orders backorders,
+/// oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Owed {
+    pub seq: u64,
+    pub order_id: OrderId,
+    pub sku: Sku,
+    pub quantity: u64,
+}
+
+/// The backorder policy: which owed units to reserve now from what this till has available of
+/// each sku (`available`), oldest backorder first, each taking what is left of its sku. Never
+/// more than is available.
+pub fn fill_backorders(
+    mut owed: Vec<Owed>,
+    available: impl Fn(&Sku) -> u64,
+) -> Vec<(OrderId, StockLine)> {
+    owed.sort();
+    let mut left: BTreeMap<Sku, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for o in owed {
+        let left = left
+            .entry(o.sku.clone())
+            .or_insert_with(|| available(&o.sku));
+        let take = (*left).min(o.quantity);
+        if take == 0 {
+            continue;
+        }
+        *left -= take;
+        out.push((
+            o.order_id,
+            StockLine {
+                sku: o.sku,
+                quantity: take,
+            },
+        ));
+    }
+    out
+}
+
+/// What an order still owes of a sku after `reserved` more of it were reserved for it;
+/// `None` once nothing is owed.
+pub fn owed_after(owed: u64, reserved: u64) -> Option<u64> {
+    owed.checked_sub(reserved).filter(|left| *left > 0)
+}
+
 /// Folds an order event into the order it names.
 pub fn apply(order: &mut Option<Order>, event: &Event) -> Result<(), Refused> {
     match event {
@@ -553,5 +599,50 @@ mod tests {
             expire_hold(Some(&paid), held, &expire, NOW.plus_ms(5_000)).unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn backorders_fill_oldest_first_and_never_past_what_is_available() {
+        let (tea, mug) = (Sku::new("TEA").unwrap(), Sku::new("MUG").unwrap());
+        let owed = |seq, order, sku: &Sku, quantity| Owed {
+            seq,
+            order_id: OrderId::from_u128(order),
+            sku: sku.clone(),
+            quantity,
+        };
+        let line = |order, sku: &Sku, quantity| {
+            (
+                OrderId::from_u128(order),
+                StockLine {
+                    sku: sku.clone(),
+                    quantity,
+                },
+            )
+        };
+        // (name, owed, available tea, available mug, reserved now)
+        let cases = vec![
+            ("nothing available", vec![owed(1, 1, &tea, 3)], 0, 0, vec![]),
+            (
+                "the oldest first, the next gets what is left",
+                vec![owed(5, 2, &tea, 2), owed(3, 1, &tea, 2)],
+                3,
+                0,
+                vec![line(1, &tea, 2), line(2, &tea, 1)],
+            ),
+            (
+                "skus are independent",
+                vec![owed(1, 1, &tea, 1), owed(2, 1, &mug, 4)],
+                1,
+                2,
+                vec![line(1, &tea, 1), line(1, &mug, 2)],
+            ),
+        ];
+        for (name, owed, tea_left, mug_left, expected) in cases {
+            let available = |sku: &Sku| if *sku == tea { tea_left } else { mug_left };
+            assert_eq!(fill_backorders(owed, available), expected, "{name}");
+        }
+        assert_eq!(owed_after(3, 1), Some(2));
+        assert_eq!(owed_after(3, 3), None);
+        assert_eq!(owed_after(3, 5), None);
     }
 }

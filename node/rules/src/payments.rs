@@ -1383,4 +1383,86 @@ mod tests {
             "the whole amount comes back"
         );
     }
+
+    /// The one budget fold, as the till and the hub run it.
+    #[test]
+    fn budget_fold_table() {
+        let usd = Currency::parse("USD").unwrap();
+        let d = |minor| {
+            Money {
+                minor,
+                currency: usd,
+            }
+            .to_decimal()
+        };
+        let till = NodeId::new("t2").unwrap();
+        let set = |share, previous: Option<i64>| -> Event {
+            OfflineBudgetSet {
+                share: d(share),
+                currency: usd,
+                previous: previous.map(d),
+            }
+            .into()
+        };
+        let gave = |share| -> Event {
+            OfflineBudgetTransferred {
+                transfer_id: uuid::Uuid::from_u128(1),
+                to: till.clone(),
+                amount: d(1),
+                currency: usd,
+                previous_share: d(share + 1),
+                share: d(share),
+            }
+            .into()
+        };
+        // (name, events, (configured, held) after)
+        let cases: Vec<(&str, Vec<Event>, (i64, i64))> = vec![
+            ("a first share", vec![set(500, None)], (500, 500)),
+            (
+                "a new share moves what is held by the difference",
+                vec![set(500, None), gave(300), set(800, Some(500))],
+                (800, 600),
+            ),
+            (
+                "a transfer states what is held after it",
+                vec![set(500, None), gave(300)],
+                (500, 300),
+            ),
+        ];
+        for (name, events, expected) in cases {
+            let mut budget = Budget::default();
+            for e in &events {
+                apply_budget(&mut budget, e).unwrap();
+            }
+            assert_eq!((budget.configured, budget.held), expected, "{name}");
+        }
+        assert_eq!(budget_headroom(300, 120), 180);
+        assert_eq!(budget_headroom(100, 120), 0);
+        let give = |budget, exposure, to: &NodeId, minor| {
+            transfer_budget(
+                budget,
+                exposure,
+                uuid::Uuid::from_u128(2),
+                &NodeId::new("t1").unwrap(),
+                to,
+                Money {
+                    minor,
+                    currency: usd,
+                },
+            )
+        };
+        let held = Budget {
+            configured: 500,
+            held: 500,
+        };
+        assert!(give(held, 200, &till, 300).is_ok());
+        assert!(matches!(
+            give(held, 200, &till, 301),
+            Err(PaymentRejected::OfflineBudgetShort { .. })
+        ));
+        assert_eq!(
+            give(held, 0, &NodeId::new("t1").unwrap(), 1),
+            Err(PaymentRejected::BudgetToSelf)
+        );
+    }
 }

@@ -132,6 +132,12 @@ pub enum ShipmentRejected {
     },
 }
 
+/// A till's tracking number prefix: six digits of its node id's hash, so the tracking numbers
+/// of different tills differ.
+pub fn tracking_prefix(node: &fusion_contracts::NodeId) -> u32 {
+    (crate::fnv1a64(node.as_str().as_bytes()) % 1_000_000) as u32
+}
+
 /// A tracking number: `FC`, a 6-digit node prefix, a 10-digit counter, a Luhn check digit.
 pub fn tracking_number(node_prefix: u32, counter: u64) -> String {
     let body = format!(

@@ -103,18 +103,6 @@ impl Batch {
         Ok(())
     }
 
-    /// Six digits derived from the node id (FNV-1a), so tracking numbers of different nodes differ.
-    fn tracking_prefix(&self) -> u32 {
-        let hash = self
-            .node_id
-            .as_str()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
-        (hash % 1_000_000) as u32
-    }
-
     pub fn publish_token_changes(&self, cache: &RwLock<HashMap<[u8; 32], Grant>>) {
         if self.token_changes.is_empty() {
             return;
@@ -216,7 +204,10 @@ impl Batch {
         let live = shipments
             .iter()
             .find(|s| !matches!(s.status, ShipmentStatus::Returned | ShipmentStatus::Voided));
-        let number = shipping::tracking_number(self.tracking_prefix(), t.shipments.len()? + 1);
+        let number = shipping::tracking_number(
+            shipping::tracking_prefix(&self.node_id),
+            t.shipments.len()? + 1,
+        );
         Ok(shipping::create(
             cmd,
             order,
@@ -933,38 +924,38 @@ fn fill_backorders(
     if t.backorders.is_empty()? {
         return Ok(());
     }
-    let mut owed: Vec<(u64, u128, String, u64)> = Vec::new();
+    let mut owed = Vec::new();
     for entry in t.backorders.iter()? {
         let (key, value) = entry?;
         let (order, sku) = key.value();
         let (seq, quantity) = value.value();
-        owed.push((seq, order, sku.to_string(), quantity));
-    }
-    owed.sort();
-    let mut available: HashMap<String, u64> = HashMap::new();
-    for (_, order, sku, quantity) in owed {
-        let sku_id = Sku::new(sku.as_str()).map_err(|e| StoreError::Corrupt {
+        let sku = Sku::new(sku).map_err(|e| StoreError::Corrupt {
             table: "backorders",
             reason: e.to_string(),
         })?;
-        let left = match available.get(&sku) {
-            Some(left) => *left,
-            None => tables::get_stock(&t.stock, &sku_id)?.available,
-        };
-        let take = left.min(quantity);
-        available.insert(sku, left - take);
-        if take == 0 {
-            continue;
+        owed.push(orders::Owed {
+            seq,
+            order_id: OrderId::from_u128(order),
+            sku,
+            quantity,
+        });
+    }
+    let mut available = HashMap::new();
+    for o in &owed {
+        if !available.contains_key(&o.sku) {
+            available.insert(
+                o.sku.clone(),
+                tables::get_stock(&t.stock, &o.sku)?.available,
+            );
         }
-        let order_id = OrderId::from_u128(order);
+    }
+    let fills = orders::fill_backorders(owed, |sku| available.get(sku).copied().unwrap_or(0));
+    for (order_id, line) in fills {
         let correlation_id = chain_correlation(t, order_id, request)?;
         let reserved = fusion_contracts::events::InventoryReserved {
             order_id,
             status: fusion_contracts::events::ReservationStatus::Reserved,
-            items: vec![fusion_contracts::events::StockLine {
-                sku: sku_id,
-                quantity: take,
-            }],
+            items: vec![line],
         };
         let cause = batch.record_chain(
             t,
@@ -1049,14 +1040,11 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                     // A reservation of a backordered order pays off what it owes.
                     let key = (order_id.as_u128(), line.sku.as_str());
                     let owed = t.backorders.get(key)?.map(|v| v.value());
-                    match owed {
-                        Some((_, owed)) if owed <= line.quantity => {
-                            t.backorders.remove(key)?;
-                        }
-                        Some((seq, owed)) => {
-                            t.backorders.insert(key, (seq, owed - line.quantity))?;
-                        }
-                        None => {}
+                    if let Some((seq, owed)) = owed {
+                        match orders::owed_after(owed, line.quantity) {
+                            Some(left) => t.backorders.insert(key, (seq, left))?,
+                            None => t.backorders.remove(key)?,
+                        };
                     }
                 }
             }
