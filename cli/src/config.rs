@@ -244,11 +244,11 @@ pub fn load_node(path: &Path) -> anyhow::Result<NodeConfig> {
             .map_err(|e| e.to_string())
     });
     c.check("sync.hub", &config.sync.hub, |s| {
-        crate::node_cmd::parse_peer(s).map(|_| ())
+        crate::parse::parse_peer(s).map(|_| ())
     });
     for peer in &config.sync.peers {
         c.check("sync.peers", &Some(peer.clone()), |s| {
-            crate::node_cmd::parse_peer(s).map(|_| ())
+            crate::parse::parse_peer(s).map(|_| ())
         });
     }
     c.check("sync.bind", &config.sync.bind, addr);
@@ -256,12 +256,12 @@ pub fn load_node(path: &Path) -> anyhow::Result<NodeConfig> {
     c.check(
         "payments.card_floor_limit",
         &config.payments.card_floor_limit,
-        |s| crate::node_cmd::parse_money(s).map(|_| ()),
+        |s| crate::parse::parse_money(s).map(|_| ()),
     );
     c.check(
         "payments.offline_card_budget",
         &config.payments.offline_card_budget,
-        |s| crate::node_cmd::parse_money(s).map(|_| ()),
+        |s| crate::parse::parse_money(s).map(|_| ()),
     );
     finish(path, c, config)
 }

@@ -12,6 +12,7 @@ mod hub_cmd;
 mod node_cmd;
 mod orders_cmd;
 mod output;
+mod parse;
 mod payments_cmd;
 mod products_cmd;
 mod progress;

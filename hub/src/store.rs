@@ -28,9 +28,10 @@ mod tables;
 pub use access::{HubRole, HubToken};
 pub use delivery::DeadLetter;
 pub use escrow::{
-    BudgetHolder, BudgetRow, EscrowRefusal, HubCampaign, Reclaim, StockRow, TillStock, Transfer,
+    BudgetHolder, BudgetRow, EscrowRefusal, HubCampaign, Reclaim, StockRow, TillStock,
 };
 pub use fleet::{FleetFilter, FleetPage, Participant, SalesRow};
+pub use projections::Transfer;
 
 use std::collections::BTreeMap;
 use std::path::Path;

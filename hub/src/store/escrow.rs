@@ -7,16 +7,14 @@ use std::collections::BTreeMap;
 
 use fusion_contracts::commands::{TransferSeats, TransferStock};
 use fusion_contracts::events::StockReclaimed;
-use fusion_contracts::{
-    CampaignId, CorrelationId, Envelope, Event, NodeId, Sku, StoreId, Timestamp,
-};
+use fusion_contracts::{CampaignId, CorrelationId, Envelope, Event, NodeId, Sku, StoreId};
 use fusion_rules::campaigns::{CampaignRejected, SharedCampaign};
 use fusion_rules::inventory::{self, LostHolding, TillLevel, TransferRejected};
 use fusion_rules::payments;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::own_log::OwnLog;
-use super::projections::OfflineApproval;
+use super::projections::{OfflineApproval, Transfer};
 use super::tables::*;
 use super::{HubStore, HubStoreError, storage};
 
@@ -40,21 +38,6 @@ pub struct TillStock {
     pub sku: String,
     pub available: u64,
     pub reserved: u64,
-}
-
-/// A stock transfer between holders ([`HubStore::transfers`]).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Transfer {
-    pub transfer_id: uuid::Uuid,
-    pub sku: String,
-    pub from: String,
-    pub to: String,
-    pub quantity: u64,
-    pub at: Timestamp,
-    /// Whether the receiver took it in, or a reclaim voided it (as far as the hub has seen).
-    #[serde(default)]
-    pub received: bool,
 }
 
 impl HubStore {

@@ -9,9 +9,24 @@ use fusion_rules::inventory::{self, StockLevel};
 use fusion_rules::{Refused, payments};
 use redb::ReadableTable;
 
-use super::escrow::*;
 use super::tables::*;
 use super::{HubStoreError, storage};
+
+/// A stock transfer between holders (the `fleet_transfers` projection, read by
+/// [`HubStore::escrow_snapshot`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    pub transfer_id: uuid::Uuid,
+    pub sku: String,
+    pub from: String,
+    pub to: String,
+    pub quantity: u64,
+    pub at: Timestamp,
+    /// Whether the receiver took it in, or a reclaim voided it (as far as the hub has seen).
+    #[serde(default)]
+    pub received: bool,
+}
 
 /// The projection tables one write transaction updates with each stored event.
 pub(super) struct Projections<'t> {
