@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::ApiError;
 use crate::store::{Grant, Idempotency};
+pub use fusion_http::{parse_json, query_number};
 
 /// Largest accepted request body: a 200-line order is ~20 KiB.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -72,63 +73,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// Parses a body; an empty body is `{}` so all-optional bodies may be omitted.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes
-    };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        field_error(&path, &inner)
-    })?;
-    de.end().map_err(|e| field_error(".", &e))?;
-    Ok(value)
-}
-
-fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
-    use serde_json::error::Category;
-    let text = err.to_string();
-    let message = match text.find(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    };
-    if !matches!(err.classify(), Category::Data) {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {message}"),
-        );
-    }
-    let parent = if path == "." {
-        String::new()
-    } else {
-        path.to_string()
-    };
-    // serde reports a missing field at its parent; name the field itself.
-    if let Some(name) = message
-        .strip_prefix("missing field `")
-        .and_then(|m| m.strip_suffix('`'))
-    {
-        let field = if parent.is_empty() {
-            name.to_string()
-        } else {
-            format!("{parent}.{name}")
-        };
-        return ApiError::validation(field, "is required");
-    }
-    if parent.is_empty() {
-        return ApiError::validation("body", message);
-    }
-    ApiError::validation(
-        parent,
-        message.replace("invalid type: ", "has the wrong type: "),
-    )
-}
-
 /// The authenticated caller.
 #[derive(Clone, Copy, Debug)]
 pub struct Principal(pub Grant);
@@ -147,19 +91,7 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(ApiError::unauthorized)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
+        let token = fusion_http::bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let grant = state
             .store
             .authenticate(&crate::auth::hash(token))
@@ -239,25 +171,5 @@ impl FromRequestParts<AppState> for Page {
             limit: query_number(&query, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)?,
             offset: query_number(&query, "offset", 0, 0, LIST_OFFSET_MAX)?,
         })
-    }
-}
-
-/// A numeric query parameter within `min..=max`, or `default` when absent.
-pub fn query_number(
-    query: &HashMap<String, String>,
-    name: &str,
-    default: usize,
-    min: usize,
-    max: usize,
-) -> Result<usize, ApiError> {
-    match query.get(name) {
-        None => Ok(default),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::validation(
-                name,
-                format!("must be an integer from {min} to {max}"),
-            )),
-        },
     }
 }

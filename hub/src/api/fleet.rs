@@ -1,0 +1,288 @@
+//! The fleet's log and what is read from it: `GET /events` (pages over every origin),
+//! `GET /fleet/sales`, `/fleet/stores`, `/fleet/stock`, `/fleet/orders/{id}`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use fusion_contracts::Timestamp;
+use fusion_contracts::events::EventRecord;
+use fusion_http::{ApiError, blocking};
+use fusion_sync::net::EndpointId;
+use serde::{Deserialize, Serialize};
+
+use super::{HubState, Viewer, ok};
+use crate::store::FleetFilter;
+
+pub(super) const EVENTS_LIMIT_MAX: usize = 1000;
+
+pub(super) const EVENTS_LIMIT_DEFAULT: usize = 100;
+
+/// Events one page may look at while filtering (a rare topic ends a page early, with `next`).
+pub(super) const EVENTS_SCAN_MAX: usize = 20_000;
+
+#[derive(Serialize)]
+pub(super) struct EventsPage {
+    pub(super) events: Vec<EventRecord>,
+    /// The last event looked at: pass it as `after` for the next page. Absent when the page
+    /// looked at nothing (keep the previous cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) next: Option<String>,
+    /// True when the page reached the end of the log as it is now.
+    pub(super) complete: bool,
+}
+
+pub(super) async fn events(
+    State(state): State<HubState>,
+    _caller: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => EVENTS_LIMIT_DEFAULT,
+        Some(Ok(n)) if (1..=EVENTS_LIMIT_MAX).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "limit",
+                "must be an integer from 1 to 1000",
+            ));
+        }
+    };
+    let after = match query.get("after") {
+        None => None,
+        Some(cursor) => match cursor
+            .rsplit_once(':')
+            .and_then(|(origin, seq)| Some((origin.to_string(), seq.parse::<u64>().ok()?)))
+        {
+            Some(after) => Some(after),
+            None => {
+                return Err(ApiError::validation(
+                    "after",
+                    "must be the `next` cursor of a previous page",
+                ));
+            }
+        },
+    };
+    let filter = FleetFilter {
+        store: query.get("store").cloned(),
+        origin: query.get("origin").cloned(),
+        topic: query.get("topic").cloned(),
+    };
+    let store = state.store.clone();
+    let page = blocking(move || store.fleet_events(&filter, after, limit, EVENTS_SCAN_MAX)).await?;
+    let events = page
+        .events
+        .iter()
+        .map(|e| e.to_record())
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal_from)?;
+    let body = EventsPage {
+        events,
+        next: page.next.map(|(origin, seq)| format!("{origin}:{seq}")),
+        complete: page.complete,
+    };
+    Ok(ok(&body))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SalesBody {
+    pub(super) store_id: String,
+    pub(super) day: String,
+    pub(super) orders: i64,
+    pub(super) total: fusion_contracts::Decimal,
+    pub(super) currency: fusion_contracts::Currency,
+}
+
+pub(super) async fn sales(
+    State(state): State<HubState>,
+    _caller: Viewer,
+) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    let rows = blocking(move || store.sales()).await?;
+    let body: Vec<SalesBody> = rows
+        .into_iter()
+        .map(|r| SalesBody {
+            store_id: r.store_id,
+            day: r.day,
+            orders: r.orders,
+            total: r.total.to_decimal(),
+            currency: r.total.currency,
+        })
+        .collect();
+    Ok(ok(&body))
+}
+
+/// One store of `GET /fleet/stores`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FleetStore {
+    pub(super) store_id: String,
+    pub(super) tills: u64,
+    pub(super) connected: u64,
+    /// The latest contact of any of its tills since this hub process started.
+    pub(super) last_contact: Option<Timestamp>,
+    /// Events the hub holds from the store's tills.
+    pub(super) events: u64,
+}
+
+impl FleetStore {
+    pub(super) fn new(store_id: String) -> Self {
+        Self {
+            store_id,
+            tills: 0,
+            connected: 0,
+            last_contact: None,
+            events: 0,
+        }
+    }
+}
+
+pub(super) fn fleet_store_rows(state: &HubState) -> Result<Vec<FleetStore>, String> {
+    use fusion_sync::net::EventSink;
+    let connected = state.gate.connected();
+    let mut rows: std::collections::BTreeMap<String, FleetStore> = Default::default();
+    for (node_id, store_id) in state.store.enrollments().map_err(|e| e.to_string())? {
+        let entry = rows
+            .entry(store_id.clone())
+            .or_insert_with(|| FleetStore::new(store_id));
+        entry.tills += 1;
+        if let Ok(id) = node_id.parse::<EndpointId>() {
+            if connected.contains(&id) {
+                entry.connected += 1;
+            }
+            if let Some(ms) = state.gate.last_contact_ms(id) {
+                let at = Timestamp::from_unix_ms(ms);
+                if entry.last_contact.is_none_or(|c| c < at) {
+                    entry.last_contact = Some(at);
+                }
+            }
+        }
+    }
+    for (origin, position) in state.store.positions() {
+        if let Some(store_id) = state
+            .store
+            .origin_store(origin.as_str())
+            .map_err(|e| e.to_string())?
+        {
+            rows.entry(store_id.clone())
+                .or_insert_with(|| FleetStore::new(store_id))
+                .events += position;
+        }
+    }
+    Ok(rows.into_values().collect())
+}
+
+pub(super) async fn fleet_stores(
+    State(state): State<HubState>,
+    _caller: Viewer,
+) -> Result<Response, ApiError> {
+    let rows = blocking(move || fleet_store_rows(&state)).await?;
+    Ok(ok(&rows))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StockQuery {
+    pub(super) sku: Option<String>,
+    pub(super) store: Option<String>,
+}
+
+/// The `sku` and `store` filters; anything else is a 400.
+pub(super) fn stock_query(
+    query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<StockQuery, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("{}; the parameters are sku and store", e.body_text()),
+        )
+    })
+}
+
+pub(super) async fn fleet_stock(
+    State(state): State<HubState>,
+    _caller: Viewer,
+    query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = stock_query(query)?;
+    let store = state.store.clone();
+    let rows =
+        blocking(move || store.fleet_stock(query.sku.as_deref(), query.store.as_deref())).await?;
+    Ok(ok(&rows))
+}
+
+/// `GET /fleet/orders/{id}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FleetOrder {
+    pub(super) order_id: fusion_contracts::OrderId,
+    pub(super) store_id: Option<String>,
+    /// The till that took it.
+    pub(super) origin: String,
+    /// `created`, `cancelled`, `paid` or `fulfilled`; `refused` when stock was short and no
+    /// order was made.
+    pub(super) status: String,
+    /// An order.flagged event asks a person to look at it.
+    pub(super) flagged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) customer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) total: Option<fusion_contracts::Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) currency: Option<fusion_contracts::Currency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) created_at: Option<Timestamp>,
+    pub(super) events: Vec<EventRecord>,
+}
+
+pub(super) async fn fleet_order(
+    State(state): State<HubState>,
+    _caller: Viewer,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    use fusion_contracts::Event;
+    let not_found =
+        || ApiError::not_found(format!("order {id} not found in the fleet")).with_field("id");
+    let order_id = fusion_contracts::OrderId::parse(&id).ok_or_else(not_found)?;
+    let store = state.store.clone();
+    let events = blocking(move || store.order_events(order_id)).await?;
+    let first = events.first().ok_or_else(not_found)?;
+    let origin = first.origin.to_string();
+    // The order as the till folds it (the rulebook's `orders::apply`), over every event of it.
+    let mut folded: Option<fusion_rules::Order> = None;
+    let mut refused_stock = false;
+    let mut records = Vec::with_capacity(events.len());
+    for e in &events {
+        if let Err(refused) = fusion_rules::orders::apply(&mut folded, &e.event) {
+            tracing::warn!(%refused, order = %order_id, "an order event refused");
+        }
+        refused_stock |= matches!(e.event, Event::InventoryInsufficient(_));
+        records.push(e.to_record().map_err(ApiError::internal_from)?);
+    }
+    let status = match &folded {
+        Some(o) => serde_json::to_value(o.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        None if refused_stock => "refused".into(),
+        None => "created".into(),
+    };
+    let order = FleetOrder {
+        order_id,
+        store_id: state
+            .store
+            .origin_store(&origin)
+            .map_err(ApiError::internal_from)?,
+        origin,
+        status,
+        flagged: folded.as_ref().is_some_and(|o| o.flag.is_some()),
+        customer_id: folded.as_ref().map(|o| o.customer_id.to_string()),
+        total: folded.as_ref().map(|o| o.total.to_decimal()),
+        currency: folded.as_ref().map(|o| o.total.currency),
+        created_at: folded.as_ref().map(|o| o.created_at),
+        events: records,
+    };
+    Ok(ok(&order))
+}
