@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use fusion_contracts::http::hub;
+use fusion_contracts::{NodeId, Sku, StoreId};
 use fusion_hub::Hub;
+use fusion_node::domain::campaigns::SharedCampaign;
 use fusion_sync::net;
 use reqwest::Method;
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::client::{Client, Target};
@@ -224,8 +226,8 @@ pub enum HubTokenCommand {
     /// Create a token; prints its secret once (on stdout; the rest goes to stderr).
     Create {
         /// viewer (reads the fleet, e.g. for n8n or Prometheus) or admin.
-        #[arg(long, value_parser = ["viewer", "admin"])]
-        role: String,
+        #[arg(long, value_parser = parse_role)]
+        role: hub::HubRole,
         #[arg(long)]
         label: Option<String>,
         #[command(flatten)]
@@ -355,20 +357,27 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             store,
             target,
         } => {
-            let body = json!({ "nodeId": node_id, "storeId": store });
-            let enrolled: Option<Value> = target
+            let body = hub::EnrollRequest {
+                node_id,
+                store_id: store,
+            };
+            let enrolled: Option<hub::Enrollment> = target
                 .client()?
                 .send(Method::POST, "/enrollments", Some(&body))
                 .await?;
             if let Some(e) = enrolled {
-                println!("enrolled {} in {}", e["nodeId"], e["storeId"]);
+                println!("enrolled {} in {}", e.node_id, e.store_id);
             }
             Ok(())
         }
         HubCommand::Revoke { node_id, target } => {
             target
                 .client()?
-                .send::<(), Value>(Method::DELETE, &format!("/enrollments/{node_id}"), None)
+                .send::<(), serde_json::Value>(
+                    Method::DELETE,
+                    &format!("/enrollments/{node_id}"),
+                    None,
+                )
                 .await?;
             println!("revoked {node_id}; its sync connections are cut");
             Ok(())
@@ -454,60 +463,58 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     target,
                 },
         } => {
-            let body = json!({ "subscription": subscription });
-            let report: Value = target
+            let body = hub::RetryDeadLettersRequest { subscription };
+            let report: hub::RetryReport = target
                 .client()?
                 .send(Method::POST, "/webhooks/dlq/retry", Some(&body))
                 .await?
-                .unwrap_or(Value::Null);
+                .ok_or_else(|| anyhow::anyhow!("the hub answered without a report"))?;
             if json {
-                println!("{report}");
+                println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
                     "retried {}: {} delivered, {} left",
-                    report["attempted"], report["delivered"], report["remaining"]
+                    report.attempted, report.delivered, report.remaining
                 );
             }
-            match report["remaining"].as_u64() {
-                Some(0) => Ok(()),
-                _ => Err(anyhow::anyhow!(
-                    "{} dead letters are left (see `fusion hub dlq list`)",
-                    report["remaining"]
+            match report.remaining {
+                0 => Ok(()),
+                left => Err(anyhow::anyhow!(
+                    "{left} dead letters are left (see `fusion hub dlq list`)"
                 )),
             }
         }
         HubCommand::Lag { target } => {
-            let lag: Value = serde_json::from_str(
-                &target
-                    .client()?
-                    .text::<()>(Method::GET, "/fleet/lag", None)
-                    .await?,
-            )?;
+            let text = target
+                .client()?
+                .text::<()>(Method::GET, "/fleet/lag", None)
+                .await?;
             if json {
-                println!("{lag}");
+                println!("{}", text.trim());
                 return Ok(());
             }
-            let export = &lag["export"];
-            if export["enabled"] == Value::Bool(true) {
+            let lag: hub::FleetLag = serde_json::from_str(&text)?;
+            let export = &lag.export;
+            if export.enabled {
                 println!(
                     "kafka {}: {} behind, {} exported since start{}",
-                    export["brokers"].as_str().unwrap_or_default(),
-                    export["behind"],
-                    export["exported"],
-                    last_error(export)
+                    export.report.brokers.as_deref().unwrap_or_default(),
+                    export.behind,
+                    export.report.exported,
+                    last_error(export.report.last_error.as_deref())
                 );
             } else {
                 println!("kafka: export off");
             }
-            for w in lag["webhooks"].as_array().into_iter().flatten() {
+            for w in &lag.webhooks {
                 println!(
                     "webhook {} ({}): {} behind, {} dead letters, {} delivered since start{}",
-                    w["name"].as_str().unwrap_or_default(),
-                    w["url"].as_str().unwrap_or_default(),
-                    w["behind"],
-                    w["deadLetters"],
-                    w["delivered"],
-                    last_error(w)
+                    w.name,
+                    w.url,
+                    w.behind,
+                    w.dead_letters,
+                    w.delivered,
+                    last_error(w.last_error.as_deref())
                 );
             }
             Ok(())
@@ -562,7 +569,10 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
             let path = format!("/campaigns/{}/seats", encode(&id));
             let text = match (give_to, seats) {
                 (Some(to), Some(seats)) => {
-                    let body = serde_json::json!({ "to": to, "seats": seats });
+                    let body = hub::GiveSeatsRequest {
+                        to: NodeId::new(to).map_err(|e| anyhow::anyhow!("--give-to {e}"))?,
+                        seats,
+                    };
                     client.text(Method::POST, &path, Some(&body)).await?
                 }
                 _ => client.text::<()>(Method::GET, &path, None).await?,
@@ -571,23 +581,21 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 println!("{}", text.trim());
                 return Ok(());
             }
-            let row: Value = serde_json::from_str(&text)?;
+            let row: SharedCampaign = serde_json::from_str(&text)?;
             println!(
                 "campaign {}: {} of {} seats taken (minimum {}), the hub holds {}, decision: {}",
-                row["campaign"]["id"].as_str().unwrap_or_default(),
-                row["ended"].as_object().map_or(0, |e| e
-                    .values()
-                    .filter_map(Value::as_array)
-                    .map(Vec::len)
-                    .sum::<usize>()),
-                row["campaign"]["maxParticipants"],
-                row["campaign"]["minParticipants"],
-                row["hubSeats"],
-                row["decided"].as_str().unwrap_or("pending")
+                row.campaign.id,
+                row.ended.values().map(Vec::len).sum::<usize>(),
+                row.campaign.max_participants,
+                row.campaign.min_participants,
+                row.hub_seats,
+                row.decided.map_or_else(
+                    || "pending".to_string(),
+                    |d| format!("{d:?}").to_lowercase()
+                )
             );
-            for holder in row["holders"].as_array().into_iter().flatten() {
-                let holder = holder.as_str().unwrap_or_default();
-                match row["ended"][holder].as_array() {
+            for holder in &row.holders {
+                match row.ended.get(holder) {
                     Some(p) => println!("  {holder}: ended with {} participants", p.len()),
                     None => println!("  {holder}: not ended yet"),
                 }
@@ -634,33 +642,36 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                 println!("{text}");
                 return Ok(());
             }
-            let order: Value = serde_json::from_str(&text)?;
-            let field = |k: &str| match &order[k] {
-                Value::String(s) => s.clone(),
-                Value::Null => "-".to_string(),
-                v => v.to_string(),
-            };
-            println!("order     {}", field("orderId"));
-            println!("store     {} (till {})", field("storeId"), field("origin"));
+            let order: hub::FleetOrder = serde_json::from_str(&text)?;
+            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+            println!("order     {}", order.order_id);
+            println!(
+                "store     {} (till {})",
+                or_dash(order.store_id.clone()),
+                order.origin
+            );
             println!(
                 "status    {}{}",
-                field("status"),
-                if order["flagged"] == Value::Bool(true) {
+                order.status,
+                if order.flagged {
                     ", flagged for review"
                 } else {
                     ""
                 }
             );
-            println!("customer  {}", field("customerId"));
-            println!("total     {} {}", field("total"), field("currency"));
-            println!("created   {}", field("createdAt"));
+            println!("customer  {}", or_dash(order.customer_id.clone()));
+            println!(
+                "total     {} {}",
+                or_dash(order.total.map(|t| t.to_string())),
+                or_dash(order.currency.map(|c| c.to_string()))
+            );
+            println!(
+                "created   {}",
+                or_dash(order.created_at.map(|t| t.to_string()))
+            );
             println!("events");
-            for e in order["events"].as_array().into_iter().flatten() {
-                println!(
-                    "  {}  {}",
-                    e["occurredAt"].as_str().unwrap_or_default(),
-                    e["topic"].as_str().unwrap_or_default()
-                );
+            for e in &order.events {
+                println!("  {}  {}", e.occurred_at, e.topic);
             }
             Ok(())
         }
@@ -675,8 +686,8 @@ async fn replay(
     target: &HubTarget,
     json: bool,
 ) -> anyhow::Result<()> {
-    let from: fusion_contracts::Timestamp = serde_json::from_value(Value::String(from.into()))
-        .map_err(|e| anyhow::anyhow!("--from {from:?}: {e}"))?;
+    let from = fusion_contracts::Timestamp::parse_rfc3339(from)
+        .ok_or_else(|| anyhow::anyhow!("--from {from:?}: not an RFC 3339 time"))?;
     if !fusion_hub::export::topics().contains(&topic) {
         return Err(anyhow::anyhow!(
             "--topic {topic:?}: not a topic of this system"
@@ -697,13 +708,11 @@ async fn replay(
             Some(a) => format!("/events?topic={topic}&limit=1000&after={a}"),
             None => format!("/events?topic={topic}&limit=1000"),
         };
-        let page: Value =
+        let page: hub::FleetEventsPage =
             serde_json::from_str(&client.text::<()>(Method::GET, &path, None).await?)?;
         let mut batch = Vec::new();
-        for record in page["events"].as_array().into_iter().flatten() {
-            let record: fusion_contracts::events::EventRecord =
-                serde_json::from_value(record.clone())?;
-            let envelope = fusion_contracts::Envelope::from_record(&record)?;
+        for record in &page.events {
+            let envelope = fusion_contracts::Envelope::from_record(record)?;
             if envelope.occurred_at >= from {
                 batch.push(envelope);
             }
@@ -713,10 +722,10 @@ async fn replay(
             sent += chunk.len() as u64;
             progress.advance(chunk.len() as u64);
         }
-        if page["complete"] == Value::Bool(true) {
+        if page.complete {
             break;
         }
-        after = page["next"].as_str().map(str::to_string);
+        after = page.next;
     }
     progress.finish();
     if json {
@@ -737,19 +746,20 @@ async fn token(command: HubTokenCommand, json: bool) -> anyhow::Result<()> {
             label,
             target,
         } => {
-            let body = json!({ "role": role, "label": label });
-            let created: Value = target
+            let body = hub::CreateHubTokenRequest { role, label };
+            let created: hub::CreatedHubToken = target
                 .client()?
                 .send(Method::POST, "/tokens", Some(&body))
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("the hub answered without a token"))?;
             if json {
-                println!("{created}");
+                println!("{}", serde_json::to_string(&created)?);
             } else {
-                println!("{}", created["token"].as_str().unwrap_or_default());
+                println!("{}", created.token);
                 eprintln!(
-                    "created {role} token {}",
-                    created["id"].as_str().unwrap_or_default()
+                    "created {} token {}",
+                    format!("{role:?}").to_lowercase(),
+                    created.record.id
                 );
             }
             Ok(())
@@ -771,7 +781,11 @@ async fn token(command: HubTokenCommand, json: bool) -> anyhow::Result<()> {
         HubTokenCommand::Revoke { id, target } => {
             target
                 .client()?
-                .send::<(), Value>(Method::DELETE, &format!("/tokens/{}", encode(&id)), None)
+                .send::<(), serde_json::Value>(
+                    Method::DELETE,
+                    &format!("/tokens/{}", encode(&id)),
+                    None,
+                )
                 .await?;
             println!("revoked token {id}");
             Ok(())
@@ -779,9 +793,8 @@ async fn token(command: HubTokenCommand, json: bool) -> anyhow::Result<()> {
     }
 }
 
-fn last_error(v: &Value) -> String {
-    v["lastError"]
-        .as_str()
+fn last_error(error: Option<&str>) -> String {
+    error
         .map(|e| format!("; last error: {e}"))
         .unwrap_or_default()
 }
@@ -814,8 +827,12 @@ async fn escrow_action(action: EscrowAction, json: bool) -> anyhow::Result<()> {
             quantity,
             target,
         } => {
-            let body =
-                serde_json::json!({ "storeId": store, "sku": sku, "to": to, "quantity": quantity });
+            let body = hub::HubTransferRequest {
+                store_id: StoreId::new(store).map_err(|e| anyhow::anyhow!("--store {e}"))?,
+                sku: Sku::new(sku).map_err(|e| anyhow::anyhow!("--sku {e}"))?,
+                to: NodeId::new(to).map_err(|e| anyhow::anyhow!("--to {e}"))?,
+                quantity,
+            };
             let text = target
                 .client()?
                 .text(Method::POST, "/escrow/transfer", Some(&body))
@@ -827,7 +844,10 @@ async fn escrow_action(action: EscrowAction, json: bool) -> anyhow::Result<()> {
             keep,
             target,
         } => {
-            let body = serde_json::json!({ "storeId": store, "keep": keep });
+            let store_id = store
+                .map(|s| StoreId::new(s).map_err(|e| anyhow::anyhow!("--store {e}")))
+                .transpose()?;
+            let body = hub::RebalanceRequest { store_id, keep };
             let text = target
                 .client()?
                 .text(Method::POST, "/escrow/rebalance", Some(&body))
@@ -835,7 +855,9 @@ async fn escrow_action(action: EscrowAction, json: bool) -> anyhow::Result<()> {
             crate::output::list(json, &text, TRANSFER)
         }
         EscrowAction::Reclaim { node_id, target } => {
-            let body = serde_json::json!({ "nodeId": node_id });
+            let body = hub::ReclaimRequest {
+                node_id: NodeId::new(node_id).map_err(|e| anyhow::anyhow!("node id {e}"))?,
+            };
             let text = target
                 .client()?
                 .text(Method::POST, "/escrow/reclaim", Some(&body))
@@ -844,23 +866,19 @@ async fn escrow_action(action: EscrowAction, json: bool) -> anyhow::Result<()> {
                 println!("{}", text.trim());
                 return Ok(());
             }
-            let reclaim: Value = serde_json::from_str(&text)?;
+            let reclaim: hub::Reclaim = serde_json::from_str(&text)?;
             println!(
                 "reclaimed {} (store {}, events up to {}); revoked: {}",
-                reclaim["nodeId"].as_str().unwrap_or_default(),
-                reclaim["storeId"].as_str().unwrap_or_default(),
-                reclaim["upto"],
-                reclaim["revoked"].as_str().unwrap_or("-")
+                reclaim.node_id,
+                reclaim.store_id,
+                reclaim.upto,
+                reclaim.revoked.as_deref().unwrap_or("-")
             );
-            crate::output::list(
-                false,
-                &reclaim["reclaimed"].to_string(),
-                &[
-                    ("SKU", "sku"),
-                    ("QUANTITY", "quantity"),
-                    ("HUB HOLDS", "available"),
-                ],
-            )
+            println!("{:<24} {:>10} {:>10}", "SKU", "QUANTITY", "HUB HOLDS");
+            for r in &reclaim.reclaimed {
+                println!("{:<24} {:>10} {:>10}", r.sku, r.quantity, r.available);
+            }
+            Ok(())
         }
     }
 }
@@ -874,6 +892,14 @@ fn with_query(path: &str, params: &[(&str, &Option<String>)]) -> String {
         path.to_string()
     } else {
         format!("{path}?{}", query.join("&"))
+    }
+}
+
+fn parse_role(text: &str) -> Result<hub::HubRole, String> {
+    match text {
+        "viewer" => Ok(hub::HubRole::Viewer),
+        "admin" => Ok(hub::HubRole::Admin),
+        _ => Err("must be viewer or admin".into()),
     }
 }
 

@@ -4,6 +4,8 @@
 //! Validation here covers what a single request can get wrong on its own and names the field
 //! (`items[2].quantity`); rules that need state (sku taken, stock short) belong to the domain.
 
+pub mod hub;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 

@@ -73,10 +73,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use fusion_contracts::CorrelationId;
-use fusion_http::ApiError;
+use fusion_http::{ApiError, token};
 use fusion_sync::net::{EndpointId, Gate};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::docs::HubDocs;
 use crate::store::{HubRole, HubStore};
@@ -118,9 +117,7 @@ impl HubState {
         let (token, created) = match std::fs::read_to_string(&path) {
             Ok(text) => (text.trim().to_string(), false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut secret = [0u8; 32];
-                getrandom::fill(&mut secret).map_err(|e| std::io::Error::other(e.to_string()))?;
-                let token = format!("fch_{}", hex::encode(secret));
+                let (token, _) = token::generate(token::HUB_TOKEN_PREFIX)?;
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -138,7 +135,7 @@ impl HubState {
             docs,
             export: Arc::default(),
             webhooks: Arc::default(),
-            admin_hash: Sha256::digest(token.as_bytes()).into(),
+            admin_hash: token::hash(&token),
         };
         Ok((state, created.then_some(token)))
     }
@@ -196,7 +193,7 @@ fn ok<T: Serialize>(body: &T) -> Response {
 /// `POST /tokens`.
 fn role_of(state: &HubState, headers: &HeaderMap) -> Result<HubRole, ApiError> {
     let presented = fusion_http::bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
-    let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let hash = token::hash(presented);
     if hash == state.admin_hash {
         return Ok(HubRole::Admin);
     }

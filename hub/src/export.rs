@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use fusion_contracts::http::hub::ExportReport;
 use fusion_contracts::{Envelope, Event};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -48,19 +49,6 @@ pub struct ExportConfig {
 #[derive(Debug, Default)]
 pub struct ExportStatus {
     inner: std::sync::Mutex<ExportReport>,
-}
-
-#[derive(Clone, Debug, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExportReport {
-    /// The brokers, or `None` when export is off.
-    pub brokers: Option<String>,
-    /// Events produced and confirmed since this hub started.
-    pub exported: u64,
-    /// The last failure, if the last attempt failed.
-    pub last_error: Option<String>,
-    /// Topic schemas registered in the schema registry (when one is configured).
-    pub schemas_registered: usize,
 }
 
 impl ExportStatus {

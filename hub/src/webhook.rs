@@ -25,10 +25,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use fusion_contracts::http::hub::{RetryReport, WebhookReport};
 use fusion_contracts::{Envelope, NodeId};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use sha2::Sha256;
 
 use crate::store::{DeadLetter, HubStore, HubStoreError};
@@ -163,33 +163,6 @@ impl Sub {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
     }
-}
-
-/// A subscription's state for `/fleet/lag` and `/metrics`.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookReport {
-    pub name: String,
-    pub url: String,
-    pub topics: Vec<String>,
-    /// Events held durably that this subscription has not dealt with yet.
-    pub behind: u64,
-    pub dead_letters: u64,
-    /// Since the hub started.
-    pub delivered: u64,
-    pub failed_attempts: u64,
-    pub dead_lettered: u64,
-    pub last_error: Option<String>,
-}
-
-/// What `retry` did.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryReport {
-    pub attempted: u64,
-    pub delivered: u64,
-    /// Dead letters left (of the subscriptions retried).
-    pub remaining: u64,
 }
 
 /// Every configured subscription and the HTTP client they share.

@@ -3,7 +3,6 @@
 //! wiring that runs them (`server`).
 
 pub mod api;
-pub mod auth;
 pub mod card;
 pub mod demo;
 /// The rulebook (`fusion-rules`), under the name the node has always used for it.

@@ -78,7 +78,8 @@ async fn ensure_admin_token(store: &Store, path: &Path) -> anyhow::Result<Option
     let (token, created) = match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => (text.trim().to_string(), false),
         _ => {
-            let (token, _) = crate::auth::generate().context("generating the admin token")?;
+            let (token, _) = fusion_http::token::generate(fusion_http::token::NODE_TOKEN_PREFIX)
+                .context("generating the admin token")?;
             write_secret(path, &token).with_context(|| format!("writing {}", path.display()))?;
             (token, true)
         }
@@ -88,7 +89,7 @@ async fn ensure_admin_token(store: &Store, path: &Path) -> anyhow::Result<Option
             id: TokenId(Uuid::now_v7()),
             role: Role::Admin,
             label: Some("bootstrap admin".into()),
-            hash: crate::auth::hash(&token),
+            hash: fusion_http::token::hash(&token),
         },
         correlation_id: CorrelationId::new("bootstrap").expect("valid correlation id"),
         command_id: Uuid::now_v7(),

@@ -5,19 +5,13 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fusion_contracts::StoreId;
-use fusion_http::{ApiError, blocking};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use fusion_contracts::http::hub::{
+    CreateHubTokenRequest, CreatedHubToken, EnrollRequest, Enrollment,
+};
+use fusion_http::{ApiError, Json, blocking};
 
 use super::{Admin, HubState, Viewer, ok, parse_node_id};
-use crate::store::{HubRole, HubToken};
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Enrollment {
-    pub(super) node_id: String,
-    pub(super) store_id: String,
-}
+use crate::store::HubToken;
 
 pub(super) async fn enrollments(
     State(state): State<HubState>,
@@ -33,30 +27,13 @@ pub(super) async fn enrollments(
     Ok(ok(&body))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct EnrollBody {
-    pub(super) node_id: Option<String>,
-    pub(super) store_id: Option<String>,
-}
-
 pub(super) async fn enroll(
     State(state): State<HubState>,
     _caller: Admin,
-    body: axum::body::Bytes,
+    Json(body): Json<EnrollRequest>,
 ) -> Result<Response, ApiError> {
-    let body: EnrollBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body must be a JSON object {{\"nodeId\", \"storeId\"}}: {e}"),
-        )
-    })?;
-    let node_id = body
-        .node_id
-        .ok_or_else(|| ApiError::validation("nodeId", "is required"))?;
-    let node = parse_node_id("nodeId", &node_id)?;
-    let store_id = body.store_id.unwrap_or_default();
+    let node = parse_node_id("nodeId", &body.node_id)?;
+    let store_id = body.store_id;
     let store_id =
         StoreId::new(store_id.trim()).map_err(|e| ApiError::validation("storeId", e.reason))?;
     let store_id = store_id.as_str();
@@ -96,29 +73,11 @@ pub(super) async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CreateTokenRequest {
-    pub(super) role: HubRole,
-    #[serde(default)]
-    pub(super) label: Option<String>,
-}
-
-/// A created token: the record and, this once, its secret.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct CreatedToken {
-    #[serde(flatten)]
-    pub(super) record: HubToken,
-    pub(super) token: String,
-}
-
 pub(super) async fn create_token(
     State(state): State<HubState>,
     _caller: Admin,
-    body: axum::body::Bytes,
+    Json(request): Json<CreateHubTokenRequest>,
 ) -> Result<Response, ApiError> {
-    let request: CreateTokenRequest = fusion_http::parse_json(&body)?;
     let label = match request.label.map(|l| l.trim().to_string()) {
         Some(l) if l.chars().count() > 200 => {
             return Err(ApiError::validation(
@@ -129,10 +88,8 @@ pub(super) async fn create_token(
         Some(l) if l.is_empty() => None,
         other => other,
     };
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(ApiError::internal_from)?;
-    let token = format!("fch_{}", hex::encode(secret));
-    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let (token, hash) = fusion_http::token::generate(fusion_http::token::HUB_TOKEN_PREFIX)
+        .map_err(ApiError::internal_from)?;
     let record = HubToken {
         id: uuid::Uuid::now_v7().to_string(),
         role: request.role,
@@ -144,7 +101,7 @@ pub(super) async fn create_token(
     blocking(move || store.add_token(&hash, &stored)).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(CreatedToken { record, token }),
+        axum::Json(CreatedHubToken { record, token }),
     )
         .into_response())
 }

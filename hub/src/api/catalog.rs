@@ -8,7 +8,7 @@ use axum::response::Response;
 use fusion_contracts::events::Product;
 use fusion_contracts::http::{SettingsRequest, SettingsResponse, UpdateProductRequest};
 use fusion_contracts::{ProductId, StoreId, Timestamp};
-use fusion_http::{ApiError, blocking};
+use fusion_http::{ApiError, Json, blocking};
 use serde::Serialize;
 
 use super::{Admin, HubState, Viewer, correlation, ok};
@@ -90,10 +90,9 @@ pub(super) async fn update_product(
     _caller: Admin,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
-    body: axum::body::Bytes,
+    Json(request): Json<UpdateProductRequest>,
 ) -> Result<Response, ApiError> {
     let id = product_id(&id)?;
-    let request: UpdateProductRequest = fusion_http::parse_json(&body)?;
     let command = request
         .into_command(id)
         .map_err(|e| ApiError::validation(&e.field, &e.message))?;
@@ -208,10 +207,9 @@ pub(super) async fn update_store_settings(
     State(state): State<HubState>,
     _caller: Admin,
     UrlPath(id): UrlPath<String>,
-    body: axum::body::Bytes,
+    Json(request): Json<SettingsRequest>,
 ) -> Result<Response, ApiError> {
     let store = store_id(&id)?;
-    let request: SettingsRequest = fusion_http::parse_json(&body)?;
     let change = request
         .into_change()
         .map_err(|e| ApiError::validation(&e.field, &e.message))?;

@@ -9,7 +9,10 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fusion_contracts::StoreId;
-use fusion_http::{ApiError, blocking};
+use fusion_contracts::http::hub::{
+    GiveSeatsRequest, HubTransferRequest, RebalanceRequest, ReclaimRequest,
+};
+use fusion_http::{ApiError, Json, blocking};
 use serde::{Deserialize, Serialize};
 
 use super::fleet::{StockQuery, stock_query};
@@ -102,15 +105,6 @@ pub(super) async fn escrow(
     Ok(ok(&rows.into_values().collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct EscrowTransferBody {
-    pub(super) store_id: StoreId,
-    pub(super) sku: fusion_contracts::Sku,
-    pub(super) to: fusion_contracts::NodeId,
-    pub(super) quantity: u64,
-}
-
 /// A refusal of the hub's escrow as a 4xx.
 pub(super) fn refused(refusal: crate::store::EscrowRefusal) -> ApiError {
     use crate::store::EscrowRefusal;
@@ -135,9 +129,8 @@ pub(super) async fn escrow_transfer(
     State(state): State<HubState>,
     _caller: Admin,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    Json(body): Json<HubTransferRequest>,
 ) -> Result<Response, ApiError> {
-    let body: EscrowTransferBody = fusion_http::parse_json(&body)?;
     if !(1..=fusion_contracts::commands::QUANTITY_MAX).contains(&body.quantity) {
         return Err(ApiError::validation(
             "quantity",
@@ -160,19 +153,12 @@ pub(super) async fn escrow_transfer(
     Ok((StatusCode::CREATED, axum::Json(transfer)).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct ReclaimBody {
-    pub(super) node_id: fusion_contracts::NodeId,
-}
-
 pub(super) async fn escrow_reclaim(
     State(state): State<HubState>,
     _caller: Admin,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    Json(body): Json<ReclaimRequest>,
 ) -> Result<Response, ApiError> {
-    let body: ReclaimBody = fusion_http::parse_json(&body)?;
     let correlation_id = correlation(&headers);
     let store = state.store.clone();
     let reclaim = blocking(move || store.reclaim(&body.node_id, correlation_id))
@@ -186,25 +172,12 @@ pub(super) async fn escrow_reclaim(
     Ok(ok(&reclaim))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct RebalanceBody {
-    pub(super) store_id: Option<StoreId>,
-    #[serde(default)]
-    pub(super) keep: u64,
-}
-
 pub(super) async fn escrow_rebalance(
     State(state): State<HubState>,
     _caller: Admin,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    Json(body): Json<RebalanceRequest>,
 ) -> Result<Response, ApiError> {
-    let body: RebalanceBody = if body.is_empty() {
-        RebalanceBody::default()
-    } else {
-        fusion_http::parse_json(&body)?
-    };
     let correlation_id = correlation(&headers);
     let store = state.store.clone();
     let moved =
@@ -234,22 +207,14 @@ pub(super) async fn campaign_seats(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct GiveSeatsBody {
-    pub(super) to: fusion_contracts::NodeId,
-    pub(super) seats: u32,
-}
-
 pub(super) async fn give_seats(
     State(state): State<HubState>,
     _caller: Admin,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
-    body: axum::body::Bytes,
+    Json(body): Json<GiveSeatsRequest>,
 ) -> Result<Response, ApiError> {
     let campaign = campaign_id(&id)?;
-    let body: GiveSeatsBody = fusion_http::parse_json(&body)?;
     if body.seats == 0 {
         return Err(ApiError::validation("seats", "must be positive"));
     }

@@ -7,7 +7,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use fusion_contracts::Timestamp;
-use fusion_contracts::events::EventRecord;
+use fusion_contracts::http::hub::{FleetEventsPage, FleetOrder};
 use fusion_http::{ApiError, blocking};
 use fusion_sync::net::EndpointId;
 use serde::{Deserialize, Serialize};
@@ -21,17 +21,6 @@ pub(super) const EVENTS_LIMIT_DEFAULT: usize = 100;
 
 /// Events one page may look at while filtering (a rare topic ends a page early, with `next`).
 pub(super) const EVENTS_SCAN_MAX: usize = 20_000;
-
-#[derive(Serialize)]
-pub(super) struct EventsPage {
-    pub(super) events: Vec<EventRecord>,
-    /// The last event looked at: pass it as `after` for the next page. Absent when the page
-    /// looked at nothing (keep the previous cursor).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) next: Option<String>,
-    /// True when the page reached the end of the log as it is now.
-    pub(super) complete: bool,
-}
 
 pub(super) async fn events(
     State(state): State<HubState>,
@@ -76,7 +65,7 @@ pub(super) async fn events(
         .map(|e| e.to_record())
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal_from)?;
-    let body = EventsPage {
+    let body = FleetEventsPage {
         events,
         next: page.next.map(|(origin, seq)| format!("{origin}:{seq}")),
         complete: page.complete,
@@ -211,30 +200,6 @@ pub(super) async fn fleet_stock(
     let rows =
         blocking(move || store.fleet_stock(query.sku.as_deref(), query.store.as_deref())).await?;
     Ok(ok(&rows))
-}
-
-/// `GET /fleet/orders/{id}`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct FleetOrder {
-    pub(super) order_id: fusion_contracts::OrderId,
-    pub(super) store_id: Option<String>,
-    /// The till that took it.
-    pub(super) origin: String,
-    /// `created`, `cancelled`, `paid` or `fulfilled`; `refused` when stock was short and no
-    /// order was made.
-    pub(super) status: String,
-    /// An order.flagged event asks a person to look at it.
-    pub(super) flagged: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) customer_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) total: Option<fusion_contracts::Decimal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) currency: Option<fusion_contracts::Currency>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) created_at: Option<Timestamp>,
-    pub(super) events: Vec<EventRecord>,
 }
 
 pub(super) async fn fleet_order(

@@ -4,7 +4,8 @@
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use fusion_http::{ApiError, blocking};
+use fusion_contracts::http::hub::{ExportLag, FleetLag, RetryDeadLettersRequest};
+use fusion_http::{ApiError, Json, blocking};
 use fusion_sync::net::EndpointId;
 use serde::{Deserialize, Serialize};
 
@@ -75,24 +76,6 @@ pub(super) async fn sync_status(
     Ok(ok(&body))
 }
 
-/// `GET /fleet/lag`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Lag {
-    pub(super) export: ExportLag,
-    pub(super) webhooks: Vec<crate::webhook::WebhookReport>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ExportLag {
-    pub(super) enabled: bool,
-    /// Events held durably and not yet confirmed by the broker.
-    pub(super) behind: u64,
-    #[serde(flatten)]
-    pub(super) report: crate::export::ExportReport,
-}
-
 pub(super) async fn lag(
     State(state): State<HubState>,
     _caller: Viewer,
@@ -101,7 +84,7 @@ pub(super) async fn lag(
     Ok(ok(&body))
 }
 
-pub(super) fn lag_report(state: &HubState) -> Result<Lag, String> {
+pub(super) fn lag_report(state: &HubState) -> Result<FleetLag, String> {
     let durable = state.store.durable_positions().map_err(|e| e.to_string())?;
     let exported = state.store.export_positions().map_err(|e| e.to_string())?;
     let report = state.export.report();
@@ -109,7 +92,7 @@ pub(super) fn lag_report(state: &HubState) -> Result<Lag, String> {
         .iter()
         .map(|(origin, upto)| upto.saturating_sub(exported.get(origin).copied().unwrap_or(0)))
         .sum();
-    Ok(Lag {
+    Ok(FleetLag {
         export: ExportLag {
             enabled: report.brokers.is_some(),
             behind,
@@ -194,22 +177,11 @@ pub(super) fn unknown_subscription(name: &str) -> ApiError {
     .with_field("subscription")
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RetryRequest {
-    pub(super) subscription: Option<String>,
-}
-
 pub(super) async fn retry_dead_letters(
     State(state): State<HubState>,
     _caller: Admin,
-    body: axum::body::Bytes,
+    Json(request): Json<RetryDeadLettersRequest>,
 ) -> Result<Response, ApiError> {
-    let request: RetryRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RetryRequest::default()
-    } else {
-        fusion_http::parse_json(&body)?
-    };
     match state
         .webhooks
         .retry(&state.store, request.subscription.as_deref())

@@ -1,36 +1,13 @@
 //! Who may talk to the hub: API tokens (hashed), node enrollments (endpoint id → store) and
 //! revocations.
 
-use fusion_contracts::Timestamp;
+pub use fusion_contracts::http::hub::{HubRole, HubToken};
+
 use fusion_sync::net::EndpointId;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::tables::*;
 use super::{HubStore, HubStoreError, storage};
-
-/// What a hub token may do. `admin` includes `viewer`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum HubRole {
-    /// Read the fleet: events, stores, sales, stock, orders, campaigns, lag, metrics.
-    Viewer,
-    /// Also enroll and revoke nodes, edit products and settings, retry dead letters, manage
-    /// tokens.
-    Admin,
-}
-
-/// A hub API token as stored and listed (never its secret).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HubToken {
-    pub id: String,
-    pub role: HubRole,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub label: Option<String>,
-    pub created_at: Timestamp,
-}
 
 impl HubStore {
     /// Stores a token by the hash of its secret. Durable on return.

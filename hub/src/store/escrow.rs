@@ -3,10 +3,11 @@
 //! budget is read. The decisions are the rulebook's (`inventory`, `campaigns::SharedCampaign`,
 //! `payments`); this module loads their state and appends their events.
 
+pub use fusion_contracts::http::hub::Reclaim;
+
 use std::collections::BTreeMap;
 
 use fusion_contracts::commands::{TransferSeats, TransferStock};
-use fusion_contracts::events::StockReclaimed;
 use fusion_contracts::{CampaignId, CorrelationId, Envelope, Event, NodeId, Sku, StoreId};
 use fusion_rules::campaigns::{CampaignRejected, SharedCampaign};
 use fusion_rules::inventory::{self, LostHolding, TillLevel, TransferRejected};
@@ -207,24 +208,6 @@ pub(super) fn seats_refusal(rejected: CampaignRejected) -> EscrowRefusal {
             message: other.to_string(),
         },
     }
-}
-
-/// What a reclaim did ([`HubStore::reclaim`]).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reclaim {
-    pub node_id: String,
-    pub store_id: String,
-    /// The holder that took the rights over.
-    pub holder: String,
-    /// The lost till's sync endpoint, now revoked (`None`: the hub never learnt it).
-    pub revoked: Option<String>,
-    /// Its last seq that counts.
-    pub upto: u64,
-    pub reclaimed: Vec<StockReclaimed>,
-    /// Shared campaigns whose part at the lost till is ended by the reclaim (with the
-    /// participants its log showed up to `upto`), so their decision is not blocked by it.
-    pub campaigns: Vec<CampaignId>,
 }
 
 impl HubStore {

@@ -1,13 +1,18 @@
 //! The HTTP edge the node and the hub share: one [`ApiError`] (JSON `{error, message, field?}`)
 //! with the one mapping of the rulebook's refusals to statuses, JSON bodies whose errors name
-//! the field ([`parse_json`]), query numbers within bounds, bearer tokens, and blocking store
+//! the field ([`parse_json`], [`Json`]), query numbers within bounds, bearer tokens and their
+//! minting (`token`), and blocking store
 //! work off the async threads. Only this crate and the node's and hub's `api` modules import
 //! axum.
 
 mod error;
+pub mod token;
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
@@ -20,6 +25,40 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
+}
+
+/// A JSON body whose errors name the field; an empty body is `{}`.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| unreadable_body(r, AXUM_BODY_BYTES_MAX))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// axum's default body limit, which [`Json`] reads under unless a router sets another.
+pub const AXUM_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// A body that could not be read: larger than `limit_bytes` (413), or broken (400).
+pub fn unreadable_body(rejection: BytesRejection, limit_bytes: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {limit_bytes} bytes"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request body could not be read",
+        )
+    }
 }
 
 /// Runs blocking store work off the async threads; a failure is a 500 (logged, not shown).

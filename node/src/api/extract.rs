@@ -6,7 +6,6 @@ use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use fusion_contracts::CorrelationId;
 use fusion_contracts::http::Role;
@@ -49,21 +48,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             hasher.update(b"\n");
             hasher
         });
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the request body exceeds {BODY_BYTES_MAX} bytes"),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "the request body could not be read",
-                )
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| fusion_http::unreadable_body(r, BODY_BYTES_MAX))?;
         let value = parse_json(&bytes)?;
         let digest = hasher.take().map(|mut h| {
             h.update(&bytes);
@@ -94,7 +81,7 @@ impl FromRequestParts<AppState> for Principal {
         let token = fusion_http::bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let grant = state
             .store
-            .authenticate(&crate::auth::hash(token))
+            .authenticate(&fusion_http::token::hash(token))
             .ok_or_else(ApiError::unauthorized)?;
         Ok(Principal(grant))
     }

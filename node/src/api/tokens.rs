@@ -35,10 +35,11 @@ pub async fn create(
     who.require(Role::Admin)?;
     let role = body.value.role;
     let label = body.value.label()?;
-    let (secret, hash) = crate::auth::generate().map_err(|e| {
-        tracing::error!(error = %e, "no randomness for a token");
-        ApiError::internal()
-    })?;
+    let (secret, hash) = fusion_http::token::generate(fusion_http::token::NODE_TOKEN_PREFIX)
+        .map_err(|e| {
+            tracing::error!(error = %e, "no randomness for a token");
+            ApiError::internal()
+        })?;
     let command = Command::CreateToken {
         id: TokenId(Uuid::now_v7()),
         role,
