@@ -594,9 +594,8 @@ impl HubStore {
                     held.push((key.value().1.to_string(), level.value().0));
                 }
                 for (sku, available) in held {
-                    let pool = available.saturating_sub(keep);
-                    if pool == 0 {
-                        continue;
+                    if available <= keep {
+                        continue; // nothing to give: no need to read the tills' levels
                     }
                     let mut levels: Vec<TillLevel> = Vec::new();
                     for origin in &origins {
@@ -604,7 +603,7 @@ impl HubStore {
                         levels.push((origin.clone(), level.available, level.reserved));
                     }
                     let sku = Sku::new(sku).map_err(storage)?;
-                    for (to, quantity) in inventory::rebalance_shares(pool, &levels) {
+                    for (to, quantity) in inventory::rebalance(available, keep, &levels) {
                         let to = NodeId::new(to).map_err(storage)?;
                         let given = give(
                             &mut own,
@@ -615,7 +614,7 @@ impl HubStore {
                             quantity,
                             correlation_id.clone(),
                         )?;
-                        // The shares never add up to more than the pool the hub holds.
+                        // The shares never add up to more than the hub holds past `keep`.
                         moved.push(given.map_err(|r| storage(format!("rebalancing: {r}")))?);
                     }
                 }

@@ -20,6 +20,7 @@ use fusion_contracts::{
 use serde::{Deserialize, Serialize};
 
 use super::Product;
+use crate::Refused;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Campaign {
@@ -554,6 +555,41 @@ pub fn apply(campaign: &mut Option<Campaign>, event: &Event) {
         _ => return,
     };
     *campaign = Some(Campaign::from_snapshot(snapshot));
+}
+
+/// Folds one of a till's campaign events into its seats of that campaign: creation gives it
+/// every seat; a join takes one and a leave gives it back; a transfer or receipt states what is
+/// free afterwards (and makes the seats shared); the till's end of its part ends them. `None`
+/// before the campaign is created here or received (campaigns from before seats were recorded
+/// have none: their joins are bounded by `maxParticipants` alone, and stay so).
+pub fn apply_seats(seats: &mut Option<Seats>, event: &Event) -> Result<(), Refused> {
+    match (event, seats.as_mut()) {
+        (Event::CampaignCreated(e), _) => {
+            *seats = Some(Seats {
+                free: e.campaign.max_participants,
+                ..Seats::default()
+            })
+        }
+        (Event::SeatsReceived(e), held) => {
+            let mut after = held.copied().unwrap_or_default();
+            after.free = e.available;
+            after.shared = true;
+            *seats = Some(after);
+        }
+        (Event::CampaignJoined(_), Some(s)) => {
+            s.free = s.free.checked_sub(1).ok_or(Refused::Seats {
+                topic: event.topic(),
+            })?;
+        }
+        (Event::CampaignLeft(_), Some(s)) => s.free = s.free.saturating_add(1),
+        (Event::SeatsTransferred(e), Some(s)) => {
+            s.free = e.available;
+            s.shared = true;
+        }
+        (Event::CampaignEnded(_), Some(s)) => s.ended = true,
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A campaign whose seats are shared between holders (tills of any store, and the hub), as
@@ -1314,5 +1350,48 @@ mod tests {
             ]
         );
         assert_eq!(lost.end_lost(&a, Vec::new(), DURING), None);
+    }
+
+    #[test]
+    fn the_seat_fold_table() {
+        let c = campaign(); // max 3
+        let created = create(
+            &create_cmd(700, 1000),
+            Some(&product(ProductStatus::Active)),
+            START,
+        )
+        .unwrap();
+        let joined = join_as(&c, "u1", false, DURING).unwrap();
+        let gave: Event = SeatsTransferred {
+            campaign_id: c.id,
+            transfer_id: uuid::Uuid::from_u128(3),
+            seats: 1,
+            to: NodeId::new("b").unwrap(),
+            previous_seats: 2,
+            available: 1,
+            campaign: c.snapshot(),
+        }
+        .into();
+        let mut seats = None;
+        apply_seats(&mut seats, &joined[0]).unwrap();
+        assert_eq!(seats, None, "no seats before the campaign is created here");
+        for e in &created {
+            apply_seats(&mut seats, e).unwrap();
+        }
+        assert_eq!(seats.map(|s| s.free), Some(3));
+        apply_seats(&mut seats, &joined[0]).unwrap();
+        apply_seats(&mut seats, &gave).unwrap();
+        assert_eq!(
+            seats,
+            Some(Seats {
+                free: 1,
+                shared: true,
+                ended: false
+            })
+        );
+        apply_seats(&mut seats, &joined[0]).unwrap();
+        let refused = apply_seats(&mut seats, &joined[0]).unwrap_err();
+        assert_eq!(refused.rule(), "seats_underflow");
+        assert_eq!(seats.map(|s| s.free), Some(0), "a refused event changes nothing");
     }
 }

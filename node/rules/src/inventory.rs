@@ -361,6 +361,12 @@ pub fn reclaim(
 /// for open orders, its demand).
 pub type TillLevel = (String, u64, u64);
 
+/// What the hub's holder gives when it rebalances `held` units of a sku: it keeps `keep` (the
+/// online channel's reserve) and splits the rest by [`rebalance_shares`].
+pub fn rebalance(held: u64, keep: u64, tills: &[TillLevel]) -> Vec<(String, u64)> {
+    rebalance_shares(held.saturating_sub(keep), tills)
+}
+
 /// How rebalancing splits `pool` units among tills: each till's target is its share of
 /// everything sellable (pool + what the tills hold), weighted by reserved + 1 (so a till that
 /// sold nothing still gets some) and rounded by largest remainder (so small pools are not lost

@@ -73,6 +73,8 @@ pub enum Refused {
     },
     #[error("{topic}: {reason}")]
     Amount { topic: &'static str, reason: String },
+    #[error("{topic} takes a seat the till does not hold")]
+    Seats { topic: &'static str },
 }
 
 /// How an event would break a stock level.
@@ -103,6 +105,7 @@ impl Refused {
             } => "stock_overflow",
             Self::Stock { .. } => "stock_underflow",
             Self::Amount { .. } => "amount",
+            Self::Seats { .. } => "seats_underflow",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Every movement a production rule decides is decided by it (`rules` below): sales by
 //! `orders::place`, stock transfers, receipts, restocks and counts by `inventory`, seat
 //! transfers by `campaigns::transfer_seats`, card budget transfers by
-//! `payments::transfer_budget`, rebalancing by `inventory::rebalance_shares` and reclaims by
+//! `payments::transfer_budget`, rebalancing by `inventory::rebalance` and reclaims by
 //! `inventory::reclaim` — each on the author's own view, as a till or the hub decides. The
 //! escrow model (`Ledger`) decides only what has no rule of its own (joins, settlements, seat
 //! and budget set-up) and checks every decision: a rule that allows what the model forbids, or
@@ -332,12 +332,12 @@ impl Sim {
     }
 
     fn rebalance(&mut self) {
-        // Stock: the hub's rule (`inventory::rebalance_shares`), keeping 2 units, among the tills
+        // Stock: the hub's rule (`inventory::rebalance`), keeping 2 units, among the tills
         // it can reach, on what the hub has seen of them.
         for r in self.stock.clone() {
             let hub = self.replicas[HUB].id.clone();
             let ledger = &self.replicas[HUB].ledger;
-            let pool = ledger.rights(&r, &hub).saturating_sub(2);
+            let held = ledger.rights(&r, &hub);
             let tills: Vec<inventory::TillLevel> = (1..self.replicas.len())
                 .filter(|t| self.links[HUB][*t] && self.alive(*t))
                 .map(|t| {
@@ -349,7 +349,7 @@ impl Sim {
                     (id.to_string(), ledger.rights(&r, id), used)
                 })
                 .collect();
-            for (to, amount) in inventory::rebalance_shares(pool, &tills) {
+            for (to, amount) in inventory::rebalance(held, 2, &tills) {
                 let to = NodeId::new(to).unwrap();
                 assert!(
                     self.replicas[HUB].write(&r, Movement::Transfer { to, amount }),

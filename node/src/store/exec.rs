@@ -32,7 +32,7 @@ use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
     WriteRequest, held_lines, shared_state,
 };
-use crate::domain::campaigns::{self, Close, Seats};
+use crate::domain::campaigns::{self, Close};
 use crate::domain::{
     CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
     inventory, orders, payments, shipping,
@@ -972,22 +972,14 @@ fn fill_backorders(
     Ok(())
 }
 
-fn put_seats(t: &mut Tables, id: CampaignId, seats: &Seats) -> Result<(), StoreError> {
-    t.campaign_seats
-        .insert(id.as_u128(), encode(seats).as_slice())?;
-    Ok(())
-}
-
-/// Changes this till's seats of a campaign it has seats of (campaigns from before seats were
-/// recorded have none: their joins are bounded by `maxParticipants` alone).
-fn change_seats(
-    t: &mut Tables,
-    id: CampaignId,
-    f: impl FnOnce(&mut Seats),
-) -> Result<(), StoreError> {
-    if let Some(mut seats) = tables::get_seats(&t.campaign_seats, id)? {
-        f(&mut seats);
-        put_seats(t, id, &seats)?;
+/// Folds one of this till's campaign events into its seats of the campaign (the rules'
+/// `campaigns::apply_seats`).
+fn update_seats(t: &mut Tables, id: CampaignId, event: &Event) -> Result<(), StoreError> {
+    let mut seats = tables::get_seats(&t.campaign_seats, id)?;
+    campaigns::apply_seats(&mut seats, event).map_err(own_refused)?;
+    if let Some(seats) = seats {
+        t.campaign_seats
+            .insert(id.as_u128(), encode(&seats).as_slice())?;
     }
     Ok(())
 }
@@ -1132,28 +1124,21 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             t.campaign_list
                 .insert(envelope.seq, e.campaign_id.as_u128())?;
             t.timers.insert(due, ())?;
-            let seats = Seats {
-                free: e.campaign.max_participants,
-                ..Seats::default()
-            };
-            put_seats(t, e.campaign_id, &seats)?;
+            update_seats(t, e.campaign_id, event)?;
         }
         Event::CampaignJoined(e) => {
             update_campaign(t, e.campaign_id, event)?;
             t.participants
                 .insert((e.campaign_id.as_u128(), e.user_id.as_str()), at.unix_ms())?;
-            change_seats(t, e.campaign_id, |s| s.free = s.free.saturating_sub(1))?;
+            update_seats(t, e.campaign_id, event)?;
         }
         Event::CampaignLeft(e) => {
             update_campaign(t, e.campaign_id, event)?;
             t.participants
                 .remove((e.campaign_id.as_u128(), e.user_id.as_str()))?;
-            change_seats(t, e.campaign_id, |s| s.free += 1)?;
+            update_seats(t, e.campaign_id, event)?;
         }
-        Event::SeatsTransferred(e) => change_seats(t, e.campaign_id, |s| {
-            s.free = e.available;
-            s.shared = true;
-        })?,
+        Event::SeatsTransferred(e) => update_seats(t, e.campaign_id, event)?,
         Event::SeatsReceived(e) => {
             if tables::get_campaign(&t.campaigns, e.campaign_id)?.is_none() {
                 // A campaign of another till (maybe another store), known from its seats.
@@ -1169,14 +1154,10 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 t.timers
                     .insert((e.campaign.end_time.unix_ms(), e.campaign_id.as_u128()), ())?;
             }
-            let mut seats =
-                tables::get_seats(&t.campaign_seats, e.campaign_id)?.unwrap_or_default();
-            seats.free = e.available;
-            seats.shared = true;
-            put_seats(t, e.campaign_id, &seats)?;
+            update_seats(t, e.campaign_id, event)?;
         }
         Event::CampaignEnded(e) => {
-            change_seats(t, e.campaign_id, |s| s.ended = true)?;
+            update_seats(t, e.campaign_id, event)?;
             t.timers
                 .remove((e.campaign.end_time.unix_ms(), e.campaign_id.as_u128()))?;
         }
