@@ -78,6 +78,8 @@ impl DocHost for NodeDocs {
 /// Where the logs of the store's other tills are held (see `Store::store_peer_events`).
 pub struct PeerLogs {
     store: Store,
+    /// The hub's endpoint: the only peer that may deliver the hub's own origins.
+    hub: Option<EndpointId>,
 }
 
 impl EventSink for PeerLogs {
@@ -91,13 +93,17 @@ impl EventSink for PeerLogs {
 
     fn store<'a>(
         &'a self,
-        _peer: EndpointId,
+        peer: EndpointId,
         origin: &'a NodeId,
         envelopes: Vec<Envelope>,
     ) -> BoxFuture<'a, Result<u64, String>> {
+        let deliverer = crate::store::Deliverer {
+            endpoint: peer.to_string(),
+            is_hub: self.hub == Some(peer),
+        };
         Box::pin(async move {
             self.store
-                .store_peer_events(origin.clone(), envelopes)
+                .store_peer_events(deliverer, origin.clone(), envelopes)
                 .await
                 .map_err(|e| e.to_string())?
         })
@@ -167,6 +173,11 @@ pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> 
     });
     let peer_logs = Arc::new(PeerLogs {
         store: store.clone(),
+        hub: links
+            .peers
+            .iter()
+            .find(|p| p.role == Role::Hub)
+            .map(|p| p.id),
     });
     tasks.push(tokio::spawn(net::serve(
         endpoint.clone(),

@@ -63,6 +63,14 @@ pub fn system_clock() -> Clock {
     fusion_sync::clock::system_clock()
 }
 
+/// Who delivered a batch of a peer's events: its endpoint id, and whether it is the hub (the
+/// only one that may deliver the hub's own origins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deliverer {
+    pub endpoint: String,
+    pub is_hub: bool,
+}
+
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -411,16 +419,20 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Holds events of another till of this store durably; resolves after the commit with the
-    /// origin's position, or why the batch was refused (a gap).
+    /// Holds events of another till of this store (or of the hub's own logs) durably, as
+    /// `deliverer` delivered them; resolves after the commit with the origin's position, or why
+    /// the batch was refused (a gap, or an origin or event the deliverer may not send: never
+    /// stored; the events before it are).
     pub async fn store_peer_events(
         &self,
+        deliverer: Deliverer,
         origin: NodeId,
         envelopes: Vec<fusion_contracts::Envelope>,
     ) -> Result<Result<u64, String>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(writer::Msg::Peer(writer::PeerJob {
+                deliverer,
                 origin,
                 envelopes,
                 reply,

@@ -39,6 +39,9 @@ pub(super) struct SyncStatus {
     pub(super) origins: Vec<OriginStatus>,
     /// Kafka export: brokers (absent: export is off), events confirmed, last error.
     pub(super) export: crate::export::ExportReport,
+    /// Tills' events and batches refused since the hub started, by rule (never stored, or
+    /// stored and folded into nothing; see ARCHITECTURE.md).
+    pub(super) refused: std::collections::BTreeMap<&'static str, u64>,
 }
 
 pub(super) async fn sync_status(
@@ -72,6 +75,7 @@ pub(super) async fn sync_status(
         peers,
         origins,
         export: state.export.report(),
+        refused: state.store.refusals(),
     };
     Ok(ok(&body))
 }
@@ -114,6 +118,7 @@ pub(super) async fn prometheus(
     let text = blocking(move || -> Result<String, String> {
         let stores = fleet_store_rows(&state)?;
         let lag = lag_report(&state)?;
+        let refused = state.store.refusals();
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
@@ -128,6 +133,9 @@ pub(super) async fn prometheus(
             metrics::gauge!("fusion_hub_export_enabled").set(if export.enabled { 1.0 } else { 0.0 });
             metrics::gauge!("fusion_hub_export_behind_events").set(export.behind as f64);
             metrics::counter!("fusion_hub_exported_events_total").absolute(export.report.exported);
+            for (rule, n) in &refused {
+                metrics::counter!("fusion_hub_events_refused_total", "rule" => *rule).absolute(*n);
+            }
             for w in &lag.webhooks {
                 let name = w.name.clone();
                 metrics::gauge!("fusion_hub_webhook_behind_events", "subscription" => name.clone())

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use fusion_contracts::commands::ReceiveStock;
 use fusion_contracts::{Envelope, Event, NodeId, StoreId};
 use fusion_rules::Refused;
+use fusion_rules::authority::{self, OriginKind};
 use fusion_rules::campaigns::SharedCampaign;
 use fusion_rules::inventory;
 use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
@@ -130,9 +131,28 @@ impl HubStore {
         origin: &NodeId,
         envelopes: Vec<Envelope>,
     ) -> Result<u64, String> {
+        // A till speaks only for till origins: the hub's own origins are the hub's.
+        if let Err(refused) = authority::deliverer_may_send(origin, false) {
+            return Err(self.unauthorized(peer, origin, 0, &refused));
+        }
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        let mut unauthorized = None;
         let position = {
             let mut own = OwnLog::open(&txn, self.now()).map_err(|e| e.to_string())?;
+            // An origin is bound to the endpoint that first delivered it; no other may speak for
+            // it (until signatures bind origins to keys).
+            let bound = txn
+                .open_table(ORIGIN_PEERS)
+                .map_err(|e| e.to_string())?
+                .get(origin.as_str())
+                .map_err(|e| e.to_string())?
+                .map(|v| v.value().to_string());
+            if bound.is_some_and(|bound| bound != peer.to_string()) {
+                let refused = authority::Unauthorized::Rebound {
+                    origin: origin.clone(),
+                };
+                return Err(self.unauthorized(peer, origin, 0, &refused));
+            }
             if own
                 .stores
                 .get(origin.as_str())
@@ -169,6 +189,12 @@ impl HubStore {
                         envelope.seq
                     ));
                 }
+                // An event its origin may not write is never stored: the batch ends before it
+                // (what came before is kept), and the origin's log cannot grow past it.
+                if let Err(refused) = authority::may_write(OriginKind::Till, &envelope.event) {
+                    unauthorized = Some(self.unauthorized(peer, origin, envelope.seq, &refused));
+                    break;
+                }
                 own.fleet
                     .insert(
                         (origin.as_str(), envelope.seq),
@@ -202,6 +228,22 @@ impl HubStore {
         };
         txn.commit().map_err(|e| e.to_string())?;
         self.appended.notify_waiters();
-        Ok(position)
+        match unauthorized {
+            Some(refusal) => Err(refusal),
+            None => Ok(position),
+        }
+    }
+
+    /// Counts and logs a batch refused by the authority rules; the answer for the session.
+    fn unauthorized(
+        &self,
+        peer: EndpointId,
+        origin: &NodeId,
+        seq: u64,
+        refused: &authority::Unauthorized,
+    ) -> String {
+        self.refusals.count(refused.rule());
+        tracing::warn!(%peer, %origin, seq, %refused, "a till's batch refused");
+        format!("refused: {refused}")
     }
 }

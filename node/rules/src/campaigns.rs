@@ -1392,6 +1392,10 @@ mod tests {
         apply_seats(&mut seats, &joined[0]).unwrap();
         let refused = apply_seats(&mut seats, &joined[0]).unwrap_err();
         assert_eq!(refused.rule(), "seats_underflow");
-        assert_eq!(seats.map(|s| s.free), Some(0), "a refused event changes nothing");
+        assert_eq!(
+            seats.map(|s| s.free),
+            Some(0),
+            "a refused event changes nothing"
+        );
     }
 }

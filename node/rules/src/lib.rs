@@ -8,6 +8,7 @@
 //! clock or makes random ids — time and ids arrive as arguments, state arrives loaded by the
 //! caller.
 
+pub mod authority;
 pub mod campaigns;
 pub mod catalog;
 pub mod escrow;

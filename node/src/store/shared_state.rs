@@ -13,8 +13,8 @@ use fusion_sync::docs::{
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tables::{self, DOCS, PeerOrder, Tables, decode, encode, put_product};
-use super::{Command, StoreError};
-use crate::domain::{StockLevel, inventory, orders};
+use super::{Command, Deliverer, StoreError};
+use crate::domain::{StockLevel, authority, inventory, orders};
 
 /// Loads every stored document; `actor` is this node's stable automerge actor.
 pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
@@ -175,6 +175,7 @@ pub(super) struct FollowUp {
 pub(super) fn store_peer_events(
     t: &mut Tables,
     own: &NodeId,
+    deliverer: &Deliverer,
     origin: &NodeId,
     envelopes: &[Envelope],
     follow_ups: &mut Vec<FollowUp>,
@@ -183,25 +184,67 @@ pub(super) fn store_peer_events(
     if origin == own {
         return Ok(Err("a peer sent this node's own events back".into()));
     }
+    let unauthorized = |refused: authority::Unauthorized, seq: u64| {
+        refusals.count(refused.rule());
+        metrics::counter!("fusion_events_refused_total", "rule" => refused.rule()).increment(1);
+        tracing::warn!(peer = %deliverer.endpoint, %origin, seq, %refused, "a peer's batch refused");
+        format!("refused: {refused}")
+    };
+    // The hub's own origins come only from the hub; a till origin only from the endpoint that
+    // first delivered it.
+    if let Err(refused) = authority::deliverer_may_send(origin, deliverer.is_hub) {
+        return Ok(Err(unauthorized(refused, 0)));
+    }
+    let kind = authority::kind_of(origin);
+    if kind == authority::OriginKind::Till {
+        let bound = t
+            .peer_origin_peers
+            .get(origin.as_str())?
+            .map(|v| v.value().to_string());
+        match bound {
+            Some(bound) if bound != deliverer.endpoint => {
+                let refused = authority::Unauthorized::Rebound {
+                    origin: origin.clone(),
+                };
+                return Ok(Err(unauthorized(refused, 0)));
+            }
+            Some(_) => {}
+            None => {
+                t.peer_origin_peers
+                    .insert(origin.as_str(), deliverer.endpoint.as_str())?;
+            }
+        }
+    }
     let mut position = t
         .peer_positions
         .get(origin.as_str())?
         .map_or(0, |v| v.value());
+    // Why the batch stops early; what came before it is kept (and its position recorded, so a
+    // resend never folds it twice).
+    let mut stopped = None;
     for envelope in envelopes {
         if envelope.origin != *origin {
-            return Ok(Err(format!(
+            stopped = Some(format!(
                 "event of {} in a batch of {origin}",
                 envelope.origin
-            )));
+            ));
+            break;
         }
         if envelope.seq <= position {
             continue;
         }
         if envelope.seq != position + 1 {
-            return Ok(Err(format!(
+            stopped = Some(format!(
                 "gap: {origin} seq {} after {position}",
                 envelope.seq
-            )));
+            ));
+            break;
+        }
+        // An event its origin may not write is never stored, and the origin's log cannot grow
+        // past it.
+        if let Err(refused) = authority::may_write(kind, &envelope.event) {
+            stopped = Some(unauthorized(refused, envelope.seq));
+            break;
         }
         t.peer_events.insert(
             (origin.as_str(), envelope.seq),
@@ -266,8 +309,9 @@ pub(super) fn store_peer_events(
             }
             // Only the hub closes a campaign whose seats are shared: its decision.
             Event::CampaignClosed(e)
-                if tables::get_seats(&t.campaign_seats, e.campaign_id)?
-                    .is_some_and(|s| s.shared) =>
+                if authority::decides_shared_campaign(kind, &envelope.event)
+                    && tables::get_seats(&t.campaign_seats, e.campaign_id)?
+                        .is_some_and(|s| s.shared) =>
             {
                 follow_ups.push(follow_up(
                     Command::Campaign(CampaignCommand::SettleCampaign(SettleCampaign {
@@ -292,7 +336,7 @@ pub(super) fn store_peer_events(
         position = envelope.seq;
     }
     t.peer_positions.insert(origin.as_str(), position)?;
-    Ok(Ok(position))
+    Ok(stopped.map_or(Ok(position), Err))
 }
 
 /// Why a peer's event was not folded.

@@ -86,6 +86,10 @@ pub(super) fn budget(
 /// `peer_events` (what this till knows of them).
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("peer_stock");
+/// Till origin → the endpoint id that first delivered its events: only that endpoint may speak
+/// for it (until signatures bind origins to keys).
+pub(super) const PEER_ORIGIN_PEERS: TableDefinition<&str, &str> =
+    TableDefinition::new("peer_origin_peers");
 /// Sku → [`StockLevel`].
 pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 /// Order id → the order's [`Reservation`]s, one per sku. One row per order: an order's
@@ -513,6 +517,7 @@ pub(super) struct Tables<'txn> {
     pub backorders: Table<'txn, (u128, &'static str), (u64, u64)>,
     pub offline_budget: Table<'txn, &'static str, (i64, i64)>,
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub peer_origin_peers: Table<'txn, &'static str, &'static str>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -552,6 +557,7 @@ impl<'txn> Tables<'txn> {
             backorders: txn.open_table(BACKORDERS)?,
             offline_budget: txn.open_table(OFFLINE_BUDGET)?,
             peer_stock: txn.open_table(PEER_STOCK)?,
+            peer_origin_peers: txn.open_table(PEER_ORIGIN_PEERS)?,
         })
     }
 }

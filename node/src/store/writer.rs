@@ -41,6 +41,7 @@ pub(super) struct DocsJob {
 }
 
 pub(super) struct PeerJob {
+    pub deliverer: super::Deliverer,
     pub origin: NodeId,
     pub envelopes: Vec<Envelope>,
     /// The origin's position after the batch, or why the batch was refused.
@@ -184,6 +185,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
                 shared_state::store_peer_events(
                     &mut tables,
                     &shared.node_id,
+                    &job.deliverer,
                     &job.origin,
                     &job.envelopes,
                     &mut follow_ups,

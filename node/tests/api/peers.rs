@@ -1,9 +1,20 @@
-//! A peer's events are claims: one the rulebook's fold refuses (it would take more of a
-//! peer's stock than that peer's own log shows it had) is held in the peer's log, folded into
-//! nothing and counted, and the till keeps serving.
+//! A peer's events are claims. One the rulebook's fold refuses (it would take more of a peer's
+//! stock than that peer's own log shows it had) is held in the peer's log, folded into nothing
+//! and counted, and the till keeps serving. One its origin may not write, or an origin its
+//! deliverer may not speak for, is never stored: the batch stops before it, counted.
 
-use fusion_contracts::events::{InventoryReserved, ReservationStatus, StockAdjusted, StockLine};
+use fusion_contracts::events::{
+    InventoryReserved, ReservationStatus, StockAdjusted, StockLine, StockReclaimed,
+};
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, OrderId, Sku, Timestamp};
+use fusion_node::store::Deliverer;
+
+fn till(endpoint: &str) -> Deliverer {
+    Deliverer {
+        endpoint: endpoint.to_string(),
+        is_hub: false,
+    }
+}
 
 use super::*;
 
@@ -78,7 +89,7 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
     assert_eq!(before, None);
     let position = node
         .store
-        .store_peer_events(peer.clone(), log)
+        .store_peer_events(till("endpoint-a"), peer.clone(), log)
         .await
         .unwrap();
     // The whole log is held (a gapless replica of the peer's journal)…
@@ -105,11 +116,84 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
     let next = vec![envelope(&peer, 4, counted(&sku, 7, 4))];
     assert_eq!(
         node.store
-            .store_peer_events(peer.clone(), next)
+            .store_peer_events(till("endpoint-a"), peer.clone(), next)
             .await
             .unwrap(),
         Ok(4)
     );
     assert_eq!(peer_rights(&node, &peer, &sku).await, Some((4, 0)));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_their_origin_may_not_write_are_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let peer = NodeId::new("till-honest").unwrap();
+    let sku = Sku::new("TEA-AUTH").unwrap();
+    let refused = |rule: &str| node.store.refusals().get(rule).copied().unwrap_or(0);
+    // A till origin claiming a reclaim (the hub's) at seq 2: seq 1 is kept, 2 and 3 are not.
+    let reclaim: Event = StockReclaimed {
+        sku: sku.clone(),
+        from: NodeId::new("till-victim").unwrap(),
+        upto: 9,
+        quantity: 5,
+        transfers: Vec::new(),
+        previous_quantity: 0,
+        available: 5,
+    }
+    .into();
+    let log = vec![
+        envelope(&peer, 1, counted(&sku, 0, 2)),
+        envelope(&peer, 2, reclaim),
+        envelope(&peer, 3, counted(&sku, 2, 3)),
+    ];
+    let answer = node
+        .store
+        .store_peer_events(till("endpoint-a"), peer.clone(), log.clone())
+        .await
+        .unwrap();
+    assert!(
+        answer
+            .as_ref()
+            .is_err_and(|e| e.contains("inventory.reclaimed")),
+        "{answer:?}"
+    );
+    assert_eq!(refused("unauthorized_topic"), 1);
+    assert_eq!(peer_rights(&node, &peer, &sku).await, Some((2, 0)));
+    let read = node.store.read().unwrap();
+    assert_eq!(read.peer_positions().unwrap().get(&peer), Some(&1));
+    drop(read);
+    // Another endpoint speaking for the same origin is refused whole.
+    let answer = node
+        .store
+        .store_peer_events(till("endpoint-b"), peer.clone(), log[..1].to_vec())
+        .await
+        .unwrap();
+    assert!(answer.is_err(), "{answer:?}");
+    assert_eq!(refused("origin_of_another_peer"), 1);
+    // A till delivering the hub's own origin is refused whole; the hub may deliver it.
+    let hub = fusion_node::domain::escrow::hub_origin(&"ab".repeat(32));
+    let hub_log = vec![envelope(&hub, 1, counted(&sku, 0, 1))];
+    let answer = node
+        .store
+        .store_peer_events(till("endpoint-a"), hub.clone(), hub_log)
+        .await
+        .unwrap();
+    assert!(answer.is_err(), "{answer:?}");
+    assert_eq!(refused("hub_origin_from_till"), 1);
+    let read = node.store.read().unwrap();
+    assert_eq!(read.peer_positions().unwrap().get(&hub), None);
+    drop(read);
+    // The honest origin goes on from where it was.
+    let next = vec![envelope(&peer, 2, counted(&sku, 2, 6))];
+    assert_eq!(
+        node.store
+            .store_peer_events(till("endpoint-a"), peer.clone(), next)
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    assert_eq!(peer_rights(&node, &peer, &sku).await, Some((6, 0)));
     node.stop().await;
 }
