@@ -13,11 +13,13 @@
 //! - `net` (feature `net`, on by default): the iroh transport — identities, log sessions and
 //!   document sessions.
 //!
-//! `fuzz/` holds the fuzz targets (cargo-fuzz): frame decoding and document sync messages.
+//! `fuzz/` holds the fuzz targets (cargo-fuzz): frame decoding and document sync messages; their
+//! bodies are `fuzzing`, which `tests/fuzz_replay.rs` runs over the regressions and seeds.
 
 pub mod clock;
 pub mod docs;
 pub mod frame;
+pub mod fuzzing;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod proto;

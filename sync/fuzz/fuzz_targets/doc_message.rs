@@ -6,8 +6,6 @@
 //! is guarded, see `docs::guarded` and `regressions/`; some chunks make it allocate gigabytes).
 #![no_main]
 
-use fusion_contracts::ProductId;
-use fusion_sync::docs::{DocId, DocSet, SyncState, read_product};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
@@ -17,15 +15,5 @@ fuzz_target!(
         // catches it and aborts.
         std::panic::set_hook(Box::new(|_| {}));
     },
-    |data: &[u8]| {
-        let id = ProductId::from_u128(7);
-        let doc = DocId::product(id);
-        let mut set = DocSet::new(b"fuzz");
-        let mut state = SyncState::new();
-        if set.receive(&doc, &mut state, data).is_ok() {
-            let _ = set.generate(&doc, &mut state);
-            let _ = set.get(&doc).map(|d| read_product(d, id));
-            let _ = set.take_chunks();
-        }
-    }
+    |data: &[u8]| fusion_sync::fuzzing::doc_message(data)
 );

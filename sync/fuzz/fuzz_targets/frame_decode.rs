@@ -3,34 +3,6 @@
 //! encode/decode round trip unchanged.
 #![no_main]
 
-use std::collections::BTreeMap;
-
-use fusion_contracts::Timestamp;
-use fusion_sync::frame::{Decoder, encode};
-use fusion_sync::proto::{Receiver, Sender};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&piece, bytes)) = data.split_first() else {
-        return;
-    };
-    let mut decoder = Decoder::default();
-    let mut receiver = Receiver::new(BTreeMap::new());
-    let mut sender = Sender::new();
-    for chunk in bytes.chunks(usize::from(piece).max(1)) {
-        decoder.push(chunk);
-        loop {
-            match decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    let mut again = Decoder::default();
-                    again.push(&encode(&frame));
-                    assert_eq!(again.next_frame(), Ok(Some(frame.clone())));
-                    let _ = receiver.on_frame(frame.clone());
-                    let _ = sender.on_frame(frame, Timestamp::from_unix_ms(0));
-                }
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| fusion_sync::fuzzing::frame_decode(data));
