@@ -141,17 +141,24 @@ impl HubStore {
             let mut own = OwnLog::open(&txn, self.now()).map_err(|e| e.to_string())?;
             // An origin is bound to the endpoint that first delivered it; no other may speak for
             // it (until signatures bind origins to keys).
-            let bound = txn
-                .open_table(ORIGIN_PEERS)
-                .map_err(|e| e.to_string())?
+            let mut peers = txn.open_table(ORIGIN_PEERS).map_err(|e| e.to_string())?;
+            let bound = peers
                 .get(origin.as_str())
                 .map_err(|e| e.to_string())?
                 .map(|v| v.value().to_string());
-            if bound.is_some_and(|bound| bound != peer.to_string()) {
-                let refused = authority::Unauthorized::Rebound {
-                    origin: origin.clone(),
-                };
-                return Err(self.unauthorized(peer, origin, 0, &refused));
+            match bound {
+                Some(bound) if bound != peer.to_string() => {
+                    let refused = authority::Unauthorized::Rebound {
+                        origin: origin.clone(),
+                    };
+                    return Err(self.unauthorized(peer, origin, 0, &refused));
+                }
+                Some(_) => {}
+                None => {
+                    peers
+                        .insert(origin.as_str(), peer.to_string().as_str())
+                        .map_err(|e| e.to_string())?;
+                }
             }
             if own
                 .stores
@@ -168,10 +175,6 @@ impl HubStore {
                         .insert(origin.as_str(), store.value())
                         .map_err(|e| e.to_string())?;
                 }
-                txn.open_table(ORIGIN_PEERS)
-                    .map_err(|e| e.to_string())?
-                    .insert(origin.as_str(), peer.to_string().as_str())
-                    .map_err(|e| e.to_string())?;
             }
             let store = own.store_of(origin.as_str()).map_err(|e| e.to_string())?;
             let mut position = own

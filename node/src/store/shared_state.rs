@@ -361,29 +361,24 @@ impl From<redb::StorageError> for PeerFold {
 /// for the hub's reclaim of a lost till, of the lost till's): the same fold as the till's own.
 fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Result<(), PeerFold> {
     let at = envelope.occurred_at;
-    let peer_level = |t: &Tables, holder: &NodeId, sku: &Sku| -> Result<StockLevel, StoreError> {
-        match t.peer_stock.get((holder.as_str(), sku.as_str()))? {
-            Some(bytes) => decode("peer_stock", bytes.value()),
-            None => Ok(StockLevel::default()),
-        }
-    };
+    let peer_level =
+        |t: &Tables, holder: &NodeId, sku: &Sku| -> Result<Option<StockLevel>, StoreError> {
+            match t.peer_stock.get((holder.as_str(), sku.as_str()))? {
+                Some(bytes) => decode("peer_stock", bytes.value()).map(Some),
+                None => Ok(None),
+            }
+        };
     let mut levels = std::collections::BTreeMap::new();
     for sku in inventory::skus_of(&envelope.event) {
-        levels.insert(sku.clone(), peer_level(t, origin, sku)?);
+        levels.insert(sku.clone(), peer_level(t, origin, sku)?.unwrap_or_default());
     }
     inventory::apply_all(&mut levels, &envelope.event, at).map_err(PeerFold::Refused)?;
+    // The lost till a reclaim names holds nothing any more (if this till knew of it at all).
     let lost = match &envelope.event {
-        Event::StockReclaimed(e) => {
-            let key = (e.from.as_str(), e.sku.as_str());
-            match t.peer_stock.get(key)? {
-                Some(bytes) => {
-                    let mut lost: StockLevel = decode("peer_stock", bytes.value())?;
-                    inventory::apply_reclaimed(&mut lost, at);
-                    Some((e.from.clone(), e.sku.clone(), lost))
-                }
-                None => None,
-            }
-        }
+        Event::StockReclaimed(e) => peer_level(t, &e.from, &e.sku)?.map(|mut lost| {
+            inventory::apply_reclaimed(&mut lost, at);
+            (e.from.clone(), e.sku.clone(), lost)
+        }),
         _ => None,
     };
     for (sku, level) in levels {
