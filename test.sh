@@ -6,6 +6,7 @@
 #   tansu 0.6.0    Kafka-protocol broker for the export tests; built once with cargo (~15-20 min
 #                  on 2 cores) into ~/.cache/fusion-tools, skipped when `tansu` is on PATH
 #   localstripe    Stripe emulator for the card tests (PyPI, pinned)
+#   cryptography   Ed25519 for docs/verify_journal.py, the independent journal verifier (PyPI)
 #   systemd        for `systemd-analyze verify` of the unit files (Debian package)
 #   n8n 1.70.0     installed by its test on first use into ~/.cache/fusion-n8n (npm, ~3 min)
 #
@@ -31,6 +32,12 @@ if ! python3 -c 'import localstripe' 2>/dev/null; then
     say "installing localstripe from PyPI"
     python3 -m pip install --quiet localstripe==1.15.10 \
         || python3 -m pip install --quiet --user localstripe==1.15.10
+fi
+
+if ! python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519' 2>/dev/null; then
+    say "installing cryptography from PyPI (the journal verifier's Ed25519)"
+    python3 -m pip install --quiet 'cryptography>=41' \
+        || python3 -m pip install --quiet --user 'cryptography>=41'
 fi
 
 if ! command -v systemd-analyze >/dev/null; then

@@ -960,6 +960,7 @@ async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let stop = shutdown_signal();
     println!("fusion hub listening on http://{addr}");
     for socket in endpoint.bound_sockets() {
         println!("sync endpoint: {}@{socket}", endpoint.id());
@@ -979,7 +980,7 @@ async fn serve(
         crate::systemd::spawn_watchdog(move || store.enrollments().is_ok());
     }
     hub.serve(listener, endpoint, async {
-        shutdown_signal().await;
+        stop.await;
         crate::systemd::stopping();
     })
     .await?;

@@ -9,6 +9,7 @@ mod campaigns_cmd;
 mod client;
 mod config;
 mod hub_cmd;
+mod journal_cmd;
 mod node_cmd;
 mod orders_cmd;
 mod output;
@@ -55,6 +56,9 @@ enum Top {
     /// Inspect replication.
     #[command(subcommand)]
     Sync(sync_cmd::SyncCommand),
+    /// Check a node's signed journal, or export it for an auditor.
+    #[command(subcommand)]
+    Journal(journal_cmd::JournalCommand),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
             Top::Node(cmd) => node_cmd::run(cmd).await,
             Top::Hub(cmd) => hub_cmd::run(cmd, cli.json).await,
             Top::Sync(cmd) => sync_cmd::run(cmd, cli.json).await,
+            Top::Journal(cmd) => journal_cmd::run(cmd, cli.json),
             Top::Token(cmd) => token_cmd::run(cmd, cli.json).await,
             Top::Products(cmd) => products_cmd::run(cmd, cli.json).await,
             Top::Stock(cmd) => stock_cmd::run(cmd, cli.json).await,

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Seed a demo catalog into an empty store and print the admin token at start.
     #[arg(long)]
     demo: bool,
+    /// Serve a journal that fails its check at start (logged as an error at every start);
+    /// `fusion journal verify` names the first bad record.
+    #[arg(long)]
+    allow_damaged_journal: bool,
     /// Base URL of the Stripe API (or a Stripe emulator) for card payments.
     #[arg(long, env = "FUSION_STRIPE_URL")]
     stripe_url: Option<String>,
@@ -91,6 +95,7 @@ struct Resolved {
     data_dir: PathBuf,
     listen: SocketAddr,
     demo: bool,
+    allow_damaged_journal: bool,
     stripe_url: Option<String>,
     stripe_key_file: Option<PathBuf>,
     payment_timeout_secs: u64,
@@ -134,6 +139,7 @@ impl ServeArgs {
                 .or(value(&file.listen))
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             demo: self.demo,
+            allow_damaged_journal: self.allow_damaged_journal,
             stripe_url: self.stripe_url.or(file.payments.stripe_url),
             stripe_key_file: self.stripe_key_file.or(file.payments.stripe_key_file),
             payment_timeout_secs: self
@@ -224,6 +230,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 data_dir,
                 listen,
                 demo,
+                allow_damaged_journal,
                 stripe_url,
                 stripe_key_file,
                 payment_timeout_secs,
@@ -241,6 +248,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 order_hold: (order_hold_secs > 0)
                     .then(|| std::time::Duration::from_secs(order_hold_secs)),
                 store_id,
+                allow_damaged_journal,
                 ..StoreOptions::default()
             };
             if let Some(path) = shipping_rates {
@@ -346,6 +354,7 @@ async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let stop = shutdown_signal();
     tracing::info!(%addr, node_id = %store.node_id(), data_dir = %data_dir.display(), "node serving");
     println!("fusion node {} listening on http://{addr}", store.node_id());
     match (&node.new_admin_token, demo) {
@@ -365,7 +374,7 @@ async fn serve(
         crate::systemd::spawn_watchdog(move || store.is_ready());
     }
     server::serve(listener, node.state.clone(), async {
-        shutdown_signal().await;
+        stop.await;
         crate::systemd::stopping();
     })
     .await
@@ -397,23 +406,28 @@ pub(crate) fn print_identity(data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: a daemon calls it before it says it is ready, so a stop that
+/// comes right after (systemd's, a test's) drains instead of killing it.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term.take()) => {},
+            _ = wait(int.take()) => {},
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutdown requested; draining in-flight requests");
     }
-    tracing::info!("shutdown requested; draining in-flight requests");
 }
 
 pub(crate) fn init_tracing() {

@@ -14,9 +14,12 @@
 
 mod backup;
 mod exec;
+mod journal;
 mod read;
 mod shared_state;
 mod tables;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod writer;
 
 use std::collections::HashMap;
@@ -41,11 +44,19 @@ use uuid::Uuid;
 use crate::domain::{Campaign, Order, Payment, Product, RateTable, Rejected, Shipment, StockLevel};
 
 pub use backup::{BackupInfo, VerifyError, VerifyReport, verify};
+pub use journal::{
+    JournalError, JournalReport, VerifiedJournal, export_offline as export_journal,
+    verify_offline as verify_journal,
+};
 pub use read::{OutgoingTransfer, Reader};
 pub use tables::PeerOrder;
 
-/// Version of the table layout and record encodings. Opening a file of any other version fails.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the table layout and record encodings. Opening a file of
+/// [`FORMAT_VERSION_UPGRADABLE`] upgrades it; any other version fails.
+pub const FORMAT_VERSION: u32 = 2;
+/// The version before journals (the log's rows were bare envelopes): opening chains and signs
+/// it (`store::journal::upgrade_v1`).
+pub const FORMAT_VERSION_UPGRADABLE: u32 = 1;
 /// The store's file name inside the data dir.
 pub const DB_FILE: &str = "fusion.redb";
 /// Commands waiting for the writer; beyond this, callers wait (backpressure), they are not refused.
@@ -94,6 +105,14 @@ pub enum OpenError {
     },
     #[error("{path} is not a FusionCommerce Edge store: {reason}")]
     Foreign { path: PathBuf, reason: String },
+    #[error(
+        "the journal in {path} is damaged at seq {}: {fault}. `fusion journal verify` shows it; serve it anyway only with --allow-damaged-journal",
+        fault.seq()
+    )]
+    DamagedJournal {
+        path: PathBuf,
+        fault: crate::domain::journal::Fault,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("starting the writer thread")]
@@ -239,6 +258,8 @@ pub struct StoreOptions {
     pub order_hold: Option<std::time::Duration>,
     /// The store this node is a till of: its shared settings are `settings/<store id>`.
     pub store_id: Option<StoreId>,
+    /// Serve a journal that fails verification at start (logged at every start).
+    pub allow_damaged_journal: bool,
 }
 
 /// Default payment hold: long enough for a customer to find their card or come back to the till,
@@ -252,6 +273,7 @@ impl Default for StoreOptions {
             shipping_rates: RateTable::standard(),
             order_hold: Some(ORDER_HOLD_DEFAULT),
             store_id: None,
+            allow_damaged_journal: false,
         }
     }
 }
@@ -283,6 +305,8 @@ struct Shared {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Peers' events refused by a rule (never folded), by rule.
     refusals: fusion_sync::Refusals,
+    /// Signs the journal's head at every commit: the node's identity.
+    journal_key: crate::domain::journal::JournalKey,
 }
 
 impl Store {
@@ -297,8 +321,25 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let node_id = tables::init_or_check(&db, &path)?;
+        let (node_id, version) = tables::init_or_check(&db, &path)?;
         tables::ensure_tables(&db)?;
+        let journal_key = journal_key(data_dir)?;
+        if version == FORMAT_VERSION_UPGRADABLE {
+            let chained = journal::upgrade_v1(&db, &node_id, &journal_key)?;
+            tracing::info!(
+                events = chained,
+                from = version,
+                to = FORMAT_VERSION,
+                "upgraded the store: its log is now a signed journal"
+            );
+        }
+        journal::open(
+            &db,
+            &node_id,
+            &journal_key,
+            options.allow_damaged_journal,
+            &path,
+        )?;
         let tokens = tables::load_grants(&db)?;
         let docs = shared_state::load_docs(&db, node_id.as_str().as_bytes())?;
         let (queue, rx) = mpsc::channel(QUEUE_JOBS_MAX);
@@ -317,6 +358,7 @@ impl Store {
             doc_changes: tokio::sync::broadcast::channel(DOC_ANNOUNCEMENTS).0,
             writer: Mutex::new(None),
             refusals: Default::default(),
+            journal_key,
         });
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -536,6 +578,16 @@ fn lock_docs(docs: &Mutex<DocSet>) -> std::sync::MutexGuard<'_, DocSet> {
 }
 
 /// Reads the last sequence number of the log (0 when empty).
+/// The journal's signing key: the node's sync identity in `data_dir` (created on first use),
+/// so that its public key is the endpoint id peers know it by.
+fn journal_key(data_dir: &Path) -> Result<crate::domain::journal::JournalKey, OpenError> {
+    let secret = fusion_sync::net::load_or_create_identity(data_dir)
+        .map_err(|e| OpenError::Store(StoreError::Storage(e.to_string())))?;
+    Ok(crate::domain::journal::JournalKey::from_secret(
+        &secret.to_bytes(),
+    ))
+}
+
 fn last_seq(events: &impl ReadableTable<u64, &'static [u8]>) -> Result<u64, StoreError> {
     Ok(events.last()?.map(|(k, _)| k.value()).unwrap_or(0))
 }

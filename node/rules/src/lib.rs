@@ -13,6 +13,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod escrow;
 pub mod inventory;
+pub mod journal;
 pub mod orders;
 pub mod payments;
 pub mod shipping;

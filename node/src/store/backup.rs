@@ -55,6 +55,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, ORDERS)?;
     copy(from, to, ORDER_LIST)?;
     copy(from, to, EVENTS)?;
+    copy(from, to, CHECKPOINTS)?;
+    copy(from, to, JOURNAL_KEYS)?;
     copy(from, to, IDEMPOTENCY)?;
     copy(from, to, IDEMPOTENCY_EXPIRY)?;
     copy(from, to, TOKENS)?;
@@ -123,6 +125,12 @@ pub enum VerifyError {
     Open(#[from] OpenError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "store {path} has format version {found}, from before journals: start the node on it once (`fusion node serve`) to upgrade it"
+    )]
+    NeedsUpgrade { path: PathBuf, found: u32 },
+    #[error("the journal is damaged at seq {}: {}", .0.seq(), .0)]
+    Journal(crate::domain::journal::Fault),
     #[error("the log has a gap: seq {found} follows {previous}")]
     Gap { previous: u64, found: u64 },
     #[error("event {seq} is invalid: {reason}")]
@@ -196,9 +204,10 @@ fn projected(db: &Database) -> Result<Vec<(&'static str, Rows)>, StoreError> {
     ])
 }
 
-/// Checks the store in `data_dir`, which no process may have open (stop the node, or verify a
-/// backup).
-pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
+/// Opens the store file in `data_dir` for a check, without creating or upgrading anything.
+pub(super) fn open_offline(
+    data_dir: &Path,
+) -> Result<(Database, fusion_contracts::NodeId), VerifyError> {
     let path = data_dir.join(DB_FILE);
     if !path.exists() {
         return Err(VerifyError::Missing(path));
@@ -207,22 +216,38 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
         path: path.clone(),
         source,
     })?;
-    let node_id = tables::init_or_check(&db, &path)?;
+    let (node_id, found) = tables::init_or_check(&db, &path)?;
+    if found != super::FORMAT_VERSION {
+        return Err(VerifyError::NeedsUpgrade { path, found });
+    }
+    Ok((db, node_id))
+}
+
+/// Checks the store in `data_dir`, which no process may have open (stop the node, or verify a
+/// backup).
+pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
+    let (db, node_id) = open_offline(data_dir)?;
     let mut report = VerifyReport::default();
+    // The journal first: chain, signatures, authority; it names the first bad seq.
+    super::journal::verify_all(&db, &node_id).map_err(|e| match e {
+        super::JournalError::Fault(fault) => VerifyError::Journal(fault),
+        super::JournalError::Store(e) => VerifyError::Store(e),
+    })?;
 
     // The log: 1, 2, 3, … and every envelope valid.
     let read = db.begin_read()?;
     let mut envelopes = Vec::new();
     for entry in read.open_table(EVENTS)?.iter()? {
-        let (seq, bytes) = entry?;
+        let (seq, value) = entry?;
         let seq = seq.value();
+        let (_, bytes) = super::journal::split_entry(value.value())?;
         if seq != report.events + 1 {
             return Err(VerifyError::Gap {
                 previous: report.events,
                 found: seq,
             });
         }
-        let envelope = Envelope::decode(bytes.value()).map_err(|e| VerifyError::BadEvent {
+        let envelope = Envelope::decode(bytes).map_err(|e| VerifyError::BadEvent {
             seq,
             reason: e.to_string(),
         })?;

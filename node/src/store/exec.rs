@@ -27,12 +27,14 @@ use fusion_sync::docs::{DocId, DocSet};
 use redb::{ReadableTable, ReadableTableMetadata};
 use uuid::Uuid;
 
+use super::journal::entry_value;
 use super::tables::{self, IdempotencyRecord, StoredCampaign, Tables, decode, encode, put_product};
 use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
     WriteRequest, held_lines, shared_state,
 };
 use crate::domain::campaigns::{self, Close};
+use crate::domain::journal::entry_hash;
 use crate::domain::{
     CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
     inventory, orders, payments, shipping,
@@ -44,6 +46,8 @@ pub(super) struct Batch {
     node_id: NodeId,
     now: Timestamp,
     pub next_seq: u64,
+    /// The entry hash of the log's last event (the journal's head).
+    pub head: crate::domain::journal::Hash,
     pub events_appended: u64,
     token_changes: Vec<([u8; 32], Option<Grant>)>,
     rates: Arc<RateTable>,
@@ -68,6 +72,7 @@ impl Batch {
             node_id,
             now,
             next_seq: 0,
+            head: crate::domain::journal::GENESIS,
             events_appended: 0,
             token_changes: Vec::new(),
             rates,
@@ -142,8 +147,11 @@ impl Batch {
             .map_err(|e| {
                 StoreError::Invariant(format!("a domain core produced an invalid event: {e}"))
             })?;
+            let bytes = envelope.encode();
+            let hash = entry_hash(&self.head, &self.node_id, envelope.seq, &bytes);
             t.events
-                .insert(envelope.seq, envelope.encode().as_slice())?;
+                .insert(envelope.seq, entry_value(&hash, &bytes).as_slice())?;
+            self.head = hash;
             project(t, &envelope)?;
             self.record_in_docs(t, &envelope.event)?;
             if let Event::OrderPaid(paid) = &envelope.event {

@@ -196,8 +196,9 @@ impl Reader {
         let events = self.txn.open_table(EVENTS)?;
         let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in events.range(after.saturating_add(1)..)?.take(limit) {
-            let (_, bytes) = entry?;
-            let envelope = Envelope::decode(bytes.value()).map_err(|e| StoreError::Corrupt {
+            let (_, value) = entry?;
+            let (_, bytes) = super::journal::split_entry(value.value())?;
+            let envelope = Envelope::decode(bytes).map_err(|e| StoreError::Corrupt {
                 table: "events",
                 reason: e.to_string(),
             })?;
@@ -211,8 +212,8 @@ impl Reader {
         let events = self.txn.open_table(EVENTS)?;
         let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in events.range(from..)?.take(limit) {
-            let (_, bytes) = entry?;
-            out.push(bytes.value().to_vec());
+            let (_, value) = entry?;
+            out.push(super::journal::split_entry(value.value())?.1.to_vec());
         }
         Ok(out)
     }

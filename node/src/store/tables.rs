@@ -17,7 +17,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{FORMAT_VERSION, Grant, OpenError, StoreError, TokenInfo};
+use super::{FORMAT_VERSION, FORMAT_VERSION_UPGRADABLE, Grant, OpenError, StoreError, TokenInfo};
 use crate::domain::payments::CreditAccount;
 use crate::domain::{Campaign, Order, Payment, Product, Reservation, Shipment, StockLevel};
 
@@ -99,8 +99,14 @@ pub(super) const RESERVATIONS: TableDefinition<u128, &[u8]> = TableDefinition::n
 pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
-/// This node's event log: seq → postcard `Envelope`.
+/// This node's event log, its journal: seq → entry hash (32 bytes) ‖ postcard `Envelope`
+/// (`store::journal`).
 pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Seq → the node's ed25519 signature (64 bytes) of its journal's checkpoint at that seq: one
+/// per commit that appended events.
+pub(super) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+/// First seq signed → the public key (32 bytes) that signs the journal from there on.
+pub(super) const JOURNAL_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("journal_keys");
 /// Idempotency key → [`IdempotencyRecord`].
 pub(super) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 /// (stored at ms, key): the keys in expiry order.
@@ -198,8 +204,9 @@ pub(super) fn decode<T: DeserializeOwned>(
 }
 
 /// Creates the tables and records the format version in a new file, or checks the version of
-/// an existing one. Returns the node id.
-pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<NodeId, OpenError> {
+/// an existing one. Returns the node id and the file's format version: this one, or
+/// [`FORMAT_VERSION_UPGRADABLE`] which opening upgrades.
+pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<(NodeId, u32), OpenError> {
     let read = db.begin_read().map_err(StoreError::from)?;
     let existing: Vec<String> = read
         .list_tables()
@@ -208,7 +215,7 @@ pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<NodeId, OpenEr
         .collect();
     if existing.is_empty() {
         drop(read);
-        return Ok(initialize(db)?);
+        return Ok((initialize(db)?, FORMAT_VERSION));
     }
     if !existing.iter().any(|t| t == META.name()) {
         return Err(OpenError::Foreign {
@@ -230,7 +237,7 @@ pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<NodeId, OpenEr
             path: path.to_path_buf(),
             reason: "its format version is unreadable".into(),
         })?;
-    if found != FORMAT_VERSION {
+    if found != FORMAT_VERSION && found != FORMAT_VERSION_UPGRADABLE {
         return Err(OpenError::UnknownFormat {
             path: path.to_path_buf(),
             found,
@@ -247,10 +254,18 @@ pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<NodeId, OpenEr
     let node_id = String::from_utf8(node_id.value().to_vec())
         .ok()
         .and_then(|s| NodeId::new(s).ok());
-    node_id.ok_or_else(|| OpenError::Foreign {
+    let node_id = node_id.ok_or_else(|| OpenError::Foreign {
         path: path.to_path_buf(),
         reason: "its node id is invalid".into(),
-    })
+    })?;
+    Ok((node_id, found))
+}
+
+/// Records this build's format version (after an upgrade), in `txn`.
+pub(super) fn set_format_version(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(META)?
+        .insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+    Ok(())
 }
 
 pub(super) fn initialize(db: &Database) -> Result<NodeId, StoreError> {
@@ -278,6 +293,8 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ORDERS)?;
     txn.open_table(ORDER_LIST)?;
     txn.open_table(EVENTS)?;
+    txn.open_table(CHECKPOINTS)?;
+    txn.open_table(JOURNAL_KEYS)?;
     txn.open_table(IDEMPOTENCY)?;
     txn.open_table(IDEMPOTENCY_EXPIRY)?;
     txn.open_table(TOKENS)?;
@@ -491,6 +508,7 @@ pub(super) struct Tables<'txn> {
     pub orders: Table<'txn, u128, &'static [u8]>,
     pub order_list: Table<'txn, u64, u128>,
     pub events: Table<'txn, u64, &'static [u8]>,
+    pub checkpoints: Table<'txn, u64, &'static [u8]>,
     pub idempotency: Table<'txn, &'static str, &'static [u8]>,
     pub idempotency_expiry: Table<'txn, (i64, &'static str), ()>,
     pub tokens: Table<'txn, &'static [u8; 32], &'static [u8]>,
@@ -531,6 +549,7 @@ impl<'txn> Tables<'txn> {
             orders: txn.open_table(ORDERS)?,
             order_list: txn.open_table(ORDER_LIST)?,
             events: txn.open_table(EVENTS)?,
+            checkpoints: txn.open_table(CHECKPOINTS)?,
             idempotency: txn.open_table(IDEMPOTENCY)?,
             idempotency_expiry: txn.open_table(IDEMPOTENCY_EXPIRY)?,
             tokens: txn.open_table(TOKENS)?,

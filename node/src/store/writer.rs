@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::exec::{self, Batch};
 use super::tables::Tables;
-use super::{Applied, BATCH_JOBS_MAX, Shared, StoreError, WriteRequest, last_seq, shared_state};
+use super::{Applied, BATCH_JOBS_MAX, Shared, StoreError, WriteRequest, shared_state};
 
 /// How often expired idempotency keys are pruned.
 const PRUNE_INTERVAL_MS: i64 = 60_000;
@@ -171,7 +171,9 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let (answers, peer_answers, chunks, docs_changed) = {
         let mut tables = Tables::open(&txn)?;
-        batch.next_seq = last_seq(&tables.events)? + 1;
+        let (last, head) = super::journal::head(&tables.events)?;
+        batch.next_seq = last + 1;
+        batch.head = head;
         let answers = work
             .jobs
             .iter()
@@ -208,6 +210,16 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         }
         if prune {
             exec::prune_idempotency(&mut tables, now)?;
+        }
+        // Every commit that appended events signs the journal's new head.
+        if batch.next_seq - 1 > last {
+            super::journal::sign_head(
+                &mut tables.checkpoints,
+                &shared.journal_key,
+                &shared.node_id,
+                batch.next_seq - 1,
+                batch.head,
+            )?;
         }
         let mut docs = super::lock_docs(&shared.docs);
         let mut docs_changed = std::mem::take(&mut batch.touched_docs);
