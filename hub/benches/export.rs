@@ -88,9 +88,11 @@ async fn run(events: u64, orders: usize) {
     let store_dir = tempfile::tempdir().unwrap();
     let store = Arc::new(HubStore::open(store_dir.path()).unwrap());
     let origin = NodeId::new("bench-till").unwrap();
-    let peer = net::SecretKey::generate().public();
+    let till = net::SecretKey::generate();
+    let journal = fusion_sync::proto::VecLog::new(origin.clone(), net::journal_key(&till));
     for chunk in order_events(&origin, events).chunks(512) {
-        store.store(peer, &origin, chunk.to_vec()).await.unwrap();
+        let batch = journal.append_batch(chunk);
+        store.store(till.public(), batch).await.unwrap();
     }
     let status = Arc::new(ExportStatus::default());
     let started = Instant::now();

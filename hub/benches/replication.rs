@@ -82,17 +82,23 @@ async fn drain(events: u64) -> (Duration, Duration, f64) {
                 origin: origin.clone(),
                 first_seq: 1 + 512 * i as u64,
                 events: chunk.to_vec(),
+                checkpoint: fusion_rules::journal::JournalKey::from_secret(&[0; 32]).sign(
+                    &origin,
+                    512 * (i as u64 + 1),
+                    [0; 32],
+                ),
             })
             .len()
         })
         .sum();
-    let log = Arc::new(VecLog::new(origin.clone()));
+    let till_secret = net::SecretKey::generate();
+    let log = Arc::new(VecLog::new(origin.clone(), net::journal_key(&till_secret)));
     log.extend(encoded);
     let hub = Arc::new(HubStore::open(dir.path()).unwrap());
     let hub_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let till_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+    let till_ep = net::offline_endpoint(till_secret, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let till_id = till_ep.id();

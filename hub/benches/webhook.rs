@@ -67,9 +67,11 @@ async fn run(events: u64, latency_ms: u64, concurrency: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(HubStore::open(dir.path()).unwrap());
     let origin = NodeId::new("bench-till").unwrap();
-    let peer = net::SecretKey::generate().public();
+    let till = net::SecretKey::generate();
+    let journal = fusion_sync::proto::VecLog::new(origin.clone(), net::journal_key(&till));
     for chunk in order_events(&origin, events).chunks(512) {
-        store.store(peer, &origin, chunk.to_vec()).await.unwrap();
+        let batch = journal.append_batch(chunk);
+        store.store(till.public(), batch).await.unwrap();
     }
     let mut subscription = Subscription::new("bench", &url, vec!["*".into()], SECRET.to_vec());
     subscription.concurrency = concurrency;

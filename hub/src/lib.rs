@@ -17,6 +17,7 @@ use fusion_sync::net::{self, Endpoint, Gate};
 use tokio::net::TcpListener;
 
 use fusion_contracts::{NodeId, StoreId};
+use fusion_rules::journal::Checkpoint;
 use fusion_sync::proto::LogSource;
 
 use crate::api::HubState;
@@ -224,6 +225,16 @@ impl LogSource for HubLog {
                 tracing::error!(%error, "cannot read the hub's log");
                 Vec::new()
             })
+    }
+
+    fn checkpoint(&self, origin: &NodeId, seq: u64) -> Option<Checkpoint> {
+        if !self.origins.contains(origin) {
+            return None;
+        }
+        self.store.checkpoint(origin, seq).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the hub's journal");
+            None
+        })
     }
 }
 

@@ -21,6 +21,7 @@ mod docs;
 mod escrow;
 mod fleet;
 mod ingest;
+mod journal;
 mod own_log;
 mod projections;
 mod tables;
@@ -69,6 +70,8 @@ pub struct HubStore {
     clock: Clock,
     /// Tills' events a fold refused (stored, folded into nothing), by rule.
     refusals: Refusals,
+    /// Signs the hub's own journals: its identity.
+    journal_key: fusion_rules::journal::JournalKey,
 }
 
 impl HubStore {
@@ -94,6 +97,10 @@ impl HubStore {
         txn.open_table(TOKENS).map_err(storage)?;
         txn.open_table(ORIGIN_PEERS).map_err(storage)?;
         txn.open_table(HUB_CAMPAIGNS).map_err(storage)?;
+        txn.open_table(JOURNAL_HEADS).map_err(storage)?;
+        txn.open_table(OWN_HASHES).map_err(storage)?;
+        txn.open_table(TILL_CHECKPOINTS).map_err(storage)?;
+        journal::chain_stored_logs(&txn)?;
         let refused = rebuild_projections(&txn)?;
         txn.commit().map_err(storage)?;
         let identity = fusion_sync::net::load_or_create_identity(dir).map_err(storage)?;
@@ -105,6 +112,7 @@ impl HubStore {
         Ok(Self {
             db,
             origin: hub_origin(&identity.public().to_string()),
+            journal_key: fusion_sync::net::journal_key(&identity),
             appended: Default::default(),
             clock,
             refusals,

@@ -109,12 +109,14 @@ async fn enrollment_events_and_revocation_over_http() {
     // Two tills of two stores, enrolled over HTTP, replicate.
     let mut tills = Vec::new();
     for (name, store, events) in [("till-a", "store-1", 37), ("till-b", "store-2", 23)] {
-        let ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        let secret = net::SecretKey::generate();
+        let key = net::journal_key(&secret);
+        let ep = net::offline_endpoint(secret, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let (status, body) = post(json!({ "nodeId": ep.id().to_string(), "storeId": store })).await;
         assert_eq!(status, 201, "{body}");
-        let log = Arc::new(VecLog::new(NodeId::new(name).unwrap()));
+        let log = Arc::new(VecLog::new(NodeId::new(name).unwrap(), key));
         append(&log, events);
         let session = {
             let (ep, log, addr) = (ep.clone(), log.clone(), hub_addr.clone());

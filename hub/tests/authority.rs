@@ -6,7 +6,8 @@
 use fusion_contracts::events::{StockAdjusted, StockReclaimed};
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
 use fusion_hub::store::HubStore;
-use fusion_sync::net::{EndpointId, EventSink, SecretKey};
+use fusion_sync::net::{self, EndpointId, EventSink, SecretKey};
+use fusion_sync::proto::VecLog;
 
 fn envelope(origin: &NodeId, seq: u64, event: Event) -> Envelope {
     Envelope::new(
@@ -36,24 +37,29 @@ fn counted(quantity: u64) -> Event {
 async fn a_till_speaks_only_for_its_own_origin_and_topics() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path()).unwrap();
-    let (a, b): (EndpointId, EndpointId) = (
-        SecretKey::generate().public(),
-        SecretKey::generate().public(),
-    );
+    let (key_a, key_b) = (SecretKey::generate(), SecretKey::generate());
+    let (a, b): (EndpointId, EndpointId) = (key_a.public(), key_b.public());
     hub.enroll(a, "store-1").unwrap();
     hub.enroll(b, "store-1").unwrap();
     let till_a = NodeId::new("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a").unwrap();
     let refused = |rule: &str| hub.refusals().get(rule).copied().unwrap_or(0);
+    // Each endpoint's journal of the origin, signed with its own key.
+    let journal_a = VecLog::new(till_a.clone(), net::journal_key(&key_a));
+    let by_b = VecLog::new(till_a.clone(), net::journal_key(&key_b));
 
     assert_eq!(
-        hub.store(a, &till_a, vec![envelope(&till_a, 1, counted(2))])
-            .await,
+        hub.store(
+            a,
+            journal_a.append_batch(&[envelope(&till_a, 1, counted(2))])
+        )
+        .await,
         Ok(1)
     );
 
     // b speaks for a's origin: refused whole.
+    by_b.append_batch(&[envelope(&till_a, 1, counted(2))]);
     let forged = hub
-        .store(b, &till_a, vec![envelope(&till_a, 2, counted(9))])
+        .store(b, by_b.append_batch(&[envelope(&till_a, 2, counted(9))]))
         .await;
     assert!(forged.is_err(), "{forged:?}");
     assert_eq!(refused("origin_of_another_peer"), 1);
@@ -62,7 +68,14 @@ async fn a_till_speaks_only_for_its_own_origin_and_topics() {
     // a delivers the hub's own origin: refused whole, nothing of it stored.
     let own = hub.origin().clone();
     let forged = hub
-        .store(a, &own, vec![envelope(&own, 1, counted(1))])
+        .store(
+            a,
+            VecLog::new(own.clone(), net::journal_key(&key_a)).append_batch(&[envelope(
+                &own,
+                1,
+                counted(1),
+            )]),
+        )
         .await;
     assert!(forged.is_err(), "{forged:?}");
     assert_eq!(refused("hub_origin_from_till"), 1);
@@ -79,12 +92,12 @@ async fn a_till_speaks_only_for_its_own_origin_and_topics() {
         available: 7,
     }
     .into();
-    let batch = vec![
+    let batch = journal_a.append_batch(&[
         envelope(&till_a, 2, counted(3)),
         envelope(&till_a, 3, reclaim),
         envelope(&till_a, 4, counted(4)),
-    ];
-    let answer = hub.store(a, &till_a, batch).await;
+    ]);
+    let answer = hub.store(a, batch).await;
     assert!(
         answer
             .as_ref()

@@ -28,10 +28,12 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
     tokio::spawn(net::serve(hub_ep, hub.clone(), None, None, gate.clone()));
 
     let till = |name: &'static str| async move {
-        let ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        let secret = net::SecretKey::generate();
+        let key = net::journal_key(&secret);
+        let ep = net::offline_endpoint(secret, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        (ep, Arc::new(VecLog::new(NodeId::new(name).unwrap())))
+        (ep, Arc::new(VecLog::new(NodeId::new(name).unwrap(), key)))
     };
 
     // A stranger: refused before anything is stored.

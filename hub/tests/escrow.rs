@@ -503,7 +503,8 @@ async fn the_hub_shows_each_stores_offline_card_budget() {
 
     let hub_dir = tempfile::tempdir().unwrap();
     let hub = serve_hub(hub_dir.path()).await;
-    let till = net::SecretKey::generate().public();
+    let till_key = net::SecretKey::generate();
+    let till = till_key.public();
     hub.hub.state.store.enroll(till, "store-7").unwrap();
     let origin = NodeId::new("till-7").unwrap();
     let usd = |cents: i64| Decimal::new(cents, 2);
@@ -551,7 +552,11 @@ async fn the_hub_shows_each_stores_offline_card_budget() {
         })
         .collect();
     let store = hub.hub.state.store.clone();
-    assert_eq!(store.store(till, &origin, envelopes).await, Ok(4));
+    let journal = fusion_sync::proto::VecLog::new(origin.clone(), net::journal_key(&till_key));
+    assert_eq!(
+        store.store(till, journal.append_batch(&envelopes)).await,
+        Ok(4)
+    );
     let (status, budget) = hub.api.get("/escrow/budget?store=store-7").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -584,10 +589,8 @@ async fn reclaiming_a_lost_holder_unblocks_a_shared_campaigns_decision() {
 
     let hub_dir = tempfile::tempdir().unwrap();
     let hub = serve_hub(hub_dir.path()).await;
-    let (key_a, key_b) = (
-        net::SecretKey::generate().public(),
-        net::SecretKey::generate().public(),
-    );
+    let (secret_a, secret_b) = (net::SecretKey::generate(), net::SecretKey::generate());
+    let (key_a, key_b) = (secret_a.public(), secret_b.public());
     hub.hub.state.store.enroll(key_a, "store-a").unwrap();
     hub.hub.state.store.enroll(key_b, "store-b").unwrap();
     let (a, b) = (
@@ -678,8 +681,18 @@ async fn reclaiming_a_lost_holder_unblocks_a_shared_campaigns_decision() {
         ],
     );
     let store = hub.hub.state.store.clone();
-    assert_eq!(store.store(key_a, &a, from_a).await, Ok(3));
-    assert_eq!(store.store(key_b, &b, from_b).await, Ok(3));
+    let signed = |secret: &net::SecretKey, origin: &NodeId, envelopes: Vec<Envelope>| {
+        fusion_sync::proto::VecLog::new(origin.clone(), net::journal_key(secret))
+            .append_batch(&envelopes)
+    };
+    assert_eq!(
+        store.store(key_a, signed(&secret_a, &a, from_a)).await,
+        Ok(3)
+    );
+    assert_eq!(
+        store.store(key_b, signed(&secret_b, &b, from_b)).await,
+        Ok(3)
+    );
     let path = format!("/campaigns/{id}/seats");
     let (_, row) = hub.api.get(&path).await;
     assert_eq!(row["decided"], Value::Null, "b's part has not ended: {row}");

@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use fusion_contracts::events::StockAdjusted;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
 use fusion_hub::webhook::Subscription;
-use fusion_sync::net::EventSink;
+use fusion_sync::net::{self, EventSink};
+use fusion_sync::proto::VecLog;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -198,10 +199,12 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
         "A", "FLAKY", "DEAD", "B", "A", "DEAD", "FLAKY", "B", "DEAD", "A",
     ];
     let log = events(&origin, 1, &skus);
+    let till = net::SecretKey::generate();
+    let journal = VecLog::new(origin.clone(), net::journal_key(&till));
     hub.hub
         .state
         .store
-        .store(hub.id, &origin, log.clone())
+        .store(till.public(), journal.append_batch(&log))
         .await
         .unwrap();
 
@@ -282,7 +285,7 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
     hub.hub
         .state
         .store
-        .store(hub.id, &origin, more)
+        .store(till.public(), journal.append_batch(&more))
         .await
         .unwrap();
     wait_for_lag(&hub.api, 0).await;
@@ -323,7 +326,7 @@ async fn retries_back_off_dead_letter_in_key_order_and_retry_delivers() {
     hub.hub
         .state
         .store
-        .store(hub.id, &origin, after)
+        .store(till.public(), journal.append_batch(&after))
         .await
         .unwrap();
     wait_for_lag(&hub.api, 0).await;
@@ -355,12 +358,17 @@ async fn dead_letters_survive_a_restart() {
     let mut sub = subscription(&format!("http://{addr}/hook"));
     sub.max_attempts = 2;
     let origin = NodeId::new("till-webhook-2").unwrap();
+    let till = net::SecretKey::generate();
+    let journal = VecLog::new(origin.clone(), net::journal_key(&till));
     {
         let hub = start_hub(dir.path(), sub.clone()).await;
         hub.hub
             .state
             .store
-            .store(hub.id, &origin, events(&origin, 1, &["A", "B", "A"]))
+            .store(
+                till.public(),
+                journal.append_batch(&events(&origin, 1, &["A", "B", "A"])),
+            )
             .await
             .unwrap();
         wait_for_lag(&hub.api, 0).await;

@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fusion_contracts::{Envelope, NodeId};
+use fusion_contracts::NodeId;
+use fusion_rules::journal::Checkpoint;
 use fusion_sync::docs::{Changed, DocId, DocSet};
 use fusion_sync::net::{self, BoxFuture, DocHost, EndpointId, EventSink, SendStatus};
-use fusion_sync::proto::LogSource;
+use fusion_sync::proto::{Batch, LogSource};
 
 use crate::store::Store;
 
@@ -54,6 +55,16 @@ impl LogSource for StoreLog {
                 Vec::new()
             })
     }
+
+    fn checkpoint(&self, origin: &NodeId, seq: u64) -> Option<Checkpoint> {
+        if origin != self.store.node_id() {
+            return None;
+        }
+        self.store.checkpoint(seq).unwrap_or_else(|error| {
+            tracing::error!(%error, "replication cannot read the journal");
+            None
+        })
+    }
 }
 
 /// The store's documents, for document sessions.
@@ -91,19 +102,15 @@ impl EventSink for PeerLogs {
             .unwrap_or_default()
     }
 
-    fn store<'a>(
-        &'a self,
-        peer: EndpointId,
-        origin: &'a NodeId,
-        envelopes: Vec<Envelope>,
-    ) -> BoxFuture<'a, Result<u64, String>> {
+    fn store(&self, peer: EndpointId, batch: Batch) -> BoxFuture<'_, Result<u64, String>> {
         let deliverer = crate::store::Deliverer {
             endpoint: peer.to_string(),
+            key: *peer.as_bytes(),
             is_hub: self.hub == Some(peer),
         };
         Box::pin(async move {
             self.store
-                .store_peer_events(deliverer, origin.clone(), envelopes)
+                .store_peer_events(deliverer, batch)
                 .await
                 .map_err(|e| e.to_string())?
         })

@@ -79,6 +79,8 @@ pub fn system_clock() -> Clock {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deliverer {
     pub endpoint: String,
+    /// Its public key (the endpoint id's bytes): what its checkpoints must verify under.
+    pub key: [u8; 32],
     pub is_hub: bool,
 }
 
@@ -468,20 +470,34 @@ impl Store {
     pub async fn store_peer_events(
         &self,
         deliverer: Deliverer,
-        origin: NodeId,
-        envelopes: Vec<fusion_contracts::Envelope>,
+        batch: fusion_sync::proto::Batch,
     ) -> Result<Result<u64, String>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(writer::Msg::Peer(writer::PeerJob {
                 deliverer,
-                origin,
-                envelopes,
+                batch,
                 reply,
             }))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// This node's signature of its journal at `seq` (`None` past the head), for a batch
+    /// that ends there.
+    pub fn checkpoint(
+        &self,
+        seq: u64,
+    ) -> Result<Option<crate::domain::journal::Checkpoint>, StoreError> {
+        let Some(hash) = self.read()?.entry_hash(seq)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.shared.journal_key.sign(
+            &self.shared.node_id,
+            seq,
+            hash,
+        )))
     }
 
     /// Peers' events refused by a rule so far (held in their origin's log, never folded), by

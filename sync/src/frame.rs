@@ -3,12 +3,13 @@
 //! allocation, and malformed input is an error, never a panic.
 
 use fusion_contracts::NodeId;
+use fusion_rules::journal::Checkpoint;
 
 use crate::docs::DocId;
 use serde::{Deserialize, Serialize};
 
 /// Version of this frame format; a peer speaking another is refused at the first frame.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame accepted: a full batch of large events (512 × ~2 KiB) fits with room to spare.
 pub const FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Bytes of the length prefix.
@@ -26,11 +27,13 @@ pub enum Frame {
     /// Receiver → sender, first on every connection: resume after these positions.
     Resume { cursors: Vec<Cursor> },
     /// Sender → receiver: consecutive events of one origin, `first_seq`, `first_seq + 1`, …
-    /// (postcard-encoded envelopes, validated by the receiver).
+    /// (postcard-encoded envelopes, validated by the receiver), and the origin's signed
+    /// checkpoint at the last of them (version 2).
     Events {
         origin: NodeId,
         first_seq: u64,
         events: Vec<Vec<u8>>,
+        checkpoint: Checkpoint,
     },
     /// Receiver → sender: every event of `origin` up to `upto` is durably stored.
     Ack { origin: NodeId, upto: u64 },
@@ -143,6 +146,11 @@ mod tests {
                 origin: node("a"),
                 first_seq: 8,
                 events: vec![vec![1, 2, 3], vec![]],
+                checkpoint: fusion_rules::journal::JournalKey::from_secret(&[2; 32]).sign(
+                    &node("a"),
+                    9,
+                    [3; 32],
+                ),
             },
             Frame::Ack {
                 origin: node("a"),
@@ -173,7 +181,7 @@ mod tests {
         );
 
         let body = postcard::to_allocvec(&(
-            2u16,
+            PROTOCOL_VERSION + 1,
             Frame::Ack {
                 origin: node("a"),
                 upto: 1,
@@ -183,10 +191,13 @@ mod tests {
         let mut decoder = Decoder::default();
         decoder.push(&(body.len() as u32).to_le_bytes());
         decoder.push(&body);
-        assert_eq!(decoder.next_frame(), Err(FrameError::UnsupportedVersion(2)));
+        assert_eq!(
+            decoder.next_frame(),
+            Err(FrameError::UnsupportedVersion(PROTOCOL_VERSION + 1))
+        );
 
         let mut decoder = Decoder::default();
-        decoder.push(&[3, 0, 0, 0, 1, 0, 250]);
+        decoder.push(&[3, 0, 0, 0, PROTOCOL_VERSION as u8, 0, 250]);
         assert!(matches!(
             decoder.next_frame(),
             Err(FrameError::Malformed(_))

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fusion_contracts::{Envelope, NodeId};
+use fusion_contracts::NodeId;
 use iroh::RelayMode;
 use iroh::endpoint::{
     Connection, NetReportConfig, PortmapperConfig, RecvStream, SendStream, presets,
@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 use crate::docs::{ChangeHash, Changed, DocId, DocSet, SyncState};
 use crate::frame::{self, Decoder, Frame};
-use crate::proto::{LogSource, Received, Receiver, Sender};
+use crate::proto::{Batch, LogSource, Received, Receiver, Sender};
 
 /// The iroh types callers name (endpoints, addresses, keys), so that no other crate imports iroh.
 pub use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, SecretKey};
@@ -60,6 +60,12 @@ pub enum NetError {
     Protocol(String),
     #[error("storing received events: {0}")]
     Store(String),
+}
+
+/// The key a node (or the hub) signs its journal with: its identity's, so that the journal's
+/// public key is its endpoint id.
+pub fn journal_key(secret: &SecretKey) -> fusion_rules::journal::JournalKey {
+    fusion_rules::journal::JournalKey::from_secret(&secret.to_bytes())
 }
 
 /// The node's (or hub's) identity: created on first use, mode 0600, the same on every start.
@@ -282,14 +288,10 @@ fn check_resume<L: LogSource>(acked: &BTreeMap<NodeId, u64>, log: &L) -> Result<
 pub trait EventSink: Send + Sync {
     /// The durable position of every origin it holds.
     fn positions(&self) -> BTreeMap<NodeId, u64>;
-    /// Stores events durably (ignoring any it already holds, by origin and seq); returns the
-    /// durable position of `origin` afterwards. `peer` is the authenticated sender.
-    fn store<'a>(
-        &'a self,
-        peer: EndpointId,
-        origin: &'a NodeId,
-        envelopes: Vec<Envelope>,
-    ) -> BoxFuture<'a, Result<u64, String>>;
+    /// Stores a batch durably once its chain and checkpoint verify against the key `origin`
+    /// is bound to (ignoring events it already holds, by origin and seq); returns the durable
+    /// position of `batch.origin` afterwards. `peer` is the authenticated sender.
+    fn store(&self, peer: EndpointId, batch: Batch) -> BoxFuture<'_, Result<u64, String>>;
 }
 
 /// Who may replicate to this host, asked from the TLS-authenticated peer id before any data is
@@ -485,13 +487,14 @@ async fn run_receiver<S: EventSink>(
             {
                 Received::Nothing => {}
                 Received::Reply(reply) => write_frames(&mut send, &[reply]).await?,
-                Received::Persist { origin, envelopes } => {
+                Received::Persist(batch) => {
                     if !gate.admits(connection.remote_id()) {
                         connection.close(2u32.into(), b"revoked");
                         return Err(NetError::Protocol("peer is no longer enrolled".into()));
                     }
+                    let origin = batch.origin.clone();
                     let upto = sink
-                        .store(connection.remote_id(), &origin, envelopes)
+                        .store(connection.remote_id(), batch)
                         .await
                         .map_err(NetError::Store)?;
                     write_frames(&mut send, &[receiver.persisted(origin, upto)]).await?;

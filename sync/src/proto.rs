@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use fusion_contracts::{Envelope, NodeId, Timestamp};
+use fusion_rules::journal::{self, Checkpoint, Hash, JournalKey};
 
 use crate::frame::{Cursor, Frame};
 
@@ -24,12 +25,16 @@ pub const WINDOW_EVENTS: u64 = 4 * BATCH_EVENTS_MAX as u64;
 /// event (a frame or an acknowledgement was lost).
 pub const RETRANSMIT_MS: i64 = 1_000;
 
-/// What the sender needs of the local event log.
+/// What the sender needs of the local event log: it sends only its own origins' events, so it
+/// can sign a checkpoint at the end of every batch.
 pub trait LogSource {
     /// The origins the log holds events of, and the last seq of each.
     fn heads(&self) -> Vec<(NodeId, u64)>;
     /// Up to `limit` encoded envelopes of `origin`, starting at `from`.
     fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>>;
+    /// The origin's signature of its journal at `seq` (`None`: it cannot give one, and the
+    /// events are not sent).
+    fn checkpoint(&self, origin: &NodeId, seq: u64) -> Option<Checkpoint>;
 }
 
 impl<T: LogSource + ?Sized> LogSource for Box<T> {
@@ -40,19 +45,26 @@ impl<T: LogSource + ?Sized> LogSource for Box<T> {
     fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
         (**self).read(origin, from, limit)
     }
+
+    fn checkpoint(&self, origin: &NodeId, seq: u64) -> Option<Checkpoint> {
+        (**self).checkpoint(origin, seq)
+    }
 }
 
-/// An in-memory log of one origin, holding encoded envelopes in seq order (seq 1 first): the
-/// sending side of tests, benchmarks and tools that replicate without a node store.
+/// An in-memory journal of one origin: encoded envelopes in seq order (seq 1 first) and their
+/// entry hashes, signed with the origin's key on request. The sending side of tests,
+/// benchmarks and tools that replicate without a node store.
 pub struct VecLog {
     origin: NodeId,
-    events: std::sync::RwLock<Vec<Vec<u8>>>,
+    key: JournalKey,
+    events: std::sync::RwLock<Vec<(Vec<u8>, Hash)>>,
 }
 
 impl VecLog {
-    pub fn new(origin: NodeId) -> Self {
+    pub fn new(origin: NodeId, key: JournalKey) -> Self {
         Self {
             origin,
+            key,
             events: std::sync::RwLock::default(),
         }
     }
@@ -68,13 +80,42 @@ impl VecLog {
 
     /// Appends envelopes encoded in seq order (the caller numbers them from `next_seq`).
     pub fn extend(&self, encoded: impl IntoIterator<Item = Vec<u8>>) {
-        self.events
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(encoded);
+        let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+        for bytes in encoded {
+            let seq = events.len() as u64 + 1;
+            let prev = events.last().map_or(journal::GENESIS, |(_, h)| *h);
+            let hash = journal::entry_hash(&prev, &self.origin, seq, &bytes);
+            events.push((bytes, hash));
+        }
     }
 
-    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<u8>>> {
+    /// Appends `envelopes` (numbered from `next_seq`) and returns them as one signed batch, as
+    /// a receiver would get them.
+    pub fn append_batch(&self, envelopes: &[Envelope]) -> Batch {
+        let from = self.next_seq();
+        self.extend(envelopes.iter().map(Envelope::encode));
+        self.batch(from, envelopes.len())
+            .expect("appended envelopes form a batch")
+    }
+
+    /// Events `from..` (at most `limit`) as a receiver gets them: decoded, with their bytes and
+    /// the signature at the last (tests and tools that store without a session).
+    pub fn batch(&self, from: u64, limit: usize) -> Option<Batch> {
+        let bytes = self.read(&self.origin, from, limit);
+        let last = from + bytes.len().checked_sub(1)? as u64;
+        let envelopes = bytes
+            .iter()
+            .map(|b| Envelope::decode(b).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Batch {
+            origin: self.origin.clone(),
+            envelopes,
+            checkpoint: self.checkpoint(&self.origin, last)?,
+            bytes,
+        })
+    }
+
+    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, Vec<(Vec<u8>, Hash)>> {
         self.events.read().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -93,9 +134,31 @@ impl LogSource for VecLog {
             .iter()
             .skip(skip)
             .take(limit)
-            .cloned()
+            .map(|(bytes, _)| bytes.clone())
             .collect()
     }
+
+    fn checkpoint(&self, origin: &NodeId, seq: u64) -> Option<Checkpoint> {
+        if origin != &self.origin {
+            return None;
+        }
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        let hash = self.read_lock().get(index)?.1;
+        Some(self.key.sign(origin, seq, hash))
+    }
+}
+
+/// A batch of one origin's consecutive events for the host to store, with its proof.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub origin: NodeId,
+    /// Decoded, each in its place (origin and seq checked).
+    pub envelopes: Vec<Envelope>,
+    /// The same events as they came: the bytes the origin's journal hashes, stored as they are.
+    pub bytes: Vec<Vec<u8>>,
+    /// The origin's signature at the last of them; the host checks it and the chain
+    /// (`fusion_rules::journal::check_batch`) before it stores any.
+    pub checkpoint: Checkpoint,
 }
 
 /// A peer broke the protocol; close the connection.
@@ -233,11 +296,16 @@ impl Sender {
                     break;
                 }
                 let first_seq = stream.next;
-                stream.next += events.len() as u64;
+                let last = first_seq + events.len() as u64 - 1;
+                let Some(checkpoint) = log.checkpoint(&origin, last) else {
+                    break;
+                };
+                stream.next = last + 1;
                 frames.push(Frame::Events {
                     origin: origin.clone(),
                     first_seq,
                     events,
+                    checkpoint,
                 });
             }
         }
@@ -274,10 +342,7 @@ pub enum Received {
     /// Nothing to do (a duplicate, or an acknowledgement-only exchange).
     Nothing,
     /// Store these events durably (in order), then call `Receiver::persisted`.
-    Persist {
-        origin: NodeId,
-        envelopes: Vec<Envelope>,
-    },
+    Persist(Batch),
     /// Send this frame back (a `Need` after a gap).
     Reply(Frame),
 }
@@ -316,12 +381,13 @@ impl Receiver {
     }
 
     pub fn on_frame(&mut self, frame: Frame) -> Result<Received, ProtocolError> {
-        let (origin, first_seq, events) = match frame {
+        let (origin, first_seq, events, checkpoint) = match frame {
             Frame::Events {
                 origin,
                 first_seq,
                 events,
-            } => (origin, first_seq, events),
+                checkpoint,
+            } => (origin, first_seq, events, checkpoint),
             Frame::ResumeRequest => return Ok(Received::Reply(self.on_connect())),
             _ => {
                 return Err(ProtocolError::UnexpectedFrame(
@@ -345,6 +411,7 @@ impl Receiver {
             return Ok(Received::Reply(Frame::Ack { origin, upto }));
         }
         let mut envelopes = Vec::with_capacity(events.len() - skip);
+        let total = events.len() as u64;
         for (index, bytes) in events.iter().enumerate().skip(skip) {
             let envelope = Envelope::decode(bytes).map_err(|e| ProtocolError::BadEvent {
                 origin: origin.clone(),
@@ -361,9 +428,14 @@ impl Receiver {
             }
             envelopes.push(envelope);
         }
-        self.accepted
-            .insert(origin.clone(), first_seq + events.len() as u64 - 1);
-        Ok(Received::Persist { origin, envelopes })
+        self.accepted.insert(origin.clone(), first_seq + total - 1);
+        let bytes = events.into_iter().skip(skip).collect();
+        Ok(Received::Persist(Batch {
+            origin,
+            envelopes,
+            bytes,
+            checkpoint,
+        }))
     }
 
     /// The host stored `origin`'s events up to `upto` durably: acknowledge them.
@@ -419,46 +491,50 @@ mod tests {
         .encode()
     }
 
-    struct Log(Vec<Vec<u8>>);
-
-    impl LogSource for Log {
-        fn heads(&self) -> Vec<(NodeId, u64)> {
-            vec![(node(), self.0.len() as u64)]
-        }
-        fn read(&self, _: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
-            self.0
-                .iter()
-                .skip(from as usize - 1)
-                .take(limit)
-                .cloned()
-                .collect()
-        }
+    fn log(n: u64) -> VecLog {
+        let log = VecLog::new(node(), JournalKey::from_secret(&[1; 32]));
+        log.extend((1..=n).map(envelope));
+        log
     }
 
     fn events(first_seq: u64, n: u64) -> Frame {
+        let log = log(first_seq + n);
         Frame::Events {
             origin: node(),
             first_seq,
-            events: (first_seq..first_seq + n).map(envelope).collect(),
+            events: log.read(&node(), first_seq, n as usize),
+            checkpoint: log.checkpoint(&node(), first_seq + n - 1).unwrap(),
         }
+    }
+
+    /// Any checkpoint: the receiver leaves checking it to the host.
+    fn unchecked() -> Checkpoint {
+        JournalKey::from_secret(&[1; 32]).sign(&node(), 1, [0; 32])
     }
 
     #[test]
     fn the_receiver_hands_over_each_event_once_in_order() {
         let mut receiver = Receiver::new(BTreeMap::new());
         assert_eq!(receiver.on_connect(), Frame::Resume { cursors: vec![] });
-        let Received::Persist { envelopes, .. } = receiver.on_frame(events(1, 3)).unwrap() else {
+        let Received::Persist(batch) = receiver.on_frame(events(1, 3)).unwrap() else {
             panic!()
         };
         assert_eq!(
-            envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            batch.envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(),
             [1, 2, 3]
         );
-        // Overlapping: only the new tail.
-        let Received::Persist { envelopes, .. } = receiver.on_frame(events(2, 3)).unwrap() else {
+        assert_eq!(batch.bytes, log(3).read(&node(), 1, 3));
+        assert_eq!(batch.checkpoint.seq, 3);
+        // Overlapping: only the new tail, with the checkpoint at its end.
+        let Received::Persist(batch) = receiver.on_frame(events(2, 3)).unwrap() else {
             panic!()
         };
-        assert_eq!(envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(), [4]);
+        assert_eq!(
+            batch.envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [4]
+        );
+        assert_eq!(batch.bytes, vec![envelope(4)]);
+        assert_eq!(batch.checkpoint.seq, 4);
         // A gap: ask again from where we are.
         assert_eq!(
             receiver.on_frame(events(7, 1)).unwrap(),
@@ -491,6 +567,7 @@ mod tests {
             origin: node(),
             first_seq: 1,
             events: vec![vec![0xff; 8]],
+            checkpoint: unchecked(),
         };
         assert!(matches!(
             receiver.on_frame(garbage),
@@ -500,6 +577,7 @@ mod tests {
             origin: node(),
             first_seq: 1,
             events: vec![envelope(2)],
+            checkpoint: unchecked(),
         };
         assert!(matches!(
             receiver.on_frame(mislabelled),
@@ -510,6 +588,7 @@ mod tests {
             origin: other,
             first_seq: 1,
             events: vec![envelope(1)],
+            checkpoint: unchecked(),
         };
         assert!(matches!(
             receiver.on_frame(foreign),
@@ -519,7 +598,7 @@ mod tests {
 
     #[test]
     fn the_sender_resumes_windows_and_retransmits_after_a_stall() {
-        let log = Log((1..=3000).map(envelope).collect());
+        let log = log(3000);
         let mut sender = Sender::new();
         assert!(
             sender.poll_transmit(&log, T0).is_empty(),
@@ -570,5 +649,34 @@ mod tests {
             Frame::Events { first_seq: 613, .. }
         ));
         assert_eq!(sender.pending(&log), 3000 - 612);
+    }
+
+    #[test]
+    fn every_batch_carries_the_origins_signature_at_its_last_event() {
+        let log = log(700);
+        let mut sender = Sender::new();
+        sender
+            .on_frame(Frame::Resume { cursors: vec![] }, T0)
+            .unwrap();
+        let frames = sender.poll_transmit(&log, T0);
+        assert_eq!(frames.len(), 2);
+        let key = JournalKey::from_secret(&[1; 32]).public();
+        let mut head = (0, journal::GENESIS);
+        for frame in frames {
+            let Frame::Events {
+                first_seq,
+                events,
+                checkpoint,
+                ..
+            } = frame
+            else {
+                panic!()
+            };
+            assert_eq!(first_seq, head.0 + 1);
+            let hashes =
+                journal::check_batch(&node(), head, first_seq, &events, &checkpoint, &key).unwrap();
+            head = (checkpoint.seq, *hashes.last().unwrap());
+        }
+        assert_eq!(head.0, 700);
     }
 }

@@ -14,7 +14,9 @@ use fusion_contracts::events::StockAdjusted;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
 
 use crate::frame::{self, Decoder, Frame};
-use crate::proto::{LogSource, Received, Receiver, Sender};
+use fusion_rules::journal::{self, Hash, JournalKey};
+
+use crate::proto::{Batch, LogSource, Received, Receiver, Sender, VecLog};
 
 /// SplitMix64: a small, deterministic generator, so a seed replays the same run anywhere.
 pub struct Rng(u64);
@@ -70,38 +72,18 @@ impl Faults {
     };
 }
 
-/// One origin's log, as the sender reads it.
-struct NodeLog {
-    origin: NodeId,
-    events: Vec<Vec<u8>>,
-}
-
-impl LogSource for NodeLog {
-    fn heads(&self) -> Vec<(NodeId, u64)> {
-        vec![(self.origin.clone(), self.events.len() as u64)]
-    }
-
-    fn read(&self, _origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
-        let start = (from - 1) as usize;
-        self.events
-            .iter()
-            .skip(start)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-}
-
 /// A node, its link to the hub, and the hub's receiver for that link.
 struct Link {
-    log: NodeLog,
+    /// The node's journal (signed with its own key).
+    log: VecLog,
+    key: [u8; 32],
     sender: Sender,
     receiver: Receiver,
     connected: bool,
     to_hub: Vec<Vec<u8>>,
     to_node: Vec<Vec<u8>>,
     /// Handed to the hub's host, not yet durable.
-    unpersisted: Vec<Envelope>,
+    unpersisted: Vec<Batch>,
 }
 
 pub struct Simulation {
@@ -109,8 +91,9 @@ pub struct Simulation {
     faults: Faults,
     now_ms: i64,
     links: Vec<Link>,
-    /// The hub's durable log, per origin.
+    /// The hub's durable log, per origin, and the entry hash of its last event.
     hub: BTreeMap<NodeId, Vec<Envelope>>,
+    heads: BTreeMap<NodeId, Hash>,
     /// How much of each hub log `check` has already compared (stored events never change).
     verified: BTreeMap<NodeId, usize>,
     pub steps: u64,
@@ -174,11 +157,10 @@ impl Simulation {
                 let origin = NodeId::new(format!("node-{i}")).expect("valid");
                 let mut receiver = Receiver::new(BTreeMap::new());
                 let resume = frame::encode(&receiver.on_connect());
+                let key = JournalKey::from_secret(&[i as u8 + 1; 32]);
                 Link {
-                    log: NodeLog {
-                        origin,
-                        events: Vec::new(),
-                    },
+                    key: key.public(),
+                    log: VecLog::new(origin, key),
                     sender: Sender::new(),
                     receiver,
                     connected: true,
@@ -194,6 +176,7 @@ impl Simulation {
             now_ms: 0,
             links,
             hub: BTreeMap::new(),
+            heads: BTreeMap::new(),
             verified: BTreeMap::new(),
             steps: 0,
         }
@@ -225,10 +208,9 @@ impl Simulation {
         match self.rng.below(8) {
             0 if appending => {
                 let link = &mut self.links[i];
-                let seq = link.log.events.len() as u64 + 1;
+                let seq = link.log.next_seq();
                 link.log
-                    .events
-                    .push(event(&link.log.origin, seq, self.now_ms));
+                    .extend([event(link.log.origin(), seq, self.now_ms)]);
             }
             1 => {
                 let link = &mut self.links[i];
@@ -247,7 +229,7 @@ impl Simulation {
                         .map_err(|e| format!("hub refused a frame: {e}"))?
                     {
                         Received::Nothing => {}
-                        Received::Persist { envelopes, .. } => link.unpersisted.extend(envelopes),
+                        Received::Persist(batch) => link.unpersisted.push(batch),
                         Received::Reply(reply) => link.to_node.push(frame::encode(&reply)),
                     }
                 }
@@ -256,21 +238,30 @@ impl Simulation {
                 // The hub's host stores what it was handed, then acknowledges.
                 let link = &mut self.links[i];
                 if !link.unpersisted.is_empty() {
-                    let origin = link.log.origin.clone();
+                    let origin = link.log.origin().clone();
                     let stored = self.hub.entry(origin.clone()).or_default();
+                    let head = self.heads.entry(origin.clone()).or_insert(journal::GENESIS);
                     // Stored by (origin, seq): a duplicate (handed again after a reconnect while
-                    // the first copy was still being stored) is ignored; a gap is a bug.
-                    for envelope in link.unpersisted.drain(..) {
-                        let next = stored.len() as u64 + 1;
-                        if envelope.seq > next {
-                            return Err(format!(
-                                "hub handed seq {} of {origin} after {}",
-                                envelope.seq,
-                                stored.len()
-                            ));
-                        }
-                        if envelope.seq == next {
-                            stored.push(envelope);
+                    // the first copy was still being stored) is skipped; a gap is a bug. Each
+                    // batch must chain from the held head to the origin's signature, whatever
+                    // the network did to the frames.
+                    for batch in link.unpersisted.drain(..) {
+                        let first = batch.envelopes[0].seq;
+                        let hashes = journal::check_batch(
+                            &origin,
+                            (stored.len() as u64, *head),
+                            first,
+                            &batch.bytes,
+                            &batch.checkpoint,
+                            &link.key,
+                        )
+                        .map_err(|e| {
+                            format!("hub handed a batch of {origin} it cannot verify: {e}")
+                        })?;
+                        let new = batch.envelopes.len() - hashes.len();
+                        stored.extend(batch.envelopes.into_iter().skip(new));
+                        if let Some(last) = hashes.last() {
+                            *head = *last;
                         }
                     }
                     let ack = link.receiver.persisted(origin, stored.len() as u64);
@@ -308,7 +299,7 @@ impl Simulation {
                     link.receiver = Receiver::new(
                         positions
                             .into_iter()
-                            .filter(|(o, _)| *o == link.log.origin)
+                            .filter(|(o, _)| o == link.log.origin())
                             .collect(),
                     );
                 } else {
@@ -325,25 +316,24 @@ impl Simulation {
     /// The hub's log of every origin is an exact prefix of the origin's log.
     fn check(&mut self) -> Result<(), String> {
         for link in &self.links {
-            let stored = self
-                .hub
-                .get(&link.log.origin)
-                .map_or(&[][..], Vec::as_slice);
-            if stored.len() > link.log.events.len() {
+            let origin = link.log.origin();
+            let written = link.log.next_seq() - 1;
+            let stored = self.hub.get(origin).map_or(&[][..], Vec::as_slice);
+            if stored.len() as u64 > written {
                 return Err(format!(
-                    "hub holds {} events of {}, which wrote {}",
+                    "hub holds {} events of {origin}, which wrote {written}",
                     stored.len(),
-                    link.log.origin,
-                    link.log.events.len()
                 ));
             }
-            let verified = self.verified.entry(link.log.origin.clone()).or_insert(0);
-            for (k, envelope) in stored.iter().enumerate().skip(*verified) {
-                if envelope.encode() != link.log.events[k] {
+            let verified = self.verified.entry(origin.clone()).or_insert(0);
+            let theirs = link
+                .log
+                .read(origin, *verified as u64 + 1, stored.len() - *verified);
+            for (k, (envelope, bytes)) in stored[*verified..].iter().zip(theirs).enumerate() {
+                if envelope.encode() != bytes {
                     return Err(format!(
-                        "hub's event {} of {} differs from the origin's",
-                        k + 1,
-                        link.log.origin
+                        "hub's event {} of {origin} differs from the origin's",
+                        *verified + k + 1,
                     ));
                 }
             }
@@ -372,8 +362,8 @@ impl Simulation {
             .map(|l| {
                 format!(
                     "{} wrote {}, connected {}, in flight {}/{}, unpersisted {}, sender {:?}, receiver {:?}",
-                    l.log.origin,
-                    l.log.events.len(),
+                    l.log.origin(),
+                    l.log.next_seq() - 1,
                     l.connected,
                     l.to_hub.len(),
                     l.to_node.len(),
@@ -391,13 +381,16 @@ impl Simulation {
     }
 
     pub fn converged(&self) -> bool {
-        self.links
-            .iter()
-            .all(|l| self.hub.get(&l.log.origin).map_or(0, Vec::len) == l.log.events.len())
+        self.links.iter().all(|l| {
+            self.hub.get(l.log.origin()).map_or(0, Vec::len) as u64 == l.log.next_seq() - 1
+        })
     }
 
     pub fn events_written(&self) -> usize {
-        self.links.iter().map(|l| l.log.events.len()).sum()
+        self.links
+            .iter()
+            .map(|l| (l.log.next_seq() - 1) as usize)
+            .sum()
     }
 }
 

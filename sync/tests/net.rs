@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use fusion_contracts::events::StockAdjusted;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
+use fusion_rules::journal::{self, Hash};
 use fusion_sync::net::{self, EventSink};
-use fusion_sync::proto::{LogSource, VecLog};
+use fusion_sync::proto::{Batch, LogSource, VecLog};
 use tokio::sync::Notify;
 
 /// Appends `n` stock adjustments to `log`, numbered on from its last seq.
@@ -37,9 +38,11 @@ fn append(log: &VecLog, n: u64) {
     }));
 }
 
+/// A receiving host that stores a batch only if it chains from the head it holds to a
+/// checkpoint signed by the sending endpoint's key, as the node and the hub do.
 #[derive(Default)]
 struct Hub {
-    logs: Mutex<BTreeMap<NodeId, Vec<Envelope>>>,
+    logs: Mutex<BTreeMap<NodeId, (Vec<Envelope>, Hash)>>,
 }
 
 impl EventSink for Hub {
@@ -48,31 +51,37 @@ impl EventSink for Hub {
             .lock()
             .unwrap()
             .iter()
-            .map(|(o, l)| (o.clone(), l.len() as u64))
+            .map(|(o, (l, _))| (o.clone(), l.len() as u64))
             .collect()
     }
-    fn store<'a>(
-        &'a self,
-        _: net::EndpointId,
-        origin: &'a NodeId,
-        envelopes: Vec<Envelope>,
-    ) -> net::BoxFuture<'a, Result<u64, String>> {
-        Box::pin(std::future::ready(self.store_now(origin, envelopes)))
+    fn store(
+        &self,
+        peer: net::EndpointId,
+        batch: Batch,
+    ) -> net::BoxFuture<'_, Result<u64, String>> {
+        Box::pin(std::future::ready(self.store_now(peer.as_bytes(), batch)))
     }
 }
 
 impl Hub {
-    fn store_now(&self, origin: &NodeId, envelopes: Vec<Envelope>) -> Result<u64, String> {
+    fn store_now(&self, key: &[u8; 32], batch: Batch) -> Result<u64, String> {
         let mut logs = self.logs.lock().unwrap();
-        let log = logs.entry(origin.clone()).or_default();
-        for envelope in envelopes {
-            let next = log.len() as u64 + 1;
-            if envelope.seq > next {
-                return Err(format!("gap: {} after {}", envelope.seq, log.len()));
-            }
-            if envelope.seq == next {
-                log.push(envelope);
-            }
+        let (log, head) = logs
+            .entry(batch.origin.clone())
+            .or_insert((Vec::new(), journal::GENESIS));
+        let hashes = journal::check_batch(
+            &batch.origin,
+            (log.len() as u64, *head),
+            batch.envelopes[0].seq,
+            &batch.bytes,
+            &batch.checkpoint,
+            key,
+        )
+        .map_err(|e| e.to_string())?;
+        let skip = batch.envelopes.len() - hashes.len();
+        log.extend(batch.envelopes.into_iter().skip(skip));
+        if let Some(last) = hashes.last() {
+            *head = *last;
         }
         Ok(log.len() as u64)
     }
@@ -80,7 +89,11 @@ impl Hub {
 
 impl Hub {
     fn count(&self, origin: &NodeId) -> usize {
-        self.logs.lock().unwrap().get(origin).map_or(0, Vec::len)
+        self.logs
+            .lock()
+            .unwrap()
+            .get(origin)
+            .map_or(0, |(l, _)| l.len())
     }
 }
 
@@ -108,8 +121,9 @@ async fn a_configured_relay_that_is_down_leaves_direct_sync_working() {
     )
     .await
     .unwrap();
+    let till_secret = net::SecretKey::generate();
     let till_ep = net::sync_endpoint(
-        net::SecretKey::generate(),
+        till_secret.clone(),
         "127.0.0.1:0".parse().unwrap(),
         Some(dead_relay.clone()),
     )
@@ -127,7 +141,7 @@ async fn a_configured_relay_that_is_down_leaves_direct_sync_working() {
     let hub_addr =
         net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]).with_relay_url(dead_relay);
     let origin = NodeId::new("till-r").unwrap();
-    let log = Arc::new(VecLog::new(origin.clone()));
+    let log = Arc::new(VecLog::new(origin.clone(), net::journal_key(&till_secret)));
     append(&log, 100);
     let session = {
         let log = log.clone();
@@ -165,7 +179,8 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let hub_ep = net::offline_endpoint(hub_key, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let till_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+    let till_secret = net::SecretKey::generate();
+    let till_ep = net::offline_endpoint(till_secret.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let till_id = till_ep.id();
@@ -175,7 +190,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     let hub_addr = net::peer_addr(hub_ep.id(), hub_ep.bound_sockets()[0]);
 
     let origin = NodeId::new("till-1").unwrap();
-    let log = Arc::new(VecLog::new(origin.clone()));
+    let log = Arc::new(VecLog::new(origin.clone(), net::journal_key(&till_secret)));
     append(&log, 10_000);
     let appended = Arc::new(Notify::new());
 
@@ -234,7 +249,7 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     );
     {
         let logs = hub.logs.lock().unwrap();
-        let stored = &logs[&origin];
+        let stored = &logs[&origin].0;
         assert_eq!(stored.len(), 12_000);
         assert!(
             stored
@@ -256,11 +271,15 @@ async fn events_replicate_exactly_once_and_resume_after_a_cut() {
     );
 
     // A peer that is not enrolled is refused before anything is stored.
+    let stranger_secret = net::SecretKey::generate();
     let stranger_ep =
-        net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+        net::offline_endpoint(stranger_secret.clone(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-    let stranger_log = VecLog::new(NodeId::new("stranger").unwrap());
+    let stranger_log = VecLog::new(
+        NodeId::new("stranger").unwrap(),
+        net::journal_key(&stranger_secret),
+    );
     append(&stranger_log, 10);
     let refused = tokio::time::timeout(
         Duration::from_secs(20),
@@ -288,20 +307,17 @@ async fn a_log_behind_the_receiver_refuses_to_sync() {
     let hub_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let till_ep = net::offline_endpoint(net::SecretKey::generate(), "127.0.0.1:0".parse().unwrap())
+    let till_secret = net::SecretKey::generate();
+    let till_ep = net::offline_endpoint(till_secret.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let till_id = till_ep.id();
     let origin = NodeId::new("till-restored").unwrap();
     let hub = Arc::new(Hub::default());
-    let full = VecLog::new(origin.clone());
+    let full = VecLog::new(origin.clone(), net::journal_key(&till_secret));
     append(&full, 100);
-    let envelopes: Vec<Envelope> = full
-        .read(&origin, 1, 100)
-        .iter()
-        .map(|b| Envelope::decode(b).unwrap())
-        .collect();
-    hub.store_now(&origin, envelopes).unwrap();
+    hub.store_now(till_id.as_bytes(), full.batch(1, 100).unwrap())
+        .unwrap();
     tokio::spawn(net::serve(
         hub_ep.clone(),
         hub.clone(),
@@ -309,7 +325,7 @@ async fn a_log_behind_the_receiver_refuses_to_sync() {
         None,
         net::Gate::new(move |peer| peer == till_id),
     ));
-    let restored = VecLog::new(origin.clone());
+    let restored = VecLog::new(origin.clone(), net::journal_key(&till_secret));
     append(&restored, 50);
     let result = tokio::time::timeout(
         Duration::from_secs(10),

@@ -11,7 +11,9 @@ use fusion_rules::Refused;
 use fusion_rules::authority::{self, OriginKind};
 use fusion_rules::campaigns::SharedCampaign;
 use fusion_rules::inventory;
+use fusion_rules::journal;
 use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
+use fusion_sync::proto::Batch;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::own_log::OwnLog;
@@ -66,15 +68,8 @@ impl EventSink for HubStore {
         read().unwrap_or_default()
     }
 
-    fn store<'a>(
-        &'a self,
-        peer: EndpointId,
-        origin: &'a NodeId,
-        envelopes: Vec<Envelope>,
-    ) -> BoxFuture<'a, Result<u64, String>> {
-        Box::pin(std::future::ready(
-            self.store_events(peer, origin, envelopes),
-        ))
+    fn store(&self, peer: EndpointId, batch: Batch) -> BoxFuture<'_, Result<u64, String>> {
+        Box::pin(std::future::ready(self.store_events(peer, batch)))
     }
 }
 
@@ -125,12 +120,8 @@ impl HubStore {
     /// Stores a batch of one origin's events in one durable transaction; see [`EventSink::store`].
     /// Transfers addressed to one of the hub's holders are taken in in the same transaction, so
     /// each is taken in once and never lost.
-    pub(super) fn store_events(
-        &self,
-        peer: EndpointId,
-        origin: &NodeId,
-        envelopes: Vec<Envelope>,
-    ) -> Result<u64, String> {
+    pub(super) fn store_events(&self, peer: EndpointId, batch: Batch) -> Result<u64, String> {
+        let origin = &batch.origin;
         // A till speaks only for till origins: the hub's own origins are the hub's.
         if let Err(refused) = authority::deliverer_may_send(origin, false) {
             return Err(self.unauthorized(peer, origin, 0, &refused));
@@ -182,34 +173,53 @@ impl HubStore {
                 .get(origin.as_str())
                 .map_err(|e| e.to_string())?
                 .map_or(0, |v| v.value());
-            for envelope in envelopes {
-                if envelope.seq <= position {
-                    continue; // already stored: duplicates are ignored by (origin, seq)
-                }
-                if envelope.seq != position + 1 {
-                    return Err(format!(
-                        "gap in {origin}: {} after {position}",
-                        envelope.seq
-                    ));
-                }
+            let mut head =
+                super::journal::head(&own.heads, origin.as_str()).map_err(|e| e.to_string())?;
+            // Nothing is stored unless the batch chains from the head held to a checkpoint
+            // signed by the till's key: the endpoint the origin is bound to. Events already
+            // stored are skipped.
+            let Some(first) = batch.envelopes.first().map(|e| e.seq) else {
+                return Ok(position);
+            };
+            let hashes = match journal::check_batch(
+                origin,
+                (position, head),
+                first,
+                &batch.bytes,
+                &batch.checkpoint,
+                peer.as_bytes(),
+            ) {
+                Ok(hashes) => hashes,
+                Err(fault) => return Err(self.unverified(peer, origin, &fault)),
+            };
+            let skip = batch.envelopes.len() - hashes.len();
+            let mut kept_all = true;
+            for ((envelope, bytes), hash) in batch.envelopes[skip..]
+                .iter()
+                .zip(&batch.bytes[skip..])
+                .zip(&hashes)
+            {
                 // An event its origin may not write is never stored: the batch ends before it
                 // (what came before is kept), and the origin's log cannot grow past it.
                 if let Err(refused) = authority::may_write(OriginKind::Till, &envelope.event) {
                     unauthorized = Some(self.unauthorized(peer, origin, envelope.seq, &refused));
+                    kept_all = false;
                     break;
                 }
+                // As it came: the bytes the till's journal hashes.
                 own.fleet
-                    .insert(
-                        (origin.as_str(), envelope.seq),
-                        envelope.encode().as_slice(),
-                    )
+                    .insert((origin.as_str(), envelope.seq), bytes.as_slice())
                     .map_err(|e| e.to_string())?;
-                let folded = project(&mut own.projections, origin.as_str(), &envelope)
+                let folded = project(&mut own.projections, origin.as_str(), envelope)
                     .map_err(|e| e.to_string())?;
                 position = envelope.seq;
+                head = *hash;
                 // Recorded now, so the receipt below comes after it in the hub's log.
                 own.positions
                     .insert(origin.as_str(), position)
+                    .map_err(|e| e.to_string())?;
+                own.heads
+                    .insert(origin.as_str(), &head)
                     .map_err(|e| e.to_string())?;
                 if let Err(refused) = folded {
                     // Held in the origin's log (a gapless replica of its journal, exported as
@@ -220,11 +230,23 @@ impl HubStore {
                 if let (Event::StockTransferred(t), Some(store)) = (&envelope.event, &store) {
                     let holder = self.holder(store);
                     if t.to == holder {
-                        self.take_in(&mut own, &holder, store, origin, &envelope, t)
+                        self.take_in(&mut own, &holder, store, origin, envelope, t)
                             .map_err(|e| e.to_string())?;
                     }
                 }
-                self.follow_seats(&mut own, origin, &envelope)
+                self.follow_seats(&mut own, origin, envelope)
+                    .map_err(|e| e.to_string())?;
+            }
+            if kept_all && !hashes.is_empty() {
+                // The till's signature over all it sent: its journal is proven up to there.
+                txn.open_table(TILL_CHECKPOINTS)
+                    .map_err(|e| e.to_string())?
+                    .insert(
+                        origin.as_str(),
+                        postcard::to_allocvec(&batch.checkpoint)
+                            .map_err(|e| e.to_string())?
+                            .as_slice(),
+                    )
                     .map_err(|e| e.to_string())?;
             }
             position
@@ -235,6 +257,14 @@ impl HubStore {
             Some(refusal) => Err(refusal),
             None => Ok(position),
         }
+    }
+
+    /// Counts and logs a batch whose chain or signature does not verify; the answer for the
+    /// session. Nothing of it is stored.
+    fn unverified(&self, peer: EndpointId, origin: &NodeId, fault: &journal::Fault) -> String {
+        self.refusals.count(fault.rule());
+        tracing::warn!(%peer, %origin, seq = fault.seq(), %fault, "a till's batch does not verify");
+        format!("refused: {fault}")
     }
 
     /// Counts and logs a batch refused by the authority rules; the answer for the session.

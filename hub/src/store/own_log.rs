@@ -19,6 +19,9 @@ pub(super) struct OwnLog<'t> {
     pub(super) campaigns: redb::Table<'t, u128, &'static [u8]>,
     pub(super) fleet: redb::Table<'t, (&'static str, u64), &'static [u8]>,
     pub(super) positions: redb::Table<'t, &'static str, u64>,
+    /// Every origin's journal head as held (`journal::head`).
+    pub(super) heads: redb::Table<'t, &'static str, &'static [u8; 32]>,
+    own_hashes: redb::Table<'t, (&'static str, u64), &'static [u8; 32]>,
     pub(super) stores: redb::Table<'t, &'static str, &'static str>,
     pub(super) projections: Projections<'t>,
 }
@@ -33,6 +36,8 @@ impl<'t> OwnLog<'t> {
             campaigns: txn.open_table(HUB_CAMPAIGNS)?,
             fleet: txn.open_table(FLEET_EVENTS)?,
             positions: txn.open_table(POSITIONS)?,
+            heads: txn.open_table(JOURNAL_HEADS)?,
+            own_hashes: txn.open_table(OWN_HASHES)?,
             stores: txn.open_table(ORIGIN_STORES)?,
             projections: Projections::open(txn)?,
         })
@@ -64,8 +69,15 @@ impl<'t> OwnLog<'t> {
             event,
         )
         .map_err(storage)?;
+        let bytes = envelope.encode();
+        let prev = super::journal::head(&self.heads, origin.as_str())?;
+        let hash = fusion_rules::journal::entry_hash(&prev, origin, seq, &bytes);
         self.fleet
-            .insert((origin.as_str(), seq), envelope.encode().as_slice())
+            .insert((origin.as_str(), seq), bytes.as_slice())
+            .map_err(storage)?;
+        self.heads.insert(origin.as_str(), &hash).map_err(storage)?;
+        self.own_hashes
+            .insert((origin.as_str(), seq), &hash)
             .map_err(storage)?;
         self.positions
             .insert(origin.as_str(), seq)

@@ -85,7 +85,22 @@ pub(super) const ORIGIN_PEERS: TableDefinition<&str, &str> = TableDefinition::ne
 pub(super) const HUB_CAMPAIGNS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("hub_campaigns");
 
-/// `projections` → the version the projection tables were built with.
+/// Origin → the entry hash of its event at `positions` (its journal's head as held): a till's
+/// next batch must chain from it (`fusion_rules::journal`).
+pub(super) const JOURNAL_HEADS: TableDefinition<&str, &[u8; 32]> =
+    TableDefinition::new("journal_heads");
+
+/// (origin, seq) → entry hash of each of the hub's own events (its origin and holders), so
+/// that it signs a batch of them ending anywhere.
+pub(super) const OWN_HASHES: TableDefinition<(&str, u64), &[u8; 32]> =
+    TableDefinition::new("own_hashes");
+
+/// Till origin → postcard `Checkpoint`: the latest of its signatures the hub verified.
+pub(super) const TILL_CHECKPOINTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("till_checkpoints");
+
+/// `projections` → the version the projection tables were built with; `journal` → 1 once the
+/// heads of logs stored before journals were computed.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.

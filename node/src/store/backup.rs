@@ -76,6 +76,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, DOCS)?;
     copy(from, to, PEER_EVENTS)?;
     copy(from, to, PEER_POSITIONS)?;
+    copy(from, to, PEER_HEADS)?;
     copy(from, to, PEER_ORDERS)?;
     copy(from, to, TRANSFERS_OUT)?;
     copy(from, to, PEER_RECEIPTS)?;

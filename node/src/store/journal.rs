@@ -12,7 +12,7 @@ use std::io::Write;
 use fusion_contracts::{Envelope, NodeId};
 use redb::{Database, ReadableDatabase, ReadableTable, Table};
 
-use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META};
+use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META, PEER_EVENTS, PEER_HEADS};
 use super::{OpenError, StoreError};
 use crate::domain::journal::{self, Checkpoint, Fault, Hash, JournalKey, Verifier};
 
@@ -297,10 +297,36 @@ pub(super) fn upgrade_v1(
         }
         let mut keys = txn.open_table(JOURNAL_KEYS)?;
         keys.insert(1, key.public().as_slice())?;
+        chain_peer_logs(&txn)?;
         super::tables::set_format_version(&txn)?;
     }
     txn.commit()?;
     Ok(chained)
+}
+
+/// The head of every other origin's log this node holds, chained from its stored events
+/// (postcard encodes a value one way only, so re-encoded events hash as their origin hashed
+/// them).
+fn chain_peer_logs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let events = txn.open_table(PEER_EVENTS)?;
+    let mut heads = txn.open_table(PEER_HEADS)?;
+    let mut current: Option<(String, Hash)> = None;
+    for row in events.iter()? {
+        let (key, envelope) = row?;
+        let (origin, seq) = key.value();
+        let prev = match &current {
+            Some((o, h)) if o == origin => *h,
+            _ => journal::GENESIS,
+        };
+        let id = NodeId::new(origin).map_err(|e| StoreError::Corrupt {
+            table: "peer_events",
+            reason: e.to_string(),
+        })?;
+        let hash = journal::entry_hash(&prev, &id, seq, envelope.value());
+        current = Some((origin.to_string(), hash));
+        heads.insert(origin, &hash)?;
+    }
+    Ok(())
 }
 
 /// One line of an export per event (`docs/JOURNAL.md`).

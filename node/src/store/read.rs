@@ -218,6 +218,14 @@ impl Reader {
         Ok(out)
     }
 
+    /// The entry hash of this node's event at `seq`, if it exists.
+    pub fn entry_hash(&self, seq: u64) -> Result<Option<crate::domain::journal::Hash>, StoreError> {
+        match self.txn.open_table(EVENTS)?.get(seq)? {
+            Some(value) => Ok(Some(super::journal::split_entry(value.value())?.0)),
+            None => Ok(None),
+        }
+    }
+
     /// Position of the newest event (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         last_seq(&self.txn.open_table(EVENTS)?)

@@ -14,7 +14,9 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tables::{self, DOCS, PeerOrder, Tables, decode, encode, put_product};
 use super::{Command, Deliverer, StoreError};
+use crate::domain::journal;
 use crate::domain::{StockLevel, authority, inventory, orders};
+use fusion_sync::proto::Batch;
 
 /// Loads every stored document; `actor` is this node's stable automerge actor.
 pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
@@ -176,11 +178,11 @@ pub(super) fn store_peer_events(
     t: &mut Tables,
     own: &NodeId,
     deliverer: &Deliverer,
-    origin: &NodeId,
-    envelopes: &[Envelope],
+    batch: &Batch,
     follow_ups: &mut Vec<FollowUp>,
     refusals: &fusion_sync::Refusals,
 ) -> Result<Result<u64, String>, StoreError> {
+    let origin = &batch.origin;
     if origin == own {
         return Ok(Err("a peer sent this node's own events back".into()));
     }
@@ -219,37 +221,56 @@ pub(super) fn store_peer_events(
         .peer_positions
         .get(origin.as_str())?
         .map_or(0, |v| v.value());
+    let mut head = match t.peer_heads.get(origin.as_str())? {
+        Some(hash) => *hash.value(),
+        None if position == 0 => journal::GENESIS,
+        None => {
+            return Err(StoreError::Corrupt {
+                table: "peer_heads",
+                reason: format!("{origin} is held up to seq {position} without its hash"),
+            });
+        }
+    };
+    // Nothing is stored unless the batch chains from what is held to the origin's signature:
+    // a till's events signed by its own key (the deliverer it is bound to), the hub's by the
+    // hub's.
+    let Some(first) = batch.envelopes.first().map(|e| e.seq) else {
+        return Ok(Ok(position));
+    };
+    let hashes = match journal::check_batch(
+        origin,
+        (position, head),
+        first,
+        &batch.bytes,
+        &batch.checkpoint,
+        &deliverer.key,
+    ) {
+        Ok(hashes) => hashes,
+        Err(fault) => {
+            refusals.count(fault.rule());
+            metrics::counter!("fusion_events_refused_total", "rule" => fault.rule()).increment(1);
+            tracing::warn!(peer = %deliverer.endpoint, %origin, seq = fault.seq(), %fault, "a peer's batch does not verify");
+            return Ok(Err(format!("refused: {fault}")));
+        }
+    };
+    let skip = batch.envelopes.len() - hashes.len();
+    let new = batch.envelopes[skip..]
+        .iter()
+        .zip(&batch.bytes[skip..])
+        .zip(&hashes);
     // Why the batch stops early; what came before it is kept (and its position recorded, so a
     // resend never folds it twice).
     let mut stopped = None;
-    for envelope in envelopes {
-        if envelope.origin != *origin {
-            stopped = Some(format!(
-                "event of {} in a batch of {origin}",
-                envelope.origin
-            ));
-            break;
-        }
-        if envelope.seq <= position {
-            continue;
-        }
-        if envelope.seq != position + 1 {
-            stopped = Some(format!(
-                "gap: {origin} seq {} after {position}",
-                envelope.seq
-            ));
-            break;
-        }
+    for ((envelope, bytes), hash) in new {
         // An event its origin may not write is never stored, and the origin's log cannot grow
         // past it.
         if let Err(refused) = authority::may_write(kind, &envelope.event) {
             stopped = Some(unauthorized(refused, envelope.seq));
             break;
         }
-        t.peer_events.insert(
-            (origin.as_str(), envelope.seq),
-            envelope.encode().as_slice(),
-        )?;
+        // As it came: the bytes its origin's journal hashes.
+        t.peer_events
+            .insert((origin.as_str(), envelope.seq), bytes.as_slice())?;
         let folded = fold_peer_order(t, origin, &envelope.event)
             .and_then(|()| fold_peer_stock(t, origin, envelope));
         match folded {
@@ -262,6 +283,7 @@ pub(super) fn store_peer_events(
                     .increment(1);
                 tracing::warn!(%origin, seq = envelope.seq, %refused, "a peer's event refused");
                 position = envelope.seq;
+                head = *hash;
                 continue;
             }
             Err(PeerFold::Store(e)) => return Err(e),
@@ -334,8 +356,10 @@ pub(super) fn store_peer_events(
             _ => {}
         }
         position = envelope.seq;
+        head = *hash;
     }
     t.peer_positions.insert(origin.as_str(), position)?;
+    t.peer_heads.insert(origin.as_str(), &head)?;
     Ok(stopped.map_or(Ok(position), Err))
 }
 

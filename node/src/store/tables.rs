@@ -38,6 +38,8 @@ pub(super) const PEER_EVENTS: TableDefinition<(&str, u64), &[u8]> =
 /// Origin → last seq held in `peer_events` (every earlier one is held too).
 pub(super) const PEER_POSITIONS: TableDefinition<&str, u64> =
     TableDefinition::new("peer_positions");
+/// Origin → the entry hash of its event at `peer_positions` (the head of its journal as held).
+pub(super) const PEER_HEADS: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("peer_heads");
 /// Order id → [`PeerOrder`]: orders taken at the store's other tills, folded from their events.
 pub(super) const PEER_ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("peer_orders");
 /// Transfer id → postcard (sku, to, quantity, at): stock rights this node gave away (a
@@ -314,6 +316,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(DOCS)?;
     txn.open_table(PEER_EVENTS)?;
     txn.open_table(PEER_POSITIONS)?;
+    txn.open_table(PEER_HEADS)?;
     txn.open_table(PEER_ORDERS)?;
     txn.open_table(TRANSFERS_OUT)?;
     txn.open_table(PEER_RECEIPTS)?;
@@ -528,6 +531,7 @@ pub(super) struct Tables<'txn> {
     pub docs: Table<'txn, (&'static str, u32), &'static [u8]>,
     pub peer_events: Table<'txn, (&'static str, u64), &'static [u8]>,
     pub peer_positions: Table<'txn, &'static str, u64>,
+    pub peer_heads: Table<'txn, &'static str, &'static [u8; 32]>,
     pub peer_orders: Table<'txn, u128, &'static [u8]>,
     pub transfers_out: Table<'txn, u128, &'static [u8]>,
     pub peer_receipts: Table<'txn, u128, &'static str>,
@@ -569,6 +573,7 @@ impl<'txn> Tables<'txn> {
             docs: txn.open_table(DOCS)?,
             peer_events: txn.open_table(PEER_EVENTS)?,
             peer_positions: txn.open_table(PEER_POSITIONS)?,
+            peer_heads: txn.open_table(PEER_HEADS)?,
             peer_orders: txn.open_table(PEER_ORDERS)?,
             transfers_out: txn.open_table(TRANSFERS_OUT)?,
             peer_receipts: txn.open_table(PEER_RECEIPTS)?,

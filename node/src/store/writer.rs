@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use fusion_contracts::{Envelope, NodeId};
 use fusion_sync::docs::DocId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,8 +41,7 @@ pub(super) struct DocsJob {
 
 pub(super) struct PeerJob {
     pub deliverer: super::Deliverer,
-    pub origin: NodeId,
-    pub envelopes: Vec<Envelope>,
+    pub batch: fusion_sync::proto::Batch,
     /// The origin's position after the batch, or why the batch was refused.
     pub reply: oneshot::Sender<Result<Result<u64, String>, StoreError>>,
 }
@@ -188,8 +186,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
                     &mut tables,
                     &shared.node_id,
                     &job.deliverer,
-                    &job.origin,
-                    &job.envelopes,
+                    &job.batch,
                     &mut follow_ups,
                     &shared.refusals,
                 )

@@ -7,12 +7,44 @@ use fusion_contracts::events::{
     InventoryReserved, ReservationStatus, StockAdjusted, StockLine, StockReclaimed,
 };
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, OrderId, Sku, Timestamp};
+use fusion_node::domain::journal::JournalKey;
 use fusion_node::store::Deliverer;
+use fusion_sync::proto::{Batch, VecLog};
 
-fn till(endpoint: &str) -> Deliverer {
-    Deliverer {
-        endpoint: endpoint.to_string(),
-        is_hub: false,
+/// A peer endpoint: its key, and the batches it signs.
+struct Peer {
+    key: JournalKey,
+}
+
+fn till(name: &str) -> Peer {
+    let mut secret = [0u8; 32];
+    secret[..name.len()].copy_from_slice(name.as_bytes());
+    Peer {
+        key: JournalKey::from_secret(&secret),
+    }
+}
+
+impl Peer {
+    fn deliverer(&self) -> Deliverer {
+        Deliverer {
+            endpoint: fusion_node::domain::journal::hex(&self.key.public()),
+            key: self.key.public(),
+            is_hub: false,
+        }
+    }
+
+    /// Events `from..` of `log` (the origin's journal from seq 1), signed at the last.
+    fn batch(&self, log: &[Envelope], from: u64) -> Batch {
+        let journal = VecLog::new(log[0].origin.clone(), self.key.clone());
+        journal.extend(log.iter().map(Envelope::encode));
+        journal.batch(from, log.len()).unwrap()
+    }
+
+    async fn send(&self, node: &TestNode, log: &[Envelope], from: u64) -> Result<u64, String> {
+        node.store
+            .store_peer_events(self.deliverer(), self.batch(log, from))
+            .await
+            .unwrap()
     }
 }
 
@@ -87,11 +119,8 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
     ];
     let before = node.store.refusals().get("stock_underflow").copied();
     assert_eq!(before, None);
-    let position = node
-        .store
-        .store_peer_events(till("endpoint-a"), peer.clone(), log)
-        .await
-        .unwrap();
+    let a = till("endpoint-a");
+    let position = a.send(&node, &log, 1).await;
     // The whole log is held (a gapless replica of the peer's journal)…
     assert_eq!(position, Ok(3));
     // …the impossible event is counted under its rule and folded into nothing…
@@ -113,15 +142,31 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
         )
         .await;
     assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
-    let next = vec![envelope(&peer, 4, counted(&sku, 7, 4))];
-    assert_eq!(
-        node.store
-            .store_peer_events(till("endpoint-a"), peer.clone(), next)
-            .await
-            .unwrap(),
-        Ok(4)
-    );
+    let mut log = log;
+    log.push(envelope(&peer, 4, counted(&sku, 7, 4)));
+    assert_eq!(a.send(&node, &log, 4).await, Ok(4));
+    // A batch that does not chain from what is held, or is signed by another key, is refused
+    // whole and counted.
+    let mut forged = log.clone();
+    forged.push(envelope(&peer, 5, counted(&sku, 4, 40)));
+    forged[0] = envelope(&peer, 1, counted(&sku, 0, 9));
+    let refused = a.send(&node, &forged, 5).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(node.store.refusals().get("journal_signature"), Some(&1));
+    let mut next = log.clone();
+    next.push(envelope(&peer, 5, counted(&sku, 4, 40)));
+    let signed_by_another = till("endpoint-z").batch(&next, 5);
+    let refused = node
+        .store
+        .store_peer_events(a.deliverer(), signed_by_another)
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(node.store.refusals().get("journal_signature"), Some(&2));
     assert_eq!(peer_rights(&node, &peer, &sku).await, Some((4, 0)));
+    // Resent from seq 1 (a reconnect), what is held is skipped and the rest taken.
+    assert_eq!(a.send(&node, &next, 1).await, Ok(5));
+    assert_eq!(peer_rights(&node, &peer, &sku).await, Some((40, 0)));
     node.stop().await;
 }
 
@@ -148,11 +193,8 @@ async fn events_their_origin_may_not_write_are_never_stored() {
         envelope(&peer, 2, reclaim),
         envelope(&peer, 3, counted(&sku, 2, 3)),
     ];
-    let answer = node
-        .store
-        .store_peer_events(till("endpoint-a"), peer.clone(), log.clone())
-        .await
-        .unwrap();
+    let a = till("endpoint-a");
+    let answer = a.send(&node, &log, 1).await;
     assert!(
         answer
             .as_ref()
@@ -165,35 +207,21 @@ async fn events_their_origin_may_not_write_are_never_stored() {
     assert_eq!(read.peer_positions().unwrap().get(&peer), Some(&1));
     drop(read);
     // Another endpoint speaking for the same origin is refused whole.
-    let answer = node
-        .store
-        .store_peer_events(till("endpoint-b"), peer.clone(), log[..1].to_vec())
-        .await
-        .unwrap();
+    let answer = till("endpoint-b").send(&node, &log[..1], 1).await;
     assert!(answer.is_err(), "{answer:?}");
     assert_eq!(refused("origin_of_another_peer"), 1);
     // A till delivering the hub's own origin is refused whole; the hub may deliver it.
     let hub = fusion_node::domain::escrow::hub_origin(&"ab".repeat(32));
     let hub_log = vec![envelope(&hub, 1, counted(&sku, 0, 1))];
-    let answer = node
-        .store
-        .store_peer_events(till("endpoint-a"), hub.clone(), hub_log)
-        .await
-        .unwrap();
+    let answer = a.send(&node, &hub_log, 1).await;
     assert!(answer.is_err(), "{answer:?}");
     assert_eq!(refused("hub_origin_from_till"), 1);
     let read = node.store.read().unwrap();
     assert_eq!(read.peer_positions().unwrap().get(&hub), None);
     drop(read);
     // The honest origin goes on from where it was.
-    let next = vec![envelope(&peer, 2, counted(&sku, 2, 6))];
-    assert_eq!(
-        node.store
-            .store_peer_events(till("endpoint-a"), peer.clone(), next)
-            .await
-            .unwrap(),
-        Ok(2)
-    );
+    let honest = vec![log[0].clone(), envelope(&peer, 2, counted(&sku, 2, 6))];
+    assert_eq!(a.send(&node, &honest, 2).await, Ok(2));
     assert_eq!(peer_rights(&node, &peer, &sku).await, Some((6, 0)));
     node.stop().await;
 }

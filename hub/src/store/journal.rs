@@ -1,0 +1,88 @@
+//! Journals at the hub: the head (entry hash) of every origin's log it holds, so that a till's
+//! next batch is stored only if it chains from it to the till's signature; the entry hash of
+//! each of the hub's own events, so that it signs any batch of them it sends; and the latest
+//! verified checkpoint of each till (how far its journal is proven).
+
+use fusion_contracts::NodeId;
+use fusion_rules::authority::{self, OriginKind};
+use fusion_rules::journal::{self, Checkpoint, Hash};
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::tables::*;
+use super::{HubStore, HubStoreError, storage};
+
+/// `meta` key: 1 once the heads of logs stored before journals were computed.
+const META_JOURNAL: &str = "journal";
+
+/// The head of `origin`'s log as held (`GENESIS` before its first event).
+pub(super) fn head(
+    heads: &impl ReadableTable<&'static str, &'static [u8; 32]>,
+    origin: &str,
+) -> Result<Hash, HubStoreError> {
+    Ok(heads
+        .get(origin)
+        .map_err(storage)?
+        .map_or(journal::GENESIS, |h| *h.value()))
+}
+
+/// Chains the logs a hub stored before journals existed (once; the hub's own origins get
+/// each event's hash, every origin its head). Postcard encodes a value one way only, so the
+/// stored events hash as their origins hashed them.
+pub(super) fn chain_stored_logs(txn: &redb::WriteTransaction) -> Result<(), HubStoreError> {
+    let mut meta = txn.open_table(META).map_err(storage)?;
+    if meta.get(META_JOURNAL).map_err(storage)?.is_some() {
+        return Ok(());
+    }
+    let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
+    let mut heads = txn.open_table(JOURNAL_HEADS).map_err(storage)?;
+    let mut own = txn.open_table(OWN_HASHES).map_err(storage)?;
+    let mut current: Option<(String, Hash)> = None;
+    for row in events.iter().map_err(storage)? {
+        let (key, envelope) = row.map_err(storage)?;
+        let (origin, seq) = key.value();
+        let prev = match &current {
+            Some((o, h)) if o == origin => *h,
+            _ => journal::GENESIS,
+        };
+        let id = NodeId::new(origin).map_err(storage)?;
+        let hash = journal::entry_hash(&prev, &id, seq, envelope.value());
+        if authority::kind_of(&id) != OriginKind::Till {
+            own.insert((origin, seq), &hash).map_err(storage)?;
+        }
+        heads.insert(origin, &hash).map_err(storage)?;
+        current = Some((origin.to_string(), hash));
+    }
+    meta.insert(META_JOURNAL, 1).map_err(storage)?;
+    Ok(())
+}
+
+impl HubStore {
+    /// The hub's signature of its own `origin`'s journal at `seq` (`None` for another origin or
+    /// past the head), for a batch a till pulls.
+    pub fn checkpoint(
+        &self,
+        origin: &NodeId,
+        seq: u64,
+    ) -> Result<Option<Checkpoint>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let hashes = read.open_table(OWN_HASHES).map_err(storage)?;
+        let Some(hash) = hashes.get((origin.as_str(), seq)).map_err(storage)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.journal_key.sign(origin, seq, *hash.value())))
+    }
+
+    /// The last checkpoint of `origin` (a till) the hub verified: every event up to its seq is
+    /// proven to be the till's.
+    pub fn verified_checkpoint(
+        &self,
+        origin: &NodeId,
+    ) -> Result<Option<Checkpoint>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TILL_CHECKPOINTS).map_err(storage)?;
+        match table.get(origin.as_str()).map_err(storage)? {
+            Some(v) => Ok(Some(postcard::from_bytes(v.value()).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+}
