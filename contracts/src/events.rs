@@ -11,6 +11,7 @@
 //! neither be written nor read back.
 
 pub mod campaigns;
+pub mod fleet;
 pub mod payments;
 pub mod shipping;
 
@@ -29,6 +30,7 @@ pub use campaigns::{
     CampaignJoined, CampaignLeft, CampaignSettled, CampaignSuccessful, SeatsReceived,
     SeatsTransferred,
 };
+pub use fleet::{NodeEnrolled, NodeRevoked};
 pub use payments::{
     OfflineBudgetReceived, OfflineBudgetSet, OfflineBudgetTransferred, OrderFlagged, OrderPaid,
     PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved, PaymentRefunded,
@@ -621,6 +623,8 @@ events! {
     OfflineBudgetSet => "payment.offline_budget_set", version = 1, key = |p| p.currency.to_string();
     OfflineBudgetTransferred => "payment.offline_budget_transferred", version = 1, key = |p| p.currency.to_string();
     OfflineBudgetReceived => "payment.offline_budget_received", version = 1, key = |p| p.currency.to_string();
+    NodeEnrolled => "fleet.node.enrolled", version = 1, key = |p| p.node_id.clone();
+    NodeRevoked => "fleet.node.revoked", version = 1, key = |p| p.node_id.clone();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -904,6 +904,10 @@ pub struct SyncStatusResponse {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub endpoint_id: Option<String>,
     pub peers: Vec<SyncPeerStatus>,
+    /// Peers' batches and events refused so far, by rule (`journal_signature`,
+    /// `peer_revoked`, `stock_underflow`, …): never stored, or never folded.
+    #[serde(default)]
+    pub refused: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -925,6 +929,9 @@ pub struct SyncPeerStatus {
     pub pending_events: u64,
     /// Age of the oldest unacknowledged event, in ms (0 when nothing is pending).
     pub lag_ms: u64,
+    /// The hub revoked this peer (as this till heard in the hub's log): it is refused.
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

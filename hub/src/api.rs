@@ -25,8 +25,9 @@
 //!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
 //!   cancelled, and their total.
-//! - `GET /fleet/stores`: per store its tills, how many are connected, the last contact and
-//!   the events the hub holds from it.
+//! - `GET /fleet/stores`: per store its tills, how many are connected, the last contact, the
+//!   events the hub holds from it, and per till journal how far the till's verified signature
+//!   vouches for it (`verifiedUpTo`).
 //! - `GET /fleet/stock?sku=&store=`: per store and sku, available and reserved (summed over
 //!   the store's tills, as their events left them).
 //! - `GET /fleet/orders/{id}`: an order found anywhere in the fleet: its store, till, status,

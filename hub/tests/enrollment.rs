@@ -91,7 +91,7 @@ async fn unenrolled_nodes_are_refused_and_revoked_ones_cut_off_for_good() {
     .await;
 
     // Revoked: the live session is cut at once, and reconnecting is refused.
-    assert!(hub.revoke(till_ep.id(), 0).unwrap());
+    assert!(hub.revoke(till_ep.id()).unwrap());
     assert_eq!(gate.cut(till_ep.id()), 1);
     let ended = tokio::time::timeout(Duration::from_secs(5), session)
         .await

@@ -18,6 +18,8 @@ use crate::store::Store;
 
 /// First pause after a failed session; doubles up to `BACKOFF_MAX`.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// How often the node looks for revoked peers to cut off.
+const REVOCATION_CHECK: Duration = Duration::from_secs(1);
 /// Longest pause between attempts while a peer is unreachable.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -174,7 +176,25 @@ pub struct SyncLinks {
 pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> SyncTasks {
     let mut tasks = Vec::new();
     let admitted: Vec<EndpointId> = links.peers.iter().map(|p| p.id).collect();
-    let gate = net::Gate::new(move |peer| admitted.contains(&peer));
+    let gate = {
+        let store = store.clone();
+        // Configured, and not revoked by the hub (asked again before every batch).
+        net::Gate::new(move |peer| {
+            admitted.contains(&peer) && !store.refuses_peer(&peer.to_string())
+        })
+    };
+    // A revocation heard in the hub's log cuts the revoked peer's live connections within a
+    // second, whether or not the hub is still reachable.
+    tasks.push(tokio::spawn(cut_revoked(
+        store.clone(),
+        gate.clone(),
+        links
+            .peers
+            .iter()
+            .filter(|p| p.role == Role::Till)
+            .map(|p| p.id)
+            .collect(),
+    )));
     let docs = Arc::new(NodeDocs {
         store: store.clone(),
     });
@@ -222,8 +242,13 @@ pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> 
                 Role::Hub => "documents with the hub",
                 Role::Till => "documents with a till",
             };
+            let id = peer.id.to_string();
             retry(label, || {
-                net::dial_docs(&endpoint, addr.clone(), docs.as_ref(), &peer.docs)
+                unless_revoked(
+                    &docs.store,
+                    &id,
+                    net::dial_docs(&endpoint, addr.clone(), docs.as_ref(), &peer.docs),
+                )
             })
             .await
         }));
@@ -264,11 +289,69 @@ pub async fn run(
     status: Arc<SendStatus>,
 ) {
     let appended = store.appended();
-    let log = StoreLog::new(store);
+    let id = peer.id.to_string();
+    let log = StoreLog::new(store.clone());
     retry("log", || {
-        net::send_log(&endpoint, peer.clone(), &log, &appended, &status)
+        unless_revoked(
+            &store,
+            &id,
+            net::send_log(&endpoint, peer.clone(), &log, &appended, &status),
+        )
     })
     .await
+}
+
+/// Whether the hub revoked `endpoint` (as this till heard in the hub's log).
+fn revoked(store: &Store, endpoint: &str) -> bool {
+    store
+        .read()
+        .and_then(|r| r.is_revoked(endpoint))
+        .unwrap_or(false)
+}
+
+/// Runs a session this node opened to `endpoint` until it ends, or until the hub has revoked
+/// the peer: then the session (and its connection) is dropped within a second, and none is
+/// opened again.
+async fn unless_revoked(
+    store: &Store,
+    endpoint: &str,
+    session: impl std::future::Future<Output = Result<(), net::NetError>>,
+) -> Result<(), net::NetError> {
+    let gone = || net::NetError::Protocol("the hub revoked this peer".into());
+    if revoked(store, endpoint) {
+        return Err(gone());
+    }
+    let watch = async {
+        loop {
+            tokio::time::sleep(REVOCATION_CHECK).await;
+            if revoked(store, endpoint) {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        ended = session => ended,
+        () = watch => {
+            tracing::warn!(peer = endpoint, "closed a session with a peer the hub revoked");
+            Err(gone())
+        }
+    }
+}
+
+/// Every second: cuts the connections of configured peers the hub has revoked.
+async fn cut_revoked(store: Store, gate: Arc<net::Gate>, peers: Vec<EndpointId>) {
+    let mut tick = tokio::time::interval(REVOCATION_CHECK);
+    loop {
+        tick.tick().await;
+        let Ok(revoked) = store.read().and_then(|r| r.revoked_peers()) else {
+            continue;
+        };
+        for peer in &peers {
+            if revoked.contains_key(&peer.to_string()) && gate.cut(*peer) > 0 {
+                tracing::warn!(%peer, "cut the connections of a peer the hub revoked");
+            }
+        }
+    }
 }
 
 /// Runs `session` again and again, pausing with exponential backoff after failures.

@@ -484,6 +484,21 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Whether the hub revoked the peer `endpoint` (as this till heard in the hub's log); a
+    /// revoked peer asking to connect is counted (`peer_revoked`). A store that cannot be
+    /// read admits nobody.
+    pub fn refuses_peer(&self, endpoint: &str) -> bool {
+        let revoked = self
+            .read()
+            .and_then(|r| r.is_revoked(endpoint))
+            .unwrap_or(true);
+        if revoked {
+            self.shared.refusals.count("peer_revoked");
+            metrics::counter!("fusion_events_refused_total", "rule" => "peer_revoked").increment(1);
+        }
+        revoked
+    }
+
     /// This node's signature of its journal at `seq` (`None` past the head), for a batch
     /// that ends there.
     pub fn checkpoint(

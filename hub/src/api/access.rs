@@ -55,10 +55,7 @@ pub(super) async fn revoke(
     UrlPath(node_id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let node = parse_node_id("nodeId", &node_id)?;
-    let was_enrolled = state
-        .store
-        .revoke(node, state.store.now().unix_ms())
-        .map_err(ApiError::internal_from)?;
+    let was_enrolled = state.store.revoke(node).map_err(ApiError::internal_from)?;
     // Durable first, then cut: a reconnect in between is refused by the gate.
     let cut = state.gate.cut(node);
     tracing::info!(node = %node, cut, "revoked");

@@ -113,6 +113,21 @@ pub(super) struct FleetStore {
     pub(super) last_contact: Option<Timestamp>,
     /// Events the hub holds from the store's tills.
     pub(super) events: u64,
+    /// Each till's journal as the hub holds it: how far it is proven the till's own.
+    pub(super) journals: Vec<TillJournal>,
+}
+
+/// A till's journal at the hub (`GET /fleet/stores`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TillJournal {
+    /// The till's origin (its node id).
+    pub(super) node_id: String,
+    /// Events held, 1 to this seq, each chained to the one before.
+    pub(super) events: u64,
+    /// The till's signature vouches for every event up to this seq (the latest checkpoint
+    /// the hub verified).
+    pub(super) verified_up_to: u64,
 }
 
 impl FleetStore {
@@ -123,6 +138,7 @@ impl FleetStore {
             connected: 0,
             last_contact: None,
             events: 0,
+            journals: Vec::new(),
         }
     }
 }
@@ -154,9 +170,24 @@ pub(super) fn fleet_store_rows(state: &HubState) -> Result<Vec<FleetStore>, Stri
             .origin_store(origin.as_str())
             .map_err(|e| e.to_string())?
         {
-            rows.entry(store_id.clone())
-                .or_insert_with(|| FleetStore::new(store_id))
-                .events += position;
+            let verified_up_to = match fusion_rules::authority::kind_of(&origin) {
+                fusion_rules::authority::OriginKind::Till => state
+                    .store
+                    .verified_checkpoint(&origin)
+                    .map_err(|e| e.to_string())?
+                    .map_or(0, |c| c.seq),
+                // The hub's holder of the store: its own journal, signed by the hub.
+                _ => position,
+            };
+            let row = rows
+                .entry(store_id.clone())
+                .or_insert_with(|| FleetStore::new(store_id));
+            row.events += position;
+            row.journals.push(TillJournal {
+                node_id: origin.to_string(),
+                events: position,
+                verified_up_to,
+            });
         }
     }
     Ok(rows.into_values().collect())

@@ -3,9 +3,12 @@
 
 pub use fusion_contracts::http::hub::{HubRole, HubToken};
 
+use fusion_contracts::events::{NodeEnrolled, NodeRevoked};
+use fusion_contracts::{CorrelationId, StoreId};
 use fusion_sync::net::EndpointId;
 use redb::{ReadableDatabase, ReadableTable};
 
+use super::own_log::OwnLog;
 use super::tables::*;
 use super::{HubStore, HubStoreError, storage};
 
@@ -71,8 +74,10 @@ impl HubStore {
         Ok(found)
     }
 
-    /// Enrolls `node` as a till of `store` (again, if it was revoked). Durable on return.
+    /// Enrolls `node` as a till of `store` (again, if it was revoked), and says so in the
+    /// hub's own log (`fleet.node.enrolled`), which every till pulls. Durable on return.
     pub fn enroll(&self, node: EndpointId, store: &str) -> Result<(), HubStoreError> {
+        let store_id = StoreId::new(store).map_err(storage)?;
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let key = node.to_string();
@@ -84,30 +89,63 @@ impl HubStore {
                 .map_err(storage)?
                 .remove(key.as_str())
                 .map_err(storage)?;
+            let mut own = OwnLog::open(&txn, self.now()).map_err(storage)?;
+            let event = NodeEnrolled {
+                node_id: key,
+                store_id,
+            };
+            own.append(&self.origin, event.into(), fleet_correlation(), None)?;
         }
-        txn.commit().map_err(storage)
+        txn.commit().map_err(storage)?;
+        self.appended.notify_waiters();
+        Ok(())
     }
 
-    /// Revokes `node`: it is no longer admitted. Returns false when it was not enrolled.
-    /// Durable on return; cutting its live connections is the caller's (`Gate::cut`).
-    pub fn revoke(&self, node: EndpointId, at_unix_ms: i64) -> Result<bool, HubStoreError> {
+    /// Revokes `node`: it is no longer admitted, here nor — once they pulled the hub's log,
+    /// where this writes `fleet.node.revoked` — at any till. Returns false when it was not
+    /// enrolled. Durable on return; cutting its live connections is the caller's
+    /// (`Gate::cut`).
+    pub fn revoke(&self, node: EndpointId) -> Result<bool, HubStoreError> {
         let txn = self.db.begin_write().map_err(storage)?;
         let was_enrolled = {
-            let key = node.to_string();
-            let removed = txn
-                .open_table(ENROLLMENTS)
-                .map_err(storage)?
-                .remove(key.as_str())
-                .map_err(storage)?
-                .is_some();
-            txn.open_table(REVOCATIONS)
-                .map_err(storage)?
-                .insert(key.as_str(), at_unix_ms)
-                .map_err(storage)?;
-            removed
+            let mut own = OwnLog::open(&txn, self.now()).map_err(storage)?;
+            self.record_revocation(&txn, &mut own, &node.to_string(), fleet_correlation())?
         };
         txn.commit().map_err(storage)?;
+        self.appended.notify_waiters();
         Ok(was_enrolled)
+    }
+
+    /// Revokes the endpoint `node` in `txn`: no longer enrolled, revoked now, and
+    /// `fleet.node.revoked` in the hub's own log. Returns whether it was enrolled.
+    pub(super) fn record_revocation(
+        &self,
+        txn: &redb::WriteTransaction,
+        own: &mut OwnLog<'_>,
+        node: &str,
+        correlation_id: CorrelationId,
+    ) -> Result<bool, HubStoreError> {
+        let store = txn
+            .open_table(ENROLLMENTS)
+            .map_err(storage)?
+            .remove(node)
+            .map_err(storage)?
+            .map(|s| s.value().to_string());
+        txn.open_table(REVOCATIONS)
+            .map_err(storage)?
+            .insert(node, own.now.unix_ms())
+            .map_err(storage)?;
+        let event = NodeRevoked {
+            node_id: node.to_string(),
+            store_id: store
+                .as_deref()
+                .map(StoreId::new)
+                .transpose()
+                .map_err(storage)?,
+            revoked_at: own.now,
+        };
+        own.append(&self.origin, event.into(), correlation_id, None)?;
+        Ok(store.is_some())
     }
 
     /// The store `node` is enrolled in; `None` when it is not (never enrolled, or revoked).
@@ -141,4 +179,10 @@ impl HubStore {
             .map_err(storage)?
             .map(|v| v.value().to_string()))
     }
+}
+
+/// The correlation id of a fleet change made at the hub (an enrollment, a revocation).
+fn fleet_correlation() -> CorrelationId {
+    CorrelationId::new(format!("fleet-{}", uuid::Uuid::now_v7().simple()))
+        .expect("a prefixed uuid is a valid correlation id")
 }

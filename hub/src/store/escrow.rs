@@ -472,14 +472,7 @@ impl HubStore {
                 .map_err(storage)?
                 .map(|v| v.value().to_string());
             if let Some(endpoint) = &endpoint {
-                txn.open_table(ENROLLMENTS)
-                    .map_err(storage)?
-                    .remove(endpoint.as_str())
-                    .map_err(storage)?;
-                txn.open_table(REVOCATIONS)
-                    .map_err(storage)?
-                    .insert(endpoint.as_str(), own.now.unix_ms())
-                    .map_err(storage)?;
+                self.record_revocation(&txn, &mut own, endpoint, correlation_id.clone())?;
             }
             let upto = own
                 .positions

@@ -86,3 +86,75 @@ impl HubStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fusion_contracts::events::StockAdjusted;
+    use fusion_contracts::{CorrelationId, Envelope, EventId, Sku, Timestamp};
+    use fusion_sync::net::{self, EventSink};
+    use fusion_sync::proto::VecLog;
+
+    use super::*;
+
+    fn adjusted(origin: &NodeId, seq: u64) -> Envelope {
+        Envelope::new(
+            EventId::from_u128(u128::from(seq)),
+            origin.clone(),
+            seq,
+            Timestamp::from_unix_ms(seq as i64),
+            CorrelationId::new("journal").unwrap(),
+            None,
+            StockAdjusted {
+                sku: Sku::new("TEA").unwrap(),
+                previous_quantity: seq - 1,
+                quantity: seq,
+                delta: 1,
+                reason: "count".into(),
+            }
+            .into(),
+        )
+        .unwrap()
+    }
+
+    /// A hub that stored logs before journals existed computes their heads once on open, and
+    /// goes on taking the tills' next batches and signing its own.
+    #[tokio::test]
+    async fn logs_stored_before_journals_are_chained_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let till = net::SecretKey::generate();
+        let origin = NodeId::new("till-before-journals").unwrap();
+        let journal = VecLog::new(origin.clone(), net::journal_key(&till));
+        let events: Vec<Envelope> = (1..=5).map(|seq| adjusted(&origin, seq)).collect();
+        {
+            let hub = HubStore::open(dir.path()).unwrap();
+            hub.enroll(till.public(), "store-1").unwrap();
+            let batch = journal.append_batch(&events[..3]);
+            assert_eq!(hub.store(till.public(), batch).await, Ok(3));
+            // What a hub of the previous format held: the logs, no journal tables.
+            let txn = hub.db.begin_write().unwrap();
+            txn.delete_table(JOURNAL_HEADS).unwrap();
+            txn.delete_table(OWN_HASHES).unwrap();
+            txn.open_table(META).unwrap().remove(META_JOURNAL).unwrap();
+            txn.commit().unwrap();
+        }
+        let hub = HubStore::open(dir.path()).unwrap();
+        let batch = journal.append_batch(&events[3..]);
+        assert_eq!(hub.store(till.public(), batch).await, Ok(5));
+        // Its own journal (the enrollment) is signed by its key, the endpoint id.
+        let own = hub.origin().clone();
+        let cp = hub
+            .checkpoint(&own, 1)
+            .unwrap()
+            .expect("the enrollment is at seq 1");
+        let identity = net::load_or_create_identity(dir.path()).unwrap();
+        assert!(journal::checkpoint_is_signed_by(
+            identity.public().as_bytes(),
+            &own,
+            &cp
+        ));
+        assert_eq!(
+            hub.verified_checkpoint(&origin).unwrap().map(|c| c.seq),
+            Some(5)
+        );
+    }
+}

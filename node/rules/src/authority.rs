@@ -83,12 +83,16 @@ pub fn deliverer_may_send(origin: &NodeId, deliverer_is_hub: bool) -> Result<(),
 }
 
 /// Whether an origin of `kind` may write `event`. Tills write their own commerce (catalog,
-/// stock, orders, campaigns, payments, shipping, transfers from themselves), never a reclaim;
-/// the hub writes catalog edits and its decisions and seat movements on shared campaigns; a
-/// hub holder writes only stock rights' movements (transfers, receipts, reclaims).
+/// stock, orders, campaigns, payments, shipping, transfers from themselves), never a reclaim
+/// nor who is in the fleet; the hub writes catalog edits, its decisions and seat movements on
+/// shared campaigns, and enrollments and revocations; a hub holder writes only stock rights'
+/// movements (transfers, receipts, reclaims).
 pub fn may_write(kind: OriginKind, event: &Event) -> Result<(), Unauthorized> {
     let allowed = match kind {
-        OriginKind::Till => !matches!(event, Event::StockReclaimed(_)),
+        OriginKind::Till => !matches!(
+            event,
+            Event::StockReclaimed(_) | Event::NodeEnrolled(_) | Event::NodeRevoked(_)
+        ),
         OriginKind::Hub => matches!(
             event,
             Event::ProductUpdated(_)
@@ -97,6 +101,8 @@ pub fn may_write(kind: OriginKind, event: &Event) -> Result<(), Unauthorized> {
                 | Event::CampaignSuccessful(_)
                 | Event::CampaignFailed(_)
                 | Event::CampaignClosed(_)
+                | Event::NodeEnrolled(_)
+                | Event::NodeRevoked(_)
         ),
         OriginKind::HubHolder => matches!(
             event,
@@ -178,7 +184,16 @@ mod tests {
             updated_at: Timestamp::from_unix_ms(1),
         }
         .into();
+        let revoked: Event = fusion_contracts::events::NodeRevoked {
+            node_id: "ab".repeat(32),
+            store_id: None,
+            revoked_at: Timestamp::from_unix_ms(1),
+        }
+        .into();
         let cases = [
+            (OriginKind::Till, &revoked, false),
+            (OriginKind::Hub, &revoked, true),
+            (OriginKind::HubHolder, &revoked, false),
             (OriginKind::Till, &adjusted, true),
             (OriginKind::Till, &edited, true),
             (OriginKind::Till, &reclaimed, false),

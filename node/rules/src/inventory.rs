@@ -220,11 +220,36 @@ pub fn apply(
         quantity,
     };
     let within = |q: u64| (q <= STOCK_QUANTITY_MAX).then_some(q);
+    // A movement of rights is taken only from what the holder's own log shows it held: it
+    // gives away no more than its level, and states the level the fold holds (a transfer
+    // decided elsewhere, or invented, does not count).
+    let held = |previous: u64, taken: u64| {
+        if taken > level.available {
+            Err(refused(
+                StockRefusal::AvailableBelowZero,
+                level.available,
+                taken,
+            ))
+        } else if previous != level.available {
+            Err(refused(StockRefusal::Misstated, level.available, previous))
+        } else {
+            Ok(())
+        }
+    };
     let (available, reserved) = match event {
         Event::StockAdjusted(e) if e.sku == *sku => (e.quantity, level.reserved),
-        Event::StockTransferred(e) if e.sku == *sku => (e.available, level.reserved),
-        Event::StockReceived(e) if e.sku == *sku => (e.available, level.reserved),
-        Event::StockReclaimed(e) if e.sku == *sku => (e.available, level.reserved),
+        Event::StockTransferred(e) if e.sku == *sku => {
+            held(e.previous_quantity, e.quantity)?;
+            (e.available, level.reserved)
+        }
+        Event::StockReceived(e) if e.sku == *sku => {
+            held(e.previous_quantity, 0)?;
+            (e.available, level.reserved)
+        }
+        Event::StockReclaimed(e) if e.sku == *sku => {
+            held(e.previous_quantity, 0)?;
+            (e.available, level.reserved)
+        }
         Event::InventoryReserved(e) => {
             let q = lines_of(&e.items).ok_or(refused(StockRefusal::Overflow, 0, u64::MAX))?;
             let available = level.available.checked_sub(q).ok_or(refused(
@@ -502,6 +527,44 @@ mod tests {
                 l.available
             });
             assert_eq!(got, expected, "available {available} delta {delta}");
+        }
+    }
+
+    /// A holder's transfer, as a peer folds it: (level held, stated previous, quantity) →
+    /// the level after, or the rule that refuses it.
+    #[test]
+    fn a_transfer_is_taken_only_from_rights_the_holders_log_shows() {
+        let cases = [
+            (10, 10, 4, Ok(6)),
+            (10, 10, 10, Ok(0)),
+            (2, 1_002, 1_000, Err("stock_underflow")),
+            (10, 12, 4, Err("stock_misstated")),
+            (10, 8, 4, Err("stock_misstated")),
+        ];
+        for (held, previous, quantity, expected) in cases {
+            let event: Event = StockTransferred {
+                transfer_id: uuid::Uuid::from_u128(1),
+                sku: sku(),
+                quantity,
+                to: NodeId::new("other").unwrap(),
+                previous_quantity: previous,
+                available: previous - quantity,
+            }
+            .into();
+            let mut l = level(held);
+            let got = apply(&mut l, &sku(), &event, Timestamp::from_unix_ms(1))
+                .map(|()| l.available)
+                .map_err(|r| r.rule());
+            assert_eq!(
+                got, expected,
+                "held {held}, states {previous}, gives {quantity}"
+            );
+            if expected.is_err() {
+                assert_eq!(
+                    l.available, held,
+                    "a refused event leaves the level as it was"
+                );
+            }
         }
     }
 

@@ -85,6 +85,8 @@ pub enum StockRefusal {
     AvailableBelowZero,
     ReservedBelowZero,
     Overflow,
+    /// A movement of rights states a level before it other than the one its holder's log shows.
+    Misstated,
 }
 
 impl std::fmt::Display for StockRefusal {
@@ -93,6 +95,7 @@ impl std::fmt::Display for StockRefusal {
             Self::AvailableBelowZero => "available would go below zero",
             Self::ReservedBelowZero => "reserved would go below zero",
             Self::Overflow => "stock would exceed its maximum",
+            Self::Misstated => "the event states a level its holder's log does not show",
         })
     }
 }
@@ -105,6 +108,10 @@ impl Refused {
                 kind: StockRefusal::Overflow,
                 ..
             } => "stock_overflow",
+            Self::Stock {
+                kind: StockRefusal::Misstated,
+                ..
+            } => "stock_misstated",
             Self::Stock { .. } => "stock_underflow",
             Self::Amount { .. } => "amount",
             Self::Seats { .. } => "seats_underflow",

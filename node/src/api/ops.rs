@@ -95,6 +95,7 @@ pub async fn sync_status(
     _who: Principal,
 ) -> Result<Response, ApiError> {
     let mut peers = Vec::new();
+    let revoked = state.store.read()?.revoked_peers()?;
     for link in state.sync.iter().flat_map(|s| s.peers.iter()) {
         let report = link.log.report();
         let docs = link.docs.report();
@@ -128,12 +129,19 @@ pub async fn sync_status(
                 .map(Timestamp::from_unix_ms),
             pending_events: pending,
             lag_ms: oldest.map_or(0, |e| (now - e.occurred_at.unix_ms()).max(0) as u64),
+            revoked: revoked.contains_key(&link.id.to_string()),
         });
     }
     let body = SyncStatusResponse {
         node_id: state.store.node_id().to_string(),
         endpoint_id: state.sync.as_ref().map(|l| l.endpoint_id.to_string()),
         peers,
+        refused: state
+            .store
+            .refusals()
+            .into_iter()
+            .map(|(rule, n)| (rule.to_string(), n))
+            .collect(),
     };
     Ok(json(StatusCode::OK, false, &body))
 }

@@ -77,6 +77,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_EVENTS)?;
     copy(from, to, PEER_POSITIONS)?;
     copy(from, to, PEER_HEADS)?;
+    copy(from, to, REVOKED_PEERS)?;
     copy(from, to, PEER_ORDERS)?;
     copy(from, to, TRANSFERS_OUT)?;
     copy(from, to, PEER_RECEIPTS)?;

@@ -1053,6 +1053,8 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         // A reclaim is the hub's (its holder of the store records it); a till only folds it
         // from the hub's log (`shared_state::store_peer_events`).
         Event::InventoryInsufficient(_) | Event::StockReclaimed(_) => {}
+        // The hub's (a till folds them from the hub's log into `revoked_peers`).
+        Event::NodeEnrolled(_) | Event::NodeRevoked(_) => {}
         Event::OfflineBudgetSet(_)
         | Event::OfflineBudgetTransferred(_)
         | Event::OfflineBudgetReceived(_) => {

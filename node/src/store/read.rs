@@ -218,6 +218,26 @@ impl Reader {
         Ok(out)
     }
 
+    /// Peers the hub revoked (endpoint id → when, Unix ms), as heard in its log.
+    pub fn revoked_peers(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let table = self.txn.open_table(tables::REVOKED_PEERS)?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in table.iter()? {
+            let (endpoint, at) = row?;
+            out.insert(endpoint.value().to_string(), at.value());
+        }
+        Ok(out)
+    }
+
+    /// Whether the hub revoked the peer with endpoint id `endpoint`.
+    pub fn is_revoked(&self, endpoint: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .txn
+            .open_table(tables::REVOKED_PEERS)?
+            .get(endpoint)?
+            .is_some())
+    }
+
     /// The entry hash of this node's event at `seq`, if it exists.
     pub fn entry_hash(&self, seq: u64) -> Result<Option<crate::domain::journal::Hash>, StoreError> {
         match self.txn.open_table(EVENTS)?.get(seq)? {

@@ -192,6 +192,13 @@ pub(super) fn store_peer_events(
         tracing::warn!(peer = %deliverer.endpoint, %origin, seq, %refused, "a peer's batch refused");
         format!("refused: {refused}")
     };
+    // A peer the hub revoked is heard no more (the hub's log said so; the hub may be down now).
+    if t.revoked_peers.get(deliverer.endpoint.as_str())?.is_some() {
+        refusals.count("peer_revoked");
+        metrics::counter!("fusion_events_refused_total", "rule" => "peer_revoked").increment(1);
+        tracing::warn!(peer = %deliverer.endpoint, %origin, "a revoked peer's batch refused");
+        return Ok(Err("refused: the hub revoked this peer".into()));
+    }
     // The hub's own origins come only from the hub; a till origin only from the endpoint that
     // first delivered it.
     if let Err(refused) = authority::deliverer_may_send(origin, deliverer.is_hub) {
@@ -341,6 +348,15 @@ pub(super) fn store_peer_events(
                     })),
                     envelope.event_id.0,
                 ))
+            }
+            // Who is in the fleet: the hub's word (only the hub may write these).
+            Event::NodeRevoked(e) if kind == authority::OriginKind::Hub => {
+                t.revoked_peers
+                    .insert(e.node_id.as_str(), e.revoked_at.unix_ms())?;
+                tracing::warn!(peer = %e.node_id, "the hub revoked a node: refused from now on");
+            }
+            Event::NodeEnrolled(e) if kind == authority::OriginKind::Hub => {
+                t.revoked_peers.remove(e.node_id.as_str())?;
             }
             Event::StockReceived(e) => {
                 t.peer_receipts

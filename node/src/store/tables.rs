@@ -38,6 +38,9 @@ pub(super) const PEER_EVENTS: TableDefinition<(&str, u64), &[u8]> =
 /// Origin → last seq held in `peer_events` (every earlier one is held too).
 pub(super) const PEER_POSITIONS: TableDefinition<&str, u64> =
     TableDefinition::new("peer_positions");
+/// Endpoint id → when the hub revoked it (Unix ms), folded from `fleet.node.revoked` in the
+/// hub's log (`fleet.node.enrolled` removes it): refused as a peer from then on.
+pub(super) const REVOKED_PEERS: TableDefinition<&str, i64> = TableDefinition::new("revoked_peers");
 /// Origin → the entry hash of its event at `peer_positions` (the head of its journal as held).
 pub(super) const PEER_HEADS: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("peer_heads");
 /// Order id → [`PeerOrder`]: orders taken at the store's other tills, folded from their events.
@@ -317,6 +320,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_EVENTS)?;
     txn.open_table(PEER_POSITIONS)?;
     txn.open_table(PEER_HEADS)?;
+    txn.open_table(REVOKED_PEERS)?;
     txn.open_table(PEER_ORDERS)?;
     txn.open_table(TRANSFERS_OUT)?;
     txn.open_table(PEER_RECEIPTS)?;
@@ -532,6 +536,7 @@ pub(super) struct Tables<'txn> {
     pub peer_events: Table<'txn, (&'static str, u64), &'static [u8]>,
     pub peer_positions: Table<'txn, &'static str, u64>,
     pub peer_heads: Table<'txn, &'static str, &'static [u8; 32]>,
+    pub revoked_peers: Table<'txn, &'static str, i64>,
     pub peer_orders: Table<'txn, u128, &'static [u8]>,
     pub transfers_out: Table<'txn, u128, &'static [u8]>,
     pub peer_receipts: Table<'txn, u128, &'static str>,
@@ -574,6 +579,7 @@ impl<'txn> Tables<'txn> {
             peer_events: txn.open_table(PEER_EVENTS)?,
             peer_positions: txn.open_table(PEER_POSITIONS)?,
             peer_heads: txn.open_table(PEER_HEADS)?,
+            revoked_peers: txn.open_table(REVOKED_PEERS)?,
             peer_orders: txn.open_table(PEER_ORDERS)?,
             transfers_out: txn.open_table(TRANSFERS_OUT)?,
             peer_receipts: txn.open_table(PEER_RECEIPTS)?,

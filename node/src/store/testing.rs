@@ -6,7 +6,7 @@ use std::path::Path;
 use redb::{Database, ReadableTable};
 
 use super::DB_FILE;
-use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META};
+use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META, PEER_HEADS};
 
 /// Flips the last byte of the envelope logged at `seq`, leaving its stored hash as it was.
 pub fn flip_event_byte(data_dir: &Path, seq: u64) {
@@ -78,6 +78,7 @@ pub fn downgrade_to_v1(data_dir: &Path) {
         }
         txn.delete_table(CHECKPOINTS).unwrap();
         txn.delete_table(JOURNAL_KEYS).unwrap();
+        txn.delete_table(PEER_HEADS).unwrap();
         let mut meta = txn.open_table(META).unwrap();
         meta.insert("format_version", 1u32.to_le_bytes().as_slice())
             .unwrap();

@@ -123,10 +123,54 @@ async fn start_up_checks_the_tail_and_refuses_a_damaged_one_unless_allowed() {
     close(allowed).await;
 }
 
+/// A peer's journal of `n` stock counts, signed by `key`.
+fn peer_journal(key: &journal::JournalKey, n: u64) -> fusion_sync::proto::VecLog {
+    let origin = NodeId::new("till-peer").unwrap();
+    let log = fusion_sync::proto::VecLog::new(origin.clone(), key.clone());
+    log.extend((1..=n).map(|seq| {
+        fusion_contracts::Envelope::new(
+            fusion_contracts::EventId::from_u128(u128::from(seq)),
+            origin.clone(),
+            seq,
+            Timestamp::from_unix_ms(seq as i64),
+            CorrelationId::new("peer").unwrap(),
+            None,
+            fusion_contracts::events::StockAdjusted {
+                sku: Sku::new("P").unwrap(),
+                previous_quantity: seq - 1,
+                quantity: seq,
+                delta: 1,
+                reason: "count".into(),
+            }
+            .into(),
+        )
+        .unwrap()
+        .encode()
+    }));
+    log
+}
+
 #[tokio::test]
 async fn a_version_1_store_is_upgraded_into_a_signed_journal() {
     let dir = tempfile::tempdir().unwrap();
     journal_of(dir.path(), 3).await;
+    // It holds a peer's log too: the upgrade chains it, so the peer's next batch is taken.
+    let peer_key = journal::JournalKey::from_secret(&[5; 32]);
+    let peer = peer_journal(&peer_key, 4);
+    let deliverer = Deliverer {
+        endpoint: journal::hex(&peer_key.public()),
+        key: peer_key.public(),
+        is_hub: false,
+    };
+    {
+        let store = open(dir.path()).unwrap();
+        let held = store
+            .store_peer_events(deliverer.clone(), peer.batch(1, 2).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(held, Ok(2));
+        close(store).await;
+    }
     let before = {
         let store = open(dir.path()).unwrap();
         let events = store.read().unwrap().events_after(0, 100).unwrap();
@@ -140,6 +184,15 @@ async fn a_version_1_store_is_upgraded_into_a_signed_journal() {
     ));
     let store = open(dir.path()).unwrap();
     assert_eq!(store.read().unwrap().events_after(0, 100).unwrap(), before);
+    let held = store
+        .store_peer_events(deliverer, peer.batch(3, 2).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        held,
+        Ok(4),
+        "the peer's log goes on from the head the upgrade computed"
+    );
     // It goes on appending to the same chain.
     store.write(adjust()).await.unwrap();
     close(store).await;

@@ -1,0 +1,409 @@
+//! Trust across the fleet with real nodes over iroh: a rogue till holding its own enrolled key
+//! and speaking the real protocol forges nothing at the hub or at a sibling; a revocation
+//! travels in the hub's signed journal to every till, and a sibling till refuses the revoked
+//! till from then on — also with the hub down afterwards.
+
+use std::time::{Duration, Instant};
+
+use fusion_contracts::events::{StockAdjusted, StockReclaimed, StockTransferred};
+use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
+use fusion_node::replication::{PeerLink, Role};
+use fusion_rules::journal::Checkpoint;
+use fusion_sync::net;
+use fusion_sync::proto::{LogSource, VecLog};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+mod common;
+use common::{Api, Till, serve_hub};
+
+async fn eventually(
+    api: &Api,
+    path: &str,
+    what: &str,
+    mut done: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api.get(path).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {path} → {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How far `till` holds `peer`'s log.
+fn held(till: &Till, peer: &str) -> u64 {
+    let peer = NodeId::new(peer).unwrap();
+    till.store
+        .read()
+        .unwrap()
+        .peer_positions()
+        .unwrap()
+        .get(&peer)
+        .copied()
+        .unwrap_or(0)
+}
+
+fn peer_status<'a>(status: &'a Value, endpoint: &str) -> &'a Value {
+    status["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["endpointId"] == endpoint)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_revoked_at_the_hub_is_refused_by_its_sibling_while_the_hub_is_down() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let any = "127.0.0.1:0".parse().unwrap();
+    let ep_a = net::offline_endpoint(net::load_or_create_identity(dir_a.path()).unwrap(), any)
+        .await
+        .unwrap();
+    let ep_b = net::offline_endpoint(net::load_or_create_identity(dir_b.path()).unwrap(), any)
+        .await
+        .unwrap();
+    let (id_a, addr_a) = (ep_a.id(), ep_a.bound_sockets()[0]);
+    let (id_b, addr_b) = (ep_b.id(), ep_b.bound_sockets()[0]);
+    for id in [id_a, id_b] {
+        hub.hub.state.store.enroll(id, "store-1").unwrap();
+    }
+    let links = |other, at| {
+        vec![
+            PeerLink::new(Role::Hub, hub.id, vec![hub.addr]),
+            PeerLink::new(Role::Till, other, vec![at]),
+        ]
+    };
+    let a = Till::start(dir_a.path(), ep_a, links(id_b, addr_b)).await;
+    let b = Till::start(dir_b.path(), ep_b, links(id_a, addr_a)).await;
+
+    // b's events reach a directly.
+    let product = |sku: &str| json!({ "sku": sku, "name": "Tea", "price": 2, "currency": "USD", "inventory": 5 });
+    let (status, _) = b
+        .api
+        .call(reqwest::Method::POST, "/products", Some(product("TEA")))
+        .await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held(&a, &b.node_id) == 0 {
+        assert!(Instant::now() < deadline, "b's log never reached a");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Revoked at the hub: the revocation is in the hub's journal, which a pulls.
+    let (status, body) = hub
+        .api
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/enrollments/{id_b}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let heard = Instant::now();
+    let b_endpoint = id_b.to_string();
+    eventually(&a.api, "/sync/status", "a hears of b's revocation", |s| {
+        peer_status(s, &b_endpoint)["revoked"] == true
+    })
+    .await;
+    // Within seconds of hearing of it, a has dropped every session with b.
+    eventually(&a.api, "/sync/status", "a drops its sessions with b", |s| {
+        let b = peer_status(s, &b_endpoint);
+        b["connected"] == false && b["documentsConnected"] == false
+    })
+    .await;
+    let heard = heard.elapsed();
+    assert!(heard < Duration::from_secs(10), "cut off after {heard:?}");
+
+    // The hub goes down; b goes on selling and tries to reach a.
+    hub.stop().await;
+    let before = held(&a, &b.node_id);
+    let (status, _) = b
+        .api
+        .call(reqwest::Method::POST, "/products", Some(product("MUG")))
+        .await;
+    assert_eq!(status, 201);
+    // a refuses b: nothing more of b's log is stored, and the refusal is counted.
+    let status = eventually(&a.api, "/sync/status", "a refuses b", |s| {
+        s["refused"]["peer_revoked"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(held(&a, &b.node_id), before, "{status}");
+    let (_, mug) = a.api.get("/products/by-sku/MUG").await;
+    assert_eq!(
+        mug["error"], "not_found",
+        "b's new product must not reach a: {mug}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A log that shows one journal and signs another: what a till that changed an event after
+/// signing it (or in flight) sends.
+struct Tampered {
+    shown: VecLog,
+    signed: VecLog,
+}
+
+impl LogSource for Tampered {
+    fn heads(&self) -> Vec<(NodeId, u64)> {
+        self.shown.heads()
+    }
+    fn read(&self, origin: &NodeId, from: u64, limit: usize) -> Vec<Vec<u8>> {
+        self.shown.read(origin, from, limit)
+    }
+    fn checkpoint(&self, origin: &NodeId, seq: u64) -> Option<Checkpoint> {
+        self.signed.checkpoint(origin, seq)
+    }
+}
+
+fn envelope(origin: &NodeId, seq: u64, event: Event) -> Vec<u8> {
+    Envelope::new(
+        EventId(uuid::Uuid::now_v7()),
+        origin.clone(),
+        seq,
+        Timestamp::from_unix_ms(1_000 + seq as i64),
+        CorrelationId::new("rogue").unwrap(),
+        None,
+        event,
+    )
+    .unwrap()
+    .encode()
+}
+
+fn counted(quantity: u64) -> Event {
+    StockAdjusted {
+        sku: Sku::new("TEA").unwrap(),
+        previous_quantity: 0,
+        quantity,
+        delta: quantity as i64,
+        reason: "count".into(),
+    }
+    .into()
+}
+
+/// One session of `log` to `to`, until the receiver ends it (a refusal) or 3 s pass.
+async fn session(
+    rogue: &net::Endpoint,
+    to: net::EndpointAddr,
+    log: &(impl LogSource + Send + Sync),
+) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(3),
+        net::send_log(rogue, to, log, &Notify::new(), &net::SendStatus::default()),
+    )
+    .await;
+}
+
+/// An enrolled till gone rogue holds its own key and speaks the real sync protocol to the hub
+/// and to a sibling till: every forgery is refused and counted at both, nothing of it is
+/// stored or folded, and the honest tills go on syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rogue_till_with_its_own_key_forges_nothing() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = serve_hub(hub_dir.path()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let any = "127.0.0.1:0".parse().unwrap();
+    let ep_a = net::offline_endpoint(net::load_or_create_identity(dir_a.path()).unwrap(), any)
+        .await
+        .unwrap();
+    let ep_b = net::offline_endpoint(net::load_or_create_identity(dir_b.path()).unwrap(), any)
+        .await
+        .unwrap();
+    let rogue_key = net::SecretKey::generate();
+    let rogue = net::offline_endpoint(rogue_key.clone(), any).await.unwrap();
+    let (id_a, addr_a) = (ep_a.id(), ep_a.bound_sockets()[0]);
+    let (id_b, addr_b) = (ep_b.id(), ep_b.bound_sockets()[0]);
+    for id in [id_a, id_b, rogue.id()] {
+        hub.hub.state.store.enroll(id, "store-1").unwrap();
+    }
+    let hub_link = || PeerLink::new(Role::Hub, hub.id, vec![hub.addr]);
+    let till = |id, at| PeerLink::new(Role::Till, id, vec![at]);
+    let rogue_at = rogue.bound_sockets()[0];
+    // a knows the rogue as one of its store's tills (it is one).
+    let a = Till::start(
+        dir_a.path(),
+        ep_a,
+        vec![hub_link(), till(id_b, addr_b), till(rogue.id(), rogue_at)],
+    )
+    .await;
+    let b = Till::start(dir_b.path(), ep_b, vec![hub_link(), till(id_a, addr_a)]).await;
+    let store = hub.hub.state.store.clone();
+    let hub_at = net::peer_addr(hub.id, hub.addr);
+    let a_at = net::peer_addr(id_a, addr_a);
+
+    // b's journal reaches a and the hub.
+    let (status, _) = b
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/products",
+            Some(json!({ "sku": "TEA", "name": "Tea", "price": 2, "currency": "USD", "inventory": 5 })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let b_origin = NodeId::new(&b.node_id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held(&a, &b.node_id) == 0 || store.position(&b_origin).unwrap() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "b's log never reached a and the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (b_at_a, b_at_hub) = (held(&a, &b.node_id), store.position(&b_origin).unwrap());
+
+    // The rogue's own journal starts honestly: one stock count, taken by both.
+    let rogue_origin = NodeId::new("rogue-till-origin").unwrap();
+    let honest = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
+    honest.extend([envelope(&rogue_origin, 1, counted(2))]);
+    session(&rogue, hub_at.clone(), &honest).await;
+    session(&rogue, a_at.clone(), &honest).await;
+    assert_eq!(store.position(&rogue_origin).unwrap(), 1);
+    assert_eq!(held(&a, rogue_origin.as_str()), 1);
+
+    let refused_at_hub = |rule: &str| store.refusals().get(rule).copied().unwrap_or(0);
+    let refused_at_a = |rule: &'static str| a.store.refusals().get(rule).copied().unwrap_or(0);
+    let forgeries: Vec<(&str, &'static str, Box<dyn LogSource + Send + Sync>)> = vec![
+        // b's events, signed by the rogue (past what the receivers hold of b).
+        ("another till's origin", "origin_of_another_peer", {
+            let log = VecLog::new(b_origin.clone(), net::journal_key(&rogue_key));
+            log.extend(
+                (1..=b_at_a.max(b_at_hub) + 1).map(|seq| envelope(&b_origin, seq, counted(9))),
+            );
+            Box::new(log)
+        }),
+        // The hub's own origin.
+        ("the hub's events", "hub_origin_from_till", {
+            let own = store.origin().clone();
+            let log = VecLog::new(own.clone(), net::journal_key(&rogue_key));
+            let next = store.position(&own).unwrap() + 1;
+            log.extend((1..=next).map(|seq| envelope(&own, seq, counted(1))));
+            Box::new(log)
+        }),
+        // A reclaim of b's rights (the hub's to write).
+        ("a reclaim", "unauthorized_topic", {
+            let log = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
+            let reclaim: Event = StockReclaimed {
+                sku: Sku::new("TEA").unwrap(),
+                from: b_origin.clone(),
+                upto: 1,
+                quantity: 5,
+                transfers: Vec::new(),
+                previous_quantity: 2,
+                available: 7,
+            }
+            .into();
+            log.extend(honest.read(&rogue_origin, 1, 1));
+            log.extend([envelope(&rogue_origin, 2, reclaim)]);
+            Box::new(log)
+        }),
+        // An event changed after it was signed.
+        ("a tampered event", "journal_signature", {
+            let signed = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
+            let shown = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
+            signed.extend(honest.read(&rogue_origin, 1, 1));
+            shown.extend(honest.read(&rogue_origin, 1, 1));
+            signed.extend([envelope(&rogue_origin, 2, counted(3))]);
+            shown.extend([envelope(&rogue_origin, 2, counted(300))]);
+            Box::new(Tampered { shown, signed })
+        }),
+    ];
+    for (what, rule, log) in &forgeries {
+        let (at_hub, at_a) = (refused_at_hub(rule), refused_at_a(rule));
+        session(&rogue, hub_at.clone(), log).await;
+        session(&rogue, a_at.clone(), log).await;
+        assert!(
+            refused_at_hub(rule) > at_hub,
+            "the hub did not refuse {what} ({rule})"
+        );
+        assert!(
+            refused_at_a(rule) > at_a,
+            "a did not refuse {what} ({rule})"
+        );
+    }
+    // Nothing of it was stored.
+    assert_eq!(store.position(&rogue_origin).unwrap(), 1);
+    assert_eq!(held(&a, rogue_origin.as_str()), 1);
+    assert_eq!(store.position(&b_origin).unwrap(), b_at_hub);
+    assert_eq!(held(&a, &b.node_id), b_at_a);
+
+    // A transfer of rights it never held: stored (its own, signed journal says it), folded
+    // into nothing, never taken in.
+    let beyond = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
+    beyond.extend(honest.read(&rogue_origin, 1, 1));
+    let a_origin = NodeId::new(&a.node_id).unwrap();
+    let transfer: Event = StockTransferred {
+        transfer_id: uuid::Uuid::now_v7(),
+        sku: Sku::new("TEA").unwrap(),
+        quantity: 1_000,
+        to: a_origin,
+        previous_quantity: 1_002,
+        available: 2,
+    }
+    .into();
+    beyond.extend([envelope(&rogue_origin, 2, transfer)]);
+    let (at_hub, at_a) = (
+        refused_at_hub("stock_underflow"),
+        refused_at_a("stock_underflow"),
+    );
+    session(&rogue, hub_at.clone(), &beyond).await;
+    session(&rogue, a_at.clone(), &beyond).await;
+    assert!(
+        refused_at_hub("stock_underflow") > at_hub,
+        "{:?} at {}",
+        store.refusals(),
+        store.position(&rogue_origin).unwrap()
+    );
+    assert!(refused_at_a("stock_underflow") > at_a);
+    let (_, tea) = a.api.get("/inventory/TEA").await;
+    assert_eq!(
+        tea["quantity"].as_u64().unwrap_or(0),
+        0,
+        "a took in nothing: {tea}"
+    );
+
+    // The refusals are visible in a's /sync/status; the honest tills keep syncing.
+    let (_, status) = a.api.get("/sync/status").await;
+    for rule in [
+        "origin_of_another_peer",
+        "hub_origin_from_till",
+        "unauthorized_topic",
+        "journal_signature",
+    ] {
+        assert!(
+            status["refused"][rule].as_u64().unwrap_or(0) > 0,
+            "{rule}: {status}"
+        );
+    }
+    let (status, _) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/products",
+            Some(json!({ "sku": "MUG", "name": "Mug", "price": 9, "currency": "USD", "inventory": 3 })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let a_origin = NodeId::new(&a.node_id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held(&b, &a.node_id) == 0 || store.position(&a_origin).unwrap() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a's log stopped reaching b and the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+    hub.stop().await;
+}
