@@ -115,7 +115,7 @@ fn main() -> ExitCode {
             Top::Node(cmd) => node_cmd::run(cmd).await,
             Top::Hub(cmd) => hub_cmd::run(cmd, cli.json).await,
             Top::Sync(cmd) => sync_cmd::run(cmd, cli.json).await,
-            Top::Journal(cmd) => journal_cmd::run(cmd, cli.json),
+            Top::Journal(cmd) => journal_cmd::run(cmd, cli.json).await,
             Top::Token(cmd) => token_cmd::run(cmd, cli.json).await,
             Top::Products(cmd) => products_cmd::run(cmd, cli.json).await,
             Top::Stock(cmd) => stock_cmd::run(cmd, cli.json).await,

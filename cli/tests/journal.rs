@@ -86,6 +86,27 @@ async fn an_auditor_verifies_an_export_and_an_operator_finds_a_tampered_seq() {
     let (code, out) = python_verify(&tampered, None);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("seq 3"), "{out}");
+    // `fusion journal verify --file` checks an export by the rulebook's own rules.
+    let (code, out) = fusion(&[
+        "--json",
+        "journal",
+        "verify",
+        "--file",
+        export.to_str().unwrap(),
+        "--key",
+        &key,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = fusion(&[
+        "--json",
+        "journal",
+        "verify",
+        "--file",
+        tampered.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["seq"], 3, "{report}");
     // A part of the journal verifies on its own, from the hash before it.
     let part = dir.path().join("part.jsonl");
     let (code, _) = fusion(&[

@@ -641,6 +641,29 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The node's journal as the hub holds it verifies, under the node's own key.
+    let origin = hub_events("store=shop-1&topic=order.created").await[0]["origin"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hub_token_file = hub_dir.path().join("admin.token");
+    let (code, out) = fusion(&[
+        "--json",
+        "journal",
+        "verify",
+        "--hub-url",
+        hub_url.as_str(),
+        "--origin",
+        origin.as_str(),
+        "--token-file",
+        hub_token_file.to_str().unwrap(),
+        "--key",
+        node_endpoint.as_str(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let verified: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(verified["events"].as_u64().unwrap() >= 2, "{verified}");
     let (code, stores) = fusion(&[&["hub", "stores", "--json"][..], &hub_target[..]].concat());
     assert_eq!(code, 0);
     let stores: Value = serde_json::from_str(&stores).unwrap();

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod journal;
 pub mod money;
 pub mod time;
 

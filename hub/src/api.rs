@@ -30,6 +30,8 @@
 //!   vouches for it (`verifiedUpTo`).
 //! - `GET /fleet/stock?sku=&store=`: per store and sku, available and reserved (summed over
 //!   the store's tills, as their events left them).
+//! - `GET /journal/{origin}?from=&to=`: an auditor's export of an origin's journal (JSON
+//!   lines, `docs/JOURNAL.md`), up to what its signature proves.
 //! - `GET /fleet/orders/{id}`: an order found anywhere in the fleet: its store, till, status,
 //!   total and every event about it (order, reservation, payment, shipping).
 //! - `GET /escrow?store=&sku=`: stock rights per store and sku — what each till holds and has
@@ -89,7 +91,7 @@ use escrow::{
     campaign_seats, escrow, escrow_budget, escrow_campaigns, escrow_rebalance, escrow_reclaim,
     escrow_transfer, give_seats,
 };
-use fleet::{events, fleet_order, fleet_stock, fleet_stores, sales};
+use fleet::{events, fleet_order, fleet_stock, fleet_stores, journal, sales};
 use ops::{dead_letters, lag, prometheus, retry_dead_letters, sync_status};
 
 /// The admin token file in the hub's data dir (same name as a node's).
@@ -156,6 +158,7 @@ pub fn router(state: HubState) -> Router {
         .route("/fleet/stores", get(fleet_stores))
         .route("/fleet/stock", get(fleet_stock))
         .route("/fleet/orders/{id}", get(fleet_order))
+        .route("/journal/{origin}", get(journal))
         .route("/escrow", get(escrow))
         .route("/escrow/transfer", post(escrow_transfer))
         .route("/escrow/budget", get(escrow_budget))

@@ -50,6 +50,34 @@ fn held(till: &Till, peer: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `GET /journal/{origin}` as text.
+async fn fetch_journal(api: &Api, origin: &str) -> String {
+    let response = api
+        .http
+        .get(format!("{}/journal/{origin}", api.url))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// docs/verify_journal.py on `export` under `key`: (exit code, stdout).
+fn python_verify(export: &std::path::Path, key: &str) -> (i32, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_journal.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(export)
+        .args(["--key", key])
+        .output()
+        .expect("python3 runs (./test.sh installs the cryptography package)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn peer_status<'a>(status: &'a Value, endpoint: &str) -> &'a Value {
     status["peers"]
         .as_array()
@@ -97,6 +125,48 @@ async fn a_till_revoked_at_the_hub_is_refused_by_its_sibling_while_the_hub_is_do
         assert!(Instant::now() < deadline, "b's log never reached a");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // b's journal as the hub holds it, and the hub's own, verify with a script that shares no
+    // code with either (docs/verify_journal.py), under their endpoint ids.
+    let b_origin = b.node_id.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub
+        .hub
+        .state
+        .store
+        .verified_checkpoint(&NodeId::new(&b_origin).unwrap())
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "b's log never reached the hub");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hub_origin = hub.hub.state.store.origin().to_string();
+    for (origin, key) in [
+        (&b_origin, id_b.to_string()),
+        (&hub_origin, hub.id.to_string()),
+    ] {
+        let export = fetch_journal(&hub.api, origin).await;
+        let file = hub_dir.path().join(format!("{origin}.jsonl"));
+        std::fs::write(&file, export).unwrap();
+        let (code, out) = python_verify(&file, &key);
+        assert_eq!(code, 0, "{origin}: {out}");
+        // Against another key, it fails.
+        let (code, _) = python_verify(&file, &"11".repeat(32));
+        assert_eq!(code, 1);
+    }
+    let (status, body) = hub.api.get("/journal/nobody").await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("origin")),
+        "{body}"
+    );
+    let (status, body) = hub.api.get(&format!("/journal/{b_origin}?from=x")).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("from")),
+        "{body}"
+    );
 
     // Revoked at the hub: the revocation is in the hub's journal, which a pulls.
     let (status, body) = hub

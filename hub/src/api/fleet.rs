@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fusion_contracts::Timestamp;
 use fusion_contracts::http::hub::{FleetEventsPage, FleetOrder};
 use fusion_http::{ApiError, blocking};
@@ -281,4 +281,32 @@ pub(super) async fn fleet_order(
         events: records,
     };
     Ok(ok(&order))
+}
+
+/// `GET /journal/{origin}?from=&to=`: an auditor's export of a till's journal as the hub
+/// holds it (up to the till's last verified signature), or of one of the hub's own (signed
+/// now), as JSON lines (`docs/JOURNAL.md`); `fusion journal verify --hub-url` checks it.
+pub(super) async fn journal(
+    State(state): State<HubState>,
+    _caller: Viewer,
+    UrlPath(origin): UrlPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let from = fusion_http::query_number(&query, "from", 1, 1, usize::MAX)? as u64;
+    let to = fusion_http::query_number(&query, "to", usize::MAX, 1, usize::MAX)? as u64;
+    let not_found = || {
+        ApiError::not_found(format!(
+            "the hub holds no verified journal of {origin} from seq {from}"
+        ))
+        .with_field("origin")
+    };
+    let node = fusion_contracts::NodeId::new(origin.clone()).map_err(|_| not_found())?;
+    let store = state.store.clone();
+    let body = blocking(move || store.export_journal(&node, from, to)).await?;
+    let body = body.ok_or_else(not_found)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
 }

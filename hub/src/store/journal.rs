@@ -4,6 +4,7 @@
 //! verified checkpoint of each till (how far its journal is proven).
 
 use fusion_contracts::NodeId;
+use fusion_contracts::journal::{ExportHeader, ExportLine};
 use fusion_rules::authority::{self, OriginKind};
 use fusion_rules::journal::{self, Checkpoint, Hash};
 use redb::{ReadableDatabase, ReadableTable};
@@ -84,6 +85,85 @@ impl HubStore {
             Some(v) => Ok(Some(postcard::from_bytes(v.value()).map_err(storage)?)),
             None => Ok(None),
         }
+    }
+}
+
+impl HubStore {
+    /// An auditor's export (`docs/JOURNAL.md`) of `origin`'s journal as the hub holds it, from
+    /// `from`: a till's up to the last checkpoint of it the hub verified (what its signature
+    /// proves), the hub's own origins up to `to` (or their head), signed now. JSON lines;
+    /// `None` when the hub holds nothing of `origin` it can prove.
+    pub fn export_journal(
+        &self,
+        origin: &NodeId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<u8>>, HubStoreError> {
+        let from = from.max(1);
+        let read = self.db.begin_read().map_err(storage)?;
+        let events = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        let position = read
+            .open_table(POSITIONS)
+            .map_err(storage)?
+            .get(origin.as_str())
+            .map_err(storage)?
+            .map_or(0, |v| v.value());
+        let (key, last, signature) = if authority::kind_of(origin) == OriginKind::Till {
+            let Some(cp) = self.verified_checkpoint(origin)? else {
+                return Ok(None);
+            };
+            let peers = read.open_table(ORIGIN_PEERS).map_err(storage)?;
+            let Some(endpoint) = peers.get(origin.as_str()).map_err(storage)? else {
+                return Ok(None);
+            };
+            let key = fusion_contracts::journal::unhex(endpoint.value())
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                .ok_or_else(|| storage("origin_peers holds an endpoint that is not a key"))?;
+            (key, cp.seq, Some(cp))
+        } else {
+            (self.journal_key.public(), to.min(position), None)
+        };
+        if last == 0 || from > last {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut prev = journal::GENESIS;
+        let mut header_written = false;
+        for row in events
+            .range((origin.as_str(), 1)..=(origin.as_str(), last))
+            .map_err(storage)?
+        {
+            let (k, envelope) = row.map_err(storage)?;
+            let seq = k.value().1;
+            let hash = journal::entry_hash(&prev, origin, seq, envelope.value());
+            if seq == from && !header_written {
+                let header = ExportHeader::new(origin.as_str(), &[(1, key)], from, &prev);
+                serde_json::to_writer(&mut out, &header).map_err(storage)?;
+                out.push(b'\n');
+                header_written = true;
+            }
+            if seq >= from {
+                let signature = match (&signature, seq == last) {
+                    (Some(cp), true) if cp.hash == hash => Some(cp.signature.to_vec()),
+                    (Some(_), true) => {
+                        return Err(storage(format!(
+                            "{origin}'s stored events do not hash to its verified checkpoint at {seq}"
+                        )));
+                    }
+                    (None, true) => {
+                        Some(self.journal_key.sign(origin, seq, hash).signature.to_vec())
+                    }
+                    _ => None,
+                };
+                let line =
+                    ExportLine::new(seq, &prev, &hash, envelope.value(), signature.as_deref())
+                        .map_err(storage)?;
+                serde_json::to_writer(&mut out, &line).map_err(storage)?;
+                out.push(b'\n');
+            }
+            prev = hash;
+        }
+        Ok(header_written.then_some(out))
     }
 }
 

@@ -128,9 +128,7 @@ impl JournalKey {
 }
 
 /// Lowercase hex, as public keys and hashes are written in exports and messages.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use fusion_contracts::journal::hex;
 
 /// Whether `checkpoint` is `public`'s signature over `origin`'s journal at its seq and hash.
 pub fn checkpoint_is_signed_by(public: &[u8; 32], origin: &NodeId, cp: &Checkpoint) -> bool {

@@ -9,7 +9,8 @@
 
 use std::io::Write;
 
-use fusion_contracts::{Envelope, NodeId};
+use fusion_contracts::NodeId;
+use fusion_contracts::journal::{ExportHeader, ExportLine};
 use redb::{Database, ReadableDatabase, ReadableTable, Table};
 
 use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META, PEER_EVENTS, PEER_HEADS};
@@ -329,22 +330,6 @@ fn chain_peer_logs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// One line of an export per event (`docs/JOURNAL.md`).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ExportLine<'a> {
-    seq: u64,
-    prev: String,
-    hash: String,
-    /// The logged postcard bytes, hex: what the hash covers.
-    envelope: String,
-    /// The signature of the checkpoint at this seq, if one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checkpoint: Option<String>,
-    /// The event as JSON, for reading (what `GET /events` serves).
-    event: &'a fusion_contracts::events::EventRecord,
-}
-
 /// Writes events `from..=to` as JSON lines, after a header naming the origin and its keys;
 /// the range is extended to the next checkpoint so that every line is covered by one.
 /// Returns the last seq written.
@@ -368,16 +353,7 @@ pub fn export(
             None => journal::GENESIS,
         },
     };
-    let header = serde_json::json!({
-        "journal": "fusion-journal/1",
-        "origin": node_id.as_str(),
-        "keys": keys.iter().map(|(seq, k)| serde_json::json!({
-            "fromSeq": seq,
-            "publicKey": journal::hex(k),
-        })).collect::<Vec<_>>(),
-        "fromSeq": from,
-        "prev": journal::hex(&prev),
-    });
+    let header = ExportHeader::new(node_id.as_str(), &keys, from, &prev);
     serde_json::to_writer(&mut *out, &header).map_err(|e| io(e.into()))?;
     out.write_all(b"\n").map_err(io)?;
     let mut prev = prev;
@@ -386,21 +362,14 @@ pub fn export(
         let (seq, value) = row?;
         let seq = seq.value();
         let (hash, envelope) = split_entry(value.value())?;
-        let signature = checkpoints.get(seq)?.map(|s| journal::hex(s.value()));
-        let record = Envelope::decode(envelope)
-            .and_then(|e| e.to_record())
-            .map_err(|e| StoreError::Corrupt {
-                table: "events",
-                reason: format!("seq {seq}: {e}"),
+        let signature = checkpoints.get(seq)?.map(|s| s.value().to_vec());
+        let line =
+            ExportLine::new(seq, &prev, &hash, envelope, signature.as_deref()).map_err(|e| {
+                StoreError::Corrupt {
+                    table: "events",
+                    reason: format!("seq {seq}: {e}"),
+                }
             })?;
-        let line = ExportLine {
-            seq,
-            prev: journal::hex(&prev),
-            hash: journal::hex(&hash),
-            envelope: journal::hex(envelope),
-            checkpoint: signature.clone(),
-            event: &record,
-        };
         serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
         out.write_all(b"\n").map_err(io)?;
         prev = hash;
