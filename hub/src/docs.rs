@@ -220,6 +220,25 @@ impl DocHost for HubDocs {
         &self.set
     }
 
+    /// A store's settings only from that store's tills.
+    fn may_change(&self, peer: fusion_sync::net::EndpointId, doc: &DocId) -> bool {
+        let store = self
+            .store
+            .enrollment(peer)
+            .ok()
+            .flatten()
+            .and_then(|s| fusion_contracts::StoreId::new(s).ok());
+        fusion_rules::authority::may_change_doc(doc.store_id().as_ref(), store.as_ref())
+    }
+
+    fn is_hub(&self, _peer: fusion_sync::net::EndpointId) -> bool {
+        false
+    }
+
+    fn refuse(&self, rule: &'static str) {
+        self.store.count_refusal(rule);
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Changed> {
         self.changes.subscribe()
     }

@@ -124,6 +124,12 @@ impl HubStore {
         (self.clock)()
     }
 
+    /// Counts a till's message refused by `rule` (a document change it may not make).
+    pub fn count_refusal(&self, rule: &'static str) {
+        self.refusals.count(rule);
+        tracing::warn!(rule, "a till's message refused");
+    }
+
     /// Tills' events refused by a rule so far (stored, folded into nothing), by rule.
     pub fn refusals(&self) -> BTreeMap<&'static str, u64> {
         self.refusals.snapshot()

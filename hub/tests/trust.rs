@@ -5,10 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+use fusion_contracts::StoreId;
 use fusion_contracts::events::{StockAdjusted, StockReclaimed, StockTransferred};
+use fusion_contracts::http::SettingsChange;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
 use fusion_node::replication::{PeerLink, Role};
 use fusion_rules::journal::Checkpoint;
+use fusion_sync::docs::{Changed, DocId, DocSet, write_settings};
 use fusion_sync::net;
 use fusion_sync::proto::{LogSource, VecLog};
 use serde_json::{Value, json};
@@ -217,6 +220,40 @@ async fn a_till_revoked_at_the_hub_is_refused_by_its_sibling_while_the_hub_is_do
     b.stop().await;
 }
 
+/// A rogue's documents, offered in a document session.
+struct RogueDocs {
+    set: std::sync::Mutex<DocSet>,
+    changes: tokio::sync::broadcast::Sender<Changed>,
+}
+
+impl RogueDocs {
+    fn new(actor: &NodeId) -> Self {
+        Self {
+            set: std::sync::Mutex::new(DocSet::new(actor.as_str().as_bytes())),
+            changes: tokio::sync::broadcast::channel(16).0,
+        }
+    }
+}
+
+impl net::DocHost for RogueDocs {
+    fn docs(&self) -> &std::sync::Mutex<DocSet> {
+        &self.set
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Changed> {
+        self.changes.subscribe()
+    }
+    fn changed(&self, _: Vec<DocId>) -> net::BoxFuture<'_, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn may_change(&self, _: net::EndpointId, _: &DocId) -> bool {
+        true
+    }
+    fn is_hub(&self, _: net::EndpointId) -> bool {
+        false
+    }
+    fn refuse(&self, _: &'static str) {}
+}
+
 /// A log that shows one journal and signs another: what a till that changed an event after
 /// signing it (or in flight) sends.
 struct Tampered {
@@ -406,6 +443,39 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
     assert_eq!(held(&a, rogue_origin.as_str()), 1);
     assert_eq!(store.position(&b_origin).unwrap(), b_at_hub);
     assert_eq!(held(&a, &b.node_id), b_at_a);
+
+    // Another store's settings (its card floor limit), in a document session: dropped and
+    // counted; a keeps no such document.
+    let other_store = DocId::settings(&StoreId::new("store-2").unwrap());
+    let rogue_docs = RogueDocs::new(&rogue_origin);
+    rogue_docs.set.lock().unwrap().edit(&other_store, |doc| {
+        write_settings(
+            doc,
+            &SettingsChange {
+                name: Some(Some("Not yours".into())),
+                order_hold_secs: None,
+                card_floor_limit: None,
+                backorders: Default::default(),
+            },
+        )
+        .unwrap()
+    });
+    let before = refused_at_a("doc_unauthorized");
+    let _ = tokio::time::timeout(
+        Duration::from_secs(3),
+        net::dial_docs(
+            &rogue,
+            a_at.clone(),
+            &rogue_docs,
+            &net::SendStatus::default(),
+        ),
+    )
+    .await;
+    assert!(
+        refused_at_a("doc_unauthorized") > before,
+        "a took another store's settings"
+    );
+    assert!(!a.store.docs().lock().unwrap().holds(&other_store));
 
     // A transfer of rights it never held: stored (its own, signed journal says it), folded
     // into nothing, never taken in.

@@ -72,6 +72,8 @@ impl LogSource for StoreLog {
 /// The store's documents, for document sessions.
 pub struct NodeDocs {
     store: Store,
+    /// The hub's endpoint: its sessions may create any number of documents.
+    hub: Option<EndpointId>,
 }
 
 impl DocHost for NodeDocs {
@@ -85,6 +87,19 @@ impl DocHost for NodeDocs {
 
     fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { self.store.merge_docs(docs).await.map_err(|e| e.to_string()) })
+    }
+
+    /// A store's settings are this till's business only when they are its own store's.
+    fn may_change(&self, _peer: EndpointId, doc: &DocId) -> bool {
+        fusion_rules::authority::may_change_doc(doc.store_id().as_ref(), self.store.store_id())
+    }
+
+    fn is_hub(&self, peer: EndpointId) -> bool {
+        self.hub == Some(peer)
+    }
+
+    fn refuse(&self, rule: &'static str) {
+        self.store.count_refusal(rule);
     }
 }
 
@@ -195,16 +210,18 @@ pub fn start(store: &Store, endpoint: net::Endpoint, links: &Arc<SyncLinks>) -> 
             .map(|p| p.id)
             .collect(),
     )));
+    let hub = links
+        .peers
+        .iter()
+        .find(|p| p.role == Role::Hub)
+        .map(|p| p.id);
     let docs = Arc::new(NodeDocs {
         store: store.clone(),
+        hub,
     });
     let peer_logs = Arc::new(PeerLogs {
         store: store.clone(),
-        hub: links
-            .peers
-            .iter()
-            .find(|p| p.role == Role::Hub)
-            .map(|p| p.id),
+        hub,
     });
     tasks.push(tokio::spawn(net::serve(
         endpoint.clone(),

@@ -484,6 +484,13 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Counts a peer's message refused by `rule` (`fusion_events_refused_total{rule}`).
+    pub fn count_refusal(&self, rule: &'static str) {
+        self.shared.refusals.count(rule);
+        metrics::counter!("fusion_events_refused_total", "rule" => rule).increment(1);
+        tracing::warn!(rule, "a peer's message refused");
+    }
+
     /// Whether the hub revoked the peer `endpoint` (as this till heard in the hub's log); a
     /// revoked peer asking to connect is counted (`peer_revoked`). A store that cannot be
     /// read admits nobody.

@@ -502,6 +502,11 @@ impl DocSet {
         self.docs.get(id).map(|e| &e.doc)
     }
 
+    /// Whether the set holds `id` (a document with content, or one this host made).
+    pub fn holds(&self, id: &DocId) -> bool {
+        self.docs.contains_key(id)
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = &DocId> {
         self.docs.keys()
     }
@@ -540,14 +545,15 @@ impl DocSet {
             .unwrap_or_default()
     }
 
-    /// The next sync message for a peer whose state is `state`, if one is due.
+    /// The next sync message for a peer whose state is `state`, if one is due. A document the
+    /// set does not hold is asked for from an empty one, and not created: only changes a peer
+    /// may make create a document (see [`DocSet::receive`]).
     pub fn generate(&mut self, id: &DocId, state: &mut SyncState) -> Option<Vec<u8>> {
-        let entry = self.entry(id);
-        entry
-            .doc
-            .sync()
-            .generate_sync_message(state)
-            .map(|m| m.encode())
+        let message = match self.docs.get_mut(id) {
+            Some(entry) => entry.doc.sync().generate_sync_message(state),
+            None => AutoCommit::new().sync().generate_sync_message(state),
+        };
+        message.map(|m| m.encode())
     }
 
     /// Applies a peer's sync message; true when the document changed.
@@ -581,6 +587,9 @@ impl DocSet {
         let changed = entry.doc.get_heads() != before;
         if changed {
             self.unsaved.insert(id.clone());
+        } else if before.is_empty() && entry.next_chunk == 0 {
+            // Nothing arrived for a document the set did not hold: it is not created.
+            self.docs.remove(id);
         }
         Ok(changed)
     }

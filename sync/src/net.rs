@@ -515,7 +515,19 @@ pub trait DocHost: Send + Sync {
     /// A peer's messages changed these documents: persist them, update what is projected from
     /// them, and announce them to the other sessions.
     fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>>;
+    /// Whether `peer` may change `doc` (a store's settings: its own tills and the hub). A
+    /// message it may not send is dropped; the host counts it (`doc_unauthorized`).
+    fn may_change(&self, peer: EndpointId, doc: &DocId) -> bool;
+    /// Whether `peer` is the hub (trusted to create any number of documents), else a till,
+    /// which may create at most [`DOCS_CREATED_PER_SESSION_MAX`] in one session.
+    fn is_hub(&self, peer: EndpointId) -> bool;
+    /// Counts a refused document message by rule.
+    fn refuse(&self, rule: &'static str);
 }
+
+/// Most documents a till's session may create here: a catalog of 100,000 products, and no
+/// flood of made-up ids beyond. The hub's sessions are not capped.
+pub const DOCS_CREATED_PER_SESSION_MAX: usize = 100_000;
 
 fn lock_docs(host: &dyn DocHost) -> std::sync::MutexGuard<'_, DocSet> {
     // A panic while holding the lock leaves documents automerge kept consistent.
@@ -551,6 +563,8 @@ async fn doc_session(
     gate: &Gate,
 ) -> Result<(), NetError> {
     let peer = connection.remote_id();
+    let capped = !host.is_hub(peer);
+    let mut created = 0usize;
     let mut changes = host.subscribe();
     let mut states: std::collections::HashMap<DocId, SyncState> = Default::default();
     let summary = lock_docs(host).summary();
@@ -594,8 +608,18 @@ async fn doc_session(
                             }
                         }
                         Frame::DocSync { doc, message } => {
+                            if !host.may_change(peer, &doc) {
+                                host.refuse("doc_unauthorized");
+                                continue;
+                            }
+                            let new = !docs.holds(&doc);
+                            if new && capped && created >= DOCS_CREATED_PER_SESSION_MAX {
+                                host.refuse("doc_cap");
+                                continue;
+                            }
                             let state = states.entry(doc.clone()).or_default();
                             if docs.receive(&doc, state, &message).map_err(|e| NetError::Protocol(e.to_string()))? {
+                                created += usize::from(new);
                                 changed.push(doc.clone());
                             }
                             if let Some(message) = docs.generate(&doc, state) {

@@ -119,6 +119,20 @@ pub fn may_write(kind: OriginKind, event: &Event) -> Result<(), Unauthorized> {
     }
 }
 
+/// Whether a peer of the store `peer_store` (as the receiver knows it: its own store for a
+/// till's peers, the enrollment at the hub) may change a document of the store `doc_store`
+/// (a store's settings): only a till of that store. Documents of no store (products,
+/// campaigns) are any admitted peer's to edit.
+pub fn may_change_doc(
+    doc_store: Option<&fusion_contracts::StoreId>,
+    peer_store: Option<&fusion_contracts::StoreId>,
+) -> bool {
+    match doc_store {
+        None => true,
+        Some(store) => peer_store == Some(store),
+    }
+}
+
 /// Whether an event of an origin of `kind` may decide a campaign whose seats are shared: only
 /// the hub's `campaign.closed` settles it at the tills.
 pub fn decides_shared_campaign(kind: OriginKind, event: &Event) -> bool {
@@ -148,6 +162,25 @@ mod tests {
         for forged in [&hub, &holder] {
             let refused = deliverer_may_send(forged, false).unwrap_err();
             assert_eq!(refused.rule(), "hub_origin_from_till");
+        }
+    }
+
+    /// (document's store, the peer's store, allowed)
+    #[test]
+    fn a_stores_settings_are_its_own_tills_to_change() {
+        let (one, two) = (
+            StoreId::new("store-1").unwrap(),
+            StoreId::new("store-2").unwrap(),
+        );
+        let cases = [
+            (Some(&one), Some(&one), true),
+            (Some(&one), Some(&two), false),
+            (Some(&one), None, false),
+            (None, Some(&two), true),
+            (None, None, true),
+        ];
+        for (doc, peer, allowed) in cases {
+            assert_eq!(may_change_doc(doc, peer), allowed, "{doc:?} by {peer:?}");
         }
     }
 

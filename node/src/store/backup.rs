@@ -55,7 +55,6 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, ORDERS)?;
     copy(from, to, ORDER_LIST)?;
     copy(from, to, EVENTS)?;
-    copy(from, to, CHECKPOINTS)?;
     copy(from, to, JOURNAL_KEYS)?;
     copy(from, to, IDEMPOTENCY)?;
     copy(from, to, IDEMPOTENCY_EXPIRY)?;

@@ -27,14 +27,13 @@ use fusion_sync::docs::{DocId, DocSet};
 use redb::{ReadableTable, ReadableTableMetadata};
 use uuid::Uuid;
 
-use super::journal::entry_value;
+use super::journal::new_row;
 use super::tables::{self, IdempotencyRecord, StoredCampaign, Tables, decode, encode, put_product};
 use super::{
     Applied, Command, Decision, Grant, IDEMPOTENCY_RETENTION_MS, Outcome, StoreError, TokenInfo,
     WriteRequest, held_lines, shared_state,
 };
 use crate::domain::campaigns::{self, Close};
-use crate::domain::journal::entry_hash;
 use crate::domain::{
     CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
     inventory, orders, payments, shipping,
@@ -147,10 +146,8 @@ impl Batch {
             .map_err(|e| {
                 StoreError::Invariant(format!("a domain core produced an invalid event: {e}"))
             })?;
-            let bytes = envelope.encode();
-            let hash = entry_hash(&self.head, &self.node_id, envelope.seq, &bytes);
-            t.events
-                .insert(envelope.seq, entry_value(&hash, &bytes).as_slice())?;
+            let (row, hash) = new_row(&self.head, &self.node_id, envelope.seq, &envelope);
+            t.events.insert(envelope.seq, row.as_slice())?;
             self.head = hash;
             project(t, &envelope)?;
             self.record_in_docs(t, &envelope.event)?;

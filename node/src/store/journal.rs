@@ -13,29 +13,82 @@ use fusion_contracts::NodeId;
 use fusion_contracts::journal::{ExportHeader, ExportLine};
 use redb::{Database, ReadableDatabase, ReadableTable, Table};
 
-use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META, PEER_EVENTS, PEER_HEADS};
+use super::tables::{EVENTS, JOURNAL_KEYS, META, PEER_EVENTS, PEER_HEADS};
 use super::{OpenError, StoreError};
 use crate::domain::journal::{self, Checkpoint, Fault, Hash, JournalKey, Verifier};
 
 /// `meta` key: the last seq a start verified (u64 LE), with a checkpoint at it.
 const META_VERIFIED: &str = "journal_verified";
 
-/// An `events` row: the entry hash, then the postcard envelope.
-pub(super) fn entry_value(hash: &Hash, envelope: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(32 + envelope.len());
+/// Bytes before the envelope in an `events` row without a signature: hash, tag.
+const ROW_HEAD: usize = 33;
+/// The tag byte after the hash: a checkpoint signature (64 bytes) follows, or not.
+const TAG_PLAIN: u8 = 0;
+const TAG_SIGNED: u8 = 1;
+
+/// An `events` row: the entry hash, a tag, the node's checkpoint signature when the commit
+/// ended at this event, then the postcard envelope. The signature lives in the row so that a
+/// commit writes no other table for it.
+pub(super) fn entry_value(hash: &Hash, signature: Option<&[u8; 64]>, envelope: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(ROW_HEAD + 64 + envelope.len());
     value.extend_from_slice(hash);
+    match signature {
+        Some(sig) => {
+            value.push(TAG_SIGNED);
+            value.extend_from_slice(sig);
+        }
+        None => value.push(TAG_PLAIN),
+    }
     value.extend_from_slice(envelope);
     value
 }
 
+/// The row of `envelope` at `seq` after `prev`, built in one allocation, and its entry hash.
+pub(super) fn new_row(
+    prev: &Hash,
+    origin: &NodeId,
+    seq: u64,
+    envelope: &fusion_contracts::Envelope,
+) -> (Vec<u8>, Hash) {
+    let mut row = vec![0u8; ROW_HEAD];
+    row[32] = TAG_PLAIN;
+    let mut row = postcard::to_extend(envelope, row).expect("encoding into a Vec cannot fail");
+    let hash = journal::entry_hash(prev, origin, seq, &row[ROW_HEAD..]);
+    row[..32].copy_from_slice(&hash);
+    (row, hash)
+}
+
+fn corrupt(value: &[u8]) -> StoreError {
+    StoreError::Corrupt {
+        table: "events",
+        reason: format!("a row of {} bytes holds no entry hash and tag", value.len()),
+    }
+}
+
 /// An `events` row's hash and envelope.
 pub(super) fn split_entry(value: &[u8]) -> Result<(Hash, &[u8]), StoreError> {
-    match value.split_first_chunk::<32>() {
-        Some((hash, envelope)) => Ok((*hash, envelope)),
-        None => Err(StoreError::Corrupt {
-            table: "events",
-            reason: format!("a row of {} bytes holds no entry hash", value.len()),
-        }),
+    let (hash, _, envelope) = split_row(value)?;
+    Ok((hash, envelope))
+}
+
+/// An `events` row's parts: the entry hash, the checkpoint signature if the row holds one,
+/// the envelope.
+pub(super) type Row<'a> = (Hash, Option<[u8; 64]>, &'a [u8]);
+
+/// An `events` row's hash, checkpoint signature (if the row holds one) and envelope.
+pub(super) fn split_row(value: &[u8]) -> Result<Row<'_>, StoreError> {
+    let (hash, rest) = value
+        .split_first_chunk::<32>()
+        .ok_or_else(|| corrupt(value))?;
+    match rest.split_first() {
+        Some((&TAG_PLAIN, envelope)) => Ok((*hash, None, envelope)),
+        Some((&TAG_SIGNED, rest)) => {
+            let (sig, envelope) = rest
+                .split_first_chunk::<64>()
+                .ok_or_else(|| corrupt(value))?;
+            Ok((*hash, Some(*sig), envelope))
+        }
+        _ => Err(corrupt(value)),
     }
 }
 
@@ -49,16 +102,26 @@ pub(super) fn head(
     }
 }
 
-/// Signs the journal's head after a batch appended events up to `seq` (in its transaction).
+/// Signs the journal's head after a batch appended events up to `seq` (in its transaction):
+/// the signature goes into that event's row.
 pub(super) fn sign_head(
-    checkpoints: &mut Table<u64, &[u8]>,
+    events: &mut Table<u64, &[u8]>,
     key: &JournalKey,
     origin: &NodeId,
     seq: u64,
-    hash: Hash,
 ) -> Result<(), StoreError> {
+    let row = events
+        .get(seq)?
+        .map(|v| v.value().to_vec())
+        .ok_or_else(|| {
+            StoreError::Invariant(format!("signing seq {seq}, which the log does not hold"))
+        })?;
+    let (hash, _, envelope) = split_row(&row)?;
     let cp = key.sign(origin, seq, hash);
-    checkpoints.insert(seq, cp.signature.as_slice())?;
+    events.insert(
+        seq,
+        entry_value(&hash, Some(&cp.signature), envelope).as_slice(),
+    )?;
     Ok(())
 }
 
@@ -217,7 +280,6 @@ fn verify_range(
     let keys = keys(db)?;
     let read = db.begin_read()?;
     let events = read.open_table(EVENTS)?;
-    let checkpoints = read.open_table(CHECKPOINTS)?;
     let mut verifier = Verifier::resume(node_id.clone(), after, head);
     let mut report = JournalReport {
         from: after + 1,
@@ -225,27 +287,17 @@ fn verify_range(
         signed: after,
         checkpoints: 0,
     };
-    let mut signatures = checkpoints.range(after + 1..)?.peekable();
     for row in events.range(after + 1..)? {
         let (seq, value) = row?;
         let seq = seq.value();
-        let (stored, envelope) = split_entry(value.value())?;
+        let (stored, signature, envelope) = split_row(value.value())?;
         verifier
             .event(seq, envelope, Some(&stored))
             .map_err(JournalError::Fault)?;
         report.head = seq;
-        while let Some(next) = signatures.peek() {
-            let at = match next {
-                Ok((k, _)) => k.value(),
-                Err(_) => break,
-            };
-            if at > seq {
-                break;
-            }
-            let (at, signature) = signatures.next().expect("peeked")?;
-            let signature = <[u8; 64]>::try_from(signature.value()).unwrap_or([0; 64]);
+        if let Some(signature) = signature {
             let cp = Checkpoint {
-                seq: at.value(),
+                seq,
                 hash: stored,
                 signature,
             };
@@ -285,7 +337,7 @@ pub(super) fn upgrade_v1(
             let (seq, envelope) = row?;
             let seq = seq.value();
             let hash = journal::entry_hash(&prev, node_id, seq, envelope.value());
-            rows.push((seq, entry_value(&hash, envelope.value())));
+            rows.push((seq, entry_value(&hash, None, envelope.value())));
             prev = hash;
         }
         for (seq, value) in &rows {
@@ -293,8 +345,7 @@ pub(super) fn upgrade_v1(
         }
         chained = rows.len() as u64;
         if let Some((seq, _)) = rows.last() {
-            let mut checkpoints = txn.open_table(CHECKPOINTS)?;
-            sign_head(&mut checkpoints, key, node_id, *seq, prev)?;
+            sign_head(&mut events, key, node_id, *seq)?;
         }
         let mut keys = txn.open_table(JOURNAL_KEYS)?;
         keys.insert(1, key.public().as_slice())?;
@@ -345,7 +396,6 @@ pub fn export(
     let keys = keys(db)?;
     let read = db.begin_read()?;
     let events = read.open_table(EVENTS)?;
-    let checkpoints = read.open_table(CHECKPOINTS)?;
     let prev = match from {
         1 => journal::GENESIS,
         _ => match events.get(from - 1)? {
@@ -361,15 +411,14 @@ pub fn export(
     for row in events.range(from..)? {
         let (seq, value) = row?;
         let seq = seq.value();
-        let (hash, envelope) = split_entry(value.value())?;
-        let signature = checkpoints.get(seq)?.map(|s| s.value().to_vec());
-        let line =
-            ExportLine::new(seq, &prev, &hash, envelope, signature.as_deref()).map_err(|e| {
-                StoreError::Corrupt {
-                    table: "events",
-                    reason: format!("seq {seq}: {e}"),
-                }
-            })?;
+        let (hash, signature, envelope) = split_row(value.value())?;
+        let signature = signature.as_ref().map(|s| s.as_slice());
+        let line = ExportLine::new(seq, &prev, &hash, envelope, signature).map_err(|e| {
+            StoreError::Corrupt {
+                table: "events",
+                reason: format!("seq {seq}: {e}"),
+            }
+        })?;
         serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
         out.write_all(b"\n").map_err(io)?;
         prev = hash;

@@ -104,12 +104,9 @@ pub(super) const RESERVATIONS: TableDefinition<u128, &[u8]> = TableDefinition::n
 pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
-/// This node's event log, its journal: seq → entry hash (32 bytes) ‖ postcard `Envelope`
-/// (`store::journal`).
+/// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
+/// signature (64 bytes) when a commit ended there ‖ postcard `Envelope` (`store::journal`).
 pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-/// Seq → the node's ed25519 signature (64 bytes) of its journal's checkpoint at that seq: one
-/// per commit that appended events.
-pub(super) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 /// First seq signed → the public key (32 bytes) that signs the journal from there on.
 pub(super) const JOURNAL_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("journal_keys");
 /// Idempotency key → [`IdempotencyRecord`].
@@ -298,7 +295,6 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ORDERS)?;
     txn.open_table(ORDER_LIST)?;
     txn.open_table(EVENTS)?;
-    txn.open_table(CHECKPOINTS)?;
     txn.open_table(JOURNAL_KEYS)?;
     txn.open_table(IDEMPOTENCY)?;
     txn.open_table(IDEMPOTENCY_EXPIRY)?;
@@ -515,7 +511,6 @@ pub(super) struct Tables<'txn> {
     pub orders: Table<'txn, u128, &'static [u8]>,
     pub order_list: Table<'txn, u64, u128>,
     pub events: Table<'txn, u64, &'static [u8]>,
-    pub checkpoints: Table<'txn, u64, &'static [u8]>,
     pub idempotency: Table<'txn, &'static str, &'static [u8]>,
     pub idempotency_expiry: Table<'txn, (i64, &'static str), ()>,
     pub tokens: Table<'txn, &'static [u8; 32], &'static [u8]>,
@@ -558,7 +553,6 @@ impl<'txn> Tables<'txn> {
             orders: txn.open_table(ORDERS)?,
             order_list: txn.open_table(ORDER_LIST)?,
             events: txn.open_table(EVENTS)?,
-            checkpoints: txn.open_table(CHECKPOINTS)?,
             idempotency: txn.open_table(IDEMPOTENCY)?,
             idempotency_expiry: txn.open_table(IDEMPOTENCY_EXPIRY)?,
             tokens: txn.open_table(TOKENS)?,

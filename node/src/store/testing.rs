@@ -6,7 +6,7 @@ use std::path::Path;
 use redb::{Database, ReadableTable};
 
 use super::DB_FILE;
-use super::tables::{CHECKPOINTS, EVENTS, JOURNAL_KEYS, META, PEER_HEADS};
+use super::tables::{EVENTS, JOURNAL_KEYS, META, PEER_HEADS};
 
 /// Flips the last byte of the envelope logged at `seq`, leaving its stored hash as it was.
 pub fn flip_event_byte(data_dir: &Path, seq: u64) {
@@ -32,31 +32,29 @@ pub fn rewrite_event_and_rechain(data_dir: &Path, seq: u64) {
                     .0
             }
         };
-        let rows: Vec<(u64, Vec<u8>)> = events
+        type Row = (u64, Option<[u8; 64]>, Vec<u8>);
+        let rows: Vec<Row> = events
             .range(seq..)
             .unwrap()
             .map(|r| {
                 let (k, v) = r.unwrap();
-                (
-                    k.value(),
-                    super::journal::split_entry(v.value()).unwrap().1.to_vec(),
-                )
+                let (_, signature, envelope) = super::journal::split_row(v.value()).unwrap();
+                (k.value(), signature, envelope.to_vec())
             })
             .collect();
-        for (i, (at, mut envelope)) in rows.into_iter().enumerate() {
+        for (i, (at, signature, mut envelope)) in rows.into_iter().enumerate() {
             if i == 0 {
                 *envelope.last_mut().unwrap() ^= 1;
             }
             prev = fusion_rules::journal::entry_hash(&prev, &node, at, &envelope);
-            events
-                .insert(at, super::journal::entry_value(&prev, &envelope).as_slice())
-                .unwrap();
+            let row = super::journal::entry_value(&prev, signature.as_ref(), &envelope);
+            events.insert(at, row.as_slice()).unwrap();
         }
     }
     txn.commit().unwrap();
 }
 
-/// Rewrites the store as format version 1 wrote it: bare envelopes, no checkpoints or keys.
+/// Rewrites the store as format version 1 wrote it: bare envelopes, no signatures or keys.
 pub fn downgrade_to_v1(data_dir: &Path) {
     let db = Database::create(data_dir.join(DB_FILE)).expect("the store opens");
     let txn = db.begin_write().unwrap();
@@ -76,7 +74,6 @@ pub fn downgrade_to_v1(data_dir: &Path) {
         for (seq, envelope) in rows {
             events.insert(seq, envelope.as_slice()).unwrap();
         }
-        txn.delete_table(CHECKPOINTS).unwrap();
         txn.delete_table(JOURNAL_KEYS).unwrap();
         txn.delete_table(PEER_HEADS).unwrap();
         let mut meta = txn.open_table(META).unwrap();
@@ -104,15 +101,11 @@ fn rewrite_event(data_dir: &Path, seq: u64, change: impl FnOnce(&mut [u8; 32], &
             .expect("the event exists")
             .value()
             .to_vec();
-        let (mut hash, envelope) = super::journal::split_entry(&value).unwrap();
+        let (mut hash, signature, envelope) = super::journal::split_row(&value).unwrap();
         let mut envelope = envelope.to_vec();
         change(&mut hash, &mut envelope);
-        events
-            .insert(
-                seq,
-                super::journal::entry_value(&hash, &envelope).as_slice(),
-            )
-            .unwrap();
+        let row = super::journal::entry_value(&hash, signature.as_ref(), &envelope);
+        events.insert(seq, row.as_slice()).unwrap();
     }
     txn.commit().unwrap();
 }

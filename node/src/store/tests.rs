@@ -126,7 +126,14 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, RESERVATIONS),
         dump(db, ORDERS),
         dump(db, ORDER_LIST),
-        dump(db, EVENTS),
+        // The log without its commits' signatures (a replay signs nothing): hash and event.
+        dump(db, EVENTS)
+            .into_iter()
+            .map(|(k, v)| {
+                let (hash, envelope) = super::journal::split_entry(&v).unwrap();
+                (k, [hash.as_slice(), envelope].concat())
+            })
+            .collect(),
         dump(db, CAMPAIGNS),
         dump(db, CAMPAIGN_LIST),
         dump(db, PARTICIPANTS),
@@ -261,7 +268,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             t.events
                 .insert(
                     envelope.seq,
-                    super::journal::entry_value(&prev, &bytes).as_slice(),
+                    super::journal::entry_value(&prev, None, &bytes).as_slice(),
                 )
                 .unwrap();
             exec::project(&mut t, envelope).unwrap();

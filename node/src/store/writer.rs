@@ -211,11 +211,10 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         // Every commit that appended events signs the journal's new head.
         if batch.next_seq - 1 > last {
             super::journal::sign_head(
-                &mut tables.checkpoints,
+                &mut tables.events,
                 &shared.journal_key,
                 &shared.node_id,
                 batch.next_seq - 1,
-                batch.head,
             )?;
         }
         let mut docs = super::lock_docs(&shared.docs);

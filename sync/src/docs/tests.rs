@@ -325,3 +325,36 @@ fn a_campaign_document_without_a_readable_definition_reads_as_nothing() {
         None
     );
 }
+
+/// Announced ids create nothing: a document comes into being only when a peer sends its
+/// changes (which its host may refuse first), so a flood of made-up ids costs no memory.
+#[test]
+fn asking_for_unknown_documents_creates_none() {
+    let mut set = DocSet::new(b"receiver");
+    for n in 0..10_000u128 {
+        let made_up = DocId::product(ProductId::from_u128(n));
+        assert!(set.generate(&made_up, &mut SyncState::new()).is_some());
+        assert!(!set.holds(&made_up));
+    }
+    assert_eq!(set.ids().count(), 0);
+    // A peer holding nothing answers with nothing: still none.
+    let mut empty = DocSet::new(b"peer");
+    let mut theirs = SyncState::new();
+    let made_up = DocId::product(ProductId::from_u128(1));
+    let mut ours = SyncState::new();
+    let ask = set.generate(&made_up, &mut ours).unwrap();
+    assert!(!empty.receive(&made_up, &mut theirs, &ask).unwrap());
+    if let Some(answer) = empty.generate(&made_up, &mut theirs) {
+        assert!(!set.receive(&made_up, &mut ours, &answer).unwrap());
+    }
+    assert!(!set.holds(&made_up) && !empty.holds(&made_up));
+    // A real document still syncs into a set that did not hold it.
+    let mut a = DocSet::new(b"a");
+    a.edit(&id(), |doc| create_product(doc, &product()).unwrap());
+    let mut b = DocSet::new(b"b");
+    sync_pair(&mut a, &mut b, &id());
+    assert_eq!(
+        read_product(b.get(&id()).unwrap(), product().id),
+        Some(product())
+    );
+}
