@@ -11,27 +11,7 @@ use fusion_sync::net;
 use serde_json::{Value, json};
 
 mod common;
-use common::{Api, Till, serve_hub};
-
-async fn eventually(
-    api: &Api,
-    path: &str,
-    what: &str,
-    mut done: impl FnMut(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = api.get(path).await;
-        if status == 200 && done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {path} → {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use common::{Till, eventually, serve_hub};
 
 async fn post(till: &Till, path: &str, body: Value) -> (u16, Value) {
     till.api.call(reqwest::Method::POST, path, Some(body)).await

@@ -18,27 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 mod common;
-use common::{Api, Till, serve_hub};
-
-async fn eventually(
-    api: &Api,
-    path: &str,
-    what: &str,
-    mut done: impl FnMut(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = api.get(path).await;
-        if status == 200 && done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {path} → {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use common::{Api, Till, eventually, serve_hub};
 
 /// How far `till` holds `peer`'s log.
 fn held(till: &Till, peer: &str) -> u64 {

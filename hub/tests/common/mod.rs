@@ -42,6 +42,27 @@ pub fn append(log: &VecLog, n: u64) {
     }));
 }
 
+/// GETs `path` until it answers 200 with a body `done` accepts (30 s at most).
+pub async fn eventually(
+    api: &Api,
+    path: &str,
+    what: &str,
+    mut done: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api.get(path).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {path} → {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
