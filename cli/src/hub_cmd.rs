@@ -965,13 +965,11 @@ async fn serve(
     for socket in endpoint.bound_sockets() {
         println!("sync endpoint: {}@{socket}", endpoint.id());
     }
-    match &hub.new_admin_token {
-        Some(token) => println!(
-            "admin token (shown once, also in {}): {token}",
-            hub.admin_token_path.display()
-        ),
-        None => println!("admin token: in {}", hub.admin_token_path.display()),
-    }
+    crate::node_cmd::print_admin_token(
+        hub.new_admin_token.as_deref(),
+        &hub.admin_token_path,
+        false,
+    );
     tracing::info!(%addr, endpoint = %endpoint.id(), "hub serving");
     crate::systemd::ready();
     {

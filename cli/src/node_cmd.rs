@@ -357,17 +357,11 @@ async fn serve(
     let stop = shutdown_signal();
     tracing::info!(%addr, node_id = %store.node_id(), data_dir = %data_dir.display(), "node serving");
     println!("fusion node {} listening on http://{addr}", store.node_id());
-    match (&node.new_admin_token, demo) {
-        (Some(token), _) => println!(
-            "admin token (shown once, also in {}): {token}",
-            node.admin_token_path.display()
-        ),
-        (None, true) => {
-            let token = std::fs::read_to_string(&node.admin_token_path).unwrap_or_default();
-            println!("admin token: {}", token.trim());
-        }
-        (None, false) => println!("admin token: in {}", node.admin_token_path.display()),
-    }
+    print_admin_token(
+        node.new_admin_token.as_deref(),
+        &node.admin_token_path,
+        demo,
+    );
     crate::systemd::ready();
     {
         let store = store.clone();
@@ -396,6 +390,27 @@ struct Sync {
     peers: Vec<(net::EndpointId, Vec<SocketAddr>)>,
     relay: Option<net::RelayUrl>,
     bind: SocketAddr,
+}
+
+/// Says where the admin token is; prints the token itself only to a terminal (a new one once,
+/// or an existing one with `show_existing`, as `--demo` does), never into a log or the
+/// journal that a non-terminal stdout is under systemd.
+pub(crate) fn print_admin_token(new: Option<&str>, path: &std::path::Path, show_existing: bool) {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal();
+    match new {
+        Some(token) if terminal => {
+            println!(
+                "admin token (shown once, also in {}): {token}",
+                path.display()
+            )
+        }
+        None if terminal && show_existing => {
+            let token = std::fs::read_to_string(path).unwrap_or_default();
+            println!("admin token: {}", token.trim());
+        }
+        _ => println!("admin token: in {}", path.display()),
+    }
 }
 
 /// Prints the sync identity (endpoint id) of `data_dir`, creating it on first use.

@@ -82,8 +82,9 @@ impl HubStore {
 
     /// Opens (or creates) the hub's store in `dir`; `clock` is the hub's time.
     pub fn open_with_clock(dir: &Path, clock: Clock) -> Result<Self, HubStoreError> {
-        std::fs::create_dir_all(dir).map_err(storage)?;
+        fusion_sync::files::private_dir(dir).map_err(storage)?;
         let db = Database::create(dir.join(HUB_DB_FILE)).map_err(storage)?;
+        fusion_sync::files::private_file(&dir.join(HUB_DB_FILE)).map_err(storage)?;
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(FLEET_EVENTS).map_err(storage)?;
         txn.open_table(POSITIONS).map_err(storage)?;

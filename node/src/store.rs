@@ -314,12 +314,16 @@ struct Shared {
 impl Store {
     /// Opens (or creates) the store in `data_dir` and starts its writer thread.
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, OpenError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::CreateDir {
+        fusion_sync::files::private_dir(data_dir).map_err(|source| OpenError::CreateDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = data_dir.join(DB_FILE);
         let db = Database::create(&path).map_err(|source| OpenError::Database {
+            path: path.clone(),
+            source,
+        })?;
+        fusion_sync::files::private_file(&path).map_err(|source| OpenError::CreateDir {
             path: path.clone(),
             source,
         })?;

@@ -10,6 +10,7 @@
 //! - `clock`: the wall clock, for the edges (`Clock`, `system_clock`, `now`).
 //! - `docs`: shared state as automerge documents (one per product) and their persistence chunks.
 //! - `refusals`: counts of peers' events refused by a rule, by rule.
+//! - `files`: data dirs 0700 and files 0600, whatever the umask.
 //! - `net` (feature `net`, on by default): the iroh transport — identities, log sessions and
 //!   document sessions.
 //!
@@ -18,6 +19,7 @@
 
 pub mod clock;
 pub mod docs;
+pub mod files;
 pub mod frame;
 pub mod fuzzing;
 #[cfg(feature = "net")]
