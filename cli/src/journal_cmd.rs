@@ -257,11 +257,7 @@ pub fn verify_export(text: &str, trusted: Option<&[u8; 32]>) -> Result<ExportRep
             let signature = unhex(signature)
                 .and_then(|b| <[u8; 64]>::try_from(b).ok())
                 .ok_or_else(|| fault(line.seq, "its checkpoint is not 64 bytes of hex".into()))?;
-            let key = keys
-                .iter()
-                .rev()
-                .find(|(from, _)| *from <= line.seq)
-                .map(|(_, k)| *k)
+            let key = *fusion_node::domain::journal::key_at(&keys, line.seq)
                 .ok_or_else(|| fault(line.seq, "no key is in force at this seq".into()))?;
             let cp = Checkpoint {
                 seq: line.seq,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 mod common;
-use common::{Api, Till, eventually, serve_hub};
+use common::{Api, Till, eventually, serve_hub, wait_for};
 
 /// How far `till` holds `peer`'s log.
 fn held(till: &Till, peer: &str) -> u64 {
@@ -103,27 +103,17 @@ async fn a_till_revoked_at_the_hub_is_refused_by_its_sibling_while_the_hub_is_do
         .call(reqwest::Method::POST, "/products", Some(product("TEA")))
         .await;
     assert_eq!(status, 201);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while held(&a, &b.node_id) == 0 {
-        assert!(Instant::now() < deadline, "b's log never reached a");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for("b's log to reach a", || held(&a, &b.node_id) > 0).await;
 
     // b's journal as the hub holds it, and the hub's own, verify with a script that shares no
     // code with either (docs/verify_journal.py), under their endpoint ids.
     let b_origin = b.node_id.clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while hub
-        .hub
-        .state
-        .store
-        .verified_checkpoint(&NodeId::new(&b_origin).unwrap())
-        .unwrap()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "b's log never reached the hub");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let store = hub.hub.state.store.clone();
+    let b_id = NodeId::new(&b_origin).unwrap();
+    wait_for("b's journal to be verified at the hub", || {
+        store.verified_checkpoint(&b_id).unwrap().is_some()
+    })
+    .await;
     let hub_origin = hub.hub.state.store.origin().to_string();
     for (origin, key) in [
         (&b_origin, id_b.to_string()),
@@ -339,14 +329,10 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         .await;
     assert_eq!(status, 201);
     let b_origin = NodeId::new(&b.node_id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while held(&a, &b.node_id) == 0 || store.position(&b_origin).unwrap() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "b's log never reached a and the hub"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for("b's log to reach a and the hub", || {
+        held(&a, &b.node_id) > 0 && store.position(&b_origin).unwrap() > 0
+    })
+    .await;
     let (b_at_a, b_at_hub) = (held(&a, &b.node_id), store.position(&b_origin).unwrap());
 
     // The rogue's own journal starts honestly: one stock count, taken by both.
@@ -515,14 +501,10 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         .await;
     assert_eq!(status, 201);
     let a_origin = NodeId::new(&a.node_id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while held(&b, &a.node_id) == 0 || store.position(&a_origin).unwrap() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "a's log stopped reaching b and the hub"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for("a's log to reach b and the hub", || {
+        held(&b, &a.node_id) > 0 && store.position(&a_origin).unwrap() > 0
+    })
+    .await;
     a.stop().await;
     b.stop().await;
     hub.stop().await;

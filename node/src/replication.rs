@@ -320,10 +320,7 @@ pub async fn run(
 
 /// Whether the hub revoked `endpoint` (as this till heard in the hub's log).
 fn revoked(store: &Store, endpoint: &str) -> bool {
-    store
-        .read()
-        .and_then(|r| r.is_revoked(endpoint))
-        .unwrap_or(false)
+    store.is_revoked(endpoint).unwrap_or(false)
 }
 
 /// Runs a session this node opened to `endpoint` until it ends, or until the hub has revoked

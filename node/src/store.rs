@@ -490,22 +490,22 @@ impl Store {
 
     /// Counts a peer's message refused by `rule` (`fusion_events_refused_total{rule}`).
     pub fn count_refusal(&self, rule: &'static str) {
-        self.shared.refusals.count(rule);
-        metrics::counter!("fusion_events_refused_total", "rule" => rule).increment(1);
+        count_refused(&self.shared.refusals, rule);
         tracing::warn!(rule, "a peer's message refused");
+    }
+
+    /// Whether the hub revoked the peer `endpoint`, as this till heard in the hub's log.
+    pub fn is_revoked(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.read()?.is_revoked(endpoint)
     }
 
     /// Whether the hub revoked the peer `endpoint` (as this till heard in the hub's log); a
     /// revoked peer asking to connect is counted (`peer_revoked`). A store that cannot be
     /// read admits nobody.
     pub fn refuses_peer(&self, endpoint: &str) -> bool {
-        let revoked = self
-            .read()
-            .and_then(|r| r.is_revoked(endpoint))
-            .unwrap_or(true);
+        let revoked = self.is_revoked(endpoint).unwrap_or(true);
         if revoked {
-            self.shared.refusals.count("peer_revoked");
-            metrics::counter!("fusion_events_refused_total", "rule" => "peer_revoked").increment(1);
+            count_refused(&self.shared.refusals, "peer_revoked");
         }
         revoked
     }
@@ -620,6 +620,13 @@ fn lock_docs(docs: &Mutex<DocSet>) -> std::sync::MutexGuard<'_, DocSet> {
 }
 
 /// Reads the last sequence number of the log (0 when empty).
+/// Counts a peer's batch, event or message refused by `rule`: in `refusals` (for
+/// `/sync/status`) and in `fusion_events_refused_total{rule}`.
+fn count_refused(refusals: &fusion_sync::Refusals, rule: &'static str) {
+    refusals.count(rule);
+    metrics::counter!("fusion_events_refused_total", "rule" => rule).increment(1);
+}
+
 /// The journal's signing key: the node's sync identity in `data_dir` (created on first use),
 /// so that its public key is the endpoint id peers know it by.
 fn journal_key(data_dir: &Path) -> Result<crate::domain::journal::JournalKey, OpenError> {

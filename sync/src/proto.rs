@@ -157,8 +157,51 @@ pub struct Batch {
     /// The same events as they came: the bytes the origin's journal hashes, stored as they are.
     pub bytes: Vec<Vec<u8>>,
     /// The origin's signature at the last of them; the host checks it and the chain
-    /// (`fusion_rules::journal::check_batch`) before it stores any.
+    /// ([`Batch::verified`]) before it stores any.
     pub checkpoint: Checkpoint,
+}
+
+/// An event of a batch that verified: after the receiver's head, chained to the signature.
+#[derive(Clone, Copy, Debug)]
+pub struct Verified<'a> {
+    pub envelope: &'a Envelope,
+    /// As it came: what the origin's journal hashes, and what the receiver stores.
+    pub bytes: &'a [u8],
+    pub hash: Hash,
+}
+
+impl Batch {
+    /// The events after `head` (the receiver's last seq of the origin and its hash), once the
+    /// batch chains from it to a checkpoint signed by `public`, the key the origin is bound to
+    /// (`fusion_rules::journal::check_batch`); none when the receiver holds them all.
+    pub fn verified(
+        &self,
+        head: (u64, Hash),
+        public: &[u8; 32],
+    ) -> Result<Vec<Verified<'_>>, journal::Fault> {
+        let Some(first) = self.envelopes.first().map(|e| e.seq) else {
+            return Ok(Vec::new());
+        };
+        let hashes = journal::check_batch(
+            &self.origin,
+            head,
+            first,
+            &self.bytes,
+            &self.checkpoint,
+            public,
+        )?;
+        let skip = self.envelopes.len() - hashes.len();
+        Ok(self.envelopes[skip..]
+            .iter()
+            .zip(&self.bytes[skip..])
+            .zip(hashes)
+            .map(|((envelope, bytes), hash)| Verified {
+                envelope,
+                bytes,
+                hash,
+            })
+            .collect())
+    }
 }
 
 /// A peer broke the protocol; close the connection.

@@ -246,22 +246,14 @@ impl Simulation {
                     // batch must chain from the held head to the origin's signature, whatever
                     // the network did to the frames.
                     for batch in link.unpersisted.drain(..) {
-                        let first = batch.envelopes[0].seq;
-                        let hashes = journal::check_batch(
-                            &origin,
-                            (stored.len() as u64, *head),
-                            first,
-                            &batch.bytes,
-                            &batch.checkpoint,
-                            &link.key,
-                        )
-                        .map_err(|e| {
-                            format!("hub handed a batch of {origin} it cannot verify: {e}")
-                        })?;
-                        let new = batch.envelopes.len() - hashes.len();
-                        stored.extend(batch.envelopes.into_iter().skip(new));
-                        if let Some(last) = hashes.last() {
-                            *head = *last;
+                        let new = batch
+                            .verified((stored.len() as u64, *head), &link.key)
+                            .map_err(|e| {
+                                format!("hub handed a batch of {origin} it cannot verify: {e}")
+                            })?;
+                        for event in new {
+                            stored.push(event.envelope.clone());
+                            *head = event.hash;
                         }
                     }
                     let ack = link.receiver.persisted(origin, stored.len() as u64);

@@ -69,19 +69,12 @@ impl Hub {
         let (log, head) = logs
             .entry(batch.origin.clone())
             .or_insert((Vec::new(), journal::GENESIS));
-        let hashes = journal::check_batch(
-            &batch.origin,
-            (log.len() as u64, *head),
-            batch.envelopes[0].seq,
-            &batch.bytes,
-            &batch.checkpoint,
-            key,
-        )
-        .map_err(|e| e.to_string())?;
-        let skip = batch.envelopes.len() - hashes.len();
-        log.extend(batch.envelopes.into_iter().skip(skip));
-        if let Some(last) = hashes.last() {
-            *head = *last;
+        let new = batch
+            .verified((log.len() as u64, *head), key)
+            .map_err(|e| e.to_string())?;
+        for event in new {
+            log.push(event.envelope.clone());
+            *head = event.hash;
         }
         Ok(log.len() as u64)
     }

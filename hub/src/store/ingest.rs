@@ -13,7 +13,7 @@ use fusion_rules::campaigns::SharedCampaign;
 use fusion_rules::inventory;
 use fusion_rules::journal;
 use fusion_sync::net::{BoxFuture, EndpointId, EventSink};
-use fusion_sync::proto::Batch;
+use fusion_sync::proto::{Batch, Verified};
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::own_log::OwnLog;
@@ -178,26 +178,16 @@ impl HubStore {
             // Nothing is stored unless the batch chains from the head held to a checkpoint
             // signed by the till's key: the endpoint the origin is bound to. Events already
             // stored are skipped.
-            let Some(first) = batch.envelopes.first().map(|e| e.seq) else {
-                return Ok(position);
-            };
-            let hashes = match journal::check_batch(
-                origin,
-                (position, head),
-                first,
-                &batch.bytes,
-                &batch.checkpoint,
-                peer.as_bytes(),
-            ) {
-                Ok(hashes) => hashes,
+            let new = match batch.verified((position, head), peer.as_bytes()) {
+                Ok(new) => new,
                 Err(fault) => return Err(self.unverified(peer, origin, &fault)),
             };
-            let skip = batch.envelopes.len() - hashes.len();
             let mut kept_all = true;
-            for ((envelope, bytes), hash) in batch.envelopes[skip..]
-                .iter()
-                .zip(&batch.bytes[skip..])
-                .zip(&hashes)
+            for &Verified {
+                envelope,
+                bytes,
+                hash,
+            } in &new
             {
                 // An event its origin may not write is never stored: the batch ends before it
                 // (what came before is kept), and the origin's log cannot grow past it.
@@ -208,12 +198,12 @@ impl HubStore {
                 }
                 // As it came: the bytes the till's journal hashes.
                 own.fleet
-                    .insert((origin.as_str(), envelope.seq), bytes.as_slice())
+                    .insert((origin.as_str(), envelope.seq), bytes)
                     .map_err(|e| e.to_string())?;
                 let folded = project(&mut own.projections, origin.as_str(), envelope)
                     .map_err(|e| e.to_string())?;
                 position = envelope.seq;
-                head = *hash;
+                head = hash;
                 // Recorded now, so the receipt below comes after it in the hub's log.
                 own.positions
                     .insert(origin.as_str(), position)
@@ -237,7 +227,7 @@ impl HubStore {
                 self.follow_seats(&mut own, origin, envelope)
                     .map_err(|e| e.to_string())?;
             }
-            if kept_all && !hashes.is_empty() {
+            if kept_all && !new.is_empty() {
                 // The till's signature over all it sent: its journal is proven up to there.
                 txn.open_table(TILL_CHECKPOINTS)
                     .map_err(|e| e.to_string())?

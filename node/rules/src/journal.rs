@@ -38,16 +38,18 @@ pub fn entry_hash(prev: &Hash, origin: &NodeId, seq: u64, envelope: &[u8]) -> Ha
     h.update(ENTRY_TAG);
     h.update(prev);
     h.update(seq.to_be_bytes());
-    put_name(&mut h, origin);
+    h.update(name_length(origin));
+    h.update(origin.as_str());
     h.update(envelope);
     h.finalize().into()
 }
 
-fn put_name(h: &mut Sha256, origin: &NodeId) {
-    let name = origin.as_str().as_bytes();
+/// An origin's name is preceded by its length in bytes, u16 big-endian.
+fn name_length(origin: &NodeId) -> [u8; 2] {
     // Node ids are at most a few dozen bytes (`NodeId` bounds them), far below u16::MAX.
-    h.update(u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes());
-    h.update(name);
+    u16::try_from(origin.as_str().len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
 }
 
 /// The bytes an origin signs to vouch for its journal up to `seq`.
@@ -55,7 +57,7 @@ pub fn checkpoint_message(origin: &NodeId, seq: u64, hash: &Hash) -> Vec<u8> {
     let name = origin.as_str().as_bytes();
     let mut m = Vec::with_capacity(CHECKPOINT_TAG.len() + 2 + name.len() + 8 + 32);
     m.extend_from_slice(CHECKPOINT_TAG);
-    m.extend_from_slice(&u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes());
+    m.extend_from_slice(&name_length(origin));
     m.extend_from_slice(name);
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(hash);
@@ -125,6 +127,15 @@ impl JournalKey {
             signature,
         }
     }
+}
+
+/// The key in force at `seq` of a journal signed by `keys` (first seq signed, public key; in
+/// order): the last whose range starts at or before it.
+pub fn key_at(keys: &[(u64, [u8; 32])], seq: u64) -> Option<&[u8; 32]> {
+    keys.iter()
+        .rev()
+        .find(|(from, _)| *from <= seq)
+        .map(|(_, k)| k)
 }
 
 /// Lowercase hex, as public keys and hashes are written in exports and messages.

@@ -141,14 +141,6 @@ pub fn keys(db: &Database) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
     Ok(out)
 }
 
-/// The key in force at `seq`: the last one whose range starts at or before it.
-fn key_at(keys: &[(u64, [u8; 32])], seq: u64) -> Option<&[u8; 32]> {
-    keys.iter()
-        .rev()
-        .find(|(from, _)| *from <= seq)
-        .map(|(_, k)| k)
-}
-
 /// What opening does to the journal, before the writer starts.
 pub(super) fn open(
     db: &Database,
@@ -301,7 +293,7 @@ fn verify_range(
                 hash: stored,
                 signature,
             };
-            let public = key_at(&keys, cp.seq).copied().unwrap_or([0; 32]);
+            let public = journal::key_at(&keys, cp.seq).copied().unwrap_or([0; 32]);
             verifier
                 .checkpoint(&cp, &public)
                 .map_err(JournalError::Fault)?;

@@ -12,11 +12,12 @@ use fusion_sync::docs::{
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::count_refused;
 use super::tables::{self, DOCS, PeerOrder, Tables, decode, encode, put_product};
 use super::{Command, Deliverer, StoreError};
 use crate::domain::journal;
 use crate::domain::{StockLevel, authority, inventory, orders};
-use fusion_sync::proto::Batch;
+use fusion_sync::proto::{Batch, Verified};
 
 /// Loads every stored document; `actor` is this node's stable automerge actor.
 pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
@@ -187,15 +188,13 @@ pub(super) fn store_peer_events(
         return Ok(Err("a peer sent this node's own events back".into()));
     }
     let unauthorized = |refused: authority::Unauthorized, seq: u64| {
-        refusals.count(refused.rule());
-        metrics::counter!("fusion_events_refused_total", "rule" => refused.rule()).increment(1);
+        count_refused(refusals, refused.rule());
         tracing::warn!(peer = %deliverer.endpoint, %origin, seq, %refused, "a peer's batch refused");
         format!("refused: {refused}")
     };
     // A peer the hub revoked is heard no more (the hub's log said so; the hub may be down now).
     if t.revoked_peers.get(deliverer.endpoint.as_str())?.is_some() {
-        refusals.count("peer_revoked");
-        metrics::counter!("fusion_events_refused_total", "rule" => "peer_revoked").increment(1);
+        count_refused(refusals, "peer_revoked");
         tracing::warn!(peer = %deliverer.endpoint, %origin, "a revoked peer's batch refused");
         return Ok(Err("refused: the hub revoked this peer".into()));
     }
@@ -241,34 +240,23 @@ pub(super) fn store_peer_events(
     // Nothing is stored unless the batch chains from what is held to the origin's signature:
     // a till's events signed by its own key (the deliverer it is bound to), the hub's by the
     // hub's.
-    let Some(first) = batch.envelopes.first().map(|e| e.seq) else {
-        return Ok(Ok(position));
-    };
-    let hashes = match journal::check_batch(
-        origin,
-        (position, head),
-        first,
-        &batch.bytes,
-        &batch.checkpoint,
-        &deliverer.key,
-    ) {
-        Ok(hashes) => hashes,
+    let new = match batch.verified((position, head), &deliverer.key) {
+        Ok(new) => new,
         Err(fault) => {
-            refusals.count(fault.rule());
-            metrics::counter!("fusion_events_refused_total", "rule" => fault.rule()).increment(1);
+            count_refused(refusals, fault.rule());
             tracing::warn!(peer = %deliverer.endpoint, %origin, seq = fault.seq(), %fault, "a peer's batch does not verify");
             return Ok(Err(format!("refused: {fault}")));
         }
     };
-    let skip = batch.envelopes.len() - hashes.len();
-    let new = batch.envelopes[skip..]
-        .iter()
-        .zip(&batch.bytes[skip..])
-        .zip(&hashes);
     // Why the batch stops early; what came before it is kept (and its position recorded, so a
     // resend never folds it twice).
     let mut stopped = None;
-    for ((envelope, bytes), hash) in new {
+    for Verified {
+        envelope,
+        bytes,
+        hash,
+    } in new
+    {
         // An event its origin may not write is never stored, and the origin's log cannot grow
         // past it.
         if let Err(refused) = authority::may_write(kind, &envelope.event) {
@@ -277,7 +265,7 @@ pub(super) fn store_peer_events(
         }
         // As it came: the bytes its origin's journal hashes.
         t.peer_events
-            .insert((origin.as_str(), envelope.seq), bytes.as_slice())?;
+            .insert((origin.as_str(), envelope.seq), bytes)?;
         let folded = fold_peer_order(t, origin, &envelope.event)
             .and_then(|()| fold_peer_stock(t, origin, envelope));
         match folded {
@@ -285,12 +273,10 @@ pub(super) fn store_peer_events(
             // Held in the origin's log (a gapless replica of its journal) but folded into
             // nothing, and none of what it would ask of this till is done.
             Err(PeerFold::Refused(refused)) => {
-                refusals.count(refused.rule());
-                metrics::counter!("fusion_events_refused_total", "rule" => refused.rule())
-                    .increment(1);
+                count_refused(refusals, refused.rule());
                 tracing::warn!(%origin, seq = envelope.seq, %refused, "a peer's event refused");
                 position = envelope.seq;
-                head = *hash;
+                head = hash;
                 continue;
             }
             Err(PeerFold::Store(e)) => return Err(e),
@@ -372,7 +358,7 @@ pub(super) fn store_peer_events(
             _ => {}
         }
         position = envelope.seq;
-        head = *hash;
+        head = hash;
     }
     t.peer_positions.insert(origin.as_str(), position)?;
     t.peer_heads.insert(origin.as_str(), &head)?;
