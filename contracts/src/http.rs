@@ -905,7 +905,7 @@ pub struct SyncStatusResponse {
     pub endpoint_id: Option<String>,
     pub peers: Vec<SyncPeerStatus>,
     /// Peers' batches and events refused so far, by rule (`journal_signature`,
-    /// `peer_revoked`, `stock_underflow`, …): never stored, or never folded.
+    /// `peer_revoked`, `stock_underflow`, …): never stored.
     #[serde(default)]
     pub refused: std::collections::BTreeMap<String, u64>,
 }

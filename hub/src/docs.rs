@@ -10,6 +10,7 @@ use fusion_contracts::events::{ProductStatus, ProductUpdated};
 use fusion_contracts::http::SettingsChange;
 use fusion_contracts::http::{FieldError, price};
 use fusion_contracts::{CampaignId, CorrelationId, NodeId, ProductId, StoreId, Timestamp};
+use fusion_rules::authority::{self, DocOwner, DocPeer};
 use fusion_sync::docs::{
     CampaignDoc, Changed, DocId, DocSet, ProductField, StoreSettings, read_campaign, read_product,
     read_settings, update_product, write_settings,
@@ -220,7 +221,8 @@ impl DocHost for HubDocs {
         &self.set
     }
 
-    /// A store's settings only from that store's tills.
+    /// By the rulebook ([`authority::may_change_doc`]): a store's settings only from that
+    /// store's tills, a campaign only from the till whose journal created it.
     fn may_change(&self, peer: fusion_sync::net::EndpointId, doc: &DocId) -> bool {
         let store = self
             .store
@@ -228,7 +230,23 @@ impl DocHost for HubDocs {
             .ok()
             .flatten()
             .and_then(|s| fusion_contracts::StoreId::new(s).ok());
-        fusion_rules::authority::may_change_doc(doc.store_id().as_ref(), store.as_ref())
+        let doc_store = doc.store_id();
+        let owner_endpoint;
+        let owner = match (&doc_store, doc.campaign_id()) {
+            (Some(store), _) => DocOwner::Store(store),
+            (None, Some(campaign)) => {
+                owner_endpoint = self.store.campaign_owner(campaign).ok().flatten();
+                DocOwner::Till(owner_endpoint.as_deref())
+            }
+            (None, None) => DocOwner::Fleet,
+        };
+        let endpoint = peer.to_string();
+        let peer = DocPeer {
+            endpoint: &endpoint,
+            store: store.as_ref(),
+            is_hub: false,
+        };
+        authority::may_change_doc(owner, peer)
     }
 
     fn is_hub(&self, _peer: fusion_sync::net::EndpointId) -> bool {

@@ -68,7 +68,7 @@ pub struct HubStore {
     appended: std::sync::Arc<tokio::sync::Notify>,
     /// What "now" is for the hub's own events and decisions (tests pass a fixed clock).
     clock: Clock,
-    /// Tills' events a fold refused (stored, folded into nothing), by rule.
+    /// Tills' batches and events refused (never stored), by rule.
     refusals: Refusals,
     /// Signs the hub's own journals: its identity.
     journal_key: fusion_rules::journal::JournalKey,
@@ -131,7 +131,7 @@ impl HubStore {
         tracing::warn!(rule, "a till's message refused");
     }
 
-    /// Tills' events refused by a rule so far (stored, folded into nothing), by rule.
+    /// Tills' batches and events refused by a rule so far (never stored), by rule.
     pub fn refusals(&self) -> BTreeMap<&'static str, u64> {
         self.refusals.snapshot()
     }

@@ -6,12 +6,15 @@
 use std::time::{Duration, Instant};
 
 use fusion_contracts::StoreId;
-use fusion_contracts::events::{StockAdjusted, StockReclaimed, StockTransferred};
+use fusion_contracts::events::{CampaignClosed, StockAdjusted, StockReclaimed, StockTransferred};
 use fusion_contracts::http::SettingsChange;
 use fusion_contracts::{CorrelationId, Envelope, Event, EventId, NodeId, Sku, Timestamp};
 use fusion_node::replication::{PeerLink, Role};
 use fusion_rules::journal::Checkpoint;
-use fusion_sync::docs::{Changed, DocId, DocSet, write_settings};
+use fusion_sync::docs::{
+    CampaignDoc, Changed, DocId, DocSet, read_campaign, write_campaign, write_settings,
+};
+use fusion_sync::frame::Frame;
 use fusion_sync::net;
 use fusion_sync::proto::{LogSource, VecLog};
 use serde_json::{Value, json};
@@ -333,7 +336,6 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         held(&a, &b.node_id) > 0 && store.position(&b_origin).unwrap() > 0
     })
     .await;
-    let (b_at_a, b_at_hub) = (held(&a, &b.node_id), store.position(&b_origin).unwrap());
 
     // The rogue's own journal starts honestly: one stock count, taken by both.
     let rogue_origin = NodeId::new("rogue-till-origin").unwrap();
@@ -343,6 +345,73 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
     session(&rogue, a_at.clone(), &honest).await;
     assert_eq!(store.position(&rogue_origin).unwrap(), 1);
     assert_eq!(held(&a, rogue_origin.as_str()), 1);
+
+    // A campaign of a's whose seats a shares with b (so the hub follows it, and only the hub
+    // decides it).
+    let (status, product) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/products",
+            Some(json!({ "sku": "GB", "name": "Kettle", "price": 40, "currency": "USD", "inventory": 5 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let now = fusion_sync::clock::now().unix_ms();
+    let at = |offset: i64| Timestamp::from_unix_ms(now + offset).to_string();
+    let (status, campaign) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/campaigns",
+            Some(json!({
+                "productId": product["id"], "minParticipants": 1, "maxParticipants": 4,
+                "price": 30, "originalPrice": 40, "startTime": at(-1_000), "endTime": at(3_600_000),
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    let campaign_id =
+        fusion_contracts::CampaignId::parse(campaign["id"].as_str().unwrap()).unwrap();
+    let (status, given) = a
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/campaigns/{campaign_id}/seats/transfer"),
+            Some(json!({ "to": b.node_id, "seats": 1 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{given}");
+    let a_origin = NodeId::new(&a.node_id).unwrap();
+    let a_head = a.store.read().unwrap().last_seq().unwrap();
+    wait_for("a's seat transfer at the hub", || {
+        store.position(&a_origin).unwrap() >= a_head
+    })
+    .await;
+    let shared = a
+        .store
+        .read()
+        .unwrap()
+        .campaign(campaign_id)
+        .unwrap()
+        .unwrap();
+    // b takes the seat in (its log grows): where a and the hub hold b now.
+    wait_for("b to take the seat in", || {
+        b.store
+            .read()
+            .unwrap()
+            .seat_rights()
+            .unwrap()
+            .iter()
+            .any(|r| r.campaign_id == campaign_id && r.free == 1)
+    })
+    .await;
+    let b_head = b.store.read().unwrap().last_seq().unwrap();
+    wait_for("b's receipt to reach a and the hub", || {
+        held(&a, &b.node_id) >= b_head && store.position(&b_origin).unwrap() >= b_head
+    })
+    .await;
+    let (b_at_a, b_at_hub) = (held(&a, &b.node_id), store.position(&b_origin).unwrap());
 
     let refused_at_hub = |rule: &str| store.refusals().get(rule).copied().unwrap_or(0);
     let refused_at_a = |rule: &'static str| a.store.refusals().get(rule).copied().unwrap_or(0);
@@ -380,6 +449,21 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
             log.extend([envelope(&rogue_origin, 2, reclaim)]);
             Box::new(log)
         }),
+        // The decision of a's shared campaign (the hub's to make): it would settle it at a.
+        ("a campaign.closed", "shared_campaign_from_till", {
+            let log = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
+            let mut decided = shared.snapshot();
+            decided.status = fusion_contracts::events::campaigns::CampaignStatus::Closed;
+            let closed: Event = CampaignClosed {
+                campaign_id,
+                campaign: decided,
+                orders: Vec::new(),
+            }
+            .into();
+            log.extend(honest.read(&rogue_origin, 1, 1));
+            log.extend([envelope(&rogue_origin, 2, closed)]);
+            Box::new(log)
+        }),
         // An event changed after it was signed.
         ("a tampered event", "journal_signature", {
             let signed = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
@@ -410,49 +494,103 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
     assert_eq!(store.position(&b_origin).unwrap(), b_at_hub);
     assert_eq!(held(&a, &b.node_id), b_at_a);
 
-    // Another store's settings (its card floor limit), in a document session: dropped and
-    // counted; a keeps no such document.
+    // Another store's settings and a's own campaign (a cheaper price), in document sessions.
     let other_store = DocId::settings(&StoreId::new("store-2").unwrap());
-    let rogue_docs = RogueDocs::new(&rogue_origin);
-    rogue_docs.set.lock().unwrap().edit(&other_store, |doc| {
-        write_settings(
-            doc,
-            &SettingsChange {
-                name: Some(Some("Not yours".into())),
-                order_hold_secs: None,
-                card_floor_limit: None,
-                backorders: Default::default(),
-            },
-        )
-        .unwrap()
-    });
-    let before = refused_at_a("doc_unauthorized");
-    let _ = tokio::time::timeout(
-        Duration::from_secs(3),
-        net::dial_docs(
-            &rogue,
-            a_at.clone(),
-            &rogue_docs,
-            &net::SendStatus::default(),
-        ),
-    )
+    let a_campaign = DocId::campaign(campaign_id);
+    wait_for("a's campaign document at the hub", || {
+        hub.hub.state.docs.campaign(campaign_id).is_some()
+    })
     .await;
+    let rogue_docs = RogueDocs::new(&rogue_origin);
+    {
+        let mut set = rogue_docs.set.lock().unwrap();
+        set.edit(&other_store, |doc| {
+            write_settings(
+                doc,
+                &SettingsChange {
+                    name: Some(Some("Not yours".into())),
+                    order_hold_secs: None,
+                    card_floor_limit: None,
+                    backorders: Default::default(),
+                },
+            )
+            .unwrap()
+        });
+        let mut cheaper = shared.snapshot();
+        cheaper.price = fusion_contracts::Decimal::new(1, 2);
+        set.edit(&a_campaign, |doc| {
+            write_campaign(
+                doc,
+                &CampaignDoc {
+                    owner: rogue_origin.clone(),
+                    campaign: cheaper,
+                },
+            )
+            .unwrap()
+        });
+    }
+    let campaign_at_a = || {
+        let docs = a.store.docs().lock().unwrap();
+        read_campaign(docs.get(&a_campaign).unwrap(), campaign_id).unwrap()
+    };
+    let (at_a_before, at_hub_before) = (campaign_at_a(), hub.hub.state.docs.campaign(campaign_id));
+    // Following the protocol, the rogue is told both are read-only from it and sends nothing
+    // of them…
+    for at in [a_at.clone(), hub_at.clone()] {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(3),
+            net::dial_docs(&rogue, at, &rogue_docs, &net::SendStatus::default()),
+        )
+        .await;
+    }
+    // …and pushing its changes anyway, they are refused and counted at a and at the hub.
+    let pushed: Vec<Frame> = {
+        let mut set = rogue_docs.set.lock().unwrap();
+        [&other_store, &a_campaign]
+            .into_iter()
+            .map(|doc| Frame::DocSync {
+                doc: doc.clone(),
+                message: set.unsolicited_message(doc).unwrap(),
+            })
+            .collect()
+    };
+    let (at_a, at_hub) = (
+        refused_at_a("doc_unauthorized"),
+        refused_at_hub("doc_unauthorized"),
+    );
+    for at in [a_at.clone(), hub_at.clone()] {
+        net::send_doc_frames(&rogue, at, &pushed, Duration::from_secs(1))
+            .await
+            .unwrap();
+    }
     assert!(
-        refused_at_a("doc_unauthorized") > before,
-        "a took another store's settings"
+        refused_at_a("doc_unauthorized") >= at_a + 2,
+        "a took the rogue's documents"
+    );
+    assert!(
+        refused_at_hub("doc_unauthorized") >= at_hub + 2,
+        "the hub took the rogue's documents"
     );
     assert!(!a.store.docs().lock().unwrap().holds(&other_store));
+    assert_eq!(campaign_at_a(), at_a_before);
+    assert_eq!(hub.hub.state.docs.campaign(campaign_id), at_hub_before);
+    assert_eq!(
+        hub.hub
+            .state
+            .docs
+            .settings(&StoreId::new("store-2").unwrap()),
+        Default::default()
+    );
 
-    // A transfer of rights it never held: stored (its own, signed journal says it), folded
-    // into nothing, never taken in.
+    // A transfer of rights it never held (its own signed journal says it): refused by the
+    // rules' fold, never stored, never taken in.
     let beyond = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
     beyond.extend(honest.read(&rogue_origin, 1, 1));
-    let a_origin = NodeId::new(&a.node_id).unwrap();
     let transfer: Event = StockTransferred {
         transfer_id: uuid::Uuid::now_v7(),
         sku: Sku::new("TEA").unwrap(),
         quantity: 1_000,
-        to: a_origin,
+        to: a_origin.clone(),
         previous_quantity: 1_002,
         available: 2,
     }
@@ -471,6 +609,11 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         store.position(&rogue_origin).unwrap()
     );
     assert!(refused_at_a("stock_underflow") > at_a);
+    assert_eq!(store.position(&rogue_origin).unwrap(), 1);
+    assert_eq!(held(&a, rogue_origin.as_str()), 1);
+    // a's campaign is still a's: open, not settled by the forged decision.
+    let (_, seen) = a.api.get(&format!("/campaigns/{campaign_id}")).await;
+    assert_eq!(seen["status"], "active", "{seen}");
     let (_, tea) = a.api.get("/inventory/TEA").await;
     assert_eq!(
         tea["quantity"].as_u64().unwrap_or(0),
@@ -484,7 +627,9 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         "origin_of_another_peer",
         "hub_origin_from_till",
         "unauthorized_topic",
+        "shared_campaign_from_till",
         "journal_signature",
+        "stock_underflow",
     ] {
         assert!(
             status["refused"][rule].as_u64().unwrap_or(0) > 0,
@@ -500,9 +645,9 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         )
         .await;
     assert_eq!(status, 201);
-    let a_origin = NodeId::new(&a.node_id).unwrap();
-    wait_for("a's log to reach b and the hub", || {
-        held(&b, &a.node_id) > 0 && store.position(&a_origin).unwrap() > 0
+    let a_head = a.store.read().unwrap().last_seq().unwrap();
+    wait_for("a's new events to reach b and the hub", || {
+        held(&b, &a.node_id) >= a_head && store.position(&a_origin).unwrap() >= a_head
     })
     .await;
     a.stop().await;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusion_contracts::NodeId;
+use fusion_rules::authority::{self, DocOwner, DocPeer};
 use fusion_rules::journal::Checkpoint;
 use fusion_sync::docs::{Changed, DocId, DocSet};
 use fusion_sync::net::{self, BoxFuture, DocHost, EndpointId, EventSink, SendStatus};
@@ -89,9 +90,32 @@ impl DocHost for NodeDocs {
         Box::pin(async move { self.store.merge_docs(docs).await.map_err(|e| e.to_string()) })
     }
 
-    /// A store's settings are this till's business only when they are its own store's.
-    fn may_change(&self, _peer: EndpointId, doc: &DocId) -> bool {
-        fusion_rules::authority::may_change_doc(doc.store_id().as_ref(), self.store.store_id())
+    /// By the rulebook ([`authority::may_change_doc`]): every peer counts as of this till's
+    /// store; a campaign's owner is the till whose journal, held here, created it.
+    fn may_change(&self, peer: EndpointId, doc: &DocId) -> bool {
+        let store_id = doc.store_id();
+        let owner_endpoint;
+        let owner = match (&store_id, doc.campaign_id()) {
+            (Some(store), _) => DocOwner::Store(store),
+            (None, Some(campaign)) => {
+                // Unreadable: only the hub, until it reads again.
+                owner_endpoint = self
+                    .store
+                    .read()
+                    .and_then(|r| r.campaign_owner(campaign))
+                    .ok()
+                    .flatten();
+                DocOwner::Till(owner_endpoint.as_deref())
+            }
+            (None, None) => DocOwner::Fleet,
+        };
+        let endpoint = peer.to_string();
+        let peer = DocPeer {
+            endpoint: &endpoint,
+            store: self.store.store_id(),
+            is_hub: self.hub == Some(peer),
+        };
+        authority::may_change_doc(owner, peer)
     }
 
     fn is_hub(&self, peer: EndpointId) -> bool {

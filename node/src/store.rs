@@ -346,6 +346,7 @@ impl Store {
             options.allow_damaged_journal,
             &path,
         )?;
+        shared_state::index_peer_campaigns(&db)?;
         let tokens = tables::load_grants(&db)?;
         let docs = shared_state::load_docs(&db, node_id.as_str().as_bytes())?;
         let (queue, rx) = mpsc::channel(QUEUE_JOBS_MAX);

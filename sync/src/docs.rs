@@ -556,7 +556,36 @@ impl DocSet {
         message.map(|m| m.encode())
     }
 
-    /// Applies a peer's sync message; true when the document changed.
+    /// A sync message pushing every change of `id`, whatever its receiver asked or said: what
+    /// a peer that ignores a read-only receiver sends (for tests and fuzz seeds).
+    pub fn unsolicited_message(&mut self, id: &DocId) -> Option<Vec<u8>> {
+        let entry = self.docs.get_mut(id)?;
+        let heads = entry.doc.get_heads();
+        let changes: Vec<Vec<u8>> = entry
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        let message = automerge::sync::Message {
+            heads,
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: changes.into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        };
+        Some(message.encode())
+    }
+
+    /// Whether a sync message carries changes (a message that does not decode carries none
+    /// that could be applied).
+    pub fn carries_changes(message: &[u8]) -> bool {
+        automerge::sync::Message::decode(message).is_ok_and(|m| !m.changes.is_empty())
+    }
+
+    /// Applies a peer's sync message; true when the document changed. With a read-only
+    /// `state` no change is applied.
     pub fn receive(
         &mut self,
         id: &DocId,

@@ -515,8 +515,9 @@ pub trait DocHost: Send + Sync {
     /// A peer's messages changed these documents: persist them, update what is projected from
     /// them, and announce them to the other sessions.
     fn changed(&self, docs: Vec<DocId>) -> BoxFuture<'_, Result<(), String>>;
-    /// Whether `peer` may change `doc` (a store's settings: its own tills and the hub). A
-    /// message it may not send is dropped; the host counts it (`doc_unauthorized`).
+    /// Whether `peer` may change `doc` (by `fusion_rules::authority::may_change_doc`). A
+    /// document it may not change is synced read-only from it: its changes are never
+    /// applied, and changes it sends anyway are counted (`doc_unauthorized`).
     fn may_change(&self, peer: EndpointId, doc: &DocId) -> bool;
     /// Whether `peer` is the hub (trusted to create any number of documents), else a till,
     /// which may create at most [`DOCS_CREATED_PER_SESSION_MAX`] in one session.
@@ -528,6 +529,22 @@ pub trait DocHost: Send + Sync {
 /// Most documents a till's session may create here: a catalog of 100,000 products, and no
 /// flood of made-up ids beyond. The hub's sessions are not capped.
 pub const DOCS_CREATED_PER_SESSION_MAX: usize = 100_000;
+
+/// How often a session looks again at documents it syncs read-only from its peer.
+const READ_ONLY_RECHECK: Duration = Duration::from_secs(1);
+
+/// The sync state of `doc` with `peer`: read-only (the peer's changes are not applied, and the
+/// peer is told so and sends none) unless the host says the peer may change it.
+fn sync_state<'s>(
+    states: &'s mut std::collections::HashMap<DocId, SyncState>,
+    host: &dyn DocHost,
+    peer: EndpointId,
+    doc: &DocId,
+) -> &'s mut SyncState {
+    let state = states.entry(doc.clone()).or_default();
+    state.set_read_only(!host.may_change(peer, doc));
+    state
+}
 
 fn lock_docs(host: &dyn DocHost) -> std::sync::MutexGuard<'_, DocSet> {
     // A panic while holding the lock leaves documents automerge kept consistent.
@@ -552,6 +569,36 @@ pub async fn dial_docs(
     doc_session(&connection, send, recv, host, &gate).await
 }
 
+/// Opens a document session with `peer`, writes `frames` as they are, and reads what the peer
+/// answers for `linger`: a peer that does not follow the protocol (hostile-peer tests). Returns
+/// the frames the peer sent.
+pub async fn send_doc_frames(
+    endpoint: &Endpoint,
+    peer: EndpointAddr,
+    frames: &[Frame],
+    linger: Duration,
+) -> Result<Vec<Frame>, NetError> {
+    let (connection, mut send, mut recv) = dial(endpoint, peer, DOCS_ALPN).await?;
+    write_frames(&mut send, frames).await?;
+    let mut decoder = Decoder::default();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let mut answers = Vec::new();
+    let deadline = tokio::time::Instant::now() + linger;
+    while let Ok(read) = tokio::time::timeout_at(deadline, read_chunk(&mut recv, &mut buffer)).await
+    {
+        let Some(n) = read? else { break };
+        decoder.push(&buffer[..n]);
+        while let Some(frame) = decoder
+            .next_frame()
+            .map_err(|e| NetError::Protocol(e.to_string()))?
+        {
+            answers.push(frame);
+        }
+    }
+    connection.close(0u32.into(), b"done");
+    Ok(answers)
+}
+
 /// One document session, the same on both sides: each sends the heads of what it holds, then
 /// runs automerge's sync protocol for every document whose heads differ, and afterwards for
 /// every document that changes on either side.
@@ -567,6 +614,10 @@ async fn doc_session(
     let mut created = 0usize;
     let mut changes = host.subscribe();
     let mut states: std::collections::HashMap<DocId, SyncState> = Default::default();
+    // A document whose owner this host learns later (a campaign whose creating journal has not
+    // arrived yet) becomes writable from the peer without a new session.
+    let mut recheck = tokio::time::interval(READ_ONLY_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let summary = lock_docs(host).summary();
     let mut heads_frames: Vec<Frame> = summary
         .chunks(frame::DOC_HEADS_MAX)
@@ -600,7 +651,7 @@ async fn doc_session(
                             for (id, heads) in theirs {
                                 let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
                                 if docs.heads(&id) != heads {
-                                    let state = states.entry(id.clone()).or_default();
+                                    let state = sync_state(&mut states, host, peer, &id);
                                     if let Some(message) = docs.generate(&id, state) {
                                         out.push(Frame::DocSync { doc: id, message });
                                     }
@@ -608,16 +659,17 @@ async fn doc_session(
                             }
                         }
                         Frame::DocSync { doc, message } => {
-                            if !host.may_change(peer, &doc) {
-                                host.refuse("doc_unauthorized");
-                                continue;
-                            }
                             let new = !docs.holds(&doc);
                             if new && capped && created >= DOCS_CREATED_PER_SESSION_MAX {
                                 host.refuse("doc_cap");
                                 continue;
                             }
-                            let state = states.entry(doc.clone()).or_default();
+                            let state = sync_state(&mut states, host, peer, &doc);
+                            // Told so (the flag on our messages), an honest peer sends no
+                            // changes to a document it may not change; automerge applies none.
+                            if state.read_only && DocSet::carries_changes(&message) {
+                                host.refuse("doc_unauthorized");
+                            }
                             if docs.receive(&doc, state, &message).map_err(|e| NetError::Protocol(e.to_string()))? {
                                 created += usize::from(new);
                                 changed.push(doc.clone());
@@ -648,9 +700,21 @@ async fn doc_session(
                 };
                 let mut docs = lock_docs(host);
                 for id in ids {
-                    let state = states.entry(id.clone()).or_default();
+                    let state = sync_state(&mut states, host, peer, &id);
                     if let Some(message) = docs.generate(&id, state) {
                         out.push(Frame::DocSync { doc: id, message });
+                    }
+                }
+            }
+            _ = recheck.tick() => {
+                let mut docs = lock_docs(host);
+                for (id, state) in states.iter_mut().filter(|(_, s)| s.read_only) {
+                    if host.may_change(peer, id) {
+                        // Asks the peer to send again what it held back.
+                        state.set_read_only(false);
+                        if let Some(message) = docs.generate(id, state) {
+                            out.push(Frame::DocSync { doc: id.clone(), message });
+                        }
                     }
                 }
             }

@@ -39,8 +39,8 @@ pub(super) struct SyncStatus {
     pub(super) origins: Vec<OriginStatus>,
     /// Kafka export: brokers (absent: export is off), events confirmed, last error.
     pub(super) export: crate::export::ExportReport,
-    /// Tills' events and batches refused since the hub started, by rule (never stored, or
-    /// stored and folded into nothing; see ARCHITECTURE.md).
+    /// Tills' events and batches refused since the hub started, by rule (never stored; see
+    /// ARCHITECTURE.md).
     pub(super) refused: std::collections::BTreeMap<&'static str, u64>,
 }
 

@@ -158,6 +158,28 @@ impl HubStore {
             .map(|v| v.value().to_string()))
     }
 
+    /// The endpoint of the till whose journal created campaign `id`, if the hub holds it: that
+    /// till may change the campaign's document.
+    pub fn campaign_owner(
+        &self,
+        id: fusion_contracts::CampaignId,
+    ) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let campaigns = read.open_table(FLEET_CAMPAIGNS).map_err(storage)?;
+        let Some(origin) = campaigns
+            .get(id.as_u128())
+            .map_err(storage)?
+            .map(|v| v.value().to_string())
+        else {
+            return Ok(None);
+        };
+        let peers = read.open_table(ORIGIN_PEERS).map_err(storage)?;
+        Ok(peers
+            .get(origin.as_str())
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+
     /// Every enrolled node and its store.
     pub fn enrollments(&self) -> Result<Vec<(String, String)>, HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;

@@ -1,6 +1,6 @@
 //! Storing a till's batch of events ([`EventSink`]): gapless by (origin, seq), projected by
-//! the rulebook's folds in the same durable transaction, a refused event counted and folded
-//! into nothing, and what the events ask of the hub (a transfer to its holder, a seat
+//! the rulebook's folds in the same durable transaction (an event they refuse is counted and
+//! never stored: the batch stops before it), and what the events ask of the hub (a transfer to its holder, a seat
 //! movement) done in that transaction too.
 
 use std::collections::BTreeMap;
@@ -74,10 +74,17 @@ impl EventSink for HubStore {
 }
 
 impl HubStore {
-    /// Counts and logs a till's event a fold refused.
-    pub(super) fn refuse(&self, origin: &NodeId, seq: u64, refused: &Refused) {
+    /// Counts and logs a till's event a fold refused; the answer for the session.
+    pub(super) fn refuse(
+        &self,
+        peer: EndpointId,
+        origin: &NodeId,
+        seq: u64,
+        refused: &Refused,
+    ) -> String {
         self.refusals.count(refused.rule());
-        tracing::warn!(%origin, seq, %refused, "a till's event refused");
+        tracing::warn!(%peer, %origin, seq, %refused, "a till's event refused");
+        format!("refused: {refused}")
     }
 
     /// The hub's holder takes in a transfer a till addressed to it, by the rule a till takes
@@ -127,7 +134,7 @@ impl HubStore {
             return Err(self.unauthorized(peer, origin, 0, &refused));
         }
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
-        let mut unauthorized = None;
+        let mut stopped = None;
         let position = {
             let mut own = OwnLog::open(&txn, self.now()).map_err(|e| e.to_string())?;
             // An origin is bound to the endpoint that first delivered it; no other may speak for
@@ -191,16 +198,33 @@ impl HubStore {
             {
                 // An event its origin may not write is never stored: the batch ends before it
                 // (what came before is kept), and the origin's log cannot grow past it.
-                if let Err(refused) = authority::may_write(OriginKind::Till, &envelope.event) {
-                    unauthorized = Some(self.unauthorized(peer, origin, envelope.seq, &refused));
+                let mut authorized = authority::may_write(OriginKind::Till, &envelope.event);
+                // Nor does a till decide a campaign whose seats are shared (the hub follows it).
+                if let (Ok(()), Some(campaign)) =
+                    (&authorized, authority::decided_campaign(&envelope.event))
+                {
+                    let shared = own.campaign(campaign).map_err(|e| e.to_string())?.is_some();
+                    authorized =
+                        authority::may_decide_campaign(OriginKind::Till, &envelope.event, shared);
+                }
+                if let Err(refused) = authorized {
+                    stopped = Some(self.unauthorized(peer, origin, envelope.seq, &refused));
+                    kept_all = false;
+                    break;
+                }
+                // Folded by the same rules as the till's own; an event they refuse (rights it
+                // never held, an impossible order step) changes nothing and is never stored,
+                // and the origin's log cannot grow past it: an honest till never writes one.
+                let folded = project(&mut own.projections, origin.as_str(), envelope)
+                    .map_err(|e| e.to_string())?;
+                if let Err(refused) = folded {
+                    stopped = Some(self.refuse(peer, origin, envelope.seq, &refused));
                     kept_all = false;
                     break;
                 }
                 // As it came: the bytes the till's journal hashes.
                 own.fleet
                     .insert((origin.as_str(), envelope.seq), bytes)
-                    .map_err(|e| e.to_string())?;
-                let folded = project(&mut own.projections, origin.as_str(), envelope)
                     .map_err(|e| e.to_string())?;
                 position = envelope.seq;
                 head = hash;
@@ -211,12 +235,6 @@ impl HubStore {
                 own.heads
                     .insert(origin.as_str(), &head)
                     .map_err(|e| e.to_string())?;
-                if let Err(refused) = folded {
-                    // Held in the origin's log (a gapless replica of its journal, exported as
-                    // it is) but folded into nothing, and nothing it asks of the hub is done.
-                    self.refuse(origin, envelope.seq, &refused);
-                    continue;
-                }
                 if let (Event::StockTransferred(t), Some(store)) = (&envelope.event, &store) {
                     let holder = self.holder(store);
                     if t.to == holder {
@@ -243,7 +261,7 @@ impl HubStore {
         };
         txn.commit().map_err(|e| e.to_string())?;
         self.appended.notify_waiters();
-        match unauthorized {
+        match stopped {
             Some(refusal) => Err(refusal),
             None => Ok(position),
         }

@@ -1,6 +1,6 @@
 //! The projections: tables folded from the fleet log in the transaction that stores each
 //! event, by the rulebook's folds (stock, budget), and rebuilt from the log when their version
-//! changes. A refused event is folded into nothing.
+//! changes. An event a fold refuses changes nothing (and is not stored: `ingest`).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +36,7 @@ pub(super) struct Projections<'t> {
     pub(super) orders: redb::Table<'t, (u128, &'static str, u64), ()>,
     pub(super) transfers: redb::Table<'t, u128, &'static [u8]>,
     pub(super) receipts: redb::Table<'t, u128, &'static str>,
+    pub(super) campaigns: redb::Table<'t, u128, &'static str>,
 }
 
 impl<'t> Projections<'t> {
@@ -47,6 +48,7 @@ impl<'t> Projections<'t> {
             orders: txn.open_table(ORDER_EVENTS)?,
             transfers: txn.open_table(FLEET_TRANSFERS)?,
             receipts: txn.open_table(FLEET_RECEIPTS)?,
+            campaigns: txn.open_table(FLEET_CAMPAIGNS)?,
         })
     }
 }
@@ -137,6 +139,9 @@ pub(super) fn project(
         Event::StockReceived(r) => {
             p.receipts.insert(r.transfer_id.as_u128(), origin)?;
         }
+        Event::CampaignCreated(c) if p.campaigns.get(c.campaign_id.as_u128())?.is_none() => {
+            p.campaigns.insert(c.campaign_id.as_u128(), origin)?;
+        }
         Event::PaymentOfflineApproved(a) => {
             let minor = match fusion_contracts::Money::from_decimal(a.amount, a.currency) {
                 Ok(m) => m.minor,
@@ -191,7 +196,8 @@ pub(super) fn project(
 
 /// Rebuilds the projections from the fleet log when they were built by another version (or
 /// never: a hub store from before they existed).
-/// Returns the events a fold refused on the way (folded into nothing, as when they arrived).
+/// Returns the events a fold refused on the way (folded into nothing: stored by a hub from
+/// before refused events were kept out of the log).
 pub(super) fn rebuild_projections(
     txn: &redb::WriteTransaction,
 ) -> Result<Vec<Refused>, HubStoreError> {
@@ -208,6 +214,7 @@ pub(super) fn rebuild_projections(
     p.orders.retain(|_, _| false).map_err(storage)?;
     p.transfers.retain(|_, _| false).map_err(storage)?;
     p.receipts.retain(|_, _| false).map_err(storage)?;
+    p.campaigns.retain(|_, _| false).map_err(storage)?;
     let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
     let mut refused = Vec::new();
     for entry in events.iter().map_err(storage)? {

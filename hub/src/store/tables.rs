@@ -76,6 +76,11 @@ pub(super) const FLEET_BUDGETS_V3: TableDefinition<(&str, &str), i64> =
 pub(super) const FLEET_OFFLINE: TableDefinition<u128, &[u8]> =
     TableDefinition::new("fleet_offline");
 
+/// Campaign id → the till origin whose journal created it (first seen wins): that till's
+/// endpoint may change the campaign's document at the hub.
+pub(super) const FLEET_CAMPAIGNS: TableDefinition<u128, &str> =
+    TableDefinition::new("fleet_campaigns");
+
 /// Origin → the sync endpoint (as text) that delivered its events: whom to revoke when a
 /// manager reclaims a lost till's rights.
 pub(super) const ORIGIN_PEERS: TableDefinition<&str, &str> = TableDefinition::new("origin_peers");
@@ -104,4 +109,4 @@ pub(super) const TILL_CHECKPOINTS: TableDefinition<&str, &[u8]> =
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
-pub(super) const PROJECTIONS_VERSION: u64 = 4;
+pub(super) const PROJECTIONS_VERSION: u64 = 5;

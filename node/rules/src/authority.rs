@@ -7,8 +7,8 @@
 //! till's origin is 32 hex digits and never starts with `hub-`). Which endpoint may deliver an
 //! origin is the receiver's check (`deliverer_may_send`): a hub origin only the hub's endpoint.
 //!
-//! Signatures that bind an origin to a key are the next step (issue 16); until then a till
-//! origin is bound to the endpoint that first delivered it.
+//! An origin is bound to a key by its journal's signatures (`crate::journal`): a till origin
+//! to the endpoint that first delivered it, the hub's origins to the hub's.
 
 use fusion_contracts::{Event, NodeId};
 
@@ -48,6 +48,13 @@ pub enum Unauthorized {
     HubOrigin { origin: NodeId },
     #[error("origin {origin} was delivered by another peer before; this one may not speak for it")]
     Rebound { origin: NodeId },
+    #[error(
+        "campaign {campaign}'s seats are shared: only the hub decides it, not a till's {topic}"
+    )]
+    SharedCampaign {
+        campaign: fusion_contracts::CampaignId,
+        topic: &'static str,
+    },
 }
 
 impl Unauthorized {
@@ -57,6 +64,7 @@ impl Unauthorized {
             Self::Topic { .. } => "unauthorized_topic",
             Self::HubOrigin { .. } => "hub_origin_from_till",
             Self::Rebound { .. } => "origin_of_another_peer",
+            Self::SharedCampaign { .. } => "shared_campaign_from_till",
         }
     }
 }
@@ -119,17 +127,67 @@ pub fn may_write(kind: OriginKind, event: &Event) -> Result<(), Unauthorized> {
     }
 }
 
-/// Whether a peer of the store `peer_store` (as the receiver knows it: its own store for a
-/// till's peers, the enrollment at the hub) may change a document of the store `doc_store`
-/// (a store's settings): only a till of that store. Documents of no store (products,
-/// campaigns) are any admitted peer's to edit.
-pub fn may_change_doc(
-    doc_store: Option<&fusion_contracts::StoreId>,
-    peer_store: Option<&fusion_contracts::StoreId>,
-) -> bool {
-    match doc_store {
-        None => true,
-        Some(store) => peer_store == Some(store),
+/// Whose a shared document is, for who may change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocOwner<'a> {
+    /// The fleet's catalog (a product): any admitted peer (the manager role is the API's
+    /// check, at the till where the edit is made).
+    Fleet,
+    /// A store's settings (`settings/<store>`): that store's tills and the hub.
+    Store(&'a fusion_contracts::StoreId),
+    /// A campaign: the hub, and the endpoint of the till whose own journal created it (`None`:
+    /// the receiver holds no such journal, so only the hub).
+    Till(Option<&'a str>),
+}
+
+/// A peer in a document session, as the receiver knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocPeer<'a> {
+    /// Its endpoint id.
+    pub endpoint: &'a str,
+    /// Its store: at a till every peer counts as of the till's own store (a till holds only
+    /// its own store's settings, from the hub too); at the hub, the store it enrolled in.
+    pub store: Option<&'a fusion_contracts::StoreId>,
+    /// It is the hub.
+    pub is_hub: bool,
+}
+
+/// Whether `peer` may change a document whose owner is `owner`. A session syncs a document
+/// its peer may not change read-only from that peer: its changes are never applied.
+pub fn may_change_doc(owner: DocOwner<'_>, peer: DocPeer<'_>) -> bool {
+    match owner {
+        DocOwner::Fleet => true,
+        DocOwner::Store(store) => peer.store == Some(store),
+        DocOwner::Till(owner) => peer.is_hub || owner == Some(peer.endpoint),
+    }
+}
+
+/// The campaign `event` decides (`campaign.successful`, `.failed`, `.closed`), if it is such.
+pub fn decided_campaign(event: &Event) -> Option<fusion_contracts::CampaignId> {
+    match event {
+        Event::CampaignSuccessful(e) => Some(e.campaign_id),
+        Event::CampaignFailed(e) => Some(e.campaign_id),
+        Event::CampaignClosed(e) => Some(e.campaign_id),
+        _ => None,
+    }
+}
+
+/// Whether an origin of `kind` may write `event` about a campaign whose seats are `shared` (as
+/// the receiver knows it: it holds some of them, or follows them at the hub). A shared
+/// campaign is decided only by the hub — each till records its own part (`campaign.ended`,
+/// `campaign.settled`) — so a till's decision of one is a forgery; a till decides its own
+/// unshared campaigns.
+pub fn may_decide_campaign(
+    kind: OriginKind,
+    event: &Event,
+    shared: bool,
+) -> Result<(), Unauthorized> {
+    match decided_campaign(event) {
+        Some(campaign) if shared && kind != OriginKind::Hub => Err(Unauthorized::SharedCampaign {
+            campaign,
+            topic: event.topic(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -165,22 +223,40 @@ mod tests {
         }
     }
 
-    /// (document's store, the peer's store, allowed)
+    /// (owner, peer's endpoint, peer's store, peer is the hub, allowed)
     #[test]
-    fn a_stores_settings_are_its_own_tills_to_change() {
+    fn who_may_change_a_document() {
         let (one, two) = (
             StoreId::new("store-1").unwrap(),
             StoreId::new("store-2").unwrap(),
         );
         let cases = [
-            (Some(&one), Some(&one), true),
-            (Some(&one), Some(&two), false),
-            (Some(&one), None, false),
-            (None, Some(&two), true),
-            (None, None, true),
+            (DocOwner::Fleet, "a", None, false, true),
+            (DocOwner::Fleet, "a", Some(&one), false, true),
+            (DocOwner::Store(&one), "a", Some(&one), false, true),
+            (DocOwner::Store(&one), "a", Some(&two), false, false),
+            (DocOwner::Store(&one), "a", None, false, false),
+            // At a till the hub counts as of the till's store: it edits that store's settings…
+            (DocOwner::Store(&one), "hub", Some(&one), true, true),
+            // …and never hands it another store's.
+            (DocOwner::Store(&two), "hub", Some(&one), true, false),
+            (DocOwner::Till(Some("a")), "a", Some(&one), false, true),
+            (DocOwner::Till(Some("a")), "b", Some(&one), false, false),
+            (DocOwner::Till(Some("a")), "hub", None, true, true),
+            (DocOwner::Till(None), "a", Some(&one), false, false),
+            (DocOwner::Till(None), "hub", None, true, true),
         ];
-        for (doc, peer, allowed) in cases {
-            assert_eq!(may_change_doc(doc, peer), allowed, "{doc:?} by {peer:?}");
+        for (owner, endpoint, store, is_hub, allowed) in cases {
+            let peer = DocPeer {
+                endpoint,
+                store,
+                is_hub,
+            };
+            assert_eq!(
+                may_change_doc(owner, peer),
+                allowed,
+                "{owner:?} by {peer:?}"
+            );
         }
     }
 
@@ -248,5 +324,71 @@ mod tests {
         // Only the hub's `campaign.closed` decides a shared campaign.
         assert!(!decides_shared_campaign(OriginKind::Hub, &edited));
         assert!(!decides_shared_campaign(OriginKind::Till, &reclaimed));
+    }
+
+    /// (kind, event, shared, allowed): a shared campaign is decided by the hub alone.
+    #[test]
+    fn who_decides_a_campaign() {
+        use fusion_contracts::events::campaigns::{CampaignSnapshot, CampaignStatus};
+        use fusion_contracts::events::{CampaignClosed, CampaignEnded, CampaignFailed};
+        use fusion_contracts::{CampaignId, Currency, Decimal};
+        let id = CampaignId::from_u128(9);
+        let snapshot = CampaignSnapshot {
+            id,
+            product_id: ProductId::from_u128(1),
+            sku: Sku::new("GB").unwrap(),
+            min_participants: 1,
+            max_participants: 3,
+            price: Decimal::new(500, 2),
+            original_price: Decimal::new(900, 2),
+            currency: Currency::USD,
+            start_time: Timestamp::from_unix_ms(0),
+            end_time: Timestamp::from_unix_ms(1_000),
+            actual_participants: 1,
+            status: CampaignStatus::Closed,
+            created_at: Timestamp::from_unix_ms(0),
+            updated_at: Timestamp::from_unix_ms(1_000),
+        };
+        let closed: Event = CampaignClosed {
+            campaign_id: id,
+            campaign: snapshot.clone(),
+            orders: Vec::new(),
+        }
+        .into();
+        let failed: Event = CampaignFailed {
+            campaign_id: id,
+            campaign: snapshot.clone(),
+            reason: "too few".into(),
+        }
+        .into();
+        let ended: Event = CampaignEnded {
+            campaign_id: id,
+            campaign: snapshot,
+            participants: Vec::new(),
+            seats_left: 2,
+        }
+        .into();
+        let cases = [
+            (OriginKind::Till, &closed, false, true),
+            (OriginKind::Till, &closed, true, false),
+            (OriginKind::Till, &failed, true, false),
+            (OriginKind::Till, &failed, false, true),
+            (OriginKind::Till, &ended, true, true),
+            (OriginKind::Hub, &closed, true, true),
+            (OriginKind::Hub, &failed, true, true),
+            (OriginKind::HubHolder, &closed, true, false),
+        ];
+        for (kind, event, shared, allowed) in cases {
+            let answer = may_decide_campaign(kind, event, shared);
+            assert_eq!(
+                answer.is_ok(),
+                allowed,
+                "{kind:?} {} shared={shared}",
+                event.topic()
+            );
+            if let Err(refused) = answer {
+                assert_eq!(refused.rule(), "shared_campaign_from_till");
+            }
+        }
     }
 }

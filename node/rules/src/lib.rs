@@ -60,7 +60,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// An event a fold cannot take without breaking a rule: it claims the impossible (more stock
 /// taken than there is, an amount that is not money). From a peer it is refused — counted,
-/// logged with this reason, and never folded; never a panic, never a silent clamp. From a
+/// logged with this reason, and never stored or folded; never a panic, never a silent clamp. From a
 /// node's own log it is a broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {

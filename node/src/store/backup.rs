@@ -81,6 +81,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, TRANSFERS_OUT)?;
     copy(from, to, PEER_RECEIPTS)?;
     copy(from, to, PEER_STOCK)?;
+    copy(from, to, PEER_ORIGIN_PEERS)?;
+    copy(from, to, PEER_CAMPAIGNS)?;
     copy(from, to, CAMPAIGN_SEATS)?;
     copy(from, to, BACKORDERS)?;
     copy(from, to, OFFLINE_BUDGET)?;

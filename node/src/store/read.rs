@@ -238,6 +238,24 @@ impl Reader {
             .is_some())
     }
 
+    /// The endpoint of the peer till whose journal created campaign `id` (and that this till
+    /// holds), if any: it and the hub may change the campaign's document.
+    pub fn campaign_owner(&self, id: CampaignId) -> Result<Option<String>, StoreError> {
+        let Some(origin) = self
+            .txn
+            .open_table(tables::PEER_CAMPAIGNS)?
+            .get(id.as_u128())?
+            .map(|v| v.value().to_string())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .txn
+            .open_table(tables::PEER_ORIGIN_PEERS)?
+            .get(origin.as_str())?
+            .map(|v| v.value().to_string()))
+    }
+
     /// The entry hash of this node's event at `seq`, if it exists.
     pub fn entry_hash(&self, seq: u64) -> Result<Option<crate::domain::journal::Hash>, StoreError> {
         match self.txn.open_table(EVENTS)?.get(seq)? {

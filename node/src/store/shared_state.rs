@@ -35,6 +35,48 @@ pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreErro
     DocSet::load_all(actor, group_chunks(rows).map_err(corrupt)?).map_err(corrupt)
 }
 
+const META_PEER_CAMPAIGNS: &str = "peer_campaigns_indexed";
+
+/// Fills `peer_campaigns` from the peers' logs held, once (a store from before the table).
+pub(super) fn index_peer_campaigns(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        if meta.get(META_PEER_CAMPAIGNS)?.is_some() {
+            return Ok(());
+        }
+        let events = txn.open_table(tables::PEER_EVENTS)?;
+        let mut campaigns = txn.open_table(tables::PEER_CAMPAIGNS)?;
+        let mut indexed = 0u64;
+        for entry in events.iter()? {
+            let (key, bytes) = entry?;
+            let (origin, _) = key.value();
+            if authority::kind_of(&NodeId::new(origin).map_err(|e| StoreError::Corrupt {
+                table: "peer_events",
+                reason: e.to_string(),
+            })?) != authority::OriginKind::Till
+            {
+                continue;
+            }
+            let Ok(envelope) = Envelope::decode(bytes.value()) else {
+                continue;
+            };
+            if let Event::CampaignCreated(e) = &envelope.event
+                && campaigns.get(e.campaign_id.as_u128())?.is_none()
+            {
+                campaigns.insert(e.campaign_id.as_u128(), origin)?;
+                indexed += 1;
+            }
+        }
+        meta.insert(META_PEER_CAMPAIGNS, [1u8].as_slice())?;
+        if indexed > 0 {
+            tracing::info!(campaigns = indexed, "indexed the campaigns of peers' logs");
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 /// Writes a local catalog event into its product's document, then projects the document back
 /// onto the product row: the row is always the document's projection.
 pub(super) fn record_product_event(
@@ -263,23 +305,45 @@ pub(super) fn store_peer_events(
             stopped = Some(unauthorized(refused, envelope.seq));
             break;
         }
+        // Nor may a till decide a campaign whose seats this till shares: the hub's to decide.
+        if let Some(campaign) = authority::decided_campaign(&envelope.event) {
+            let shared = tables::get_seats(&t.campaign_seats, campaign)?.is_some_and(|s| s.shared);
+            if let Err(refused) = authority::may_decide_campaign(kind, &envelope.event, shared) {
+                stopped = Some(unauthorized(refused, envelope.seq));
+                break;
+            }
+        }
+        // Folded by the same rules as the origin's own; an event they refuse (stock it never
+        // held, an impossible order step) is never stored, and the origin's log cannot grow
+        // past it: an honest till never writes one.
+        let folded = fold_peer_order(t, envelope).and_then(|order| {
+            let stock = fold_peer_stock(t, origin, envelope)?;
+            Ok((order, stock))
+        });
+        let (order, stock) = match folded {
+            Ok(folded) => folded,
+            Err(PeerFold::Refused(refused)) => {
+                count_refused(refusals, refused.rule());
+                tracing::warn!(peer = %deliverer.endpoint, %origin, seq = envelope.seq, %refused, "a peer's event refused");
+                stopped = Some(format!("refused: {refused}"));
+                break;
+            }
+            Err(PeerFold::Store(e)) => return Err(e),
+        };
         // As it came: the bytes its origin's journal hashes.
         t.peer_events
             .insert((origin.as_str(), envelope.seq), bytes)?;
-        let folded = fold_peer_order(t, origin, &envelope.event)
-            .and_then(|()| fold_peer_stock(t, origin, envelope));
-        match folded {
-            Ok(()) => {}
-            // Held in the origin's log (a gapless replica of its journal) but folded into
-            // nothing, and none of what it would ask of this till is done.
-            Err(PeerFold::Refused(refused)) => {
-                count_refused(refusals, refused.rule());
-                tracing::warn!(%origin, seq = envelope.seq, %refused, "a peer's event refused");
-                position = envelope.seq;
-                head = hash;
-                continue;
-            }
-            Err(PeerFold::Store(e)) => return Err(e),
+        if let Some(order) = order {
+            let record = PeerOrder {
+                origin: origin.clone(),
+                order,
+            };
+            t.peer_orders
+                .insert(record.order.id.as_u128(), encode(&record).as_slice())?;
+        }
+        for ((holder, sku), level) in stock {
+            t.peer_stock
+                .insert((holder.as_str(), sku.as_str()), encode(&level).as_slice())?;
         }
         let follow_up = |command, id| FollowUp {
             command,
@@ -344,6 +408,14 @@ pub(super) fn store_peer_events(
             Event::NodeEnrolled(e) if kind == authority::OriginKind::Hub => {
                 t.revoked_peers.remove(e.node_id.as_str())?;
             }
+            // Whose campaign it is: that till's endpoint (and the hub) may change its document.
+            Event::CampaignCreated(e)
+                if kind == authority::OriginKind::Till
+                    && t.peer_campaigns.get(e.campaign_id.as_u128())?.is_none() =>
+            {
+                t.peer_campaigns
+                    .insert(e.campaign_id.as_u128(), origin.as_str())?;
+            }
             Event::StockReceived(e) => {
                 t.peer_receipts
                     .insert(e.transfer_id.as_u128(), origin.as_str())?;
@@ -383,9 +455,17 @@ impl From<redb::StorageError> for PeerFold {
     }
 }
 
+/// A holder's level of a sku, as this till knows it: ((holder, sku), level).
+type PeerLevel = ((NodeId, Sku), StockLevel);
+
 /// Folds a peer's inventory event into what this till knows of that peer's stock rights (and,
 /// for the hub's reclaim of a lost till, of the lost till's): the same fold as the till's own.
-fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Result<(), PeerFold> {
+/// Returns the levels to write; writes nothing.
+fn fold_peer_stock(
+    t: &Tables,
+    origin: &NodeId,
+    envelope: &Envelope,
+) -> Result<Vec<PeerLevel>, PeerFold> {
     let at = envelope.occurred_at;
     let peer_level =
         |t: &Tables, holder: &NodeId, sku: &Sku| -> Result<Option<StockLevel>, StoreError> {
@@ -399,46 +479,36 @@ fn fold_peer_stock(t: &mut Tables, origin: &NodeId, envelope: &Envelope) -> Resu
         levels.insert(sku.clone(), peer_level(t, origin, sku)?.unwrap_or_default());
     }
     inventory::apply_all(&mut levels, &envelope.event, at).map_err(PeerFold::Refused)?;
+    let mut writes: Vec<_> = levels
+        .into_iter()
+        .map(|(sku, level)| ((origin.clone(), sku), level))
+        .collect();
     // The lost till a reclaim names holds nothing any more (if this till knew of it at all).
-    let lost = match &envelope.event {
-        Event::StockReclaimed(e) => peer_level(t, &e.from, &e.sku)?.map(|mut lost| {
-            inventory::apply_reclaimed(&mut lost, at);
-            (e.from.clone(), e.sku.clone(), lost)
-        }),
-        _ => None,
-    };
-    for (sku, level) in levels {
-        t.peer_stock
-            .insert((origin.as_str(), sku.as_str()), encode(&level).as_slice())?;
+    if let Event::StockReclaimed(e) = &envelope.event
+        && let Some(mut lost) = peer_level(t, &e.from, &e.sku)?
+    {
+        inventory::apply_reclaimed(&mut lost, at);
+        writes.push(((e.from.clone(), e.sku.clone()), lost));
     }
-    if let Some((holder, sku, level)) = lost {
-        t.peer_stock
-            .insert((holder.as_str(), sku.as_str()), encode(&level).as_slice())?;
-    }
-    Ok(())
+    Ok(writes)
 }
 
-fn fold_peer_order(t: &mut Tables, origin: &NodeId, event: &Event) -> Result<(), PeerFold> {
+/// Folds a peer's order event into the order as this till knows it; returns it to write
+/// (`None`: not an order event, or nothing to keep). Writes nothing.
+fn fold_peer_order(t: &Tables, envelope: &Envelope) -> Result<Option<orders::Order>, PeerFold> {
+    let event = &envelope.event;
     let id = match event {
         Event::OrderCreated(e) => e.order_id,
         Event::OrderPaid(e) => e.order_id,
         Event::OrderCancelled(e) => e.order_id,
         Event::OrderFulfilled(e) => e.order_id,
         Event::OrderFlagged(e) => e.order_id,
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     let mut order = match t.peer_orders.get(id.as_u128())? {
         Some(bytes) => Some(decode::<PeerOrder>("peer_orders", bytes.value())?.order),
         None => None,
     };
     orders::apply(&mut order, event).map_err(PeerFold::Refused)?;
-    if let Some(order) = order {
-        let record = PeerOrder {
-            origin: origin.clone(),
-            order,
-        };
-        t.peer_orders
-            .insert(id.as_u128(), encode(&record).as_slice())?;
-    }
-    Ok(())
+    Ok(order)
 }

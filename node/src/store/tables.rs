@@ -92,9 +92,13 @@ pub(super) fn budget(
 pub(super) const PEER_STOCK: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("peer_stock");
 /// Till origin → the endpoint id that first delivered its events: only that endpoint may speak
-/// for it (until signatures bind origins to keys).
+/// for it, and its journal must verify under that endpoint's key.
 pub(super) const PEER_ORIGIN_PEERS: TableDefinition<&str, &str> =
     TableDefinition::new("peer_origin_peers");
+/// Campaign id → the till origin whose journal created it (first seen wins): that till's
+/// endpoint and the hub may change its document.
+pub(super) const PEER_CAMPAIGNS: TableDefinition<u128, &str> =
+    TableDefinition::new("peer_campaigns");
 /// Sku → [`StockLevel`].
 pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 /// Order id → the order's [`Reservation`]s, one per sku. One row per order: an order's
@@ -324,6 +328,8 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(CAMPAIGN_SEATS)?;
     txn.open_table(BACKORDERS)?;
     txn.open_table(OFFLINE_BUDGET)?;
+    txn.open_table(PEER_ORIGIN_PEERS)?;
+    txn.open_table(PEER_CAMPAIGNS)?;
     txn.commit()?;
     Ok(())
 }
@@ -540,6 +546,7 @@ pub(super) struct Tables<'txn> {
     pub offline_budget: Table<'txn, &'static str, (i64, i64)>,
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub peer_origin_peers: Table<'txn, &'static str, &'static str>,
+    pub peer_campaigns: Table<'txn, u128, &'static str>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -582,6 +589,7 @@ impl<'txn> Tables<'txn> {
             offline_budget: txn.open_table(OFFLINE_BUDGET)?,
             peer_stock: txn.open_table(PEER_STOCK)?,
             peer_origin_peers: txn.open_table(PEER_ORIGIN_PEERS)?,
+            peer_campaigns: txn.open_table(PEER_CAMPAIGNS)?,
         })
     }
 }

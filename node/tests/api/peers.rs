@@ -1,7 +1,7 @@
 //! A peer's events are claims. One the rulebook's fold refuses (it would take more of a peer's
-//! stock than that peer's own log shows it had) is held in the peer's log, folded into nothing
-//! and counted, and the till keeps serving. One its origin may not write, or an origin its
-//! deliverer may not speak for, is never stored: the batch stops before it, counted.
+//! stock than that peer's own log shows it had), one its origin may not write, or an origin
+//! its deliverer may not speak for, is never stored: the batch stops before it (what came
+//! before is kept), counted, and the till keeps serving.
 
 use fusion_contracts::events::{
     InventoryReserved, ReservationStatus, StockAdjusted, StockLine, StockReclaimed,
@@ -120,12 +120,18 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
     let before = node.store.refusals().get("stock_underflow").copied();
     assert_eq!(before, None);
     let a = till("endpoint-a");
-    let position = a.send(&node, &log, 1).await;
-    // The whole log is held (a gapless replica of the peer's journal)…
-    assert_eq!(position, Ok(3));
-    // …the impossible event is counted under its rule and folded into nothing…
+    let answer = a.send(&node, &log, 1).await;
+    // The batch stops before the impossible event: seq 1 is held, 2 and 3 are not…
+    assert!(
+        answer.as_ref().is_err_and(|e| e.contains("TEA-PEER")),
+        "{answer:?}"
+    );
+    let read = node.store.read().unwrap();
+    assert_eq!(read.peer_positions().unwrap().get(&peer), Some(&1));
+    drop(read);
+    // …it is counted under its rule and folded into nothing…
     assert_eq!(node.store.refusals().get("stock_underflow"), Some(&1));
-    assert_eq!(peer_rights(&node, &peer, &sku).await, Some((7, 0)));
+    assert_eq!(peer_rights(&node, &peer, &sku).await, Some((2, 0)));
     let metrics = node.get("/metrics").await;
     let text = metrics.body.as_str().unwrap_or_default().to_string();
     assert!(
@@ -133,6 +139,13 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
             .any(|l| l.starts_with("fusion_events_refused_total{rule=\"stock_underflow\"}")),
         "{text}"
     );
+    // …sent again, it is refused again…
+    assert!(a.send(&node, &log, 2).await.is_err());
+    assert_eq!(node.store.refusals().get("stock_underflow"), Some(&2));
+    // (an honest journal of that peer goes on from seq 1)
+    let log = vec![log[0].clone(), envelope(&peer, 2, counted(&sku, 2, 7))];
+    assert_eq!(a.send(&node, &log, 2).await, Ok(2));
+    assert_eq!(peer_rights(&node, &peer, &sku).await, Some((7, 0)));
     // …and the till keeps serving: it sells, and takes the peer's next events.
     node.product("MUG-PEER", json!(9.5), 3).await;
     let sold = node
@@ -143,19 +156,19 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
         .await;
     assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
     let mut log = log;
-    log.push(envelope(&peer, 4, counted(&sku, 7, 4)));
-    assert_eq!(a.send(&node, &log, 4).await, Ok(4));
+    log.push(envelope(&peer, 3, counted(&sku, 7, 4)));
+    assert_eq!(a.send(&node, &log, 3).await, Ok(3));
     // A batch that does not chain from what is held, or is signed by another key, is refused
     // whole and counted.
     let mut forged = log.clone();
-    forged.push(envelope(&peer, 5, counted(&sku, 4, 40)));
+    forged.push(envelope(&peer, 4, counted(&sku, 4, 40)));
     forged[0] = envelope(&peer, 1, counted(&sku, 0, 9));
-    let refused = a.send(&node, &forged, 5).await;
+    let refused = a.send(&node, &forged, 4).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(node.store.refusals().get("journal_signature"), Some(&1));
     let mut next = log.clone();
-    next.push(envelope(&peer, 5, counted(&sku, 4, 40)));
-    let signed_by_another = till("endpoint-z").batch(&next, 5);
+    next.push(envelope(&peer, 4, counted(&sku, 4, 40)));
+    let signed_by_another = till("endpoint-z").batch(&next, 4);
     let refused = node
         .store
         .store_peer_events(a.deliverer(), signed_by_another)
@@ -165,7 +178,7 @@ async fn a_peers_event_that_would_underflow_its_stock_is_refused_and_counted() {
     assert_eq!(node.store.refusals().get("journal_signature"), Some(&2));
     assert_eq!(peer_rights(&node, &peer, &sku).await, Some((4, 0)));
     // Resent from seq 1 (a reconnect), what is held is skipped and the rest taken.
-    assert_eq!(a.send(&node, &next, 1).await, Ok(5));
+    assert_eq!(a.send(&node, &next, 1).await, Ok(4));
     assert_eq!(peer_rights(&node, &peer, &sku).await, Some((40, 0)));
     node.stop().await;
 }

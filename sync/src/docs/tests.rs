@@ -358,3 +358,51 @@ fn asking_for_unknown_documents_creates_none() {
         Some(product())
     );
 }
+
+/// A document synced read-only from a peer takes none of its changes, whether the peer
+/// follows the protocol (told so, it sends none) or pushes them anyway; made writable, the
+/// same peer's changes arrive.
+#[test]
+fn a_read_only_state_applies_no_change() {
+    let mut writer = DocSet::new(b"writer");
+    writer
+        .edit(&id(), |d| create_product(d, &product()))
+        .unwrap();
+    // Pushed unasked.
+    let pushed = writer.unsolicited_message(&id()).unwrap();
+    assert!(DocSet::carries_changes(&pushed));
+    let mut reader = DocSet::new(b"reader");
+    let mut read_only = SyncState::new_read_only();
+    assert!(!reader.receive(&id(), &mut read_only, &pushed).unwrap());
+    assert!(!reader.holds(&id()));
+    // By the protocol: the writer learns the reader is read-only and sends no changes.
+    let mut theirs = SyncState::new();
+    for _ in 0..4 {
+        if let Some(m) = reader.generate(&id(), &mut read_only) {
+            assert!(!DocSet::carries_changes(&m));
+            writer.receive(&id(), &mut theirs, &m).unwrap();
+        }
+        if let Some(m) = writer.generate(&id(), &mut theirs) {
+            assert!(!DocSet::carries_changes(&m), "sent to a read-only peer");
+            assert!(!reader.receive(&id(), &mut read_only, &m).unwrap());
+        }
+    }
+    assert!(!reader.holds(&id()));
+    // Writable again (the reader learnt the writer may change it): the changes arrive.
+    read_only.set_read_only(false);
+    let mut changed = false;
+    for _ in 0..4 {
+        if let Some(m) = reader.generate(&id(), &mut read_only) {
+            writer.receive(&id(), &mut theirs, &m).unwrap();
+        }
+        if let Some(m) = writer.generate(&id(), &mut theirs) {
+            changed |= reader.receive(&id(), &mut read_only, &m).unwrap();
+        }
+    }
+    assert!(changed);
+    assert_eq!(
+        read_product(reader.get(&id()).unwrap(), product().id),
+        Some(product())
+    );
+    assert!(!DocSet::carries_changes(b"\x42junk"));
+}
