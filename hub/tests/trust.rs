@@ -582,6 +582,42 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         Default::default()
     );
 
+    // 10,000 made-up document ids announced: each is asked for (an answer per id), none is
+    // created, at a or at the hub.
+    let docs_at_a = || a.store.docs().lock().unwrap().ids().count();
+    let docs_at_hub = || {
+        net::DocHost::docs(&*hub.hub.state.docs)
+            .lock()
+            .unwrap()
+            .ids()
+            .count()
+    };
+    let (before_a, before_hub) = (docs_at_a(), docs_at_hub());
+    let made_up: Vec<(DocId, Vec<[u8; 32]>)> = (0..10_000u128)
+        .map(|n| {
+            let id = fusion_contracts::ProductId::from_u128(1_000_000 + n);
+            (DocId::product(id), vec![[7u8; 32]])
+        })
+        .collect();
+    let announced: Vec<Frame> = made_up
+        .chunks(fusion_sync::frame::DOC_HEADS_MAX)
+        .map(|docs| Frame::DocHeads {
+            docs: docs.to_vec(),
+        })
+        .collect();
+    for at in [a_at.clone(), hub_at.clone()] {
+        let answers = net::send_doc_frames(&rogue, at, &announced, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let asked = answers
+            .iter()
+            .filter(|f| matches!(f, Frame::DocSync { .. }))
+            .count();
+        assert!(asked >= 10_000, "{asked} of the ids were asked for");
+    }
+    assert_eq!(docs_at_a(), before_a);
+    assert_eq!(docs_at_hub(), before_hub);
+
     // A transfer of rights it never held (its own signed journal says it): refused by the
     // rules' fold, never stored, never taken in.
     let beyond = VecLog::new(rogue_origin.clone(), net::journal_key(&rogue_key));
