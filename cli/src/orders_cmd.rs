@@ -25,11 +25,19 @@ pub enum OrdersCommand {
     Place {
         #[arg(long)]
         customer: String,
-        /// A line: SKU:QUANTITY:PRICE (price per unit), e.g. TEA:2:4.50; repeat for each.
+        /// A line: SKU:QUANTITY, sold at the catalog price, or SKU:QUANTITY:PRICE (per unit),
+        /// e.g. TEA:2 or TEA:2:4.50; repeat for each. A price other than the catalog's is an
+        /// override: a manager's token, or a manager's approval (--approval-token-file).
         #[arg(long = "item", required = true)]
         items: Vec<String>,
         #[arg(long, default_value = "USD")]
         currency: String,
+        /// Why lines are sold at another price than the catalog's (recorded with them).
+        #[arg(long)]
+        override_reason: Option<String>,
+        /// A file holding a manager's token: their approval of the overrides, given at the till.
+        #[arg(long)]
+        approval_token_file: Option<std::path::PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -57,10 +65,19 @@ pub enum OrdersCommand {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Line {
     sku: String,
     quantity: u64,
-    price: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    override_reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Approval {
+    token: String,
 }
 
 #[derive(Serialize)]
@@ -69,20 +86,25 @@ struct NewOrder {
     customer_id: String,
     items: Vec<Line>,
     currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<Approval>,
 }
 
-fn line(text: &str) -> anyhow::Result<Line> {
+fn line(text: &str, reason: &Option<String>) -> anyhow::Result<Line> {
     let mut parts = text.splitn(3, ':');
-    let (Some(sku), Some(quantity), Some(price)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(anyhow!("item {text:?}: expected SKU:QUANTITY:PRICE"));
+    let (Some(sku), Some(quantity)) = (parts.next(), parts.next()) else {
+        return Err(anyhow!(
+            "item {text:?}: expected SKU:QUANTITY or SKU:QUANTITY:PRICE"
+        ));
     };
+    let price = parts.next().map(|p| number("price", p)).transpose()?;
     Ok(Line {
         sku: sku.to_string(),
         quantity: quantity
             .parse()
             .map_err(|_| anyhow!("item {text:?}: quantity {quantity:?} is not a whole number"))?,
-        price: number("price", price)?,
+        override_reason: price.and(reason.clone()),
+        price,
     })
 }
 
@@ -92,12 +114,27 @@ pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
             customer,
             items,
             currency,
+            override_reason,
+            approval_token_file,
             target,
         } => {
+            let approval = match approval_token_file {
+                Some(path) => Some(Approval {
+                    token: std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow!("reading {}: {e}", path.display()))?
+                        .trim()
+                        .to_string(),
+                }),
+                None => None,
+            };
             let body = NewOrder {
                 customer_id: customer,
-                items: items.iter().map(|i| line(i)).collect::<Result<_, _>>()?,
+                items: items
+                    .iter()
+                    .map(|i| line(i, &override_reason))
+                    .collect::<Result<_, _>>()?,
                 currency,
+                approval,
             };
             let order = Client::new(&target)?
                 .text(Method::POST, "/orders", Some(&body))

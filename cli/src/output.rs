@@ -21,13 +21,46 @@ impl Paging {
 /// A column: its header and the field of each JSON object it shows.
 pub type Column = (&'static str, &'static str);
 
-/// A field as a table cell: strings bare, numbers and booleans as written, absent as `-`.
-fn cell(value: Option<&Value>) -> String {
+/// Fields that are amounts of money in the object's `currency`.
+const MONEY_FIELDS: &[&str] = &[
+    "price",
+    "originalPrice",
+    "listPrice",
+    "total",
+    "amount",
+    "refunded",
+    "changeDue",
+    "balance",
+];
+
+/// A field of `item` as a table cell: strings bare, numbers and booleans as written, absent as
+/// `-`; an amount of money with its currency's decimals (`14.50`, `1200` yen).
+fn cell(item: &Value, field: &str) -> String {
+    let value = item.get(field);
+    if let (Some(Value::Number(n)), Some(Value::String(code))) = (value, item.get("currency"))
+        && MONEY_FIELDS.contains(&field)
+        && let Some(money) = money(&n.to_string(), code)
+    {
+        return money;
+    }
     match value {
         None | Some(Value::Null) => "-".into(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
+}
+
+/// `amount` (JSON digits) written with the decimals of the currency `code`.
+fn money(amount: &str, code: &str) -> Option<String> {
+    use fusion_contracts::{Currency, Decimal, Money};
+    let currency = Currency::parse(code).ok()?;
+    let amount = Decimal::parse(amount).ok()?;
+    Some(
+        Money::from_decimal(amount, currency)
+            .ok()?
+            .to_decimal()
+            .to_string(),
+    )
 }
 
 /// Prints a JSON array of objects (the server's answer `text`) as a table, or the answer itself
@@ -43,7 +76,7 @@ pub fn list(json: bool, text: &str, columns: &[Column]) -> anyhow::Result<()> {
         .map(|items| {
             items
                 .iter()
-                .map(|item| columns.iter().map(|(_, f)| cell(item.get(*f))).collect())
+                .map(|item| columns.iter().map(|(_, f)| cell(item, f)).collect())
                 .collect()
         })
         .unwrap_or_default();
@@ -83,7 +116,42 @@ pub fn one(json: bool, text: &str, columns: &[Column]) -> anyhow::Result<()> {
     let value: Value = serde_json::from_str(text)?;
     let width = columns.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
     for (header, field) in columns {
-        println!("{header:<width$}  {}", cell(value.get(*field)));
+        println!("{header:<width$}  {}", cell(&value, field));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// (object, field, cell)
+    #[test]
+    fn money_prints_with_its_currency_decimals() {
+        let cases = [
+            (
+                json!({ "price": 14.5, "currency": "USD" }),
+                "price",
+                "14.50",
+            ),
+            (json!({ "total": 3, "currency": "EUR" }), "total", "3.00"),
+            (json!({ "price": 1200, "currency": "JPY" }), "price", "1200"),
+            (
+                json!({ "amount": 0.125, "currency": "BHD" }),
+                "amount",
+                "0.125",
+            ),
+            // Not money, or no currency: as written.
+            (
+                json!({ "inventory": 3, "currency": "USD" }),
+                "inventory",
+                "3",
+            ),
+            (json!({ "price": 14.5 }), "price", "14.5"),
+            (json!({ "price": null, "currency": "USD" }), "price", "-"),
+        ];
+        for (item, field, expected) in cases {
+            assert_eq!(super::cell(&item, field), expected, "{item}");
+        }
+    }
 }

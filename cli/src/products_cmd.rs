@@ -30,7 +30,8 @@ const COLUMNS: &[Column] = &[
 const PAGE: usize = 200;
 /// Rows imported concurrently.
 const IMPORT_PARALLEL: usize = 16;
-/// The CSV columns of import and export, in order (`description` may be empty).
+/// The CSV columns of export, in order, and those import knows (in any order; `inventory` and
+/// `description` may be left out or empty).
 const CSV_HEADER: [&str; 6] = [
     "sku",
     "name",
@@ -94,9 +95,9 @@ pub enum ProductsCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Create products from a CSV file with the header
-    /// `sku,name,price,currency,inventory,description`. Re-running an import is safe: each
-    /// row is sent with an idempotency key of its content.
+    /// Create products from a CSV file whose header names its columns, in any order: `sku`,
+    /// `name`, `price`, `currency`, and optionally `inventory` (0) and `description`.
+    /// Re-running an import is safe: each row is sent with an idempotency key of its content.
     Import {
         file: PathBuf,
         #[command(flatten)]
@@ -222,22 +223,68 @@ pub async fn run(command: ProductsCommand, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where each field of an import is, by the header's names, in any order.
+#[derive(Debug, PartialEq)]
+struct Columns {
+    sku: usize,
+    name: usize,
+    price: usize,
+    currency: usize,
+    inventory: Option<usize>,
+    description: Option<usize>,
+}
+
+/// The import's columns from its header: `sku`, `name`, `price` and `currency` are required,
+/// `inventory` (0 when absent) and `description` optional; an unknown or repeated column is
+/// an error naming it.
+fn columns(header: &[String]) -> anyhow::Result<Columns> {
+    let mut at = std::collections::BTreeMap::new();
+    for (i, name) in header.iter().enumerate() {
+        if !CSV_HEADER.contains(&name.as_str()) {
+            return Err(anyhow!(
+                "unknown column {name:?} (the columns are {})",
+                CSV_HEADER.join(", ")
+            ));
+        }
+        if at.insert(name.as_str(), i).is_some() {
+            return Err(anyhow!("column {name:?} appears twice"));
+        }
+    }
+    let required = |name: &str| {
+        at.get(name)
+            .copied()
+            .ok_or_else(|| anyhow!("the header has no {name:?} column"))
+    };
+    Ok(Columns {
+        sku: required("sku")?,
+        name: required("name")?,
+        price: required("price")?,
+        currency: required("currency")?,
+        inventory: at.get("inventory").copied(),
+        description: at.get("description").copied(),
+    })
+}
+
 /// One CSV row as the body of `POST /products`, and its idempotency key.
-fn row_body(line: u64, record: &csv::StringRecord) -> anyhow::Result<(NewProduct, String)> {
-    let field = |i: usize| record.get(i).unwrap_or("").trim();
-    let inventory: u64 = match field(4) {
+fn row_body(
+    line: u64,
+    record: &csv::StringRecord,
+    at: &Columns,
+) -> anyhow::Result<(NewProduct, String)> {
+    let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").trim();
+    let inventory: u64 = match field(at.inventory) {
         "" => 0,
         text => text
             .parse()
             .map_err(|_| anyhow!("line {line}: inventory {text:?} is not a whole number"))?,
     };
-    let description = Some(field(5).to_string()).filter(|d| !d.is_empty());
-    let price = number("price", field(2)).map_err(|e| anyhow!("line {line}: {e}"))?;
+    let description = Some(field(at.description).to_string()).filter(|d| !d.is_empty());
+    let price = number("price", field(Some(at.price))).map_err(|e| anyhow!("line {line}: {e}"))?;
     let body = NewProduct {
-        sku: field(0).into(),
-        name: field(1).into(),
+        sku: field(Some(at.sku)).into(),
+        name: field(Some(at.name)).into(),
         price,
-        currency: field(3).into(),
+        currency: field(Some(at.currency)).into(),
         inventory,
         description,
     };
@@ -255,19 +302,13 @@ async fn import(file: &Path, target: &Target, json: bool) -> anyhow::Result<()> 
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
-    if header != CSV_HEADER {
-        return Err(anyhow!(
-            "{}: the header must be {}",
-            file.display(),
-            CSV_HEADER.join(",")
-        ));
-    }
+    let at = columns(&header).with_context(|| format!("{}: its header", file.display()))?;
     // Validate every row before sending any, so a bad line stops the import before it starts.
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
         let record = record.with_context(|| format!("{}: line {line}", file.display()))?;
-        rows.push((line, row_body(line, &record)?));
+        rows.push((line, row_body(line, &record, &at)?));
     }
     let total = rows.len() as u64;
     let client = Arc::new(Client::new(target)?);
@@ -347,4 +388,82 @@ async fn export(file: &Path, target: &Target) -> anyhow::Result<()> {
     writer.flush()?;
     progress.finish();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &str) -> Vec<String> {
+        names.split(',').map(str::to_string).collect()
+    }
+
+    /// (header, columns or the error's words)
+    #[test]
+    fn an_import_takes_its_columns_in_any_order() {
+        let cases: Vec<(&str, Result<Columns, &str>)> = vec![
+            (
+                "sku,name,price,currency,inventory,description",
+                Ok(Columns {
+                    sku: 0,
+                    name: 1,
+                    price: 2,
+                    currency: 3,
+                    inventory: Some(4),
+                    description: Some(5),
+                }),
+            ),
+            (
+                "price,currency,name,sku",
+                Ok(Columns {
+                    sku: 3,
+                    name: 2,
+                    price: 0,
+                    currency: 1,
+                    inventory: None,
+                    description: None,
+                }),
+            ),
+            (
+                "description,sku,inventory,name,currency,price",
+                Ok(Columns {
+                    sku: 1,
+                    name: 3,
+                    price: 5,
+                    currency: 4,
+                    inventory: Some(2),
+                    description: Some(0),
+                }),
+            ),
+            ("sku,name,price", Err("no \"currency\" column")),
+            (
+                "sku,name,price,currency,colour",
+                Err("unknown column \"colour\""),
+            ),
+            ("sku,name,price,currency,sku", Err("\"sku\" appears twice")),
+        ];
+        for (names, expected) in cases {
+            match (columns(&header(names)), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{names}"),
+                (Err(got), Err(words)) => {
+                    assert!(got.to_string().contains(words), "{names}: {got}")
+                }
+                (got, want) => panic!("{names}: got {got:?}, expected {want:?}"),
+            }
+        }
+        // A row reads its fields where the header put them; absent optional ones are empty.
+        let at = columns(&header("price,currency,name,sku")).unwrap();
+        let record = csv::StringRecord::from(vec!["4.50", "USD", "Tea", "TEA"]);
+        let (body, _) = row_body(2, &record, &at).unwrap();
+        assert_eq!(
+            (
+                body.sku.as_str(),
+                body.name.as_str(),
+                body.currency.as_str()
+            ),
+            ("TEA", "Tea", "USD")
+        );
+        assert_eq!((body.inventory, body.description), (0, None));
+        assert_eq!(body.price, Decimal::parse("4.5").unwrap());
+    }
 }

@@ -205,8 +205,7 @@ async fn token_command_against_a_running_node() {
     assert!(cashier.starts_with("fct_"));
 
     let http = reqwest::Client::new();
-    let order =
-        json!({ "customerId": "c", "items": [{ "sku": "NONE", "quantity": 1, "price": 1 }] });
+    let order = json!({ "customerId": "c", "items": [{ "sku": "NONE", "quantity": 1 }] });
     let response = http
         .post(format!("{}/orders", node.url))
         .bearer_auth(&cashier)
@@ -217,7 +216,7 @@ async fn token_command_against_a_running_node() {
     assert_eq!(
         response.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
-        "the cashier token works (and NONE has no stock)"
+        "the cashier token works (and NONE has no catalog price)"
     );
 
     // A cashier may not create tokens: the node refuses (403) and the CLI exits 3.

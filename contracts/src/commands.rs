@@ -128,15 +128,22 @@ pub struct PlaceOrder {
     pub lines: Vec<OrderLine>,
     /// Where to ship it; absent for a carry-out order (fulfilled when paid).
     pub shipping_address: Option<Address>,
+    /// Who approved prices other than the catalog's in this order (a manager placing it, a
+    /// manager's approval given at the till, a campaign's price), by
+    /// `fusion_rules::authority::price_approver`; `None`: every line sells at the catalog price.
+    pub price_approver: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrderLine {
     pub sku: Sku,
     pub quantity: u64,
-    /// Unit price, as charged (the till may discount).
-    pub price: Money,
+    /// Unit price asked for; `None`: the catalog price this till holds. Another price than the
+    /// catalog's is a price override and needs the order's `price_approver`.
+    pub price: Option<Money>,
     pub category: Option<String>,
+    /// Why the line is sold at another price than the catalog's.
+    pub override_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

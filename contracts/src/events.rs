@@ -99,6 +99,85 @@ pub struct Product {
     pub updated_at: Timestamp,
 }
 
+/// One line of an order as sold (`order.created` schema 2): FusionCommerce's
+/// `{sku, quantity, price, category}`, the catalog price the till held, and who approved a
+/// price other than it. In JSON an absent list price or override is left out; postcard (the
+/// log) always holds both.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SoldItem {
+    pub sku: Sku,
+    pub quantity: u64,
+    /// Unit price sold at, in the order's currency.
+    pub price: Decimal,
+    pub category: Option<String>,
+    /// The catalog's unit price the till held when it sold the line; absent: the sku had no
+    /// catalog price in the order's currency, or it is not recorded (an order from before
+    /// schema 2; an order response whose lines all sold at the catalog price).
+    #[serde(default)]
+    pub list_price: Option<Decimal>,
+    /// Present when the line sold at another price than its list price.
+    #[serde(default)]
+    pub price_override: Option<PriceOverride>,
+}
+
+impl Serialize for SoldItem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // Postcard is not self-describing: it gets every field, in order.
+        let every = !serializer.is_human_readable();
+        let mut out = serializer.serialize_struct("SoldItem", 6)?;
+        out.serialize_field("sku", &self.sku)?;
+        out.serialize_field("quantity", &self.quantity)?;
+        out.serialize_field("price", &self.price)?;
+        out.serialize_field("category", &self.category)?;
+        if every || self.list_price.is_some() {
+            out.serialize_field("listPrice", &self.list_price)?;
+        } else {
+            out.skip_field("listPrice")?;
+        }
+        if every || self.price_override.is_some() {
+            out.serialize_field("priceOverride", &self.price_override)?;
+        } else {
+            out.skip_field("priceOverride")?;
+        }
+        out.end()
+    }
+}
+
+/// A line sold at another price than the catalog's: who approved it, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceOverride {
+    /// Who approved it: `token:<id>` (a manager's token), `campaign:<id>` (a campaign's price).
+    pub approved_by: String,
+    pub reason: Option<String>,
+}
+
+impl From<OrderItem> for SoldItem {
+    fn from(item: OrderItem) -> Self {
+        Self {
+            sku: item.sku,
+            quantity: item.quantity,
+            price: item.price,
+            category: item.category,
+            list_price: None,
+            price_override: None,
+        }
+    }
+}
+
+impl From<SoldItem> for OrderItem {
+    fn from(item: SoldItem) -> Self {
+        Self {
+            sku: item.sku,
+            quantity: item.quantity,
+            price: item.price,
+            category: item.category,
+        }
+    }
+}
+
 /// The `status` field of inventory events (FusionCommerce's `inventory.reserved {orderId, status}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -236,7 +315,7 @@ pub struct StockReclaimed {
 pub struct OrderCreated {
     pub order_id: OrderId,
     pub customer_id: CustomerId,
-    pub items: Vec<OrderItem>,
+    pub items: Vec<SoldItem>,
     /// Σ price × quantity, exact.
     pub total: Decimal,
     pub currency: Currency,
@@ -246,6 +325,37 @@ pub struct OrderCreated {
     pub shipping_address: Option<shipping::Address>,
     /// Unpaid by then, the order is cancelled and its stock released; absent: held until paid.
     pub hold_until: Option<Timestamp>,
+}
+
+/// `order.created` as schema 1 wrote it (lines without list price or override): how the log
+/// holds orders recorded before schema 2. [`Envelope::decode`] reads it into [`OrderCreated`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct OrderCreatedV1 {
+    order_id: OrderId,
+    customer_id: CustomerId,
+    items: Vec<OrderItem>,
+    total: Decimal,
+    currency: Currency,
+    status: OrderStatus,
+    created_at: Timestamp,
+    shipping_address: Option<shipping::Address>,
+    hold_until: Option<Timestamp>,
+}
+
+impl From<OrderCreatedV1> for OrderCreated {
+    fn from(v1: OrderCreatedV1) -> Self {
+        Self {
+            order_id: v1.order_id,
+            customer_id: v1.customer_id,
+            items: v1.items.into_iter().map(SoldItem::from).collect(),
+            total: v1.total,
+            currency: v1.currency,
+            status: v1.status,
+            created_at: v1.created_at,
+            shipping_address: v1.shipping_address,
+            hold_until: v1.hold_until,
+        }
+    }
 }
 
 /// `inventory.reserved`: every line of the order is held.
@@ -456,6 +566,19 @@ impl OrderCreated {
                 return Err(invalid(T, "every quantity must be at least 1"));
             }
             let price = check_amount(T, "price", item.price, self.currency)?;
+            if let Some(list) = item.list_price {
+                check_amount(T, "listPrice", list, self.currency)?;
+            }
+            let overridden = item.list_price.is_some_and(|list| list != item.price);
+            if overridden && item.price_override.is_none() {
+                return Err(invalid(
+                    T,
+                    "a price other than the list price needs its override",
+                ));
+            }
+            if item.list_price == Some(item.price) && item.price_override.is_some() {
+                return Err(invalid(T, "a line at its list price has no override"));
+            }
             sum = price
                 .checked_mul(item.quantity)
                 .and_then(|line| sum.checked_add(line))
@@ -587,7 +710,7 @@ events! {
     ProductUpdated => "product.updated", version = 1, key = |p| p.id.to_string();
     ProductArchived => "product.archived", version = 1, key = |p| p.id.to_string();
     StockAdjusted => "inventory.adjusted", version = 1, key = |p| p.sku.to_string();
-    OrderCreated => "order.created", version = 1, key = |p| p.order_id.to_string();
+    OrderCreated => "order.created", version = 2, key = |p| p.order_id.to_string();
     InventoryReserved => "inventory.reserved", version = 1, key = |p| p.order_id.to_string();
     InventoryInsufficient => "inventory.insufficient", version = 1, key = |p| p.order_id.to_string();
     OrderCancelled => "order.cancelled", version = 1, key = |p| p.order_id.to_string();
@@ -643,6 +766,21 @@ pub struct Envelope {
     pub causation_id: Option<Uuid>,
     pub event: Event,
 }
+
+/// The fields of [`Envelope`] before its event, in its encoding's order.
+#[derive(Deserialize)]
+struct Head {
+    event_id: EventId,
+    schema_version: u16,
+    origin: NodeId,
+    seq: u64,
+    occurred_at: Timestamp,
+    correlation_id: CorrelationId,
+    causation_id: Option<Uuid>,
+}
+
+/// Postcard's variant index of [`Event::OrderCreated`] (one varint byte).
+const ORDER_CREATED_VARIANT: u8 = 4;
 
 /// Largest encoded envelope accepted by [`Envelope::decode`]; a 200-line order is ~20 KiB.
 pub const ENVELOPE_BYTES_MAX: usize = 256 * 1024;
@@ -709,8 +847,26 @@ impl Envelope {
                 bytes.len()
             )));
         }
-        let envelope: Self =
-            postcard::from_bytes(bytes).map_err(|e| EventError::Decode(e.to_string()))?;
+        let decode = |e: postcard::Error| EventError::Decode(e.to_string());
+        let (head, payload) = postcard::take_from_bytes::<Head>(bytes).map_err(decode)?;
+        // A payload in the layout of an older schema of its topic is read as it was written.
+        let event = match payload.split_first() {
+            Some((&ORDER_CREATED_VARIANT, v1)) if head.schema_version == 1 => {
+                let created: OrderCreatedV1 = postcard::from_bytes(v1).map_err(decode)?;
+                Event::OrderCreated(created.into())
+            }
+            _ => postcard::from_bytes(payload).map_err(decode)?,
+        };
+        let envelope = Self {
+            event_id: head.event_id,
+            schema_version: head.schema_version,
+            origin: head.origin,
+            seq: head.seq,
+            occurred_at: head.occurred_at,
+            correlation_id: head.correlation_id,
+            causation_id: head.causation_id,
+            event,
+        };
         envelope.validate()?;
         Ok(envelope)
     }
@@ -781,17 +937,24 @@ mod tests {
             order_id: OrderId::from_u128(7),
             customer_id: CustomerId::new("c-1").unwrap(),
             items: vec![
-                OrderItem {
+                SoldItem {
                     sku: Sku::new("A").unwrap(),
                     quantity: 3,
                     price: Decimal::new(10, 2),
                     category: None,
+                    list_price: Some(Decimal::new(15, 2)),
+                    price_override: Some(PriceOverride {
+                        approved_by: "token:m".into(),
+                        reason: Some("damaged".into()),
+                    }),
                 },
-                OrderItem {
+                SoldItem {
                     sku: Sku::new("B").unwrap(),
                     quantity: 1,
                     price: Decimal::new(20, 2),
                     category: Some("food".into()),
+                    list_price: Some(Decimal::new(20, 2)),
+                    price_override: None,
                 },
             ],
             total: Money {
@@ -817,6 +980,92 @@ mod tests {
             None,
             event,
         )
+    }
+
+    /// An `order.created` the log holds from schema 1 (lines without list price or override)
+    /// decodes as schema 2, and stays schema 1 in its envelope.
+    #[test]
+    fn a_schema_1_order_decodes() {
+        #[derive(Serialize)]
+        enum EventV1 {
+            _ProductCreated(()),
+            _ProductUpdated(()),
+            _ProductArchived(()),
+            _StockAdjusted(()),
+            OrderCreated(Box<OrderCreatedV1>),
+        }
+        #[derive(Serialize)]
+        struct EnvelopeV1 {
+            event_id: EventId,
+            schema_version: u16,
+            origin: NodeId,
+            seq: u64,
+            occurred_at: Timestamp,
+            correlation_id: CorrelationId,
+            causation_id: Option<Uuid>,
+            event: EventV1,
+        }
+        let Event::OrderCreated(now) = order_created() else {
+            unreachable!()
+        };
+        let v1 = OrderCreatedV1 {
+            order_id: now.order_id,
+            customer_id: now.customer_id.clone(),
+            items: now.items.iter().cloned().map(OrderItem::from).collect(),
+            total: now.total,
+            currency: now.currency,
+            status: now.status,
+            created_at: now.created_at,
+            shipping_address: None,
+            hold_until: None,
+        };
+        let encode = |schema_version| {
+            postcard::to_allocvec(&EnvelopeV1 {
+                event_id: EventId::from_u128(1),
+                schema_version,
+                origin: NodeId::new("node-a").unwrap(),
+                seq: 1,
+                occurred_at: Timestamp::from_unix_ms(1),
+                correlation_id: CorrelationId::new("corr").unwrap(),
+                causation_id: None,
+                event: EventV1::OrderCreated(Box::new(v1.clone())),
+            })
+            .unwrap()
+        };
+        let bytes = encode(1);
+        let decoded = Envelope::decode(&bytes).unwrap();
+        assert_eq!(decoded.schema_version, 1);
+        let Event::OrderCreated(old) = &decoded.event else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(old.items.len(), 2);
+        assert!(
+            old.items
+                .iter()
+                .all(|i| i.list_price.is_none() && i.price_override.is_none())
+        );
+        assert_eq!(old.items[0].price, now.items[0].price);
+        // The same bytes read as schema 2 do not decode: the version decides the layout.
+        assert!(Envelope::decode(&encode(2)).is_err());
+    }
+
+    /// A line priced otherwise than its list price carries its override; one at its list
+    /// price carries none.
+    #[test]
+    fn an_override_goes_with_a_price_other_than_the_list_price() {
+        let Event::OrderCreated(mut created) = order_created() else {
+            unreachable!()
+        };
+        assert!(envelope(Event::OrderCreated(created.clone())).is_ok());
+        created.items[0].price_override = None;
+        assert!(envelope(Event::OrderCreated(created.clone())).is_err());
+        created.items[1].price_override = Some(PriceOverride {
+            approved_by: "token:m".into(),
+            reason: None,
+        });
+        created.items[0] = created.items[1].clone();
+        created.total = Decimal::new(40, 2);
+        assert!(envelope(Event::OrderCreated(created)).is_err());
     }
 
     #[test]
@@ -879,7 +1128,9 @@ mod tests {
         let schemas = Event::payload_schemas();
         assert_eq!(schemas.len(), Event::TOPICS.len());
         for topic in Event::TOPICS {
-            assert_eq!(Event::known_schema_version(topic), Some(1));
+            // order.created 2: lines carry their list price and override.
+            let version = if *topic == "order.created" { 2 } else { 1 };
+            assert_eq!(Event::known_schema_version(topic), Some(version), "{topic}");
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::commands::{
 use crate::events::campaigns::CAMPAIGN_PARTICIPANTS_MAX;
 use crate::events::payments::{PaymentStatus, Tender};
 use crate::events::shipping::{Address, PARCEL_GRAMS_MAX, ShipmentStatus};
-use crate::events::{OrderItem, OrderStatus, ProductStatus};
+use crate::events::{OrderStatus, ProductStatus};
 use crate::ids::{
     CampaignId, CustomerId, NodeId, OrderId, PaymentId, ProductId, ShipmentId, Sku, StoreId,
     TokenId,
@@ -340,6 +340,18 @@ pub struct PlaceOrderRequest {
     /// Ship the order here once it is paid; without it the order is carried out.
     #[serde(default)]
     pub shipping_address: Option<Address>,
+    /// A manager's approval of the lines priced otherwise than the catalog, given at the till
+    /// (until staff PINs: the manager's token). Not needed when the caller is a manager.
+    #[serde(default)]
+    pub approval: Option<ApprovalRequest>,
+}
+
+/// A manager's approval given at the till.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequest {
+    /// A token of the manager (or admin) role.
+    pub token: String,
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -348,10 +360,16 @@ pub struct OrderItemRequest {
     pub sku: Sku,
     /// At least 1.
     pub quantity: u64,
-    /// Unit price in the order's currency, ≥ 0.
-    pub price: Decimal,
+    /// Unit price in the order's currency, ≥ 0. Absent: the catalog price this till holds.
+    /// Another price than the catalog's is a price override: a manager's, or approved by one
+    /// (`approval`); otherwise 403 `price_override_requires_approval`.
+    #[serde(default)]
+    pub price: Option<Decimal>,
     #[serde(default)]
     pub category: Option<String>,
+    /// Why the line sells at another price than the catalog's (recorded with the override).
+    #[serde(default)]
+    pub override_reason: Option<String>,
 }
 
 impl PlaceOrderRequest {
@@ -373,7 +391,15 @@ impl PlaceOrderRequest {
             .map(|(i, item)| {
                 Ok(OrderLine {
                     quantity: quantity(&format!("items[{i}].quantity"), item.quantity, 1)?,
-                    price: price(&format!("items[{i}].price"), item.price, currency)?,
+                    price: item
+                        .price
+                        .map(|p| price(&format!("items[{i}].price"), p, currency))
+                        .transpose()?,
+                    override_reason: optional_text(
+                        &format!("items[{i}].overrideReason"),
+                        item.override_reason,
+                        REASON_LEN_MAX,
+                    )?,
                     category: optional_text(
                         &format!("items[{i}].category"),
                         item.category,
@@ -395,6 +421,8 @@ impl PlaceOrderRequest {
             currency,
             lines,
             shipping_address: self.shipping_address,
+            // Decided by the API from who calls and `approval`.
+            price_approver: None,
         })
     }
 }
@@ -799,7 +827,7 @@ pub struct TransferInTransit {
 pub struct OrderResponse {
     pub id: OrderId,
     pub customer_id: CustomerId,
-    pub items: Vec<OrderItem>,
+    pub items: Vec<crate::events::SoldItem>,
     pub total: Decimal,
     pub currency: Currency,
     pub status: OrderStatus,
@@ -978,7 +1006,7 @@ mod tests {
         let cmd = order(r#"{"customerId":"c","extra":true,"items":[{"sku":"A","quantity":2,"price":0.1,"category":"x"}]}"#)
             .unwrap();
         assert_eq!(cmd.currency, Currency::USD);
-        assert_eq!(cmd.lines[0].price.minor, 10);
+        assert_eq!(cmd.lines[0].price.unwrap().minor, 10);
     }
 
     #[test]

@@ -23,14 +23,24 @@ use tokio::sync::Notify;
 fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::with_capacity(n as usize);
     let mut seq = 0;
-    let line = |sku: &str, cents| OrderLine {
+    // At the catalog's prices.
+    let line = |sku: &str, _cents: i64| OrderLine {
         sku: Sku::new(sku).unwrap(),
         quantity: 1,
-        price: Money {
-            minor: cents,
-            currency: Currency::USD,
-        },
+        price: None,
         category: None,
+        override_reason: None,
+    };
+    let list = |sku: &Sku| {
+        let minor = match sku.as_str() {
+            "COF-ESP-250" => 1299,
+            "MUG-STONE" => 1450,
+            _ => 650,
+        };
+        Some(Money {
+            minor,
+            currency: Currency::USD,
+        })
     };
     while seq < n {
         let cmd = PlaceOrder {
@@ -43,9 +53,11 @@ fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
                 line("SYR-VAN", 650),
             ],
             shipping_address: None,
+            price_approver: None,
         };
         let events = fusion_node::domain::orders::place(
             &cmd,
+            list,
             |_| 1_000_000,
             Timestamp::from_unix_ms(1_795_000_000_000),
             Some(1_800_000),

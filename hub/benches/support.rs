@@ -7,14 +7,24 @@ use fusion_contracts::{
 
 /// Order events as a till logs them: order.created (3 lines) then inventory.reserved.
 pub fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
-    let line = |sku: &str, cents| OrderLine {
+    // At the catalog's prices.
+    let line = |sku: &str, _cents: i64| OrderLine {
         sku: Sku::new(sku).unwrap(),
         quantity: 1,
-        price: Money {
-            minor: cents,
-            currency: Currency::USD,
-        },
+        price: None,
         category: None,
+        override_reason: None,
+    };
+    let list = |sku: &Sku| {
+        let minor = match sku.as_str() {
+            "COF" => 1299,
+            "MUG" => 1450,
+            _ => 650,
+        };
+        Some(Money {
+            minor,
+            currency: Currency::USD,
+        })
     };
     let mut out = Vec::with_capacity(n as usize);
     let mut seq = 0;
@@ -25,9 +35,11 @@ pub fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
             currency: Currency::USD,
             lines: vec![line("COF", 1299), line("MUG", 1450), line("SYR", 650)],
             shipping_address: None,
+            price_approver: None,
         };
         let events = fusion_node::domain::orders::place(
             &cmd,
+            list,
             |_| 1_000_000,
             Timestamp::from_unix_ms(1_795_000_000_000),
             Some(1_800_000),

@@ -826,10 +826,6 @@ async fn orders_reserve_all_or_nothing_and_cancel_releases() {
             "items[0].price",
         ),
         (
-            order(json!([{ "sku": "A", "quantity": 1 }])),
-            "items[0].price",
-        ),
-        (
             json!({ "items": [{ "sku": "A", "quantity": 1, "price": 1 }] }),
             "customerId",
         ),
@@ -1207,6 +1203,8 @@ mod chain;
 mod payments;
 #[path = "api/peers.rs"]
 mod peers;
+#[path = "api/pricing.rs"]
+mod pricing;
 #[path = "api/shipping.rs"]
 mod shipping;
 

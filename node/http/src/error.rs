@@ -167,6 +167,16 @@ impl From<Rejected> for ApiError {
             Rejected::Order(OrderRejected::NotCancellable { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, "order_not_cancellable", message)
             }
+            Rejected::Order(OrderRejected::NoListPrice { line, .. }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_list_price", message)
+                    .with_field(format!("items[{line}].price"))
+            }
+            Rejected::Order(OrderRejected::OverrideNeedsApproval { line, .. }) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "price_override_requires_approval",
+                message,
+            )
+            .with_field(format!("items[{line}].price")),
         }
     }
 }

@@ -127,6 +127,22 @@ pub fn may_write(kind: OriginKind, event: &Event) -> Result<(), Unauthorized> {
     }
 }
 
+/// Who approves the prices other than the catalog's in an order placed by `caller` (its role
+/// and name) with a manager's `approval` given at the till, if any: a manager (or admin)
+/// caller itself, else an approval of that role; `None`: the order must sell every line at
+/// the catalog price. The name recorded is the approver's (`token:<id>`).
+pub fn price_approver(
+    caller: (fusion_contracts::http::Role, &str),
+    approval: Option<(fusion_contracts::http::Role, &str)>,
+) -> Option<String> {
+    use fusion_contracts::http::Role;
+    [Some(caller), approval]
+        .into_iter()
+        .flatten()
+        .find(|(role, _)| *role >= Role::Manager)
+        .map(|(_, name)| name.to_string())
+}
+
 /// Whose a shared document is, for who may change it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DocOwner<'a> {
@@ -220,6 +236,32 @@ mod tests {
         for forged in [&hub, &holder] {
             let refused = deliverer_may_send(forged, false).unwrap_err();
             assert_eq!(refused.rule(), "hub_origin_from_till");
+        }
+    }
+
+    /// (caller's role, approval's role, approver)
+    #[test]
+    fn who_approves_a_price_override() {
+        use fusion_contracts::http::Role::{Admin, Cashier, Manager};
+        let cases = [
+            (Cashier, None, None),
+            (Cashier, Some(Cashier), None),
+            (Cashier, Some(Manager), Some("token:approver")),
+            (Cashier, Some(Admin), Some("token:approver")),
+            (Manager, None, Some("token:caller")),
+            (Manager, Some(Manager), Some("token:caller")),
+            (Admin, Some(Cashier), Some("token:caller")),
+        ];
+        for (caller, approval, approver) in cases {
+            assert_eq!(
+                price_approver(
+                    (caller, "token:caller"),
+                    approval.map(|role| (role, "token:approver"))
+                )
+                .as_deref(),
+                approver,
+                "{caller:?} with {approval:?}"
+            );
         }
     }
 

@@ -505,7 +505,8 @@ pub fn close(campaign: &Campaign, now: Timestamp) -> Close {
     ])
 }
 
-/// The policy of a successful close: one unit of the product at the campaign price.
+/// The policy of a successful close: one unit of the product at the campaign price, which the
+/// campaign approves (`campaign:<id>`; its manager set it when creating the campaign).
 pub fn participant_order(
     campaign: &Campaign,
     user_id: CustomerId,
@@ -520,9 +521,11 @@ pub fn participant_order(
         lines: vec![OrderLine {
             sku: campaign.sku.clone(),
             quantity: 1,
-            price: campaign.price,
+            price: Some(campaign.price),
             category: Some("group-buying".into()),
+            override_reason: Some("group-buying campaign price".into()),
         }],
+        price_approver: Some(format!("campaign:{}", campaign.id)),
     }
 }
 
@@ -1205,8 +1208,11 @@ mod tests {
         let order = participant_order(&campaign(), user("a"), OrderId::from_u128(5));
         assert_eq!(order.lines.len(), 1);
         assert_eq!(
-            (order.lines[0].quantity, order.lines[0].price.minor),
-            (1, 700)
+            (
+                order.lines[0].quantity,
+                order.lines[0].price.map(|p| p.minor)
+            ),
+            (1, Some(700))
         );
         assert_eq!(order.customer_id, user("a"));
     }

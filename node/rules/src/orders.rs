@@ -10,8 +10,8 @@ use fusion_contracts::events::OrderFulfilled;
 use fusion_contracts::events::shipping::Address;
 use fusion_contracts::events::{
     InventoryBackordered, InventoryInsufficient, InventoryReleased, InventoryReserved,
-    OrderCancelled, OrderCreated, OrderFlagged, OrderItem, OrderStatus, ReservationStatus,
-    StockLine,
+    OrderCancelled, OrderCreated, OrderFlagged, OrderItem, OrderStatus, PriceOverride,
+    ReservationStatus, SoldItem, StockLine,
 };
 use fusion_contracts::http::PARCEL_GRAMS_DEFAULT;
 use fusion_contracts::{CustomerId, Event, Money, OrderId, ShipmentId, Sku, Timestamp};
@@ -57,6 +57,24 @@ pub enum OrderRejected {
     NotCancellable {
         order_id: OrderId,
         status: OrderStatus,
+    },
+    /// A line names no price and the till holds no catalog price for its sku in the order's
+    /// currency.
+    #[error("{sku} has no catalog price in {currency}; give the line a price")]
+    NoListPrice {
+        sku: Sku,
+        currency: fusion_contracts::Currency,
+        line: usize,
+    },
+    /// A line priced otherwise than the catalog, with nobody who may approve it.
+    #[error(
+        "line {line} ({sku}) asks {asked} against the catalog's {list}: a price override needs a manager's approval"
+    )]
+    OverrideNeedsApproval {
+        sku: Sku,
+        line: usize,
+        asked: String,
+        list: String,
     },
 }
 
@@ -106,11 +124,70 @@ fn demand(cmd: &PlaceOrder) -> Vec<(Sku, u64, usize)> {
 /// `hold_ms`: how long the stock is held for an unpaid order (`None`: until paid).
 pub fn place(
     cmd: &PlaceOrder,
+    list: impl Fn(&Sku) -> Option<Money>,
     available: impl Fn(&Sku) -> u64,
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
-    place_with_backorders(cmd, available, |_| false, now, hold_ms)
+    place_with_backorders(cmd, list, available, |_| false, now, hold_ms)
+}
+
+/// The price of every line: the catalog's (`list`: the active product's price this till holds
+/// for a sku, in the order's currency) when the line names none; a line priced otherwise is a
+/// price override, allowed only with the order's `price_approver` and recorded with it. A sku
+/// without a catalog price sells only at a price the line names, as an override.
+pub fn price_lines(
+    cmd: &PlaceOrder,
+    list: impl Fn(&Sku) -> Option<Money>,
+) -> Result<Vec<(SoldItem, Money)>, OrderRejected> {
+    let mut sold = Vec::with_capacity(cmd.lines.len());
+    for (line, l) in cmd.lines.iter().enumerate() {
+        let listed = list(&l.sku).filter(|p| p.currency == cmd.currency);
+        let price = match (l.price, listed) {
+            (Some(asked), _) => asked,
+            (None, Some(listed)) => listed,
+            (None, None) => {
+                return Err(OrderRejected::NoListPrice {
+                    sku: l.sku.clone(),
+                    currency: cmd.currency,
+                    line,
+                });
+            }
+        };
+        assert_eq!(
+            price.currency, cmd.currency,
+            "order lines are priced in the order currency"
+        );
+        let price_override = if listed == Some(price) {
+            None
+        } else {
+            let approved_by =
+                cmd.price_approver
+                    .clone()
+                    .ok_or_else(|| OrderRejected::OverrideNeedsApproval {
+                        sku: l.sku.clone(),
+                        line,
+                        asked: price.to_decimal().to_string(),
+                        list: listed.map_or("none".into(), |p| p.to_decimal().to_string()),
+                    })?;
+            Some(PriceOverride {
+                approved_by,
+                reason: l.override_reason.clone(),
+            })
+        };
+        sold.push((
+            SoldItem {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                price: price.to_decimal(),
+                category: l.category.clone(),
+                list_price: listed.map(|p| p.to_decimal()),
+                price_override,
+            },
+            price,
+        ));
+    }
+    Ok(sold)
 }
 
 /// [`place`], except that a sku whose policy allows backorders (`backorders`) never refuses
@@ -119,20 +196,17 @@ pub fn place(
 /// are never sold from stock this till does not hold.
 pub fn place_with_backorders(
     cmd: &PlaceOrder,
+    list: impl Fn(&Sku) -> Option<Money>,
     available: impl Fn(&Sku) -> u64,
     backorders: impl Fn(&Sku) -> bool,
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
+    let sold = price_lines(cmd, list)?;
     let mut total = Money::zero(cmd.currency);
-    for line in &cmd.lines {
-        assert_eq!(
-            line.price.currency, cmd.currency,
-            "order lines are priced in the order currency"
-        );
-        total = line
-            .price
-            .checked_mul(line.quantity)
+    for (item, price) in &sold {
+        total = price
+            .checked_mul(item.quantity)
             .and_then(|amount| total.checked_add(amount))
             .ok_or(OrderRejected::TotalOverflow)?;
     }
@@ -165,16 +239,7 @@ pub fn place_with_backorders(
             });
         }
     }
-    let items = cmd
-        .lines
-        .iter()
-        .map(|l| OrderItem {
-            sku: l.sku.clone(),
-            quantity: l.quantity,
-            price: l.price.to_decimal(),
-            category: l.category.clone(),
-        })
-        .collect();
+    let items = sold.into_iter().map(|(item, _)| item).collect();
     let created = OrderCreated {
         order_id: cmd.order_id,
         customer_id: cmd.customer_id.clone(),
@@ -322,7 +387,7 @@ pub fn apply(order: &mut Option<Order>, event: &Event) -> Result<(), Refused> {
             *order = Some(Order {
                 id: e.order_id,
                 customer_id: e.customer_id.clone(),
-                items: e.items.clone(),
+                items: e.items.iter().cloned().map(OrderItem::from).collect(),
                 total,
                 status: OrderStatus::Created,
                 created_at: e.created_at,
@@ -426,14 +491,16 @@ mod tests {
         OrderLine {
             sku: Sku::new(sku).unwrap(),
             quantity,
-            price: Money {
+            price: Some(Money {
                 minor: cents,
                 currency: Currency::USD,
-            },
+            }),
             category: None,
+            override_reason: None,
         }
     }
 
+    /// An order whose every price a manager approved (the tests of stock and totals).
     fn cmd(lines: Vec<OrderLine>) -> PlaceOrder {
         PlaceOrder {
             order_id: OrderId::from_u128(1),
@@ -441,7 +508,160 @@ mod tests {
             currency: Currency::USD,
             shipping_address: None,
             lines,
+            price_approver: Some("token:manager".into()),
         }
+    }
+
+    /// No catalog: every line sells at the price it names.
+    fn no_list(_: &Sku) -> Option<Money> {
+        None
+    }
+
+    fn usd(minor: i64) -> Money {
+        Money {
+            minor,
+            currency: Currency::USD,
+        }
+    }
+
+    /// (name, price asked, catalog price, approved, expected: Ok((price, list, overridden)) or
+    /// the refusal's name)
+    #[test]
+    fn price_table() {
+        type Expected = Result<(i64, Option<i64>, bool), &'static str>;
+        type Case = (&'static str, Option<Money>, Option<Money>, bool, Expected);
+        let eur = Money {
+            minor: 4999,
+            currency: Currency::parse("EUR").unwrap(),
+        };
+        let cases: Vec<Case> = vec![
+            (
+                "no price: the catalog's",
+                None,
+                Some(usd(4999)),
+                false,
+                Ok((4999, Some(4999), false)),
+            ),
+            (
+                "the catalog's price named",
+                Some(usd(4999)),
+                Some(usd(4999)),
+                false,
+                Ok((4999, Some(4999), false)),
+            ),
+            (
+                "0.01 for 49.99 by a cashier",
+                Some(usd(1)),
+                Some(usd(4999)),
+                false,
+                Err("override"),
+            ),
+            (
+                "0.01 for 49.99 approved",
+                Some(usd(1)),
+                Some(usd(4999)),
+                true,
+                Ok((1, Some(4999), true)),
+            ),
+            (
+                "above the catalog is an override too",
+                Some(usd(5000)),
+                Some(usd(4999)),
+                false,
+                Err("override"),
+            ),
+            (
+                "free, approved",
+                Some(usd(0)),
+                Some(usd(4999)),
+                true,
+                Ok((0, Some(4999), true)),
+            ),
+            (
+                "no price, no catalog",
+                None,
+                None,
+                true,
+                Err("no list price"),
+            ),
+            (
+                "a price, no catalog, a cashier",
+                Some(usd(500)),
+                None,
+                false,
+                Err("override"),
+            ),
+            (
+                "a price, no catalog, approved",
+                Some(usd(500)),
+                None,
+                true,
+                Ok((500, None, true)),
+            ),
+            (
+                "catalog in another currency",
+                None,
+                Some(eur),
+                true,
+                Err("no list price"),
+            ),
+            (
+                "named, catalog in another currency",
+                Some(usd(4999)),
+                Some(eur),
+                false,
+                Err("override"),
+            ),
+        ];
+        for (name, asked, list, approved, expected) in cases {
+            let mut order = cmd(vec![OrderLine {
+                price: asked,
+                override_reason: Some("damaged box".into()),
+                ..line("GRN", 1, 0)
+            }]);
+            order.price_approver = approved.then(|| "token:m".to_string());
+            let got = price_lines(&order, |_| list).map(|sold| sold.into_iter().next().unwrap());
+            match (got, expected) {
+                (Ok((item, price)), Ok((minor, listed, overridden))) => {
+                    assert_eq!(price, usd(minor), "{name}");
+                    assert_eq!(item.price, usd(minor).to_decimal(), "{name}");
+                    assert_eq!(
+                        item.list_price,
+                        listed.map(|m| usd(m).to_decimal()),
+                        "{name}"
+                    );
+                    let expected_override = overridden.then(|| PriceOverride {
+                        approved_by: "token:m".into(),
+                        reason: Some("damaged box".into()),
+                    });
+                    assert_eq!(item.price_override, expected_override, "{name}");
+                }
+                (Err(OrderRejected::OverrideNeedsApproval { line, .. }), Err("override")) => {
+                    assert_eq!(line, 0, "{name}")
+                }
+                (Err(OrderRejected::NoListPrice { line, .. }), Err("no list price")) => {
+                    assert_eq!(line, 0, "{name}")
+                }
+                (got, expected) => panic!("{name}: got {got:?}, expected {expected:?}"),
+            }
+        }
+        // The refusal names the first line that needs approval.
+        let mut order = cmd(vec![
+            OrderLine {
+                price: None,
+                ..line("A", 1, 0)
+            },
+            line("B", 1, 1),
+        ]);
+        order.price_approver = None;
+        let refused = price_lines(&order, |_| Some(usd(100))).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                OrderRejected::OverrideNeedsApproval { line: 1, .. }
+            ),
+            "{refused:?}"
+        );
     }
 
     fn stock(sku: &Sku) -> u64 {
@@ -480,7 +700,7 @@ mod tests {
             ),
         ];
         for (name, lines, expected) in cases {
-            let got = place(&cmd(lines), stock, NOW, None);
+            let got = place(&cmd(lines), no_list, stock, NOW, None);
             match (got, expected) {
                 (Ok(events), Ok(total)) => {
                     let Event::OrderCreated(created) = &events[0] else {
@@ -509,6 +729,7 @@ mod tests {
     fn reservation_merges_lines_of_one_sku() {
         let events = place(
             &cmd(vec![line("A", 1, 10), line("A", 2, 10)]),
+            no_list,
             stock,
             NOW,
             None,
@@ -528,14 +749,21 @@ mod tests {
 
     #[test]
     fn overflow_is_refused() {
-        let err = place(&cmd(vec![line("A", 2, i64::MAX)]), stock, NOW, None).unwrap_err();
+        let err = place(
+            &cmd(vec![line("A", 2, i64::MAX)]),
+            no_list,
+            stock,
+            NOW,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err, OrderRejected::TotalOverflow);
     }
 
     #[test]
     fn cancel_releases_and_only_once() {
         let mut order = None;
-        for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW, None).unwrap() {
+        for e in place(&cmd(vec![line("A", 2, 10)]), no_list, stock, NOW, None).unwrap() {
             apply(&mut order, &e).unwrap();
         }
         let held = vec![StockLine {
@@ -571,7 +799,15 @@ mod tests {
     #[test]
     fn an_unpaid_order_is_cancelled_when_its_hold_ends_and_a_paid_one_is_not() {
         let mut order = None;
-        for e in place(&cmd(vec![line("A", 2, 10)]), stock, NOW, Some(1_000)).unwrap() {
+        for e in place(
+            &cmd(vec![line("A", 2, 10)]),
+            no_list,
+            stock,
+            NOW,
+            Some(1_000),
+        )
+        .unwrap()
+        {
             apply(&mut order, &e).unwrap();
         }
         let order = order.unwrap();

@@ -5,9 +5,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use fusion_contracts::OrderId;
 use fusion_contracts::commands::OrderCommand;
+use fusion_contracts::events::SoldItem;
 use fusion_contracts::http::{
-    CancelOrderRequest, ErrorBody, OrderResponse, PlaceOrderRequest, Role,
+    ApprovalRequest, CancelOrderRequest, ErrorBody, OrderResponse, PlaceOrderRequest, Role,
 };
+use fusion_rules::authority;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -20,7 +22,7 @@ pub fn render(order: Order) -> OrderResponse {
     OrderResponse {
         id: order.id,
         customer_id: order.customer_id,
-        items: order.items,
+        items: order.items.into_iter().map(SoldItem::from).collect(),
         total: order.total.to_decimal(),
         currency: order.total.currency,
         status: order.status,
@@ -36,11 +38,58 @@ fn parse_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(id).ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
 }
 
-fn order_reply(written: Written, status: StatusCode) -> Result<Response, ApiError> {
+/// An order of this till as served: with its lines' list prices and overrides when some line
+/// sold at another price than the catalog's.
+fn render_own(state: &AppState, order: Order) -> Result<OrderResponse, ApiError> {
+    let sold = state.store.read()?.order_overrides(order.id)?;
+    let mut body = render(order);
+    if let Some(sold) = sold {
+        body.items = sold;
+    }
+    Ok(body)
+}
+
+fn order_reply(
+    state: &AppState,
+    written: Written,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     match written.decision? {
-        Outcome::Order(order) => Ok(json(status, written.replayed, &render(order))),
+        Outcome::Order(order) => Ok(json(status, written.replayed, &render_own(state, order)?)),
         other => Err(super::unexpected(other)),
     }
+}
+
+/// Who approves the order's prices other than the catalog's (`authority::price_approver`):
+/// the caller if a manager, else the manager whose token the body's `approval` gives.
+fn price_approver(
+    state: &AppState,
+    who: &Principal,
+    approval: Option<ApprovalRequest>,
+) -> Result<Option<String>, ApiError> {
+    let name = |grant: &crate::store::Grant| format!("token:{}", grant.token_id);
+    let approver = match approval {
+        None => None,
+        Some(approval) => {
+            let grant = state
+                .store
+                .authenticate(&fusion_http::token::hash(&approval.token))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "approval_invalid",
+                        "the approval's token is not a valid token",
+                    )
+                    .with_field("approval.token")
+                })?;
+            Some((grant.role, name(&grant)))
+        }
+    };
+    let caller = name(&who.0);
+    Ok(authority::price_approver(
+        (who.0.role, &caller),
+        approver.as_ref().map(|(role, name)| (*role, name.as_str())),
+    ))
 }
 
 /// Place an order: its total is computed exactly and every line's stock is reserved in the same
@@ -56,7 +105,10 @@ pub async fn place(
     body: JsonBody<PlaceOrderRequest>,
 ) -> Result<Response, ApiError> {
     who.require(Role::Cashier)?;
-    let command = body.value.into_command(OrderId(Uuid::now_v7()))?;
+    let mut request = body.value;
+    let approval = request.approval.take();
+    let mut command = request.into_command(OrderId(Uuid::now_v7()))?;
+    command.price_approver = price_approver(&state, &who, approval)?;
     let written = submit(
         &state,
         &ctx,
@@ -64,7 +116,7 @@ pub async fn place(
         Command::Order(OrderCommand::PlaceOrder(command)),
     )
     .await?;
-    order_reply(written, StatusCode::CREATED)
+    order_reply(&state, written, StatusCode::CREATED)
 }
 
 /// Orders, newest first.
@@ -91,7 +143,8 @@ pub async fn get(
     let id = parse_id(&id)?;
     let read = state.store.read()?;
     if let Some(order) = read.order(id)? {
-        return Ok(json(StatusCode::OK, false, &render(order)));
+        drop(read);
+        return Ok(json(StatusCode::OK, false, &render_own(&state, order)?));
     }
     // An order another till of this store took, known from its replicated events.
     match read.peer_order(id)? {
@@ -124,5 +177,5 @@ pub async fn cancel(
         Command::Order(OrderCommand::CancelOrder(command)),
     )
     .await?;
-    order_reply(written, StatusCode::OK)
+    order_reply(&state, written, StatusCode::OK)
 }

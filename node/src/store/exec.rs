@@ -436,16 +436,19 @@ fn place_order(
     cause: Uuid,
 ) -> Result<Result<(), OrderRejected>, StoreError> {
     let mut available = HashMap::with_capacity(cmd.lines.len());
+    let mut list = HashMap::with_capacity(cmd.lines.len());
     for line in &cmd.lines {
         if !available.contains_key(&line.sku) {
             available.insert(
                 line.sku.clone(),
                 tables::get_stock(&t.stock, &line.sku)?.available,
             );
+            list.insert(line.sku.clone(), catalog_price(t, &line.sku)?);
         }
     }
     match orders::place_with_backorders(
         cmd,
+        |sku| list.get(sku).copied().flatten(),
         |sku| available.get(sku).copied().unwrap_or(0),
         |sku| batch.backorder_skus.contains(sku),
         batch.now,
@@ -462,6 +465,19 @@ fn place_order(
             Ok(Err(rejected))
         }
     }
+}
+
+/// The price this till's catalog sells `sku` at: its active product's.
+fn catalog_price(t: &Tables, sku: &Sku) -> Result<Option<fusion_contracts::Money>, StoreError> {
+    let Some(id) = t.product_skus.get(sku.as_str())?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    Ok(
+        tables::get_product(&t.products, fusion_contracts::ProductId::from_u128(id))?
+            .map(|stored| stored.product)
+            .filter(|p| p.status == fusion_contracts::events::ProductStatus::Active)
+            .map(|p| p.price),
+    )
 }
 
 fn execute_campaign(
@@ -1204,6 +1220,10 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             t.orders
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
             t.order_list.insert(envelope.seq, e.order_id.as_u128())?;
+            if e.items.iter().any(|i| i.price_override.is_some()) {
+                t.order_overrides
+                    .insert(e.order_id.as_u128(), encode(&e.items).as_slice())?;
+            }
         }
         Event::ShippingLabelCreated(e) => {
             if t.tracking_numbers

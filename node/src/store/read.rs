@@ -168,6 +168,22 @@ impl Reader {
         tables::get_order(&self.txn.open_table(ORDERS)?, id)
     }
 
+    /// The lines of order `id` as sold, when some line sold at another price than the
+    /// catalog's (with list prices and overrides); `None` for every other order.
+    pub fn order_overrides(
+        &self,
+        id: OrderId,
+    ) -> Result<Option<Vec<fusion_contracts::events::SoldItem>>, StoreError> {
+        match self
+            .txn
+            .open_table(tables::ORDER_OVERRIDES)?
+            .get(id.as_u128())?
+        {
+            Some(bytes) => tables::decode("order_overrides", bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Orders, newest first.
     pub fn orders(&self, limit: usize, offset: usize) -> Result<Vec<Order>, StoreError> {
         let list = self.txn.open_table(ORDER_LIST)?;

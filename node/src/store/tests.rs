@@ -191,18 +191,21 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             customer_id: CustomerId::new(format!("c{i}")).unwrap(),
             currency: Currency::USD,
             shipping_address: None,
+            price_approver: Some("token:test".into()),
             lines: vec![
                 OrderLine {
                     sku: sku.clone(),
                     quantity: 3,
-                    price: usd(275),
+                    price: Some(usd(275)),
                     category: None,
+                    override_reason: None,
                 },
                 OrderLine {
                     sku: Sku::new("B").unwrap(),
                     quantity: 1,
-                    price: usd(100),
+                    price: Some(usd(100)),
                     category: None,
+                    override_reason: None,
                 },
             ],
         })));
@@ -415,11 +418,13 @@ async fn verify_passes_a_sound_store_and_finds_a_gap_and_a_forged_row() {
                     customer_id: CustomerId::new(format!("v{i}")).unwrap(),
                     currency: Currency::USD,
                     shipping_address: None,
+                    price_approver: Some("token:test".into()),
                     lines: vec![OrderLine {
                         sku: sku.clone(),
                         quantity: 1,
-                        price: usd(100),
+                        price: Some(usd(100)),
                         category: None,
+                        override_reason: None,
                     }],
                 },
             ))))

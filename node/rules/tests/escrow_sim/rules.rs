@@ -74,19 +74,25 @@ fn stock(
                 order_id: OrderId::from_u128(1),
                 customer_id: CustomerId::new("sim").unwrap(),
                 currency,
+                // At the catalog price.
                 lines: vec![OrderLine {
                     sku: sku.clone(),
                     quantity: *amount,
-                    price: Money {
-                        minor: 100,
-                        currency,
-                    },
+                    price: None,
                     category: None,
+                    override_reason: None,
                 }],
                 shipping_address: None,
+                price_approver: None,
+            };
+            let list = |_: &Sku| {
+                Some(Money {
+                    minor: 100,
+                    currency,
+                })
             };
             let available = |s: &Sku| if s == sku { rights } else { 0 };
-            match orders::place(&cmd, available, NOW, None) {
+            match orders::place(&cmd, list, available, NOW, None) {
                 Ok(events) => match events.iter().find_map(|e| match e {
                     Event::InventoryReserved(r) => Some(r.items.iter().map(|l| l.quantity).sum()),
                     _ => None,
