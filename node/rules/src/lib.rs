@@ -17,6 +17,7 @@ pub mod journal;
 pub mod orders;
 pub mod payments;
 pub mod shipping;
+pub mod tax;
 
 use serde::{Deserialize, Serialize};
 
