@@ -325,6 +325,61 @@ pub struct OrderCreated {
     pub shipping_address: Option<shipping::Address>,
     /// Unpaid by then, the order is cancelled and its stock released; absent: held until paid.
     pub hold_until: Option<Timestamp>,
+    /// Σ price × quantity (schema 3); `total` is what the customer pays: the subtotal, plus
+    /// the taxes unless prices include them.
+    pub subtotal: Decimal,
+    /// The tax of every rate, in class order (schema 3); empty: no tax charged.
+    pub taxes: Vec<OrderTax>,
+    /// The prices include the taxes (VAT style) rather than the taxes being added.
+    pub tax_included: bool,
+}
+
+/// The tax of one rate on an order: rounded once per rate, half away from zero
+/// (`fusion_rules::tax`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderTax {
+    /// The tax class (`standard`, `reduced`, …).
+    pub class: String,
+    /// Percent.
+    pub rate: Decimal,
+    /// What the rate applies to, net of tax.
+    pub base: Decimal,
+    pub tax: Decimal,
+}
+
+/// `order.created` as schema 2 wrote it (no subtotal or taxes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct OrderCreatedV2 {
+    order_id: OrderId,
+    customer_id: CustomerId,
+    items: Vec<SoldItem>,
+    total: Decimal,
+    currency: Currency,
+    status: OrderStatus,
+    created_at: Timestamp,
+    shipping_address: Option<shipping::Address>,
+    hold_until: Option<Timestamp>,
+}
+
+impl From<OrderCreatedV2> for OrderCreated {
+    fn from(v2: OrderCreatedV2) -> Self {
+        Self {
+            order_id: v2.order_id,
+            customer_id: v2.customer_id,
+            items: v2.items,
+            // No tax before schema 3: the total was the subtotal.
+            subtotal: v2.total,
+            total: v2.total,
+            currency: v2.currency,
+            status: v2.status,
+            created_at: v2.created_at,
+            shipping_address: v2.shipping_address,
+            hold_until: v2.hold_until,
+            taxes: Vec::new(),
+            tax_included: false,
+        }
+    }
 }
 
 /// `order.created` as schema 1 wrote it (lines without list price or override): how the log
@@ -344,7 +399,7 @@ struct OrderCreatedV1 {
 
 impl From<OrderCreatedV1> for OrderCreated {
     fn from(v1: OrderCreatedV1) -> Self {
-        Self {
+        OrderCreatedV2 {
             order_id: v1.order_id,
             customer_id: v1.customer_id,
             items: v1.items.into_iter().map(SoldItem::from).collect(),
@@ -355,6 +410,7 @@ impl From<OrderCreatedV1> for OrderCreated {
             shipping_address: v1.shipping_address,
             hold_until: v1.hold_until,
         }
+        .into()
     }
 }
 
@@ -584,8 +640,44 @@ impl OrderCreated {
                 .and_then(|line| sum.checked_add(line))
                 .ok_or_else(|| invalid(T, "total overflows"))?;
         }
-        if check_amount(T, "total", self.total, self.currency)? != sum {
-            return Err(invalid(T, "total must equal the sum of price × quantity"));
+        if check_amount(T, "subtotal", self.subtotal, self.currency)? != sum {
+            return Err(invalid(
+                T,
+                "subtotal must equal the sum of price × quantity",
+            ));
+        }
+        let mut taxed = Money::zero(self.currency);
+        let mut based = Money::zero(self.currency);
+        for t in &self.taxes {
+            let tax = check_amount(T, "taxes.tax", t.tax, self.currency)?;
+            let base = check_amount(T, "taxes.base", t.base, self.currency)?;
+            taxed = taxed
+                .checked_add(tax)
+                .ok_or_else(|| invalid(T, "taxes overflow"))?;
+            based = based
+                .checked_add(
+                    if self.tax_included {
+                        base.checked_add(tax)
+                    } else {
+                        Some(base)
+                    }
+                    .ok_or_else(|| invalid(T, "taxes overflow"))?,
+                )
+                .ok_or_else(|| invalid(T, "taxes overflow"))?;
+        }
+        if !self.taxes.is_empty() && based != sum {
+            return Err(invalid(T, "the taxes' bases must cover the subtotal"));
+        }
+        let total = if self.tax_included {
+            Some(sum)
+        } else {
+            sum.checked_add(taxed)
+        };
+        if Some(check_amount(T, "total", self.total, self.currency)?) != total {
+            return Err(invalid(
+                T,
+                "total must be the subtotal, plus the taxes unless prices include them",
+            ));
         }
         Ok(())
     }
@@ -710,7 +802,7 @@ events! {
     ProductUpdated => "product.updated", version = 1, key = |p| p.id.to_string();
     ProductArchived => "product.archived", version = 1, key = |p| p.id.to_string();
     StockAdjusted => "inventory.adjusted", version = 1, key = |p| p.sku.to_string();
-    OrderCreated => "order.created", version = 2, key = |p| p.order_id.to_string();
+    OrderCreated => "order.created", version = 3, key = |p| p.order_id.to_string();
     InventoryReserved => "inventory.reserved", version = 1, key = |p| p.order_id.to_string();
     InventoryInsufficient => "inventory.insufficient", version = 1, key = |p| p.order_id.to_string();
     OrderCancelled => "order.cancelled", version = 1, key = |p| p.order_id.to_string();
@@ -855,6 +947,10 @@ impl Envelope {
                 let created: OrderCreatedV1 = postcard::from_bytes(v1).map_err(decode)?;
                 Event::OrderCreated(created.into())
             }
+            Some((&ORDER_CREATED_VARIANT, v2)) if head.schema_version == 2 => {
+                let created: OrderCreatedV2 = postcard::from_bytes(v2).map_err(decode)?;
+                Event::OrderCreated(created.into())
+            }
             _ => postcard::from_bytes(payload).map_err(decode)?,
         };
         let envelope = Self {
@@ -967,6 +1063,9 @@ mod tests {
             created_at: Timestamp::from_unix_ms(1),
             shipping_address: None,
             hold_until: None,
+            subtotal: Decimal::new(50, 2),
+            taxes: Vec::new(),
+            tax_included: false,
         })
     }
 
@@ -993,6 +1092,14 @@ mod tests {
             _ProductArchived(()),
             _StockAdjusted(()),
             OrderCreated(Box<OrderCreatedV1>),
+        }
+        #[derive(Serialize)]
+        enum EventV2 {
+            _ProductCreated(()),
+            _ProductUpdated(()),
+            _ProductArchived(()),
+            _StockAdjusted(()),
+            OrderCreated(Box<OrderCreatedV2>),
         }
         #[derive(Serialize)]
         struct EnvelopeV1 {
@@ -1047,6 +1154,36 @@ mod tests {
         assert_eq!(old.items[0].price, now.items[0].price);
         // The same bytes read as schema 2 do not decode: the version decides the layout.
         assert!(Envelope::decode(&encode(2)).is_err());
+        // Schema 2 (lines with list price and override, no taxes): no tax, subtotal = total.
+        let v2 = OrderCreatedV2 {
+            order_id: now.order_id,
+            customer_id: now.customer_id.clone(),
+            items: now.items.clone(),
+            total: now.total,
+            currency: now.currency,
+            status: now.status,
+            created_at: now.created_at,
+            shipping_address: None,
+            hold_until: None,
+        };
+        let bytes = postcard::to_allocvec(&(
+            EventId::from_u128(2),
+            2u16,
+            NodeId::new("node-a").unwrap(),
+            2u64,
+            Timestamp::from_unix_ms(1),
+            CorrelationId::new("corr").unwrap(),
+            None::<Uuid>,
+            EventV2::OrderCreated(Box::new(v2)),
+        ))
+        .unwrap();
+        let decoded = Envelope::decode(&bytes).unwrap();
+        let Event::OrderCreated(v2) = &decoded.event else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(v2.items, now.items);
+        assert_eq!((v2.subtotal, v2.total), (now.total, now.total));
+        assert!(v2.taxes.is_empty() && !v2.tax_included);
     }
 
     /// A line priced otherwise than its list price carries its override; one at its list
@@ -1090,8 +1227,34 @@ mod tests {
             unreachable!()
         };
         bad.total = Decimal::new(51, 2);
-        let err = envelope(bad.into()).unwrap_err();
-        assert!(err.to_string().contains("total must equal"), "{err}");
+        let err = envelope(bad.clone().into()).unwrap_err();
+        assert!(
+            err.to_string().contains("total must be the subtotal"),
+            "{err}"
+        );
+        // Taxed: exclusive adds the tax to the total, inclusive holds it; the bases cover
+        // the subtotal.
+        let tax = |base, tax| OrderTax {
+            class: "standard".into(),
+            rate: Decimal::new(20, 0),
+            base: Decimal::new(base, 2),
+            tax: Decimal::new(tax, 2),
+        };
+        let mut taxed = bad.clone();
+        taxed.taxes = vec![tax(50, 10)];
+        taxed.total = Decimal::new(60, 2);
+        assert!(envelope(taxed.clone().into()).is_ok());
+        taxed.tax_included = true;
+        assert!(
+            envelope(taxed.clone().into()).is_err(),
+            "inclusive: total is the subtotal"
+        );
+        taxed.taxes = vec![tax(42, 8)];
+        taxed.total = Decimal::new(50, 2);
+        assert!(envelope(taxed.clone().into()).is_ok());
+        taxed.taxes = vec![tax(40, 8)];
+        let err = envelope(taxed.into()).unwrap_err();
+        assert!(err.to_string().contains("bases must cover"), "{err}");
         let err = envelope(Event::StockAdjusted(StockAdjusted {
             sku: Sku::new("A").unwrap(),
             previous_quantity: 1,
@@ -1128,8 +1291,8 @@ mod tests {
         let schemas = Event::payload_schemas();
         assert_eq!(schemas.len(), Event::TOPICS.len());
         for topic in Event::TOPICS {
-            // order.created 2: lines carry their list price and override.
-            let version = if *topic == "order.created" { 2 } else { 1 };
+            // order.created 2: lines carry their list price and override; 3: taxes.
+            let version = if *topic == "order.created" { 3 } else { 1 };
             assert_eq!(Event::known_schema_version(topic), Some(version), "{topic}");
         }
     }

@@ -842,6 +842,16 @@ pub struct OrderResponse {
     /// (its events reached this one over the store mesh; it is served read-only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub origin: Option<NodeId>,
+    /// Σ price × quantity, when the order was taxed or overrode a price (`total` is what the
+    /// customer pays).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subtotal: Option<Decimal>,
+    /// The tax of every rate; absent: none charged.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub taxes: Vec<crate::events::OrderTax>,
+    /// The prices include the taxes (VAT style).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tax_included: Option<bool>,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request
@@ -1037,6 +1047,9 @@ pub struct SettingsResponse {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     #[schema(value_type = Vec<String>)]
     pub backorder_skus: Vec<Sku>,
+    /// Absent: the store charges no tax.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub taxes: Option<TaxesBody>,
 }
 
 /// An amount of money in JSON: `{"amount": 50.00, "currency": "USD"}`.
@@ -1071,6 +1084,81 @@ pub struct SettingsRequest {
     #[serde(default)]
     #[schema(value_type = Option<std::collections::BTreeMap<String, bool>>)]
     pub backorders: Option<std::collections::BTreeMap<Sku, bool>>,
+    /// The store's taxes: rates by tax class, and whether catalog prices include them.
+    #[serde(default)]
+    pub taxes: Option<TaxesRequest>,
+}
+
+/// `taxes` of a settings change; absent fields and classes are left alone.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaxesRequest {
+    /// Catalog prices include tax (VAT style: `true`) or tax is added on top (sales-tax style).
+    #[serde(default)]
+    pub prices_include_tax: Option<bool>,
+    /// Tax class → rate in percent (0 to 100, at most 4 decimals: `20`, `5.5`, `8.875`), or
+    /// `null` to remove the class.
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Option<f64>>>)]
+    pub rates: Option<std::collections::BTreeMap<String, Option<Decimal>>>,
+}
+
+/// The store's taxes as `GET /settings` shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaxesBody {
+    pub prices_include_tax: bool,
+    /// Tax class → rate in percent.
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    pub rates: std::collections::BTreeMap<String, Decimal>,
+}
+
+/// Most tax classes a store may have.
+pub const TAX_CLASSES_MAX: usize = 32;
+/// Longest tax class name.
+pub const TAX_CLASS_LEN_MAX: usize = 32;
+
+/// A tax class name: 1 to 32 of `a-z`, `0-9`, `-`, `_`.
+pub fn tax_class(field: &str, name: &str) -> Result<String, FieldError> {
+    let valid = !name.is_empty()
+        && name.len() <= TAX_CLASS_LEN_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("a tax class is 1 to {TAX_CLASS_LEN_MAX} of a-z, 0-9, - and _"),
+        ))
+    }
+}
+
+/// A rate in percent as parts per million (20 % = 200,000): 0 to 100 with at most 4 decimals.
+pub fn rate_ppm(field: &str, percent: Decimal) -> Result<u32, FieldError> {
+    let out_of_range = || FieldError::new(field, "must be a percentage from 0 to 100");
+    if percent.is_negative() {
+        return Err(out_of_range());
+    }
+    if percent.scale() > 4 {
+        return Err(FieldError::new(field, "has more than 4 decimals"));
+    }
+    let ppm = i128::from(percent.mantissa()) * 10i128.pow(u32::from(4 - percent.scale()));
+    match u32::try_from(ppm) {
+        Ok(ppm) if ppm <= 1_000_000 => Ok(ppm),
+        _ => Err(out_of_range()),
+    }
+}
+
+/// Parts per million as a percentage (`200000` → `20`, `88750` → `8.875`).
+pub fn rate_percent(ppm: u32) -> Decimal {
+    let (mut mantissa, mut scale) = (i64::from(ppm), 4u8);
+    while scale > 0 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Decimal::new(mantissa, scale)
 }
 
 /// Most skus one settings change may name in `backorders`.
@@ -1088,6 +1176,10 @@ pub struct SettingsChange {
     pub card_floor_limit: Option<Option<Money>>,
     /// Sku → whether its orders may be backordered; skus not named are left alone.
     pub backorders: std::collections::BTreeMap<Sku, bool>,
+    pub prices_include_tax: Option<bool>,
+    /// Tax class → its rate in parts per million, or `None` to remove it; classes not named
+    /// are left alone.
+    pub tax_rates: std::collections::BTreeMap<String, Option<u32>>,
 }
 
 impl SettingsRequest {
@@ -1116,11 +1208,28 @@ impl SettingsRequest {
                 format!("names at most {BACKORDER_SKUS_MAX} skus at once"),
             ));
         }
+        let taxes = self.taxes.unwrap_or_default();
+        let rates = taxes.rates.unwrap_or_default();
+        if rates.len() > TAX_CLASSES_MAX {
+            return Err(FieldError::new(
+                "taxes.rates",
+                format!("names at most {TAX_CLASSES_MAX} classes"),
+            ));
+        }
+        let mut tax_rates = std::collections::BTreeMap::new();
+        for (class, rate) in rates {
+            let field = format!("taxes.rates.{class}");
+            let class = tax_class("taxes.rates", &class)?;
+            let rate = rate.map(|r| rate_ppm(&field, r)).transpose()?;
+            tax_rates.insert(class, rate);
+        }
         Ok(SettingsChange {
             name,
             order_hold_secs: self.order_hold_secs,
             card_floor_limit,
             backorders,
+            prices_include_tax: taxes.prices_include_tax,
+            tax_rates,
         })
     }
 }

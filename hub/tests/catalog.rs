@@ -391,7 +391,14 @@ async fn tills_see_each_other_with_the_hub_down_and_hub_prices_reach_both() {
     let (status, error) = hub.api.get("/stores/not%20a%20store/settings").await;
     assert_eq!((status, error["field"].as_str()), (400, Some("id")));
 
-    // The hub holds every store's campaigns too.
+    // The hub holds every store's campaigns too: taken from the till whose journal created
+    // it, once that journal reached the hub (the document may come first).
+    eventually(
+        "the campaign at the hub",
+        Duration::from_secs(5),
+        || async { hub.api.get(&campaign_path).await.1["status"] == "cancelled" },
+    )
+    .await;
     let (status, fleet_campaign) = hub
         .api
         .call(reqwest::Method::GET, &campaign_path, None)

@@ -509,9 +509,7 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
                 doc,
                 &SettingsChange {
                     name: Some(Some("Not yours".into())),
-                    order_hold_secs: None,
-                    card_floor_limit: None,
-                    backorders: Default::default(),
+                    ..Default::default()
                 },
             )
             .unwrap()

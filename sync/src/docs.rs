@@ -352,7 +352,31 @@ pub struct StoreSettings {
     pub card_floor_limit: Option<Money>,
     /// Skus whose orders a till may take past its stock, as backorders.
     pub backorder_skus: BTreeSet<Sku>,
+    /// Catalog prices include tax (`None`: unset, as `false`).
+    pub prices_include_tax: Option<bool>,
+    /// Tax class → rate in parts per million; empty: the store charges no tax.
+    pub tax_rates: std::collections::BTreeMap<String, u32>,
 }
+
+impl StoreSettings {
+    /// The store's taxes as `GET /settings` shows them; `None` when it charges none.
+    pub fn taxes_body(&self) -> Option<fusion_contracts::http::TaxesBody> {
+        if self.tax_rates.is_empty() && self.prices_include_tax.is_none() {
+            return None;
+        }
+        Some(fusion_contracts::http::TaxesBody {
+            prices_include_tax: self.prices_include_tax.unwrap_or(false),
+            rates: self
+                .tax_rates
+                .iter()
+                .map(|(class, ppm)| (class.clone(), fusion_contracts::http::rate_percent(*ppm)))
+                .collect(),
+        })
+    }
+}
+
+/// The settings key of a tax class's rate (parts per million): one key per class.
+const TAX_RATE_PREFIX: &str = "tax_rate:";
 
 /// The settings key of a sku's backorder policy: one key per sku, so concurrent changes of
 /// different skus are all kept.
@@ -383,6 +407,16 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
     for (sku, allowed) in &change.backorders {
         put(doc, &format!("{BACKORDER_PREFIX}{sku}"), *allowed)?;
     }
+    if let Some(inclusive) = change.prices_include_tax {
+        put(doc, "prices_include_tax", inclusive)?;
+    }
+    for (class, rate) in &change.tax_rates {
+        let key = format!("{TAX_RATE_PREFIX}{class}");
+        match rate {
+            Some(ppm) => put(doc, &key, i64::from(*ppm))?,
+            None => put(doc, &key, null())?,
+        }
+    }
     doc.commit();
     Ok(())
 }
@@ -400,6 +434,18 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
                 matches!(scalar(doc, &key)?, ScalarValue::Boolean(true))
                     .then(|| Sku::new(sku).ok())
                     .flatten()
+            })
+            .collect(),
+        prices_include_tax: match scalar(doc, "prices_include_tax") {
+            Some(ScalarValue::Boolean(b)) => Some(b),
+            _ => None,
+        },
+        tax_rates: doc
+            .keys(ROOT)
+            .filter_map(|key| {
+                let class = key.strip_prefix(TAX_RATE_PREFIX)?;
+                let ppm = u32::try_from(int(doc, &key)?).ok()?;
+                Some((class.to_string(), ppm))
             })
             .collect(),
     }

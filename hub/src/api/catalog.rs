@@ -184,7 +184,9 @@ pub(super) fn render_settings(
     store: StoreId,
     s: fusion_sync::docs::StoreSettings,
 ) -> SettingsResponse {
+    let taxes = s.taxes_body();
     SettingsResponse {
+        taxes,
         store_id: Some(store),
         name: s.name,
         order_hold_secs: s.order_hold_secs,

@@ -171,6 +171,10 @@ impl From<Rejected> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_list_price", message)
                     .with_field(format!("items[{line}].price"))
             }
+            Rejected::Order(OrderRejected::NoTaxRate { line, .. }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_tax_rate", message)
+                    .with_field(format!("items[{line}].sku"))
+            }
             Rejected::Order(OrderRejected::OverrideNeedsApproval { line, .. }) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "price_override_requires_approval",

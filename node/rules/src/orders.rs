@@ -76,6 +76,13 @@ pub enum OrderRejected {
         asked: String,
         list: String,
     },
+    /// The store charges tax but has no rate for a line's tax class.
+    #[error("line {line} ({sku}): the store has no rate for tax class {class:?}")]
+    NoTaxRate {
+        sku: Sku,
+        class: String,
+        line: usize,
+    },
 }
 
 impl OrderRejected {
@@ -129,7 +136,7 @@ pub fn place(
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
-    place_with_backorders(cmd, list, available, |_| false, now, hold_ms)
+    place_with_backorders(cmd, list, available, |_| false, None, now, hold_ms)
 }
 
 /// The price of every line: the catalog's (`list`: the active product's price this till holds
@@ -199,17 +206,52 @@ pub fn place_with_backorders(
     list: impl Fn(&Sku) -> Option<Money>,
     available: impl Fn(&Sku) -> u64,
     backorders: impl Fn(&Sku) -> bool,
+    taxes: Option<&crate::tax::Taxes>,
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
     let sold = price_lines(cmd, list)?;
-    let mut total = Money::zero(cmd.currency);
+    let mut amounts = Vec::with_capacity(sold.len());
+    let mut subtotal = Money::zero(cmd.currency);
     for (item, price) in &sold {
-        total = price
+        let amount = price
             .checked_mul(item.quantity)
-            .and_then(|amount| total.checked_add(amount))
             .ok_or(OrderRejected::TotalOverflow)?;
+        subtotal = subtotal
+            .checked_add(amount)
+            .ok_or(OrderRejected::TotalOverflow)?;
+        amounts.push((crate::tax::STANDARD, amount));
     }
+    // The store's taxes, by the one rounding rule; none configured: none charged.
+    let (total, order_taxes, tax_included) = match taxes.filter(|t| !t.rates.is_empty()) {
+        None => (subtotal, Vec::new(), false),
+        Some(taxes) => {
+            let taxed = crate::tax::tax_order(&amounts, &taxes.rates, taxes.prices, cmd.currency)
+                .map_err(|refused| match refused {
+                crate::tax::TaxRejected::UnknownClass { class, line } => OrderRejected::NoTaxRate {
+                    sku: cmd.lines[line].sku.clone(),
+                    class,
+                    line,
+                },
+                _ => OrderRejected::TotalOverflow,
+            })?;
+            let lines = taxed
+                .taxes
+                .into_iter()
+                .map(|t| fusion_contracts::events::OrderTax {
+                    class: t.class,
+                    rate: fusion_contracts::http::rate_percent(t.rate_ppm),
+                    base: t.base.to_decimal(),
+                    tax: t.tax.to_decimal(),
+                })
+                .collect();
+            (
+                taxed.total,
+                lines,
+                taxes.prices == crate::tax::Prices::Inclusive,
+            )
+        }
+    };
     let mut reserve = Vec::new();
     let mut owed = Vec::new();
     for (sku, requested, line) in demand(cmd) {
@@ -250,6 +292,9 @@ pub fn place_with_backorders(
         created_at: now,
         shipping_address: cmd.shipping_address.clone(),
         hold_until: hold_ms.map(|ms| now.plus_ms(ms)),
+        subtotal: subtotal.to_decimal(),
+        taxes: order_taxes,
+        tax_included,
     };
     let mut events: Vec<Event> = vec![created.into()];
     if !reserve.is_empty() {

@@ -1,6 +1,5 @@
-//! Tax on an order: the one rounding rule (issue 17, part 2). Pure; not yet applied to orders
-//! (the store settings that hold the rates and the order events that carry the result come
-//! with the next slice).
+//! Tax on an order: the one rounding rule (issue 17, part 2). The store's settings hold the
+//! rates by class and whether prices include tax ([`Taxes`]); `orders::place` applies them.
 //!
 //! **The rule: tax is computed once per rate on the order, from the sum of the order's line
 //! amounts at that rate, and rounded half away from zero to the currency's minor unit.**
@@ -34,6 +33,16 @@ pub enum Prices {
     Inclusive,
     Exclusive,
 }
+
+/// A store's taxes: its rates by class, and whether its prices include them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taxes {
+    pub prices: Prices,
+    pub rates: BTreeMap<String, RatePpm>,
+}
+
+/// The class of a product that names none (and, until products carry one, of every line).
+pub const STANDARD: &str = "standard";
 
 /// The tax of one rate on an order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,6 +31,9 @@ pub fn render(order: Order) -> OrderResponse {
         flag: order.flag,
         shipping_address: order.shipping_address,
         origin: None,
+        subtotal: None,
+        taxes: Vec::new(),
+        tax_included: None,
     }
 }
 
@@ -38,13 +41,16 @@ fn parse_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(id).ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
 }
 
-/// An order of this till as served: with its lines' list prices and overrides when some line
-/// sold at another price than the catalog's.
+/// An order of this till as served: with its lines' list prices and overrides, its subtotal
+/// and its taxes when it has more than its row holds.
 fn render_own(state: &AppState, order: Order) -> Result<OrderResponse, ApiError> {
-    let sold = state.store.read()?.order_overrides(order.id)?;
+    let sold = state.store.read()?.order_pricing(order.id)?;
     let mut body = render(order);
     if let Some(sold) = sold {
-        body.items = sold;
+        body.items = sold.items;
+        body.subtotal = Some(sold.subtotal);
+        body.taxes = sold.taxes;
+        body.tax_included = Some(sold.tax_included);
     }
     Ok(body)
 }

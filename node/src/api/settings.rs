@@ -13,7 +13,9 @@ use super::extract::{JsonBody, Principal};
 use super::{AppState, json};
 
 fn render(state: &AppState, settings: StoreSettings) -> SettingsResponse {
+    let taxes = settings.taxes_body();
     SettingsResponse {
+        taxes,
         store_id: state.store.store_id().cloned(),
         name: settings.name,
         order_hold_secs: settings.order_hold_secs,

@@ -56,6 +56,8 @@ pub(super) struct Batch {
     pub touched_docs: Vec<DocId>,
     /// Skus whose orders may be backordered (the store's settings when the batch began).
     backorder_skus: std::collections::BTreeSet<Sku>,
+    /// The store's taxes (its settings when the batch began); `None`: it charges none.
+    pub taxes: Option<crate::domain::tax::Taxes>,
 }
 
 impl Batch {
@@ -79,6 +81,7 @@ impl Batch {
             docs,
             touched_docs: Vec::new(),
             backorder_skus,
+            taxes: None,
         }
     }
 
@@ -451,6 +454,7 @@ fn place_order(
         |sku| list.get(sku).copied().flatten(),
         |sku| available.get(sku).copied().unwrap_or(0),
         |sku| batch.backorder_skus.contains(sku),
+        batch.taxes.as_ref(),
         batch.now,
         batch.order_hold_ms,
     ) {
@@ -1220,9 +1224,15 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             t.orders
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
             t.order_list.insert(envelope.seq, e.order_id.as_u128())?;
-            if e.items.iter().any(|i| i.price_override.is_some()) {
-                t.order_overrides
-                    .insert(e.order_id.as_u128(), encode(&e.items).as_slice())?;
+            if !e.taxes.is_empty() || e.items.iter().any(|i| i.price_override.is_some()) {
+                let sold = tables::SoldOrder {
+                    items: e.items.clone(),
+                    subtotal: e.subtotal,
+                    taxes: e.taxes.clone(),
+                    tax_included: e.tax_included,
+                };
+                t.order_pricing
+                    .insert(e.order_id.as_u128(), encode(&sold).as_slice())?;
             }
         }
         Event::ShippingLabelCreated(e) => {

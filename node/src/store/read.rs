@@ -168,18 +168,15 @@ impl Reader {
         tables::get_order(&self.txn.open_table(ORDERS)?, id)
     }
 
-    /// The lines of order `id` as sold, when some line sold at another price than the
-    /// catalog's (with list prices and overrides); `None` for every other order.
-    pub fn order_overrides(
-        &self,
-        id: OrderId,
-    ) -> Result<Option<Vec<fusion_contracts::events::SoldItem>>, StoreError> {
+    /// How order `id` was priced, when there is more to it than its row (a price override,
+    /// taxes); `None` for every other order.
+    pub fn order_pricing(&self, id: OrderId) -> Result<Option<tables::SoldOrder>, StoreError> {
         match self
             .txn
-            .open_table(tables::ORDER_OVERRIDES)?
+            .open_table(tables::ORDER_PRICING)?
             .get(id.as_u128())?
         {
-            Some(bytes) => tables::decode("order_overrides", bytes.value()).map(Some),
+            Some(bytes) => tables::decode("order_pricing", bytes.value()).map(Some),
             None => Ok(None),
         }
     }

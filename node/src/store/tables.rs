@@ -106,10 +106,20 @@ pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("sto
 pub(super) const RESERVATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("reservations");
 /// Order id → [`Order`].
 pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
-/// Order id → postcard `Vec<SoldItem>`: the lines of an order that sold some line at another
-/// price than the catalog's (list prices and overrides), as its `order.created` recorded them.
-pub(super) const ORDER_OVERRIDES: TableDefinition<u128, &[u8]> =
-    TableDefinition::new("order_overrides");
+/// Order id → [`SoldOrder`]: how an order was priced, when there is more to it than its row
+/// holds (a line sold at another price than the catalog's, or taxes), as its `order.created`
+/// recorded it.
+pub(super) const ORDER_PRICING: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("order_pricing");
+
+/// An order's lines as sold (list prices, overrides), its subtotal and its taxes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SoldOrder {
+    pub items: Vec<fusion_contracts::events::SoldItem>,
+    pub subtotal: fusion_contracts::Decimal,
+    pub taxes: Vec<fusion_contracts::events::OrderTax>,
+    pub tax_included: bool,
+}
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
 /// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
@@ -334,7 +344,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(OFFLINE_BUDGET)?;
     txn.open_table(PEER_ORIGIN_PEERS)?;
     txn.open_table(PEER_CAMPAIGNS)?;
-    txn.open_table(ORDER_OVERRIDES)?;
+    txn.open_table(ORDER_PRICING)?;
     txn.commit()?;
     Ok(())
 }
@@ -552,7 +562,7 @@ pub(super) struct Tables<'txn> {
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub peer_origin_peers: Table<'txn, &'static str, &'static str>,
     pub peer_campaigns: Table<'txn, u128, &'static str>,
-    pub order_overrides: Table<'txn, u128, &'static [u8]>,
+    pub order_pricing: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -596,7 +606,7 @@ impl<'txn> Tables<'txn> {
             peer_stock: txn.open_table(PEER_STOCK)?,
             peer_origin_peers: txn.open_table(PEER_ORIGIN_PEERS)?,
             peer_campaigns: txn.open_table(PEER_CAMPAIGNS)?,
-            order_overrides: txn.open_table(ORDER_OVERRIDES)?,
+            order_pricing: txn.open_table(ORDER_PRICING)?,
         })
     }
 }

@@ -147,3 +147,119 @@ async fn the_grinder_sells_at_its_catalog_price_unless_a_manager_approves() {
     );
     node.stop().await;
 }
+
+/// Taxes (issue 17, part 2): the store's settings hold rates by class and whether prices
+/// include them; every order is taxed once per rate, half away from zero, and carries its
+/// subtotal, taxes and total in the response and in `order.created`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_taxed_by_the_stores_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    node.product("BAG", json!(9.99), 10).await;
+    node.product("KETTLE", json!(12), 10).await;
+    let settings = |taxes: Value| node.send(Method::PATCH, "/settings", json!({ "taxes": taxes }));
+
+    // Bad rates and classes are named.
+    for (taxes, field) in [
+        (
+            json!({ "rates": { "standard": 101 } }),
+            "taxes.rates.standard",
+        ),
+        (
+            json!({ "rates": { "standard": -1 } }),
+            "taxes.rates.standard",
+        ),
+        (
+            json!({ "rates": { "standard": 8.12345 } }),
+            "taxes.rates.standard",
+        ),
+        (json!({ "rates": { "Bad Class": 5 } }), "taxes.rates"),
+    ] {
+        assert_error(
+            &settings(taxes).await,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        );
+    }
+    // No rates: no tax, as before.
+    let untaxed = node
+        .post("/orders", order(json!([{ "sku": "BAG", "quantity": 1 }])))
+        .await;
+    assert_eq!(untaxed.status, StatusCode::CREATED, "{}", untaxed.body);
+    assert_eq!(untaxed.body["total"], json!(9.99));
+    assert!(untaxed.body.get("taxes").is_none(), "{}", untaxed.body);
+
+    // US sales tax: 8.875 % on top; 9.99 → 0.8866 → 0.89.
+    let set = settings(json!({ "pricesIncludeTax": false, "rates": { "standard": 8.875 } })).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(
+        set.body["taxes"],
+        json!({ "pricesIncludeTax": false, "rates": { "standard": 8.875 } })
+    );
+    let sold = node
+        .post("/orders", order(json!([{ "sku": "BAG", "quantity": 1 }])))
+        .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+    assert_eq!(sold.body["subtotal"], json!(9.99));
+    assert_eq!(
+        sold.body["taxes"],
+        json!([{ "class": "standard", "rate": 8.875, "base": 9.99, "tax": 0.89 }])
+    );
+    assert_eq!(sold.body["total"], json!(10.88));
+    assert_eq!(sold.body["taxIncluded"], json!(false));
+    let id = sold.body["id"].as_str().unwrap();
+    let got = node.get(&format!("/orders/{id}")).await;
+    assert_eq!(got.body, sold.body);
+    let event = created_event(&node, id).await;
+    assert_eq!(event["subtotal"], json!(9.99));
+    assert_eq!(event["taxes"], sold.body["taxes"]);
+    assert_eq!(event["total"], json!(10.88));
+    // The payment is for what the customer pays, tax included.
+    let paid = node
+        .post(
+            "/payments",
+            json!({ "orderId": id, "amount": 10.88, "currency": "USD", "paymentMethodId": "cash" }),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    // Paid in full, the carry-out order is done.
+    assert_eq!(
+        node.get(&format!("/orders/{id}")).await.body["status"],
+        "fulfilled"
+    );
+
+    // VAT: 20 % included; 12.00 + 9.99 gross in one rate, rounded once.
+    let set = settings(json!({ "pricesIncludeTax": true, "rates": { "standard": 20 } })).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let sold = node
+        .post(
+            "/orders",
+            order(json!([{ "sku": "KETTLE", "quantity": 1 }, { "sku": "BAG", "quantity": 1 }])),
+        )
+        .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+    // 21.99 × 0.2 / 1.2 = 3.665 → 3.67 (half away from zero); base 18.32.
+    assert_eq!(
+        sold.body["taxes"],
+        json!([{ "class": "standard", "rate": 20, "base": 18.32, "tax": 3.67 }])
+    );
+    assert_eq!(
+        (sold.body["subtotal"].clone(), sold.body["total"].clone()),
+        (json!(21.99), json!(21.99))
+    );
+    assert_eq!(sold.body["taxIncluded"], json!(true));
+
+    // Rates without the standard class: a line of that class is refused, naming it.
+    let set = settings(json!({ "rates": { "standard": null, "reduced": 5.5 } })).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_error(
+        &node
+            .post("/orders", order(json!([{ "sku": "BAG", "quantity": 1 }])))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no_tax_rate",
+        Some("items[0].sku"),
+    );
+    node.stop().await;
+}

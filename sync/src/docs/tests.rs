@@ -260,6 +260,8 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
                     minor: 2_000,
                     currency: Currency::USD,
                 })),
+                prices_include_tax: Some(true),
+                tax_rates: [("standard".to_string(), Some(200_000))].into(),
                 ..SettingsChange::default()
             },
         )
@@ -276,6 +278,8 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
                     (Sku::new("MUG").unwrap(), false),
                 ]
                 .into(),
+                // Another class, concurrently: both are kept.
+                tax_rates: [("zero".to_string(), Some(0))].into(),
                 ..SettingsChange::default()
             },
         )
@@ -290,6 +294,8 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
             currency: Currency::USD,
         }),
         backorder_skus: [Sku::new("TEA").unwrap()].into(),
+        prices_include_tax: Some(true),
+        tax_rates: [("standard".to_string(), 200_000), ("zero".to_string(), 0)].into(),
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
     assert_eq!(read_settings(till.get(&doc).unwrap()), expected);
@@ -299,13 +305,16 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
             d,
             &SettingsChange {
                 order_hold_secs: Some(None),
+                tax_rates: [("zero".to_string(), None)].into(),
                 ..SettingsChange::default()
             },
         )
     })
     .unwrap();
     sync_pair(&mut hub, &mut till, &doc);
-    assert_eq!(read_settings(hub.get(&doc).unwrap()).order_hold_secs, None);
+    let after = read_settings(hub.get(&doc).unwrap());
+    assert_eq!(after.order_hold_secs, None);
+    assert_eq!(after.tax_rates, [("standard".to_string(), 200_000)].into());
 }
 
 #[test]
