@@ -9,7 +9,7 @@ use std::process::Output;
 use serde_json::Value;
 
 mod common;
-use common::spawn_node;
+use common::{spawn_node, spawn_node_with};
 
 /// Runs `fusion ARGS` against the node at `url` with the admin token of `data_dir`.
 fn run(url: &str, data_dir: &Path, args: &[&str]) -> Output {
@@ -485,5 +485,68 @@ async fn a_config_file_drives_the_node_and_check_reports_lines() {
     assert!(
         stderr.contains("bad.toml:1:10: listen:") && stderr.contains("bad.toml:3:7: sync.hub:"),
         "{stderr}"
+    );
+}
+
+/// `fusion settings taxes` sets the store's taxes; `fusion settings show` shows them; the next
+/// order is taxed, and tables print its money with the currency's decimals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_taxes_tax_the_next_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node_with(dir.path(), &["--store-id", "store-7"]).await;
+    let d = dir.path();
+    let fusion = |args: &[&str]| tokio::task::block_in_place(|| run(&node.url, d, args));
+    ok(&fusion(&[
+        "products",
+        "add",
+        "--sku",
+        "TEA",
+        "--name",
+        "Tea",
+        "--price",
+        "10",
+        "--inventory",
+        "5",
+    ]));
+    let set = json(&fusion(&[
+        "settings",
+        "taxes",
+        "--rate",
+        "standard=20",
+        "--rate",
+        "reduced=5.5",
+        "--prices-include-tax",
+        "false",
+        "--json",
+    ]));
+    assert_eq!(set["taxes"]["rates"]["standard"], serde_json::json!(20));
+    assert_eq!(set["taxes"]["rates"]["reduced"], serde_json::json!(5.5));
+    let shown = ok(&fusion(&["settings", "show"]));
+    assert!(
+        shown.contains("added to prices") && shown.contains("standard") && shown.contains("20 %"),
+        "{shown}"
+    );
+    let order = json(&fusion(&[
+        "orders",
+        "place",
+        "--customer",
+        "c",
+        "--item",
+        "TEA:1",
+        "--json",
+    ]));
+    assert_eq!(order["subtotal"].as_f64(), Some(10.0), "{order}");
+    assert_eq!(order["total"].as_f64(), Some(12.0), "{order}");
+    let id = order["id"].as_str().unwrap();
+    let table = ok(&fusion(&["orders", "get", id]));
+    assert!(table.contains("12.00"), "{table}");
+    // Removed, a class is gone; a rate that is not a number is refused before any request.
+    let set = json(&fusion(&[
+        "settings", "taxes", "--remove", "reduced", "--json",
+    ]));
+    assert!(set["taxes"]["rates"].get("reduced").is_none(), "{set}");
+    assert_ne!(
+        code(&fusion(&["settings", "taxes", "--rate", "standard=lots"])),
+        0
     );
 }
