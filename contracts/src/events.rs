@@ -348,12 +348,14 @@ pub struct OrderTax {
     pub tax: Decimal,
 }
 
-/// `order.created` as schema 2 wrote it (no subtotal or taxes).
+/// `order.created` as schemas 1 and 2 wrote it: no subtotal or taxes, and lines of `I`
+/// ([`OrderItem`] in schema 1, [`SoldItem`] with list price and override in 2). How the log
+/// holds older orders; [`Envelope::decode`] reads them into [`OrderCreated`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct OrderCreatedV2 {
+struct OrderCreatedUntaxed<I> {
     order_id: OrderId,
     customer_id: CustomerId,
-    items: Vec<SoldItem>,
+    items: Vec<I>,
     total: Decimal,
     currency: Currency,
     status: OrderStatus,
@@ -362,55 +364,26 @@ struct OrderCreatedV2 {
     hold_until: Option<Timestamp>,
 }
 
-impl From<OrderCreatedV2> for OrderCreated {
-    fn from(v2: OrderCreatedV2) -> Self {
+type OrderCreatedV1 = OrderCreatedUntaxed<OrderItem>;
+type OrderCreatedV2 = OrderCreatedUntaxed<SoldItem>;
+
+impl<I: Into<SoldItem>> From<OrderCreatedUntaxed<I>> for OrderCreated {
+    fn from(old: OrderCreatedUntaxed<I>) -> Self {
         Self {
-            order_id: v2.order_id,
-            customer_id: v2.customer_id,
-            items: v2.items,
+            order_id: old.order_id,
+            customer_id: old.customer_id,
+            items: old.items.into_iter().map(Into::into).collect(),
             // No tax before schema 3: the total was the subtotal.
-            subtotal: v2.total,
-            total: v2.total,
-            currency: v2.currency,
-            status: v2.status,
-            created_at: v2.created_at,
-            shipping_address: v2.shipping_address,
-            hold_until: v2.hold_until,
+            subtotal: old.total,
+            total: old.total,
+            currency: old.currency,
+            status: old.status,
+            created_at: old.created_at,
+            shipping_address: old.shipping_address,
+            hold_until: old.hold_until,
             taxes: Vec::new(),
             tax_included: false,
         }
-    }
-}
-
-/// `order.created` as schema 1 wrote it (lines without list price or override): how the log
-/// holds orders recorded before schema 2. [`Envelope::decode`] reads it into [`OrderCreated`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct OrderCreatedV1 {
-    order_id: OrderId,
-    customer_id: CustomerId,
-    items: Vec<OrderItem>,
-    total: Decimal,
-    currency: Currency,
-    status: OrderStatus,
-    created_at: Timestamp,
-    shipping_address: Option<shipping::Address>,
-    hold_until: Option<Timestamp>,
-}
-
-impl From<OrderCreatedV1> for OrderCreated {
-    fn from(v1: OrderCreatedV1) -> Self {
-        OrderCreatedV2 {
-            order_id: v1.order_id,
-            customer_id: v1.customer_id,
-            items: v1.items.into_iter().map(SoldItem::from).collect(),
-            total: v1.total,
-            currency: v1.currency,
-            status: v1.status,
-            created_at: v1.created_at,
-            shipping_address: v1.shipping_address,
-            hold_until: v1.hold_until,
-        }
-        .into()
     }
 }
 

@@ -1135,6 +1135,9 @@ pub fn tax_class(field: &str, name: &str) -> Result<String, FieldError> {
     }
 }
 
+/// The largest tax rate, in parts per million: 100 %.
+pub const RATE_PPM_MAX: u32 = 1_000_000;
+
 /// A rate in percent as parts per million (20 % = 200,000): 0 to 100 with at most 4 decimals.
 pub fn rate_ppm(field: &str, percent: Decimal) -> Result<u32, FieldError> {
     let out_of_range = || FieldError::new(field, "must be a percentage from 0 to 100");
@@ -1146,7 +1149,7 @@ pub fn rate_ppm(field: &str, percent: Decimal) -> Result<u32, FieldError> {
     }
     let ppm = i128::from(percent.mantissa()) * 10i128.pow(u32::from(4 - percent.scale()));
     match u32::try_from(ppm) {
-        Ok(ppm) if ppm <= 1_000_000 => Ok(ppm),
+        Ok(ppm) if ppm <= RATE_PPM_MAX => Ok(ppm),
         _ => Err(out_of_range()),
     }
 }

@@ -10,7 +10,6 @@ use fusion_contracts::events::{ProductStatus, ProductUpdated};
 use fusion_contracts::http::SettingsChange;
 use fusion_contracts::http::{FieldError, price};
 use fusion_contracts::{CampaignId, CorrelationId, NodeId, ProductId, StoreId, Timestamp};
-use fusion_rules::authority::{self, DocOwner, DocPeer};
 use fusion_sync::docs::{
     CampaignDoc, Changed, DocId, DocSet, ProductField, StoreSettings, read_campaign, read_product,
     read_settings, update_product, write_settings,
@@ -221,32 +220,18 @@ impl DocHost for HubDocs {
         &self.set
     }
 
-    /// By the rulebook ([`authority::may_change_doc`]): a store's settings only from that
-    /// store's tills, a campaign only from the till whose journal created it.
+    /// By the rulebook: a store's settings only from that store's tills (as enrolled), a
+    /// campaign only from the till whose journal created it.
     fn may_change(&self, peer: fusion_sync::net::EndpointId, doc: &DocId) -> bool {
-        let store = self
-            .store
-            .enrollment(peer)
-            .ok()
-            .flatten()
-            .and_then(|s| fusion_contracts::StoreId::new(s).ok());
-        let doc_store = doc.store_id();
-        let owner_endpoint;
-        let owner = match (&doc_store, doc.campaign_id()) {
-            (Some(store), _) => DocOwner::Store(store),
-            (None, Some(campaign)) => {
-                owner_endpoint = self.store.campaign_owner(campaign).ok().flatten();
-                DocOwner::Till(owner_endpoint.as_deref())
-            }
-            (None, None) => DocOwner::Fleet,
-        };
-        let endpoint = peer.to_string();
-        let peer = DocPeer {
-            endpoint: &endpoint,
-            store: store.as_ref(),
-            is_hub: false,
-        };
-        authority::may_change_doc(owner, peer)
+        doc.may_be_changed_by(
+            &peer.to_string(),
+            false,
+            || {
+                let store = self.store.enrollment(peer).ok().flatten()?;
+                StoreId::new(store).ok()
+            },
+            |campaign| self.store.campaign_owner(campaign).ok().flatten(),
+        )
     }
 
     fn is_hub(&self, _peer: fusion_sync::net::EndpointId) -> bool {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusion_contracts::NodeId;
-use fusion_rules::authority::{self, DocOwner, DocPeer};
 use fusion_rules::journal::Checkpoint;
 use fusion_sync::docs::{Changed, DocId, DocSet};
 use fusion_sync::net::{self, BoxFuture, DocHost, EndpointId, EventSink, SendStatus};
@@ -90,32 +89,21 @@ impl DocHost for NodeDocs {
         Box::pin(async move { self.store.merge_docs(docs).await.map_err(|e| e.to_string()) })
     }
 
-    /// By the rulebook ([`authority::may_change_doc`]): every peer counts as of this till's
-    /// store; a campaign's owner is the till whose journal, held here, created it.
+    /// By the rulebook: every peer counts as of this till's store; a campaign's owner is the
+    /// till whose journal, held here, created it (unreadable: only the hub, until it reads).
     fn may_change(&self, peer: EndpointId, doc: &DocId) -> bool {
-        let store_id = doc.store_id();
-        let owner_endpoint;
-        let owner = match (&store_id, doc.campaign_id()) {
-            (Some(store), _) => DocOwner::Store(store),
-            (None, Some(campaign)) => {
-                // Unreadable: only the hub, until it reads again.
-                owner_endpoint = self
-                    .store
+        doc.may_be_changed_by(
+            &peer.to_string(),
+            self.hub == Some(peer),
+            || self.store.store_id().cloned(),
+            |campaign| {
+                self.store
                     .read()
                     .and_then(|r| r.campaign_owner(campaign))
                     .ok()
-                    .flatten();
-                DocOwner::Till(owner_endpoint.as_deref())
-            }
-            (None, None) => DocOwner::Fleet,
-        };
-        let endpoint = peer.to_string();
-        let peer = DocPeer {
-            endpoint: &endpoint,
-            store: self.store.store_id(),
-            is_hub: self.hub == Some(peer),
-        };
-        authority::may_change_doc(owner, peer)
+                    .flatten()
+            },
+        )
     }
 
     fn is_hub(&self, peer: EndpointId) -> bool {

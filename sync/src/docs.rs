@@ -92,6 +92,38 @@ impl DocId {
         Self(format!("{SETTINGS_PREFIX}{store}"))
     }
 
+    /// Whether the peer at `endpoint` may change this document, by the rulebook
+    /// (`fusion_rules::authority::may_change_doc`). What the kind of document needs is looked
+    /// up only then: the peer's store (`peer_store`) for a store's settings, the endpoint of
+    /// the till whose journal created a campaign (`campaign_owner`) for a campaign.
+    pub fn may_be_changed_by(
+        &self,
+        endpoint: &str,
+        is_hub: bool,
+        peer_store: impl FnOnce() -> Option<StoreId>,
+        campaign_owner: impl FnOnce(CampaignId) -> Option<String>,
+    ) -> bool {
+        use fusion_rules::authority::{DocOwner, DocPeer, may_change_doc};
+        let (doc_store, owner_endpoint): (StoreId, Option<String>);
+        let mut store_of_peer = None;
+        let owner = if let Some(store) = self.store_id() {
+            doc_store = store;
+            store_of_peer = peer_store();
+            DocOwner::Store(&doc_store)
+        } else if let Some(campaign) = self.campaign_id() {
+            owner_endpoint = campaign_owner(campaign);
+            DocOwner::Till(owner_endpoint.as_deref())
+        } else {
+            DocOwner::Fleet
+        };
+        let peer = DocPeer {
+            endpoint,
+            store: store_of_peer.as_ref(),
+            is_hub,
+        };
+        may_change_doc(owner, peer)
+    }
+
     /// The store a settings document belongs to.
     pub fn store_id(&self) -> Option<StoreId> {
         StoreId::new(self.0.strip_prefix(SETTINGS_PREFIX)?).ok()
@@ -359,6 +391,20 @@ pub struct StoreSettings {
 }
 
 impl StoreSettings {
+    /// The store's taxes as orders are taxed by them; `None` when it charges none (no rates).
+    /// Prices include tax only when the settings say so.
+    pub fn taxes(&self) -> Option<fusion_rules::tax::Taxes> {
+        use fusion_rules::tax::{Prices, Taxes};
+        (!self.tax_rates.is_empty()).then(|| Taxes {
+            prices: if self.prices_include_tax == Some(true) {
+                Prices::Inclusive
+            } else {
+                Prices::Exclusive
+            },
+            rates: self.tax_rates.clone(),
+        })
+    }
+
     /// The store's taxes as `GET /settings` shows them; `None` when it charges none.
     pub fn taxes_body(&self) -> Option<fusion_contracts::http::TaxesBody> {
         if self.tax_rates.is_empty() && self.prices_include_tax.is_none() {
@@ -440,12 +486,13 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
             Some(ScalarValue::Boolean(b)) => Some(b),
             _ => None,
         },
+        // A rate no settings change could write (a peer's document) reads as unset.
         tax_rates: doc
             .keys(ROOT)
             .filter_map(|key| {
                 let class = key.strip_prefix(TAX_RATE_PREFIX)?;
                 let ppm = u32::try_from(int(doc, &key)?).ok()?;
-                Some((class.to_string(), ppm))
+                (ppm <= fusion_contracts::http::RATE_PPM_MAX).then(|| (class.to_string(), ppm))
             })
             .collect(),
     }

@@ -233,7 +233,9 @@ pub fn place_with_backorders(
                     class,
                     line,
                 },
-                _ => OrderRejected::TotalOverflow,
+                crate::tax::TaxRejected::Overflow => OrderRejected::TotalOverflow,
+                // Settings never hold such a rate (they are read as unset), so no order sees one.
+                crate::tax::TaxRejected::RateTooHigh { .. } => OrderRejected::TotalOverflow,
             })?;
             let lines = taxed
                 .taxes

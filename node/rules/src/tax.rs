@@ -1,5 +1,6 @@
 //! Tax on an order: the one rounding rule (issue 17, part 2). The store's settings hold the
-//! rates by class and whether prices include tax ([`Taxes`]); `orders::place` applies them.
+//! rates by class and whether prices include tax ([`Taxes`]);
+//! `orders::place_with_backorders` applies them.
 //!
 //! **The rule: tax is computed once per rate on the order, from the sum of the order's line
 //! amounts at that rate, and rounded half away from zero to the currency's minor unit.**
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub type RatePpm = u32;
 
 /// The largest rate: 100 %.
-pub const RATE_PPM_MAX: RatePpm = 1_000_000;
+pub const RATE_PPM_MAX: RatePpm = fusion_contracts::http::RATE_PPM_MAX;
 
 /// Whether catalog prices include tax (VAT style) or tax comes on top (US sales-tax style).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -158,6 +158,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
     let txn = shared.db.begin_write()?;
     // The store's settings, read once per batch.
     let settings = shared.settings();
+    let taxes = settings.taxes();
     let mut batch = Batch::new(
         shared.node_id.clone(),
         now,
@@ -166,14 +167,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         settings.backorder_skus,
         shared.docs.clone(),
     );
-    batch.taxes = (!settings.tax_rates.is_empty()).then(|| crate::domain::tax::Taxes {
-        prices: if settings.prices_include_tax == Some(true) {
-            crate::domain::tax::Prices::Inclusive
-        } else {
-            crate::domain::tax::Prices::Exclusive
-        },
-        rates: settings.tax_rates,
-    });
+    batch.taxes = taxes;
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let (answers, peer_answers, chunks, docs_changed) = {
         let mut tables = Tables::open(&txn)?;
