@@ -82,6 +82,41 @@ async fn run(duration: Duration, connections: usize) {
         )
         .await,
     );
+    // The same orders, taxed (20 %) and priced by one promotion (10 % off B0), back to back with
+    // the untaxed run: what tax and promotions cost the order path.
+    for (path, body) in [
+        (
+            "/settings",
+            r#"{"taxes":{"pricesIncludeTax":false,"rates":{"standard":20}}}"#,
+        ),
+        (
+            "/promotions",
+            r#"{"name":"Bench promotion","kind":"percentOff","percent":10,"skus":["B0"]}"#,
+        ),
+    ] {
+        let method = if path == "/settings" { "PATCH" } else { "POST" };
+        let (status, answer) = Conn::open(addr)
+            .await
+            .send(method, path, &token, Some(body.as_bytes()))
+            .await;
+        assert!(
+            status == 200 || status == 201,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    phases.push(
+        load(
+            addr,
+            &token,
+            pid,
+            "POST /orders (3 lines, taxed, a promotion)",
+            duration,
+            connections,
+            |_| ("POST", "/orders".to_string(), Some(order.as_slice()), 201),
+        )
+        .await,
+    );
     let ids = Arc::new(product_ids);
     let by_id = ids.clone();
     phases.push(
@@ -221,7 +256,15 @@ async fn redb_group_commit(dir: &Path, duration: Duration, connections: usize) -
 
 async fn start_node(dir: &Path) -> (tokio::process::Child, SocketAddr) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
-        .args(["node", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "node",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store-id",
+            "bench",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -17,6 +17,7 @@ mod parse;
 mod payments_cmd;
 mod products_cmd;
 mod progress;
+mod promotions_cmd;
 mod settings_cmd;
 mod stock_cmd;
 mod sync_cmd;
@@ -81,9 +82,12 @@ enum Top {
     /// Orders: place, get, list, cancel.
     #[command(subcommand)]
     Orders(orders_cmd::OrdersCommand),
-    /// The store's shared settings: show them, set its taxes.
+    /// The store's shared settings: show them, set its taxes and discount threshold.
     #[command(subcommand)]
     Settings(settings_cmd::SettingsCommand),
+    /// The store's promotions: list, percent off, multi-buy, end.
+    #[command(subcommand)]
+    Promotions(promotions_cmd::PromotionsCommand),
     /// Group-buying campaigns: create, list, join, cancel.
     #[command(subcommand)]
     Campaigns(campaigns_cmd::CampaignsCommand),
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
             } => stock_cmd::escrow_action(action, target, cli.json).await,
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
             Top::Settings(cmd) => settings_cmd::run(cmd, cli.json).await,
+            Top::Promotions(cmd) => promotions_cmd::run(cmd, cli.json).await,
             Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,
             Top::Payments(cmd) => payments_cmd::run(cmd, cli.json).await,
             Top::Shipments(cmd) => payments_cmd::run_shipments(cmd, cli.json).await,

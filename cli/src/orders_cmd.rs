@@ -5,6 +5,7 @@ use clap::Subcommand;
 use fusion_contracts::Decimal;
 use reqwest::Method;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::client::{Client, Target};
 use crate::output::{self, Column};
@@ -35,9 +36,16 @@ pub enum OrdersCommand {
         /// Why lines are sold at another price than the catalog's (recorded with them).
         #[arg(long)]
         override_reason: Option<String>,
-        /// A file holding a manager's token: their approval of the overrides, given at the till.
+        /// A file holding a manager's token: their approval of the overrides (and of a
+        /// discount above the store's threshold), given at the till.
         #[arg(long)]
         approval_token_file: Option<std::path::PathBuf>,
+        /// A discount on the whole order: a percentage (`10%`) or an amount (`2.50`).
+        #[arg(long)]
+        discount: Option<String>,
+        /// Why the order is discounted (recorded with it).
+        #[arg(long)]
+        discount_reason: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -88,6 +96,27 @@ struct NewOrder {
     currency: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<Approval>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discount: Option<Value>,
+}
+
+/// `10%` as a percentage, `2.50` as an amount: the body of a discount.
+pub fn discount(text: &str, reason: Option<String>) -> anyhow::Result<Value> {
+    let mut body = serde_json::Map::new();
+    match text.trim().strip_suffix('%') {
+        Some(percent) => body.insert(
+            "percent".into(),
+            serde_json::to_value(number("discount", percent)?)?,
+        ),
+        None => body.insert(
+            "amount".into(),
+            serde_json::to_value(number("discount", text)?)?,
+        ),
+    };
+    if let Some(reason) = reason {
+        body.insert("reason".into(), Value::String(reason));
+    }
+    Ok(Value::Object(body))
 }
 
 fn line(text: &str, reason: &Option<String>) -> anyhow::Result<Line> {
@@ -116,6 +145,8 @@ pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
             currency,
             override_reason,
             approval_token_file,
+            discount: order_discount,
+            discount_reason,
             target,
         } => {
             let approval = match approval_token_file {
@@ -135,6 +166,9 @@ pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
                     .collect::<Result<_, _>>()?,
                 currency,
                 approval,
+                discount: order_discount
+                    .map(|d| discount(&d, discount_reason))
+                    .transpose()?,
             };
             let order = Client::new(&target)?
                 .text(Method::POST, "/orders", Some(&body))

@@ -30,15 +30,17 @@ const COLUMNS: &[Column] = &[
 const PAGE: usize = 200;
 /// Rows imported concurrently.
 const IMPORT_PARALLEL: usize = 16;
-/// The CSV columns of export, in order, and those import knows (in any order; `inventory` and
-/// `description` may be left out or empty).
-const CSV_HEADER: [&str; 6] = [
+/// The CSV columns of export, in order, and those import knows (in any order; `inventory`,
+/// `description`, `taxClass` and `category` may be left out or empty).
+const CSV_HEADER: [&str; 8] = [
     "sku",
     "name",
     "price",
     "currency",
     "inventory",
     "description",
+    "taxClass",
+    "category",
 ];
 
 #[derive(Subcommand)]
@@ -59,6 +61,12 @@ pub enum ProductsCommand {
         /// Initial stock at this node.
         #[arg(long, default_value_t = 0)]
         inventory: u64,
+        /// The tax class its lines are taxed by (default `standard`).
+        #[arg(long)]
+        tax_class: Option<String>,
+        /// What promotions of a category apply to.
+        #[arg(long)]
+        category: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -75,7 +83,7 @@ pub enum ProductsCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Change a product's name, description or price (manager).
+    /// Change a product's name, description, price, tax class or category (manager).
     Update {
         product: String,
         #[arg(long)]
@@ -86,6 +94,10 @@ pub enum ProductsCommand {
         price: Option<String>,
         #[arg(long)]
         currency: Option<String>,
+        #[arg(long)]
+        tax_class: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -125,6 +137,10 @@ struct NewProduct {
     inventory: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    #[serde(rename = "taxClass", skip_serializing_if = "Option::is_none")]
+    tax_class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -137,6 +153,10 @@ struct ProductChange {
     price: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     currency: Option<String>,
+    #[serde(rename = "taxClass", skip_serializing_if = "Option::is_none")]
+    tax_class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
 }
 
 /// The product path for an id or a sku.
@@ -164,6 +184,8 @@ pub async fn run(command: ProductsCommand, json: bool) -> anyhow::Result<()> {
             currency,
             description,
             inventory,
+            tax_class,
+            category,
             target,
         } => {
             let body = NewProduct {
@@ -173,6 +195,8 @@ pub async fn run(command: ProductsCommand, json: bool) -> anyhow::Result<()> {
                 currency,
                 inventory,
                 description,
+                tax_class,
+                category,
             };
             let created = Client::new(&target)?
                 .text(Method::POST, "/products", Some(&body))
@@ -198,6 +222,8 @@ pub async fn run(command: ProductsCommand, json: bool) -> anyhow::Result<()> {
             description,
             price,
             currency,
+            tax_class,
+            category,
             target,
         } => {
             let body = ProductChange {
@@ -205,6 +231,8 @@ pub async fn run(command: ProductsCommand, json: bool) -> anyhow::Result<()> {
                 description,
                 price: price.map(|p| number("price", &p)).transpose()?,
                 currency,
+                tax_class,
+                category,
             };
             let client = Client::new(&target)?;
             let path = resolve(&client, &product).await?;
@@ -232,10 +260,12 @@ struct Columns {
     currency: usize,
     inventory: Option<usize>,
     description: Option<usize>,
+    tax_class: Option<usize>,
+    category: Option<usize>,
 }
 
 /// The import's columns from its header: `sku`, `name`, `price` and `currency` are required,
-/// `inventory` (0 when absent) and `description` optional; an unknown or repeated column is
+/// `inventory` (0 when absent), `description`, `taxClass` and `category` optional; an unknown or repeated column is
 /// an error naming it.
 fn columns(header: &[String]) -> anyhow::Result<Columns> {
     let mut at = std::collections::BTreeMap::new();
@@ -262,6 +292,8 @@ fn columns(header: &[String]) -> anyhow::Result<Columns> {
         currency: required("currency")?,
         inventory: at.get("inventory").copied(),
         description: at.get("description").copied(),
+        tax_class: at.get("taxClass").copied(),
+        category: at.get("category").copied(),
     })
 }
 
@@ -278,7 +310,8 @@ fn row_body(
             .parse()
             .map_err(|_| anyhow!("line {line}: inventory {text:?} is not a whole number"))?,
     };
-    let description = Some(field(at.description).to_string()).filter(|d| !d.is_empty());
+    let optional = |i: Option<usize>| Some(field(i).to_string()).filter(|d| !d.is_empty());
+    let description = optional(at.description);
     let price = number("price", field(Some(at.price))).map_err(|e| anyhow!("line {line}: {e}"))?;
     let body = NewProduct {
         sku: field(Some(at.sku)).into(),
@@ -287,6 +320,8 @@ fn row_body(
         currency: field(Some(at.currency)).into(),
         inventory,
         description,
+        tax_class: optional(at.tax_class),
+        category: optional(at.category),
     };
     let digest = Sha256::digest(serde_json::to_vec(&body)?);
     let key = format!("import-{}", hex::encode(&digest[..16]));
@@ -377,6 +412,8 @@ async fn export(file: &Path, target: &Target) -> anyhow::Result<()> {
                 p.currency.code().to_string(),
                 p.inventory.to_string(),
                 p.description.clone().unwrap_or_default(),
+                p.tax_class.clone(),
+                p.category.clone().unwrap_or_default(),
             ])?;
         }
         progress.advance(page.len() as u64);
@@ -411,6 +448,8 @@ mod tests {
                     currency: 3,
                     inventory: Some(4),
                     description: Some(5),
+                    tax_class: None,
+                    category: None,
                 }),
             ),
             (
@@ -422,10 +461,12 @@ mod tests {
                     currency: 1,
                     inventory: None,
                     description: None,
+                    tax_class: None,
+                    category: None,
                 }),
             ),
             (
-                "description,sku,inventory,name,currency,price",
+                "description,sku,inventory,name,currency,price,category,taxClass",
                 Ok(Columns {
                     sku: 1,
                     name: 3,
@@ -433,6 +474,8 @@ mod tests {
                     currency: 4,
                     inventory: Some(2),
                     description: Some(0),
+                    tax_class: Some(7),
+                    category: Some(6),
                 }),
             ),
             ("sku,name,price", Err("no \"currency\" column")),

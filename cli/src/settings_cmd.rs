@@ -32,6 +32,13 @@ pub enum SettingsCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Set the percentage of what a discount applies to above which it needs a manager's
+    /// approval (manager; the default is 10).
+    DiscountApproval {
+        percent: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// `CLASS=PERCENT` as a class and its rate.
@@ -88,6 +95,7 @@ fn print(json: bool, text: &str) -> anyhow::Result<()> {
         ("NAME", "name"),
         ("ORDER HOLD (S)", "orderHoldSecs"),
         ("BACKORDERS", "backorderSkus"),
+        ("DISCOUNT APPR %", "discountApprovalPercent"),
     ] {
         println!("{label:<15} {}", field(name));
     }
@@ -124,6 +132,13 @@ pub async fn run(command: SettingsCommand, json: bool) -> anyhow::Result<()> {
             target,
         } => {
             let body = taxes_body(&rates, &remove, prices_include_tax)?;
+            let text = Client::new(&target)?
+                .text(Method::PATCH, "/settings", Some(&body))
+                .await?;
+            print(json, &text)
+        }
+        SettingsCommand::DiscountApproval { percent, target } => {
+            let body = json!({ "discountApprovalPercent": number("percent", &percent)? });
             let text = Client::new(&target)?
                 .text(Method::PATCH, "/settings", Some(&body))
                 .await?;

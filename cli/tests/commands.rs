@@ -369,7 +369,9 @@ async fn a_50000_row_csv_import_reports_progress_and_exports_back() {
             "price",
             "currency",
             "inventory",
-            "description"
+            "description",
+            "taxClass",
+            "category"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -547,6 +549,113 @@ async fn settings_taxes_tax_the_next_order() {
     assert!(set["taxes"]["rates"].get("reduced").is_none(), "{set}");
     assert_ne!(
         code(&fusion(&["settings", "taxes", "--rate", "standard=lots"])),
+        0
+    );
+}
+
+/// `fusion promotions …` and `fusion orders place --discount` (issue 17, parts 3–4): a
+/// multi-buy and a category's percentage price the next order, a discount comes off it, and an
+/// ended promotion no longer does; `products add --tax-class` taxes its lines at that rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_and_discounts_price_the_next_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node_with(dir.path(), &["--store-id", "store-8"]).await;
+    let d = dir.path();
+    let fusion = |args: &[&str]| tokio::task::block_in_place(|| run(&node.url, d, args));
+    for args in [
+        [
+            "--sku",
+            "MUG",
+            "--name",
+            "Mug",
+            "--price",
+            "3",
+            "--category",
+            "kitchen",
+        ],
+        [
+            "--sku",
+            "BUN",
+            "--name",
+            "Bun",
+            "--price",
+            "2",
+            "--tax-class",
+            "reduced",
+        ],
+    ] {
+        ok(&fusion(
+            &[&["products", "add", "--inventory", "20"][..], &args[..]].concat(),
+        ));
+    }
+    ok(&fusion(&[
+        "settings",
+        "taxes",
+        "--rate",
+        "standard=20",
+        "--rate",
+        "reduced=10",
+    ]));
+    let multi = json(&fusion(&[
+        "promotions",
+        "multi-buy",
+        "--name",
+        "3 mugs for 7",
+        "--sku",
+        "MUG",
+        "--quantity",
+        "3",
+        "--price",
+        "7",
+        "--json",
+    ]));
+    assert_eq!(multi["kind"], "multiBuy", "{multi}");
+    let listed = ok(&fusion(&["promotions", "list"]));
+    assert!(listed.contains("3 mugs for 7"), "{listed}");
+    let order = json(&fusion(&[
+        "orders",
+        "place",
+        "--customer",
+        "c",
+        "--item",
+        "MUG:3",
+        "--item",
+        "BUN:1",
+        "--discount",
+        "5%",
+        "--discount-reason",
+        "staff",
+        "--json",
+    ]));
+    // 9.00 → 7.00 by the promotion, 2.00 for the bun; 5 % of 9.00 = 0.45 shared 0.35 : 0.10.
+    // Tax: 20 % of 6.65 = 1.33, 10 % of 1.90 = 0.19; total 8.55 + 1.52 = 10.07.
+    assert_eq!(order["discountTotal"].as_f64(), Some(2.45), "{order}");
+    assert_eq!(order["total"].as_f64(), Some(10.07), "{order}");
+    assert_eq!(order["items"][1]["taxClass"], "reduced", "{order}");
+    let id = multi["id"].as_str().unwrap();
+    ok(&fusion(&["promotions", "end", id]));
+    let order = json(&fusion(&[
+        "orders",
+        "place",
+        "--customer",
+        "c",
+        "--item",
+        "MUG:3",
+        "--json",
+    ]));
+    assert_eq!(order["total"].as_f64(), Some(10.8), "{order}");
+    // A discount that is neither a percentage nor an amount is refused before any request.
+    assert_ne!(
+        code(&fusion(&[
+            "orders",
+            "place",
+            "--customer",
+            "c",
+            "--item",
+            "MUG:1",
+            "--discount",
+            "lots",
+        ])),
         0
     );
 }

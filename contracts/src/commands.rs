@@ -40,6 +40,9 @@ pub struct CreateProduct {
     pub price: Money,
     /// Seeds the stock level of `sku`.
     pub inventory: u64,
+    /// `None`: `standard`.
+    pub tax_class: Option<String>,
+    pub category: Option<String>,
 }
 
 /// Changes the named fields; `None` leaves a field as it is. The price is a bare decimal
@@ -54,6 +57,10 @@ pub struct UpdateProduct {
     pub currency: Option<Currency>,
     /// Skus are immutable: when given, it must equal the current one.
     pub sku: Option<Sku>,
+    /// `Some(None)`: back to `standard`.
+    pub tax_class: Option<Option<String>>,
+    /// `Some(None)` clears the category.
+    pub category: Option<Option<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,7 +138,10 @@ pub struct PlaceOrder {
     /// Who approved prices other than the catalog's in this order (a manager placing it, a
     /// manager's approval given at the till, a campaign's price), by
     /// `fusion_rules::authority::price_approver`; `None`: every line sells at the catalog price.
+    /// The same approver approves discounts above the store's `discountApprovalPercent`.
     pub price_approver: Option<String>,
+    /// A discount on the whole order, after the lines' promotions and discounts.
+    pub discount: Option<crate::pricing::Discount>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,6 +154,8 @@ pub struct OrderLine {
     pub category: Option<String>,
     /// Why the line is sold at another price than the catalog's.
     pub override_reason: Option<String>,
+    /// A discount on the line, after its promotions.
+    pub discount: Option<crate::pricing::Discount>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,8 @@ pub mod fleet;
 pub mod payments;
 pub mod shipping;
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -97,18 +99,31 @@ pub struct Product {
     pub status: ProductStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Its tax class; `None`: `standard`. (Fields are appended: stored rows written before
+    /// them are read without.)
+    pub tax_class: Option<String>,
+    /// Its category (what promotions of a category apply to).
+    pub category: Option<String>,
 }
 
-/// One line of an order as sold (`order.created` schema 2): FusionCommerce's
-/// `{sku, quantity, price, category}`, the catalog price the till held, and who approved a
-/// price other than it. In JSON an absent list price or override is left out; postcard (the
-/// log) always holds both.
+impl Product {
+    /// The tax class its lines are taxed by.
+    pub fn tax_class(&self) -> &str {
+        self.tax_class.as_deref().unwrap_or("standard")
+    }
+}
+
+/// One line of an order as sold (`order.created` schema 4): FusionCommerce's
+/// `{sku, quantity, price, category}`, the catalog price the till held, who approved a price
+/// other than it, its tax class, what promotions and discounts took off it, and what the
+/// customer paid for it. In JSON an absent list price or override is left out; postcard (the
+/// log) always holds every field.
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SoldItem {
     pub sku: Sku,
     pub quantity: u64,
-    /// Unit price sold at, in the order's currency.
+    /// Unit price sold at, in the order's currency, before promotions and discounts.
     pub price: Decimal,
     pub category: Option<String>,
     /// The catalog's unit price the till held when it sold the line; absent: the sku had no
@@ -119,6 +134,24 @@ pub struct SoldItem {
     /// Present when the line sold at another price than its list price.
     #[serde(default)]
     pub price_override: Option<PriceOverride>,
+    /// The product's tax class (schema 4; `standard` before).
+    #[serde(default = "standard_class")]
+    pub tax_class: String,
+    /// What promotions and discounts took off the line, in the order they were applied.
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
+    /// price × quantity − the adjustments: what the line sells for, before tax when prices
+    /// exclude it.
+    pub net: Decimal,
+    /// The line's share of its rate's tax on the order (`fusion_rules::pricing`).
+    pub tax: Decimal,
+    /// What the customer paid for the line: `net`, plus `tax` unless prices include it. The
+    /// order's total is the sum of its lines' `paid`; a return refunds from it.
+    pub paid: Decimal,
+}
+
+fn standard_class() -> String {
+    "standard".to_string()
 }
 
 impl Serialize for SoldItem {
@@ -126,7 +159,7 @@ impl Serialize for SoldItem {
         use serde::ser::SerializeStruct;
         // Postcard is not self-describing: it gets every field, in order.
         let every = !serializer.is_human_readable();
-        let mut out = serializer.serialize_struct("SoldItem", 6)?;
+        let mut out = serializer.serialize_struct("SoldItem", 11)?;
         out.serialize_field("sku", &self.sku)?;
         out.serialize_field("quantity", &self.quantity)?;
         out.serialize_field("price", &self.price)?;
@@ -141,8 +174,59 @@ impl Serialize for SoldItem {
         } else {
             out.skip_field("priceOverride")?;
         }
+        out.serialize_field("taxClass", &self.tax_class)?;
+        out.serialize_field("adjustments", &self.adjustments)?;
+        out.serialize_field("net", &self.net)?;
+        out.serialize_field("tax", &self.tax)?;
+        out.serialize_field("paid", &self.paid)?;
         out.end()
     }
+}
+
+/// What took an amount off a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AdjustmentKind {
+    /// A promotion of the store, applied automatically.
+    Promotion,
+    /// A discount given on the line.
+    Discount,
+    /// The line's share of a discount given on the whole order.
+    OrderDiscount,
+}
+
+/// An amount a promotion or a discount took off a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Adjustment {
+    pub kind: AdjustmentKind,
+    /// Taken off, in the order's currency; never negative.
+    pub amount: Decimal,
+    /// The promotion that gave it.
+    #[schema(value_type = Option<String>)]
+    pub promotion_id: Option<crate::PromotionId>,
+    pub reason: Option<String>,
+    /// Who approved a discount above the store's `discountApprovalPercent`.
+    pub approved_by: Option<String>,
+}
+
+/// What one promotion gave an order, over all its lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedPromotion {
+    #[schema(value_type = String)]
+    pub promotion_id: crate::PromotionId,
+    pub name: String,
+    pub amount: Decimal,
+}
+
+/// A discount given on a whole order: spread over its lines (`orderDiscount` adjustments).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDiscount {
+    pub amount: Decimal,
+    pub reason: Option<String>,
+    pub approved_by: Option<String>,
 }
 
 /// A line sold at another price than the catalog's: who approved it, and why.
@@ -154,7 +238,19 @@ pub struct PriceOverride {
     pub reason: Option<String>,
 }
 
-impl From<OrderItem> for SoldItem {
+/// A line of `order.created` as schema 2 and 3 wrote it: no tax class, adjustments or
+/// amounts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SoldItemV2 {
+    sku: Sku,
+    quantity: u64,
+    price: Decimal,
+    category: Option<String>,
+    list_price: Option<Decimal>,
+    price_override: Option<PriceOverride>,
+}
+
+impl From<OrderItem> for SoldItemV2 {
     fn from(item: OrderItem) -> Self {
         Self {
             sku: item.sku,
@@ -165,6 +261,46 @@ impl From<OrderItem> for SoldItem {
             price_override: None,
         }
     }
+}
+
+/// Lines of schema 1 to 3, with their amounts: every line was of class `standard` and had no
+/// adjustment; the order's tax (one rate at most) is shared over them in proportion
+/// (`money::allocate`). Amounts that do not fit read as zero: such an event fails validation.
+fn legacy_lines(
+    items: Vec<SoldItemV2>,
+    currency: Currency,
+    taxes: &[OrderTax],
+    tax_included: bool,
+) -> Vec<SoldItem> {
+    let minor = |d: Decimal| Money::from_decimal(d, currency).map_or(0, |m| m.minor);
+    let nets: Vec<i64> = items
+        .iter()
+        .map(|i| {
+            minor(i.price)
+                .checked_mul(i64::try_from(i.quantity).unwrap_or(0))
+                .unwrap_or(0)
+        })
+        .collect();
+    let tax: i64 = taxes.iter().map(|t| minor(t.tax)).sum();
+    let shares = crate::money::allocate(tax, &nets);
+    let money = |minor: i64| Money { minor, currency }.to_decimal();
+    items
+        .into_iter()
+        .zip(nets.into_iter().zip(shares))
+        .map(|(i, (net, tax))| SoldItem {
+            sku: i.sku,
+            quantity: i.quantity,
+            price: i.price,
+            category: i.category,
+            list_price: i.list_price,
+            price_override: i.price_override,
+            tax_class: standard_class(),
+            adjustments: Vec::new(),
+            net: money(net),
+            tax: money(tax),
+            paid: money(if tax_included { net } else { net + tax }),
+        })
+        .collect()
 }
 
 impl From<SoldItem> for OrderItem {
@@ -219,6 +355,54 @@ pub struct ProductCreated {
     /// Stock level the product was created with.
     pub inventory: u64,
     pub created_at: Timestamp,
+    /// Its tax class; absent: `standard` (schema 2).
+    pub tax_class: Option<String>,
+    /// Its category (schema 2).
+    pub category: Option<String>,
+}
+
+/// `product.created` as schema 1 wrote it: no tax class or category. How the log holds older
+/// products; [`Envelope::decode`] reads them (and [`ProductUpdatedV1`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ProductCreatedV1 {
+    id: ProductId,
+    sku: Sku,
+    name: String,
+    description: Option<String>,
+    price: Decimal,
+    currency: Currency,
+    inventory: u64,
+    created_at: Timestamp,
+}
+
+impl From<ProductCreatedV1> for ProductCreated {
+    fn from(old: ProductCreatedV1) -> Self {
+        Self {
+            id: old.id,
+            sku: old.sku,
+            name: old.name,
+            description: old.description,
+            price: old.price,
+            currency: old.currency,
+            inventory: old.inventory,
+            created_at: old.created_at,
+            tax_class: None,
+            category: None,
+        }
+    }
+}
+
+/// The fields of `product.updated` schema 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ProductUpdatedV1 {
+    id: ProductId,
+    sku: Sku,
+    name: String,
+    description: Option<String>,
+    price: Decimal,
+    currency: Currency,
+    changed: Vec<String>,
+    updated_at: Timestamp,
 }
 
 /// `product.updated`: the product after the change, and which fields changed.
@@ -231,9 +415,31 @@ pub struct ProductUpdated {
     pub description: Option<String>,
     pub price: Decimal,
     pub currency: Currency,
-    /// Names of the fields that changed (`name`, `description`, `price`, `currency`).
+    /// Names of the fields that changed (`name`, `description`, `price`, `currency`,
+    /// `taxClass`, `category`).
     pub changed: Vec<String>,
     pub updated_at: Timestamp,
+    /// Its tax class after the change; absent: `standard` (schema 2).
+    pub tax_class: Option<String>,
+    /// Its category after the change (schema 2).
+    pub category: Option<String>,
+}
+
+impl From<ProductUpdatedV1> for ProductUpdated {
+    fn from(old: ProductUpdatedV1) -> Self {
+        Self {
+            id: old.id,
+            sku: old.sku,
+            name: old.name,
+            description: old.description,
+            price: old.price,
+            currency: old.currency,
+            changed: old.changed,
+            updated_at: old.updated_at,
+            tax_class: None,
+            category: None,
+        }
+    }
 }
 
 /// `product.archived`.
@@ -332,6 +538,14 @@ pub struct OrderCreated {
     pub taxes: Vec<OrderTax>,
     /// The prices include the taxes (VAT style) rather than the taxes being added.
     pub tax_included: bool,
+    /// Σ of every line's adjustments: what promotions and discounts took off (schema 4).
+    /// `total` = subtotal − discountTotal, plus the taxes unless prices include them.
+    pub discount_total: Decimal,
+    /// What each promotion gave, over the order (schema 4).
+    pub promotions: Vec<AppliedPromotion>,
+    /// The discount given on the whole order, if any (schema 4); boxed, as most orders have
+    /// none.
+    pub discount: Option<Box<OrderDiscount>>,
 }
 
 /// The tax of one rate on an order: rounded once per rate, half away from zero
@@ -349,7 +563,7 @@ pub struct OrderTax {
 }
 
 /// `order.created` as schemas 1 and 2 wrote it: no subtotal or taxes, and lines of `I`
-/// ([`OrderItem`] in schema 1, [`SoldItem`] with list price and override in 2). How the log
+/// ([`OrderItem`] in schema 1, [`SoldItemV2`] with list price and override in 2). How the log
 /// holds older orders; [`Envelope::decode`] reads them into [`OrderCreated`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct OrderCreatedUntaxed<I> {
@@ -365,11 +579,11 @@ struct OrderCreatedUntaxed<I> {
 }
 
 type OrderCreatedV1 = OrderCreatedUntaxed<OrderItem>;
-type OrderCreatedV2 = OrderCreatedUntaxed<SoldItem>;
+type OrderCreatedV2 = OrderCreatedUntaxed<SoldItemV2>;
 
-impl<I: Into<SoldItem>> From<OrderCreatedUntaxed<I>> for OrderCreated {
+impl<I: Into<SoldItemV2>> From<OrderCreatedUntaxed<I>> for OrderCreated {
     fn from(old: OrderCreatedUntaxed<I>) -> Self {
-        Self {
+        OrderCreatedV3 {
             order_id: old.order_id,
             customer_id: old.customer_id,
             items: old.items.into_iter().map(Into::into).collect(),
@@ -383,6 +597,46 @@ impl<I: Into<SoldItem>> From<OrderCreatedUntaxed<I>> for OrderCreated {
             hold_until: old.hold_until,
             taxes: Vec::new(),
             tax_included: false,
+        }
+        .into()
+    }
+}
+
+/// `order.created` as schema 3 wrote it: taxed, lines without tax class or adjustments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct OrderCreatedV3 {
+    order_id: OrderId,
+    customer_id: CustomerId,
+    items: Vec<SoldItemV2>,
+    total: Decimal,
+    currency: Currency,
+    status: OrderStatus,
+    created_at: Timestamp,
+    shipping_address: Option<shipping::Address>,
+    hold_until: Option<Timestamp>,
+    subtotal: Decimal,
+    taxes: Vec<OrderTax>,
+    tax_included: bool,
+}
+
+impl From<OrderCreatedV3> for OrderCreated {
+    fn from(old: OrderCreatedV3) -> Self {
+        Self {
+            items: legacy_lines(old.items, old.currency, &old.taxes, old.tax_included),
+            order_id: old.order_id,
+            customer_id: old.customer_id,
+            total: old.total,
+            currency: old.currency,
+            status: old.status,
+            created_at: old.created_at,
+            shipping_address: old.shipping_address,
+            hold_until: old.hold_until,
+            subtotal: old.subtotal,
+            taxes: old.taxes,
+            tax_included: old.tax_included,
+            discount_total: Money::zero(old.currency).to_decimal(),
+            promotions: Vec::new(),
+            discount: None,
         }
     }
 }
@@ -494,9 +748,30 @@ fn check_status<T: PartialEq + std::fmt::Debug>(
     Ok(())
 }
 
+/// A product's tax class and category, when given, are well formed.
+fn check_terms(
+    topic: &'static str,
+    tax_class: &Option<String>,
+    category: &Option<String>,
+) -> Result<(), EventError> {
+    if let Some(class) = tax_class
+        && crate::http::tax_class("taxClass", class).is_err()
+    {
+        return Err(invalid(topic, "taxClass is not a tax class name"));
+    }
+    if let Some(category) = category
+        && (category.trim().is_empty()
+            || category.chars().count() > crate::commands::CATEGORY_LEN_MAX)
+    {
+        return Err(invalid(topic, "category must be 1 to 100 characters"));
+    }
+    Ok(())
+}
+
 impl ProductCreated {
     fn validate(&self) -> Result<(), EventError> {
         check_name("product.created", &self.name)?;
+        check_terms("product.created", &self.tax_class, &self.category)?;
         check_amount("product.created", "price", self.price, self.currency).map(drop)
     }
 }
@@ -504,6 +779,7 @@ impl ProductCreated {
 impl ProductUpdated {
     fn validate(&self) -> Result<(), EventError> {
         check_name("product.updated", &self.name)?;
+        check_terms("product.updated", &self.tax_class, &self.category)?;
         check_amount("product.updated", "price", self.price, self.currency)?;
         if self.changed.is_empty() {
             return Err(invalid(
@@ -589,7 +865,15 @@ impl OrderCreated {
         if self.items.is_empty() || self.items.len() > ORDER_LINES_MAX {
             return Err(invalid(T, "items must hold 1 to 200 lines"));
         }
-        let mut sum = Money::zero(self.currency);
+        let overflow = || invalid(T, "amounts overflow");
+        let add = |a: Money, b: Money| a.checked_add(b).ok_or_else(overflow);
+        let zero = Money::zero(self.currency);
+        let (mut subtotal, mut adjusted, mut total) = (zero, zero, zero);
+        // Class → (Σ net, Σ tax) of its lines.
+        let mut by_class: BTreeMap<&str, (Money, Money)> = BTreeMap::new();
+        // Promotion → Σ of its adjustments; Σ of the order discount's shares.
+        let mut by_promotion: BTreeMap<crate::PromotionId, Money> = BTreeMap::new();
+        let mut order_discount = zero;
         for item in &self.items {
             if item.quantity == 0 || item.quantity > QUANTITY_MAX {
                 return Err(invalid(T, "every quantity must be at least 1"));
@@ -608,48 +892,133 @@ impl OrderCreated {
             if item.list_price == Some(item.price) && item.price_override.is_some() {
                 return Err(invalid(T, "a line at its list price has no override"));
             }
-            sum = price
-                .checked_mul(item.quantity)
-                .and_then(|line| sum.checked_add(line))
-                .ok_or_else(|| invalid(T, "total overflows"))?;
+            if crate::http::tax_class("taxClass", &item.tax_class).is_err() {
+                return Err(invalid(T, "taxClass is not a tax class name"));
+            }
+            let gross = price.checked_mul(item.quantity).ok_or_else(overflow)?;
+            subtotal = add(subtotal, gross)?;
+            let mut off = zero;
+            for adj in &item.adjustments {
+                let amount = check_amount(T, "adjustments.amount", adj.amount, self.currency)?;
+                off = add(off, amount)?;
+                match (adj.kind, adj.promotion_id) {
+                    (AdjustmentKind::Promotion, Some(id)) => {
+                        let sum = by_promotion.entry(id).or_insert(zero);
+                        *sum = add(*sum, amount)?;
+                    }
+                    (AdjustmentKind::Promotion, None) | (_, Some(_)) => {
+                        return Err(invalid(
+                            T,
+                            "a promotion's adjustment, and only it, names its promotion",
+                        ));
+                    }
+                    (AdjustmentKind::OrderDiscount, None) => {
+                        order_discount = add(order_discount, amount)?;
+                    }
+                    (AdjustmentKind::Discount, None) => {}
+                }
+            }
+            adjusted = add(adjusted, off)?;
+            let net = check_amount(T, "net", item.net, self.currency)?;
+            if Some(net)
+                != gross
+                    .minor
+                    .checked_sub(off.minor)
+                    .map(|minor| Money { minor, ..zero })
+            {
+                return Err(invalid(
+                    T,
+                    "a line's net must be price × quantity less its adjustments",
+                ));
+            }
+            let tax = check_amount(T, "tax", item.tax, self.currency)?;
+            let paid = if self.tax_included {
+                net
+            } else {
+                add(net, tax)?
+            };
+            if check_amount(T, "paid", item.paid, self.currency)? != paid {
+                return Err(invalid(
+                    T,
+                    "a line's paid must be its net, plus its tax unless prices include it",
+                ));
+            }
+            total = add(total, paid)?;
+            let class = by_class.entry(&item.tax_class).or_insert((zero, zero));
+            *class = (add(class.0, net)?, add(class.1, tax)?);
         }
-        if check_amount(T, "subtotal", self.subtotal, self.currency)? != sum {
+        if check_amount(T, "subtotal", self.subtotal, self.currency)? != subtotal {
             return Err(invalid(
                 T,
                 "subtotal must equal the sum of price × quantity",
             ));
         }
-        let mut taxed = Money::zero(self.currency);
-        let mut based = Money::zero(self.currency);
-        for t in &self.taxes {
-            let tax = check_amount(T, "taxes.tax", t.tax, self.currency)?;
-            let base = check_amount(T, "taxes.base", t.base, self.currency)?;
-            taxed = taxed
-                .checked_add(tax)
-                .ok_or_else(|| invalid(T, "taxes overflow"))?;
-            based = based
-                .checked_add(
-                    if self.tax_included {
-                        base.checked_add(tax)
-                    } else {
-                        Some(base)
-                    }
-                    .ok_or_else(|| invalid(T, "taxes overflow"))?,
-                )
-                .ok_or_else(|| invalid(T, "taxes overflow"))?;
-        }
-        if !self.taxes.is_empty() && based != sum {
-            return Err(invalid(T, "the taxes' bases must cover the subtotal"));
-        }
-        let total = if self.tax_included {
-            Some(sum)
-        } else {
-            sum.checked_add(taxed)
-        };
-        if Some(check_amount(T, "total", self.total, self.currency)?) != total {
+        if check_amount(T, "discountTotal", self.discount_total, self.currency)? != adjusted {
             return Err(invalid(
                 T,
-                "total must be the subtotal, plus the taxes unless prices include them",
+                "discountTotal must equal the sum of the lines' adjustments",
+            ));
+        }
+        if self.taxes.is_empty() {
+            if by_class.values().any(|(_, tax)| tax.minor != 0) {
+                return Err(invalid(T, "a line has tax but the order none"));
+            }
+        } else {
+            if self.taxes.len() != by_class.len() {
+                return Err(invalid(
+                    T,
+                    "the taxes must name each class of the lines once",
+                ));
+            }
+            for t in &self.taxes {
+                let tax = check_amount(T, "taxes.tax", t.tax, self.currency)?;
+                let base = check_amount(T, "taxes.base", t.base, self.currency)?;
+                let Some(&(net, lines_tax)) = by_class.get(t.class.as_str()) else {
+                    return Err(invalid(
+                        T,
+                        "the taxes must name each class of the lines once",
+                    ));
+                };
+                let gross = if self.tax_included {
+                    add(base, tax)?
+                } else {
+                    base
+                };
+                if gross != net || tax != lines_tax {
+                    return Err(invalid(
+                        T,
+                        "a rate's base and tax must be those of its class's lines",
+                    ));
+                }
+            }
+        }
+        if check_amount(T, "total", self.total, self.currency)? != total {
+            return Err(invalid(T, "total must be the sum of the lines' paid"));
+        }
+        if self.promotions.len() != by_promotion.len() {
+            return Err(invalid(
+                T,
+                "promotions must name each promotion of the lines once",
+            ));
+        }
+        for p in &self.promotions {
+            check_name(T, &p.name)?;
+            let amount = check_amount(T, "promotions.amount", p.amount, self.currency)?;
+            if by_promotion.get(&p.promotion_id) != Some(&amount) {
+                return Err(invalid(
+                    T,
+                    "a promotion's amount must be the sum of its adjustments",
+                ));
+            }
+        }
+        let discounted = match &self.discount {
+            Some(d) => check_amount(T, "discount.amount", d.amount, self.currency)?,
+            None => zero,
+        };
+        if discounted != order_discount {
+            return Err(invalid(
+                T,
+                "the order's discount must be the sum of its shares on the lines",
             ));
         }
         Ok(())
@@ -771,11 +1140,11 @@ macro_rules! events {
 }
 
 events! {
-    ProductCreated => "product.created", version = 1, key = |p| p.id.to_string();
-    ProductUpdated => "product.updated", version = 1, key = |p| p.id.to_string();
+    ProductCreated => "product.created", version = 2, key = |p| p.id.to_string();
+    ProductUpdated => "product.updated", version = 2, key = |p| p.id.to_string();
     ProductArchived => "product.archived", version = 1, key = |p| p.id.to_string();
     StockAdjusted => "inventory.adjusted", version = 1, key = |p| p.sku.to_string();
-    OrderCreated => "order.created", version = 3, key = |p| p.order_id.to_string();
+    OrderCreated => "order.created", version = 4, key = |p| p.order_id.to_string();
     InventoryReserved => "inventory.reserved", version = 1, key = |p| p.order_id.to_string();
     InventoryInsufficient => "inventory.insufficient", version = 1, key = |p| p.order_id.to_string();
     OrderCancelled => "order.cancelled", version = 1, key = |p| p.order_id.to_string();
@@ -846,6 +1215,8 @@ struct Head {
 
 /// Postcard's variant index of [`Event::OrderCreated`] (one varint byte).
 const ORDER_CREATED_VARIANT: u8 = 4;
+const PRODUCT_CREATED_VARIANT: u8 = 0;
+const PRODUCT_UPDATED_VARIANT: u8 = 1;
 
 /// Largest encoded envelope accepted by [`Envelope::decode`]; a 200-line order is ~20 KiB.
 pub const ENVELOPE_BYTES_MAX: usize = 256 * 1024;
@@ -916,12 +1287,24 @@ impl Envelope {
         let (head, payload) = postcard::take_from_bytes::<Head>(bytes).map_err(decode)?;
         // A payload in the layout of an older schema of its topic is read as it was written.
         let event = match payload.split_first() {
+            Some((&PRODUCT_CREATED_VARIANT, v1)) if head.schema_version == 1 => {
+                let created: ProductCreatedV1 = postcard::from_bytes(v1).map_err(decode)?;
+                Event::ProductCreated(created.into())
+            }
+            Some((&PRODUCT_UPDATED_VARIANT, v1)) if head.schema_version == 1 => {
+                let updated: ProductUpdatedV1 = postcard::from_bytes(v1).map_err(decode)?;
+                Event::ProductUpdated(updated.into())
+            }
             Some((&ORDER_CREATED_VARIANT, v1)) if head.schema_version == 1 => {
                 let created: OrderCreatedV1 = postcard::from_bytes(v1).map_err(decode)?;
                 Event::OrderCreated(created.into())
             }
             Some((&ORDER_CREATED_VARIANT, v2)) if head.schema_version == 2 => {
                 let created: OrderCreatedV2 = postcard::from_bytes(v2).map_err(decode)?;
+                Event::OrderCreated(created.into())
+            }
+            Some((&ORDER_CREATED_VARIANT, v3)) if head.schema_version == 3 => {
+                let created: OrderCreatedV3 = postcard::from_bytes(v3).map_err(decode)?;
                 Event::OrderCreated(created.into())
             }
             _ => postcard::from_bytes(payload).map_err(decode)?,
@@ -1016,6 +1399,11 @@ mod tests {
                         approved_by: "token:m".into(),
                         reason: Some("damaged".into()),
                     }),
+                    tax_class: "standard".into(),
+                    adjustments: vec![],
+                    net: Decimal::new(30, 2),
+                    tax: Decimal::new(0, 2),
+                    paid: Decimal::new(30, 2),
                 },
                 SoldItem {
                     sku: Sku::new("B").unwrap(),
@@ -1024,6 +1412,11 @@ mod tests {
                     category: Some("food".into()),
                     list_price: Some(Decimal::new(20, 2)),
                     price_override: None,
+                    tax_class: "standard".into(),
+                    adjustments: vec![],
+                    net: Decimal::new(20, 2),
+                    tax: Decimal::new(0, 2),
+                    paid: Decimal::new(20, 2),
                 },
             ],
             total: Money {
@@ -1039,7 +1432,24 @@ mod tests {
             subtotal: Decimal::new(50, 2),
             taxes: Vec::new(),
             tax_included: false,
+            discount_total: Decimal::new(0, 2),
+            promotions: Vec::new(),
+            discount: None,
         })
+    }
+
+    fn v2_lines(items: &[SoldItem]) -> Vec<SoldItemV2> {
+        items
+            .iter()
+            .map(|i| SoldItemV2 {
+                sku: i.sku.clone(),
+                quantity: i.quantity,
+                price: i.price,
+                category: i.category.clone(),
+                list_price: i.list_price,
+                price_override: i.price_override.clone(),
+            })
+            .collect()
     }
 
     fn envelope(event: Event) -> Result<Envelope, EventError> {
@@ -1131,7 +1541,7 @@ mod tests {
         let v2 = OrderCreatedV2 {
             order_id: now.order_id,
             customer_id: now.customer_id.clone(),
-            items: now.items.clone(),
+            items: v2_lines(&now.items),
             total: now.total,
             currency: now.currency,
             status: now.status,
@@ -1157,6 +1567,145 @@ mod tests {
         assert_eq!(v2.items, now.items);
         assert_eq!((v2.subtotal, v2.total), (now.total, now.total));
         assert!(v2.taxes.is_empty() && !v2.tax_included);
+    }
+
+    /// Schema 3 (taxed, lines without tax class or amounts): each line gets its share of the
+    /// order's tax, and what it paid.
+    #[test]
+    fn a_schema_3_order_decodes_with_each_lines_share_of_the_tax() {
+        #[derive(Serialize)]
+        enum EventV3 {
+            _ProductCreated(()),
+            _ProductUpdated(()),
+            _ProductArchived(()),
+            _StockAdjusted(()),
+            OrderCreated(Box<OrderCreatedV3>),
+        }
+        let Event::OrderCreated(now) = order_created() else {
+            unreachable!()
+        };
+        let v3 = OrderCreatedV3 {
+            order_id: now.order_id,
+            customer_id: now.customer_id.clone(),
+            items: v2_lines(&now.items),
+            total: Decimal::new(60, 2),
+            currency: now.currency,
+            status: now.status,
+            created_at: now.created_at,
+            shipping_address: None,
+            hold_until: None,
+            subtotal: Decimal::new(50, 2),
+            taxes: vec![OrderTax {
+                class: "standard".into(),
+                rate: Decimal::new(20, 0),
+                base: Decimal::new(50, 2),
+                tax: Decimal::new(10, 2),
+            }],
+            tax_included: false,
+        };
+        let bytes = postcard::to_allocvec(&(
+            EventId::from_u128(3),
+            3u16,
+            NodeId::new("node-a").unwrap(),
+            3u64,
+            Timestamp::from_unix_ms(1),
+            CorrelationId::new("corr").unwrap(),
+            None::<Uuid>,
+            EventV3::OrderCreated(Box::new(v3)),
+        ))
+        .unwrap();
+        let decoded = Envelope::decode(&bytes).unwrap();
+        assert_eq!(decoded.schema_version, 3);
+        let Event::OrderCreated(v3) = &decoded.event else {
+            panic!("{decoded:?}")
+        };
+        let shares: Vec<(String, String)> = v3
+            .items
+            .iter()
+            .map(|i| (i.tax.to_string(), i.paid.to_string()))
+            .collect();
+        assert_eq!(
+            shares,
+            [
+                ("0.06".into(), "0.36".into()),
+                ("0.04".into(), "0.24".into())
+            ]
+        );
+        assert_eq!(v3.total, Decimal::new(60, 2));
+    }
+
+    /// Schema 4: a line's net is its price × quantity less its adjustments, the promotions
+    /// and the order discount add up from the lines, and the total is what the lines paid.
+    #[test]
+    fn adjustments_must_add_up() {
+        let Event::OrderCreated(mut created) = order_created() else {
+            unreachable!()
+        };
+        let promo = crate::PromotionId::from_u128(9);
+        created.items[1].adjustments = vec![
+            Adjustment {
+                kind: AdjustmentKind::Promotion,
+                amount: Decimal::new(5, 2),
+                promotion_id: Some(promo),
+                reason: None,
+                approved_by: None,
+            },
+            Adjustment {
+                kind: AdjustmentKind::OrderDiscount,
+                amount: Decimal::new(1, 2),
+                promotion_id: None,
+                reason: Some("loyal".into()),
+                approved_by: None,
+            },
+        ];
+        created.items[1].net = Decimal::new(14, 2);
+        created.items[1].paid = Decimal::new(14, 2);
+        created.total = Decimal::new(44, 2);
+        created.discount_total = Decimal::new(6, 2);
+        created.promotions = vec![AppliedPromotion {
+            promotion_id: promo,
+            name: "Spring".into(),
+            amount: Decimal::new(5, 2),
+        }];
+        created.discount = Some(Box::new(OrderDiscount {
+            amount: Decimal::new(1, 2),
+            reason: Some("loyal".into()),
+            approved_by: None,
+        }));
+        assert!(envelope(Event::OrderCreated(created.clone())).is_ok());
+        type Breaks = Box<dyn Fn(&mut OrderCreated)>;
+        let broken: Vec<(&str, Breaks)> = vec![
+            ("net", Box::new(|c| c.items[1].net = Decimal::new(15, 2))),
+            ("paid", Box::new(|c| c.items[1].paid = Decimal::new(15, 2))),
+            ("total", Box::new(|c| c.total = Decimal::new(50, 2))),
+            (
+                "discountTotal",
+                Box::new(|c| c.discount_total = Decimal::new(5, 2)),
+            ),
+            (
+                "promotion amount",
+                Box::new(|c| c.promotions[0].amount = Decimal::new(4, 2)),
+            ),
+            ("promotion missing", Box::new(|c| c.promotions.clear())),
+            ("order discount", Box::new(|c| c.discount = None)),
+            (
+                "negative adjustment",
+                Box::new(|c| c.items[1].adjustments[1].amount = Decimal::new(-1, 2)),
+            ),
+            (
+                "tax without taxes",
+                Box::new(|c| c.items[0].tax = Decimal::new(1, 2)),
+            ),
+            (
+                "bad class",
+                Box::new(|c| c.items[0].tax_class = "Not A Class".into()),
+            ),
+        ];
+        for (name, breaks) in broken {
+            let mut bad = created.clone();
+            breaks(&mut bad);
+            assert!(envelope(Event::OrderCreated(bad)).is_err(), "{name}");
+        }
     }
 
     /// A line priced otherwise than its list price carries its override; one at its list
@@ -1202,32 +1751,41 @@ mod tests {
         bad.total = Decimal::new(51, 2);
         let err = envelope(bad.clone().into()).unwrap_err();
         assert!(
-            err.to_string().contains("total must be the subtotal"),
+            err.to_string()
+                .contains("total must be the sum of the lines' paid"),
             "{err}"
         );
-        // Taxed: exclusive adds the tax to the total, inclusive holds it; the bases cover
-        // the subtotal.
+        // Taxed: exclusive adds each line's tax to what it paid, inclusive holds it; a rate's
+        // base and tax are its lines'.
         let tax = |base, tax| OrderTax {
             class: "standard".into(),
             rate: Decimal::new(20, 0),
             base: Decimal::new(base, 2),
             tax: Decimal::new(tax, 2),
         };
+        let lines = |c: &mut OrderCreated, taxes: [i64; 2], paid: [i64; 2]| {
+            for (i, item) in c.items.iter_mut().enumerate() {
+                item.tax = Decimal::new(taxes[i], 2);
+                item.paid = Decimal::new(paid[i], 2);
+            }
+        };
         let mut taxed = bad.clone();
         taxed.taxes = vec![tax(50, 10)];
+        lines(&mut taxed, [6, 4], [36, 24]);
         taxed.total = Decimal::new(60, 2);
         assert!(envelope(taxed.clone().into()).is_ok());
         taxed.tax_included = true;
         assert!(
             envelope(taxed.clone().into()).is_err(),
-            "inclusive: total is the subtotal"
+            "inclusive: a line pays its net"
         );
         taxed.taxes = vec![tax(42, 8)];
+        lines(&mut taxed, [5, 3], [30, 20]);
         taxed.total = Decimal::new(50, 2);
         assert!(envelope(taxed.clone().into()).is_ok());
         taxed.taxes = vec![tax(40, 8)];
         let err = envelope(taxed.into()).unwrap_err();
-        assert!(err.to_string().contains("bases must cover"), "{err}");
+        assert!(err.to_string().contains("base and tax must be"), "{err}");
         let err = envelope(Event::StockAdjusted(StockAdjusted {
             sku: Sku::new("A").unwrap(),
             previous_quantity: 1,
@@ -1264,8 +1822,13 @@ mod tests {
         let schemas = Event::payload_schemas();
         assert_eq!(schemas.len(), Event::TOPICS.len());
         for topic in Event::TOPICS {
-            // order.created 2: lines carry their list price and override; 3: taxes.
-            let version = if *topic == "order.created" { 3 } else { 1 };
+            // order.created 2: lines carry their list price and override; 3: taxes; 4: tax
+            // classes, adjustments and each line's amounts. product.* 2: tax class, category.
+            let version = match *topic {
+                "order.created" => 4,
+                "product.created" | "product.updated" => 2,
+                _ => 1,
+            };
             assert_eq!(Event::known_schema_version(topic), Some(version), "{topic}");
         }
     }

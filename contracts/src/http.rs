@@ -42,7 +42,7 @@ impl FieldError {
     }
 }
 
-fn text(field: &str, value: String, len_max: usize) -> Result<String, FieldError> {
+pub(crate) fn text(field: &str, value: String, len_max: usize) -> Result<String, FieldError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
@@ -65,7 +65,7 @@ fn text(field: &str, value: String, len_max: usize) -> Result<String, FieldError
     Ok(trimmed.to_string())
 }
 
-fn optional_text(
+pub(crate) fn optional_text(
     field: &str,
     value: Option<String>,
     len_max: usize,
@@ -121,6 +121,15 @@ pub struct CreateProductRequest {
     /// Initial stock of the sku; 0 when absent.
     #[serde(default)]
     pub inventory: u64,
+    /// The tax class its lines are taxed by (a class of the store's `taxes.rates`); absent:
+    /// `standard`.
+    #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
+    pub tax_class: Option<String>,
+    /// What promotions of a category apply to.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub category: Option<String>,
 }
 
 impl CreateProductRequest {
@@ -135,6 +144,11 @@ impl CreateProductRequest {
             )?,
             price: price("price", self.price, self.currency)?,
             inventory: quantity("inventory", self.inventory, 0)?,
+            tax_class: self
+                .tax_class
+                .map(|c| tax_class("taxClass", &c))
+                .transpose()?,
+            category: optional_text("category", self.category, CATEGORY_LEN_MAX)?,
             sku: self.sku,
         })
     }
@@ -155,6 +169,12 @@ pub struct UpdateProductRequest {
     /// Accepted only when equal to the current sku: skus are immutable.
     #[serde(default)]
     pub sku: Option<Sku>,
+    /// `null`: back to `standard`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub tax_class: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub category: Option<Option<String>>,
 }
 
 impl UpdateProductRequest {
@@ -175,6 +195,14 @@ impl UpdateProductRequest {
             price: self.price,
             currency: self.currency,
             sku: self.sku,
+            tax_class: self
+                .tax_class
+                .map(|c| c.map(|c| tax_class("taxClass", &c)).transpose())
+                .transpose()?,
+            category: self
+                .category
+                .map(|c| optional_text("category", c, CATEGORY_LEN_MAX))
+                .transpose()?,
         })
     }
 }
@@ -344,6 +372,11 @@ pub struct PlaceOrderRequest {
     /// (until staff PINs: the manager's token). Not needed when the caller is a manager.
     #[serde(default)]
     pub approval: Option<ApprovalRequest>,
+    /// A discount on the whole order, after the lines' promotions and discounts, spread over
+    /// the lines in proportion. Above the store's `discountApprovalPercent` of what it applies
+    /// to it needs a manager (403 `discount_requires_approval`).
+    #[serde(default)]
+    pub discount: Option<crate::pricing::DiscountRequest>,
 }
 
 /// A manager's approval given at the till.
@@ -370,6 +403,10 @@ pub struct OrderItemRequest {
     /// Why the line sells at another price than the catalog's (recorded with the override).
     #[serde(default)]
     pub override_reason: Option<String>,
+    /// A discount on the line, after its promotions; above the store's
+    /// `discountApprovalPercent` of the line it needs a manager.
+    #[serde(default)]
+    pub discount: Option<crate::pricing::DiscountRequest>,
 }
 
 impl PlaceOrderRequest {
@@ -405,10 +442,18 @@ impl PlaceOrderRequest {
                         item.category,
                         CATEGORY_LEN_MAX,
                     )?,
+                    discount: item
+                        .discount
+                        .map(|d| d.into_discount(&format!("items[{i}].discount"), currency))
+                        .transpose()?,
                     sku: item.sku,
                 })
             })
             .collect::<Result<Vec<_>, FieldError>>()?;
+        let discount = self
+            .discount
+            .map(|d| d.into_discount("discount", currency))
+            .transpose()?;
         if let Some(address) = &self.shipping_address {
             // Address::validate names `address.<field>`; here the field is `shippingAddress.<field>`.
             address.validate().map_err(|(field, message)| {
@@ -423,6 +468,7 @@ impl PlaceOrderRequest {
             shipping_address: self.shipping_address,
             // Decided by the API from who calls and `approval`.
             price_approver: None,
+            discount,
         })
     }
 }
@@ -737,6 +783,10 @@ pub struct ProductResponse {
     pub status: ProductStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The tax class its lines are taxed by.
+    pub tax_class: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub category: Option<String>,
 }
 
 /// The stock of one sku: `quantity` is available to sell, `reserved` is held by open orders.
@@ -842,16 +892,21 @@ pub struct OrderResponse {
     /// (its events reached this one over the store mesh; it is served read-only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub origin: Option<NodeId>,
-    /// Σ price × quantity, when the order was taxed or overrode a price (`total` is what the
-    /// customer pays).
+    /// Σ price × quantity (`total` is what the customer pays).
+    pub subtotal: Decimal,
+    /// What promotions and discounts took off.
+    pub discount_total: Decimal,
+    /// What each promotion gave; absent: none applied.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub promotions: Vec<crate::events::AppliedPromotion>,
+    /// The discount given on the whole order.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub subtotal: Option<Decimal>,
+    pub discount: Option<Box<crate::events::OrderDiscount>>,
     /// The tax of every rate; absent: none charged.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub taxes: Vec<crate::events::OrderTax>,
     /// The prices include the taxes (VAT style).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub tax_included: Option<bool>,
+    pub tax_included: bool,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request
@@ -1050,6 +1105,10 @@ pub struct SettingsResponse {
     /// Absent: the store charges no tax.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub taxes: Option<TaxesBody>,
+    /// A discount above this percentage of what it applies to needs a manager's approval.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<f64>)]
+    pub discount_approval_percent: Option<Decimal>,
 }
 
 /// An amount of money in JSON: `{"amount": 50.00, "currency": "USD"}`.
@@ -1087,6 +1146,11 @@ pub struct SettingsRequest {
     /// The store's taxes: rates by tax class, and whether catalog prices include them.
     #[serde(default)]
     pub taxes: Option<TaxesRequest>,
+    /// A discount above this percentage of what it applies to needs a manager's approval;
+    /// `null`: back to the default, 10.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
+    pub discount_approval_percent: Option<Option<Decimal>>,
 }
 
 /// `taxes` of a settings change; absent fields and classes are left alone.
@@ -1183,6 +1247,11 @@ pub struct SettingsChange {
     /// Tax class → its rate in parts per million, or `None` to remove it; classes not named
     /// are left alone.
     pub tax_rates: std::collections::BTreeMap<String, Option<u32>>,
+    /// Parts per million; `Some(None)`: back to the default (10 %).
+    pub discount_approval_ppm: Option<Option<u32>>,
+    /// Promotion → the promotion, or `None` to end it; promotions not named are left alone.
+    pub promotions:
+        std::collections::BTreeMap<crate::PromotionId, Option<crate::pricing::Promotion>>,
 }
 
 impl SettingsRequest {
@@ -1233,6 +1302,14 @@ impl SettingsRequest {
             backorders,
             prices_include_tax: taxes.prices_include_tax,
             tax_rates,
+            discount_approval_ppm: self
+                .discount_approval_percent
+                .map(|p| {
+                    p.map(|p| rate_ppm("discountApprovalPercent", p))
+                        .transpose()
+                })
+                .transpose()?,
+            promotions: Default::default(),
         })
     }
 }

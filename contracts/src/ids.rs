@@ -74,6 +74,10 @@ uuid_id!(
     /// An API token (the public handle; the secret is never stored).
     TokenId
 );
+uuid_id!(
+    /// A promotion of a store (`fusion_contracts::pricing::Promotion`).
+    PromotionId
+);
 
 /// Why a string id was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

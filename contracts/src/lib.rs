@@ -10,12 +10,13 @@ pub mod http;
 pub mod ids;
 pub mod journal;
 pub mod money;
+pub mod pricing;
 pub mod time;
 
 pub use events::{Envelope, Event, EventError};
 pub use ids::{
     CampaignId, CorrelationId, CustomerId, EventId, NodeId, OrderId, PaymentId, ProductId,
-    ShipmentId, Sku, StoreId, TokenId,
+    PromotionId, ShipmentId, Sku, StoreId, TokenId,
 };
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use time::Timestamp;

@@ -382,6 +382,36 @@ impl Money {
     }
 }
 
+/// `total` split over `weights` in proportion, exactly: the shares add up to `total`. Share
+/// `i` is `round(total × (w₀ + … + wᵢ) / W) − round(total × (w₀ + … + wᵢ₋₁) / W)`, rounded half
+/// away from zero, so no minor unit is lost or made up and the split depends only on the
+/// weights' order. With no weight (`W = 0`) the first share takes everything. Weights are not
+/// negative and their sum fits in an `i64` (they are amounts of one order).
+pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
+    let sum: i128 = weights.iter().map(|w| i128::from(*w)).sum();
+    if sum == 0 {
+        let mut shares = vec![0; weights.len()];
+        if let Some(first) = shares.first_mut() {
+            *first = total;
+        }
+        return shares;
+    }
+    let round = |n: i128| -> i128 {
+        let half_up = |n: i128| (2 * n + sum) / (2 * sum);
+        if n >= 0 { half_up(n) } else { -half_up(-n) }
+    };
+    let mut shares = Vec::with_capacity(weights.len());
+    let (mut cumulative, mut before) = (0i128, 0i128);
+    for w in weights {
+        cumulative += i128::from(*w);
+        let upto = round(i128::from(total) * cumulative);
+        // |share| ≤ |total|: fits.
+        shares.push((upto - before) as i64);
+        before = upto;
+    }
+    shares
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.to_decimal(), self.currency)
@@ -395,6 +425,33 @@ mod tests {
 
     fn usd(text: &str) -> Result<Money, MoneyError> {
         Money::from_decimal(Decimal::parse(text)?, Currency::USD)
+    }
+
+    #[test]
+    fn allocate_splits_exactly_in_proportion() {
+        // (total, weights, shares)
+        let table: &[(i64, &[i64], &[i64])] = &[
+            (100, &[1, 1], &[50, 50]),
+            (1, &[1, 1], &[1, 0]),
+            (1, &[1, 1, 1], &[0, 1, 0]),
+            (10, &[1, 1, 1], &[3, 4, 3]),
+            (100, &[0, 5], &[0, 100]),
+            (7, &[0, 0], &[7, 0]),
+            (0, &[3, 4], &[0, 0]),
+            (-10, &[1, 1, 1], &[-3, -4, -3]),
+            (i64::MAX, &[1, 1], &[i64::MAX / 2 + 1, i64::MAX / 2]),
+            (5, &[], &[]),
+        ];
+        for (total, weights, shares) in table {
+            let got = allocate(*total, weights);
+            assert_eq!(&got, shares, "{total} over {weights:?}");
+            if !weights.is_empty() {
+                assert_eq!(
+                    got.iter().map(|s| i128::from(*s)).sum::<i128>(),
+                    i128::from(*total)
+                );
+            }
+        }
     }
 
     #[test]

@@ -31,6 +31,8 @@ fn create(i: usize) -> WriteRequest {
                 currency: Currency::USD,
             },
             inventory: 100,
+            tax_class: None,
+            category: None,
         })),
         correlation_id: CorrelationId::new("bench").unwrap(),
         command_id: uuid::Uuid::now_v7(),
@@ -138,6 +140,8 @@ async fn run(products: usize) {
             price: Some(Decimal::new(cents, 2)),
             currency: None,
             sku: None,
+            tax_class: None,
+            category: None,
         };
         let started = Instant::now();
         hub.state

@@ -30,6 +30,7 @@ fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
         price: None,
         category: None,
         override_reason: None,
+        discount: None,
     };
     let list = |sku: &Sku| {
         let minor = match sku.as_str() {
@@ -54,6 +55,7 @@ fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
             ],
             shipping_address: None,
             price_approver: None,
+            discount: None,
         };
         let events = fusion_node::domain::orders::place(
             &cmd,

@@ -14,6 +14,7 @@ pub fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
         price: None,
         category: None,
         override_reason: None,
+        discount: None,
     };
     let list = |sku: &Sku| {
         let minor = match sku.as_str() {
@@ -36,6 +37,7 @@ pub fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
             lines: vec![line("COF", 1299), line("MUG", 1450), line("SYR", 650)],
             shipping_address: None,
             price_approver: None,
+            discount: None,
         };
         let events = fusion_node::domain::orders::place(
             &cmd,

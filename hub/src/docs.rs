@@ -6,10 +6,9 @@ use std::sync::Mutex;
 
 use fusion_contracts::commands::UpdateProduct;
 use fusion_contracts::events::Product;
-use fusion_contracts::events::{ProductStatus, ProductUpdated};
+use fusion_contracts::http::FieldError;
 use fusion_contracts::http::SettingsChange;
-use fusion_contracts::http::{FieldError, price};
-use fusion_contracts::{CampaignId, CorrelationId, NodeId, ProductId, StoreId, Timestamp};
+use fusion_contracts::{CampaignId, CorrelationId, Event, NodeId, ProductId, StoreId, Timestamp};
 use fusion_sync::docs::{
     CampaignDoc, Changed, DocId, DocSet, ProductField, StoreSettings, read_campaign, read_product,
     read_settings, update_product, write_settings,
@@ -134,26 +133,34 @@ impl HubDocs {
             .get(&doc)
             .and_then(|d| read_product(d, cmd.product_id))
             .ok_or(EditError::NotFound(cmd.product_id))?;
-        if current.status == ProductStatus::Archived {
-            return Err(EditError::Archived(cmd.product_id));
-        }
-        let (next, fields, changed) = apply_update(&current, cmd, now)?;
-        if fields.is_empty() {
+        // The rulebook decides the change, as at a till.
+        let decided =
+            fusion_rules::catalog::update(Some(&current), cmd, now).map_err(|r| match r {
+                fusion_rules::CatalogRejected::Archived(id) => EditError::Archived(id),
+                fusion_rules::CatalogRejected::InvalidField { field, message } => {
+                    EditError::Field(FieldError::new(field, message))
+                }
+                other => EditError::Field(FieldError::new("id", other.to_string())),
+            })?;
+        let Some(Event::ProductUpdated(event)) = decided.into_iter().next() else {
             return Ok(current);
+        };
+        let mut next = Some(current);
+        fusion_rules::catalog::apply(&mut next, &Event::ProductUpdated(event.clone()));
+        let next = next.expect("an update keeps the product");
+        let mut fields: Vec<ProductField> = Vec::new();
+        for field in event
+            .changed
+            .iter()
+            .filter_map(|c| ProductField::from_changed(c))
+        {
+            if !fields.contains(&field) {
+                fields.push(field);
+            }
         }
         set.edit(&doc, |d| update_product(d, &next, &fields))
             .map_err(|e| HubStoreError::Storage(e.to_string()))?;
         let chunks = set.take_chunks();
-        let event = ProductUpdated {
-            id: next.id,
-            sku: next.sku.clone(),
-            name: next.name.clone(),
-            description: next.description.clone(),
-            price: next.price.to_decimal(),
-            currency: next.price.currency,
-            changed,
-            updated_at: now,
-        };
         if let Err(e) = self.store.commit_docs(
             &chunks,
             &self.origin,
@@ -167,52 +174,6 @@ impl HubDocs {
         let _ = self.changes.send(vec![doc].into());
         Ok(next)
     }
-}
-
-/// The product after `cmd`, the document fields it writes and the names `product.updated`
-/// reports. Skus never change.
-fn apply_update(
-    p: &Product,
-    cmd: &UpdateProduct,
-    now: Timestamp,
-) -> Result<(Product, Vec<ProductField>, Vec<String>), FieldError> {
-    if cmd.sku.as_ref().is_some_and(|sku| *sku != p.sku) {
-        return Err(FieldError::new(
-            "sku",
-            "cannot be changed; archive the product and create a new one",
-        ));
-    }
-    let currency = cmd.currency.unwrap_or(p.price.currency);
-    let amount = cmd.price.unwrap_or(p.price.to_decimal());
-    let mut next = p.clone();
-    next.price = price("price", amount, currency)?;
-    if let Some(name) = &cmd.name {
-        next.name = name.clone();
-    }
-    if let Some(description) = &cmd.description {
-        next.description = description.clone();
-    }
-    next.updated_at = now;
-    let mut fields = Vec::new();
-    let mut changed = Vec::new();
-    if next.name != p.name {
-        fields.push(ProductField::Name);
-        changed.push("name".to_string());
-    }
-    if next.description != p.description {
-        fields.push(ProductField::Description);
-        changed.push("description".to_string());
-    }
-    if next.price.minor != p.price.minor {
-        changed.push("price".to_string());
-    }
-    if next.price.currency != p.price.currency {
-        changed.push("currency".to_string());
-    }
-    if next.price != p.price {
-        fields.push(ProductField::Price);
-    }
-    Ok((next, fields, changed))
 }
 
 impl DocHost for HubDocs {

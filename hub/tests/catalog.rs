@@ -126,6 +126,8 @@ fn hub_sets_price(hub: &Hub, id: ProductId, cents: i64) {
                 price: Some(Decimal::new(cents, 2)),
                 currency: None,
                 sku: None,
+                tax_class: None,
+                category: None,
             },
             CorrelationId::new("hub-edit").unwrap(),
             fusion_sync::clock::now(),

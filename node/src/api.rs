@@ -13,6 +13,7 @@ mod ops;
 mod orders;
 mod payments;
 mod products;
+mod promotions;
 mod settings;
 mod shipping;
 mod tokens;
@@ -108,6 +109,14 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::list))
         .route("/sync/status", get(ops::sync_status))
         .route("/settings", get(settings::get).patch(settings::update))
+        .route(
+            "/promotions",
+            get(promotions::list).post(promotions::create),
+        )
+        .route(
+            "/promotions/{id}",
+            axum::routing::put(promotions::replace).delete(promotions::end),
+        )
         .route("/backup", get(ops::backup))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
@@ -148,6 +157,7 @@ pub fn router(state: AppState) -> Router {
     paths(
         ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi, ops::backup,
         settings::get, settings::update,
+        promotions::list, promotions::create, promotions::replace, promotions::end,
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
@@ -260,6 +270,9 @@ const ROUTES: &[&str] = &[
     "/escrow/card-budget/transfer",
     "/tokens",
     "/tokens/{id}",
+    "/settings",
+    "/promotions",
+    "/promotions/{id}",
 ];
 
 fn route_label(path: &str) -> &'static str {

@@ -7,16 +7,16 @@ use uuid::Uuid;
 
 use crate::store::{Command, Store, StoreError, WriteRequest};
 
-/// (sku, name, price in cents, stock)
-const DEMO_PRODUCTS: &[(&str, &str, i64, u64)] = &[
-    ("COF-ESP-250", "Espresso beans 250 g", 1299, 40),
-    ("COF-FIL-500", "Filter coffee 500 g", 1849, 25),
-    ("TEA-GRN-100", "Green tea 100 g", 799, 30),
-    ("TEA-CHAI-100", "Masala chai 100 g", 899, 18),
-    ("MUG-STONE", "Stoneware mug", 1450, 12),
-    ("CUP-KEEP-12", "Keep cup 12 oz", 2199, 10),
-    ("GRN-HAND", "Hand grinder", 4999, 5),
-    ("SYR-VAN", "Vanilla syrup", 650, 24),
+/// (sku, name, price in cents, stock, category)
+const DEMO_PRODUCTS: &[(&str, &str, i64, u64, &str)] = &[
+    ("COF-ESP-250", "Espresso beans 250 g", 1299, 40, "coffee"),
+    ("COF-FIL-500", "Filter coffee 500 g", 1849, 25, "coffee"),
+    ("TEA-GRN-100", "Green tea 100 g", 799, 30, "tea"),
+    ("TEA-CHAI-100", "Masala chai 100 g", 899, 18, "tea"),
+    ("MUG-STONE", "Stoneware mug", 1450, 12, "equipment"),
+    ("CUP-KEEP-12", "Keep cup 12 oz", 2199, 10, "equipment"),
+    ("GRN-HAND", "Hand grinder", 4999, 5, "equipment"),
+    ("SYR-VAN", "Vanilla syrup", 650, 24, "syrups"),
 ];
 
 /// Creates the demo products if the catalog is empty; returns how many it created.
@@ -24,7 +24,7 @@ pub async fn seed(store: &Store) -> Result<usize, StoreError> {
     if !store.read()?.products(1, 0)?.is_empty() {
         return Ok(0);
     }
-    for (sku, name, cents, stock) in DEMO_PRODUCTS {
+    for (sku, name, cents, stock, category) in DEMO_PRODUCTS {
         let command = CreateProduct {
             product_id: ProductId(Uuid::now_v7()),
             sku: Sku::new(*sku).expect("demo skus are valid"),
@@ -35,6 +35,8 @@ pub async fn seed(store: &Store) -> Result<usize, StoreError> {
                 currency: Currency::USD,
             },
             inventory: *stock,
+            tax_class: None,
+            category: Some((*category).to_string()),
         };
         let request = WriteRequest {
             command: Command::Catalog(CatalogCommand::CreateProduct(command)),

@@ -20,6 +20,7 @@ mod shared_state;
 mod tables;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod upgrade;
 mod writer;
 
 use std::collections::HashMap;
@@ -51,12 +52,14 @@ pub use journal::{
 pub use read::{OutgoingTransfer, Reader};
 pub use tables::PeerOrder;
 
-/// Version of the table layout and record encodings. Opening a file of
-/// [`FORMAT_VERSION_UPGRADABLE`] upgrades it; any other version fails.
-pub const FORMAT_VERSION: u32 = 2;
-/// The version before journals (the log's rows were bare envelopes): opening chains and signs
-/// it (`store::journal::upgrade_v1`).
-pub const FORMAT_VERSION_UPGRADABLE: u32 = 1;
+/// Version of the table layout and record encodings. Opening a file of a version in
+/// [`FORMAT_VERSIONS_UPGRADABLE`] upgrades it; any other version fails.
+pub const FORMAT_VERSION: u32 = 3;
+/// Versions opening upgrades: 1, before journals (the log's rows were bare envelopes), is
+/// chained and signed (`store::journal::upgrade_v1`); 1 and 2, before orders and products
+/// held what they sold for, have their order and product rows rebuilt
+/// (`store::upgrade::upgrade_v2`).
+pub const FORMAT_VERSIONS_UPGRADABLE: [u32; 2] = [1, 2];
 /// The store's file name inside the data dir.
 pub const DB_FILE: &str = "fusion.redb";
 /// Commands waiting for the writer; beyond this, callers wait (backpressure), they are not refused.
@@ -330,12 +333,12 @@ impl Store {
         let (node_id, version) = tables::init_or_check(&db, &path)?;
         tables::ensure_tables(&db)?;
         let journal_key = journal_key(data_dir)?;
-        if version == FORMAT_VERSION_UPGRADABLE {
+        if version == 1 {
             let chained = journal::upgrade_v1(&db, &node_id, &journal_key)?;
             tracing::info!(
                 events = chained,
                 from = version,
-                to = FORMAT_VERSION,
+                to = 2,
                 "upgraded the store: its log is now a signed journal"
             );
         }
@@ -346,6 +349,15 @@ impl Store {
             options.allow_damaged_journal,
             &path,
         )?;
+        if version < FORMAT_VERSION {
+            let (orders, products) = upgrade::upgrade_v2(&db)?;
+            tracing::info!(
+                orders,
+                products,
+                to = FORMAT_VERSION,
+                "upgraded the store: orders hold their lines as sold"
+            );
+        }
         shared_state::index_peer_campaigns(&db)?;
         let tokens = tables::load_grants(&db)?;
         let docs = shared_state::load_docs(&db, node_id.as_str().as_bytes())?;

@@ -383,6 +383,10 @@ async fn openapi_lists_every_route() {
         ("/escrow", "get"),
         ("/campaigns/{id}/seats/transfer", "post"),
         ("/escrow/card-budget/transfer", "post"),
+        ("/promotions", "get"),
+        ("/promotions", "post"),
+        ("/promotions/{id}", "put"),
+        ("/promotions/{id}", "delete"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1227,11 +1231,11 @@ async fn of_store(dir: &Path) -> TestNode {
 async fn store_settings_need_a_store_id_and_a_manager() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    // No store id: nothing is shared, and nothing can be set.
+    // No store id: nothing is shared (the defaults apply), and nothing can be set.
     let answer = node.get("/settings").await;
     assert_eq!(
         (answer.status, answer.body.clone()),
-        (StatusCode::OK, json!({}))
+        (StatusCode::OK, json!({ "discountApprovalPercent": 10 }))
     );
     let answer = node
         .send(Method::PATCH, "/settings", json!({ "name": "Main Street" }))
@@ -1273,7 +1277,7 @@ async fn store_settings_need_a_store_id_and_a_manager() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(
         answer.body,
-        json!({ "storeId": "store-9", "name": "Dock", "cardFloorLimit": { "amount": 25.5, "currency": "EUR" } })
+        json!({ "storeId": "store-9", "name": "Dock", "cardFloorLimit": { "amount": 25.5, "currency": "EUR" }, "discountApprovalPercent": 10 })
     );
     // Durable: a restart serves the same settings.
     node.stop().await;

@@ -167,6 +167,8 @@ pub enum ProductField {
     Description,
     Price,
     Status,
+    TaxClass,
+    Category,
 }
 
 impl ProductField {
@@ -177,6 +179,8 @@ impl ProductField {
             "description" => Some(Self::Description),
             "price" | "currency" => Some(Self::Price),
             "status" => Some(Self::Status),
+            "taxClass" => Some(Self::TaxClass),
+            "category" => Some(Self::Category),
             _ => None,
         }
     }
@@ -215,6 +219,8 @@ pub fn create_product(doc: &mut AutoCommit, p: &Product) -> Result<(), DocError>
             ProductField::Description,
             ProductField::Price,
             ProductField::Status,
+            ProductField::TaxClass,
+            ProductField::Category,
         ],
     )
 }
@@ -235,6 +241,14 @@ pub fn update_product(
             },
             ProductField::Price => put(doc, "price", price_text(&p.price))?,
             ProductField::Status => put(doc, "status", status_text(p.status))?,
+            ProductField::TaxClass => match &p.tax_class {
+                Some(c) => put(doc, "tax_class", c.as_str())?,
+                None => put(doc, "tax_class", ScalarValue::Null)?,
+            },
+            ProductField::Category => match &p.category {
+                Some(c) => put(doc, "category", c.as_str())?,
+                None => put(doc, "category", ScalarValue::Null)?,
+            },
         }
     }
     put(doc, "updated_at", p.updated_at.unix_ms())?;
@@ -296,6 +310,13 @@ pub fn read_product(doc: &AutoCommit, id: ProductId) -> Option<Product> {
         status,
         created_at: Timestamp::from_unix_ms(int(doc, "created_at")?),
         updated_at: Timestamp::from_unix_ms(int(doc, "updated_at")?),
+        // Absent in documents from before them; a value no edit could write reads as unset.
+        tax_class: text(doc, "tax_class")
+            .filter(|c| fusion_contracts::http::tax_class("taxClass", c).is_ok()),
+        category: text(doc, "category").filter(|c| {
+            !c.trim().is_empty()
+                && c.chars().count() <= fusion_contracts::commands::CATEGORY_LEN_MAX
+        }),
     })
 }
 
@@ -388,6 +409,11 @@ pub struct StoreSettings {
     pub prices_include_tax: Option<bool>,
     /// Tax class → rate in parts per million; empty: the store charges no tax.
     pub tax_rates: std::collections::BTreeMap<String, u32>,
+    /// A discount above this share (parts per million) of what it applies to needs a
+    /// manager; `None`: 10 %.
+    pub discount_approval_ppm: Option<u32>,
+    /// The store's promotions, by id.
+    pub promotions: Vec<fusion_contracts::pricing::Promotion>,
 }
 
 impl StoreSettings {
@@ -405,6 +431,30 @@ impl StoreSettings {
         })
     }
 
+    /// A discount above this share (ppm) of what it applies to needs a manager.
+    pub fn discount_approval_ppm(&self) -> u32 {
+        self.discount_approval_ppm
+            .unwrap_or(fusion_rules::pricing::DISCOUNT_APPROVAL_PPM_DEFAULT)
+    }
+
+    /// The settings as `GET /settings` shows them, at the node and at the hub.
+    pub fn response(
+        self,
+        store_id: Option<fusion_contracts::StoreId>,
+    ) -> fusion_contracts::http::SettingsResponse {
+        fusion_contracts::http::SettingsResponse {
+            taxes: self.taxes_body(),
+            discount_approval_percent: Some(fusion_contracts::http::rate_percent(
+                self.discount_approval_ppm(),
+            )),
+            store_id,
+            name: self.name,
+            order_hold_secs: self.order_hold_secs,
+            card_floor_limit: self.card_floor_limit.map(Into::into),
+            backorder_skus: self.backorder_skus.into_iter().collect(),
+        }
+    }
+
     /// The store's taxes as `GET /settings` shows them; `None` when it charges none.
     pub fn taxes_body(&self) -> Option<fusion_contracts::http::TaxesBody> {
         if self.tax_rates.is_empty() && self.prices_include_tax.is_none() {
@@ -420,6 +470,9 @@ impl StoreSettings {
         })
     }
 }
+
+/// The settings key of a promotion (its JSON `PromotionBody`): one key per promotion.
+const PROMOTION_PREFIX: &str = "promotion:";
 
 /// The settings key of a tax class's rate (parts per million): one key per class.
 const TAX_RATE_PREFIX: &str = "tax_rate:";
@@ -463,6 +516,23 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
             None => put(doc, &key, null())?,
         }
     }
+    if let Some(ppm) = change.discount_approval_ppm {
+        match ppm {
+            Some(p) => put(doc, "discount_approval_ppm", i64::from(p))?,
+            None => put(doc, "discount_approval_ppm", null())?,
+        }
+    }
+    for (id, promotion) in &change.promotions {
+        let key = format!("{PROMOTION_PREFIX}{id}");
+        match promotion {
+            Some(p) => {
+                let body = fusion_contracts::pricing::PromotionBody::from(p);
+                let json = serde_json::to_string(&body).expect("a promotion body is JSON");
+                put(doc, &key, json)?
+            }
+            None => put(doc, &key, null())?,
+        }
+    }
     doc.commit();
     Ok(())
 }
@@ -494,6 +564,22 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
                 let ppm = u32::try_from(int(doc, &key)?).ok()?;
                 (ppm <= fusion_contracts::http::RATE_PPM_MAX).then(|| (class.to_string(), ppm))
             })
+            .collect(),
+        discount_approval_ppm: int(doc, "discount_approval_ppm")
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p <= fusion_contracts::http::RATE_PPM_MAX),
+        // A promotion a peer wrote that this build cannot read, or that is invalid, is ignored.
+        promotions: doc
+            .keys(ROOT)
+            .filter_map(|key| {
+                let id = fusion_contracts::PromotionId(
+                    uuid::Uuid::parse_str(key.strip_prefix(PROMOTION_PREFIX)?).ok()?,
+                );
+                let body: fusion_contracts::pricing::PromotionBody =
+                    serde_json::from_str(&text(doc, &key)?).ok()?;
+                body.into_promotion(id).ok().filter(|p| p.id == id)
+            })
+            .take(fusion_contracts::pricing::PROMOTIONS_MAX)
             .collect(),
     }
 }

@@ -28,10 +28,16 @@ pub(super) struct CatalogProduct {
     pub(super) status: fusion_contracts::events::ProductStatus,
     pub(super) created_at: Timestamp,
     pub(super) updated_at: Timestamp,
+    pub(super) tax_class: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) category: Option<String>,
 }
 
 pub(super) fn render_product(p: Product) -> CatalogProduct {
+    let tax_class = p.tax_class().to_string();
     CatalogProduct {
+        tax_class,
+        category: p.category,
         id: p.id,
         sku: p.sku.as_str().to_string(),
         name: p.name,
@@ -184,15 +190,7 @@ pub(super) fn render_settings(
     store: StoreId,
     s: fusion_sync::docs::StoreSettings,
 ) -> SettingsResponse {
-    let taxes = s.taxes_body();
-    SettingsResponse {
-        taxes,
-        store_id: Some(store),
-        name: s.name,
-        order_hold_secs: s.order_hold_secs,
-        card_floor_limit: s.card_floor_limit.map(Into::into),
-        backorder_skus: s.backorder_skus.into_iter().collect(),
-    }
+    s.response(Some(store))
 }
 
 pub(super) async fn store_settings(

@@ -181,7 +181,25 @@ impl From<Rejected> for ApiError {
                 message,
             )
             .with_field(format!("items[{line}].price")),
+            Rejected::Order(OrderRejected::DiscountNeedsApproval { line, .. }) => {
+                ApiError::new(StatusCode::FORBIDDEN, "discount_requires_approval", message)
+                    .with_field(discount_field(line))
+            }
+            Rejected::Order(OrderRejected::DiscountTooLarge { line, .. }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "discount_too_large",
+                message,
+            )
+            .with_field(discount_field(line)),
         }
+    }
+}
+
+/// The request field of a discount: a line's, or the order's.
+fn discount_field(line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("items[{line}].discount"),
+        None => "discount".to_string(),
     }
 }
 

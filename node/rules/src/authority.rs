@@ -333,6 +333,8 @@ mod tests {
             price: fusion_contracts::Decimal::new(100, 2),
             currency: fusion_contracts::Currency::parse("USD").unwrap(),
             updated_at: Timestamp::from_unix_ms(1),
+            tax_class: None,
+            category: None,
         }
         .into();
         let revoked: Event = fusion_contracts::events::NodeRevoked {

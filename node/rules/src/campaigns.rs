@@ -524,8 +524,10 @@ pub fn participant_order(
             price: Some(campaign.price),
             category: Some("group-buying".into()),
             override_reason: Some("group-buying campaign price".into()),
+            discount: None,
         }],
         price_approver: Some(format!("campaign:{}", campaign.id)),
+        discount: None,
     }
 }
 
@@ -803,6 +805,8 @@ mod tests {
             status,
             created_at: START,
             updated_at: START,
+            tax_class: None,
+            category: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub fn create(
         currency: cmd.price.currency,
         inventory: cmd.inventory,
         created_at: now,
+        tax_class: cmd.tax_class.clone(),
+        category: cmd.category.clone(),
     };
     let seed = inventory::seed(&cmd.sku, stock, cmd.inventory);
     Ok(vec![created.into(), seed])
@@ -83,6 +85,14 @@ pub fn update(
         .description
         .clone()
         .unwrap_or_else(|| product.description.clone());
+    let tax_class = cmd
+        .tax_class
+        .clone()
+        .unwrap_or_else(|| product.tax_class.clone());
+    let category = cmd
+        .category
+        .clone()
+        .unwrap_or_else(|| product.category.clone());
     let mut changed = Vec::new();
     if name != product.name {
         changed.push("name".to_string());
@@ -95,6 +105,13 @@ pub fn update(
     }
     if new_price.currency != product.price.currency {
         changed.push("currency".to_string());
+    }
+    // `standard` named or left out is the same class.
+    if tax_class.as_deref().unwrap_or(crate::tax::STANDARD) != product.tax_class() {
+        changed.push("taxClass".to_string());
+    }
+    if category != product.category {
+        changed.push("category".to_string());
     }
     if changed.is_empty() {
         return Ok(Vec::new());
@@ -109,6 +126,8 @@ pub fn update(
             currency: new_price.currency,
             changed,
             updated_at: now,
+            tax_class,
+            category,
         }
         .into(),
     ])
@@ -147,6 +166,8 @@ pub fn apply(product: &mut Option<Product>, event: &Event) {
                 status: ProductStatus::Active,
                 created_at: e.created_at,
                 updated_at: e.created_at,
+                tax_class: e.tax_class.clone(),
+                category: e.category.clone(),
             });
         }
         Event::ProductUpdated(e) => {
@@ -155,6 +176,8 @@ pub fn apply(product: &mut Option<Product>, event: &Event) {
                 p.description = e.description.clone();
                 p.price = Money::from_decimal(e.price, e.currency).expect("validated event");
                 p.updated_at = e.updated_at;
+                p.tax_class = e.tax_class.clone();
+                p.category = e.category.clone();
             }
         }
         Event::ProductArchived(e) => {
@@ -185,6 +208,8 @@ mod tests {
                 currency: Currency::USD,
             },
             inventory: 12,
+            tax_class: None,
+            category: None,
         }
     }
 
@@ -204,6 +229,8 @@ mod tests {
             price: None,
             currency: None,
             sku: None,
+            tax_class: None,
+            category: None,
         }
     }
 

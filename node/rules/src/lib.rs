@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod journal;
 pub mod orders;
 pub mod payments;
+pub mod pricing;
 pub mod shipping;
 pub mod tax;
 

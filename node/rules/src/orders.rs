@@ -9,9 +9,9 @@ use fusion_contracts::commands::{CancelOrder, ExpireHold, PlaceOrder};
 use fusion_contracts::events::OrderFulfilled;
 use fusion_contracts::events::shipping::Address;
 use fusion_contracts::events::{
-    InventoryBackordered, InventoryInsufficient, InventoryReleased, InventoryReserved,
-    OrderCancelled, OrderCreated, OrderFlagged, OrderItem, OrderStatus, PriceOverride,
-    ReservationStatus, SoldItem, StockLine,
+    AppliedPromotion, InventoryBackordered, InventoryInsufficient, InventoryReleased,
+    InventoryReserved, OrderCancelled, OrderCreated, OrderDiscount, OrderFlagged, OrderStatus,
+    OrderTax, PriceOverride, ReservationStatus, SoldItem, StockLine,
 };
 use fusion_contracts::http::PARCEL_GRAMS_DEFAULT;
 use fusion_contracts::{CustomerId, Event, Money, OrderId, ShipmentId, Sku, Timestamp};
@@ -23,7 +23,8 @@ use crate::Refused;
 pub struct Order {
     pub id: OrderId,
     pub customer_id: CustomerId,
-    pub items: Vec<OrderItem>,
+    /// As sold: list prices, overrides, tax classes, adjustments, each line's tax and paid.
+    pub items: Vec<SoldItem>,
     pub total: Money,
     pub status: OrderStatus,
     pub created_at: Timestamp,
@@ -34,6 +35,15 @@ pub struct Order {
     pub shipping_address: Option<Address>,
     /// Unpaid by then, it is cancelled and its stock released.
     pub hold_until: Option<Timestamp>,
+    /// Σ price × quantity.
+    pub subtotal: Money,
+    /// What promotions and discounts took off.
+    pub discount_total: Money,
+    pub promotions: Vec<AppliedPromotion>,
+    pub discount: Option<Box<OrderDiscount>>,
+    /// The tax of every rate; empty: none charged.
+    pub taxes: Vec<OrderTax>,
+    pub tax_included: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -82,6 +92,20 @@ pub enum OrderRejected {
         sku: Sku,
         class: String,
         line: usize,
+    },
+    /// A discount above the store's `discountApprovalPercent`, with nobody who may approve it.
+    /// `line`: the line it is given on; `None`: the order.
+    #[error("a discount above {percent} % needs a manager's approval")]
+    DiscountNeedsApproval {
+        line: Option<usize>,
+        percent: String,
+    },
+    /// A discount larger than what it applies to (minor units).
+    #[error("a discount of {asked} is more than the {base} it applies to")]
+    DiscountTooLarge {
+        line: Option<usize>,
+        asked: i64,
+        base: i64,
     },
 }
 
@@ -136,7 +160,15 @@ pub fn place(
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
-    place_with_backorders(cmd, list, available, |_| false, None, now, hold_ms)
+    place_with_backorders(
+        cmd,
+        |sku| list(sku).map(crate::pricing::Listing::standard),
+        available,
+        |_| false,
+        &crate::pricing::Terms::default(),
+        now,
+        hold_ms,
+    )
 }
 
 /// The price of every line: the catalog's (`list`: the active product's price this till holds
@@ -190,6 +222,12 @@ pub fn price_lines(
                 category: l.category.clone(),
                 list_price: listed.map(|p| p.to_decimal()),
                 price_override,
+                // Filled by `pricing::price_order`.
+                tax_class: crate::tax::STANDARD.to_string(),
+                adjustments: Vec::new(),
+                net: price.to_decimal(),
+                tax: Money::zero(cmd.currency).to_decimal(),
+                paid: price.to_decimal(),
             },
             price,
         ));
@@ -203,57 +241,14 @@ pub fn price_lines(
 /// are never sold from stock this till does not hold.
 pub fn place_with_backorders(
     cmd: &PlaceOrder,
-    list: impl Fn(&Sku) -> Option<Money>,
+    listing: impl Fn(&Sku) -> Option<crate::pricing::Listing>,
     available: impl Fn(&Sku) -> u64,
     backorders: impl Fn(&Sku) -> bool,
-    taxes: Option<&crate::tax::Taxes>,
+    terms: &crate::pricing::Terms,
     now: Timestamp,
     hold_ms: Option<i64>,
 ) -> Result<Vec<Event>, OrderRejected> {
-    let sold = price_lines(cmd, list)?;
-    let mut amounts = Vec::with_capacity(sold.len());
-    let mut subtotal = Money::zero(cmd.currency);
-    for (item, price) in &sold {
-        let amount = price
-            .checked_mul(item.quantity)
-            .ok_or(OrderRejected::TotalOverflow)?;
-        subtotal = subtotal
-            .checked_add(amount)
-            .ok_or(OrderRejected::TotalOverflow)?;
-        amounts.push((crate::tax::STANDARD, amount));
-    }
-    // The store's taxes, by the one rounding rule; none configured: none charged.
-    let (total, order_taxes, tax_included) = match taxes.filter(|t| !t.rates.is_empty()) {
-        None => (subtotal, Vec::new(), false),
-        Some(taxes) => {
-            let taxed = crate::tax::tax_order(&amounts, &taxes.rates, taxes.prices, cmd.currency)
-                .map_err(|refused| match refused {
-                crate::tax::TaxRejected::UnknownClass { class, line } => OrderRejected::NoTaxRate {
-                    sku: cmd.lines[line].sku.clone(),
-                    class,
-                    line,
-                },
-                crate::tax::TaxRejected::Overflow => OrderRejected::TotalOverflow,
-                // Settings never hold such a rate (they are read as unset), so no order sees one.
-                crate::tax::TaxRejected::RateTooHigh { .. } => OrderRejected::TotalOverflow,
-            })?;
-            let lines = taxed
-                .taxes
-                .into_iter()
-                .map(|t| fusion_contracts::events::OrderTax {
-                    class: t.class,
-                    rate: fusion_contracts::http::rate_percent(t.rate_ppm),
-                    base: t.base.to_decimal(),
-                    tax: t.tax.to_decimal(),
-                })
-                .collect();
-            (
-                taxed.total,
-                lines,
-                taxes.prices == crate::tax::Prices::Inclusive,
-            )
-        }
-    };
+    let priced = crate::pricing::price_order(cmd, listing, terms, now)?;
     let mut reserve = Vec::new();
     let mut owed = Vec::new();
     for (sku, requested, line) in demand(cmd) {
@@ -283,20 +278,22 @@ pub fn place_with_backorders(
             });
         }
     }
-    let items = sold.into_iter().map(|(item, _)| item).collect();
     let created = OrderCreated {
         order_id: cmd.order_id,
         customer_id: cmd.customer_id.clone(),
-        items,
-        total: total.to_decimal(),
+        items: priced.items,
+        total: priced.total.to_decimal(),
         currency: cmd.currency,
         status: OrderStatus::Created,
         created_at: now,
         shipping_address: cmd.shipping_address.clone(),
         hold_until: hold_ms.map(|ms| now.plus_ms(ms)),
-        subtotal: subtotal.to_decimal(),
-        taxes: order_taxes,
-        tax_included,
+        subtotal: priced.subtotal.to_decimal(),
+        taxes: priced.taxes,
+        tax_included: priced.tax_included,
+        discount_total: priced.discount_total.to_decimal(),
+        promotions: priced.promotions,
+        discount: priced.discount,
     };
     let mut events: Vec<Event> = vec![created.into()];
     if !reserve.is_empty() {
@@ -431,10 +428,16 @@ pub fn apply(order: &mut Option<Order>, event: &Event) -> Result<(), Refused> {
                     topic: event.topic(),
                     reason: format!("total: {err}"),
                 })?;
+            let amount = |field: &str, d| {
+                Money::from_decimal(d, e.currency).map_err(|err| Refused::Amount {
+                    topic: event.topic(),
+                    reason: format!("{field}: {err}"),
+                })
+            };
             *order = Some(Order {
                 id: e.order_id,
                 customer_id: e.customer_id.clone(),
-                items: e.items.iter().cloned().map(OrderItem::from).collect(),
+                items: e.items.clone(),
                 total,
                 status: OrderStatus::Created,
                 created_at: e.created_at,
@@ -442,6 +445,12 @@ pub fn apply(order: &mut Option<Order>, event: &Event) -> Result<(), Refused> {
                 flag: None,
                 shipping_address: e.shipping_address.clone(),
                 hold_until: e.hold_until,
+                subtotal: amount("subtotal", e.subtotal)?,
+                discount_total: amount("discountTotal", e.discount_total)?,
+                promotions: e.promotions.clone(),
+                discount: e.discount.clone(),
+                taxes: e.taxes.clone(),
+                tax_included: e.tax_included,
             });
         }
         Event::OrderFulfilled(e) => {
@@ -544,6 +553,7 @@ mod tests {
             }),
             category: None,
             override_reason: None,
+            discount: None,
         }
     }
 
@@ -556,6 +566,7 @@ mod tests {
             shipping_address: None,
             lines,
             price_approver: Some("token:manager".into()),
+            discount: None,
         }
     }
 

@@ -967,6 +967,12 @@ mod tests {
             flag: None,
             shipping_address: None,
             hold_until: None,
+            subtotal: usd(total),
+            discount_total: Money::zero(Currency::USD),
+            promotions: vec![],
+            discount: None,
+            taxes: vec![],
+            tax_included: false,
         }
     }
 

@@ -355,6 +355,12 @@ mod tests {
             flag: None,
             shipping_address: None,
             hold_until: None,
+            subtotal: Money::zero(Currency::USD),
+            discount_total: Money::zero(Currency::USD),
+            promotions: vec![],
+            discount: None,
+            taxes: vec![],
+            tax_included: false,
         }
     }
 

@@ -76,8 +76,8 @@ pub enum TaxRejected {
     Overflow,
 }
 
-/// `n / d` rounded half away from zero (`d > 0`).
-fn div_round(n: i128, d: i128) -> i128 {
+/// `n / d` rounded half away from zero (`d > 0`): the one rounding of every amount.
+pub(crate) fn div_round(n: i128, d: i128) -> i128 {
     let half_up = |n: i128| (2 * n + d) / (2 * d);
     if n >= 0 { half_up(n) } else { -half_up(-n) }
 }

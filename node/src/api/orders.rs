@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use fusion_contracts::OrderId;
 use fusion_contracts::commands::OrderCommand;
-use fusion_contracts::events::SoldItem;
 use fusion_contracts::http::{
     ApprovalRequest, CancelOrderRequest, ErrorBody, OrderResponse, PlaceOrderRequest, Role,
 };
@@ -22,7 +21,7 @@ pub fn render(order: Order) -> OrderResponse {
     OrderResponse {
         id: order.id,
         customer_id: order.customer_id,
-        items: order.items.into_iter().map(SoldItem::from).collect(),
+        items: order.items,
         total: order.total.to_decimal(),
         currency: order.total.currency,
         status: order.status,
@@ -31,9 +30,12 @@ pub fn render(order: Order) -> OrderResponse {
         flag: order.flag,
         shipping_address: order.shipping_address,
         origin: None,
-        subtotal: None,
-        taxes: Vec::new(),
-        tax_included: None,
+        subtotal: order.subtotal.to_decimal(),
+        discount_total: order.discount_total.to_decimal(),
+        promotions: order.promotions,
+        discount: order.discount,
+        taxes: order.taxes,
+        tax_included: order.tax_included,
     }
 }
 
@@ -41,27 +43,9 @@ fn parse_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(id).ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
 }
 
-/// An order of this till as served: with its lines' list prices and overrides, its subtotal
-/// and its taxes when it has more than its row holds.
-fn render_own(state: &AppState, order: Order) -> Result<OrderResponse, ApiError> {
-    let sold = state.store.read()?.order_pricing(order.id)?;
-    let mut body = render(order);
-    if let Some(sold) = sold {
-        body.items = sold.items;
-        body.subtotal = Some(sold.subtotal);
-        body.taxes = sold.taxes;
-        body.tax_included = Some(sold.tax_included);
-    }
-    Ok(body)
-}
-
-fn order_reply(
-    state: &AppState,
-    written: Written,
-    status: StatusCode,
-) -> Result<Response, ApiError> {
+fn order_reply(written: Written, status: StatusCode) -> Result<Response, ApiError> {
     match written.decision? {
-        Outcome::Order(order) => Ok(json(status, written.replayed, &render_own(state, order)?)),
+        Outcome::Order(order) => Ok(json(status, written.replayed, &render(order))),
         other => Err(super::unexpected(other)),
     }
 }
@@ -122,7 +106,7 @@ pub async fn place(
         Command::Order(OrderCommand::PlaceOrder(command)),
     )
     .await?;
-    order_reply(&state, written, StatusCode::CREATED)
+    order_reply(written, StatusCode::CREATED)
 }
 
 /// Orders, newest first.
@@ -150,7 +134,7 @@ pub async fn get(
     let read = state.store.read()?;
     if let Some(order) = read.order(id)? {
         drop(read);
-        return Ok(json(StatusCode::OK, false, &render_own(&state, order)?));
+        return Ok(json(StatusCode::OK, false, &render(order)));
     }
     // An order another till of this store took, known from its replicated events.
     match read.peer_order(id)? {
@@ -183,5 +167,5 @@ pub async fn cancel(
         Command::Order(OrderCommand::CancelOrder(command)),
     )
     .await?;
-    order_reply(&state, written, StatusCode::OK)
+    order_reply(written, StatusCode::OK)
 }

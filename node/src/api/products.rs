@@ -17,6 +17,7 @@ use crate::domain::{Product, StockLevel};
 use crate::store::{Command, Outcome};
 
 pub fn render(product: Product, stock: &StockLevel) -> ProductResponse {
+    let tax_class = product.tax_class().to_string();
     ProductResponse {
         id: product.id,
         sku: product.sku,
@@ -28,6 +29,8 @@ pub fn render(product: Product, stock: &StockLevel) -> ProductResponse {
         status: product.status,
         created_at: product.created_at,
         updated_at: product.updated_at,
+        tax_class,
+        category: product.category,
     }
 }
 

@@ -13,15 +13,7 @@ use super::extract::{JsonBody, Principal};
 use super::{AppState, json};
 
 fn render(state: &AppState, settings: StoreSettings) -> SettingsResponse {
-    let taxes = settings.taxes_body();
-    SettingsResponse {
-        taxes,
-        store_id: state.store.store_id().cloned(),
-        name: settings.name,
-        order_hold_secs: settings.order_hold_secs,
-        card_floor_limit: settings.card_floor_limit.map(Into::into),
-        backorder_skus: settings.backorder_skus.into_iter().collect(),
-    }
+    settings.response(state.store.store_id().cloned())
 }
 
 /// The store's shared settings; absent fields are unset (the node's flags apply).

@@ -58,6 +58,10 @@ pub(super) struct Batch {
     backorder_skus: std::collections::BTreeSet<Sku>,
     /// The store's taxes (its settings when the batch began); `None`: it charges none.
     pub taxes: Option<crate::domain::tax::Taxes>,
+    /// The store's promotions and discount approval threshold (its settings when the batch
+    /// began).
+    pub promotions: Vec<fusion_contracts::pricing::Promotion>,
+    pub discount_approval_ppm: u32,
 }
 
 impl Batch {
@@ -82,6 +86,8 @@ impl Batch {
             touched_docs: Vec::new(),
             backorder_skus,
             taxes: None,
+            promotions: Vec::new(),
+            discount_approval_ppm: crate::domain::pricing::DISCOUNT_APPROVAL_PPM_DEFAULT,
         }
     }
 
@@ -446,15 +452,20 @@ fn place_order(
                 line.sku.clone(),
                 tables::get_stock(&t.stock, &line.sku)?.available,
             );
-            list.insert(line.sku.clone(), catalog_price(t, &line.sku)?);
+            list.insert(line.sku.clone(), catalog_listing(t, &line.sku)?);
         }
     }
+    let terms = crate::domain::pricing::Terms {
+        taxes: batch.taxes.as_ref(),
+        promotions: &batch.promotions,
+        discount_approval_ppm: batch.discount_approval_ppm,
+    };
     match orders::place_with_backorders(
         cmd,
-        |sku| list.get(sku).copied().flatten(),
+        |sku| list.get(sku).cloned().flatten(),
         |sku| available.get(sku).copied().unwrap_or(0),
         |sku| batch.backorder_skus.contains(sku),
-        batch.taxes.as_ref(),
+        &terms,
         batch.now,
         batch.order_hold_ms,
     ) {
@@ -471,8 +482,11 @@ fn place_order(
     }
 }
 
-/// The price this till's catalog sells `sku` at: its active product's.
-fn catalog_price(t: &Tables, sku: &Sku) -> Result<Option<fusion_contracts::Money>, StoreError> {
+/// What this till's catalog says of `sku`: its active product's price, tax class, category.
+fn catalog_listing(
+    t: &Tables,
+    sku: &Sku,
+) -> Result<Option<crate::domain::pricing::Listing>, StoreError> {
     let Some(id) = t.product_skus.get(sku.as_str())?.map(|v| v.value()) else {
         return Ok(None);
     };
@@ -480,7 +494,11 @@ fn catalog_price(t: &Tables, sku: &Sku) -> Result<Option<fusion_contracts::Money
         tables::get_product(&t.products, fusion_contracts::ProductId::from_u128(id))?
             .map(|stored| stored.product)
             .filter(|p| p.status == fusion_contracts::events::ProductStatus::Active)
-            .map(|p| p.price),
+            .map(|p| crate::domain::pricing::Listing {
+                price: p.price,
+                tax_class: p.tax_class().to_string(),
+                category: p.category,
+            }),
     )
 }
 
@@ -1224,16 +1242,6 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             t.orders
                 .insert(e.order_id.as_u128(), encode(&order).as_slice())?;
             t.order_list.insert(envelope.seq, e.order_id.as_u128())?;
-            if !e.taxes.is_empty() || e.items.iter().any(|i| i.price_override.is_some()) {
-                let sold = tables::SoldOrder {
-                    items: e.items.clone(),
-                    subtotal: e.subtotal,
-                    taxes: e.taxes.clone(),
-                    tax_included: e.tax_included,
-                };
-                t.order_pricing
-                    .insert(e.order_id.as_u128(), encode(&sold).as_slice())?;
-            }
         }
         Event::ShippingLabelCreated(e) => {
             if t.tracking_numbers

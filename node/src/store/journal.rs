@@ -342,7 +342,7 @@ pub(super) fn upgrade_v1(
         let mut keys = txn.open_table(JOURNAL_KEYS)?;
         keys.insert(1, key.public().as_slice())?;
         chain_peer_logs(&txn)?;
-        super::tables::set_format_version(&txn)?;
+        super::tables::set_format_version(&txn, 2)?;
     }
     txn.commit()?;
     Ok(chained)

@@ -168,19 +168,6 @@ impl Reader {
         tables::get_order(&self.txn.open_table(ORDERS)?, id)
     }
 
-    /// How order `id` was priced, when there is more to it than its row (a price override,
-    /// taxes); `None` for every other order.
-    pub fn order_pricing(&self, id: OrderId) -> Result<Option<tables::SoldOrder>, StoreError> {
-        match self
-            .txn
-            .open_table(tables::ORDER_PRICING)?
-            .get(id.as_u128())?
-        {
-            Some(bytes) => tables::decode("order_pricing", bytes.value()).map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// Orders, newest first.
     pub fn orders(&self, limit: usize, offset: usize) -> Result<Vec<Order>, StoreError> {
         let list = self.txn.open_table(ORDER_LIST)?;

@@ -17,7 +17,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{FORMAT_VERSION, FORMAT_VERSION_UPGRADABLE, Grant, OpenError, StoreError, TokenInfo};
+use super::{FORMAT_VERSION, FORMAT_VERSIONS_UPGRADABLE, Grant, OpenError, StoreError, TokenInfo};
 use crate::domain::payments::CreditAccount;
 use crate::domain::{Campaign, Order, Payment, Product, Reservation, Shipment, StockLevel};
 
@@ -106,20 +106,6 @@ pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("sto
 pub(super) const RESERVATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("reservations");
 /// Order id → [`Order`].
 pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
-/// Order id → [`SoldOrder`]: how an order was priced, when there is more to it than its row
-/// holds (a line sold at another price than the catalog's, or taxes), as its `order.created`
-/// recorded it.
-pub(super) const ORDER_PRICING: TableDefinition<u128, &[u8]> =
-    TableDefinition::new("order_pricing");
-
-/// An order's lines as sold (list prices, overrides), its subtotal and its taxes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SoldOrder {
-    pub items: Vec<fusion_contracts::events::SoldItem>,
-    pub subtotal: fusion_contracts::Decimal,
-    pub taxes: Vec<fusion_contracts::events::OrderTax>,
-    pub tax_included: bool,
-}
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
 /// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
@@ -225,7 +211,7 @@ pub(super) fn decode<T: DeserializeOwned>(
 
 /// Creates the tables and records the format version in a new file, or checks the version of
 /// an existing one. Returns the node id and the file's format version: this one, or
-/// [`FORMAT_VERSION_UPGRADABLE`] which opening upgrades.
+/// one of [`FORMAT_VERSIONS_UPGRADABLE`], which opening upgrades.
 pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<(NodeId, u32), OpenError> {
     let read = db.begin_read().map_err(StoreError::from)?;
     let existing: Vec<String> = read
@@ -257,7 +243,7 @@ pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<(NodeId, u32),
             path: path.to_path_buf(),
             reason: "its format version is unreadable".into(),
         })?;
-    if found != FORMAT_VERSION && found != FORMAT_VERSION_UPGRADABLE {
+    if found != FORMAT_VERSION && !FORMAT_VERSIONS_UPGRADABLE.contains(&found) {
         return Err(OpenError::UnknownFormat {
             path: path.to_path_buf(),
             found,
@@ -281,10 +267,10 @@ pub(super) fn init_or_check(db: &Database, path: &Path) -> Result<(NodeId, u32),
     Ok((node_id, found))
 }
 
-/// Records this build's format version (after an upgrade), in `txn`.
-pub(super) fn set_format_version(txn: &WriteTransaction) -> Result<(), StoreError> {
+/// Records the format version an upgrade reached, in `txn`.
+pub(super) fn set_format_version(txn: &WriteTransaction, version: u32) -> Result<(), StoreError> {
     txn.open_table(META)?
-        .insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+        .insert(META_FORMAT_VERSION, version.to_le_bytes().as_slice())?;
     Ok(())
 }
 
@@ -344,7 +330,6 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(OFFLINE_BUDGET)?;
     txn.open_table(PEER_ORIGIN_PEERS)?;
     txn.open_table(PEER_CAMPAIGNS)?;
-    txn.open_table(ORDER_PRICING)?;
     txn.commit()?;
     Ok(())
 }
@@ -562,7 +547,6 @@ pub(super) struct Tables<'txn> {
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub peer_origin_peers: Table<'txn, &'static str, &'static str>,
     pub peer_campaigns: Table<'txn, u128, &'static str>,
-    pub order_pricing: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -606,7 +590,6 @@ impl<'txn> Tables<'txn> {
             peer_stock: txn.open_table(PEER_STOCK)?,
             peer_origin_peers: txn.open_table(PEER_ORIGIN_PEERS)?,
             peer_campaigns: txn.open_table(PEER_CAMPAIGNS)?,
-            order_pricing: txn.open_table(ORDER_PRICING)?,
         })
     }
 }

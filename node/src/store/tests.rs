@@ -165,6 +165,8 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             description: None,
             price: usd(250),
             inventory: 20,
+            tax_class: None,
+            category: None,
         })),
         Command::Inventory(InventoryCommand::SetStock(SetStock {
             sku: Sku::new("B").unwrap(),
@@ -182,6 +184,8 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             price: Some(Decimal::new(275, 2)),
             currency: None,
             sku: None,
+            tax_class: None,
+            category: None,
         })),
     ];
     let orders: Vec<OrderId> = (0..6).map(|_| OrderId(Uuid::now_v7())).collect();
@@ -199,6 +203,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
                     price: Some(usd(275)),
                     category: None,
                     override_reason: None,
+                    discount: None,
                 },
                 OrderLine {
                     sku: Sku::new("B").unwrap(),
@@ -206,8 +211,10 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
                     price: Some(usd(100)),
                     category: None,
                     override_reason: None,
+                    discount: None,
                 },
             ],
+            discount: None,
         })));
     }
     commands.push(Command::Order(OrderCommand::CancelOrder(CancelOrder {
@@ -317,6 +324,8 @@ async fn closing_a_campaign_places_orders_once_under_a_controlled_clock() {
             description: None,
             price: usd(1000),
             inventory: 1,
+            tax_class: None,
+            category: None,
         })),
         Command::Campaign(CampaignCommand::CreateCampaign(CreateCampaign {
             campaign_id: campaign,
@@ -406,6 +415,8 @@ async fn verify_passes_a_sound_store_and_finds_a_gap_and_a_forged_row() {
                 description: None,
                 price: usd(100),
                 inventory: 10,
+                tax_class: None,
+                category: None,
             },
         ))))
         .await
@@ -425,7 +436,9 @@ async fn verify_passes_a_sound_store_and_finds_a_gap_and_a_forged_row() {
                         price: Some(usd(100)),
                         category: None,
                         override_reason: None,
+                        discount: None,
                     }],
+                    discount: None,
                 },
             ))))
             .await
@@ -498,3 +511,227 @@ fn a_backup_copies_every_table() {
 }
 
 mod journal;
+
+/// A store of format 2 (orders without their lines as sold, products without tax class or
+/// category, `order_pricing` beside them) opens upgraded: each order row is rebuilt from its
+/// `order.created`, keeping what happened to it since; the version is 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_2_store_opens_with_its_orders_as_sold() {
+    use fusion_contracts::events::{OrderItem, OrderStatus, ProductStatus, shipping::Address};
+    use fusion_contracts::{NodeId, Timestamp};
+
+    #[derive(serde::Serialize)]
+    struct OrderV2 {
+        id: OrderId,
+        customer_id: CustomerId,
+        items: Vec<OrderItem>,
+        total: Money,
+        status: OrderStatus,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        flag: Option<String>,
+        shipping_address: Option<Address>,
+        hold_until: Option<Timestamp>,
+    }
+    #[derive(serde::Serialize)]
+    struct ProductV2 {
+        id: ProductId,
+        sku: Sku,
+        name: String,
+        description: Option<String>,
+        price: Money,
+        status: ProductStatus,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    }
+    #[derive(serde::Serialize)]
+    struct PeerOrderV2 {
+        origin: NodeId,
+        order: OrderV2,
+    }
+    let v2 = |o: crate::domain::Order| OrderV2 {
+        id: o.id,
+        customer_id: o.customer_id,
+        items: o.items.into_iter().map(OrderItem::from).collect(),
+        total: o.total,
+        status: o.status,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        flag: o.flag,
+        shipping_address: o.shipping_address,
+        hold_until: o.hold_until,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let product = ProductId(Uuid::now_v7());
+    store
+        .write(request(Command::Catalog(CatalogCommand::CreateProduct(
+            CreateProduct {
+                product_id: product,
+                sku: Sku::new("A").unwrap(),
+                name: "A".into(),
+                description: None,
+                price: usd(275),
+                inventory: 20,
+                tax_class: None,
+                category: None,
+            },
+        ))))
+        .await
+        .unwrap();
+    let ids = [OrderId(Uuid::now_v7()), OrderId(Uuid::now_v7())];
+    for id in ids {
+        store
+            .write(request(Command::Order(OrderCommand::PlaceOrder(
+                PlaceOrder {
+                    order_id: id,
+                    customer_id: CustomerId::new("c").unwrap(),
+                    currency: Currency::USD,
+                    shipping_address: None,
+                    price_approver: None,
+                    lines: vec![OrderLine {
+                        sku: Sku::new("A").unwrap(),
+                        quantity: 2,
+                        price: None,
+                        category: None,
+                        override_reason: None,
+                        discount: None,
+                    }],
+                    discount: None,
+                },
+            ))))
+            .await
+            .unwrap();
+    }
+    store
+        .write(request(Command::Order(OrderCommand::CancelOrder(
+            CancelOrder {
+                order_id: ids[0],
+                reason: None,
+            },
+        ))))
+        .await
+        .unwrap();
+    let read = store.read().unwrap();
+    let before: Vec<_> = ids
+        .iter()
+        .map(|id| read.order(*id).unwrap().unwrap())
+        .collect();
+    let product_before = read.product(product).unwrap().unwrap();
+    drop(read);
+    assert_eq!(before[0].status, OrderStatus::Cancelled);
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .unwrap();
+
+    // Back to format 2's layout. A peer's order is there too, under a made-up origin whose
+    // log holds its order.created.
+    let peer_order = OrderId(Uuid::now_v7());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut orders = txn.open_table(ORDERS).unwrap();
+            for order in &before {
+                let bytes = postcard::to_allocvec(&v2(order.clone())).unwrap();
+                orders.insert(order.id.as_u128(), bytes.as_slice()).unwrap();
+            }
+            let mut products = txn.open_table(PRODUCTS).unwrap();
+            let p = product_before.0.clone();
+            let bytes = postcard::to_allocvec(&ProductV2 {
+                id: p.id,
+                sku: p.sku,
+                name: p.name,
+                description: p.description,
+                price: p.price,
+                status: p.status,
+                created_at: p.created_at,
+                updated_at: p.updated_at,
+            })
+            .unwrap();
+            products.insert(p.id.as_u128(), bytes.as_slice()).unwrap();
+            // The peer's order: the second order's order.created, as another origin's.
+            let events = txn.open_table(EVENTS).unwrap();
+            let seq = txn
+                .open_table(ORDER_LIST)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .find(|(_, id)| id.value() == ids[1].as_u128())
+                .unwrap()
+                .0
+                .value();
+            let row = events.get(seq).unwrap().unwrap().value().to_vec();
+            let (_, bytes) = super::journal::split_entry(&row).unwrap();
+            let mut created = fusion_contracts::Envelope::decode(bytes).unwrap();
+            let peer = NodeId::new("till-peer").unwrap();
+            created.origin = peer.clone();
+            let fusion_contracts::Event::OrderCreated(e) = &mut created.event else {
+                panic!("{created:?}")
+            };
+            e.order_id = peer_order;
+            txn.open_table(tables::PEER_EVENTS)
+                .unwrap()
+                .insert((peer.as_str(), 1), created.encode().as_slice())
+                .unwrap();
+            let mut peer_row = v2(before[1].clone());
+            peer_row.id = peer_order;
+            peer_row.status = OrderStatus::Paid;
+            let bytes = postcard::to_allocvec(&PeerOrderV2 {
+                origin: peer,
+                order: peer_row,
+            })
+            .unwrap();
+            txn.open_table(tables::PEER_ORDERS)
+                .unwrap()
+                .insert(peer_order.as_u128(), bytes.as_slice())
+                .unwrap();
+            let pricing: TableDefinition<u128, &[u8]> = TableDefinition::new("order_pricing");
+            txn.open_table(pricing)
+                .unwrap()
+                .insert(ids[1].as_u128(), [1u8, 2, 3].as_slice())
+                .unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("format_version", 2u32.to_le_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let store = open(dir.path()).unwrap();
+    let read = store.read().unwrap();
+    for order in &before {
+        assert_eq!(&read.order(order.id).unwrap().unwrap(), order);
+    }
+    assert_eq!(read.product(product).unwrap().unwrap().0, product_before.0);
+    let peer = read.peer_order(peer_order).unwrap().unwrap();
+    assert_eq!(
+        (peer.order.status, peer.order.items, peer.order.total),
+        (OrderStatus::Paid, before[1].items.clone(), before[1].total)
+    );
+    drop(read);
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .unwrap();
+    let db = Database::create(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let version = txn
+        .open_table(META)
+        .unwrap()
+        .get("format_version")
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    assert_eq!(version, FORMAT_VERSION.to_le_bytes());
+    assert!(
+        !txn.list_tables()
+            .unwrap()
+            .any(|t| redb::TableHandle::name(&t) == "order_pricing")
+    );
+}

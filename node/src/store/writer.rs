@@ -159,6 +159,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
     // The store's settings, read once per batch.
     let settings = shared.settings();
     let taxes = settings.taxes();
+    let discount_approval_ppm = settings.discount_approval_ppm();
     let mut batch = Batch::new(
         shared.node_id.clone(),
         now,
@@ -168,6 +169,8 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         shared.docs.clone(),
     );
     batch.taxes = taxes;
+    batch.discount_approval_ppm = discount_approval_ppm;
+    batch.promotions = settings.promotions;
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let (answers, peer_answers, chunks, docs_changed) = {
         let mut tables = Tables::open(&txn)?;

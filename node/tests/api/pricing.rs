@@ -263,3 +263,240 @@ async fn orders_are_taxed_by_the_stores_settings() {
     );
     node.stop().await;
 }
+
+/// Promotions, discounts and tax classes (issue 17, parts 2–4) over HTTP: every line of an
+/// order is priced by the store's promotions, then its discount, then the order's discount,
+/// then taxed by its product's class; the order and its `order.created` show what each
+/// promotion and discount took, each line's tax and what the customer paid for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_discounts_and_tax_classes_price_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    let (cashier, _) = token_with_id(&node, "cashier").await;
+    let (manager, manager_id) = token_with_id(&node, "manager").await;
+    let product = |body: Value| node.post("/products", body);
+    for body in [
+        json!({ "sku": "BEAN", "name": "Beans", "price": 10, "currency": "USD", "inventory": 50, "category": "coffee" }),
+        json!({ "sku": "MILK", "name": "Milk", "price": 2, "currency": "USD", "inventory": 50, "taxClass": "reduced" }),
+        json!({ "sku": "MUG", "name": "Mug", "price": 3, "currency": "USD", "inventory": 50 }),
+    ] {
+        let created = product(body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    assert_error(
+        &product(json!({ "sku": "BAD", "name": "Bad", "price": 1, "currency": "USD", "taxClass": "Bad Class" }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("taxClass"),
+    );
+    let milk = node.get("/products/by-sku/MILK").await;
+    assert_eq!(milk.body["taxClass"], "reduced", "{}", milk.body);
+    let set = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "taxes": { "pricesIncludeTax": false, "rates": { "standard": 20, "reduced": 5 } } }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["discountApprovalPercent"], json!(10));
+
+    // Promotions: a manager's; invalid ones are named.
+    let coffee_week = json!({ "name": "Coffee week", "kind": "percentOff", "percent": 10, "categories": ["coffee"] });
+    assert_error(
+        &node
+            .call(
+                Method::POST,
+                "/promotions",
+                Some(&cashier),
+                Some(&coffee_week),
+                &[],
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        None,
+    );
+    assert_error(
+        &node
+            .post("/promotions", json!({ "name": "x", "kind": "multiBuy", "skus": ["MUG"], "quantity": 1, "price": 7, "currency": "USD" }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("quantity"),
+    );
+    let week = node
+        .call(
+            Method::POST,
+            "/promotions",
+            Some(&manager),
+            Some(&coffee_week),
+            &[],
+        )
+        .await;
+    assert_eq!(week.status, StatusCode::CREATED, "{}", week.body);
+    let week_id = week.body["id"].as_str().unwrap().to_string();
+    let mugs = node
+        .post("/promotions", json!({ "name": "3 mugs for 7", "kind": "multiBuy", "skus": ["MUG"], "quantity": 3, "price": 7, "currency": "USD" }))
+        .await;
+    assert_eq!(mugs.status, StatusCode::CREATED, "{}", mugs.body);
+    let listed = node.get("/promotions").await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 2, "{}", listed.body);
+
+    // A cashier's order: beans (10 % off, coffee week), three mugs (3 for 7.00), milk at 5 %
+    // off, and 1.00 off the order.
+    let mut body = order(json!([
+        { "sku": "BEAN", "quantity": 1 },
+        { "sku": "MUG", "quantity": 3 },
+        { "sku": "MILK", "quantity": 1, "discount": { "percent": 5, "reason": "dented" } },
+    ]));
+    body["discount"] = json!({ "amount": 1, "reason": "regular" });
+    let sold = place_as(&node, &cashier, body).await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+    // BEAN 10.00 − 1.00 = 9.00; MUG 9.00 − 2.00 = 7.00; MILK 2.00 − 0.10 = 1.90. The order's
+    // 1.00 shared 50 : 39 : 11 → nets 8.50, 6.61, 1.79. Standard 20 % of 15.11 = 3.022 → 3.02,
+    // shared 1.70 : 1.32; reduced 5 % of 1.79 = 0.0895 → 0.09.
+    let lines: Vec<(Value, Value, Value, Value)> = sold.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["taxClass"].clone(),
+                i["net"].clone(),
+                i["tax"].clone(),
+                i["paid"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (json!("standard"), json!(8.50), json!(1.70), json!(10.20)),
+            (json!("standard"), json!(6.61), json!(1.32), json!(7.93)),
+            (json!("reduced"), json!(1.79), json!(0.09), json!(1.88)),
+        ]
+    );
+    assert_eq!(sold.body["subtotal"], json!(21.00));
+    assert_eq!(sold.body["discountTotal"], json!(4.10));
+    assert_eq!(sold.body["total"], json!(20.01));
+    assert_eq!(
+        sold.body["taxes"],
+        json!([
+            { "class": "reduced", "rate": 5, "base": 1.79, "tax": 0.09 },
+            { "class": "standard", "rate": 20, "base": 15.11, "tax": 3.02 },
+        ])
+    );
+    let promotions: Vec<(Value, Value)> = sold.body["promotions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].clone(), p["amount"].clone()))
+        .collect();
+    assert_eq!(
+        promotions,
+        [
+            (json!("3 mugs for 7"), json!(2.00)),
+            (json!("Coffee week"), json!(1.00))
+        ]
+    );
+    assert_eq!(sold.body["discount"]["amount"], json!(1.00));
+    assert_eq!(
+        sold.body["items"][0]["adjustments"][0]["promotionId"],
+        json!(week_id)
+    );
+    let id = sold.body["id"].as_str().unwrap().to_string();
+    let event = created_event(&node, &id).await;
+    assert_eq!(event["items"], sold.body["items"]);
+    assert_eq!(event["discountTotal"], json!(4.10));
+    assert_eq!(event["total"], json!(20.01));
+    assert_eq!(node.get(&format!("/orders/{id}")).await.body, sold.body);
+    let paid = node
+        .post(
+            "/payments",
+            json!({ "orderId": id, "amount": 20.01, "currency": "USD", "paymentMethodId": "cash" }),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+
+    // A cashier's discount above the store's 10 %: 403 naming it; with a manager's approval
+    // it is taken and the approver recorded.
+    let mut body = order(json!([{ "sku": "MUG", "quantity": 1, "discount": { "percent": 15 } }]));
+    assert_error(
+        &place_as(&node, &cashier, body.clone()).await,
+        StatusCode::FORBIDDEN,
+        "discount_requires_approval",
+        Some("items[0].discount"),
+    );
+    body["approval"] = json!({ "token": manager });
+    let approved = place_as(&node, &cashier, body).await;
+    assert_eq!(approved.status, StatusCode::CREATED, "{}", approved.body);
+    assert_eq!(
+        approved.body["items"][0]["adjustments"][0]["approvedBy"],
+        format!("token:{manager_id}")
+    );
+    // More than the line: 422 naming it; both fields at once: 400.
+    assert_error(
+        &place_as(
+            &node,
+            &manager,
+            order(json!([{ "sku": "MUG", "quantity": 1, "discount": { "amount": 3.01 } }])),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "discount_too_large",
+        Some("items[0].discount"),
+    );
+    assert_error(
+        &place_as(
+            &node,
+            &cashier,
+            order(
+                json!([{ "sku": "MUG", "quantity": 1, "discount": { "amount": 1, "percent": 5 } }]),
+            ),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("items[0].discount"),
+    );
+    // The store raises its threshold: the cashier's 15 % needs nobody now.
+    let set = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "discountApprovalPercent": 20 }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let alone = place_as(
+        &node,
+        &cashier,
+        order(json!([{ "sku": "MUG", "quantity": 1, "discount": { "percent": 15 } }])),
+    )
+    .await;
+    assert_eq!(alone.status, StatusCode::CREATED, "{}", alone.body);
+
+    // Ended, a promotion prices nothing more.
+    let ended = node
+        .call(
+            Method::DELETE,
+            &format!("/promotions/{week_id}"),
+            Some(&manager),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.body);
+    let plain = place_as(
+        &node,
+        &cashier,
+        order(json!([{ "sku": "BEAN", "quantity": 1 }])),
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
+    assert_eq!(plain.body["discountTotal"], json!(0.00));
+    assert_eq!(plain.body["total"], json!(12.00));
+    node.stop().await;
+}

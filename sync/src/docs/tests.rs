@@ -14,6 +14,8 @@ fn product() -> Product {
         status: ProductStatus::Active,
         created_at: Timestamp::from_unix_ms(1_000),
         updated_at: Timestamp::from_unix_ms(1_000),
+        tax_class: None,
+        category: None,
     }
 }
 
@@ -296,6 +298,8 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
         backorder_skus: [Sku::new("TEA").unwrap()].into(),
         prices_include_tax: Some(true),
         tax_rates: [("standard".to_string(), 200_000), ("zero".to_string(), 0)].into(),
+        discount_approval_ppm: None,
+        promotions: Vec::new(),
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
     assert_eq!(read_settings(till.get(&doc).unwrap()), expected);

@@ -81,9 +81,11 @@ fn stock(
                     price: None,
                     category: None,
                     override_reason: None,
+                    discount: None,
                 }],
                 shipping_address: None,
                 price_approver: None,
+                discount: None,
             };
             let list = |_: &Sku| {
                 Some(Money {
