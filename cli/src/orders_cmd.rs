@@ -20,6 +20,14 @@ const COLUMNS: &[Column] = &[
     ("CREATED", "createdAt"),
 ];
 
+const RETURN_COLUMNS: &[Column] = &[
+    ("RETURN", "returnId"),
+    ("ORDER", "orderId"),
+    ("REFUND", "refund"),
+    ("CURRENCY", "currency"),
+    ("RESTOCK", "restock"),
+];
+
 #[derive(Subcommand)]
 pub enum OrdersCommand {
     /// Place an order; stock is reserved for all its lines or none.
@@ -59,6 +67,28 @@ pub enum OrdersCommand {
     List {
         #[command(flatten)]
         paging: output::Paging,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Take back units of a paid order (also one another till of the store sold), e.g.
+    /// `--item MUG:1 --restock`; each unit refunds what it paid. Cash unless --store-credit.
+    Return {
+        id: String,
+        /// SKU:QUANTITY (the order's line of that sku) or #LINE:QUANTITY (by index); repeat.
+        #[arg(long = "item", required = true)]
+        items: Vec<String>,
+        /// Put the units back in this till's stock.
+        #[arg(long)]
+        restock: bool,
+        /// Refund to this store-credit account instead of cash.
+        #[arg(long)]
+        store_credit: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        /// A file holding a manager's token: their approval of a refund above the store's
+        /// returnApprovalAmount.
+        #[arg(long)]
+        approval_token_file: Option<std::path::PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -119,6 +149,37 @@ pub fn discount(text: &str, reason: Option<String>) -> anyhow::Result<Value> {
     Ok(Value::Object(body))
 }
 
+/// `SKU:QUANTITY` or `#LINE:QUANTITY` as a line of a return body.
+fn return_line(text: &str) -> anyhow::Result<Value> {
+    let (what, quantity) = text
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("item {text:?}: expected SKU:QUANTITY or #LINE:QUANTITY"))?;
+    let quantity: u64 = quantity
+        .parse()
+        .map_err(|_| anyhow!("item {text:?}: quantity {quantity:?} is not a whole number"))?;
+    Ok(match what.strip_prefix('#') {
+        Some(line) => {
+            let line: u64 = line
+                .parse()
+                .map_err(|_| anyhow!("item {text:?}: line {line:?} is not a whole number"))?;
+            serde_json::json!({ "line": line, "quantity": quantity })
+        }
+        None => serde_json::json!({ "sku": what, "quantity": quantity }),
+    })
+}
+
+fn approval_from(path: Option<std::path::PathBuf>) -> anyhow::Result<Option<Approval>> {
+    path.map(|path| {
+        Ok(Approval {
+            token: std::fs::read_to_string(&path)
+                .map_err(|e| anyhow!("reading {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+        })
+    })
+    .transpose()
+}
+
 fn line(text: &str, reason: &Option<String>) -> anyhow::Result<Line> {
     let mut parts = text.splitn(3, ':');
     let (Some(sku), Some(quantity)) = (parts.next(), parts.next()) else {
@@ -149,15 +210,7 @@ pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
             discount_reason,
             target,
         } => {
-            let approval = match approval_token_file {
-                Some(path) => Some(Approval {
-                    token: std::fs::read_to_string(&path)
-                        .map_err(|e| anyhow!("reading {}: {e}", path.display()))?
-                        .trim()
-                        .to_string(),
-                }),
-                None => None,
-            };
+            let approval = approval_from(approval_token_file)?;
             let body = NewOrder {
                 customer_id: customer,
                 items: items
@@ -174,6 +227,36 @@ pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
                 .text(Method::POST, "/orders", Some(&body))
                 .await?;
             output::one(json, &order, COLUMNS)
+        }
+        OrdersCommand::Return {
+            id,
+            items,
+            restock,
+            store_credit,
+            reason,
+            approval_token_file,
+            target,
+        } => {
+            let lines = items
+                .iter()
+                .map(|i| return_line(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let refund_to = match store_credit {
+                Some(account) => serde_json::json!({ "kind": "storeCredit", "account": account }),
+                None => serde_json::json!({ "kind": "cash" }),
+            };
+            let mut body =
+                serde_json::json!({ "lines": lines, "restock": restock, "refundTo": refund_to });
+            if let Some(reason) = reason {
+                body["reason"] = Value::String(reason);
+            }
+            if let Some(approval) = approval_from(approval_token_file)? {
+                body["approval"] = serde_json::json!({ "token": approval.token });
+            }
+            let returned = Client::new(&target)?
+                .text(Method::POST, &format!("/orders/{id}/returns"), Some(&body))
+                .await?;
+            output::one(json, &returned, RETURN_COLUMNS)
         }
         OrdersCommand::Get { id, target } => {
             let order = Client::new(&target)?

@@ -31,6 +31,9 @@ const MONEY_FIELDS: &[&str] = &[
     "refunded",
     "changeDue",
     "balance",
+    "refund",
+    "subtotal",
+    "discountTotal",
 ];
 
 /// A field of `item` as a table cell: strings bare, numbers and booleans as written, absent as

@@ -659,3 +659,54 @@ async fn promotions_and_discounts_price_the_next_order() {
         0
     );
 }
+
+/// `fusion orders return` (issue 17, part 5): a unit of a paid order back to the shelf, its
+/// refund printed with the currency's decimals; asking for more than was sold fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_return_takes_back_a_paid_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node_with(dir.path(), &["--store-id", "store-9"]).await;
+    let d = dir.path();
+    let fusion = |args: &[&str]| tokio::task::block_in_place(|| run(&node.url, d, args));
+    ok(&fusion(&[
+        "products",
+        "add",
+        "--sku",
+        "MUG",
+        "--name",
+        "Mug",
+        "--price",
+        "4.5",
+        "--inventory",
+        "3",
+    ]));
+    let order = json(&fusion(&[
+        "orders",
+        "place",
+        "--customer",
+        "c",
+        "--item",
+        "MUG:2",
+        "--json",
+    ]));
+    let id = order["id"].as_str().unwrap();
+    ok(&fusion(&[
+        "payments", "take", "--order", id, "--amount", "9",
+    ]));
+    let table = ok(&fusion(&[
+        "orders",
+        "return",
+        id,
+        "--item",
+        "MUG:1",
+        "--restock",
+    ]));
+    assert!(table.contains("4.50"), "{table}");
+    let mug = json(&fusion(&["products", "get", "MUG", "--json"]));
+    assert_eq!(mug["inventory"], 2, "{mug}");
+    assert_ne!(
+        code(&fusion(&["orders", "return", id, "--item", "#0:2"])),
+        0,
+        "one unit is left to return"
+    );
+}

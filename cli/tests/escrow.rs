@@ -754,3 +754,166 @@ async fn the_last_seats_joined_from_two_cut_off_stores_never_exceed_the_maximum(
     b.sigterm().await;
     drop(hub);
 }
+
+/// Returns across a partition (issue 17, part 5), real processes: till 0 sells an order of one
+/// unit; till 1 learns it through the mesh. Online, a return asked at till 1 fetches the
+/// return rights from till 0. Then the hub dies and the tills are cut off: asked at both for
+/// the order's last unit, exactly one refunds it (the holder) and the other answers 409 naming
+/// where the rights are. After the heal both show the same returned quantities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_unit_returned_at_two_cut_off_tills_is_refunded_once() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub_args = fixed_hub_args();
+    let hub_args: Vec<&str> = hub_args.iter().map(String::as_str).collect();
+    let mut hub = spawn_hub(hub_dir.path(), &hub_args).await;
+    let hub_target = [
+        "--url",
+        hub.url.as_str(),
+        "--data-dir",
+        hub_dir.path().to_str().unwrap(),
+    ];
+    let tills: Vec<Till> = (0..2).map(|_| new_till()).collect();
+    for t in &tills {
+        let enroll = [
+            &["hub", "enroll", t.id.as_str(), "--store", "s1"][..],
+            &hub_target[..],
+        ]
+        .concat();
+        assert_eq!(fusion(&enroll).0, 0);
+    }
+    let flag = |t: &Till| format!("{}@{}", t.id, t.sync);
+    let peers_of = |i: usize| vec![flag(&tills[1 - i])];
+    let mut nodes = Vec::new();
+    for (i, till) in tills.iter().enumerate() {
+        nodes.push(start(till, &peers_of(i), Some(&hub.endpoint)).await);
+    }
+    let (status, _) = call(
+        &nodes[0],
+        reqwest::Method::POST,
+        "/products",
+        json!({ "sku": "MUG", "name": "Mug", "price": 5, "currency": "USD", "inventory": 10 }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Two paid orders at till 0: one of two mugs, one of a single mug.
+    let mut orders = Vec::new();
+    for quantity in [2, 1] {
+        let (status, order) = call(
+            &nodes[0],
+            reqwest::Method::POST,
+            "/orders",
+            json!({ "customerId": "c", "items": [{ "sku": "MUG", "quantity": quantity }] }),
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        let id = order["id"].as_str().unwrap().to_string();
+        let (status, paid) = call(
+            &nodes[0],
+            reqwest::Method::POST,
+            "/payments",
+            json!({ "orderId": id, "amount": order["total"], "currency": "USD", "paymentMethodId": "cash" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{paid}");
+        orders.push(id);
+    }
+    for id in &orders {
+        let path = format!("/orders/{id}");
+        let node = &nodes[1];
+        until("till 1 knows the paid order", || {
+            let path = path.clone();
+            async move {
+                let (status, o) = call(node, reqwest::Method::GET, &path, Value::Null).await;
+                if status == 200 && o["status"] == "fulfilled" {
+                    Ok(())
+                } else {
+                    Err(o.to_string())
+                }
+            }
+        })
+        .await;
+    }
+    // Online: till 1 takes a return of till 0's order, fetching the rights over the mesh.
+    let back = json!({ "lines": [{ "sku": "MUG", "quantity": 1 }] });
+    let (status, returned) = call(
+        &nodes[1],
+        reqwest::Method::POST,
+        &format!("/orders/{}/returns", orders[0]),
+        back.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{returned}");
+    assert_eq!(returned["refund"], json!(5.00));
+
+    // The hub dies; the tills are cut off from each other.
+    hub.child.start_kill().unwrap();
+    hub.child.wait().await.unwrap();
+    for n in nodes.drain(..) {
+        n.sigterm().await;
+    }
+    for t in &tills {
+        nodes.push(start(t, &[], None).await);
+    }
+    // Both asked for each order's last unit at once: one refund per unit, never two.
+    let mut answers = Vec::new();
+    for id in &orders {
+        let path = format!("/orders/{id}/returns");
+        let (a, b) = tokio::join!(
+            call(&nodes[0], reqwest::Method::POST, &path, back.clone()),
+            call(&nodes[1], reqwest::Method::POST, &path, back.clone()),
+        );
+        answers.push((a, b));
+    }
+    // Order 0's rights moved to till 1 (online return); order 1's stayed with till 0.
+    let ((a0, a0_body), (b0, b0_body)) = answers[0].clone();
+    assert_eq!((a0, b0), (409, 201), "{a0_body} {b0_body}");
+    assert_eq!(a0_body["error"], "return_rights_elsewhere");
+    assert!(
+        a0_body["message"]
+            .as_str()
+            .unwrap()
+            .contains(orders[0].as_str()),
+        "{a0_body}"
+    );
+    let ((a1, a1_body), (b1, b1_body)) = answers[1].clone();
+    assert_eq!((a1, b1), (201, 409), "{a1_body} {b1_body}");
+    assert_eq!(b1_body["error"], "return_rights_elsewhere");
+
+    // Heal: both show every order fully returned, once.
+    let hub = spawn_hub(hub_dir.path(), &hub_args).await;
+    for n in nodes.drain(..) {
+        n.sigterm().await;
+    }
+    for (i, till) in tills.iter().enumerate() {
+        nodes.push(start(till, &peers_of(i), Some(&hub.endpoint)).await);
+    }
+    for node in &nodes {
+        for (id, expected) in orders.iter().zip([json!([2]), json!([1])]) {
+            let path = format!("/orders/{id}");
+            until("both tills show the same returns", || {
+                let (path, expected) = (path.clone(), expected.clone());
+                async move {
+                    let (_, o) = call(node, reqwest::Method::GET, &path, Value::Null).await;
+                    if o["returned"] == expected {
+                        Ok(())
+                    } else {
+                        Err(o.to_string())
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    // And nothing more comes back anywhere.
+    for node in &nodes {
+        let (status, _) = call(
+            node,
+            reqwest::Method::POST,
+            &format!("/orders/{}/returns", orders[1]),
+            back.clone(),
+        )
+        .await;
+        assert!(status == 422 || status == 409, "{status}");
+    }
+    drop(hub);
+}

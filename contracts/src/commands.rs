@@ -119,6 +119,14 @@ pub enum OrderCommand {
     CancelOrder(CancelOrder),
     /// Sent by the scheduler when an order's payment hold ends; a paid order is left alone.
     ExpireHold(ExpireHold),
+    /// Take back units of a paid order (appended: idempotency records store the index).
+    ReturnOrder(ReturnOrder),
+    /// Give an order's return rights to the till that asked for them (a follow-up of its
+    /// `order.return_rights_requested`).
+    GiveReturnRights {
+        order_id: OrderId,
+        to: crate::NodeId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,6 +164,21 @@ pub struct OrderLine {
     pub override_reason: Option<String>,
     /// A discount on the line, after its promotions.
     pub discount: Option<crate::pricing::Discount>,
+}
+
+/// Take back units of a paid order's lines (`fusion_rules::returns`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReturnOrder {
+    pub return_id: uuid::Uuid,
+    pub order_id: OrderId,
+    /// (line index in the order's items, units), each line once.
+    pub lines: Vec<(usize, u64)>,
+    /// The units go back to this till's stock.
+    pub restock: bool,
+    pub refund_to: crate::events::RefundTo,
+    pub reason: Option<String>,
+    /// Who approves a return above the store's `returnApprovalAmount` (a manager).
+    pub approver: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 pub mod campaigns;
 pub mod fleet;
 pub mod payments;
+pub mod returns;
 pub mod shipping;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,9 @@ pub use payments::{
     OfflineBudgetReceived, OfflineBudgetSet, OfflineBudgetTransferred, OrderFlagged, OrderPaid,
     PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved, PaymentRefunded,
     PaymentSucceeded, PaymentVoided, StoreCreditChanged,
+};
+pub use returns::{
+    OrderReturned, RefundTo, ReturnRightsRequested, ReturnRightsTransferred, ReturnedLine,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 
@@ -1182,6 +1186,9 @@ events! {
     OfflineBudgetReceived => "payment.offline_budget_received", version = 1, key = |p| p.currency.to_string();
     NodeEnrolled => "fleet.node.enrolled", version = 1, key = |p| p.node_id.clone();
     NodeRevoked => "fleet.node.revoked", version = 1, key = |p| p.node_id.clone();
+    OrderReturned => "order.returned", version = 1, key = |p| p.order_id.to_string();
+    ReturnRightsRequested => "order.return_rights_requested", version = 1, key = |p| p.order_id.to_string();
+    ReturnRightsTransferred => "order.return_rights_transferred", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

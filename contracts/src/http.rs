@@ -473,6 +473,157 @@ impl PlaceOrderRequest {
     }
 }
 
+/// `POST /orders/{id}/returns`: units of a paid order taken back.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// At least one; each of the order's lines once.
+    pub lines: Vec<ReturnLineRequest>,
+    /// The units go back to this till's stock (default: they do not).
+    #[serde(default)]
+    pub restock: bool,
+    /// Where the money goes: `{"kind": "cash"}` (the default) or
+    /// `{"kind": "storeCredit", "account": "…"}`.
+    #[serde(default)]
+    pub refund_to: Option<RefundToRequest>,
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub reason: Option<String>,
+    /// A manager's approval of a refund above the store's `returnApprovalAmount`.
+    #[serde(default)]
+    pub approval: Option<ApprovalRequest>,
+}
+
+/// Where a return's money goes, in a request.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundToRequest {
+    pub kind: RefundKind,
+    /// The store-credit account (`storeCredit` only).
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub account: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RefundKind {
+    Cash,
+    StoreCredit,
+}
+
+/// A line of a return: the order's line by its index (`line`) or its sku (when one line has
+/// it), and how many units.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReturnLineRequest {
+    #[serde(default)]
+    pub line: Option<usize>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub sku: Option<Sku>,
+    #[schema(minimum = 1)]
+    pub quantity: u64,
+}
+
+impl ReturnRequest {
+    /// The command, resolving skus to the order's lines (`skus`: the order's lines' skus).
+    pub fn into_command(
+        self,
+        return_id: uuid::Uuid,
+        order_id: OrderId,
+        skus: &[Sku],
+    ) -> Result<crate::commands::ReturnOrder, FieldError> {
+        if self.lines.is_empty() || self.lines.len() > ORDER_LINES_MAX {
+            return Err(FieldError::new("lines", "must hold 1 to 200 lines"));
+        }
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (i, l) in self.lines.into_iter().enumerate() {
+            let line = match (l.line, &l.sku) {
+                (Some(line), None) if line < skus.len() => line,
+                (Some(_), None) => {
+                    return Err(FieldError::new(
+                        format!("lines[{i}].line"),
+                        "names no line of the order",
+                    ));
+                }
+                (None, Some(sku)) => {
+                    let mut of_sku = skus.iter().enumerate().filter(|(_, s)| *s == sku);
+                    match (of_sku.next(), of_sku.next()) {
+                        (Some((line, _)), None) => line,
+                        (None, _) => {
+                            return Err(FieldError::new(
+                                format!("lines[{i}].sku"),
+                                "is not sold in the order",
+                            ));
+                        }
+                        (Some(_), Some(_)) => {
+                            return Err(FieldError::new(
+                                format!("lines[{i}].sku"),
+                                "is on several lines of the order: name the line",
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        format!("lines[{i}]"),
+                        "must give exactly one of line and sku",
+                    ));
+                }
+            };
+            if lines.iter().any(|(l, _)| *l == line) {
+                return Err(FieldError::new(
+                    format!("lines[{i}]"),
+                    "names a line already returned above",
+                ));
+            }
+            lines.push((
+                line,
+                quantity(&format!("lines[{i}].quantity"), l.quantity, 1)?,
+            ));
+        }
+        let refund_to = match self.refund_to {
+            None => crate::events::RefundTo::Cash,
+            Some(RefundToRequest {
+                kind: RefundKind::Cash,
+                account: None,
+            }) => crate::events::RefundTo::Cash,
+            Some(RefundToRequest {
+                kind: RefundKind::Cash,
+                account: Some(_),
+            }) => {
+                return Err(FieldError::new(
+                    "refundTo.account",
+                    "is for storeCredit only",
+                ));
+            }
+            Some(RefundToRequest {
+                kind: RefundKind::StoreCredit,
+                account,
+            }) => crate::events::RefundTo::StoreCredit {
+                account: text(
+                    "refundTo.account",
+                    account.ok_or_else(|| {
+                        FieldError::new("refundTo.account", "is required for storeCredit")
+                    })?,
+                    100,
+                )?,
+            },
+        };
+        Ok(crate::commands::ReturnOrder {
+            return_id,
+            order_id,
+            lines,
+            restock: self.restock,
+            refund_to,
+            reason: optional_text("reason", self.reason, REASON_LEN_MAX)?,
+            // Decided by the API from who calls and `approval`.
+            approver: None,
+        })
+    }
+}
+
 /// `POST /orders/{id}/cancel`; the body is optional.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -907,6 +1058,9 @@ pub struct OrderResponse {
     pub taxes: Vec<crate::events::OrderTax>,
     /// The prices include the taxes (VAT style).
     pub tax_included: bool,
+    /// Units returned of each line (`POST /orders/{id}/returns`); absent: none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub returned: Vec<u64>,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request
@@ -1109,6 +1263,9 @@ pub struct SettingsResponse {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     #[schema(value_type = Option<f64>)]
     pub discount_approval_percent: Option<Decimal>,
+    /// A return refunding more than this needs a manager's approval; absent: no limit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub return_approval_amount: Option<AmountBody>,
 }
 
 /// An amount of money in JSON: `{"amount": 50.00, "currency": "USD"}`.
@@ -1151,6 +1308,9 @@ pub struct SettingsRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub discount_approval_percent: Option<Option<Decimal>>,
+    /// A return refunding more than this needs a manager's approval; `null`: no limit.
+    #[serde(default, deserialize_with = "double_option")]
+    pub return_approval_amount: Option<Option<AmountBody>>,
 }
 
 /// `taxes` of a settings change; absent fields and classes are left alone.
@@ -1249,6 +1409,8 @@ pub struct SettingsChange {
     pub tax_rates: std::collections::BTreeMap<String, Option<u32>>,
     /// Parts per million; `Some(None)`: back to the default (10 %).
     pub discount_approval_ppm: Option<Option<u32>>,
+    /// `Some(None)`: no limit.
+    pub return_approval_amount: Option<Option<Money>>,
     /// Promotion → the promotion, or `None` to end it; promotions not named are left alone.
     pub promotions:
         std::collections::BTreeMap<crate::PromotionId, Option<crate::pricing::Promotion>>,
@@ -1309,6 +1471,15 @@ impl SettingsRequest {
                         .transpose()
                 })
                 .transpose()?,
+            return_approval_amount: match self.return_approval_amount {
+                Some(Some(a)) => Some(Some(price(
+                    "returnApprovalAmount.amount",
+                    a.amount,
+                    a.currency,
+                )?)),
+                Some(None) => Some(None),
+                None => None,
+            },
             promotions: Default::default(),
         })
     }

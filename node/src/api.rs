@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders", post(orders::place).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/returns", post(orders::return_lines))
         .route("/events", get(events::list))
         .route("/sync/status", get(ops::sync_status))
         .route("/settings", get(settings::get).patch(settings::update))
@@ -161,7 +162,7 @@ pub fn router(state: AppState) -> Router {
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
-        orders::place, orders::list, orders::get, orders::cancel,
+        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
@@ -247,6 +248,7 @@ const ROUTES: &[&str] = &[
     "/orders",
     "/orders/{id}",
     "/orders/{id}/cancel",
+    "/orders/{id}/returns",
     "/events",
     "/sync/status",
     "/shipping/labels",

@@ -16,6 +16,7 @@ mod backup;
 mod exec;
 mod journal;
 mod read;
+mod returns;
 mod shared_state;
 mod tables;
 #[cfg(any(test, feature = "testing"))]
@@ -224,6 +225,12 @@ pub enum Outcome {
     TokenRevoked(TokenId),
     /// The share of the offline card budget now recorded.
     OfflineBudget(fusion_contracts::Money),
+    /// A return taken (appended: idempotency records store the index).
+    Return(Box<fusion_contracts::events::OrderReturned>),
+    /// The order's return rights are (still) elsewhere: they were asked for.
+    ReturnRightsAsked {
+        holder: fusion_contracts::NodeId,
+    },
 }
 
 /// The answer to one command: its outcome or why it was refused.

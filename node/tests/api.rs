@@ -387,6 +387,7 @@ async fn openapi_lists_every_route() {
         ("/promotions", "post"),
         ("/promotions/{id}", "put"),
         ("/promotions/{id}", "delete"),
+        ("/orders/{id}/returns", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -414,6 +414,8 @@ pub struct StoreSettings {
     pub discount_approval_ppm: Option<u32>,
     /// The store's promotions, by id.
     pub promotions: Vec<fusion_contracts::pricing::Promotion>,
+    /// A return refunding more needs a manager; `None`: no limit.
+    pub return_approval_amount: Option<Money>,
 }
 
 impl StoreSettings {
@@ -452,6 +454,7 @@ impl StoreSettings {
             order_hold_secs: self.order_hold_secs,
             card_floor_limit: self.card_floor_limit.map(Into::into),
             backorder_skus: self.backorder_skus.into_iter().collect(),
+            return_approval_amount: self.return_approval_amount.map(Into::into),
         }
     }
 
@@ -516,6 +519,12 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
             None => put(doc, &key, null())?,
         }
     }
+    if let Some(limit) = &change.return_approval_amount {
+        match limit {
+            Some(m) => put(doc, "return_approval_amount", price_text(m))?,
+            None => put(doc, "return_approval_amount", null())?,
+        }
+    }
     if let Some(ppm) = change.discount_approval_ppm {
         match ppm {
             Some(p) => put(doc, "discount_approval_ppm", i64::from(p))?,
@@ -565,6 +574,7 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
                 (ppm <= fusion_contracts::http::RATE_PPM_MAX).then(|| (class.to_string(), ppm))
             })
             .collect(),
+        return_approval_amount: text(doc, "return_approval_amount").and_then(|t| parse_price(&t)),
         discount_approval_ppm: int(doc, "discount_approval_ppm")
             .and_then(|p| u32::try_from(p).ok())
             .filter(|p| *p <= fusion_contracts::http::RATE_PPM_MAX),

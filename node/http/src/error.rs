@@ -98,6 +98,7 @@ impl From<Rejected> for ApiError {
             Rejected::Campaign(rejected) => campaign_error(rejected, message),
             Rejected::Payment(rejected) => payment_error(rejected, message),
             Rejected::Shipment(rejected) => shipment_error(rejected, message),
+            Rejected::Return(rejected) => return_error(rejected, message),
             Rejected::Catalog(CatalogRejected::NotFound(_))
             | Rejected::Order(OrderRejected::NotFound(_))
             | Rejected::TokenNotFound(_) => ApiError::not_found(message),
@@ -191,6 +192,37 @@ impl From<Rejected> for ApiError {
                 message,
             )
             .with_field(discount_field(line)),
+        }
+    }
+}
+
+/// Return refusals; the message names the order's line.
+fn return_error(rejected: fusion_rules::returns::ReturnRejected, message: String) -> ApiError {
+    use fusion_rules::returns::ReturnRejected as R;
+    match rejected {
+        R::NotFound(_) => ApiError::not_found(message),
+        R::NotPaid { .. } => ApiError::new(StatusCode::CONFLICT, "order_not_returnable", message),
+        R::RightsElsewhere { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "return_rights_elsewhere", message)
+        }
+        R::NoSuchLine { .. } | R::LineTwice { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_such_line", message)
+                .with_field("lines")
+        }
+        R::MoreThanSold { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "more_than_sold", message)
+                .with_field("lines")
+        }
+        R::NeedsApproval { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "return_requires_approval", message)
+        }
+        R::CreditCurrency { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "currency_mismatch", message)
+                .with_field("refundTo.account")
+        }
+        R::RestockOverflow { sku } => {
+            ApiError::new(StatusCode::CONFLICT, "stock_above_maximum", message)
+                .with_field(format!("restock ({sku})"))
         }
     }
 }

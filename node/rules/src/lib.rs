@@ -17,6 +17,7 @@ pub mod journal;
 pub mod orders;
 pub mod payments;
 pub mod pricing;
+pub mod returns;
 pub mod shipping;
 pub mod tax;
 
@@ -49,6 +50,8 @@ pub enum Rejected {
     /// (Appended: idempotency records store the variant index.)
     #[error(transparent)]
     Transfer(#[from] inventory::TransferRejected),
+    #[error(transparent)]
+    Return(#[from] returns::ReturnRejected),
 }
 
 /// FNV-1a, 64 bits: a stable hash of names (the same on every build and platform, unlike
@@ -79,6 +82,10 @@ pub enum Refused {
     Amount { topic: &'static str, reason: String },
     #[error("{topic} takes a seat the till does not hold")]
     Seats { topic: &'static str },
+    /// A return or a transfer of return rights from a till that does not hold them, or of
+    /// more units than were sold.
+    #[error("{topic}: {reason}")]
+    Returns { topic: &'static str, reason: String },
 }
 
 /// How an event would break a stock level.
@@ -117,6 +124,7 @@ impl Refused {
             Self::Stock { .. } => "stock_underflow",
             Self::Amount { .. } => "amount",
             Self::Seats { .. } => "seats_underflow",
+            Self::Returns { .. } => "returns",
         }
     }
 }

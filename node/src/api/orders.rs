@@ -36,6 +36,111 @@ pub fn render(order: Order) -> OrderResponse {
         discount: order.discount,
         taxes: order.taxes,
         tax_included: order.tax_included,
+        returned: Vec::new(),
+    }
+}
+
+/// How long a return waits for an order's return rights asked of another till (over the
+/// store mesh, they arrive in well under a second when it is reachable).
+const RIGHTS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Order `id` as this till knows it and the till that sold it; 404 otherwise.
+fn known_order(
+    state: &AppState,
+    id: OrderId,
+) -> Result<(Order, fusion_contracts::NodeId), ApiError> {
+    let read = state.store.read()?;
+    if let Some(order) = read.order(id)? {
+        return Ok((order, state.store.node_id().clone()));
+    }
+    match read.peer_order(id)? {
+        Some(peer) => Ok((peer.order, peer.origin)),
+        None => Err(ApiError::not_found(format!("order {id} not found"))),
+    }
+}
+
+/// Who holds order `id`'s return rights now.
+fn rights_holder(
+    state: &AppState,
+    id: OrderId,
+    seller: &fusion_contracts::NodeId,
+) -> Result<fusion_contracts::NodeId, ApiError> {
+    Ok(state
+        .store
+        .read()?
+        .return_rights(id)?
+        .map_or_else(|| seller.clone(), |r| r.holder))
+}
+
+/// Take back units of a paid order — one this till sold, or one another till of the store sold
+/// (known through the mesh). Each line refunds what the customer paid for its units (after
+/// promotions and discounts, with tax). Only the till holding the order's return rights takes
+/// its returns, so no unit is refunded twice: when another till holds them this one asks for
+/// them and waits up to 3 s; if they do not come (that till is unreachable) the answer is 409
+/// `return_rights_elsewhere` naming it. Above the store's `returnApprovalAmount` a manager
+/// approves (403 `return_requires_approval`).
+#[utoipa::path(post, path = "/orders/{id}/returns", tag = "orders", params(("id" = Uuid, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key return the first answer")),
+    request_body = fusion_contracts::http::ReturnRequest,
+    responses((status = 201, description = "the return (`order.returned`)", body = Object),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "not paid, or the return rights are at another till", body = ErrorBody),
+        (status = 422, description = "more units than sold and not yet returned", body = ErrorBody)))]
+pub async fn return_lines(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<fusion_contracts::http::ReturnRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let id = parse_id(&id)?;
+    let (order, seller) = known_order(&state, id)?;
+    let mut request = body.value;
+    let approval = request.approval.take();
+    let skus: Vec<_> = order.items.iter().map(|i| i.sku.clone()).collect();
+    let mut command = request.into_command(Uuid::now_v7(), id, &skus)?;
+    command.approver = price_approver(&state, &who, approval)?;
+    let command = Command::Order(OrderCommand::ReturnOrder(command));
+    let me = state.store.node_id().clone();
+    if rights_holder(&state, id, &seller)? != me {
+        // Asked for without the idempotency key: only the return itself is its answer.
+        let asking = WriteContext {
+            correlation_id: ctx.correlation_id.clone(),
+            idempotency_key: None,
+        };
+        let written = submit(&state, &asking, body.digest, command.clone()).await?;
+        if let Outcome::Return(returned) = written.decision? {
+            return Ok(json(StatusCode::CREATED, written.replayed, &*returned));
+        }
+        let deadline = tokio::time::Instant::now() + RIGHTS_WAIT;
+        loop {
+            let holder = rights_holder(&state, id, &seller)?;
+            if holder == me {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "return_rights_elsewhere",
+                    format!(
+                        "the return rights of order {id} are at till {holder}, which did not \
+                         answer: take the return there, or again once the tills reconnect"
+                    ),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let written = submit(&state, &ctx, body.digest, command).await?;
+    match written.decision? {
+        Outcome::Return(returned) => Ok(json(StatusCode::CREATED, written.replayed, &*returned)),
+        Outcome::ReturnRightsAsked { holder } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "return_rights_elsewhere",
+            format!("the return rights of order {id} moved to till {holder}: asked for them"),
+        )),
+        other => Err(super::unexpected(other)),
     }
 }
 
@@ -132,15 +237,22 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let read = state.store.read()?;
+    let returned = read
+        .return_rights(id)?
+        .map(|r| r.returned)
+        .unwrap_or_default();
     if let Some(order) = read.order(id)? {
         drop(read);
-        return Ok(json(StatusCode::OK, false, &render(order)));
+        let mut body = render(order);
+        body.returned = returned;
+        return Ok(json(StatusCode::OK, false, &body));
     }
     // An order another till of this store took, known from its replicated events.
     match read.peer_order(id)? {
         Some(peer) => {
             let mut body = render(peer.order);
             body.origin = Some(peer.origin);
+            body.returned = returned;
             Ok(json(StatusCode::OK, false, &body))
         }
         None => Err(ApiError::not_found(format!("order {id} not found"))),

@@ -83,6 +83,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_STOCK)?;
     copy(from, to, PEER_ORIGIN_PEERS)?;
     copy(from, to, PEER_CAMPAIGNS)?;
+    copy(from, to, ORDER_RETURNS)?;
     copy(from, to, CAMPAIGN_SEATS)?;
     copy(from, to, BACKORDERS)?;
     copy(from, to, OFFLINE_BUDGET)?;

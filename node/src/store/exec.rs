@@ -42,8 +42,8 @@ use crate::domain::{
 /// State of the batch being written: the clock reading, the next log position, and the
 /// effects to publish once the batch commits.
 pub(super) struct Batch {
-    node_id: NodeId,
-    now: Timestamp,
+    pub(super) node_id: NodeId,
+    pub(super) now: Timestamp,
     pub next_seq: u64,
     /// The entry hash of the log's last event (the journal's head).
     pub head: crate::domain::journal::Hash,
@@ -62,6 +62,8 @@ pub(super) struct Batch {
     /// began).
     pub promotions: Vec<fusion_contracts::pricing::Promotion>,
     pub discount_approval_ppm: u32,
+    /// A refund above this needs a manager (`returnApprovalAmount`); `None`: no limit.
+    pub return_approval: Option<fusion_contracts::Money>,
 }
 
 impl Batch {
@@ -88,6 +90,7 @@ impl Batch {
             taxes: None,
             promotions: Vec::new(),
             discount_approval_ppm: crate::domain::pricing::DISCOUNT_APPROVAL_PPM_DEFAULT,
+            return_approval: None,
         }
     }
 
@@ -327,6 +330,21 @@ fn execute(
                 Ok(()) => order_outcome(t, cmd.order_id),
                 Err(rejected) => Ok(Err(rejected.into())),
             }
+        }
+        Command::Order(OrderCommand::ReturnOrder(cmd)) => {
+            match super::returns::decide(t, batch, cmd)? {
+                Ok((events, outcome)) => commit_then(t, batch, request, Ok(events), |_| {
+                    super::returns::outcome(outcome)
+                }),
+                Err(rejected) => Ok(Err(rejected.into())),
+            }
+        }
+        Command::Order(OrderCommand::GiveReturnRights { order_id, to }) => {
+            let events = super::returns::give(t, &batch.node_id, *order_id, to)?;
+            let holder = to.clone();
+            commit_then(t, batch, request, Ok(events), |_| {
+                super::returns::outcome(Outcome::ReturnRightsAsked { holder })
+            })
         }
         Command::Order(OrderCommand::ExpireHold(cmd)) => {
             let order = tables::get_order(&t.orders, cmd.order_id)?;
@@ -1090,6 +1108,14 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         Event::InventoryInsufficient(_) | Event::StockReclaimed(_) => {}
         // The hub's (a till folds them from the hub's log into `revoked_peers`).
         Event::NodeEnrolled(_) | Event::NodeRevoked(_) => {}
+        // This till's own: it held the rights (it checked before recording).
+        Event::OrderReturned(_) | Event::ReturnRightsTransferred(_) => {
+            let folded = super::returns::folded(t, &envelope.origin, &envelope.origin, event)?
+                .map_err(own_refused)?;
+            super::returns::write(t, folded)?;
+        }
+        // A request of this till: the holder answers it.
+        Event::ReturnRightsRequested(_) => {}
         Event::OfflineBudgetSet(_)
         | Event::OfflineBudgetTransferred(_)
         | Event::OfflineBudgetReceived(_) => {

@@ -168,6 +168,22 @@ impl Reader {
         tables::get_order(&self.txn.open_table(ORDERS)?, id)
     }
 
+    /// Who holds order `id`'s return rights and what was returned, once anything was (`None`:
+    /// nothing returned, the rights with the till that sold it).
+    pub fn return_rights(
+        &self,
+        id: OrderId,
+    ) -> Result<Option<crate::domain::returns::ReturnRights>, StoreError> {
+        match self
+            .txn
+            .open_table(tables::ORDER_RETURNS)?
+            .get(id.as_u128())?
+        {
+            Some(bytes) => tables::decode("order_returns", bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Orders, newest first.
     pub fn orders(&self, limit: usize, offset: usize) -> Result<Vec<Order>, StoreError> {
         let list = self.txn.open_table(ORDER_LIST)?;

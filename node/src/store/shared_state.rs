@@ -3,7 +3,7 @@
 //! other tills (held by origin and seq, their orders folded into `peer_orders`).
 
 use fusion_contracts::commands::{
-    CampaignCommand, InventoryCommand, ReceiveSeats, ReceiveStock, SettleCampaign,
+    CampaignCommand, InventoryCommand, OrderCommand, ReceiveSeats, ReceiveStock, SettleCampaign,
 };
 use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId, Sku};
 use fusion_sync::docs::{
@@ -318,9 +318,11 @@ pub(super) fn store_peer_events(
         // past it: an honest till never writes one.
         let folded = fold_peer_order(t, envelope).and_then(|order| {
             let stock = fold_peer_stock(t, origin, envelope)?;
-            Ok((order, stock))
+            let returns = super::returns::folded(t, own, origin, &envelope.event)?
+                .map_err(PeerFold::Refused)?;
+            Ok((order, stock, returns))
         });
-        let (order, stock) = match folded {
+        let (order, stock, returns) = match folded {
             Ok(folded) => folded,
             Err(PeerFold::Refused(refused)) => {
                 count_refused(refusals, refused.rule());
@@ -333,6 +335,7 @@ pub(super) fn store_peer_events(
         // As it came: the bytes its origin's journal hashes.
         t.peer_events
             .insert((origin.as_str(), envelope.seq), bytes)?;
+        super::returns::write(t, returns)?;
         if let Some(order) = order {
             let record = PeerOrder {
                 origin: origin.clone(),
@@ -359,6 +362,14 @@ pub(super) fn store_peer_events(
                     from: origin.clone(),
                 })),
                 e.transfer_id,
+            )),
+            // A till asks this one for an order's return rights: given if still held here.
+            Event::ReturnRightsRequested(e) if e.holder == *own => follow_ups.push(follow_up(
+                Command::Order(OrderCommand::GiveReturnRights {
+                    order_id: e.order_id,
+                    to: origin.clone(),
+                }),
+                envelope.event_id.0,
             )),
             Event::SeatsTransferred(e) if e.to == *own => follow_ups.push(follow_up(
                 Command::Campaign(CampaignCommand::ReceiveSeats(ReceiveSeats {

@@ -106,6 +106,11 @@ pub(super) const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("sto
 pub(super) const RESERVATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("reservations");
 /// Order id → [`Order`].
 pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
+/// Order id → postcard [`ReturnRights`](crate::domain::returns::ReturnRights): who holds the
+/// order's return rights and what was returned, for this till's orders and its peers' (no row:
+/// none returned, the rights with the till that sold it).
+pub(super) const ORDER_RETURNS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("order_returns");
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
 /// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
@@ -330,6 +335,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(OFFLINE_BUDGET)?;
     txn.open_table(PEER_ORIGIN_PEERS)?;
     txn.open_table(PEER_CAMPAIGNS)?;
+    txn.open_table(ORDER_RETURNS)?;
     txn.commit()?;
     Ok(())
 }
@@ -547,6 +553,7 @@ pub(super) struct Tables<'txn> {
     pub peer_stock: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub peer_origin_peers: Table<'txn, &'static str, &'static str>,
     pub peer_campaigns: Table<'txn, u128, &'static str>,
+    pub order_returns: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -590,6 +597,7 @@ impl<'txn> Tables<'txn> {
             peer_stock: txn.open_table(PEER_STOCK)?,
             peer_origin_peers: txn.open_table(PEER_ORIGIN_PEERS)?,
             peer_campaigns: txn.open_table(PEER_CAMPAIGNS)?,
+            order_returns: txn.open_table(ORDER_RETURNS)?,
         })
     }
 }

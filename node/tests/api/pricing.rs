@@ -500,3 +500,168 @@ async fn promotions_discounts_and_tax_classes_price_every_line() {
     assert_eq!(plain.body["total"], json!(12.00));
     node.stop().await;
 }
+
+/// Returns (issue 17, part 5) at the till that sold the order: each unit refunds its share of
+/// what its line paid (after promotions and discounts, with tax), to cash or store credit,
+/// restocked or not; never more units than were sold; above the store's
+/// `returnApprovalAmount` a manager approves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_refund_what_each_unit_paid_and_never_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    let (cashier, _) = token_with_id(&node, "cashier").await;
+    let (manager, manager_id) = token_with_id(&node, "manager").await;
+    node.product("CUP", json!(4), 10).await;
+    node.product("LID", json!(1), 10).await;
+    let set = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "taxes": { "rates": { "standard": 20 } }, "returnApprovalAmount": { "amount": 10, "currency": "USD" } }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let mut body = order(json!([{ "sku": "CUP", "quantity": 3 }, { "sku": "LID", "quantity": 1 }]));
+    body["discount"] = json!({ "amount": 1 });
+    let sold = place_as(&node, &cashier, body).await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+    // CUP 12.00 − 0.92 (its share of 1.00) = 11.08 + 20 % = 13.30 paid; LID 0.92 + 0.18.
+    assert_eq!(sold.body["items"][0]["paid"], json!(13.30), "{}", sold.body);
+    let id = sold.body["id"].as_str().unwrap().to_string();
+    let returns = format!("/orders/{id}/returns");
+    let give_back = |token: &str, body: Value| {
+        let token = token.to_string();
+        let path = returns.clone();
+        let node = &node;
+        async move {
+            node.call(Method::POST, &path, Some(&token), Some(&body), &[])
+                .await
+        }
+    };
+
+    // Unpaid: cancel it instead.
+    assert_error(
+        &give_back(
+            &cashier,
+            json!({ "lines": [{ "sku": "CUP", "quantity": 1 }] }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "order_not_returnable",
+        None,
+    );
+    let total = sold.body["total"].clone();
+    let paid = node
+        .post(
+            "/payments",
+            json!({ "orderId": id, "amount": total, "currency": "USD", "paymentMethodId": "cash" }),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+
+    // Bad lines are named.
+    for (body, field) in [
+        (json!({ "lines": [] }), "lines"),
+        (
+            json!({ "lines": [{ "sku": "NOPE", "quantity": 1 }] }),
+            "lines[0].sku",
+        ),
+        (
+            json!({ "lines": [{ "line": 7, "quantity": 1 }] }),
+            "lines[0].line",
+        ),
+        (
+            json!({ "lines": [{ "line": 0, "sku": "CUP", "quantity": 1 }] }),
+            "lines[0]",
+        ),
+        (
+            json!({ "lines": [{ "line": 0, "quantity": 0 }] }),
+            "lines[0].quantity",
+        ),
+    ] {
+        assert_error(
+            &give_back(&cashier, body).await,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        );
+    }
+    // One cup back to the shelf, in cash: 13.30 / 3 = 4.4333 → 4.43.
+    let first = give_back(
+        &cashier,
+        json!({ "lines": [{ "sku": "CUP", "quantity": 1 }], "restock": true, "reason": "cracked" }),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["refund"], json!(4.43), "{}", first.body);
+    assert_eq!(first.body["refundTo"], json!("cash"));
+    assert_eq!(node.stock("CUP").await, 8);
+    // Two more to store credit: 8.87 (so the three refund exactly 13.30); above the store's
+    // 10.00 only the lid would need approval — this one does not.
+    let second = give_back(
+        &cashier,
+        json!({ "lines": [{ "line": 0, "quantity": 2 }], "refundTo": { "kind": "storeCredit", "account": "alice" } }),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(second.body["refund"], json!(8.87), "{}", second.body);
+    assert_eq!(node.stock("CUP").await, 8, "not restocked");
+    let credit = node.get("/store-credit/alice").await;
+    assert_eq!(credit.body["balance"], json!(8.87), "{}", credit.body);
+    // Nothing is refunded twice: no cup is left to return.
+    assert_error(
+        &give_back(
+            &cashier,
+            json!({ "lines": [{ "sku": "CUP", "quantity": 1 }] }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "more_than_sold",
+        Some("lines"),
+    );
+    let got = node.get(&format!("/orders/{id}")).await;
+    assert_eq!(got.body["returned"], json!([3, 0]), "{}", got.body);
+    // The events are in the log, with what each line refunded.
+    let returned: Vec<Value> = node
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "order.returned")
+        .map(|e| e["payload"]["lines"][0]["refund"].clone())
+        .collect();
+    assert_eq!(returned, [json!(4.43), json!(8.87)]);
+
+    // Above the store's limit a manager approves: a second order of three cups, all back.
+    let big = place_as(
+        &node,
+        &cashier,
+        order(json!([{ "sku": "CUP", "quantity": 3 }])),
+    )
+    .await;
+    let big_id = big.body["id"].as_str().unwrap().to_string();
+    let total = big.body["total"].clone();
+    node.post(
+        "/payments",
+        json!({ "orderId": big_id, "amount": total, "currency": "USD", "paymentMethodId": "cash" }),
+    )
+    .await;
+    let path = format!("/orders/{big_id}/returns");
+    let all = json!({ "lines": [{ "sku": "CUP", "quantity": 3 }] });
+    assert_error(
+        &node
+            .call(Method::POST, &path, Some(&cashier), Some(&all), &[])
+            .await,
+        StatusCode::FORBIDDEN,
+        "return_requires_approval",
+        None,
+    );
+    let mut approved = all.clone();
+    approved["approval"] = json!({ "token": manager });
+    let back = node
+        .call(Method::POST, &path, Some(&cashier), Some(&approved), &[])
+        .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.body);
+    assert_eq!(back.body["refund"], json!(14.40));
+    assert_eq!(back.body["approvedBy"], format!("token:{manager_id}"));
+    node.stop().await;
+}

@@ -300,6 +300,7 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
         tax_rates: [("standard".to_string(), 200_000), ("zero".to_string(), 0)].into(),
         discount_approval_ppm: None,
         promotions: Vec::new(),
+        return_approval_amount: None,
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
     assert_eq!(read_settings(till.get(&doc).unwrap()), expected);

@@ -1,0 +1,164 @@
+//! Returns in the store: the writer's side of `fusion_rules::returns` — taking a return when
+//! this till holds the order's return rights, asking for them when it does not, giving them
+//! to a till that asked, and folding every till's return events into `order_returns`.
+
+use fusion_contracts::commands::ReturnOrder;
+use fusion_contracts::events::RefundTo;
+use fusion_contracts::{Event, NodeId, OrderId, Sku};
+use redb::ReadableTable;
+
+use super::exec::Batch;
+use super::tables::{self, PeerOrder, Tables, decode, encode};
+use super::{Decision, Outcome, StoreError};
+use crate::domain::Refused;
+use crate::domain::orders::Order;
+use crate::domain::returns::{self, ReturnRejected, ReturnRights};
+
+/// Order `id` as this till knows it — its own or a peer's — and the till that sold it.
+pub(super) fn order_and_seller(
+    t: &Tables,
+    own: &NodeId,
+    id: OrderId,
+) -> Result<Option<(Order, NodeId)>, StoreError> {
+    if let Some(order) = tables::get_order(&t.orders, id)? {
+        return Ok(Some((order, own.clone())));
+    }
+    match t.peer_orders.get(id.as_u128())? {
+        Some(v) => {
+            let peer: PeerOrder = decode("peer_orders", v.value())?;
+            Ok(Some((peer.order, peer.origin)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The order's return rights: its row, or (none returned yet) its seller's.
+pub(super) fn rights_of(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    order: &Order,
+    seller: &NodeId,
+) -> Result<ReturnRights, StoreError> {
+    match table.get(order.id.as_u128())? {
+        Some(v) => decode("order_returns", v.value()),
+        None => Ok(ReturnRights::new(order, seller.clone())),
+    }
+}
+
+/// Decides a return at this till: the return's events when it holds the rights; else, if the
+/// return would be valid here, a request for them (`Outcome::ReturnRightsAsked`).
+pub(super) fn decide(
+    t: &Tables,
+    batch: &Batch,
+    cmd: &ReturnOrder,
+) -> Result<Result<(Vec<Event>, Outcome), ReturnRejected>, StoreError> {
+    let me = &batch.node_id;
+    let Some((order, seller)) = order_and_seller(t, me, cmd.order_id)? else {
+        return Ok(Err(ReturnRejected::NotFound(cmd.order_id)));
+    };
+    let rights = rights_of(&t.order_returns, &order, &seller)?;
+    let mut levels = std::collections::HashMap::new();
+    for (line, _) in &cmd.lines {
+        if let Some(item) = order.items.get(*line) {
+            levels.insert(item.sku.clone(), tables::get_stock(&t.stock, &item.sku)?);
+        }
+    }
+    let credit = match &cmd.refund_to {
+        RefundTo::StoreCredit { account } => tables::get_credit(&t.store_credit, account)?,
+        RefundTo::Cash => None,
+    };
+    // Decided as if this till held the rights: a return that is wrong anyway is refused here
+    // and now, without asking anyone.
+    let mut here = rights.clone();
+    here.holder = me.clone();
+    let at = returns::Counter {
+        me,
+        approval_limit: batch.return_approval,
+        now: batch.now,
+    };
+    let decided = returns::take_return(
+        Some(&order),
+        Some(&here),
+        at,
+        cmd,
+        |sku: &Sku| levels.get(sku).cloned().unwrap_or_default(),
+        credit.as_ref(),
+    );
+    let events = match decided {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected)),
+    };
+    if &rights.holder != me {
+        let asked = returns::ask_rights(&rights, me, order.id)
+            .into_iter()
+            .collect();
+        return Ok(Ok((
+            asked,
+            Outcome::ReturnRightsAsked {
+                holder: rights.holder,
+            },
+        )));
+    }
+    let Some(Event::OrderReturned(returned)) = events.first().cloned() else {
+        return Err(StoreError::Invariant(
+            "a return starts with order.returned".into(),
+        ));
+    };
+    Ok(Ok((events, Outcome::Return(Box::new(returned)))))
+}
+
+/// The transfer of an order's return rights to `to`, if this till holds them.
+pub(super) fn give(
+    t: &Tables,
+    me: &NodeId,
+    order_id: OrderId,
+    to: &NodeId,
+) -> Result<Vec<Event>, StoreError> {
+    let Some((order, seller)) = order_and_seller(t, me, order_id)? else {
+        return Ok(Vec::new());
+    };
+    let rights = rights_of(&t.order_returns, &order, &seller)?;
+    Ok(returns::give_rights(&rights, me, order_id, to)
+        .into_iter()
+        .collect())
+}
+
+/// The order's rights after a return event of `origin`, by the rulebook's fold; `None` for
+/// other events. An order this till does not know yet is refused: its seller's log comes
+/// first.
+pub(super) fn folded(
+    t: &Tables,
+    own: &NodeId,
+    origin: &NodeId,
+    event: &Event,
+) -> Result<Result<Option<(OrderId, ReturnRights)>, Refused>, StoreError> {
+    let order_id = match event {
+        Event::OrderReturned(e) => e.order_id,
+        Event::ReturnRightsTransferred(e) => e.order_id,
+        _ => return Ok(Ok(None)),
+    };
+    let Some((order, seller)) = order_and_seller(t, own, order_id)? else {
+        return Ok(Err(Refused::Returns {
+            topic: event.topic(),
+            reason: format!("order {order_id} is not known here yet"),
+        }));
+    };
+    let mut rights = rights_of(&t.order_returns, &order, &seller)?;
+    Ok(returns::apply(&mut rights, &order, origin, event).map(|()| Some((order_id, rights))))
+}
+
+/// Writes what [`folded`] gave.
+pub(super) fn write(
+    t: &mut Tables,
+    folded: Option<(OrderId, ReturnRights)>,
+) -> Result<(), StoreError> {
+    if let Some((id, rights)) = folded {
+        t.order_returns
+            .insert(id.as_u128(), encode(&rights).as_slice())?;
+    }
+    Ok(())
+}
+
+/// The answer of a return command: its outcome once its events are recorded.
+pub(super) fn outcome(outcome: Outcome) -> Result<Decision, StoreError> {
+    Ok(Ok(outcome))
+}
