@@ -188,28 +188,21 @@ pub fn take_return(
         // Lines of one sku restock together, from the level the last one left.
         let mut levels: std::collections::BTreeMap<Sku, StockLevel> = Default::default();
         for l in &lines {
-            let level = levels
-                .entry(l.sku.clone())
-                .or_insert_with(|| stock(&l.sku))
-                .clone();
+            let level = levels.entry(l.sku.clone()).or_insert_with(|| stock(&l.sku));
             let adjusted = crate::inventory::adjust(
                 &AdjustStock {
                     sku: l.sku.clone(),
                     delta: l.quantity as i64,
                     reason: "return".into(),
                 },
-                &level,
+                level,
             )
             .map_err(|_| ReturnRejected::RestockOverflow { sku: l.sku.clone() })?;
-            let mut next = Some(level);
             for e in &adjusted {
-                if let Event::StockAdjusted(a) = e
-                    && let Some(level) = next.as_mut()
-                {
+                if let Event::StockAdjusted(a) = e {
                     level.available = a.quantity;
                 }
             }
-            levels.insert(l.sku.clone(), next.expect("a level"));
             events.extend(adjusted);
         }
     }
@@ -315,6 +308,7 @@ pub fn apply(
                 );
             }
             rights.holder = e.to.clone();
+            rights.returned.resize(order.items.len(), 0);
             for (line, r) in e.returned.iter().enumerate() {
                 rights.returned[line] = rights.returned[line].max(*r);
             }

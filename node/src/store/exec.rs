@@ -333,9 +333,9 @@ fn execute(
         }
         Command::Order(OrderCommand::ReturnOrder(cmd)) => {
             match super::returns::decide(t, batch, cmd)? {
-                Ok((events, outcome)) => commit_then(t, batch, request, Ok(events), |_| {
-                    super::returns::outcome(outcome)
-                }),
+                Ok((events, outcome)) => {
+                    commit_then(t, batch, request, Ok(events), |_| Ok(Ok(outcome)))
+                }
                 Err(rejected) => Ok(Err(rejected.into())),
             }
         }
@@ -343,7 +343,7 @@ fn execute(
             let events = super::returns::give(t, &batch.node_id, *order_id, to)?;
             let holder = to.clone();
             commit_then(t, batch, request, Ok(events), |_| {
-                super::returns::outcome(Outcome::ReturnRightsAsked { holder })
+                Ok(Ok(Outcome::ReturnRightsAsked { holder }))
             })
         }
         Command::Order(OrderCommand::ExpireHold(cmd)) => {

@@ -9,7 +9,7 @@ use redb::ReadableTable;
 
 use super::exec::Batch;
 use super::tables::{self, PeerOrder, Tables, decode, encode};
-use super::{Decision, Outcome, StoreError};
+use super::{Outcome, StoreError};
 use crate::domain::Refused;
 use crate::domain::orders::Order;
 use crate::domain::returns::{self, ReturnRejected, ReturnRights};
@@ -156,9 +156,4 @@ pub(super) fn write(
             .insert(id.as_u128(), encode(&rights).as_slice())?;
     }
     Ok(())
-}
-
-/// The answer of a return command: its outcome once its events are recorded.
-pub(super) fn outcome(outcome: Outcome) -> Result<Decision, StoreError> {
-    Ok(Ok(outcome))
 }
