@@ -71,24 +71,26 @@ pub enum OrdersCommand {
         target: Target,
     },
     /// Take back units of a paid order (also one another till of the store sold), e.g.
-    /// `--item MUG:1 --restock`; each unit refunds what it paid. Cash unless --store-credit.
+    /// `--item MUG:1 --restock`; each unit refunds what it paid. Cash unless --store-credit
+    /// or --original.
     Return {
         id: String,
-        /// SKU:QUANTITY (the order's line of that sku) or #LINE:QUANTITY (by index); repeat.
-        #[arg(long = "item", required = true)]
-        items: Vec<String>,
-        /// Put the units back in this till's stock.
-        #[arg(long)]
-        restock: bool,
-        /// Refund to this store-credit account instead of cash.
-        #[arg(long)]
-        store_credit: Option<String>,
-        #[arg(long)]
-        reason: Option<String>,
-        /// A file holding a manager's token: their approval of a refund above the store's
-        /// returnApprovalAmount.
-        #[arg(long)]
-        approval_token_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        back: TakeBack,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Exchange units of a paid order for a new order in one transaction, e.g.
+    /// `--item MUG:1 --restock --for MUG-BLUE:1`: what the returned units paid pays the new
+    /// order; the rest is refunded (cash unless --store-credit or --original), and what the
+    /// new order still costs is shown as AMOUNT DUE.
+    Exchange {
+        id: String,
+        #[command(flatten)]
+        back: TakeBack,
+        /// A line of the new order: SKU:QUANTITY (catalog price) or SKU:QUANTITY:PRICE; repeat.
+        #[arg(long = "for", required = true)]
+        new_items: Vec<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -101,6 +103,65 @@ pub enum OrdersCommand {
         target: Target,
     },
 }
+
+/// The units a return or an exchange takes back, and where their money goes.
+#[derive(clap::Args)]
+pub struct TakeBack {
+    /// SKU:QUANTITY (the order's line of that sku) or #LINE:QUANTITY (by index); repeat.
+    #[arg(long = "item", required = true)]
+    items: Vec<String>,
+    /// Put the units back in this till's stock.
+    #[arg(long)]
+    restock: bool,
+    /// Refund to this store-credit account instead of cash.
+    #[arg(long, conflicts_with = "original")]
+    store_credit: Option<String>,
+    /// Refund to the order's own payments (cards first, then store credit, then cash), at
+    /// the till that sold it.
+    #[arg(long)]
+    original: bool,
+    #[arg(long)]
+    reason: Option<String>,
+    /// A file holding a manager's token: their approval of a refund above the store's
+    /// returnApprovalAmount (and, in an exchange, of the new order's overrides and discounts).
+    #[arg(long)]
+    approval_token_file: Option<std::path::PathBuf>,
+}
+
+impl TakeBack {
+    /// The body of `POST /orders/{id}/returns`, which an exchange's body extends.
+    fn body(self) -> anyhow::Result<Value> {
+        let lines = self
+            .items
+            .iter()
+            .map(|i| return_line(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refund_to = match (self.store_credit, self.original) {
+            (Some(account), _) => serde_json::json!({ "kind": "storeCredit", "account": account }),
+            (None, true) => serde_json::json!({ "kind": "original" }),
+            (None, false) => serde_json::json!({ "kind": "cash" }),
+        };
+        let mut body =
+            serde_json::json!({ "lines": lines, "restock": self.restock, "refundTo": refund_to });
+        if let Some(reason) = self.reason {
+            body["reason"] = Value::String(reason);
+        }
+        if let Some(approval) = approval_from(self.approval_token_file)? {
+            body["approval"] = serde_json::json!({ "token": approval.token });
+        }
+        Ok(body)
+    }
+}
+
+const EXCHANGE_COLUMNS: &[Column] = &[
+    ("RETURN", "return.returnId"),
+    ("REFUND", "return.refund"),
+    ("ORDER", "order.id"),
+    ("TOTAL", "order.total"),
+    ("AMOUNT DUE", "amountDue"),
+    ("CURRENCY", "currency"),
+    ("STATUS", "order.status"),
+];
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -228,35 +289,34 @@ pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
                 .await?;
             output::one(json, &order, COLUMNS)
         }
-        OrdersCommand::Return {
-            id,
-            items,
-            restock,
-            store_credit,
-            reason,
-            approval_token_file,
-            target,
-        } => {
-            let lines = items
-                .iter()
-                .map(|i| return_line(i))
-                .collect::<Result<Vec<_>, _>>()?;
-            let refund_to = match store_credit {
-                Some(account) => serde_json::json!({ "kind": "storeCredit", "account": account }),
-                None => serde_json::json!({ "kind": "cash" }),
-            };
-            let mut body =
-                serde_json::json!({ "lines": lines, "restock": restock, "refundTo": refund_to });
-            if let Some(reason) = reason {
-                body["reason"] = Value::String(reason);
-            }
-            if let Some(approval) = approval_from(approval_token_file)? {
-                body["approval"] = serde_json::json!({ "token": approval.token });
-            }
+        OrdersCommand::Return { id, back, target } => {
+            let body = back.body()?;
             let returned = Client::new(&target)?
                 .text(Method::POST, &format!("/orders/{id}/returns"), Some(&body))
                 .await?;
             output::one(json, &returned, RETURN_COLUMNS)
+        }
+        OrdersCommand::Exchange {
+            id,
+            back,
+            new_items,
+            target,
+        } => {
+            let mut body = back.body()?;
+            body["items"] = serde_json::to_value(
+                new_items
+                    .iter()
+                    .map(|i| line(i, &None))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )?;
+            let exchanged = Client::new(&target)?
+                .text(
+                    Method::POST,
+                    &format!("/orders/{id}/exchanges"),
+                    Some(&body),
+                )
+                .await?;
+            output::one(json, &exchanged, EXCHANGE_COLUMNS)
         }
         OrdersCommand::Get { id, target } => {
             let order = Client::new(&target)?

@@ -34,11 +34,19 @@ const MONEY_FIELDS: &[&str] = &[
     "refund",
     "subtotal",
     "discountTotal",
+    "amountDue",
 ];
 
 /// A field of `item` as a table cell: strings bare, numbers and booleans as written, absent as
 /// `-`; an amount of money with its currency's decimals (`14.50`, `1200` yen).
+/// A dotted field (`order.total`) is read in the nested object.
 fn cell(item: &Value, field: &str) -> String {
+    if let Some((parent, rest)) = field.split_once('.') {
+        return match item.get(parent) {
+            Some(inner) => cell(inner, rest),
+            None => "-".into(),
+        };
+    }
     let value = item.get(field);
     if let (Some(Value::Number(n)), Some(Value::String(code))) = (value, item.get("currency"))
         && MONEY_FIELDS.contains(&field)
@@ -152,6 +160,13 @@ mod tests {
             ),
             (json!({ "price": 14.5 }), "price", "14.5"),
             (json!({ "price": null, "currency": "USD" }), "price", "-"),
+            // A nested field, with its object's currency.
+            (
+                json!({ "order": { "total": 7.5, "currency": "USD" } }),
+                "order.total",
+                "7.50",
+            ),
+            (json!({ "order": 1 }), "return.refund", "-"),
         ];
         for (item, field, expected) in cases {
             assert_eq!(super::cell(&item, field), expected, "{item}");

@@ -709,4 +709,54 @@ async fn orders_return_takes_back_a_paid_unit() {
         0,
         "one unit is left to return"
     );
+    // The last mug for two at 4.50 each: the returned 4.50 pays half, 4.50 is due.
+    let exchanged = ok(&fusion(&[
+        "orders",
+        "exchange",
+        id,
+        "--item",
+        "MUG:1",
+        "--restock",
+        "--for",
+        "MUG:2",
+    ]));
+    assert!(
+        exchanged
+            .lines()
+            .any(|l| l.starts_with("AMOUNT DUE") && l.ends_with("4.50")),
+        "{exchanged}"
+    );
+    assert!(
+        exchanged
+            .lines()
+            .any(|l| l.starts_with("TOTAL") && l.ends_with("9.00")),
+        "{exchanged}"
+    );
+    // Back to the original tenders of an order paid in cash: its cash payment.
+    let second = json(&fusion(&[
+        "orders",
+        "place",
+        "--customer",
+        "c",
+        "--item",
+        "MUG:1",
+        "--json",
+    ]));
+    let second = second["id"].as_str().unwrap();
+    ok(&fusion(&[
+        "payments", "take", "--order", second, "--amount", "4.5",
+    ]));
+    let original = json(&fusion(&[
+        "orders",
+        "return",
+        second,
+        "--item",
+        "MUG:1",
+        "--original",
+        "--json",
+    ]));
+    assert_eq!(
+        original["refundTo"]["split"]["parts"][0]["to"]["payment"]["tender"], "cash",
+        "{original}"
+    );
 }

@@ -834,6 +834,19 @@ async fn the_last_unit_returned_at_two_cut_off_tills_is_refunded_once() {
         .await;
     }
     // Online: till 1 takes a return of till 0's order, fetching the rights over the mesh.
+    // Back to the order's own payments it cannot: they are till 0's records.
+    let (status, refused) = call(
+        &nodes[1],
+        reqwest::Method::POST,
+        &format!("/orders/{}/returns", orders[0]),
+        json!({ "lines": [{ "sku": "MUG", "quantity": 1 }], "refundTo": { "kind": "original" } }),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].clone()),
+        (409, json!("tenders_at_another_till")),
+        "{refused}"
+    );
     let back = json!({ "lines": [{ "sku": "MUG", "quantity": 1 }] });
     let (status, returned) = call(
         &nodes[1],

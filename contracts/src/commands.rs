@@ -127,6 +127,31 @@ pub enum OrderCommand {
         order_id: OrderId,
         to: crate::NodeId,
     },
+    /// A return and a new order in one transaction: what the returned units refund pays the
+    /// new order first, the rest goes where the return says.
+    Exchange(Box<Exchange>),
+}
+
+/// An exchange (`fusion_rules::returns::take_return` with the new order's total).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub take_back: ReturnOrder,
+    /// The new order: the returned order's customer and currency.
+    pub order: PlaceOrder,
+    /// The payment of the new order by what the return refunds.
+    pub payment_id: PaymentId,
+}
+
+/// Where a return's money goes, as asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundWhere {
+    /// Cash from this till's drawer.
+    Cash,
+    StoreCredit {
+        account: String,
+    },
+    /// Back to the order's payments: cards first, then store credit, then cash.
+    Original,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,7 +200,7 @@ pub struct ReturnOrder {
     pub lines: Vec<(usize, u64)>,
     /// The units go back to this till's stock.
     pub restock: bool,
-    pub refund_to: crate::events::RefundTo,
+    pub refund_to: RefundWhere,
     pub reason: Option<String>,
     /// Who approves a return above the store's `returnApprovalAmount` (a manager).
     pub approver: Option<String>,

@@ -40,7 +40,8 @@ pub use payments::{
     PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
 pub use returns::{
-    OrderReturned, RefundTo, ReturnRightsRequested, ReturnRightsTransferred, ReturnedLine,
+    OrderReturned, REFUND_PARTS_MAX, RefundPart, RefundPartTo, RefundTo, ReturnRightsRequested,
+    ReturnRightsTransferred, ReturnedLine, exchange_account,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 

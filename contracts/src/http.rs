@@ -510,6 +510,89 @@ pub struct RefundToRequest {
 pub enum RefundKind {
     Cash,
     StoreCredit,
+    /// Back to the order's own payments, cards first, then store credit, then cash; taken at
+    /// the till that sold the order (it holds the payments).
+    Original,
+}
+
+/// Where a return's money goes (absent: cash).
+fn refund_where(
+    asked: Option<RefundToRequest>,
+) -> Result<crate::commands::RefundWhere, FieldError> {
+    use crate::commands::RefundWhere;
+    let Some(RefundToRequest { kind, account }) = asked else {
+        return Ok(RefundWhere::Cash);
+    };
+    match (kind, account) {
+        (RefundKind::Cash, None) => Ok(RefundWhere::Cash),
+        (RefundKind::Original, None) => Ok(RefundWhere::Original),
+        (RefundKind::Cash | RefundKind::Original, Some(_)) => Err(FieldError::new(
+            "refundTo.account",
+            "is for storeCredit only",
+        )),
+        (RefundKind::StoreCredit, None) => Err(FieldError::new(
+            "refundTo.account",
+            "is required for storeCredit",
+        )),
+        (RefundKind::StoreCredit, Some(account)) => Ok(RefundWhere::StoreCredit {
+            account: text("refundTo.account", account, 100)?,
+        }),
+    }
+}
+
+/// `POST /orders/{id}/exchanges`: units of a paid order taken back and a new order sold in
+/// the same transaction; what the returned units refund pays the new order first.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangeRequest {
+    /// The units taken back, as in a return.
+    pub lines: Vec<ReturnLineRequest>,
+    #[serde(default)]
+    pub restock: bool,
+    /// Where what the return refunds beyond the new order's total goes (default cash).
+    #[serde(default)]
+    pub refund_to: Option<RefundToRequest>,
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub reason: Option<String>,
+    /// The new order's lines, as in `POST /orders` (the returned order's customer and
+    /// currency).
+    pub items: Vec<OrderItemRequest>,
+    #[serde(default)]
+    pub discount: Option<crate::pricing::DiscountRequest>,
+    /// A manager's approval: of a refund above `returnApprovalAmount`, of the new order's
+    /// price overrides and discounts.
+    #[serde(default)]
+    pub approval: Option<ApprovalRequest>,
+}
+
+impl ExchangeRequest {
+    /// The return's and the new order's requests, each validated by its own rules (fields are
+    /// named as in this body).
+    pub fn split(
+        self,
+        customer_id: CustomerId,
+        currency: Currency,
+    ) -> (ReturnRequest, PlaceOrderRequest, Option<ApprovalRequest>) {
+        (
+            ReturnRequest {
+                lines: self.lines,
+                restock: self.restock,
+                refund_to: self.refund_to,
+                reason: self.reason,
+                approval: None,
+            },
+            PlaceOrderRequest {
+                customer_id,
+                items: self.items,
+                currency: Some(currency),
+                shipping_address: None,
+                approval: None,
+                discount: self.discount,
+            },
+            self.approval,
+        )
+    }
 }
 
 /// A line of a return: the order's line by its index (`line`) or its sku (when one line has
@@ -583,34 +666,7 @@ impl ReturnRequest {
                 quantity(&format!("lines[{i}].quantity"), l.quantity, 1)?,
             ));
         }
-        let refund_to = match self.refund_to {
-            None => crate::events::RefundTo::Cash,
-            Some(RefundToRequest {
-                kind: RefundKind::Cash,
-                account: None,
-            }) => crate::events::RefundTo::Cash,
-            Some(RefundToRequest {
-                kind: RefundKind::Cash,
-                account: Some(_),
-            }) => {
-                return Err(FieldError::new(
-                    "refundTo.account",
-                    "is for storeCredit only",
-                ));
-            }
-            Some(RefundToRequest {
-                kind: RefundKind::StoreCredit,
-                account,
-            }) => crate::events::RefundTo::StoreCredit {
-                account: text(
-                    "refundTo.account",
-                    account.ok_or_else(|| {
-                        FieldError::new("refundTo.account", "is required for storeCredit")
-                    })?,
-                    100,
-                )?,
-            },
-        };
+        let refund_to = refund_where(self.refund_to)?;
         Ok(crate::commands::ReturnOrder {
             return_id,
             order_id,
@@ -1061,6 +1117,25 @@ pub struct OrderResponse {
     /// Units returned of each line (`POST /orders/{id}/returns`); absent: none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub returned: Vec<u64>,
+}
+
+/// `POST /orders/{id}/exchanges`: the return, the new order, and its payment by what the
+/// return refunded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExchangeResponse {
+    /// The return (`order.returned`): its `refundTo` parts show what paid the new order and
+    /// where the rest went.
+    #[serde(rename = "return")]
+    #[schema(value_type = Object)]
+    pub returned: crate::events::OrderReturned,
+    pub order: OrderResponse,
+    /// The new order's payment by the return (absent when the returned units paid nothing).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub payment: Option<PaymentResponse>,
+    /// What the customer still pays for the new order (`POST /payments`); 0: it is paid.
+    pub amount_due: Decimal,
+    pub currency: Currency,
 }
 
 /// Every error response: a stable machine code, a human sentence, and the offending request

@@ -5,7 +5,8 @@
 //!   still no answer after the timeout → failed (BR-007);
 //! - offline-approved: forwards it to the provider once reachable → succeeded, or failed and the
 //!   order flagged;
-//! - of a cancelled order: voids an authorization, refunds a capture.
+//! - of a cancelled order: voids an authorization, refunds a capture;
+//! - owed a refund by a return to the original tenders: refunds it.
 
 use std::time::Duration;
 
@@ -50,7 +51,9 @@ async fn round(state: &AppState, provider: &dyn CardProvider) -> Result<(), Stor
     Ok(())
 }
 
-async fn follow_up(
+/// One round for payment `id` (also run by a return right after it commits, so a card refund
+/// it owes usually happens before its answer).
+pub(crate) async fn follow_up(
     state: &AppState,
     provider: &dyn CardProvider,
     id: PaymentId,
@@ -63,6 +66,7 @@ async fn follow_up(
     let cancelled = read
         .order(payment.order_id)?
         .is_some_and(|o| o.status == OrderStatus::Cancelled);
+    let owed = read.refund_owed(id)?;
     drop(read);
     let provider_ref = payment.provider_ref.clone().unwrap_or_default();
     let command = match payment.status {
@@ -76,11 +80,14 @@ async fn follow_up(
                 Err(_) => return Ok(()),
             }
         }
-        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded if cancelled => {
+        // All of a cancelled order's capture; a return's part, to the card it was paid with.
+        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded if cancelled || owed > 0 => {
+            let left = payment.captured_minor - payment.refunded_minor;
             let amount = Money {
-                minor: payment.captured_minor - payment.refunded_minor,
+                minor: if cancelled { left } else { owed.min(left) },
                 currency: payment.amount.currency,
             };
+            // Keyed by what was refunded before: a retry is the same refund at the provider.
             let key = format!("{id}-refund-{}", payment.refunded_minor);
             match provider.refund(&provider_ref, amount, &key).await {
                 Ok(refund) => PaymentCommand::RecordRefund(RecordRefund {
@@ -88,7 +95,10 @@ async fn follow_up(
                     amount,
                     provider_ref: Some(refund),
                 }),
-                Err(_) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(payment_id = %id, %error, "a card refund is still owed");
+                    return Ok(());
+                }
             }
         }
         PaymentStatus::Pending => {

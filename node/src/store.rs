@@ -231,6 +231,17 @@ pub enum Outcome {
     ReturnRightsAsked {
         holder: fusion_contracts::NodeId,
     },
+    /// An exchange made.
+    Exchange(Box<Exchanged>),
+}
+
+/// An exchange: the return, the new order, and its payment by what the return refunded
+/// (none when the returned units paid nothing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exchanged {
+    pub returned: fusion_contracts::events::OrderReturned,
+    pub order: Order,
+    pub payment: Option<Payment>,
 }
 
 /// The answer to one command: its outcome or why it was refused.

@@ -388,6 +388,7 @@ async fn openapi_lists_every_route() {
         ("/promotions/{id}", "put"),
         ("/promotions/{id}", "delete"),
         ("/orders/{id}/returns", "post"),
+        ("/orders/{id}/exchanges", "post"),
     ];
     for (path, method) in expected {
         assert!(

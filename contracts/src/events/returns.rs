@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::payments::Tender;
 use super::{EventError, check_amount, invalid};
-use crate::ids::{NodeId, OrderId};
+use crate::ids::{NodeId, OrderId, PaymentId};
 use crate::money::{Currency, Decimal, Money};
 use crate::time::Timestamp;
 
@@ -26,7 +27,51 @@ pub enum RefundTo {
     Cash,
     /// Store credit on an account (issued in the same commit).
     StoreCredit { account: String },
+    /// Shared out: to the order's own payments (`refundTo: original`), and in an exchange
+    /// first to the new order. The parts add up to the refund.
+    Split { parts: Vec<RefundPart> },
 }
+
+/// Part of a return's refund and where it went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundPart {
+    pub to: RefundPartTo,
+    pub amount: Decimal,
+}
+
+/// Where a [`RefundPart`] went (externally tagged, as [`RefundTo`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RefundPartTo {
+    Cash,
+    StoreCredit {
+        account: String,
+    },
+    /// Back to one of the order's payments: cash and store credit in the same commit
+    /// (`payment.refunded`), a card through the provider right after it (owed until then).
+    #[serde(rename_all = "camelCase")]
+    Payment {
+        #[schema(value_type = String)]
+        payment_id: PaymentId,
+        tender: Tender,
+    },
+    /// An exchange: paid towards the new order (through the store-credit account
+    /// [`exchange_account`] of the return, credited and debited in the same commit).
+    #[serde(rename_all = "camelCase")]
+    Order {
+        #[schema(value_type = String)]
+        order_id: OrderId,
+    },
+}
+
+/// The store-credit account through which an exchange pays its new order.
+pub fn exchange_account(return_id: Uuid) -> String {
+    format!("exchange-{return_id}")
+}
+
+/// Most parts a refund is split into.
+pub const REFUND_PARTS_MAX: usize = 20;
 
 /// Units of one line of the order taken back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
@@ -109,13 +154,51 @@ impl OrderReturned {
         if check_amount(T, "refund", self.refund, self.currency)? != sum {
             return Err(invalid(T, "refund must be the sum of the lines' refunds"));
         }
-        if let RefundTo::StoreCredit { account } = &self.refund_to
-            && (account.trim().is_empty() || account.chars().count() > ACCOUNT_LEN_MAX)
-        {
-            return Err(invalid(
-                T,
-                "a store-credit account must be 1 to 100 characters",
-            ));
+        let account_ok = |a: &str| !a.trim().is_empty() && a.chars().count() <= ACCOUNT_LEN_MAX;
+        match &self.refund_to {
+            RefundTo::Cash => {}
+            RefundTo::StoreCredit { account } if account_ok(account) => {}
+            RefundTo::StoreCredit { .. } => {
+                return Err(invalid(
+                    T,
+                    "a store-credit account must be 1 to 100 characters",
+                ));
+            }
+            RefundTo::Split { parts } => {
+                if parts.is_empty() || parts.len() > REFUND_PARTS_MAX {
+                    return Err(invalid(T, "a split refund has 1 to 20 parts"));
+                }
+                let mut shared = Money::zero(self.currency);
+                for part in parts {
+                    let amount =
+                        check_amount(T, "refundTo.parts.amount", part.amount, self.currency)?;
+                    if amount.minor == 0 {
+                        return Err(invalid(T, "every part of a split refund is positive"));
+                    }
+                    if let RefundPartTo::StoreCredit { account } = &part.to
+                        && !account_ok(account)
+                    {
+                        return Err(invalid(
+                            T,
+                            "a store-credit account must be 1 to 100 characters",
+                        ));
+                    }
+                    shared = shared
+                        .checked_add(amount)
+                        .ok_or_else(|| invalid(T, "refund parts overflow"))?;
+                }
+                if shared != sum {
+                    return Err(invalid(T, "a split refund's parts add up to the refund"));
+                }
+                if parts
+                    .iter()
+                    .filter(|p| matches!(p.to, RefundPartTo::Order { .. }))
+                    .count()
+                    > 1
+                {
+                    return Err(invalid(T, "an exchange pays one new order"));
+                }
+            }
         }
         Ok(())
     }

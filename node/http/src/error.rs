@@ -224,6 +224,14 @@ fn return_error(rejected: fusion_rules::returns::ReturnRejected, message: String
             ApiError::new(StatusCode::CONFLICT, "stock_above_maximum", message)
                 .with_field(format!("restock ({sku})"))
         }
+        R::TendersElsewhere { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "tenders_at_another_till", message)
+                .with_field("refundTo")
+        }
+        R::TendersShort { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "tenders_not_refundable", message)
+                .with_field("refundTo")
+        }
     }
 }
 

@@ -61,6 +61,16 @@ impl Payment {
     }
 
     /// Captured and not refunded.
+    /// What the provider or the drawer can still give back: captured and not refunded.
+    pub fn refundable_minor(&self) -> i64 {
+        match self.status {
+            PaymentStatus::Captured | PaymentStatus::PartiallyRefunded => {
+                self.captured_minor - self.refunded_minor
+            }
+            _ => 0,
+        }
+    }
+
     fn kept_minor(&self) -> i64 {
         // An offline approval counts as captured (the customer left with the goods) until the
         // provider says otherwise.
@@ -654,7 +664,14 @@ pub fn capture(
 }
 
 /// What a refund of `amount` (all that is left when absent) may give back.
-pub fn check_refund(payment: &Payment, amount: Option<Money>) -> Result<Money, PaymentRejected> {
+///
+/// `owed_minor`: refunds the payment owes returns and has not made yet (a card's, until the
+/// provider answers); they are not refundable twice.
+pub fn check_refund(
+    payment: &Payment,
+    amount: Option<Money>,
+    owed_minor: i64,
+) -> Result<Money, PaymentRejected> {
     if !matches!(
         payment.status,
         PaymentStatus::Captured | PaymentStatus::PartiallyRefunded
@@ -665,7 +682,7 @@ pub fn check_refund(payment: &Payment, amount: Option<Money>) -> Result<Money, P
         });
     }
     let refundable = Money {
-        minor: payment.kept_minor(),
+        minor: (payment.kept_minor() - owed_minor).max(0),
         currency: payment.currency(),
     };
     let amount = amount.unwrap_or(refundable);
@@ -687,7 +704,8 @@ pub fn refund(
     credit: Option<&CreditAccount>,
 ) -> Result<Vec<Event>, PaymentRejected> {
     let payment = payment.ok_or(PaymentRejected::NotFound(cmd.payment_id))?;
-    let amount = check_refund(payment, Some(cmd.amount))?;
+    // What returns owe is refunded by this command: nothing is held back from it.
+    let amount = check_refund(payment, Some(cmd.amount), 0)?;
     let total = payment.refunded_minor + amount.minor;
     let status = if total == payment.captured_minor {
         PaymentStatus::Refunded
@@ -1175,7 +1193,7 @@ mod tests {
         let o = order(1000);
         let p = fold(&create(&pay(1, Tender::Cash, 1000, None), Some(&o), &[], None, NOW).unwrap());
         assert_eq!(
-            check_refund(&p, Some(usd(1001))),
+            check_refund(&p, Some(usd(1001)), 0),
             Err(PaymentRejected::RefundTooLarge {
                 refundable: usd(1000)
             })
@@ -1199,7 +1217,15 @@ mod tests {
             (p2.status, p2.refunded_minor),
             (PaymentStatus::PartiallyRefunded, 300)
         );
-        assert_eq!(check_refund(&p2, None), Ok(usd(700)));
+        assert_eq!(check_refund(&p2, None, 0), Ok(usd(700)));
+        // 200 owed to a return's card refund is not refundable again.
+        assert_eq!(check_refund(&p2, None, 200), Ok(usd(500)));
+        assert_eq!(
+            check_refund(&p2, Some(usd(501)), 200),
+            Err(PaymentRejected::RefundTooLarge {
+                refundable: usd(500)
+            })
+        );
         let rest = refund(
             Some(&p2),
             &RecordRefund {

@@ -13,10 +13,13 @@
 //! line, after its promotions and discounts and with its tax, shared exactly over its units,
 //! so returning every unit refunds exactly what the line paid.
 
-use fusion_contracts::commands::{AdjustStock, IssueStoreCredit, ReturnOrder};
+use fusion_contracts::commands::{
+    AdjustStock, IssueStoreCredit, RecordRefund, RefundWhere, ReturnOrder,
+};
+use fusion_contracts::events::payments::Tender;
 use fusion_contracts::events::{
-    OrderReturned, OrderStatus, RefundTo, ReturnRightsRequested, ReturnRightsTransferred,
-    ReturnedLine, SoldItem,
+    OrderReturned, OrderStatus, RefundPart, RefundPartTo, RefundTo, ReturnRightsRequested,
+    ReturnRightsTransferred, ReturnedLine, SoldItem, exchange_account,
 };
 use fusion_contracts::{Currency, Event, Money, NodeId, OrderId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::Refused;
 use crate::inventory::StockLevel;
 use crate::orders::Order;
-use crate::payments::CreditAccount;
+use crate::payments::{CreditAccount, Payment};
 use crate::tax::div_round;
 
 /// Who may take an order's returns, and how many units of each line were returned.
@@ -77,6 +80,257 @@ pub enum ReturnRejected {
     /// Restocking would take a level past its maximum.
     #[error("restocking {sku} would exceed its maximum")]
     RestockOverflow { sku: Sku },
+    /// A refund to the order's own payments asked at a till that does not hold them.
+    #[error(
+        "the payments of order {order_id} are at till {seller}: refund to them there, or to cash or store credit here"
+    )]
+    TendersElsewhere { order_id: OrderId, seller: NodeId },
+    /// The order's payments cannot take the refund back (refunded already, or not captured).
+    #[error("the payments of order {order_id} can take back {refundable}, not {refund}")]
+    TendersShort {
+        order_id: OrderId,
+        refundable: String,
+        refund: String,
+    },
+}
+
+/// One of the order's payments, as a refund to it sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Tendered<'a> {
+    pub payment: &'a Payment,
+    /// Card refunds earlier returns owe it and the provider has not made yet.
+    pub owed_minor: i64,
+    /// A store-credit payment's account.
+    pub account: Option<&'a CreditAccount>,
+}
+
+impl Tendered<'_> {
+    fn refundable_minor(&self) -> i64 {
+        (self.payment.refundable_minor() - self.owed_minor).max(0)
+    }
+}
+
+/// Where a return's refund goes, and what deciding it needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Refunding<'a> {
+    /// The store-credit account of `RefundWhere::StoreCredit`, if it exists.
+    pub credit: Option<&'a CreditAccount>,
+    /// The order's payments, in the order they were made; `None` at a till that does not
+    /// hold them (another till sold the order).
+    pub tenders: Option<&'a [Tendered<'a>]>,
+    /// The till that sold the order.
+    pub seller: &'a NodeId,
+    /// An exchange: its new order and that order's total, paid first.
+    pub exchange: Option<(OrderId, Money)>,
+}
+
+/// Tenders a refund to the order's payments goes back to first: cards (the money returns where
+/// it came from), then store credit, then cash.
+const TENDER_ORDER: [Tender; 3] = [Tender::Card, Tender::StoreCredit, Tender::Cash];
+
+/// Where `refund` goes: in an exchange first to the new order (up to its total), the rest as
+/// asked — to cash, to a store-credit account, or back over the order's payments
+/// ([`TENDER_ORDER`], each up to what it can still take back).
+pub fn refund_parts(
+    order_id: OrderId,
+    refund: Money,
+    to: &RefundWhere,
+    refunding: &Refunding,
+) -> Result<RefundTo, ReturnRejected> {
+    let part = |to: RefundPartTo, minor: i64| RefundPart {
+        to,
+        amount: Money {
+            minor,
+            currency: refund.currency,
+        }
+        .to_decimal(),
+    };
+    let mut parts = Vec::new();
+    let mut rest = refund.minor;
+    if let Some((new_order, total)) = refunding.exchange {
+        let applied = rest.min(total.minor);
+        if applied > 0 {
+            parts.push(part(
+                RefundPartTo::Order {
+                    order_id: new_order,
+                },
+                applied,
+            ));
+            rest -= applied;
+        }
+    }
+    match to {
+        RefundWhere::Cash | RefundWhere::StoreCredit { .. } if parts.is_empty() => {
+            // Nothing shared: the plain destination, as a return without an exchange says it.
+            return Ok(match to {
+                RefundWhere::StoreCredit { account } => RefundTo::StoreCredit {
+                    account: account.clone(),
+                },
+                _ => RefundTo::Cash,
+            });
+        }
+        RefundWhere::Cash if rest > 0 => parts.push(part(RefundPartTo::Cash, rest)),
+        RefundWhere::StoreCredit { account } if rest > 0 => parts.push(part(
+            RefundPartTo::StoreCredit {
+                account: account.clone(),
+            },
+            rest,
+        )),
+        RefundWhere::Original if rest > 0 => {
+            let tenders = refunding
+                .tenders
+                .ok_or_else(|| ReturnRejected::TendersElsewhere {
+                    order_id,
+                    seller: refunding.seller.clone(),
+                })?;
+            let asked = rest;
+            for tender in TENDER_ORDER {
+                for t in tenders.iter().filter(|t| t.payment.tender == tender) {
+                    let take = rest.min(t.refundable_minor());
+                    if take > 0 {
+                        parts.push(part(
+                            RefundPartTo::Payment {
+                                payment_id: t.payment.id,
+                                tender,
+                            },
+                            take,
+                        ));
+                        rest -= take;
+                    }
+                }
+            }
+            if rest > 0 {
+                let money = |minor| {
+                    Money {
+                        minor,
+                        currency: refund.currency,
+                    }
+                    .to_decimal()
+                    .to_string()
+                };
+                return Err(ReturnRejected::TendersShort {
+                    order_id,
+                    refundable: money(asked - rest),
+                    refund: money(asked),
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(if parts.is_empty() {
+        // A refund of nothing (lines that paid nothing).
+        RefundTo::Cash
+    } else {
+        RefundTo::Split { parts }
+    })
+}
+
+/// The events moving a refund's money, by where [`refund_parts`] sent it: store credit
+/// issued (an exchange's through its account), cash and store-credit payments refunded. A
+/// card payment's part is owed until the provider refunds it (the node's follow-up).
+fn money_back(
+    return_id: uuid::Uuid,
+    refund_to: &RefundTo,
+    refund: Money,
+    refunding: &Refunding,
+    now: Timestamp,
+) -> Result<Vec<Event>, ReturnRejected> {
+    let money = |minor| Money {
+        minor,
+        currency: refund.currency,
+    };
+    let exchange = exchange_account(return_id);
+    // (account, amount) credited, in order; a store-credit payment's account is credited by
+    // its refund.
+    let mut credits: Vec<(&str, i64)> = Vec::new();
+    let mut refunds: Vec<(&Tendered, i64)> = Vec::new();
+    match refund_to {
+        RefundTo::Cash => {}
+        RefundTo::StoreCredit { account } => credits.push((account, refund.minor)),
+        RefundTo::Split { parts } => {
+            for p in parts {
+                let minor = Money::from_decimal(p.amount, refund.currency).map_or(0, |m| m.minor);
+                match &p.to {
+                    RefundPartTo::Cash
+                    | RefundPartTo::Payment {
+                        tender: Tender::Card,
+                        ..
+                    } => {}
+                    RefundPartTo::StoreCredit { account } => credits.push((account, minor)),
+                    RefundPartTo::Order { .. } => credits.push((&exchange, minor)),
+                    RefundPartTo::Payment { payment_id, .. } => {
+                        if let Some(t) = refunding
+                            .tenders
+                            .unwrap_or_default()
+                            .iter()
+                            .find(|t| t.payment.id == *payment_id)
+                        {
+                            refunds.push((t, minor));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Accounts as this return's events leave them (two parts can touch one account).
+    let mut accounts: std::collections::BTreeMap<String, Option<CreditAccount>> =
+        Default::default();
+    let mut events = Vec::new();
+    let mut fold = |accounts: &mut std::collections::BTreeMap<String, Option<CreditAccount>>,
+                    new: Vec<Event>| {
+        for e in &new {
+            if let Event::StoreCreditChanged(c) = e {
+                crate::payments::apply_credit(
+                    accounts.entry(c.account.clone()).or_default(),
+                    e,
+                    now,
+                );
+            }
+        }
+        events.extend(new);
+    };
+    let known = |accounts: &std::collections::BTreeMap<String, Option<CreditAccount>>,
+                 name: &str,
+                 given: Option<&CreditAccount>|
+     -> Option<CreditAccount> {
+        match accounts.get(name) {
+            Some(now) => now.clone(),
+            None => given.filter(|a| a.account == name).cloned(),
+        }
+    };
+    for (account, minor) in credits.into_iter().filter(|(_, m)| *m > 0) {
+        let current = known(&accounts, account, refunding.credit);
+        let issued = crate::payments::issue_credit(
+            current.as_ref(),
+            &IssueStoreCredit {
+                account: account.to_string(),
+                amount: money(minor),
+                reason: "return".into(),
+            },
+            now,
+        )
+        .map_err(|_| ReturnRejected::CreditCurrency {
+            account: account.to_string(),
+        })?;
+        fold(&mut accounts, issued);
+    }
+    for (t, minor) in refunds {
+        let account = crate::payments::credit_account_of(&t.payment.payment_method_id)
+            .filter(|_| t.payment.tender == Tender::StoreCredit)
+            .and_then(|name| known(&accounts, name, t.account));
+        let refunded = crate::payments::refund(
+            Some(t.payment),
+            &RecordRefund {
+                payment_id: t.payment.id,
+                amount: money(minor),
+                provider_ref: None,
+            },
+            account.as_ref(),
+        );
+        // refund_parts took no more than each payment could give back.
+        fold(&mut accounts, refunded.unwrap_or_default());
+    }
+    Ok(events)
 }
 
 /// What `quantity` more units of `item` refund when `before` were returned: the rule in the
@@ -108,7 +362,7 @@ pub fn take_return(
     at: Counter,
     cmd: &ReturnOrder,
     stock: impl Fn(&Sku) -> StockLevel,
-    credit: Option<&CreditAccount>,
+    refunding: &Refunding,
 ) -> Result<Vec<Event>, ReturnRejected> {
     let Counter {
         me,
@@ -169,6 +423,7 @@ pub fn take_return(
             limit: limit.to_decimal().to_string(),
         });
     }
+    let refund_to = refund_parts(order.id, refund, &cmd.refund_to, refunding)?;
     let mut events: Vec<Event> = vec![
         OrderReturned {
             return_id: cmd.return_id,
@@ -176,7 +431,7 @@ pub fn take_return(
             lines: lines.clone(),
             refund: refund.to_decimal(),
             currency,
-            refund_to: cmd.refund_to.clone(),
+            refund_to: refund_to.clone(),
             restock: cmd.restock,
             approved_by: cmd.approver.clone(),
             reason: cmd.reason.clone(),
@@ -206,23 +461,13 @@ pub fn take_return(
             events.extend(adjusted);
         }
     }
-    if let RefundTo::StoreCredit { account } = &cmd.refund_to
-        && refund.minor > 0
-    {
-        let issued = crate::payments::issue_credit(
-            credit,
-            &IssueStoreCredit {
-                account: account.clone(),
-                amount: refund,
-                reason: "return".into(),
-            },
-            now,
-        )
-        .map_err(|_| ReturnRejected::CreditCurrency {
-            account: account.clone(),
-        })?;
-        events.extend(issued);
-    }
+    events.extend(money_back(
+        cmd.return_id,
+        &refund_to,
+        refund,
+        refunding,
+        now,
+    )?);
     Ok(events)
 }
 
@@ -391,13 +636,23 @@ mod tests {
         }
     }
 
+    /// A return at the seller `me` that holds no payments and is no exchange.
+    fn plain(me: &NodeId) -> Refunding<'_> {
+        Refunding {
+            credit: None,
+            tenders: Some(&[]),
+            seller: me,
+            exchange: None,
+        }
+    }
+
     fn cmd(lines: Vec<(usize, u64)>) -> ReturnOrder {
         ReturnOrder {
             return_id: uuid::Uuid::from_u128(9),
             order_id: OrderId::from_u128(1),
             lines,
             restock: false,
-            refund_to: RefundTo::Cash,
+            refund_to: RefundWhere::Cash,
             reason: None,
             approver: None,
         }
@@ -581,7 +836,7 @@ mod tests {
                 at,
                 &c,
                 |_| StockLevel::default(),
-                None,
+                &plain(&me),
             );
             match (got, expected) {
                 (Ok(events), Ok(refund)) => {
@@ -613,7 +868,7 @@ mod tests {
         let sold = order(vec![item("A", 2, 500, 1000)], OrderStatus::Fulfilled);
         let mut c = cmd(vec![(0, 2)]);
         c.restock = true;
-        c.refund_to = RefundTo::StoreCredit {
+        c.refund_to = RefundWhere::StoreCredit {
             account: "alice".into(),
         };
         let at = Counter {
@@ -630,7 +885,7 @@ mod tests {
                 available: 3,
                 ..StockLevel::default()
             },
-            None,
+            &plain(&me),
         )
         .unwrap();
         let topics: Vec<&str> = events.iter().map(|e| e.topic()).collect();
@@ -670,7 +925,7 @@ mod tests {
                 at,
                 &c,
                 |_| StockLevel::default(),
-                None,
+                &plain(&a),
             )
         };
         let by_a = take(&at_a, &a).unwrap();
@@ -706,5 +961,330 @@ mod tests {
         let mut fresh = ReturnRights::new(&sold, a.clone());
         fresh.holder = b.clone();
         assert!(apply(&mut fresh, &sold, &a, &by_a[0]).is_err());
+    }
+
+    fn payment(id: u128, tender: Tender, captured: i64, refunded: i64) -> Payment {
+        Payment {
+            id: fusion_contracts::PaymentId::from_u128(id),
+            order_id: OrderId::from_u128(1),
+            amount: usd(captured),
+            tender,
+            payment_method_id: match tender {
+                Tender::Cash => "cash".into(),
+                Tender::Card => "pm_card_visa".into(),
+                Tender::StoreCredit => "store_credit:alice".into(),
+            },
+            tendered: None,
+            capture: true,
+            status: if refunded == 0 {
+                fusion_contracts::events::payments::PaymentStatus::Captured
+            } else {
+                fusion_contracts::events::payments::PaymentStatus::PartiallyRefunded
+            },
+            captured_minor: captured,
+            refunded_minor: refunded,
+            change_due: None,
+            provider_ref: Some("pi_1".into()),
+            failure_reason: None,
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    }
+
+    /// Where a refund goes: an exchange's new order first, then the asked destination; the
+    /// order's own payments take it back cards first, then store credit, then cash, each up to
+    /// what it can still give back less what earlier returns owe it.
+    #[test]
+    fn refund_parts_table() {
+        let seller = node("till-a");
+        let (cash, card, credit) = (
+            payment(1, Tender::Cash, 600, 0),
+            payment(2, Tender::Card, 300, 0),
+            payment(3, Tender::StoreCredit, 100, 0),
+        );
+        fn tendered(p: &Payment, owed: i64) -> Tendered<'_> {
+            Tendered {
+                payment: p,
+                owed_minor: owed,
+                account: None,
+            }
+        }
+        let all = [tendered(&cash, 0), tendered(&card, 0), tendered(&credit, 0)];
+        let card_owed = [
+            tendered(&cash, 0),
+            tendered(&card, 250),
+            tendered(&credit, 0),
+        ];
+        let refunded_cash = payment(1, Tender::Cash, 600, 550);
+        let short = [tendered(&refunded_cash, 0)];
+        let pay = |id: u128, tender: Tender, minor: i64| RefundPart {
+            to: RefundPartTo::Payment {
+                payment_id: fusion_contracts::PaymentId::from_u128(id),
+                tender,
+            },
+            amount: usd(minor).to_decimal(),
+        };
+        let part = |to: RefundPartTo, minor: i64| RefundPart {
+            to,
+            amount: usd(minor).to_decimal(),
+        };
+        let new_order = OrderId::from_u128(7);
+        let alice = || RefundWhere::StoreCredit {
+            account: "alice".into(),
+        };
+        type Case<'a> = (
+            &'static str,
+            i64,
+            RefundWhere,
+            Option<&'a [Tendered<'a>]>,
+            Option<i64>,
+            Result<RefundTo, &'static str>,
+        );
+        // (name, refund, asked, the order's payments here, an exchange's new total, expected)
+        let cases: Vec<Case> = vec![
+            (
+                "cash",
+                500,
+                RefundWhere::Cash,
+                None,
+                None,
+                Ok(RefundTo::Cash),
+            ),
+            (
+                "store credit",
+                500,
+                alice(),
+                None,
+                None,
+                Ok(RefundTo::StoreCredit {
+                    account: "alice".into(),
+                }),
+            ),
+            (
+                "original: the card first",
+                200,
+                RefundWhere::Original,
+                Some(&all),
+                None,
+                Ok(RefundTo::Split {
+                    parts: vec![pay(2, Tender::Card, 200)],
+                }),
+            ),
+            (
+                "original: card, store credit, then cash",
+                700,
+                RefundWhere::Original,
+                Some(&all),
+                None,
+                Ok(RefundTo::Split {
+                    parts: vec![
+                        pay(2, Tender::Card, 300),
+                        pay(3, Tender::StoreCredit, 100),
+                        pay(1, Tender::Cash, 300),
+                    ],
+                }),
+            ),
+            (
+                "original: what an earlier return owes the card is not given twice",
+                100,
+                RefundWhere::Original,
+                Some(&card_owed),
+                None,
+                Ok(RefundTo::Split {
+                    parts: vec![pay(2, Tender::Card, 50), pay(3, Tender::StoreCredit, 50)],
+                }),
+            ),
+            (
+                "original: more than the payments can take back",
+                100,
+                RefundWhere::Original,
+                Some(&short),
+                None,
+                Err("short"),
+            ),
+            (
+                "original at a till without the payments",
+                100,
+                RefundWhere::Original,
+                None,
+                None,
+                Err("elsewhere"),
+            ),
+            (
+                "exchange for dearer: all of it pays the new order",
+                500,
+                RefundWhere::Cash,
+                None,
+                Some(800),
+                Ok(RefundTo::Split {
+                    parts: vec![part(
+                        RefundPartTo::Order {
+                            order_id: new_order,
+                        },
+                        500,
+                    )],
+                }),
+            ),
+            (
+                "exchange for cheaper: the rest in cash",
+                500,
+                RefundWhere::Cash,
+                None,
+                Some(350),
+                Ok(RefundTo::Split {
+                    parts: vec![
+                        part(
+                            RefundPartTo::Order {
+                                order_id: new_order,
+                            },
+                            350,
+                        ),
+                        part(RefundPartTo::Cash, 150),
+                    ],
+                }),
+            ),
+            (
+                "exchange for cheaper: the rest to the card",
+                500,
+                RefundWhere::Original,
+                Some(&all),
+                Some(350),
+                Ok(RefundTo::Split {
+                    parts: vec![
+                        part(
+                            RefundPartTo::Order {
+                                order_id: new_order,
+                            },
+                            350,
+                        ),
+                        pay(2, Tender::Card, 150),
+                    ],
+                }),
+            ),
+            (
+                "exchange, the rest to store credit",
+                500,
+                alice(),
+                None,
+                Some(100),
+                Ok(RefundTo::Split {
+                    parts: vec![
+                        part(
+                            RefundPartTo::Order {
+                                order_id: new_order,
+                            },
+                            100,
+                        ),
+                        part(
+                            RefundPartTo::StoreCredit {
+                                account: "alice".into(),
+                            },
+                            400,
+                        ),
+                    ],
+                }),
+            ),
+            (
+                "nothing to refund",
+                0,
+                RefundWhere::Original,
+                None,
+                None,
+                Ok(RefundTo::Cash),
+            ),
+        ];
+        for (name, refund, asked, tenders, exchange, expected) in cases {
+            let refunding = Refunding {
+                credit: None,
+                tenders,
+                seller: &seller,
+                exchange: exchange.map(|total| (new_order, usd(total))),
+            };
+            let got = refund_parts(OrderId::from_u128(1), usd(refund), &asked, &refunding);
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{name}"),
+                (Err(ReturnRejected::TendersShort { .. }), Err("short"))
+                | (Err(ReturnRejected::TendersElsewhere { .. }), Err("elsewhere")) => {}
+                (got, expected) => panic!("{name}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    /// A return to the original tenders refunds cash and store-credit payments in its own
+    /// events and leaves the card's part owed; an exchange credits its account with what pays
+    /// the new order. Every event is valid.
+    #[test]
+    fn money_goes_back_in_the_same_events() {
+        let me = node("till-a");
+        let sold = order(vec![item("A", 2, 500, 1000)], OrderStatus::Paid);
+        let (cash, card) = (
+            payment(1, Tender::Cash, 600, 0),
+            payment(2, Tender::Card, 400, 0),
+        );
+        let tenders = [
+            Tendered {
+                payment: &cash,
+                owed_minor: 0,
+                account: None,
+            },
+            Tendered {
+                payment: &card,
+                owed_minor: 0,
+                account: None,
+            },
+        ];
+        let at = Counter {
+            me: &me,
+            approval_limit: None,
+            now: NOW,
+        };
+        let rights = ReturnRights::new(&sold, me.clone());
+        let mut c = cmd(vec![(0, 2)]);
+        c.refund_to = RefundWhere::Original;
+        let events = take_return(
+            Some(&sold),
+            Some(&rights),
+            at,
+            &c,
+            |_| StockLevel::default(),
+            &Refunding {
+                tenders: Some(&tenders),
+                ..plain(&me)
+            },
+        )
+        .unwrap();
+        let topics: Vec<&str> = events.iter().map(|e| e.topic()).collect();
+        assert_eq!(topics, ["order.returned", "payment.refunded"]);
+        let Event::PaymentRefunded(r) = &events[1] else {
+            unreachable!()
+        };
+        assert_eq!((r.payment_id, r.amount), (cash.id, usd(600).to_decimal()));
+        let exchanged = take_return(
+            Some(&sold),
+            Some(&rights),
+            at,
+            &cmd(vec![(0, 1)]),
+            |_| StockLevel::default(),
+            &Refunding {
+                exchange: Some((OrderId::from_u128(7), usd(300))),
+                ..plain(&me)
+            },
+        )
+        .unwrap();
+        let topics: Vec<&str> = exchanged.iter().map(|e| e.topic()).collect();
+        assert_eq!(topics, ["order.returned", "store-credit.changed"]);
+        let Event::StoreCreditChanged(credit) = &exchanged[1] else {
+            unreachable!()
+        };
+        assert_eq!(
+            (credit.account.as_str(), credit.balance),
+            (
+                exchange_account(c.return_id).as_str(),
+                usd(300).to_decimal()
+            )
+        );
+        for e in events.iter().chain(&exchanged) {
+            assert!(e.validate().is_ok(), "{e:?}");
+        }
     }
 }

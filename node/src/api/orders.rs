@@ -102,20 +102,103 @@ pub async fn return_lines(
     let mut command = request.into_command(Uuid::now_v7(), id, &skus)?;
     command.approver = price_approver(&state, &who, approval)?;
     let command = Command::Order(OrderCommand::ReturnOrder(command));
+    let written = take_back(&state, &ctx, body.digest, id, &seller, command).await?;
+    match written.decision? {
+        Outcome::Return(returned) => {
+            refund_cards(&state, &returned).await;
+            Ok(json(StatusCode::CREATED, written.replayed, &*returned))
+        }
+        other => Err(super::unexpected(other)),
+    }
+}
+
+/// Exchange units of a paid order for a new order, in one transaction: the return (as in
+/// `POST /orders/{id}/returns`, from any till of the store) refunds what its units paid,
+/// which pays the new order first (a store-credit payment through the return's exchange
+/// account); what is left goes where `refundTo` says, and what the new order still costs is
+/// `amountDue`, paid as any order (`POST /payments`). The new order is the returned order's
+/// customer's, in its currency, priced as `POST /orders` prices (promotions, discounts,
+/// taxes); restocked units can be sold again in it (an exchange for another size).
+#[utoipa::path(post, path = "/orders/{id}/exchanges", tag = "orders", params(("id" = Uuid, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key return the first answer")),
+    request_body = fusion_contracts::http::ExchangeRequest,
+    responses((status = 201, body = fusion_contracts::http::ExchangeResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "not paid, the return rights at another till, insufficient stock", body = ErrorBody),
+        (status = 422, description = "more units than sold and not yet returned", body = ErrorBody)))]
+pub async fn exchange(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ctx: WriteContext,
+    body: JsonBody<fusion_contracts::http::ExchangeRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let id = parse_id(&id)?;
+    let (order, seller) = known_order(&state, id)?;
+    let (back, new, approval) = body
+        .value
+        .split(order.customer_id.clone(), order.total.currency);
+    let approver = price_approver(&state, &who, approval)?;
+    let skus: Vec<_> = order.items.iter().map(|i| i.sku.clone()).collect();
+    let mut take_back_cmd = back.into_command(Uuid::now_v7(), id, &skus)?;
+    take_back_cmd.approver = approver.clone();
+    let mut new_order = new.into_command(OrderId(Uuid::now_v7()))?;
+    new_order.price_approver = approver;
+    let command = Command::Order(OrderCommand::Exchange(Box::new(
+        fusion_contracts::commands::Exchange {
+            take_back: take_back_cmd,
+            order: new_order,
+            payment_id: fusion_contracts::PaymentId(Uuid::now_v7()),
+        },
+    )));
+    let written = take_back(&state, &ctx, body.digest, id, &seller, command).await?;
+    match written.decision? {
+        Outcome::Exchange(x) => {
+            refund_cards(&state, &x.returned).await;
+            let paid = x.payment.as_ref().map_or(0, |p| p.captured_minor);
+            let due = fusion_contracts::Money {
+                minor: (x.order.total.minor - paid).max(0),
+                currency: x.order.total.currency,
+            };
+            let body = fusion_contracts::http::ExchangeResponse {
+                returned: x.returned,
+                order: render(x.order),
+                payment: x.payment.map(super::payments::render),
+                amount_due: due.to_decimal(),
+                currency: due.currency,
+            };
+            Ok(json(StatusCode::CREATED, written.replayed, &body))
+        }
+        other => Err(super::unexpected(other)),
+    }
+}
+
+/// Submits a return or an exchange of order `id`. Only the holder of its return rights takes
+/// it: when another till holds them this one asks for them (without the idempotency key: only
+/// the return itself is its answer) and waits up to [`RIGHTS_WAIT`]; if they do not come,
+/// 409 `return_rights_elsewhere` naming that till.
+async fn take_back(
+    state: &AppState,
+    ctx: &WriteContext,
+    digest: Option<[u8; 32]>,
+    id: OrderId,
+    seller: &fusion_contracts::NodeId,
+    command: Command,
+) -> Result<Written, ApiError> {
     let me = state.store.node_id().clone();
-    if rights_holder(&state, id, &seller)? != me {
-        // Asked for without the idempotency key: only the return itself is its answer.
+    if rights_holder(state, id, seller)? != me {
         let asking = WriteContext {
             correlation_id: ctx.correlation_id.clone(),
             idempotency_key: None,
         };
-        let written = submit(&state, &asking, body.digest, command.clone()).await?;
-        if let Outcome::Return(returned) = written.decision? {
-            return Ok(json(StatusCode::CREATED, written.replayed, &*returned));
+        let written = submit(state, &asking, digest, command.clone()).await?;
+        if let Ok(Outcome::Return(_) | Outcome::Exchange(_)) | Err(_) = &written.decision {
+            return Ok(written);
         }
         let deadline = tokio::time::Instant::now() + RIGHTS_WAIT;
         loop {
-            let holder = rights_holder(&state, id, &seller)?;
+            let holder = rights_holder(state, id, seller)?;
             if holder == me {
                 break;
             }
@@ -132,15 +215,35 @@ pub async fn return_lines(
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
-    let written = submit(&state, &ctx, body.digest, command).await?;
-    match written.decision? {
-        Outcome::Return(returned) => Ok(json(StatusCode::CREATED, written.replayed, &*returned)),
-        Outcome::ReturnRightsAsked { holder } => Err(ApiError::new(
+    let written = submit(state, ctx, digest, command).await?;
+    if let Ok(Outcome::ReturnRightsAsked { holder }) = &written.decision {
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "return_rights_elsewhere",
             format!("the return rights of order {id} moved to till {holder}: asked for them"),
-        )),
-        other => Err(super::unexpected(other)),
+        ));
+    }
+    Ok(written)
+}
+
+/// Refunds at once, through the provider, what a return owes the order's cards (the payment
+/// follow-up retries whatever does not go through now).
+async fn refund_cards(state: &AppState, returned: &fusion_contracts::events::OrderReturned) {
+    use fusion_contracts::events::{RefundPartTo, RefundTo, payments::Tender};
+    let (Some(provider), RefundTo::Split { parts }) = (state.card.clone(), &returned.refund_to)
+    else {
+        return;
+    };
+    for part in parts {
+        if let RefundPartTo::Payment {
+            payment_id,
+            tender: Tender::Card,
+        } = &part.to
+            && let Err(error) =
+                crate::followup::follow_up(state, provider.as_ref(), *payment_id).await
+        {
+            tracing::warn!(%payment_id, %error, "a return's card refund is left to the follow-up");
+        }
     }
 }
 

@@ -308,7 +308,10 @@ pub async fn refund(
     if amount.is_some_and(|a| a.minor == 0) {
         return Err(ApiError::validation("amount", "must be positive"));
     }
-    let amount = payments::check_refund(&payment, amount).map_err(crate::domain::Rejected::from)?;
+    // What returns owe the payment is theirs: a manager's refund cannot take it too.
+    let owed = state.store.read()?.refund_owed(id)?;
+    let amount =
+        payments::check_refund(&payment, amount, owed).map_err(crate::domain::Rejected::from)?;
     let provider_ref = match (
         payment.tender,
         state.card.as_ref(),

@@ -84,6 +84,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_ORIGIN_PEERS)?;
     copy(from, to, PEER_CAMPAIGNS)?;
     copy(from, to, ORDER_RETURNS)?;
+    copy(from, to, REFUNDS_OWED)?;
     copy(from, to, CAMPAIGN_SEATS)?;
     copy(from, to, BACKORDERS)?;
     copy(from, to, OFFLINE_BUDGET)?;
@@ -205,6 +206,7 @@ fn projected(db: &Database) -> Result<Vec<(&'static str, Rows)>, StoreError> {
         ("campaign_seats", rows(&read, CAMPAIGN_SEATS)?),
         ("backorders", rows(&read, BACKORDERS)?),
         ("offline_budget", rows(&read, OFFLINE_BUDGET)?),
+        ("refunds_owed", rows(&read, REFUNDS_OWED)?),
     ])
 }
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use fusion_contracts::commands::{
-    CampaignCommand, CatalogCommand, InventoryCommand, OrderCommand, PaymentCommand, PlaceOrder,
-    ShipmentCommand,
+    CampaignCommand, CatalogCommand, CreatePayment, Exchange, InventoryCommand, OrderCommand,
+    PaymentCommand, PlaceOrder, ShipmentCommand,
 };
 use fusion_contracts::events::OrderStatus;
 use fusion_contracts::events::campaigns::{CampaignStatus, ParticipantOrder};
@@ -17,7 +17,8 @@ use fusion_contracts::events::shipping::ShipmentStatus;
 use fusion_contracts::events::{
     CampaignCancelled, CampaignClosed, CampaignFailed, CampaignSuccessful, OrderCancelled,
     OrderFlagged, OrderFulfilled, OrderPaid, PaymentAuthorized, PaymentFailed,
-    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided,
+    PaymentOfflineApproved, PaymentRefunded, PaymentSucceeded, PaymentVoided, RefundPartTo,
+    RefundTo, exchange_account,
 };
 use fusion_contracts::{
     CampaignId, CorrelationId, CustomerId, Envelope, Event, EventId, Money, NodeId, OrderId,
@@ -34,6 +35,7 @@ use super::{
     WriteRequest, held_lines, shared_state,
 };
 use crate::domain::campaigns::{self, Close};
+use crate::domain::returns::ReturnRejected;
 use crate::domain::{
     CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
     inventory, orders, payments, shipping,
@@ -332,13 +334,14 @@ fn execute(
             }
         }
         Command::Order(OrderCommand::ReturnOrder(cmd)) => {
-            match super::returns::decide(t, batch, cmd)? {
+            match super::returns::decide(t, batch, cmd, None)? {
                 Ok((events, outcome)) => {
                     commit_then(t, batch, request, Ok(events), |_| Ok(Ok(outcome)))
                 }
                 Err(rejected) => Ok(Err(rejected.into())),
             }
         }
+        Command::Order(OrderCommand::Exchange(x)) => exchange(t, batch, request, x),
         Command::Order(OrderCommand::GiveReturnRights { order_id, to }) => {
             let events = super::returns::give(t, &batch.node_id, *order_id, to)?;
             let holder = to.clone();
@@ -462,31 +465,7 @@ fn place_order(
     correlation_id: &CorrelationId,
     cause: Uuid,
 ) -> Result<Result<(), OrderRejected>, StoreError> {
-    let mut available = HashMap::with_capacity(cmd.lines.len());
-    let mut list = HashMap::with_capacity(cmd.lines.len());
-    for line in &cmd.lines {
-        if !available.contains_key(&line.sku) {
-            available.insert(
-                line.sku.clone(),
-                tables::get_stock(&t.stock, &line.sku)?.available,
-            );
-            list.insert(line.sku.clone(), catalog_listing(t, &line.sku)?);
-        }
-    }
-    let terms = crate::domain::pricing::Terms {
-        taxes: batch.taxes.as_ref(),
-        promotions: &batch.promotions,
-        discount_approval_ppm: batch.discount_approval_ppm,
-    };
-    match orders::place_with_backorders(
-        cmd,
-        |sku| list.get(sku).cloned().flatten(),
-        |sku| available.get(sku).copied().unwrap_or(0),
-        |sku| batch.backorder_skus.contains(sku),
-        &terms,
-        batch.now,
-        batch.order_hold_ms,
-    ) {
+    match price_order(t, batch, cmd, &HashMap::new())? {
         Ok(events) => {
             batch.record_chain(t, events, correlation_id, cause)?;
             Ok(Ok(()))
@@ -498,6 +477,125 @@ fn place_order(
             Ok(Err(rejected))
         }
     }
+}
+
+/// Decides an order by the rulebook against this till's catalog, stock (plus `restocked`
+/// units, which an exchange's return puts back first) and the store's terms.
+fn price_order(
+    t: &Tables,
+    batch: &Batch,
+    cmd: &PlaceOrder,
+    restocked: &HashMap<Sku, u64>,
+) -> Result<Result<Vec<Event>, OrderRejected>, StoreError> {
+    let mut available = HashMap::with_capacity(cmd.lines.len());
+    let mut list = HashMap::with_capacity(cmd.lines.len());
+    for line in &cmd.lines {
+        if !available.contains_key(&line.sku) {
+            let back = restocked.get(&line.sku).copied().unwrap_or(0);
+            available.insert(
+                line.sku.clone(),
+                tables::get_stock(&t.stock, &line.sku)?.available + back,
+            );
+            list.insert(line.sku.clone(), catalog_listing(t, &line.sku)?);
+        }
+    }
+    let terms = crate::domain::pricing::Terms {
+        taxes: batch.taxes.as_ref(),
+        promotions: &batch.promotions,
+        discount_approval_ppm: batch.discount_approval_ppm,
+    };
+    Ok(orders::place_with_backorders(
+        cmd,
+        |sku| list.get(sku).cloned().flatten(),
+        |sku| available.get(sku).copied().unwrap_or(0),
+        |sku| batch.backorder_skus.contains(sku),
+        &terms,
+        batch.now,
+        batch.order_hold_ms,
+    ))
+}
+
+/// An exchange, all or nothing: the new order is decided against this till's stock with the
+/// returned units back in it (when restocked), then the return, whose refund pays the new
+/// order first (`RefundPartTo::Order`): its events, the order's, and the payment of the new
+/// order from the return's exchange account are recorded in that order.
+fn exchange(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    x: &Exchange,
+) -> Result<Decision, StoreError> {
+    let back = &x.take_back;
+    let Some((sold, _)) = super::returns::order_and_seller(t, &batch.node_id, back.order_id)?
+    else {
+        return Ok(Err(ReturnRejected::NotFound(back.order_id).into()));
+    };
+    let mut restocked: HashMap<Sku, u64> = HashMap::new();
+    if back.restock {
+        for (line, quantity) in &back.lines {
+            if let Some(item) = sold.items.get(*line) {
+                *restocked.entry(item.sku.clone()).or_default() += quantity;
+            }
+        }
+    }
+    let placed = match price_order(t, batch, &x.order, &restocked)? {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected.into())),
+    };
+    let total = placed
+        .iter()
+        .find_map(|e| match e {
+            Event::OrderCreated(c) => Money::from_decimal(c.total, c.currency).ok(),
+            _ => None,
+        })
+        .ok_or_else(|| StoreError::Invariant("an order starts with order.created".into()))?;
+    let decided = super::returns::decide(t, batch, back, Some((x.order.order_id, total)))?;
+    let (events, outcome) = match decided {
+        Ok(decided) => decided,
+        Err(rejected) => return Ok(Err(rejected.into())),
+    };
+    let Outcome::Return(returned) = outcome else {
+        // The return rights are at another till: asked for; the exchange waits for them.
+        batch.record_chain(t, events, &request.correlation_id, request.command_id)?;
+        return Ok(Ok(outcome));
+    };
+    let (correlation, cause) = (&request.correlation_id, request.command_id);
+    batch.record_chain(t, events, correlation, cause)?;
+    batch.record_chain(t, placed, correlation, cause)?;
+    let applied = match &returned.refund_to {
+        RefundTo::Split { parts } => parts
+            .iter()
+            .filter(|p| matches!(p.to, RefundPartTo::Order { .. }))
+            .filter_map(|p| Money::from_decimal(p.amount, returned.currency).ok())
+            .next(),
+        _ => None,
+    };
+    let mut payment = None;
+    if let Some(amount) = applied {
+        let account = exchange_account(returned.return_id);
+        let cmd = CreatePayment {
+            payment_id: x.payment_id,
+            order_id: x.order.order_id,
+            amount,
+            tender: Tender::StoreCredit,
+            payment_method_id: format!("store_credit:{account}"),
+            tendered: None,
+            capture: true,
+        };
+        let order = tables::get_order(&t.orders, x.order.order_id)?;
+        let credit = tables::get_credit(&t.store_credit, &account)?;
+        let events = payments::create(&cmd, order.as_ref(), &[], credit.as_ref(), batch.now)
+            .map_err(|e| StoreError::Invariant(format!("an exchange's payment: {e}")))?;
+        batch.record_chain(t, events, correlation, cause)?;
+        payment = tables::get_payment(&t.payments, x.payment_id)?;
+    }
+    let order = tables::get_order(&t.orders, x.order.order_id)?
+        .ok_or_else(|| StoreError::Invariant("an exchange's order is recorded".into()))?;
+    Ok(Ok(Outcome::Exchange(Box::new(super::Exchanged {
+        returned: *returned,
+        order,
+        payment,
+    }))))
 }
 
 /// What this till's catalog says of `sku`: its active product's price, tax class, category.
@@ -1113,6 +1211,9 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             let folded = super::returns::folded(t, &envelope.origin, &envelope.origin, event)?
                 .map_err(own_refused)?;
             super::returns::write(t, folded)?;
+            if let Event::OrderReturned(returned) = event {
+                super::returns::owe_card_refunds(t, returned)?;
+            }
         }
         // A request of this till: the holder answers it.
         Event::ReturnRightsRequested(_) => {}
@@ -1170,11 +1271,16 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             }
             payments::apply(&mut payment, event, at);
             let payment = payment.expect("apply keeps an existing payment");
-            // A card payment leaves the follow-up list once the provider owes it nothing.
+            if let Event::PaymentRefunded(refunded) = event {
+                super::returns::refunded(t, refunded)?;
+            }
+            // A card payment leaves the follow-up list once the provider owes it nothing and
+            // it owes no return a refund.
             let key = (payment.created_at.unix_ms(), payment_id.as_u128());
             let cancelled = tables::get_order(&t.orders, payment.order_id)?
                 .is_some_and(|o| o.status == OrderStatus::Cancelled);
-            if !payments::needs_provider(&payment, cancelled) {
+            let owes = tables::refund_owed(&t.refunds_owed, *payment_id)? > 0;
+            if !payments::needs_provider(&payment, cancelled) && !owes {
                 t.payment_followups.remove(key)?;
             }
             t.payments

@@ -184,6 +184,11 @@ impl Reader {
         }
     }
 
+    /// What returns owe payment `id` and the provider has not refunded yet (minor units).
+    pub fn refund_owed(&self, id: PaymentId) -> Result<i64, StoreError> {
+        tables::refund_owed(&self.txn.open_table(tables::REFUNDS_OWED)?, id)
+    }
+
     /// Orders, newest first.
     pub fn orders(&self, limit: usize, offset: usize) -> Result<Vec<Order>, StoreError> {
         let list = self.txn.open_table(ORDER_LIST)?;

@@ -2,9 +2,10 @@
 //! this till holds the order's return rights, asking for them when it does not, giving them
 //! to a till that asked, and folding every till's return events into `order_returns`.
 
-use fusion_contracts::commands::ReturnOrder;
-use fusion_contracts::events::RefundTo;
-use fusion_contracts::{Event, NodeId, OrderId, Sku};
+use fusion_contracts::commands::{RefundWhere, ReturnOrder};
+use fusion_contracts::events::payments::Tender;
+use fusion_contracts::events::{OrderReturned, PaymentRefunded, RefundPartTo, RefundTo};
+use fusion_contracts::{Event, Money, NodeId, OrderId, Sku};
 use redb::ReadableTable;
 
 use super::exec::Batch;
@@ -12,7 +13,8 @@ use super::tables::{self, PeerOrder, Tables, decode, encode};
 use super::{Outcome, StoreError};
 use crate::domain::Refused;
 use crate::domain::orders::Order;
-use crate::domain::returns::{self, ReturnRejected, ReturnRights};
+use crate::domain::payments;
+use crate::domain::returns::{self, Refunding, ReturnRejected, ReturnRights, Tendered};
 
 /// Order `id` as this till knows it — its own or a peer's — and the till that sold it.
 pub(super) fn order_and_seller(
@@ -45,11 +47,13 @@ pub(super) fn rights_of(
 }
 
 /// Decides a return at this till: the return's events when it holds the rights; else, if the
-/// return would be valid here, a request for them (`Outcome::ReturnRightsAsked`).
+/// return would be valid here, a request for them (`Outcome::ReturnRightsAsked`). In an
+/// exchange, `exchange` is the new order and its total.
 pub(super) fn decide(
     t: &Tables,
     batch: &Batch,
     cmd: &ReturnOrder,
+    exchange: Option<(OrderId, Money)>,
 ) -> Result<Result<(Vec<Event>, Outcome), ReturnRejected>, StoreError> {
     let me = &batch.node_id;
     let Some((order, seller)) = order_and_seller(t, me, cmd.order_id)? else {
@@ -63,9 +67,41 @@ pub(super) fn decide(
         }
     }
     let credit = match &cmd.refund_to {
-        RefundTo::StoreCredit { account } => tables::get_credit(&t.store_credit, account)?,
-        RefundTo::Cash => None,
+        RefundWhere::StoreCredit { account } => tables::get_credit(&t.store_credit, account)?,
+        RefundWhere::Cash | RefundWhere::Original => None,
     };
+    // The order's payments are the seller's records: only there can they take a refund back.
+    let payments = if &seller == me {
+        Some(tables::get_order_payments(
+            &t.order_payments,
+            &t.payments,
+            order.id,
+        )?)
+    } else {
+        None
+    };
+    let mut owed = Vec::new();
+    let mut accounts = Vec::new();
+    for p in payments.iter().flatten() {
+        owed.push(tables::refund_owed(&t.refunds_owed, p.id)?);
+        accounts.push(match payments::credit_account_of(&p.payment_method_id) {
+            Some(name) if p.tender == Tender::StoreCredit => {
+                tables::get_credit(&t.store_credit, name)?
+            }
+            _ => None,
+        });
+    }
+    let tenders: Option<Vec<Tendered>> = payments.as_ref().map(|ps| {
+        ps.iter()
+            .zip(&owed)
+            .zip(&accounts)
+            .map(|((payment, owed), account)| Tendered {
+                payment,
+                owed_minor: *owed,
+                account: account.as_ref(),
+            })
+            .collect()
+    });
     // Decided as if this till held the rights: a return that is wrong anyway is refused here
     // and now, without asking anyone.
     let mut here = rights.clone();
@@ -75,13 +111,19 @@ pub(super) fn decide(
         approval_limit: batch.return_approval,
         now: batch.now,
     };
+    let refunding = Refunding {
+        credit: credit.as_ref(),
+        tenders: tenders.as_deref(),
+        seller: &seller,
+        exchange,
+    };
     let decided = returns::take_return(
         Some(&order),
         Some(&here),
         at,
         cmd,
         |sku: &Sku| levels.get(sku).cloned().unwrap_or_default(),
-        credit.as_ref(),
+        &refunding,
     );
     let events = match decided {
         Ok(events) => events,
@@ -104,6 +146,53 @@ pub(super) fn decide(
         ));
     };
     Ok(Ok((events, Outcome::Return(Box::new(returned)))))
+}
+
+/// Records what this till's return owes its card payments (their part of a refund to the
+/// original tenders) and puts them on the follow-up list, where the provider refunds them.
+pub(super) fn owe_card_refunds(t: &mut Tables, returned: &OrderReturned) -> Result<(), StoreError> {
+    let RefundTo::Split { parts } = &returned.refund_to else {
+        return Ok(());
+    };
+    for part in parts {
+        let RefundPartTo::Payment {
+            payment_id,
+            tender: Tender::Card,
+        } = &part.to
+        else {
+            continue;
+        };
+        let Some(payment) = tables::get_payment(&t.payments, *payment_id)? else {
+            return Err(StoreError::Invariant(format!(
+                "order.returned owes unknown payment {payment_id}"
+            )));
+        };
+        let minor = Money::from_decimal(part.amount, returned.currency)
+            .map_err(|e| StoreError::Invariant(format!("order.returned: {e}")))?
+            .minor;
+        let owed = tables::refund_owed(&t.refunds_owed, *payment_id)?;
+        t.refunds_owed.insert(payment_id.as_u128(), owed + minor)?;
+        t.payment_followups
+            .insert((payment.created_at.unix_ms(), payment_id.as_u128()), ())?;
+    }
+    Ok(())
+}
+
+/// A refund of a payment pays off what returns owe it, first.
+pub(super) fn refunded(t: &mut Tables, refunded: &PaymentRefunded) -> Result<(), StoreError> {
+    let owed = tables::refund_owed(&t.refunds_owed, refunded.payment_id)?;
+    if owed == 0 {
+        return Ok(());
+    }
+    let minor = Money::from_decimal(refunded.amount, refunded.currency)
+        .map_err(|e| StoreError::Invariant(format!("payment.refunded: {e}")))?
+        .minor;
+    let key = refunded.payment_id.as_u128();
+    match owed - minor.min(owed) {
+        0 => t.refunds_owed.remove(key)?,
+        left => t.refunds_owed.insert(key, left)?,
+    };
+    Ok(())
 }
 
 /// The transfer of an order's return rights to `to`, if this till holds them.

@@ -111,6 +111,10 @@ pub(super) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("or
 /// none returned, the rights with the till that sold it).
 pub(super) const ORDER_RETURNS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("order_returns");
+/// Payment id → minor units of refunds this till's returns owe the payment and have not made
+/// yet (a card's part of a refund to the original tenders, until the provider refunds it); no
+/// row: nothing owed. The payment is on the follow-up list while it owes.
+pub(super) const REFUNDS_OWED: TableDefinition<u128, i64> = TableDefinition::new("refunds_owed");
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
 /// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
@@ -336,6 +340,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_ORIGIN_PEERS)?;
     txn.open_table(PEER_CAMPAIGNS)?;
     txn.open_table(ORDER_RETURNS)?;
+    txn.open_table(REFUNDS_OWED)?;
     txn.commit()?;
     Ok(())
 }
@@ -554,6 +559,7 @@ pub(super) struct Tables<'txn> {
     pub peer_origin_peers: Table<'txn, &'static str, &'static str>,
     pub peer_campaigns: Table<'txn, u128, &'static str>,
     pub order_returns: Table<'txn, u128, &'static [u8]>,
+    pub refunds_owed: Table<'txn, u128, i64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -598,6 +604,7 @@ impl<'txn> Tables<'txn> {
             peer_origin_peers: txn.open_table(PEER_ORIGIN_PEERS)?,
             peer_campaigns: txn.open_table(PEER_CAMPAIGNS)?,
             order_returns: txn.open_table(ORDER_RETURNS)?,
+            refunds_owed: txn.open_table(REFUNDS_OWED)?,
         })
     }
 }
@@ -620,4 +627,12 @@ pub(super) fn put_product(t: &mut Tables, product: &Product) -> Result<(), Store
     };
     t.products.insert(id, encode(&stored).as_slice())?;
     Ok(())
+}
+
+/// What returns owe payment `id` and have not refunded yet (minor units).
+pub(super) fn refund_owed(
+    table: &impl ReadableTable<u128, i64>,
+    id: PaymentId,
+) -> Result<i64, StoreError> {
+    Ok(table.get(id.as_u128())?.map_or(0, |v| v.value()))
 }

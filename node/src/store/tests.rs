@@ -2,8 +2,8 @@
 //! of the event log.
 
 use fusion_contracts::commands::{
-    AdjustStock, ArchiveProduct, CancelOrder, CreateProduct, OrderLine, PlaceOrder, SetStock,
-    UpdateProduct,
+    AdjustStock, ArchiveProduct, CancelOrder, CreateProduct, OrderLine, PaymentCommand, PlaceOrder,
+    SetStock, UpdateProduct,
 };
 use fusion_contracts::{Currency, CustomerId, Decimal, Money, OrderId, ProductId};
 use redb::{Database, Key, ReadableDatabase, ReadableTable, TableDefinition, Value};
@@ -148,6 +148,8 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::ORDER_HOLDS),
         dump(db, tables::STORE_CREDIT),
         dump(db, tables::TRANSFERS_OUT),
+        dump(db, tables::ORDER_RETURNS),
+        dump(db, tables::REFUNDS_OWED),
     ]
 }
 
@@ -243,8 +245,60 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             from: fusion_contracts::NodeId::new("till-other").unwrap(),
         },
     )));
-    for command in commands {
-        store.write(request(command)).await.unwrap();
+    // Order 1 paid in cash, a unit of A back to that payment, its B exchanged for another B.
+    let b_line = |order_id: OrderId| PlaceOrder {
+        order_id,
+        customer_id: CustomerId::new("c1").unwrap(),
+        currency: Currency::USD,
+        shipping_address: None,
+        price_approver: Some("token:test".into()),
+        lines: vec![OrderLine {
+            sku: Sku::new("B").unwrap(),
+            quantity: 1,
+            price: Some(usd(100)),
+            category: None,
+            override_reason: None,
+            discount: None,
+        }],
+        discount: None,
+    };
+    let first_money = commands.len();
+    commands.push(Command::Payment(PaymentCommand::CreatePayment(
+        fusion_contracts::commands::CreatePayment {
+            payment_id: fusion_contracts::PaymentId(Uuid::now_v7()),
+            order_id: orders[1],
+            amount: usd(925),
+            tender: fusion_contracts::events::payments::Tender::Cash,
+            payment_method_id: "cash".into(),
+            tendered: None,
+            capture: true,
+        },
+    )));
+    let give_back = |lines: Vec<(usize, u64)>, refund_to| fusion_contracts::commands::ReturnOrder {
+        return_id: Uuid::now_v7(),
+        order_id: orders[1],
+        lines,
+        restock: true,
+        refund_to,
+        reason: None,
+        approver: None,
+    };
+    commands.push(Command::Order(OrderCommand::ReturnOrder(give_back(
+        vec![(0, 1)],
+        fusion_contracts::commands::RefundWhere::Original,
+    ))));
+    commands.push(Command::Order(OrderCommand::Exchange(Box::new(
+        fusion_contracts::commands::Exchange {
+            take_back: give_back(vec![(1, 1)], fusion_contracts::commands::RefundWhere::Cash),
+            order: b_line(OrderId(Uuid::now_v7())),
+            payment_id: fusion_contracts::PaymentId(Uuid::now_v7()),
+        },
+    ))));
+    for (i, command) in commands.into_iter().enumerate() {
+        let applied = store.write(request(command)).await.unwrap();
+        if i >= first_money {
+            assert!(applied.decision.is_ok(), "{:?}", applied.decision);
+        }
     }
     // Orders 0..=2 take B's 3 units, 3..=5 are refused, cancelling order 0 gives one back;
     // 5 more arrive from another till.

@@ -1135,3 +1135,81 @@ async fn the_offline_card_budget_caps_unsettled_offline_approvals() {
     );
     node.stop().await;
 }
+
+/// A return to the original tenders of an order paid by card and cash: the card takes its
+/// part back first, through the provider (recorded once localstripe refunded it), the cash the
+/// rest in the same commit; once all is back a manager's refund finds nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_refunds_the_original_card_through_the_provider() {
+    let stripe = LocalStripe::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_with(dir.path(), Some(stripe.provider())).await;
+    let visa = stripe.card("4242424242424242").await;
+    node.product("RT", json!(10), 20).await;
+    let placed = node
+        .post("/orders", order(json!([{ "sku": "RT", "quantity": 3 }])))
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let id = placed.body["id"].as_str().unwrap().to_string();
+    let card = node.post("/payments", payment(&id, json!(12), &visa)).await;
+    assert_eq!(card.body["status"], "captured", "{}", card.body);
+    let card_id = card.body["id"].as_str().unwrap().to_string();
+    let cash = node
+        .post("/payments", payment(&id, json!(18), "cash"))
+        .await;
+    assert_eq!(cash.status, StatusCode::CREATED, "{}", cash.body);
+    let cash_id = cash.body["id"].as_str().unwrap().to_string();
+
+    // Two units (20.00): 12.00 back to the card, 8.00 to the cash payment.
+    let back = node
+        .post(
+            &format!("/orders/{id}/returns"),
+            json!({ "lines": [{ "sku": "RT", "quantity": 2 }], "refundTo": { "kind": "original" } }),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.body);
+    assert_eq!(
+        back.body["refundTo"],
+        json!({ "split": { "parts": [
+            { "to": { "payment": { "paymentId": card_id, "tender": "card" } }, "amount": 12.0 },
+            { "to": { "payment": { "paymentId": cash_id, "tender": "cash" } }, "amount": 8.0 },
+        ] } }),
+        "{}",
+        back.body
+    );
+    let cash_now = node.get(&format!("/payments/{cash_id}")).await.body;
+    assert_eq!(
+        (
+            cash_now["status"].clone(),
+            cash_now["refundedAmount"].clone()
+        ),
+        (json!("partially_refunded"), json!(8.0))
+    );
+    let card_now = wait_for_payment(&node, &card_id, |p| p["status"] != "captured").await;
+    assert_eq!(
+        (
+            card_now["status"].clone(),
+            card_now["refundedAmount"].clone()
+        ),
+        (json!("refunded"), json!(12.0)),
+        "{card_now}"
+    );
+    // The last unit: the card has nothing left, the cash gives it.
+    let last = node
+        .post(
+            &format!("/orders/{id}/returns"),
+            json!({ "lines": [{ "sku": "RT", "quantity": 1 }], "refundTo": { "kind": "original" } }),
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::CREATED, "{}", last.body);
+    assert_eq!(
+        last.body["refundTo"]["split"]["parts"][0]["to"]["payment"]["paymentId"],
+        json!(cash_id)
+    );
+    // Everything went back: a manager's refund of the cash payment finds nothing left.
+    let again = node
+        .post(&format!("/payments/{cash_id}/refund"), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    node.stop().await;
+}

@@ -665,3 +665,210 @@ async fn returns_refund_what_each_unit_paid_and_never_twice() {
     assert_eq!(back.body["approvedBy"], format!("token:{manager_id}"));
     node.stop().await;
 }
+
+/// A return to the original tenders gives each payment back what it can, store credit before
+/// cash (cards first, tested against localstripe in `payments.rs`); it is taken only where the
+/// payments are. An exchange is one transaction: the return pays the new order, the rest is
+/// refunded, or the customer pays what is due; a restocked unit can be sold again in it; an
+/// exchange that cannot be sold leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_and_refunds_to_the_original_tenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    node.product("TEE-M", json!(20), 1).await;
+    node.product("TEE-L", json!(20), 0).await;
+    node.product("SOCKS", json!(5), 10).await;
+    node.product("COAT", json!(80), 1).await;
+    let issued = node
+        .post(
+            "/store-credit/gift/issue",
+            json!({ "amount": 6, "currency": "USD", "reason": "gift card" }),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let pay = |id: &str, amount: Value, method: &str| {
+        node.post(
+            "/payments",
+            json!({ "orderId": id, "amount": amount, "currency": "USD", "paymentMethodId": method }),
+        )
+    };
+
+    // 4 socks (20.00), paid 6.00 by gift card and 14.00 in cash.
+    let socks = node
+        .post("/orders", order(json!([{ "sku": "SOCKS", "quantity": 4 }])))
+        .await;
+    let socks_id = socks.body["id"].as_str().unwrap().to_string();
+    let gift = pay(&socks_id, json!(6), "store_credit:gift").await;
+    assert_eq!(gift.status, StatusCode::CREATED, "{}", gift.body);
+    let cash = pay(&socks_id, json!(14), "cash").await;
+    assert_eq!(cash.status, StatusCode::CREATED, "{}", cash.body);
+    assert_eq!(
+        node.get("/store-credit/gift").await.body["balance"],
+        json!(0.0)
+    );
+    // Two pairs back (10.00): the gift card gets its 6.00 back, the cash payment 4.00.
+    let back = node
+        .post(
+            &format!("/orders/{socks_id}/returns"),
+            json!({ "lines": [{ "sku": "SOCKS", "quantity": 2 }], "refundTo": { "kind": "original" } }),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.body);
+    let parts = &back.body["refundTo"]["split"]["parts"];
+    assert_eq!(
+        (
+            parts[0]["to"]["payment"]["tender"].clone(),
+            parts[0]["amount"].clone()
+        ),
+        (json!("store_credit"), json!(6.0)),
+        "{}",
+        back.body
+    );
+    assert_eq!(
+        (
+            parts[1]["to"]["payment"]["tender"].clone(),
+            parts[1]["amount"].clone()
+        ),
+        (json!("cash"), json!(4.0))
+    );
+    assert_eq!(
+        node.get("/store-credit/gift").await.body["balance"],
+        json!(6.0)
+    );
+    let cash_id = cash.body["id"].as_str().unwrap();
+    assert_eq!(
+        node.get(&format!("/payments/{cash_id}")).await.body["refundedAmount"],
+        json!(4.0)
+    );
+    // Asking for more than the payments can still give back is refused, naming refundTo.
+    node.post(
+        &format!("/payments/{cash_id}/refund"),
+        json!({ "amount": 9 }),
+    )
+    .await;
+    assert_error(
+        &node
+            .post(
+                &format!("/orders/{socks_id}/returns"),
+                json!({ "lines": [{ "sku": "SOCKS", "quantity": 2 }], "refundTo": { "kind": "original" } }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "tenders_not_refundable",
+        Some("refundTo"),
+    );
+    assert_eq!(
+        node.get(&format!("/orders/{socks_id}")).await.body["returned"],
+        json!([2])
+    );
+
+    // A medium tee exchanged for a large, which is out of stock: the returned medium is no
+    // large, so the exchange is refused whole — nothing is returned, nothing sold.
+    let tee = node
+        .post("/orders", order(json!([{ "sku": "TEE-M", "quantity": 1 }])))
+        .await;
+    let tee_id = tee.body["id"].as_str().unwrap().to_string();
+    pay(&tee_id, json!(20), "cash").await;
+    let exchanges = format!("/orders/{tee_id}/exchanges");
+    let refused = node
+        .post(
+            &exchanges,
+            json!({ "lines": [{ "sku": "TEE-M", "quantity": 1 }], "restock": true,
+                    "items": [{ "sku": "TEE-L", "quantity": 1 }] }),
+        )
+        .await;
+    assert_error(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "insufficient_stock",
+        Some("items[0].quantity"),
+    );
+    assert_eq!(
+        node.get(&format!("/orders/{tee_id}")).await.body["returned"],
+        json!(null)
+    );
+    assert_eq!(node.stock("TEE-M").await, 0);
+    // The same medium again: the returned unit is back on the shelf and sold in the
+    // exchange; the new order is paid by the return, nothing due, nothing refunded.
+    let same = node
+        .post(
+            &exchanges,
+            json!({ "lines": [{ "sku": "TEE-M", "quantity": 1 }], "restock": true,
+                    "items": [{ "sku": "TEE-M", "quantity": 1 }], "reason": "stained" }),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::CREATED, "{}", same.body);
+    assert_eq!(same.body["amountDue"], json!(0.0), "{}", same.body);
+    assert_eq!(same.body["order"]["status"], "fulfilled", "{}", same.body);
+    assert_eq!(same.body["payment"]["tender"], "store_credit");
+    assert_eq!(same.body["return"]["refund"], json!(20.0));
+    assert_eq!(node.stock("TEE-M").await, 0, "one back, one sold");
+    let exchange_account = format!(
+        "exchange-{}",
+        same.body["return"]["returnId"].as_str().unwrap()
+    );
+    assert_eq!(
+        node.get(&format!("/store-credit/{exchange_account}"))
+            .await
+            .body["balance"],
+        json!(0.0),
+        "the exchange's account is credited and debited in one commit"
+    );
+
+    // That tee for socks (cheaper): 5.00 pays the socks, 15.00 comes back in cash.
+    let second = same.body["order"]["id"].as_str().unwrap().to_string();
+    let cheaper = node
+        .post(
+            &format!("/orders/{second}/exchanges"),
+            json!({ "lines": [{ "line": 0, "quantity": 1 }], "items": [{ "sku": "SOCKS", "quantity": 1 }] }),
+        )
+        .await;
+    assert_eq!(cheaper.status, StatusCode::CREATED, "{}", cheaper.body);
+    assert_eq!(
+        cheaper.body["return"]["refundTo"]["split"]["parts"][1],
+        json!({ "to": "cash", "amount": 15.0 }),
+        "{}",
+        cheaper.body
+    );
+    // The socks for the coat (dearer): the 5.00 pays part, 75.00 is due and paid in cash.
+    let third = cheaper.body["order"]["id"].as_str().unwrap().to_string();
+    let dearer = node
+        .post(
+            &format!("/orders/{third}/exchanges"),
+            json!({ "lines": [{ "sku": "SOCKS", "quantity": 1 }], "restock": true, "items": [{ "sku": "COAT", "quantity": 1 }] }),
+        )
+        .await;
+    assert_eq!(dearer.status, StatusCode::CREATED, "{}", dearer.body);
+    assert_eq!(dearer.body["amountDue"], json!(75.0), "{}", dearer.body);
+    assert_eq!(dearer.body["order"]["status"], "created");
+    let coat = dearer.body["order"]["id"].as_str().unwrap().to_string();
+    let rest = pay(&coat, json!(75), "cash").await;
+    assert_eq!(rest.status, StatusCode::CREATED, "{}", rest.body);
+    assert_eq!(
+        node.get(&format!("/orders/{coat}")).await.body["status"],
+        "fulfilled"
+    );
+    // Bad exchanges are named: the return's lines and the new order's items.
+    for (body, field) in [
+        (
+            json!({ "lines": [], "items": [{ "sku": "COAT", "quantity": 1 }] }),
+            "lines",
+        ),
+        (
+            json!({ "lines": [{ "sku": "SOCKS", "quantity": 1 }], "items": [] }),
+            "items",
+        ),
+        (
+            json!({ "lines": [{ "sku": "SOCKS", "quantity": 1 }], "items": [{ "sku": "COAT", "quantity": 0 }] }),
+            "items[0].quantity",
+        ),
+    ] {
+        assert_error(
+            &node.post(&format!("/orders/{third}/exchanges"), body).await,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        );
+    }
+    node.stop().await;
+}
