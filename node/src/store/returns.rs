@@ -211,9 +211,27 @@ pub(super) fn give(
         .collect())
 }
 
+/// The order a peer's return event names when this till does not know that order yet: the
+/// event waits for its seller's log (a till can hear a return before the sale it returns),
+/// which is no refusal — the batch stops there and is delivered again.
+pub(super) fn waits_for(
+    t: &Tables,
+    own: &NodeId,
+    event: &Event,
+) -> Result<Option<OrderId>, StoreError> {
+    let order_id = match event {
+        Event::OrderReturned(e) => e.order_id,
+        Event::ReturnRightsTransferred(e) => e.order_id,
+        _ => return Ok(None),
+    };
+    Ok(order_and_seller(t, own, order_id)?
+        .is_none()
+        .then_some(order_id))
+}
+
 /// The order's rights after a return event of `origin`, by the rulebook's fold; `None` for
-/// other events. An order this till does not know yet is refused: its seller's log comes
-/// first.
+/// other events. A peer's event of an order this till does not know yet waits before this
+/// ([`waits_for`]); here it can only be refused.
 pub(super) fn folded(
     t: &Tables,
     own: &NodeId,

@@ -313,6 +313,13 @@ pub(super) fn store_peer_events(
                 break;
             }
         }
+        if let Some(order_id) = super::returns::waits_for(t, own, &envelope.event)? {
+            tracing::info!(peer = %deliverer.endpoint, %origin, seq = envelope.seq, %order_id, "a peer's return waits for its order");
+            stopped = Some(format!(
+                "waiting: order {order_id} is not known here yet (its seller's log comes first)"
+            ));
+            break;
+        }
         // Folded by the same rules as the origin's own; an event they refuse (stock it never
         // held, an impossible order step) is never stored, and the origin's log cannot grow
         // past it: an honest till never writes one.

@@ -238,3 +238,52 @@ async fn events_their_origin_may_not_write_are_never_stored() {
     assert_eq!(peer_rights(&node, &peer, &sku).await, Some((6, 0)));
     node.stop().await;
 }
+
+/// A till can hear a sibling's return before the sale it returns (the seller's log comes by
+/// another path): the return waits — the batch stops before it and is delivered again — and
+/// is not counted as a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peers_return_of_an_order_not_known_yet_waits_and_is_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let peer = NodeId::new("till-returns").unwrap();
+    let sku = Sku::new("MUG-PEER").unwrap();
+    let returned: Event = fusion_contracts::events::OrderReturned {
+        return_id: uuid::Uuid::from_u128(5),
+        order_id: OrderId::from_u128(77),
+        lines: vec![fusion_contracts::events::ReturnedLine {
+            line: 0,
+            sku: sku.clone(),
+            quantity: 1,
+            refund: fusion_contracts::Decimal::new(500, 2),
+        }],
+        refund: fusion_contracts::Decimal::new(500, 2),
+        currency: fusion_contracts::Currency::USD,
+        refund_to: fusion_contracts::events::RefundTo::Cash,
+        restock: false,
+        approved_by: None,
+        reason: None,
+        returned_at: Timestamp::from_unix_ms(2_000),
+    }
+    .into();
+    let log = vec![
+        envelope(&peer, 1, counted(&sku, 0, 2)),
+        envelope(&peer, 2, returned),
+    ];
+    let answer = till("endpoint-r").send(&node, &log, 1).await;
+    assert!(
+        answer.as_ref().is_err_and(
+            |e| e.starts_with("waiting") && e.contains(&OrderId::from_u128(77).to_string())
+        ),
+        "{answer:?}"
+    );
+    let read = node.store.read().unwrap();
+    assert_eq!(read.peer_positions().unwrap().get(&peer), Some(&1));
+    drop(read);
+    assert!(
+        node.store.refusals().is_empty(),
+        "{:?}",
+        node.store.refusals()
+    );
+    node.stop().await;
+}
