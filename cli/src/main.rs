@@ -82,6 +82,13 @@ enum Top {
     /// Orders: place, get, list, cancel.
     #[command(subcommand)]
     Orders(orders_cmd::OrdersCommand),
+    /// A paid order's receipt: 42-column text for an 80 mm printer (JSON with --json).
+    Receipt {
+        /// The order's id.
+        order: String,
+        #[command(flatten)]
+        target: client::Target,
+    },
     /// The store's shared settings: show them, set its taxes and discount threshold.
     #[command(subcommand)]
     Settings(settings_cmd::SettingsCommand),
@@ -136,6 +143,7 @@ fn main() -> ExitCode {
                 target,
             } => stock_cmd::escrow_action(action, target, cli.json).await,
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
+            Top::Receipt { order, target } => orders_cmd::receipt(&order, target, cli.json).await,
             Top::Settings(cmd) => settings_cmd::run(cmd, cli.json).await,
             Top::Promotions(cmd) => promotions_cmd::run(cmd, cli.json).await,
             Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,

@@ -259,6 +259,20 @@ fn line(text: &str, reason: &Option<String>) -> anyhow::Result<Line> {
     })
 }
 
+/// `fusion receipt ORDER`: the receipt's text as the printer takes it, or its JSON.
+pub async fn receipt(order: &str, target: Target, json: bool) -> anyhow::Result<()> {
+    let format = if json { "json" } else { "text" };
+    let answer = Client::new(&target)?
+        .text::<()>(
+            Method::GET,
+            &format!("/orders/{order}/receipt?format={format}"),
+            None,
+        )
+        .await?;
+    print!("{answer}");
+    Ok(())
+}
+
 pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {
     match command {
         OrdersCommand::Place {

@@ -13,6 +13,7 @@
 pub mod campaigns;
 pub mod fleet;
 pub mod payments;
+pub mod receipts;
 pub mod returns;
 pub mod shipping;
 
@@ -39,6 +40,7 @@ pub use payments::{
     PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved, PaymentRefunded,
     PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
+pub use receipts::{ReceiptIssued, receipt_number};
 pub use returns::{
     OrderReturned, REFUND_PARTS_MAX, RefundPart, RefundPartTo, RefundTo, ReturnRightsRequested,
     ReturnRightsTransferred, ReturnedLine, exchange_account,
@@ -1190,6 +1192,7 @@ events! {
     OrderReturned => "order.returned", version = 1, key = |p| p.order_id.to_string();
     ReturnRightsRequested => "order.return_rights_requested", version = 1, key = |p| p.order_id.to_string();
     ReturnRightsTransferred => "order.return_rights_transferred", version = 1, key = |p| p.order_id.to_string();
+    ReceiptIssued => "receipt.issued", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

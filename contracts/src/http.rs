@@ -1119,6 +1119,35 @@ pub struct OrderResponse {
     pub returned: Vec<u64>,
 }
 
+/// `GET /orders/{id}/receipt`: a paid order's receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptResponse {
+    /// `<till>-<number>`, gap-free per till.
+    pub receipt: String,
+    pub number: u64,
+    #[schema(value_type = String)]
+    pub till: NodeId,
+    pub issued_at: Timestamp,
+    /// The store's name (its settings), else its id.
+    pub store: String,
+    pub order: OrderResponse,
+    /// Each payment taken (absent at a till that did not sell the order: its seller holds
+    /// them).
+    pub tenders: Vec<ReceiptTender>,
+    /// The receipt for an 80 mm printer: 42 columns (also `?format=text`, as text/plain).
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptTender {
+    pub tender: Tender,
+    pub amount: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub change_due: Option<Decimal>,
+}
+
 /// `POST /orders/{id}/exchanges`: the return, the new order, and its payment by what the
 /// return refunded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -14,6 +14,7 @@ mod orders;
 mod payments;
 mod products;
 mod promotions;
+mod receipts;
 mod settings;
 mod shipping;
 mod tokens;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/orders/{id}/returns", post(orders::return_lines))
         .route("/orders/{id}/exchanges", post(orders::exchange))
+        .route("/orders/{id}/receipt", get(receipts::get))
         .route("/events", get(events::list))
         .route("/sync/status", get(ops::sync_status))
         .route("/settings", get(settings::get).patch(settings::update))
@@ -163,7 +165,7 @@ pub fn router(state: AppState) -> Router {
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
-        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange,
+        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
@@ -251,6 +253,7 @@ const ROUTES: &[&str] = &[
     "/orders/{id}/cancel",
     "/orders/{id}/returns",
     "/orders/{id}/exchanges",
+    "/orders/{id}/receipt",
     "/events",
     "/sync/status",
     "/shipping/labels",

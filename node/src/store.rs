@@ -16,6 +16,7 @@ mod backup;
 mod exec;
 mod journal;
 mod read;
+mod receipts;
 mod returns;
 mod shared_state;
 mod tables;

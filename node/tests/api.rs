@@ -389,6 +389,7 @@ async fn openapi_lists_every_route() {
         ("/promotions/{id}", "delete"),
         ("/orders/{id}/returns", "post"),
         ("/orders/{id}/exchanges", "post"),
+        ("/orders/{id}/receipt", "get"),
     ];
     for (path, method) in expected {
         assert!(

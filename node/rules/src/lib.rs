@@ -17,6 +17,7 @@ pub mod journal;
 pub mod orders;
 pub mod payments;
 pub mod pricing;
+pub mod receipts;
 pub mod returns;
 pub mod shipping;
 pub mod tax;
@@ -86,6 +87,9 @@ pub enum Refused {
     /// more units than were sold.
     #[error("{topic}: {reason}")]
     Returns { topic: &'static str, reason: String },
+    /// A receipt number that is not its till's next, or a receipt of another till.
+    #[error("{topic}: {reason}")]
+    Receipts { topic: &'static str, reason: String },
 }
 
 /// How an event would break a stock level.
@@ -125,6 +129,7 @@ impl Refused {
             Self::Amount { .. } => "amount",
             Self::Seats { .. } => "seats_underflow",
             Self::Returns { .. } => "returns",
+            Self::Receipts { .. } => "receipts",
         }
     }
 }

@@ -85,6 +85,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, PEER_CAMPAIGNS)?;
     copy(from, to, ORDER_RETURNS)?;
     copy(from, to, REFUNDS_OWED)?;
+    copy(from, to, RECEIPT_HEADS)?;
+    copy(from, to, ORDER_RECEIPTS)?;
     copy(from, to, CAMPAIGN_SEATS)?;
     copy(from, to, BACKORDERS)?;
     copy(from, to, OFFLINE_BUDGET)?;

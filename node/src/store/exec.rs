@@ -173,6 +173,13 @@ impl Batch {
             self.events_appended += 1;
         }
         for (order_id, paid_event) in paid_orders {
+            // Its receipt, numbered in this transaction: gap-free whatever crashes.
+            let order = tables::get_order(&t.orders, order_id)?.ok_or_else(|| {
+                StoreError::Invariant(format!("order.paid names unknown order {order_id}"))
+            })?;
+            let receipt = super::receipts::issue(t, &self.node_id, &order, self.now)?;
+            // Both the receipt and what ships the order are caused by the payment completing.
+            self.record_chain(t, vec![receipt], correlation_id, paid_event)?;
             causation = self.after_paid(t, order_id, correlation_id, paid_event)?;
         }
         Ok(causation)
@@ -1217,6 +1224,11 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         }
         // A request of this till: the holder answers it.
         Event::ReturnRightsRequested(_) => {}
+        Event::ReceiptIssued(_) => {
+            let folded =
+                super::receipts::folded(t, &envelope.origin, event)?.map_err(own_refused)?;
+            super::receipts::write(t, folded)?;
+        }
         Event::OfflineBudgetSet(_)
         | Event::OfflineBudgetTransferred(_)
         | Event::OfflineBudgetReceived(_) => {

@@ -184,6 +184,14 @@ impl Reader {
         }
     }
 
+    /// The receipt of order `id` (this till's or a peer's), once it is paid.
+    pub fn receipt(
+        &self,
+        id: OrderId,
+    ) -> Result<Option<fusion_contracts::events::ReceiptIssued>, StoreError> {
+        super::receipts::of_order(&self.txn.open_table(tables::ORDER_RECEIPTS)?, id)
+    }
+
     /// What returns owe payment `id` and the provider has not refunded yet (minor units).
     pub fn refund_owed(&self, id: PaymentId) -> Result<i64, StoreError> {
         tables::refund_owed(&self.txn.open_table(tables::REFUNDS_OWED)?, id)

@@ -327,9 +327,11 @@ pub(super) fn store_peer_events(
             let stock = fold_peer_stock(t, origin, envelope)?;
             let returns = super::returns::folded(t, own, origin, &envelope.event)?
                 .map_err(PeerFold::Refused)?;
-            Ok((order, stock, returns))
+            let receipt =
+                super::receipts::folded(t, origin, &envelope.event)?.map_err(PeerFold::Refused)?;
+            Ok((order, stock, returns, receipt))
         });
-        let (order, stock, returns) = match folded {
+        let (order, stock, returns, receipt) = match folded {
             Ok(folded) => folded,
             Err(PeerFold::Refused(refused)) => {
                 count_refused(refusals, refused.rule());
@@ -343,6 +345,7 @@ pub(super) fn store_peer_events(
         t.peer_events
             .insert((origin.as_str(), envelope.seq), bytes)?;
         super::returns::write(t, returns)?;
+        super::receipts::write(t, receipt)?;
         if let Some(order) = order {
             let record = PeerOrder {
                 origin: origin.clone(),

@@ -115,6 +115,12 @@ pub(super) const ORDER_RETURNS: TableDefinition<u128, &[u8]> =
 /// yet (a card's part of a refund to the original tenders, until the provider refunds it); no
 /// row: nothing owed. The payment is on the follow-up list while it owes.
 pub(super) const REFUNDS_OWED: TableDefinition<u128, i64> = TableDefinition::new("refunds_owed");
+/// Till → the last receipt number it issued (`receipt.issued`, this till's and its peers').
+pub(super) const RECEIPT_HEADS: TableDefinition<&str, u64> = TableDefinition::new("receipt_heads");
+/// Order id → postcard `ReceiptIssued`: the order's receipt (this till's orders and its
+/// peers').
+pub(super) const ORDER_RECEIPTS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("order_receipts");
 /// Log position of `order.created` → order id: read backwards for newest first.
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
 /// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
@@ -341,6 +347,8 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(PEER_CAMPAIGNS)?;
     txn.open_table(ORDER_RETURNS)?;
     txn.open_table(REFUNDS_OWED)?;
+    txn.open_table(RECEIPT_HEADS)?;
+    txn.open_table(ORDER_RECEIPTS)?;
     txn.commit()?;
     Ok(())
 }
@@ -560,6 +568,8 @@ pub(super) struct Tables<'txn> {
     pub peer_campaigns: Table<'txn, u128, &'static str>,
     pub order_returns: Table<'txn, u128, &'static [u8]>,
     pub refunds_owed: Table<'txn, u128, i64>,
+    pub receipt_heads: Table<'txn, &'static str, u64>,
+    pub order_receipts: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -605,6 +615,8 @@ impl<'txn> Tables<'txn> {
             peer_campaigns: txn.open_table(PEER_CAMPAIGNS)?,
             order_returns: txn.open_table(ORDER_RETURNS)?,
             refunds_owed: txn.open_table(REFUNDS_OWED)?,
+            receipt_heads: txn.open_table(RECEIPT_HEADS)?,
+            order_receipts: txn.open_table(ORDER_RECEIPTS)?,
         })
     }
 }

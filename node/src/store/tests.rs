@@ -150,6 +150,8 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::TRANSFERS_OUT),
         dump(db, tables::ORDER_RETURNS),
         dump(db, tables::REFUNDS_OWED),
+        dump(db, tables::RECEIPT_HEADS),
+        dump(db, tables::ORDER_RECEIPTS),
     ]
 }
 

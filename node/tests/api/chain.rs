@@ -71,6 +71,7 @@ async fn a_paid_order_ships_and_a_carry_out_completes_in_one_chain() {
             "payment.created",
             "payment.succeeded",
             "order.paid",
+            "receipt.issued",
             "shipping.label.created",
             "shipping.status.changed",
             "shipping.status.changed",

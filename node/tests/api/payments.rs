@@ -870,6 +870,7 @@ async fn cancelling_before_shipment_refunds_or_voids_every_payment() {
             "payment.authorized",
             "payment.succeeded",
             "order.paid",
+            "receipt.issued",
             "shipping.label.created",
             "order.cancelled",
             "inventory.released",

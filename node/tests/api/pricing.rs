@@ -872,3 +872,106 @@ async fn exchanges_and_refunds_to_the_original_tenders() {
     }
     node.stop().await;
 }
+
+/// Every paid order gets a receipt number, gap-free at its till (`<till>-<n>`), recorded as
+/// `receipt.issued` with the payment; `GET /orders/{id}/receipt` shows it as JSON and as
+/// 42-column text; an unpaid order has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_orders_get_gap_free_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    let named = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "name": "Corner Coffee" }),
+        )
+        .await;
+    assert_eq!(named.status, StatusCode::OK, "{}", named.body);
+    node.product("BEANS", json!(12.5), 10).await;
+    let till = node.store.node_id().to_string();
+    let mut receipts = Vec::new();
+    for tendered in [20, 30] {
+        let placed = node
+            .post("/orders", order(json!([{ "sku": "BEANS", "quantity": 1 }])))
+            .await;
+        let id = placed.body["id"].as_str().unwrap().to_string();
+        let path = format!("/orders/{id}/receipt");
+        assert_error(
+            &node.get(&path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        );
+        let paid = node
+            .post(
+                "/payments",
+                json!({ "orderId": id, "amount": 12.5, "currency": "USD", "paymentMethodId": "cash", "tendered": tendered }),
+            )
+            .await;
+        assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+        receipts.push((id, node.get(&path).await));
+    }
+    for (n, (id, receipt)) in receipts.iter().enumerate() {
+        let number = n as u64 + 1;
+        assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
+        assert_eq!(receipt.body["number"], json!(number), "{}", receipt.body);
+        assert_eq!(receipt.body["receipt"], json!(format!("{till}-{number}")));
+        assert_eq!(receipt.body["store"], "Corner Coffee");
+        assert_eq!(receipt.body["order"]["id"], json!(id));
+        assert_eq!(receipt.body["tenders"][0]["tender"], "cash");
+        let text = receipt.body["text"].as_str().unwrap();
+        assert!(text.lines().all(|l| l.chars().count() <= 42), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("TOTAL") && l.ends_with("USD 12.50")),
+            "{text}"
+        );
+    }
+    assert!(
+        receipts[1].1.body["text"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("Change") && l.ends_with("17.50")),
+        "{}",
+        receipts[1].1.body["text"]
+    );
+    // As text/plain for the printer; a format it does not know is named.
+    let id = &receipts[0].0;
+    let plain = node
+        .http
+        .get(format!(
+            "http://{}/orders/{id}/receipt?format=text",
+            node.addr
+        ))
+        .bearer_auth(&node.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert!(
+        plain.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let plain = plain.text().await.unwrap();
+    assert_eq!(plain, receipts[0].1.body["text"].as_str().unwrap());
+    assert_error(
+        &node.get(&format!("/orders/{id}/receipt?format=pdf")).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("format"),
+    );
+    // The numbers are events, in the log with the payments.
+    let issued: Vec<Value> = node
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "receipt.issued")
+        .map(|e| e["payload"]["number"].clone())
+        .collect();
+    assert_eq!(issued, [json!(1), json!(2)]);
+    node.stop().await;
+}
