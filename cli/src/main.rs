@@ -19,6 +19,7 @@ mod products_cmd;
 mod progress;
 mod promotions_cmd;
 mod settings_cmd;
+mod staff_cmd;
 mod stock_cmd;
 mod sync_cmd;
 mod systemd;
@@ -95,6 +96,9 @@ enum Top {
     /// The store's promotions: list, percent off, multi-buy, end.
     #[command(subcommand)]
     Promotions(promotions_cmd::PromotionsCommand),
+    /// The store's staff: list, add, update, remove, sign in with a PIN.
+    #[command(subcommand)]
+    Staff(staff_cmd::StaffCommand),
     /// Group-buying campaigns: create, list, join, cancel.
     #[command(subcommand)]
     Campaigns(campaigns_cmd::CampaignsCommand),
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
             Top::Receipt { order, target } => orders_cmd::receipt(&order, target, cli.json).await,
             Top::Settings(cmd) => settings_cmd::run(cmd, cli.json).await,
             Top::Promotions(cmd) => promotions_cmd::run(cmd, cli.json).await,
+            Top::Staff(cmd) => staff_cmd::run(cmd, cli.json).await,
             Top::Campaigns(cmd) => campaigns_cmd::run(cmd, cli.json).await,
             Top::Payments(cmd) => payments_cmd::run(cmd, cli.json).await,
             Top::Shipments(cmd) => payments_cmd::run_shipments(cmd, cli.json).await,

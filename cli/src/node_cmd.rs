@@ -244,6 +244,9 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 relay_url,
                 sync_bind,
             } = args.with_config()?;
+            // A demo node is a store of its own, so settings and staff work out of the box.
+            let store_id =
+                store_id.or_else(|| demo.then(|| StoreId::new("demo").expect("a valid store id")));
             let mut store = StoreOptions {
                 order_hold: (order_hold_secs > 0)
                     .then(|| std::time::Duration::from_secs(order_hold_secs)),
@@ -349,6 +352,17 @@ async fn serve(
         if created > 0 {
             tracing::info!(products = created, "seeded demo catalog");
         }
+        if fusion_node::demo::seed_staff(&store)
+            .await
+            .context("seeding demo staff")?
+        {
+            tracing::info!("seeded demo staff");
+        }
+        let staff: Vec<String> = fusion_node::demo::DEMO_STAFF
+            .iter()
+            .map(|(id, _, role, pin)| format!("{id} ({}, PIN {pin})", role.as_str()))
+            .collect();
+        println!("demo staff: {}", staff.join(", "));
     }
     let listener = TcpListener::bind(listen)
         .await

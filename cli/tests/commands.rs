@@ -760,3 +760,101 @@ async fn orders_return_takes_back_a_paid_unit() {
         "{original}"
     );
 }
+
+/// `fusion staff …` (issue 18, part 1): a manager adds a cashier with a PIN read from standard
+/// input, the list shows no PIN, the cashier signs in (PIN from `FUSION_PIN`) and sells with
+/// the printed token; a removed member cannot sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_are_added_and_sign_in_with_a_pin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node_with(dir.path(), &["--store-id", "store-7"]).await;
+    let d = dir.path();
+    let fusion = |args: &[&str], pin: Option<&str>| {
+        tokio::task::block_in_place(|| {
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+                .args(args)
+                .env("FUSION_URL", &node.url)
+                .env_remove("FUSION_TOKEN")
+                .env_remove("FUSION_PIN")
+                .arg("--data-dir")
+                .arg(d)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            if let Some(pin) = pin {
+                writeln!(stdin, "{pin}").unwrap();
+            }
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        })
+    };
+    ok(&fusion(
+        &[
+            "products",
+            "add",
+            "--sku",
+            "MUG",
+            "--name",
+            "Mug",
+            "--price",
+            "3",
+            "--inventory",
+            "5",
+        ],
+        None,
+    ));
+    let added = ok(&fusion(
+        &["staff", "add", "--id", "ana", "--name", "Ana Lima"],
+        Some("2468"),
+    ));
+    assert!(
+        added.contains("Ana Lima") && added.contains("cashier"),
+        "{added}"
+    );
+    // No PIN given: refused before any request.
+    assert_ne!(
+        code(&fusion(
+            &["staff", "add", "--id", "bo", "--name", "Bo"],
+            None
+        )),
+        0
+    );
+    let listed = ok(&fusion(&["staff", "list"], None));
+    assert!(
+        listed.contains("ana") && !listed.contains("2468"),
+        "{listed}"
+    );
+    // A wrong PIN is refused, naming it.
+    let wrong = fusion(&["staff", "sign-in", "ana"], Some("1111"));
+    assert_ne!(code(&wrong), 0);
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong staff member or PIN"),
+        "{wrong:?}"
+    );
+    let token = ok(&fusion(&["staff", "sign-in", "ana"], Some("2468")));
+    let token = token.trim();
+    assert!(token.starts_with("fss_"), "{token}");
+    let sold = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+            .args([
+                "orders",
+                "place",
+                "--customer",
+                "c",
+                "--item",
+                "MUG:1",
+                "--json",
+            ])
+            .env("FUSION_URL", &node.url)
+            .env("FUSION_TOKEN", token)
+            .output()
+            .unwrap()
+    });
+    assert_eq!(json(&sold)["total"].as_f64(), Some(3.0));
+    ok(&fusion(&["staff", "remove", "ana"], None));
+    assert_ne!(code(&fusion(&["staff", "sign-in", "ana"], Some("2468"))), 0);
+}

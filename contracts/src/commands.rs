@@ -175,6 +175,8 @@ pub struct PlaceOrder {
     pub price_approver: Option<String>,
     /// A discount on the whole order, after the lines' promotions and discounts.
     pub discount: Option<crate::pricing::Discount>,
+    /// The staff member signed in at the till who sells it.
+    pub staff: Option<crate::StaffId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,6 +206,8 @@ pub struct ReturnOrder {
     pub reason: Option<String>,
     /// Who approves a return above the store's `returnApprovalAmount` (a manager).
     pub approver: Option<String>,
+    /// The staff member signed in at the till who takes it back.
+    pub staff: Option<crate::StaffId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -348,6 +352,8 @@ pub struct CreatePayment {
     pub tendered: Option<Money>,
     /// Cards: capture at once (else authorize only).
     pub capture: bool,
+    /// The staff member signed in at the till who takes it.
+    pub staff: Option<crate::StaffId>,
 }
 
 /// What the card provider answered to an authorization.

@@ -553,6 +553,11 @@ pub struct OrderCreated {
     /// The discount given on the whole order, if any (schema 4); boxed, as most orders have
     /// none.
     pub discount: Option<Box<OrderDiscount>>,
+    /// The staff member who sold it, signed in at the till (schema 5); absent when the
+    /// till's caller was a token alone. Keep last: older payloads are read by appending it
+    /// (`APPENDED_OPTIONS`).
+    #[serde(default)]
+    pub staff: Option<crate::StaffId>,
 }
 
 /// The tax of one rate on an order: rounded once per rate, half away from zero
@@ -644,6 +649,7 @@ impl From<OrderCreatedV3> for OrderCreated {
             discount_total: Money::zero(old.currency).to_decimal(),
             promotions: Vec::new(),
             discount: None,
+            staff: None,
         }
     }
 }
@@ -1151,7 +1157,7 @@ events! {
     ProductUpdated => "product.updated", version = 2, key = |p| p.id.to_string();
     ProductArchived => "product.archived", version = 1, key = |p| p.id.to_string();
     StockAdjusted => "inventory.adjusted", version = 1, key = |p| p.sku.to_string();
-    OrderCreated => "order.created", version = 4, key = |p| p.order_id.to_string();
+    OrderCreated => "order.created", version = 5, key = |p| p.order_id.to_string();
     InventoryReserved => "inventory.reserved", version = 1, key = |p| p.order_id.to_string();
     InventoryInsufficient => "inventory.insufficient", version = 1, key = |p| p.order_id.to_string();
     OrderCancelled => "order.cancelled", version = 1, key = |p| p.order_id.to_string();
@@ -1163,7 +1169,7 @@ events! {
     CampaignFailed => "group-commerce.campaign.failed", version = 1, key = |p| p.campaign_id.to_string();
     CampaignClosed => "group-commerce.campaign.closed", version = 1, key = |p| p.campaign_id.to_string();
     CampaignCancelled => "group-commerce.campaign.cancelled", version = 1, key = |p| p.campaign_id.to_string();
-    PaymentCreated => "payment.created", version = 1, key = |p| p.order_id.to_string();
+    PaymentCreated => "payment.created", version = 2, key = |p| p.order_id.to_string();
     PaymentAuthorized => "payment.authorized", version = 1, key = |p| p.order_id.to_string();
     PaymentSucceeded => "payment.succeeded", version = 1, key = |p| p.order_id.to_string();
     PaymentFailed => "payment.failed", version = 1, key = |p| p.order_id.to_string();
@@ -1189,7 +1195,7 @@ events! {
     OfflineBudgetReceived => "payment.offline_budget_received", version = 1, key = |p| p.currency.to_string();
     NodeEnrolled => "fleet.node.enrolled", version = 1, key = |p| p.node_id.clone();
     NodeRevoked => "fleet.node.revoked", version = 1, key = |p| p.node_id.clone();
-    OrderReturned => "order.returned", version = 1, key = |p| p.order_id.to_string();
+    OrderReturned => "order.returned", version = 2, key = |p| p.order_id.to_string();
     ReturnRightsRequested => "order.return_rights_requested", version = 1, key = |p| p.order_id.to_string();
     ReturnRightsTransferred => "order.return_rights_transferred", version = 1, key = |p| p.order_id.to_string();
     ReceiptIssued => "receipt.issued", version = 1, key = |p| p.order_id.to_string();
@@ -1228,6 +1234,29 @@ struct Head {
 const ORDER_CREATED_VARIANT: u8 = 4;
 const PRODUCT_CREATED_VARIANT: u8 = 0;
 const PRODUCT_UPDATED_VARIANT: u8 = 1;
+
+/// Fields appended to a payload, last, as an `Option`, by the schema version that added them:
+/// (topic, version). A payload of an older version is the newer one without them, so it is read
+/// by appending postcard's `None` (one zero byte) for each.
+const APPENDED_OPTIONS: &[(&str, u16)] = &[
+    ("order.created", 5),
+    ("order.returned", 2),
+    ("payment.created", 2),
+];
+
+/// How many `None`s a payload (its variant index first) written at `version` lacks.
+fn appended_options(payload: &[u8], version: u16) -> usize {
+    let Ok((variant, _)) = postcard::take_from_bytes::<u32>(payload) else {
+        return 0;
+    };
+    let Some(topic) = Event::TOPICS.get(variant as usize) else {
+        return 0;
+    };
+    APPENDED_OPTIONS
+        .iter()
+        .filter(|(t, since)| t == topic && version < *since)
+        .count()
+}
 
 /// Largest encoded envelope accepted by [`Envelope::decode`]; a 200-line order is ~20 KiB.
 pub const ENVELOPE_BYTES_MAX: usize = 256 * 1024;
@@ -1318,7 +1347,15 @@ impl Envelope {
                 let created: OrderCreatedV3 = postcard::from_bytes(v3).map_err(decode)?;
                 Event::OrderCreated(created.into())
             }
-            _ => postcard::from_bytes(payload).map_err(decode)?,
+            _ => match appended_options(payload, head.schema_version) {
+                0 => postcard::from_bytes(payload).map_err(decode)?,
+                n => {
+                    let mut newer = Vec::with_capacity(payload.len() + n);
+                    newer.extend_from_slice(payload);
+                    newer.resize(payload.len() + n, 0);
+                    postcard::from_bytes(&newer).map_err(decode)?
+                }
+            },
         };
         let envelope = Self {
             event_id: head.event_id,
@@ -1446,6 +1483,7 @@ mod tests {
             discount_total: Decimal::new(0, 2),
             promotions: Vec::new(),
             discount: None,
+            staff: None,
         })
     }
 
@@ -1645,6 +1683,40 @@ mod tests {
         assert_eq!(v3.total, Decimal::new(60, 2));
     }
 
+    /// A payload written before its topic appended an optional field (order.created 4, before
+    /// `staff`) is read with the field absent; the newer layout round-trips it.
+    #[test]
+    fn payloads_before_an_appended_field_decode_without_it() {
+        let mut envelope = Envelope::new(
+            EventId::from_u128(1),
+            NodeId::new("node-a").unwrap(),
+            1,
+            Timestamp::from_unix_ms(1),
+            CorrelationId::new("corr").unwrap(),
+            None,
+            order_created(),
+        )
+        .unwrap();
+        envelope.schema_version = 4;
+        let mut bytes = envelope.encode();
+        assert_eq!(bytes.pop(), Some(0), "staff: None is the last byte");
+        assert_eq!(Envelope::decode(&bytes).unwrap(), envelope);
+        // At schema 5 the same bytes lack a field: refused, not misread.
+        envelope.schema_version = 5;
+        let mut short = envelope.encode();
+        short.pop();
+        assert!(Envelope::decode(&short).is_err());
+        envelope.schema_version = 4;
+
+        let Event::OrderCreated(mut created) = order_created() else {
+            unreachable!()
+        };
+        created.staff = Some(crate::StaffId::new("ana").unwrap());
+        envelope.event = created.into();
+        envelope.schema_version = 5;
+        assert_eq!(Envelope::decode(&envelope.encode()).unwrap(), envelope);
+    }
+
     /// Schema 4: a line's net is its price × quantity less its adjustments, the promotions
     /// and the order discount add up from the lines, and the total is what the lines paid.
     #[test]
@@ -1834,9 +1906,11 @@ mod tests {
         assert_eq!(schemas.len(), Event::TOPICS.len());
         for topic in Event::TOPICS {
             // order.created 2: lines carry their list price and override; 3: taxes; 4: tax
-            // classes, adjustments and each line's amounts. product.* 2: tax class, category.
+            // classes, adjustments and each line's amounts; 5: staff. product.* 2: tax class,
+            // category. order.returned and payment.created 2: staff.
             let version = match *topic {
-                "order.created" => 4,
+                "order.created" => 5,
+                "order.returned" | "payment.created" => 2,
                 "product.created" | "product.updated" => 2,
                 _ => 1,
             };

@@ -5,6 +5,9 @@
 //! (`items[2].quantity`); rules that need state (sku taken, stock short) belong to the domain.
 
 pub mod hub;
+pub mod staff;
+
+pub use staff::ApprovalRequest;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -379,14 +382,6 @@ pub struct PlaceOrderRequest {
     pub discount: Option<crate::pricing::DiscountRequest>,
 }
 
-/// A manager's approval given at the till.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalRequest {
-    /// A token of the manager (or admin) role.
-    pub token: String,
-}
-
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItemRequest {
@@ -469,6 +464,7 @@ impl PlaceOrderRequest {
             // Decided by the API from who calls and `approval`.
             price_approver: None,
             discount,
+            staff: None,
         })
     }
 }
@@ -676,6 +672,7 @@ impl ReturnRequest {
             reason: optional_text("reason", self.reason, REASON_LEN_MAX)?,
             // Decided by the API from who calls and `approval`.
             approver: None,
+            staff: None,
         })
     }
 }
@@ -1518,6 +1515,9 @@ pub struct SettingsChange {
     /// Promotion → the promotion, or `None` to end it; promotions not named are left alone.
     pub promotions:
         std::collections::BTreeMap<crate::PromotionId, Option<crate::pricing::Promotion>>,
+    /// Staff member → their record; members not named are left alone (none is ever removed:
+    /// one who left is inactive).
+    pub staff: std::collections::BTreeMap<crate::StaffId, staff::StaffRecord>,
 }
 
 impl SettingsRequest {
@@ -1585,6 +1585,7 @@ impl SettingsRequest {
                 None => None,
             },
             promotions: Default::default(),
+            staff: Default::default(),
         })
     }
 }

@@ -181,6 +181,10 @@ string_id!(
     StoreId, "storeId", 64, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
 );
 string_id!(
+    /// A staff member of a store (an employee code the manager chooses: `ana`, `1042`).
+    StaffId, "staffId", 32, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+);
+string_id!(
     /// Ties together every event caused by one client request (header `X-Correlation-Id`).
     CorrelationId, "correlation id", 128, |c| c.is_ascii_graphic()
 );

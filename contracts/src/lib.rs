@@ -16,7 +16,7 @@ pub mod time;
 pub use events::{Envelope, Event, EventError};
 pub use ids::{
     CampaignId, CorrelationId, CustomerId, EventId, NodeId, OrderId, PaymentId, ProductId,
-    PromotionId, ShipmentId, Sku, StoreId, TokenId,
+    PromotionId, ShipmentId, Sku, StaffId, StoreId, TokenId,
 };
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use time::Timestamp;

@@ -56,6 +56,7 @@ fn build_log(origin: &NodeId, n: u64) -> Vec<Vec<u8>> {
             shipping_address: None,
             price_approver: None,
             discount: None,
+            staff: None,
         };
         let events = fusion_node::domain::orders::place(
             &cmd,

@@ -38,6 +38,7 @@ pub fn order_events(origin: &NodeId, n: u64) -> Vec<Envelope> {
             shipping_address: None,
             price_approver: None,
             discount: None,
+            staff: None,
         };
         let events = fusion_node::domain::orders::place(
             &cmd,

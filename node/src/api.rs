@@ -17,6 +17,7 @@ mod promotions;
 mod receipts;
 mod settings;
 mod shipping;
+pub(crate) mod staff;
 mod tokens;
 
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub payment_policy: PaymentPolicy,
     /// The link to the hub, when this node replicates to one.
     pub sync: Option<Arc<crate::replication::SyncLinks>>,
+    /// Who is signed in at this till, and their PIN attempts.
+    pub staff: Arc<crate::staff::StaffDesk>,
 }
 
 /// Stripes of `payment_locks`: payments that share a stripe wait for each other, which at till
@@ -72,6 +75,7 @@ impl AppState {
             payment_locks,
             payment_policy: PaymentPolicy::default(),
             sync: None,
+            staff: Arc::default(),
         }
     }
 
@@ -121,6 +125,13 @@ pub fn router(state: AppState) -> Router {
             "/promotions/{id}",
             axum::routing::put(promotions::replace).delete(promotions::end),
         )
+        .route("/staff", get(staff::list).post(staff::create))
+        .route("/staff/sign-in", post(staff::sign_in))
+        .route("/staff/sign-out", post(staff::sign_out))
+        .route(
+            "/staff/{id}",
+            axum::routing::patch(staff::update).delete(staff::remove),
+        )
         .route("/backup", get(ops::backup))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
@@ -162,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         ops::health, ops::ready, ops::metrics, ops::sync_status, ops::openapi, ops::backup,
         settings::get, settings::update,
         promotions::list, promotions::create, promotions::replace, promotions::end,
+        staff::list, staff::create, staff::update, staff::remove, staff::sign_in, staff::sign_out,
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
@@ -280,6 +292,10 @@ const ROUTES: &[&str] = &[
     "/settings",
     "/promotions",
     "/promotions/{id}",
+    "/staff",
+    "/staff/{id}",
+    "/staff/sign-in",
+    "/staff/sign-out",
 ];
 
 fn route_label(path: &str) -> &'static str {

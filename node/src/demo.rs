@@ -52,3 +52,34 @@ pub async fn seed(store: &Store) -> Result<usize, StoreError> {
     }
     Ok(DEMO_PRODUCTS.len())
 }
+
+/// The demo's staff: (id, name, role, PIN). Printed at start; a real store adds its own.
+pub const DEMO_STAFF: &[(&str, &str, fusion_contracts::http::Role, &str)] = &[
+    ("ana", "Ana", fusion_contracts::http::Role::Cashier, "1234"),
+    ("max", "Max", fusion_contracts::http::Role::Manager, "9999"),
+];
+
+/// Adds the demo staff to the store's settings if it has none (and a store id).
+pub async fn seed_staff(store: &Store) -> Result<bool, StoreError> {
+    if store.store_id().is_none() || !store.settings().staff.is_empty() {
+        return Ok(false);
+    }
+    let mut change = fusion_contracts::http::SettingsChange::default();
+    for (id, name, role, pin) in DEMO_STAFF {
+        let pin = (*pin).to_string();
+        let pin_hash = tokio::task::spawn_blocking(move || fusion_http::pin::hash(&pin))
+            .await
+            .map_err(|e| StoreError::Invariant(e.to_string()))?
+            .map_err(|e| StoreError::Invariant(format!("hashing a demo PIN: {e}")))?;
+        change.staff.insert(
+            fusion_contracts::StaffId::new(*id).expect("demo staff ids are valid"),
+            fusion_contracts::http::staff::StaffRecord {
+                name: (*name).to_string(),
+                role: *role,
+                pin_hash,
+                active: true,
+            },
+        );
+    }
+    Ok(store.update_settings(&change).await?.is_ok())
+}

@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod replication;
 pub mod scheduler;
 pub mod server;
+pub mod staff;
 pub mod store;

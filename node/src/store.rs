@@ -440,6 +440,17 @@ impl Store {
             .copied()
     }
 
+    /// The grant of the token `id`, while it is not revoked.
+    pub fn authenticate_id(&self, id: TokenId) -> Option<Grant> {
+        self.shared
+            .tokens
+            .read()
+            .expect("token cache lock")
+            .values()
+            .find(|g| g.token_id == id)
+            .copied()
+    }
+
     /// Woken after every commit that appended events to the log.
     pub fn appended(&self) -> Arc<tokio::sync::Notify> {
         self.shared.appended.clone()

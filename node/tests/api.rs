@@ -390,6 +390,12 @@ async fn openapi_lists_every_route() {
         ("/orders/{id}/returns", "post"),
         ("/orders/{id}/exchanges", "post"),
         ("/orders/{id}/receipt", "get"),
+        ("/staff", "get"),
+        ("/staff", "post"),
+        ("/staff/{id}", "patch"),
+        ("/staff/{id}", "delete"),
+        ("/staff/sign-in", "post"),
+        ("/staff/sign-out", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1214,6 +1220,8 @@ mod peers;
 mod pricing;
 #[path = "api/shipping.rs"]
 mod shipping;
+#[path = "api/staff.rs"]
+mod staff;
 
 /// A node that is a till of store `store-9`.
 async fn of_store(dir: &Path) -> TestNode {

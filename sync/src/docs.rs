@@ -416,6 +416,8 @@ pub struct StoreSettings {
     pub promotions: Vec<fusion_contracts::pricing::Promotion>,
     /// A return refunding more needs a manager; `None`: no limit.
     pub return_approval_amount: Option<Money>,
+    /// The store's staff, by id; their PINs only as argon2 hashes. Never in an answer.
+    pub staff: BTreeMap<fusion_contracts::StaffId, fusion_contracts::http::staff::StaffRecord>,
 }
 
 impl StoreSettings {
@@ -476,6 +478,9 @@ impl StoreSettings {
 
 /// The settings key of a promotion (its JSON `PromotionBody`): one key per promotion.
 const PROMOTION_PREFIX: &str = "promotion:";
+
+/// The settings key of a staff member (their JSON `StaffRecord`): one key per member.
+const STAFF_PREFIX: &str = "staff:";
 
 /// The settings key of a tax class's rate (parts per million): one key per class.
 const TAX_RATE_PREFIX: &str = "tax_rate:";
@@ -542,6 +547,10 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
             None => put(doc, &key, null())?,
         }
     }
+    for (id, record) in &change.staff {
+        let json = serde_json::to_string(record).expect("a staff record is JSON");
+        put(doc, &format!("{STAFF_PREFIX}{id}"), json)?;
+    }
     doc.commit();
     Ok(())
 }
@@ -590,6 +599,16 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
                 body.into_promotion(id).ok().filter(|p| p.id == id)
             })
             .take(fusion_contracts::pricing::PROMOTIONS_MAX)
+            .collect(),
+        // A member a peer wrote that this build cannot read is ignored.
+        staff: doc
+            .keys(ROOT)
+            .filter_map(|key| {
+                let id = fusion_contracts::StaffId::new(key.strip_prefix(STAFF_PREFIX)?).ok()?;
+                let record = serde_json::from_str(&text(doc, &key)?).ok()?;
+                Some((id, record))
+            })
+            .take(fusion_contracts::http::staff::STAFF_MAX)
             .collect(),
     }
 }

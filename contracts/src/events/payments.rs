@@ -55,6 +55,9 @@ pub struct PaymentCreated {
     pub capture: bool,
     pub status: PaymentStatus,
     pub created_at: Timestamp,
+    /// The staff member who took it (schema 2); absent for a token alone. Keep last.
+    #[serde(default)]
+    pub staff: Option<crate::StaffId>,
 }
 
 /// `payment.authorized`: the provider holds the amount.

@@ -103,6 +103,9 @@ pub struct OrderReturned {
     pub approved_by: Option<String>,
     pub reason: Option<String>,
     pub returned_at: Timestamp,
+    /// The staff member who took it back (schema 2); absent for a token alone. Keep last.
+    #[serde(default)]
+    pub staff: Option<crate::StaffId>,
 }
 
 /// `order.return_rights_requested`: a till of the store asks the holder for an order's

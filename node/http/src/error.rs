@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Boxed: errors travel through many `Result`s and should stay one pointer wide.
     pub body: Box<ErrorBody>,
+    /// `Retry-After`, in seconds (a 429 or 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,7 +33,13 @@ impl ApiError {
                 requested: None,
                 available: None,
             }),
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -355,6 +363,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -6,6 +6,7 @@
 //! axum.
 
 mod error;
+pub mod pin;
 pub mod token;
 
 use std::collections::HashMap;

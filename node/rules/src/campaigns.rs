@@ -528,6 +528,7 @@ pub fn participant_order(
         }],
         price_approver: Some(format!("campaign:{}", campaign.id)),
         discount: None,
+        staff: None,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod receipts;
 pub mod returns;
 pub mod shipping;
+pub mod staff;
 pub mod tax;
 
 use serde::{Deserialize, Serialize};

@@ -294,6 +294,7 @@ pub fn place_with_backorders(
         discount_total: priced.discount_total.to_decimal(),
         promotions: priced.promotions,
         discount: priced.discount,
+        staff: cmd.staff.clone(),
     };
     let mut events: Vec<Event> = vec![created.into()];
     if !reserve.is_empty() {
@@ -567,6 +568,7 @@ mod tests {
             lines,
             price_approver: Some("token:manager".into()),
             discount: None,
+            staff: None,
         }
     }
 

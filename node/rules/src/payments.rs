@@ -200,6 +200,7 @@ pub fn create(
             capture: cmd.capture,
             status: PaymentStatus::Pending,
             created_at: now,
+            staff: cmd.staff.clone(),
         }
         .into(),
     ];
@@ -284,6 +285,7 @@ fn redeem_credit(
             capture: true,
             status: PaymentStatus::Pending,
             created_at: now,
+            staff: cmd.staff.clone(),
         }
         .into(),
         succeeded(cmd.payment_id, order.id, cmd.amount, None, None),
@@ -1007,6 +1009,7 @@ mod tests {
             },
             tendered: tendered.map(usd),
             capture: true,
+            staff: None,
         }
     }
 

@@ -510,6 +510,7 @@ mod tests {
             shipping_address: None,
             price_approver: None,
             discount: None,
+            staff: None,
         }
     }
 

@@ -436,6 +436,7 @@ pub fn take_return(
             approved_by: cmd.approver.clone(),
             reason: cmd.reason.clone(),
             returned_at: now,
+            staff: cmd.staff.clone(),
         }
         .into(),
     ];
@@ -655,6 +656,7 @@ mod tests {
             refund_to: RefundWhere::Cash,
             reason: None,
             approver: None,
+            staff: None,
         }
     }
 

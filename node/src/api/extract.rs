@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use fusion_contracts::CorrelationId;
 use fusion_contracts::http::Role;
+use fusion_contracts::{CorrelationId, StaffId};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -60,16 +60,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// The authenticated caller.
-#[derive(Clone, Copy, Debug)]
-pub struct Principal(pub Grant);
+/// The authenticated caller: a token's grant, or a staff member signed in at this till
+/// (`POST /staff/sign-in`), whose role is their role in the store's staff (read at each
+/// request, so a member made inactive or demoted is so at once).
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub grant: Grant,
+    pub staff: Option<StaffId>,
+}
 
 impl Principal {
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.0.role >= role {
+        if self.grant.role >= role {
             Ok(())
         } else {
             Err(ApiError::forbidden(role))
+        }
+    }
+
+    /// Who an approval or a record names: `staff:<id>`, else `token:<id>`.
+    pub fn name(&self) -> String {
+        match &self.staff {
+            Some(staff) => fusion_rules::staff::staff_name(staff),
+            None => format!("token:{}", self.grant.token_id),
         }
     }
 }
@@ -79,11 +92,38 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = fusion_http::bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let hash = fusion_http::token::hash(token);
+        if token.starts_with(crate::staff::SIGN_IN_TOKEN_PREFIX) {
+            let now = state.store.now();
+            let sign_in = state
+                .staff
+                .signed_in(&hash, now)
+                .ok_or_else(ApiError::unauthorized)?;
+            // The till's token it was made with must still be valid, and the member active.
+            let device = state
+                .store
+                .authenticate_id(sign_in.token_id)
+                .ok_or_else(ApiError::unauthorized)?;
+            let record = state
+                .store
+                .settings()
+                .staff
+                .remove(&sign_in.staff)
+                .filter(|r| r.active)
+                .ok_or_else(ApiError::unauthorized)?;
+            return Ok(Principal {
+                grant: Grant {
+                    token_id: device.token_id,
+                    role: record.role,
+                },
+                staff: Some(sign_in.staff),
+            });
+        }
         let grant = state
             .store
-            .authenticate(&fusion_http::token::hash(token))
+            .authenticate(&hash)
             .ok_or_else(ApiError::unauthorized)?;
-        Ok(Principal(grant))
+        Ok(Principal { grant, staff: None })
     }
 }
 

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use fusion_contracts::OrderId;
 use fusion_contracts::commands::OrderCommand;
+use fusion_contracts::http::staff::Approval;
 use fusion_contracts::http::{
     ApprovalRequest, CancelOrderRequest, ErrorBody, OrderResponse, PlaceOrderRequest, Role,
 };
@@ -100,7 +101,8 @@ pub async fn return_lines(
     let approval = request.approval.take();
     let skus: Vec<_> = order.items.iter().map(|i| i.sku.clone()).collect();
     let mut command = request.into_command(Uuid::now_v7(), id, &skus)?;
-    command.approver = price_approver(&state, &who, approval)?;
+    command.approver = price_approver(&state, &who, approval).await?;
+    command.staff = who.staff.clone();
     let command = Command::Order(OrderCommand::ReturnOrder(command));
     let written = take_back(&state, &ctx, body.digest, id, &seller, command).await?;
     match written.decision? {
@@ -139,12 +141,14 @@ pub async fn exchange(
     let (back, new, approval) = body
         .value
         .split(order.customer_id.clone(), order.total.currency);
-    let approver = price_approver(&state, &who, approval)?;
+    let approver = price_approver(&state, &who, approval).await?;
     let skus: Vec<_> = order.items.iter().map(|i| i.sku.clone()).collect();
     let mut take_back_cmd = back.into_command(Uuid::now_v7(), id, &skus)?;
     take_back_cmd.approver = approver.clone();
+    take_back_cmd.staff = who.staff.clone();
     let mut new_order = new.into_command(OrderId(Uuid::now_v7()))?;
     new_order.price_approver = approver;
+    new_order.staff = who.staff.clone();
     let command = Command::Order(OrderCommand::Exchange(Box::new(
         fusion_contracts::commands::Exchange {
             take_back: take_back_cmd,
@@ -258,20 +262,21 @@ fn order_reply(written: Written, status: StatusCode) -> Result<Response, ApiErro
     }
 }
 
-/// Who approves the order's prices other than the catalog's (`authority::price_approver`):
-/// the caller if a manager, else the manager whose token the body's `approval` gives.
-fn price_approver(
+/// Who approves the order's prices other than the catalog's, a discount or a return above
+/// the store's thresholds (`authority::price_approver`): the caller if a manager, else the
+/// manager the body's `approval` names — by their PIN at this till (counted against their
+/// lockout: a locked or unknown member cannot approve) or by a manager's token.
+pub(super) async fn price_approver(
     state: &AppState,
     who: &Principal,
     approval: Option<ApprovalRequest>,
 ) -> Result<Option<String>, ApiError> {
-    let name = |grant: &crate::store::Grant| format!("token:{}", grant.token_id);
-    let approver = match approval {
+    let approver = match approval.map(ApprovalRequest::validate).transpose()? {
         None => None,
-        Some(approval) => {
+        Some(Approval::Token(token)) => {
             let grant = state
                 .store
-                .authenticate(&fusion_http::token::hash(&approval.token))
+                .authenticate(&fusion_http::token::hash(&token))
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::FORBIDDEN,
@@ -280,12 +285,16 @@ fn price_approver(
                     )
                     .with_field("approval.token")
                 })?;
-            Some((grant.role, name(&grant)))
+            Some((grant.role, format!("token:{}", grant.token_id)))
+        }
+        Some(Approval::Pin { staff, pin }) => {
+            let record = super::staff::check_pin(state, &staff, pin, "approval.pin").await?;
+            Some((record.role, fusion_rules::staff::staff_name(&staff)))
         }
     };
-    let caller = name(&who.0);
+    let caller = who.name();
     Ok(authority::price_approver(
-        (who.0.role, &caller),
+        (who.grant.role, &caller),
         approver.as_ref().map(|(role, name)| (*role, name.as_str())),
     ))
 }
@@ -306,7 +315,8 @@ pub async fn place(
     let mut request = body.value;
     let approval = request.approval.take();
     let mut command = request.into_command(OrderId(Uuid::now_v7()))?;
-    command.price_approver = price_approver(&state, &who, approval)?;
+    command.price_approver = price_approver(&state, &who, approval).await?;
+    command.staff = who.staff.clone();
     let written = submit(
         &state,
         &ctx,

@@ -138,6 +138,7 @@ pub async fn create(
         payment_method_id: request.payment_method_id.clone(),
         tendered,
         capture: request.capture.unwrap_or(true),
+        staff: who.staff.clone(),
     };
     let written = submit(
         &state,

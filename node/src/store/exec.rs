@@ -588,6 +588,7 @@ fn exchange(
             payment_method_id: format!("store_credit:{account}"),
             tendered: None,
             capture: true,
+            staff: x.order.staff.clone(),
         };
         let order = tables::get_order(&t.orders, x.order.order_id)?;
         let credit = tables::get_credit(&t.store_credit, &account)?;

@@ -219,6 +219,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
                 },
             ],
             discount: None,
+            staff: None,
         })));
     }
     commands.push(Command::Order(OrderCommand::CancelOrder(CancelOrder {
@@ -263,6 +264,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             discount: None,
         }],
         discount: None,
+        staff: None,
     };
     let first_money = commands.len();
     commands.push(Command::Payment(PaymentCommand::CreatePayment(
@@ -274,6 +276,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
             payment_method_id: "cash".into(),
             tendered: None,
             capture: true,
+            staff: None,
         },
     )));
     let give_back = |lines: Vec<(usize, u64)>, refund_to| fusion_contracts::commands::ReturnOrder {
@@ -284,6 +287,7 @@ async fn replaying_the_log_rebuilds_the_state_tables() {
         refund_to,
         reason: None,
         approver: None,
+        staff: None,
     };
     commands.push(Command::Order(OrderCommand::ReturnOrder(give_back(
         vec![(0, 1)],
@@ -495,6 +499,7 @@ async fn verify_passes_a_sound_store_and_finds_a_gap_and_a_forged_row() {
                         discount: None,
                     }],
                     discount: None,
+                    staff: None,
                 },
             ))))
             .await
@@ -655,6 +660,7 @@ async fn a_format_2_store_opens_with_its_orders_as_sold() {
                         discount: None,
                     }],
                     discount: None,
+                    staff: None,
                 },
             ))))
             .await

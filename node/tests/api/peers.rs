@@ -264,6 +264,7 @@ async fn a_peers_return_of_an_order_not_known_yet_waits_and_is_not_refused() {
         approved_by: None,
         reason: None,
         returned_at: Timestamp::from_unix_ms(2_000),
+        staff: None,
     }
     .into();
     let log = vec![

@@ -301,6 +301,7 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
         discount_approval_ppm: None,
         promotions: Vec::new(),
         return_approval_amount: None,
+        staff: Default::default(),
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
     assert_eq!(read_settings(till.get(&doc).unwrap()), expected);
@@ -320,6 +321,47 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
     let after = read_settings(hub.get(&doc).unwrap());
     assert_eq!(after.order_hold_secs, None);
     assert_eq!(after.tax_rates, [("standard".to_string(), 200_000)].into());
+}
+
+/// Staff members added at two tills at once are both kept; a record a peer wrote that cannot
+/// be read is ignored.
+#[test]
+fn staff_added_at_two_tills_are_both_kept() {
+    use fusion_contracts::StaffId;
+    use fusion_contracts::http::Role;
+    use fusion_contracts::http::staff::StaffRecord;
+    let doc = DocId::settings(&StoreId::new("store-1").unwrap());
+    let record = |name: &str, role| StaffRecord {
+        name: name.into(),
+        role,
+        pin_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        active: true,
+    };
+    let (mut a, mut b) = (DocSet::new(b"till-a"), DocSet::new(b"till-b"));
+    let add = |set: &mut DocSet, id: &str, r: StaffRecord| {
+        set.edit(&doc, |d| {
+            write_settings(
+                d,
+                &SettingsChange {
+                    staff: [(StaffId::new(id).unwrap(), r)].into(),
+                    ..SettingsChange::default()
+                },
+            )
+        })
+        .unwrap()
+    };
+    add(&mut a, "ana", record("Ana", Role::Cashier));
+    add(&mut b, "max", record("Max", Role::Manager));
+    b.edit(&doc, |d| put(d, "staff:bad", "{\"name\": 1}").unwrap());
+    sync_pair(&mut a, &mut b, &doc);
+    for set in [&a, &b] {
+        let staff = read_settings(set.get(&doc).unwrap()).staff;
+        let names: Vec<(&str, &str)> = staff
+            .iter()
+            .map(|(id, r)| (id.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(names, [("ana", "Ana"), ("max", "Max")]);
+    }
 }
 
 #[test]

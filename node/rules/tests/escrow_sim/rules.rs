@@ -86,6 +86,7 @@ fn stock(
                 shipping_address: None,
                 price_approver: None,
                 discount: None,
+                staff: None,
             };
             let list = |_: &Sku| {
                 Some(Money {
