@@ -128,6 +128,17 @@ pub enum HubCommand {
         #[command(flatten)]
         target: HubTarget,
     },
+    /// Every till's Z reports (closed drawer sessions), by store and day (UTC) of the close.
+    Sessions {
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Only this day, YYYY-MM-DD.
+        #[arg(long)]
+        day: Option<String>,
+        #[command(flatten)]
+        target: HubTarget,
+    },
     /// Stock per store and sku across the fleet: available and reserved.
     Stock {
         /// Only this sku.
@@ -613,6 +624,25 @@ pub async fn run(command: HubCommand, json: bool) -> anyhow::Result<()> {
                     ("CURRENCY", "currency"),
                     ("CAP", "cap"),
                     ("EXPOSURE", "exposure"),
+                ],
+            )
+            .await
+        }
+        HubCommand::Sessions { store, day, target } => {
+            let path = with_query("/fleet/sessions", &[("store", &store), ("day", &day)]);
+            list(
+                &target,
+                &path,
+                json,
+                &[
+                    ("STORE", "storeId"),
+                    ("DAY", "day"),
+                    ("TILL", "till"),
+                    ("Z", "z"),
+                    ("CURRENCY", "currency"),
+                    ("EXPECTED", "expectedCash"),
+                    ("COUNTED", "counted"),
+                    ("VARIANCE", "variance"),
                 ],
             )
             .await

@@ -18,6 +18,7 @@ mod payments_cmd;
 mod products_cmd;
 mod progress;
 mod promotions_cmd;
+mod session_cmd;
 mod settings_cmd;
 mod staff_cmd;
 mod stock_cmd;
@@ -90,6 +91,10 @@ enum Top {
         #[command(flatten)]
         target: client::Target,
     },
+    /// The till's cash drawer: open with a float, paid in/out, no-sale, close with the
+    /// count, the X and Z reports.
+    #[command(subcommand)]
+    Session(session_cmd::SessionCommand),
     /// The store's shared settings: show them, set its taxes and discount threshold.
     #[command(subcommand)]
     Settings(settings_cmd::SettingsCommand),
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
             } => stock_cmd::escrow_action(action, target, cli.json).await,
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
             Top::Receipt { order, target } => orders_cmd::receipt(&order, target, cli.json).await,
+            Top::Session(cmd) => session_cmd::run(cmd, cli.json).await,
             Top::Settings(cmd) => settings_cmd::run(cmd, cli.json).await,
             Top::Promotions(cmd) => promotions_cmd::run(cmd, cli.json).await,
             Top::Staff(cmd) => staff_cmd::run(cmd, cli.json).await,

@@ -72,7 +72,7 @@ pub enum StaffCommand {
 }
 
 /// The PIN: `FUSION_PIN`, else the first line of standard input.
-fn pin() -> anyhow::Result<String> {
+pub(crate) fn pin() -> anyhow::Result<String> {
     if let Ok(pin) = std::env::var("FUSION_PIN") {
         return Ok(pin.trim().to_string());
     }

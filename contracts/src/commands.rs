@@ -410,3 +410,39 @@ pub struct ChangeShipmentStatus {
     pub shipment_id: ShipmentId,
     pub status: ShipmentStatus,
 }
+
+/// A till's cash drawer (issue 18, part 2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SessionCommand {
+    Open(OpenSession),
+    MoveCash(MoveCash),
+    Close(CloseSession),
+}
+
+/// Opens this till's drawer with a float.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenSession {
+    pub session_id: uuid::Uuid,
+    pub float: Money,
+    pub staff: Option<crate::StaffId>,
+}
+
+/// A paid-in, paid-out or no-sale in the open session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MoveCash {
+    pub session_id: uuid::Uuid,
+    pub kind: crate::events::CashMove,
+    pub amount: Money,
+    pub reason: String,
+    pub staff: Option<crate::StaffId>,
+    pub approved_by: Option<String>,
+}
+
+/// Counts and closes the open session: the Z report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloseSession {
+    pub session_id: uuid::Uuid,
+    pub counted: Money,
+    pub denominations: Vec<crate::events::Denomination>,
+    pub staff: Option<crate::StaffId>,
+}

@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod payments;
 pub mod receipts;
 pub mod returns;
+pub mod sessions;
 pub mod shipping;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,10 @@ pub use receipts::{ReceiptIssued, receipt_number};
 pub use returns::{
     OrderReturned, REFUND_PARTS_MAX, RefundPart, RefundPartTo, RefundTo, ReturnRightsRequested,
     ReturnRightsTransferred, ReturnedLine, exchange_account,
+};
+pub use sessions::{
+    CashMove, Denomination, SessionCashMoved, SessionClosed, SessionOpened, SessionTotals,
+    StaffTotal, TaxTotal, TenderTotal,
 };
 pub use shipping::{OrderFulfilled, ShippingLabelCreated, ShippingStatusChanged};
 
@@ -1199,6 +1204,9 @@ events! {
     ReturnRightsRequested => "order.return_rights_requested", version = 1, key = |p| p.order_id.to_string();
     ReturnRightsTransferred => "order.return_rights_transferred", version = 1, key = |p| p.order_id.to_string();
     ReceiptIssued => "receipt.issued", version = 1, key = |p| p.order_id.to_string();
+    SessionOpened => "session.opened", version = 1, key = |p| p.session_id.to_string();
+    SessionCashMoved => "session.cash_moved", version = 1, key = |p| p.session_id.to_string();
+    SessionClosed => "session.closed", version = 1, key = |p| p.session_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -5,6 +5,7 @@
 //! (`items[2].quantity`); rules that need state (sku taken, stock short) belong to the domain.
 
 pub mod hub;
+pub mod sessions;
 pub mod staff;
 
 pub use staff::ApprovalRequest;
@@ -1367,6 +1368,9 @@ pub struct SettingsResponse {
     /// A return refunding more than this needs a manager's approval; absent: no limit.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub return_approval_amount: Option<AmountBody>,
+    /// Tills refuse sales while their cash drawer is closed (absent: they do not).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub require_open_session: Option<bool>,
 }
 
 /// An amount of money in JSON: `{"amount": 50.00, "currency": "USD"}`.
@@ -1412,6 +1416,9 @@ pub struct SettingsRequest {
     /// A return refunding more than this needs a manager's approval; `null`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     pub return_approval_amount: Option<Option<AmountBody>>,
+    /// Tills refuse sales (`409 session_required`) while their cash drawer is closed.
+    #[serde(default)]
+    pub require_open_session: Option<bool>,
 }
 
 /// `taxes` of a settings change; absent fields and classes are left alone.
@@ -1512,6 +1519,7 @@ pub struct SettingsChange {
     pub discount_approval_ppm: Option<Option<u32>>,
     /// `Some(None)`: no limit.
     pub return_approval_amount: Option<Option<Money>>,
+    pub require_open_session: Option<bool>,
     /// Promotion → the promotion, or `None` to end it; promotions not named are left alone.
     pub promotions:
         std::collections::BTreeMap<crate::PromotionId, Option<crate::pricing::Promotion>>,
@@ -1584,6 +1592,7 @@ impl SettingsRequest {
                 Some(None) => Some(None),
                 None => None,
             },
+            require_open_session: self.require_open_session,
             promotions: Default::default(),
             staff: Default::default(),
         })

@@ -25,6 +25,8 @@
 //!   `cardFloorLimit`), pushed to its tills.
 //! - `GET /fleet/sales`: per store, per day (UTC) and currency: orders created and not
 //!   cancelled, and their total.
+//! - `GET /fleet/sessions?store=&day=`: every till's Z reports (drawer sessions closed), by
+//!   store and day (UTC) of the close; a Z is also the `session.closed` event on Kafka.
 //! - `GET /fleet/stores`: per store its tills, how many are connected, the last contact, the
 //!   events the hub holds from it, and per till journal how far the till's verified signature
 //!   vouches for it (`verifiedUpTo`).
@@ -154,6 +156,7 @@ pub fn router(state: HubState) -> Router {
         .route("/products", get(products))
         .route("/campaigns", get(campaigns))
         .route("/fleet/sales", get(sales))
+        .route("/fleet/sessions", get(fleet::sessions))
         .route("/fleet/lag", get(lag))
         .route("/fleet/stores", get(fleet_stores))
         .route("/fleet/stock", get(fleet_stock))

@@ -15,6 +15,7 @@ mod payments;
 mod products;
 mod promotions;
 mod receipts;
+mod sessions;
 mod settings;
 mod shipping;
 pub(crate) mod staff;
@@ -132,6 +133,12 @@ pub fn router(state: AppState) -> Router {
             "/staff/{id}",
             axum::routing::patch(staff::update).delete(staff::remove),
         )
+        .route("/sessions", post(sessions::open).get(sessions::list))
+        .route("/sessions/current", get(sessions::current))
+        .route("/sessions/{id}", get(sessions::get))
+        .route("/sessions/{id}/cash", post(sessions::cash))
+        .route("/sessions/{id}/close", post(sessions::close))
+        .route("/sessions/{id}/report", get(sessions::report))
         .route("/backup", get(ops::backup))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
@@ -174,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         settings::get, settings::update,
         promotions::list, promotions::create, promotions::replace, promotions::end,
         staff::list, staff::create, staff::update, staff::remove, staff::sign_in, staff::sign_out,
+        sessions::open, sessions::list, sessions::current, sessions::get, sessions::cash, sessions::close, sessions::report,
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
@@ -296,6 +304,12 @@ const ROUTES: &[&str] = &[
     "/staff/{id}",
     "/staff/sign-in",
     "/staff/sign-out",
+    "/sessions",
+    "/sessions/current",
+    "/sessions/{id}",
+    "/sessions/{id}/cash",
+    "/sessions/{id}/close",
+    "/sessions/{id}/report",
 ];
 
 fn route_label(path: &str) -> &'static str {

@@ -13,6 +13,7 @@
 //! This is the only module that imports redb. It never holds a transaction across `.await`.
 
 mod backup;
+pub mod drawer;
 mod exec;
 mod journal;
 mod read;
@@ -198,6 +199,8 @@ pub enum Command {
         to: fusion_contracts::NodeId,
         amount: fusion_contracts::Money,
     },
+    /// This till's cash drawer.
+    Session(fusion_contracts::commands::SessionCommand),
     /// Takes in budget another till gave this one (the writer, with the events that brought it).
     ReceiveBudget {
         transfer_id: uuid::Uuid,
@@ -234,6 +237,8 @@ pub enum Outcome {
     },
     /// An exchange made.
     Exchange(Box<Exchanged>),
+    /// A drawer session after a command on it.
+    Session(Box<drawer::SessionRow>),
 }
 
 /// An exchange: the return, the new order, and its payment by what the return refunded

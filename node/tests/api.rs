@@ -396,6 +396,13 @@ async fn openapi_lists_every_route() {
         ("/staff/{id}", "delete"),
         ("/staff/sign-in", "post"),
         ("/staff/sign-out", "post"),
+        ("/sessions", "get"),
+        ("/sessions", "post"),
+        ("/sessions/current", "get"),
+        ("/sessions/{id}", "get"),
+        ("/sessions/{id}/cash", "post"),
+        ("/sessions/{id}/close", "post"),
+        ("/sessions/{id}/report", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1218,6 +1225,8 @@ mod payments;
 mod peers;
 #[path = "api/pricing.rs"]
 mod pricing;
+#[path = "api/sessions.rs"]
+mod sessions;
 #[path = "api/shipping.rs"]
 mod shipping;
 #[path = "api/staff.rs"]

@@ -416,6 +416,8 @@ pub struct StoreSettings {
     pub promotions: Vec<fusion_contracts::pricing::Promotion>,
     /// A return refunding more needs a manager; `None`: no limit.
     pub return_approval_amount: Option<Money>,
+    /// Tills refuse sales while their drawer is closed (`None`: unset, as `false`).
+    pub require_open_session: Option<bool>,
     /// The store's staff, by id; their PINs only as argon2 hashes. Never in an answer.
     pub staff: BTreeMap<fusion_contracts::StaffId, fusion_contracts::http::staff::StaffRecord>,
 }
@@ -457,6 +459,7 @@ impl StoreSettings {
             card_floor_limit: self.card_floor_limit.map(Into::into),
             backorder_skus: self.backorder_skus.into_iter().collect(),
             return_approval_amount: self.return_approval_amount.map(Into::into),
+            require_open_session: self.require_open_session,
         }
     }
 
@@ -530,6 +533,9 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
             None => put(doc, "return_approval_amount", null())?,
         }
     }
+    if let Some(required) = change.require_open_session {
+        put(doc, "require_open_session", required)?;
+    }
     if let Some(ppm) = change.discount_approval_ppm {
         match ppm {
             Some(p) => put(doc, "discount_approval_ppm", i64::from(p))?,
@@ -584,6 +590,10 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
             })
             .collect(),
         return_approval_amount: text(doc, "return_approval_amount").and_then(|t| parse_price(&t)),
+        require_open_session: match scalar(doc, "require_open_session") {
+            Some(ScalarValue::Boolean(b)) => Some(b),
+            _ => None,
+        },
         discount_approval_ppm: int(doc, "discount_approval_ppm")
             .and_then(|p| u32::try_from(p).ok())
             .filter(|p| *p <= fusion_contracts::http::RATE_PPM_MAX),

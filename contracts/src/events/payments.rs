@@ -11,7 +11,9 @@ use crate::money::{Currency, Decimal};
 use crate::time::Timestamp;
 
 /// How a payment is made, chosen by FusionCommerce's `paymentMethodId`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tender {
     /// `paymentMethodId: "cash"`: captured at once; change due is recorded.

@@ -219,3 +219,15 @@ pub struct Reclaim {
     /// participants its log showed up to `upto`), so their decision is not blocked by it.
     pub campaigns: Vec<CampaignId>,
 }
+
+/// One Z report of `GET /fleet/sessions`: a till's closed drawer session, with its store and
+/// the day (UTC) it closed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetSession {
+    pub store_id: String,
+    /// `YYYY-MM-DD`, UTC, of the close.
+    pub day: String,
+    #[serde(flatten)]
+    pub report: crate::http::sessions::ReportResponse,
+}

@@ -102,6 +102,33 @@ pub(super) async fn sales(
     Ok(ok(&body))
 }
 
+/// `GET /fleet/sessions?store=&day=`: every till's Z reports, by store and day (UTC) of the
+/// close.
+pub(super) async fn sessions(
+    State(state): State<HubState>,
+    _caller: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let store_id = query.get("store").cloned();
+    let day = query.get("day").cloned();
+    if let Some(d) = &day {
+        let valid = d.len() == 10
+            && d.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if !valid {
+            return Err(ApiError::validation("day", "must be YYYY-MM-DD"));
+        }
+    }
+    let store = state.store.clone();
+    let rows = blocking(move || store.sessions(store_id.as_deref(), day.as_deref())).await?;
+    Ok(ok(&rows))
+}
+
 /// One store of `GET /fleet/stores`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

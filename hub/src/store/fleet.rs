@@ -288,3 +288,53 @@ impl HubStore {
             .map_or(0, |v| v.value()))
     }
 }
+
+impl HubStore {
+    /// Every till's Z reports, by store (`None`: all) and day of the close (UTC, `YYYY-MM-DD`;
+    /// `None`: all), by till and Z number.
+    pub fn sessions(
+        &self,
+        store: Option<&str>,
+        day: Option<&str>,
+    ) -> Result<Vec<fusion_contracts::http::hub::FleetSession>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let stores = read.open_table(ORIGIN_STORES).map_err(storage)?;
+        let sessions = match read.open_table(FLEET_SESSIONS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = Vec::new();
+        let mut store_of: BTreeMap<String, String> = BTreeMap::new();
+        for entry in sessions.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            let origin = key.value().0.to_string();
+            let store_id = match store_of.get(&origin) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = stores
+                        .get(origin.as_str())
+                        .map_err(storage)?
+                        .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+                    store_of.insert(origin.clone(), s.clone());
+                    s
+                }
+            };
+            if store.is_some_and(|s| s != store_id) {
+                continue;
+            }
+            let closed: fusion_contracts::events::SessionClosed =
+                serde_json::from_slice(bytes.value()).map_err(storage)?;
+            let closed_day: String = closed.closed_at.to_string().chars().take(10).collect();
+            if day.is_some_and(|d| d != closed_day) {
+                continue;
+            }
+            out.push(fusion_contracts::http::hub::FleetSession {
+                store_id,
+                day: closed_day,
+                report: fusion_contracts::http::sessions::ReportResponse::z(&closed),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use fusion_contracts::{Envelope, Event, Timestamp};
 use fusion_rules::inventory::{self, StockLevel};
-use fusion_rules::{Refused, payments};
+use fusion_rules::{Refused, drawer, payments};
 use redb::ReadableTable;
 
 use super::tables::*;
@@ -37,6 +37,8 @@ pub(super) struct Projections<'t> {
     pub(super) transfers: redb::Table<'t, u128, &'static [u8]>,
     pub(super) receipts: redb::Table<'t, u128, &'static str>,
     pub(super) campaigns: redb::Table<'t, u128, &'static str>,
+    pub(super) drawers: redb::Table<'t, &'static str, &'static [u8]>,
+    pub(super) sessions: redb::Table<'t, (&'static str, u64), &'static [u8]>,
 }
 
 impl<'t> Projections<'t> {
@@ -49,6 +51,8 @@ impl<'t> Projections<'t> {
             transfers: txn.open_table(FLEET_TRANSFERS)?,
             receipts: txn.open_table(FLEET_RECEIPTS)?,
             campaigns: txn.open_table(FLEET_CAMPAIGNS)?,
+            drawers: txn.open_table(FLEET_DRAWERS)?,
+            sessions: txn.open_table(FLEET_SESSIONS)?,
         })
     }
 }
@@ -120,6 +124,34 @@ pub(super) fn project(
         }
         p.budgets
             .insert((origin, code.as_str()), (budget.configured, budget.held))?;
+    }
+    if matches!(
+        e.event,
+        Event::SessionOpened(_) | Event::SessionCashMoved(_) | Event::SessionClosed(_)
+    ) {
+        // A till's drawer, by the rulebook's fold: only its own, only its next Z.
+        let mut state: drawer::Drawer = match p.drawers.get(origin)? {
+            Some(v) => serde_json::from_slice(v.value()).unwrap_or_default(),
+            None => drawer::Drawer::default(),
+        };
+        let till = match fusion_contracts::NodeId::new(origin) {
+            Ok(till) => till,
+            Err(err) => {
+                return Ok(Err(Refused::Drawer {
+                    topic: e.event.topic(),
+                    reason: err.to_string(),
+                }));
+            }
+        };
+        if let Err(refused) = drawer::apply(&mut state, &till, e.seq, &e.event) {
+            return Ok(Err(refused));
+        }
+        let json = serde_json::to_vec(&state).expect("a drawer serializes");
+        p.drawers.insert(origin, json.as_slice())?;
+        if let Event::SessionClosed(z) = &e.event {
+            let json = serde_json::to_vec(z).expect("a Z report serializes");
+            p.sessions.insert((origin, z.z), json.as_slice())?;
+        }
     }
     match &e.event {
         Event::StockTransferred(t) => {
@@ -215,6 +247,8 @@ pub(super) fn rebuild_projections(
     p.transfers.retain(|_, _| false).map_err(storage)?;
     p.receipts.retain(|_, _| false).map_err(storage)?;
     p.campaigns.retain(|_, _| false).map_err(storage)?;
+    p.drawers.retain(|_, _| false).map_err(storage)?;
+    p.sessions.retain(|_, _| false).map_err(storage)?;
     let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
     let mut refused = Vec::new();
     for entry in events.iter().map_err(storage)? {

@@ -108,5 +108,14 @@ pub(super) const TILL_CHECKPOINTS: TableDefinition<&str, &[u8]> =
 /// heads of logs stored before journals were computed.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
+/// Till origin → JSON `fusion_rules::drawer::Drawer`: its cash drawer as its log leaves it.
+pub(super) const FLEET_DRAWERS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("fleet_drawers");
+
+/// (till origin, Z number) → JSON `SessionClosed`: every till's Z reports, gap-free.
+pub(super) const FLEET_SESSIONS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("fleet_sessions");
+
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
-pub(super) const PROJECTIONS_VERSION: u64 = 5;
+/// 6: drawers and Z reports.
+pub(super) const PROJECTIONS_VERSION: u64 = 6;

@@ -107,6 +107,7 @@ impl From<Rejected> for ApiError {
             Rejected::Payment(rejected) => payment_error(rejected, message),
             Rejected::Shipment(rejected) => shipment_error(rejected, message),
             Rejected::Return(rejected) => return_error(rejected, message),
+            Rejected::Drawer(rejected) => drawer_error(rejected, message),
             Rejected::Catalog(CatalogRejected::NotFound(_))
             | Rejected::Order(OrderRejected::NotFound(_))
             | Rejected::TokenNotFound(_) => ApiError::not_found(message),
@@ -205,6 +206,25 @@ impl From<Rejected> for ApiError {
 }
 
 /// Return refusals; the message names the order's line.
+fn drawer_error(rejected: fusion_rules::drawer::DrawerRejected, message: String) -> ApiError {
+    use fusion_rules::drawer::DrawerRejected as D;
+    match rejected {
+        D::AlreadyOpen(_) => ApiError::new(StatusCode::CONFLICT, "session_open", message),
+        D::NotOpen(_) => ApiError::new(StatusCode::CONFLICT, "session_not_open", message),
+        D::CurrencyMismatch { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_mismatch",
+            message,
+        )
+        .with_field("currency"),
+        D::NoSaleNeedsApproval => {
+            ApiError::new(StatusCode::FORBIDDEN, "no_sale_requires_approval", message)
+                .with_field("approval")
+        }
+        D::SessionRequired => ApiError::new(StatusCode::CONFLICT, "session_required", message),
+    }
+}
+
 fn return_error(rejected: fusion_rules::returns::ReturnRejected, message: String) -> ApiError {
     use fusion_rules::returns::ReturnRejected as R;
     match rejected {

@@ -11,6 +11,7 @@
 pub mod authority;
 pub mod campaigns;
 pub mod catalog;
+pub mod drawer;
 pub mod escrow;
 pub mod inventory;
 pub mod journal;
@@ -54,6 +55,8 @@ pub enum Rejected {
     Transfer(#[from] inventory::TransferRejected),
     #[error(transparent)]
     Return(#[from] returns::ReturnRejected),
+    #[error(transparent)]
+    Drawer(#[from] drawer::DrawerRejected),
 }
 
 /// FNV-1a, 64 bits: a stable hash of names (the same on every build and platform, unlike
@@ -91,6 +94,10 @@ pub enum Refused {
     /// A receipt number that is not its till's next, or a receipt of another till.
     #[error("{topic}: {reason}")]
     Receipts { topic: &'static str, reason: String },
+    /// A drawer event of another till, of a session that is not open, or a Z number that is
+    /// not the till's next.
+    #[error("{topic}: {reason}")]
+    Drawer { topic: &'static str, reason: String },
 }
 
 /// How an event would break a stock level.
@@ -131,6 +138,7 @@ impl Refused {
             Self::Seats { .. } => "seats_underflow",
             Self::Returns { .. } => "returns",
             Self::Receipts { .. } => "receipts",
+            Self::Drawer { .. } => "drawer",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use fusion_contracts::commands::{
     CampaignCommand, CatalogCommand, CreatePayment, Exchange, InventoryCommand, OrderCommand,
-    PaymentCommand, PlaceOrder, ShipmentCommand,
+    PaymentCommand, PlaceOrder, SessionCommand, ShipmentCommand,
 };
 use fusion_contracts::events::OrderStatus;
 use fusion_contracts::events::campaigns::{CampaignStatus, ParticipantOrder};
@@ -35,6 +35,7 @@ use super::{
     WriteRequest, held_lines, shared_state,
 };
 use crate::domain::campaigns::{self, Close};
+use crate::domain::drawer::{self, DrawerRejected};
 use crate::domain::returns::ReturnRejected;
 use crate::domain::{
     CampaignRejected, OrderRejected, Payment, PaymentRejected, RateTable, Rejected, catalog,
@@ -66,6 +67,8 @@ pub(super) struct Batch {
     pub discount_approval_ppm: u32,
     /// A refund above this needs a manager (`returnApprovalAmount`); `None`: no limit.
     pub return_approval: Option<fusion_contracts::Money>,
+    /// The till refuses sales while its drawer is closed (`requireOpenSession`).
+    pub require_open_session: bool,
 }
 
 impl Batch {
@@ -93,6 +96,7 @@ impl Batch {
             promotions: Vec::new(),
             discount_approval_ppm: crate::domain::pricing::DISCOUNT_APPROVAL_PPM_DEFAULT,
             return_approval: None,
+            require_open_session: false,
         }
     }
 
@@ -334,6 +338,14 @@ fn execute(
             let decided = inventory::receive(cmd, &level).map_err(Rejected::from);
             commit_then(t, batch, request, decided, |t| stock_outcome(t, &cmd.sku))
         }
+        Command::Order(OrderCommand::PlaceOrder(_) | OrderCommand::Exchange(_))
+            if batch.require_open_session
+                && super::drawer::get(&t.drawers, &batch.node_id)?
+                    .open
+                    .is_none() =>
+        {
+            Ok(Err(DrawerRejected::SessionRequired.into()))
+        }
         Command::Order(OrderCommand::PlaceOrder(cmd)) => {
             match place_order(t, batch, cmd, &request.correlation_id, request.command_id)? {
                 Ok(()) => order_outcome(t, cmd.order_id),
@@ -377,6 +389,7 @@ fn execute(
             cancel_in_chain(t, batch, request, cmd.order_id, decided)
         }
         Command::Campaign(command) => execute_campaign(t, batch, request, command),
+        Command::Session(command) => execute_session(t, batch, request, command),
         Command::Payment(command) => execute_payment(t, batch, request, command),
         Command::IssueStoreCredit(cmd) => execute_issue_credit(t, batch, request, cmd),
         Command::Shipment(command) => execute_shipment(t, batch, request, command),
@@ -794,6 +807,49 @@ fn close_campaign(
         }
     }
     Ok(())
+}
+
+/// A drawer command: decided by the rulebook against this till's drawer; a close folds the
+/// till's log since its last Z into the report in this transaction.
+fn execute_session(
+    t: &mut Tables,
+    batch: &mut Batch,
+    request: &WriteRequest,
+    command: &SessionCommand,
+) -> Result<Decision, StoreError> {
+    let till = batch.node_id.clone();
+    let state = super::drawer::get(&t.drawers, &till)?;
+    let (id, decided) = match command {
+        SessionCommand::Open(cmd) => (cmd.session_id, drawer::open(&state, &till, cmd, batch.now)),
+        SessionCommand::MoveCash(cmd) => (
+            cmd.session_id,
+            drawer::move_cash(&state, &till, cmd, batch.now),
+        ),
+        SessionCommand::Close(cmd) => {
+            let decided = match &state.open {
+                Some(open) if open.session_id == cmd.session_id => {
+                    let (tally, to_seq) = super::drawer::tally(
+                        &t.events,
+                        &t.orders,
+                        &t.payments,
+                        &state,
+                        open.float.currency,
+                        open.from_seq,
+                    )?;
+                    drawer::close(&state, &till, cmd, &tally, to_seq, batch.now)
+                }
+                _ => Err(DrawerRejected::NotOpen(cmd.session_id)),
+            };
+            (cmd.session_id, decided)
+        }
+    };
+    let decided = decided.map(|e| vec![e]).map_err(Rejected::from);
+    commit_then(t, batch, request, decided, |t| {
+        let row = super::drawer::session(&t.sessions, id)?.ok_or_else(|| {
+            StoreError::Invariant(format!("session {id} missing after its event"))
+        })?;
+        Ok(Ok(Outcome::Session(Box::new(row))))
+    })
 }
 
 fn execute_issue_credit(
@@ -1229,6 +1285,11 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             let folded =
                 super::receipts::folded(t, &envelope.origin, event)?.map_err(own_refused)?;
             super::receipts::write(t, folded)?;
+        }
+        Event::SessionOpened(_) | Event::SessionCashMoved(_) | Event::SessionClosed(_) => {
+            let folded = super::drawer::folded(t, &envelope.origin, envelope.seq, event)?
+                .map_err(own_refused)?;
+            super::drawer::write(t, folded)?;
         }
         Event::OfflineBudgetSet(_)
         | Event::OfflineBudgetTransferred(_)

@@ -192,6 +192,66 @@ impl Reader {
         super::receipts::of_order(&self.txn.open_table(tables::ORDER_RECEIPTS)?, id)
     }
 
+    /// `till`'s drawer as its log leaves it.
+    pub fn drawer(
+        &self,
+        till: &fusion_contracts::NodeId,
+    ) -> Result<crate::domain::drawer::Drawer, StoreError> {
+        super::drawer::get(&self.txn.open_table(tables::DRAWERS)?, till)
+    }
+
+    /// Drawer session `id` (this till's or a peer's).
+    pub fn session(&self, id: uuid::Uuid) -> Result<Option<super::drawer::SessionRow>, StoreError> {
+        super::drawer::session(&self.txn.open_table(tables::SESSIONS)?, id)
+    }
+
+    /// Sessions of `till` (every till when `None`), newest first.
+    pub fn sessions(
+        &self,
+        till: Option<&fusion_contracts::NodeId>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<super::drawer::SessionRow>, StoreError> {
+        let table = self.txn.open_table(tables::SESSIONS)?;
+        let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
+        let mut skipped = 0;
+        for entry in table.iter()?.rev() {
+            let (_, value) = entry?;
+            let row: super::drawer::SessionRow = decode("sessions", value.value())?;
+            if till.is_some_and(|t| *t != row.opened.till) {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(row);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The X report of this till's open session `open` so far: the fold of its log from the
+    /// session's `fromSeq` to now, and the last seq folded.
+    pub fn x_report(
+        &self,
+        till: &fusion_contracts::NodeId,
+        from_seq: u64,
+        currency: fusion_contracts::Currency,
+    ) -> Result<(crate::domain::drawer::Tally, u64), StoreError> {
+        let state = self.drawer(till)?;
+        super::drawer::tally(
+            &self.txn.open_table(EVENTS)?,
+            &self.txn.open_table(ORDERS)?,
+            &self.txn.open_table(PAYMENTS)?,
+            &state,
+            currency,
+            from_seq,
+        )
+    }
+
     /// What returns owe payment `id` and the provider has not refunded yet (minor units).
     pub fn refund_owed(&self, id: PaymentId) -> Result<i64, StoreError> {
         tables::refund_owed(&self.txn.open_table(tables::REFUNDS_OWED)?, id)

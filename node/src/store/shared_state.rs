@@ -329,9 +329,11 @@ pub(super) fn store_peer_events(
                 .map_err(PeerFold::Refused)?;
             let receipt =
                 super::receipts::folded(t, origin, &envelope.event)?.map_err(PeerFold::Refused)?;
-            Ok((order, stock, returns, receipt))
+            let drawer = super::drawer::folded(t, origin, envelope.seq, &envelope.event)?
+                .map_err(PeerFold::Refused)?;
+            Ok((order, stock, returns, receipt, drawer))
         });
-        let (order, stock, returns, receipt) = match folded {
+        let (order, stock, returns, receipt, drawer) = match folded {
             Ok(folded) => folded,
             Err(PeerFold::Refused(refused)) => {
                 count_refused(refusals, refused.rule());
@@ -346,6 +348,7 @@ pub(super) fn store_peer_events(
             .insert((origin.as_str(), envelope.seq), bytes)?;
         super::returns::write(t, returns)?;
         super::receipts::write(t, receipt)?;
+        super::drawer::write(t, drawer)?;
         if let Some(order) = order {
             let record = PeerOrder {
                 origin: origin.clone(),

@@ -122,6 +122,11 @@ pub(super) const RECEIPT_HEADS: TableDefinition<&str, u64> = TableDefinition::ne
 pub(super) const ORDER_RECEIPTS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("order_receipts");
 /// Log position of `order.created` → order id: read backwards for newest first.
+/// Till → postcard `fusion_rules::drawer::Drawer`: its drawer as its log leaves it (this
+/// till's and its peers').
+pub(super) const DRAWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("drawers");
+/// Session id (uuid v7: in time order) → postcard `drawer::SessionRow`.
+pub(super) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
 pub(super) const ORDER_LIST: TableDefinition<u64, u128> = TableDefinition::new("order_list");
 /// This node's event log, its journal: seq → entry hash (32 bytes) ‖ tag ‖ the checkpoint
 /// signature (64 bytes) when a commit ended there ‖ postcard `Envelope` (`store::journal`).
@@ -349,6 +354,8 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(REFUNDS_OWED)?;
     txn.open_table(RECEIPT_HEADS)?;
     txn.open_table(ORDER_RECEIPTS)?;
+    txn.open_table(DRAWERS)?;
+    txn.open_table(SESSIONS)?;
     txn.commit()?;
     Ok(())
 }
@@ -570,6 +577,8 @@ pub(super) struct Tables<'txn> {
     pub refunds_owed: Table<'txn, u128, i64>,
     pub receipt_heads: Table<'txn, &'static str, u64>,
     pub order_receipts: Table<'txn, u128, &'static [u8]>,
+    pub drawers: Table<'txn, &'static str, &'static [u8]>,
+    pub sessions: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -617,6 +626,8 @@ impl<'txn> Tables<'txn> {
             refunds_owed: txn.open_table(REFUNDS_OWED)?,
             receipt_heads: txn.open_table(RECEIPT_HEADS)?,
             order_receipts: txn.open_table(ORDER_RECEIPTS)?,
+            drawers: txn.open_table(DRAWERS)?,
+            sessions: txn.open_table(SESSIONS)?,
         })
     }
 }

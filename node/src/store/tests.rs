@@ -152,6 +152,8 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::REFUNDS_OWED),
         dump(db, tables::RECEIPT_HEADS),
         dump(db, tables::ORDER_RECEIPTS),
+        dump(db, tables::DRAWERS),
+        dump(db, tables::SESSIONS),
     ]
 }
 

@@ -171,6 +171,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
     batch.taxes = taxes;
     batch.discount_approval_ppm = discount_approval_ppm;
     batch.return_approval = settings.return_approval_amount;
+    batch.require_open_session = settings.require_open_session == Some(true);
     batch.promotions = settings.promotions;
     let prune = now.unix_ms() - *pruned_at_ms >= PRUNE_INTERVAL_MS;
     let (answers, peer_answers, chunks, docs_changed) = {

@@ -301,6 +301,7 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
         discount_approval_ppm: None,
         promotions: Vec::new(),
         return_approval_amount: None,
+        require_open_session: None,
         staff: Default::default(),
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);
