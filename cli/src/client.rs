@@ -114,6 +114,16 @@ impl Client {
         self.text_with(method, path, Some(body), Some(key)).await
     }
 
+    /// Sends a request without a body and returns the answer's bytes as they are (ESC/POS).
+    pub async fn bytes(&self, method: Method, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self.respond::<()>(method, path, None, None).await?;
+        Ok(response
+            .bytes()
+            .await
+            .context("reading the answer")?
+            .to_vec())
+    }
+
     async fn text_with<B: Serialize>(
         &self,
         method: Method,
@@ -121,6 +131,18 @@ impl Client {
         body: Option<&B>,
         key: Option<&str>,
     ) -> anyhow::Result<String> {
+        let response = self.respond(method, path, body, key).await?;
+        response.text().await.context("reading the answer")
+    }
+
+    /// Sends a request; a refusal is an error naming it.
+    async fn respond<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        key: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -138,7 +160,7 @@ impl Client {
         if !response.status().is_success() {
             return Err(failure(&method, path, response).await);
         }
-        response.text().await.context("reading the answer")
+        Ok(response)
     }
 
     /// GETs `path` into the file `dest` as it arrives; returns the bytes written and the

@@ -84,10 +84,16 @@ enum Top {
     /// Orders: place, get, list, cancel.
     #[command(subcommand)]
     Orders(orders_cmd::OrdersCommand),
-    /// A paid order's receipt: 42-column text for an 80 mm printer (JSON with --json).
+    /// A paid order's receipt: 42-column text for an 80 mm printer (JSON with --json), a
+    /// print-friendly HTML page, or ESC/POS printer bytes; `--print` records a print at the
+    /// till (a reprint says DUPLICATE and is counted).
     Receipt {
         /// The order's id.
         order: String,
+        #[arg(long, value_enum)]
+        format: Option<orders_cmd::ReceiptFormat>,
+        #[arg(long)]
+        print: bool,
         #[command(flatten)]
         target: client::Target,
     },
@@ -152,7 +158,12 @@ fn main() -> ExitCode {
                 target,
             } => stock_cmd::escrow_action(action, target, cli.json).await,
             Top::Orders(cmd) => orders_cmd::run(cmd, cli.json).await,
-            Top::Receipt { order, target } => orders_cmd::receipt(&order, target, cli.json).await,
+            Top::Receipt {
+                order,
+                format,
+                print,
+                target,
+            } => orders_cmd::receipt(&order, format, print, target, cli.json).await,
             Top::Session(cmd) => session_cmd::run(cmd, cli.json).await,
             Top::Settings(cmd) => settings_cmd::run(cmd, cli.json).await,
             Top::Promotions(cmd) => promotions_cmd::run(cmd, cli.json).await,

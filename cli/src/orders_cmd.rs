@@ -260,17 +260,53 @@ fn line(text: &str, reason: &Option<String>) -> anyhow::Result<Line> {
 }
 
 /// `fusion receipt ORDER`: the receipt's text as the printer takes it, or its JSON.
-pub async fn receipt(order: &str, target: Target, json: bool) -> anyhow::Result<()> {
-    let format = if json { "json" } else { "text" };
-    let answer = Client::new(&target)?
-        .text::<()>(
-            Method::GET,
-            &format!("/orders/{order}/receipt?format={format}"),
-            None,
+pub async fn receipt(
+    order: &str,
+    format: Option<ReceiptFormat>,
+    print: bool,
+    target: Target,
+    json: bool,
+) -> anyhow::Result<()> {
+    let format = match (format, json) {
+        (Some(f), _) => f,
+        (None, true) => ReceiptFormat::Json,
+        (None, false) => ReceiptFormat::Text,
+    };
+    let name = match format {
+        ReceiptFormat::Json => "json",
+        ReceiptFormat::Text => "text",
+        ReceiptFormat::Html => "html",
+        ReceiptFormat::Escpos => "escpos",
+    };
+    let (method, path) = if print {
+        (
+            Method::POST,
+            format!("/orders/{order}/receipt/prints?format={name}"),
         )
-        .await?;
-    print!("{answer}");
+    } else {
+        (
+            Method::GET,
+            format!("/orders/{order}/receipt?format={name}"),
+        )
+    };
+    let answer = Client::new(&target)?.bytes(method, &path).await?;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&answer)?;
+    out.flush()?;
     Ok(())
+}
+
+/// How `fusion receipt` shows a receipt.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ReceiptFormat {
+    Json,
+    /// 42 columns for an 80 mm printer.
+    Text,
+    /// A print-friendly page.
+    Html,
+    /// The printer's bytes (ESC/POS), e.g. `> /dev/usb/lp0`.
+    Escpos,
 }
 
 pub async fn run(command: OrdersCommand, json: bool) -> anyhow::Result<()> {

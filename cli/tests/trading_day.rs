@@ -416,6 +416,31 @@ async fn a_trading_day_on_two_tills_reaches_the_hub_and_kafka() {
         "{text}"
     );
 
+    // The receipt from the CLI: text to read, ESC/POS bytes to print (recorded: a print).
+    let mugs_id = mugs["id"].as_str().unwrap();
+    let (code, text) = fusion_as(&a, &ana, None, &["receipt", mugs_id]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("Served by ana") && text.contains("TOTAL"),
+        "{text}"
+    );
+    let escpos = std::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+        .args(["receipt", mugs_id, "--format", "escpos", "--print"])
+        .env("FUSION_URL", &a.url)
+        .env("FUSION_TOKEN", &ana)
+        .output()
+        .unwrap();
+    assert!(escpos.status.success());
+    assert!(escpos.stdout.starts_with(&[0x1b, 0x40]), "ESC @ first");
+    assert!(
+        escpos.stdout.ends_with(&[0x1d, 0x56, 0x42, 0x00]),
+        "the cut last"
+    );
+    assert!(
+        escpos.stdout.windows(2).any(|w| w == [0x1b, 0x70]),
+        "the first print of a cash sale opens the drawer"
+    );
+
     // The Z's totals are the sum of the day's events in the till's log.
     let day: Vec<Value> = events(&a)
         .await

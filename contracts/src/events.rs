@@ -41,7 +41,7 @@ pub use payments::{
     PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved, PaymentRefunded,
     PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
-pub use receipts::{ReceiptIssued, receipt_number};
+pub use receipts::{ReceiptIssued, ReceiptPrinted, receipt_number};
 pub use returns::{
     OrderReturned, REFUND_PARTS_MAX, RefundPart, RefundPartTo, RefundTo, ReturnRightsRequested,
     ReturnRightsTransferred, ReturnedLine, exchange_account,
@@ -1206,7 +1206,8 @@ events! {
     ReceiptIssued => "receipt.issued", version = 1, key = |p| p.order_id.to_string();
     SessionOpened => "session.opened", version = 1, key = |p| p.session_id.to_string();
     SessionCashMoved => "session.cash_moved", version = 1, key = |p| p.session_id.to_string();
-    SessionClosed => "session.closed", version = 1, key = |p| p.session_id.to_string();
+    SessionClosed => "session.closed", version = 2, key = |p| p.session_id.to_string();
+    ReceiptPrinted => "receipt.printed", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.
@@ -1250,6 +1251,7 @@ const APPENDED_OPTIONS: &[(&str, u16)] = &[
     ("order.created", 5),
     ("order.returned", 2),
     ("payment.created", 2),
+    ("session.closed", 2),
 ];
 
 /// How many `None`s a payload (its variant index first) written at `version` lacks.
@@ -1915,10 +1917,11 @@ mod tests {
         for topic in Event::TOPICS {
             // order.created 2: lines carry their list price and override; 3: taxes; 4: tax
             // classes, adjustments and each line's amounts; 5: staff. product.* 2: tax class,
-            // category. order.returned and payment.created 2: staff.
+            // category. order.returned and payment.created 2: staff. session.closed 2:
+            // reprints.
             let version = match *topic {
                 "order.created" => 5,
-                "order.returned" | "payment.created" => 2,
+                "order.returned" | "payment.created" | "session.closed" => 2,
                 "product.created" | "product.updated" => 2,
                 _ => 1,
             };

@@ -1129,12 +1129,23 @@ pub struct ReceiptResponse {
     pub issued_at: Timestamp,
     /// The store's name (its settings), else its id.
     pub store: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub address: Option<String>,
+    /// Who sold it (a signed-in staff member's name).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub staff: Option<String>,
     pub order: OrderResponse,
     /// Each payment taken (absent at a till that did not sell the order: its seller holds
     /// them).
     pub tenders: Vec<ReceiptTender>,
     /// The receipt for an 80 mm printer: 42 columns (also `?format=text`, as text/plain).
     pub text: String,
+    /// A print's copy at this till (`POST …/receipt/prints`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub copy: Option<u64>,
+    /// A reprint: the receipt says DUPLICATE.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub duplicate: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -1348,6 +1359,9 @@ pub struct SettingsResponse {
     pub store_id: Option<StoreId>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
+    /// The address receipts print (lines separated by newlines).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub address: Option<String>,
     /// Seconds an unpaid order holds its stock; 0: until paid.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_hold_secs: Option<u64>,
@@ -1396,6 +1410,9 @@ impl From<Money> for AmountBody {
 pub struct SettingsRequest {
     #[serde(default, deserialize_with = "double_option")]
     pub name: Option<Option<String>>,
+    /// The address receipts print: up to 4 lines separated by newlines, 200 characters.
+    #[serde(default, deserialize_with = "double_option")]
+    pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub order_hold_secs: Option<Option<u64>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -1498,6 +1515,8 @@ pub fn rate_percent(ppm: u32) -> Decimal {
 
 /// Most skus one settings change may name in `backorders`.
 pub const BACKORDER_SKUS_MAX: usize = 1000;
+/// Longest store address, in characters.
+pub const STORE_ADDRESS_LEN_MAX: usize = 200;
 /// Longest store display name, in characters.
 pub const STORE_NAME_LEN_MAX: usize = 200;
 /// Longest payment hold a store may set: 7 days.
@@ -1507,6 +1526,7 @@ pub const ORDER_HOLD_SECS_MAX: u64 = 7 * 24 * 3600;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SettingsChange {
     pub name: Option<Option<String>>,
+    pub address: Option<Option<String>>,
     pub order_hold_secs: Option<Option<u64>>,
     pub card_floor_limit: Option<Option<Money>>,
     /// Sku → whether its orders may be backordered; skus not named are left alone.
@@ -1532,6 +1552,16 @@ impl SettingsRequest {
     pub fn into_change(self) -> Result<SettingsChange, FieldError> {
         let name = match self.name {
             Some(Some(n)) => Some(Some(text("name", n, STORE_NAME_LEN_MAX)?)),
+            other => other,
+        };
+        let address = match self.address {
+            Some(Some(a)) => {
+                let a = text("address", a, STORE_ADDRESS_LEN_MAX)?;
+                if a.lines().count() > 4 {
+                    return Err(FieldError::new("address", "must be at most 4 lines"));
+                }
+                Some(Some(a))
+            }
             other => other,
         };
         if let Some(Some(secs)) = self.order_hold_secs
@@ -1571,6 +1601,7 @@ impl SettingsRequest {
         }
         Ok(SettingsChange {
             name,
+            address,
             order_hold_secs: self.order_hold_secs,
             card_floor_limit,
             backorders,

@@ -115,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/returns", post(orders::return_lines))
         .route("/orders/{id}/exchanges", post(orders::exchange))
         .route("/orders/{id}/receipt", get(receipts::get))
+        .route("/orders/{id}/receipt/prints", post(receipts::print))
+        .route("/receipts/{number}", get(receipts::by_number))
         .route("/events", get(events::list))
         .route("/sync/status", get(ops::sync_status))
         .route("/settings", get(settings::get).patch(settings::update))
@@ -185,7 +187,7 @@ pub fn router(state: AppState) -> Router {
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
-        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get,
+        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::by_number,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
@@ -274,6 +276,8 @@ const ROUTES: &[&str] = &[
     "/orders/{id}/returns",
     "/orders/{id}/exchanges",
     "/orders/{id}/receipt",
+    "/orders/{id}/receipt/prints",
+    "/receipts/{number}",
     "/events",
     "/sync/status",
     "/shipping/labels",

@@ -201,6 +201,11 @@ pub enum Command {
     },
     /// This till's cash drawer.
     Session(fusion_contracts::commands::SessionCommand),
+    /// Prints an order's receipt at this till (a reprint is a DUPLICATE).
+    PrintReceipt {
+        order_id: fusion_contracts::OrderId,
+        staff: Option<fusion_contracts::StaffId>,
+    },
     /// Takes in budget another till gave this one (the writer, with the events that brought it).
     ReceiveBudget {
         transfer_id: uuid::Uuid,
@@ -239,6 +244,8 @@ pub enum Outcome {
     Exchange(Box<Exchanged>),
     /// A drawer session after a command on it.
     Session(Box<drawer::SessionRow>),
+    /// A receipt printed.
+    Printed(Box<fusion_contracts::events::ReceiptPrinted>),
 }
 
 /// An exchange: the return, the new order, and its payment by what the return refunded

@@ -390,6 +390,8 @@ async fn openapi_lists_every_route() {
         ("/orders/{id}/returns", "post"),
         ("/orders/{id}/exchanges", "post"),
         ("/orders/{id}/receipt", "get"),
+        ("/orders/{id}/receipt/prints", "post"),
+        ("/receipts/{number}", "get"),
         ("/staff", "get"),
         ("/staff", "post"),
         ("/staff/{id}", "patch"),
@@ -1225,6 +1227,8 @@ mod payments;
 mod peers;
 #[path = "api/pricing.rs"]
 mod pricing;
+#[path = "api/printing.rs"]
+mod printing;
 #[path = "api/sessions.rs"]
 mod sessions;
 #[path = "api/shipping.rs"]

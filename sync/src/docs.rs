@@ -400,6 +400,8 @@ pub fn read_campaign(doc: &AutoCommit, id: CampaignId) -> Option<CampaignDoc> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreSettings {
     pub name: Option<String>,
+    /// The store's address as receipts print it (lines separated by newlines).
+    pub address: Option<String>,
     /// 0: an unpaid order holds its stock until paid.
     pub order_hold_secs: Option<u64>,
     pub card_floor_limit: Option<Money>,
@@ -455,6 +457,7 @@ impl StoreSettings {
             )),
             store_id,
             name: self.name,
+            address: self.address,
             order_hold_secs: self.order_hold_secs,
             card_floor_limit: self.card_floor_limit.map(Into::into),
             backorder_skus: self.backorder_skus.into_iter().collect(),
@@ -500,6 +503,12 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
         match name {
             Some(n) => put(doc, "name", n.as_str())?,
             None => put(doc, "name", null())?,
+        }
+    }
+    if let Some(address) = &change.address {
+        match address {
+            Some(a) => put(doc, "address", a.as_str())?,
+            None => put(doc, "address", null())?,
         }
     }
     if let Some(secs) = change.order_hold_secs {
@@ -565,6 +574,7 @@ pub fn write_settings(doc: &mut AutoCommit, change: &SettingsChange) -> Result<(
 pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
     StoreSettings {
         name: text(doc, "name"),
+        address: text(doc, "address"),
         order_hold_secs: int(doc, "order_hold_secs").and_then(|s| u64::try_from(s).ok()),
         card_floor_limit: text(doc, "card_floor_limit").and_then(|t| parse_price(&t)),
         backorder_skus: doc

@@ -47,3 +47,37 @@ impl ReceiptIssued {
         Ok(())
     }
 }
+
+/// `receipt.printed`: a receipt printed at a till (any till of the store may print any of its
+/// receipts). Only the selling till's first print is the original; every other is a
+/// DUPLICATE, counted in the till's next Z report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptPrinted {
+    pub receipt: String,
+    pub order_id: OrderId,
+    /// The till that printed it.
+    #[schemars(with = "String")]
+    pub till: NodeId,
+    /// 1, 2, 3, … : this till's prints of this receipt.
+    pub copy: u64,
+    pub duplicate: bool,
+    pub staff: Option<crate::StaffId>,
+    pub printed_at: Timestamp,
+}
+
+impl ReceiptPrinted {
+    pub(super) fn validate(&self) -> Result<(), EventError> {
+        const T: &str = "receipt.printed";
+        if self.copy == 0 {
+            return Err(invalid(T, "copies start at 1"));
+        }
+        if self.copy > 1 && !self.duplicate {
+            return Err(invalid(T, "a second copy is a duplicate"));
+        }
+        if self.receipt.is_empty() || self.receipt.len() > 100 {
+            return Err(invalid(T, "receipt must be 1 to 100 characters"));
+        }
+        Ok(())
+    }
+}

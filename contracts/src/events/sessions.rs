@@ -208,6 +208,10 @@ pub struct SessionClosed {
     /// as taken here; their capture will not be counted again).
     #[schemars(with = "Vec<String>")]
     pub offline_pending: Vec<PaymentId>,
+    /// Receipts printed again (DUPLICATE) in the report's range (schema 2; absent before).
+    /// Keep last: older payloads are read by appending it (`APPENDED_OPTIONS`).
+    #[serde(default)]
+    pub reprints: Option<u64>,
 }
 
 fn check_till_money(

@@ -317,6 +317,8 @@ pub struct ReportResponse {
     /// The till's log from `fromSeq` to `toSeq` is what the report sums.
     pub from_seq: u64,
     pub to_seq: u64,
+    /// Receipts printed again (DUPLICATE).
+    pub reprints: u64,
 }
 
 impl ReportResponse {
@@ -340,6 +342,7 @@ impl ReportResponse {
             closed_by: closed.staff.clone(),
             from_seq: closed.from_seq,
             to_seq: closed.to_seq,
+            reprints: closed.reprints.unwrap_or(0),
         }
     }
 }

@@ -207,6 +207,7 @@ pub fn close(
         from_seq: open.from_seq,
         to_seq,
         offline_pending: tally.offline_unsettled(),
+        reprints: Some(tally.reprints()),
     }
     .into())
 }
@@ -381,6 +382,7 @@ pub struct Tally {
     voids_total: i64,
     staff: BTreeMap<Option<StaffId>, StaffSum>,
     other_currency: u64,
+    reprints: u64,
 }
 
 impl Tally {
@@ -412,7 +414,13 @@ impl Tally {
             voids_total: 0,
             staff: BTreeMap::new(),
             other_currency: 0,
+            reprints: 0,
         }
+    }
+
+    /// Receipts printed again (DUPLICATE) so far.
+    pub fn reprints(&self) -> u64 {
+        self.reprints
     }
 
     /// Card payments approved offline and not settled yet: what the next Z carries over.
@@ -590,6 +598,7 @@ impl Tally {
                     self.voids_total += sale.total.minor;
                 }
             }
+            Event::ReceiptPrinted(p) if p.duplicate => self.reprints += 1,
             Event::SessionOpened(_) => self.open = true,
             Event::SessionClosed(_) => self.open = false,
             Event::SessionCashMoved(m) => {

@@ -1,12 +1,14 @@
 //! Receipts (issue 18, part 4): the number a paid order gets at its till, the fold that keeps
-//! every till's numbers gap-free, and the receipt as 42-column text for an 80 mm printer.
+//! every till's numbers gap-free, the prints of a receipt (a reprint is a DUPLICATE), and the
+//! receipt laid out once in 42-column lines for an 80 mm printer, encoded as text, HTML (a
+//! print-friendly page of those lines) and ESC/POS bytes (with the cut and the drawer kick).
 //!
 //! **Receipt numbers are gap-free per till**: the till numbers a receipt one past its last in
 //! the transaction that records `order.paid`; every receiver folds a till's `receipt.issued`
 //! by [`apply`], refusing a number that is not the next or a receipt of another till.
 
-use fusion_contracts::events::{ReceiptIssued, SoldItem, receipt_number};
-use fusion_contracts::{Currency, Decimal, Event, Money, NodeId, Timestamp};
+use fusion_contracts::events::{ReceiptIssued, ReceiptPrinted, SoldItem, receipt_number};
+use fusion_contracts::{Currency, Decimal, Event, Money, NodeId, StaffId, Timestamp};
 
 use crate::Refused;
 use crate::orders::Order;
@@ -47,6 +49,45 @@ pub fn apply(last: u64, origin: &NodeId, e: &ReceiptIssued) -> Result<u64, Refus
     Ok(e.number)
 }
 
+/// A print of `issued` at `till`, whose prints of it so far were `printed`: the till's next
+/// copy; a DUPLICATE unless it is the selling till's first.
+pub fn print(
+    issued: &ReceiptIssued,
+    till: &NodeId,
+    printed: u64,
+    staff: Option<StaffId>,
+    now: Timestamp,
+) -> ReceiptPrinted {
+    let copy = printed + 1;
+    ReceiptPrinted {
+        receipt: issued.receipt.clone(),
+        order_id: issued.order_id,
+        till: till.clone(),
+        copy,
+        duplicate: copy > 1 || &issued.till != till,
+        staff,
+        printed_at: now,
+    }
+}
+
+/// Folds `origin`'s `receipt.printed` into its count of prints of that receipt: only its own,
+/// only its next copy.
+pub fn apply_print(printed: u64, origin: &NodeId, e: &ReceiptPrinted) -> Result<u64, Refused> {
+    let refuse = |reason: String| {
+        Err(Refused::Receipts {
+            topic: "receipt.printed",
+            reason,
+        })
+    };
+    if &e.till != origin {
+        return refuse(format!("{origin} printed at till {}", e.till));
+    }
+    if e.copy != printed + 1 {
+        return refuse(format!("copy {} follows {printed}", e.copy));
+    }
+    Ok(e.copy)
+}
+
 /// The printer's width in characters (80 mm paper, font A).
 pub const RECEIPT_COLUMNS: usize = 42;
 
@@ -54,6 +95,10 @@ pub const RECEIPT_COLUMNS: usize = 42;
 #[derive(Clone, Debug)]
 pub struct Receipt<'a> {
     pub store: &'a str,
+    /// The store's address (settings), one line per line.
+    pub address: Option<&'a str>,
+    /// Who sold it.
+    pub staff: Option<&'a str>,
     pub issued: &'a ReceiptIssued,
     pub order: &'a Order,
     /// The product name of each line (its sku when the catalog has none).
@@ -64,8 +109,127 @@ pub struct Receipt<'a> {
     pub duplicate: bool,
 }
 
+/// One printed line: at most [`RECEIPT_COLUMNS`] characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    /// Printed emphasized (the total, DUPLICATE).
+    pub bold: bool,
+}
+
 /// The receipt as plain text, no line wider than [`RECEIPT_COLUMNS`].
 pub fn render_text(r: &Receipt) -> String {
+    let lines: Vec<String> = layout(r).into_iter().map(|l| l.text).collect();
+    lines.join("\n") + "\n"
+}
+
+/// The receipt as a print-friendly HTML page: the same lines, monospaced, 80 mm wide.
+pub fn render_html(r: &Receipt) -> String {
+    let mut body = String::new();
+    for line in layout(r) {
+        let text = escape_html(&line.text);
+        if line.bold {
+            body.push_str(&format!("<strong>{text}</strong>\n"));
+        } else {
+            body.push_str(&text);
+            body.push('\n');
+        }
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Receipt {}</title><style>\
+         @page{{size:80mm auto;margin:0}}\
+         body{{margin:0;font:12px/1.3 ui-monospace,Menlo,Consolas,monospace;color:#000}}\
+         pre{{width:{RECEIPT_COLUMNS}ch;margin:0 auto;padding:4mm 0;white-space:pre;font:inherit}}\
+         @media screen{{body{{background:#eee}}pre{{background:#fff;padding:4mm;margin:4mm auto}}}}\
+         </style></head><body><pre>{body}</pre></body></html>\n",
+        escape_html(&r.issued.receipt)
+    )
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// ESC/POS: initialize, select code page PC437.
+const ESC_INIT: &[u8] = &[0x1b, 0x40, 0x1b, 0x74, 0x00];
+const ESC_BOLD_ON: &[u8] = &[0x1b, 0x45, 0x01];
+const ESC_BOLD_OFF: &[u8] = &[0x1b, 0x45, 0x00];
+/// Feed 4 lines, then a partial cut (GS V 66 0).
+const ESC_FEED_CUT: &[u8] = &[0x1b, 0x64, 0x04, 0x1d, 0x56, 0x42, 0x00];
+/// Pulse drawer pin 2: 50 ms on, 500 ms off (ESC p 0 25 250).
+const ESC_DRAWER_KICK: &[u8] = &[0x1b, 0x70, 0x00, 0x19, 0xfa];
+
+/// The receipt as ESC/POS bytes for an 80 mm printer (font A, 42 columns, code page PC437;
+/// a character it lacks prints as `?`), then the cut; `kick` opens the cash drawer first.
+pub fn render_escpos(r: &Receipt, kick: bool) -> Vec<u8> {
+    let mut out = ESC_INIT.to_vec();
+    for line in layout(r) {
+        if line.bold {
+            out.extend_from_slice(ESC_BOLD_ON);
+        }
+        out.extend(line.text.chars().map(pc437));
+        if line.bold {
+            out.extend_from_slice(ESC_BOLD_OFF);
+        }
+        out.push(b'\n');
+    }
+    if kick {
+        out.extend_from_slice(ESC_DRAWER_KICK);
+    }
+    out.extend_from_slice(ESC_FEED_CUT);
+    out
+}
+
+/// A character in code page 437 (printable ASCII as is).
+fn pc437(c: char) -> u8 {
+    match c {
+        ' '..='~' => c as u8,
+        'ü' => 0x81,
+        'é' => 0x82,
+        'â' => 0x83,
+        'ä' => 0x84,
+        'à' => 0x85,
+        'ç' => 0x87,
+        'ê' => 0x88,
+        'è' => 0x8a,
+        'ï' => 0x8b,
+        'î' => 0x8c,
+        'Ä' => 0x8e,
+        'É' => 0x90,
+        'ô' => 0x93,
+        'ö' => 0x94,
+        'û' => 0x96,
+        'ù' => 0x97,
+        'Ö' => 0x99,
+        'Ü' => 0x9a,
+        '£' => 0x9c,
+        '¥' => 0x9d,
+        'á' => 0xa0,
+        'í' => 0xa1,
+        'ó' => 0xa2,
+        'ú' => 0xa3,
+        'ñ' => 0xa4,
+        'Ñ' => 0xa5,
+        'ß' => 0xe1,
+        '…' => b'~',
+        _ => b'?',
+    }
+}
+
+/// The receipt's lines, each at most [`RECEIPT_COLUMNS`] characters.
+pub fn layout(r: &Receipt) -> Vec<Line> {
     let currency = r.order.total.currency;
     let money = |d: Decimal| {
         Money::from_decimal(d, currency)
@@ -82,8 +246,21 @@ pub fn render_text(r: &Receipt) -> String {
         out.push(center("*** DUPLICATE ***"));
     }
     out.push(center(r.store));
+    for line in r
+        .address
+        .unwrap_or_default()
+        .lines()
+        .take(ADDRESS_LINES_MAX)
+    {
+        if !line.trim().is_empty() {
+            out.push(center(line.trim()));
+        }
+    }
     out.push(center(&format!("Receipt {}", r.issued.receipt)));
     out.push(center(&r.issued.issued_at.to_string()));
+    if let Some(staff) = r.staff {
+        out.push(center(&format!("Served by {staff}")));
+    }
     out.push("-".repeat(RECEIPT_COLUMNS));
     for (i, item) in r.order.items.iter().enumerate() {
         let name = r.names.get(i).map_or(item.sku.as_str(), String::as_str);
@@ -118,8 +295,16 @@ pub fn render_text(r: &Receipt) -> String {
     }
     out.push("-".repeat(RECEIPT_COLUMNS));
     out.push(center(&format!("Order {}", r.order.id)));
-    out.join("\n") + "\n"
+    out.into_iter()
+        .map(|text| Line {
+            bold: text.starts_with("TOTAL") || text.contains("*** DUPLICATE ***"),
+            text,
+        })
+        .collect()
 }
+
+/// Most address lines a receipt prints.
+pub const ADDRESS_LINES_MAX: usize = 4;
 
 fn currency_code(c: Currency) -> String {
     c.to_string()
@@ -192,6 +377,34 @@ mod tests {
             total: Decimal::new(950, 2),
             currency: Currency::USD,
             issued_at: NOW,
+        }
+    }
+
+    /// (name, selling till, printing till, printed so far) → (copy, duplicate)
+    #[test]
+    fn only_the_selling_tills_first_print_is_the_original() {
+        let cases: &[(&str, &str, u64, (u64, bool))] = &[
+            ("the first print where it was sold", "till-a", 0, (1, false)),
+            ("a second copy", "till-a", 1, (2, true)),
+            ("a print at another till", "till-b", 0, (1, true)),
+        ];
+        for (name, printer, printed, (copy, duplicate)) in cases {
+            let e = print(&issued("till-a", 7), &till(printer), *printed, None, NOW);
+            assert_eq!((e.copy, e.duplicate), (*copy, *duplicate), "{name}");
+            assert!(Event::from(e.clone()).validate().is_ok(), "{name}");
+            assert_eq!(
+                apply_print(*printed, &till(printer), &e),
+                Ok(*copy),
+                "{name}"
+            );
+            assert!(
+                apply_print(*printed + 1, &till(printer), &e).is_err(),
+                "{name}: not the next"
+            );
+            assert!(
+                apply_print(*printed, &till("till-c"), &e).is_err(),
+                "{name}: another's"
+            );
         }
     }
 
@@ -278,6 +491,10 @@ mod tests {
         let tenders = [("Cash".to_string(), usd(5000), Some(usd(101)))];
         let text = render_text(&Receipt {
             store: "Corner Coffee",
+            address: Some(
+                "12 Mill Lane\n\nLeeds LS1 4AP, a very long line of the address that is clipped",
+            ),
+            staff: Some("Ana Lima"),
             issued: &receipt,
             order: &order,
             names: &names,
@@ -308,5 +525,10 @@ mod tests {
         }
         assert!(text.contains("-10.00"), "the promotion's line\n{text}");
         assert!(text.contains('…'), "a long name is clipped\n{text}");
+        assert!(text.contains("Served by Ana Lima"), "{text}");
+        assert!(
+            lines[2].contains("12 Mill Lane") && lines[3].contains("Leeds"),
+            "{text}"
+        );
     }
 }

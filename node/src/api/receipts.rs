@@ -1,20 +1,29 @@
-//! `GET /orders/{id}/receipt`: a paid order's receipt, as JSON or as 42-column text for an
-//! 80 mm printer (`fusion_rules::receipts`). Any till of the store serves any till's receipt
-//! (its number and lines come over the mesh; the tenders are the seller's).
+//! Receipts: `GET /orders/{id}/receipt` and `GET /receipts/{number}` show a paid order's
+//! receipt; `POST /orders/{id}/receipt/prints` prints it at this till (recorded as
+//! `receipt.printed`: the selling till's first print is the original, every other a DUPLICATE,
+//! counted). Each answers JSON, 42-column text, a print-friendly HTML page, or ESC/POS bytes
+//! (with the cut, and the drawer kick on an original paid in cash), chosen by `?format=` or
+//! `Accept` (`fusion_rules::receipts`). Any till of the store serves any till's receipt (its
+//! number and lines come over the mesh; the tenders are the seller's).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fusion_contracts::events::ReceiptPrinted;
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
-use fusion_contracts::http::{ErrorBody, ReceiptResponse, ReceiptTender};
+use fusion_contracts::http::{ErrorBody, ReceiptResponse, ReceiptTender, Role};
 use fusion_contracts::{Money, OrderId};
 
 use super::error::ApiError;
-use super::extract::Principal;
-use super::{AppState, json};
+use super::extract::{Principal, WriteContext};
+use super::{AppState, json, submit};
 use crate::domain::receipts::{self, Receipt};
+use crate::store::{Command, Outcome};
+
+/// The media type of ESC/POS printer bytes.
+pub const ESCPOS: &str = "application/vnd.escpos";
 
 /// A tender as the receipt prints it.
 fn label(tender: Tender) -> &'static str {
@@ -25,23 +34,59 @@ fn label(tender: Tender) -> &'static str {
     }
 }
 
-#[utoipa::path(get, path = "/orders/{id}/receipt", tag = "orders",
-    params(("id" = Uuid, Path), ("format" = Option<String>, Query, description = "`json` (default) or `text` (text/plain, 42 columns)")),
-    responses((status = 200, body = ReceiptResponse), (status = 400, body = ErrorBody),
-        (status = 404, description = "no such order, or not paid (no receipt yet)", body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    _who: Principal,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Text,
+    Html,
+    EscPos,
+}
+
+/// `?format=` (json, text, html, escpos), else the `Accept` header, else JSON.
+fn format(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<Format, ApiError> {
+    match query.get("format").map(String::as_str) {
+        Some("json") => return Ok(Format::Json),
+        Some("text") => return Ok(Format::Text),
+        Some("html") => return Ok(Format::Html),
+        Some("escpos") => return Ok(Format::EscPos),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "format",
+                "must be json, text, html or escpos",
+            ));
+        }
+        None => {}
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Ok(if accept.contains(ESCPOS) {
+        Format::EscPos
+    } else if accept.contains("text/html") {
+        Format::Html
+    } else if accept.contains("text/plain") {
+        Format::Text
+    } else {
+        Format::Json
+    })
+}
+
+/// A print of the receipt, when the request printed it.
+struct Print {
+    copy: u64,
+    duplicate: bool,
+}
+
+/// The receipt of order `id` rendered as asked.
+fn answer(
+    state: &AppState,
+    id: OrderId,
+    format: Format,
+    print: Option<Print>,
+    status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let text_only = match query.get("format").map(String::as_str) {
-        None | Some("json") => false,
-        Some("text") => true,
-        Some(_) => return Err(ApiError::validation("format", "must be json or text")),
-    };
     let not_found = || ApiError::not_found(format!("order {id} has no receipt"));
-    let id = OrderId::parse(&id).ok_or_else(not_found)?;
     let read = state.store.read()?;
     let issued = read.receipt(id)?.ok_or_else(not_found)?;
     let (order, origin) = match read.order(id)? {
@@ -59,6 +104,7 @@ pub async fn get(
         );
     }
     let payments = read.order_payments(id)?;
+    let sold_by = read.order_staff(id)?;
     drop(read);
     // What was taken: captured (refunded later or not), or approved offline.
     let taken: Vec<_> = payments
@@ -84,23 +130,56 @@ pub async fn get(
             .store_id()
             .map_or_else(String::new, |s| s.to_string())
     });
-    let text = receipts::render_text(&Receipt {
+    // The member's name as the store knows them, else their id.
+    let staff = sold_by.map(|id| {
+        fusion_contracts::StaffId::new(&id)
+            .ok()
+            .and_then(|sid| settings.staff.get(&sid).map(|r| r.name.clone()))
+            .unwrap_or(id)
+    });
+    let duplicate = print.as_ref().is_some_and(|p| p.duplicate);
+    let receipt = Receipt {
         store: &store,
+        address: settings.address.as_deref(),
+        staff: staff.as_deref(),
         issued: &issued,
         order: &order,
         names: &names,
         tenders: &tenders,
-        duplicate: false,
-    });
-    if text_only {
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            text,
-        )
-            .into_response());
+        duplicate,
+    };
+    match format {
+        Format::Text => {
+            return Ok((
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                receipts::render_text(&receipt),
+            )
+                .into_response());
+        }
+        Format::Html => {
+            return Ok((
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                receipts::render_html(&receipt),
+            )
+                .into_response());
+        }
+        Format::EscPos => {
+            // The drawer opens for an original print of a sale that took cash.
+            let kick = print.as_ref().is_some_and(|p| !p.duplicate)
+                && taken.iter().any(|p| p.tender == Tender::Cash);
+            return Ok((
+                status,
+                [(header::CONTENT_TYPE, ESCPOS)],
+                receipts::render_escpos(&receipt, kick),
+            )
+                .into_response());
+        }
+        Format::Json => {}
     }
-    let mut order_body = super::orders::render(order);
+    let text = receipts::render_text(&receipt);
+    let mut order_body = super::orders::render(order.clone());
     order_body.origin = origin;
     let body = ReceiptResponse {
         receipt: issued.receipt,
@@ -108,6 +187,8 @@ pub async fn get(
         till: issued.till,
         issued_at: issued.issued_at,
         store,
+        address: settings.address,
+        staff,
         order: order_body,
         tenders: taken
             .iter()
@@ -118,6 +199,87 @@ pub async fn get(
             })
             .collect(),
         text,
+        copy: print.as_ref().map(|p| p.copy),
+        duplicate,
     };
-    Ok(json(StatusCode::OK, false, &body))
+    Ok(json(status, false, &body))
+}
+
+#[utoipa::path(get, path = "/orders/{id}/receipt", tag = "orders",
+    params(("id" = Uuid, Path), ("format" = Option<String>, Query, description = "`json` (default), `text` (text/plain, 42 columns), `html` (a print-friendly page) or `escpos` (application/vnd.escpos printer bytes); else by `Accept`")),
+    responses((status = 200, body = ReceiptResponse), (status = 400, body = ErrorBody),
+        (status = 404, description = "no such order, or not paid (no receipt yet)", body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = format(&query, &headers)?;
+    let id = OrderId::parse(&id)
+        .ok_or_else(|| ApiError::not_found(format!("order {id} has no receipt")))?;
+    answer(&state, id, format, None, StatusCode::OK)
+}
+
+/// A receipt by the number it prints (`<till>-<n>`), e.g. for a return.
+#[utoipa::path(get, path = "/receipts/{number}", tag = "orders",
+    params(("number" = String, Path), ("format" = Option<String>, Query, description = "as GET /orders/{id}/receipt")),
+    responses((status = 200, body = ReceiptResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn by_number(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(number): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = format(&query, &headers)?;
+    let id = state
+        .store
+        .read()?
+        .receipt_order(&number)?
+        .ok_or_else(|| ApiError::not_found(format!("receipt {number} not found")))?;
+    answer(&state, id, format, None, StatusCode::OK)
+}
+
+/// Print the receipt at this till: recorded (`receipt.printed`) before it is answered; the
+/// selling till's first print is the original, every other says DUPLICATE and counts in the
+/// till's next Z report.
+#[utoipa::path(post, path = "/orders/{id}/receipt/prints", tag = "orders",
+    params(("id" = Uuid, Path), ("format" = Option<String>, Query, description = "as GET /orders/{id}/receipt")),
+    responses((status = 201, body = ReceiptResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn print(
+    State(state): State<AppState>,
+    who: Principal,
+    ctx: WriteContext,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let format = format(&query, &headers)?;
+    let id = OrderId::parse(&id)
+        .ok_or_else(|| ApiError::not_found(format!("order {id} has no receipt")))?;
+    let written = submit(
+        &state,
+        &ctx,
+        None,
+        Command::PrintReceipt {
+            order_id: id,
+            staff: who.staff.clone(),
+        },
+    )
+    .await?;
+    let printed: Box<ReceiptPrinted> = match written.decision? {
+        Outcome::Printed(p) => p,
+        other => return Err(super::unexpected(other)),
+    };
+    if printed.duplicate {
+        metrics::counter!("fusion_receipt_reprints_total").increment(1);
+    }
+    let print = Print {
+        copy: printed.copy,
+        duplicate: printed.duplicate,
+    };
+    answer(&state, id, format, Some(print), StatusCode::CREATED)
 }

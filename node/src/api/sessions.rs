@@ -263,6 +263,7 @@ pub async fn report(
         closed_by: None,
         from_seq: opened.from_seq,
         to_seq,
+        reprints: tally.reprints(),
     };
     Ok(json(StatusCode::OK, false, &body))
 }

@@ -87,6 +87,9 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, REFUNDS_OWED)?;
     copy(from, to, RECEIPT_HEADS)?;
     copy(from, to, ORDER_RECEIPTS)?;
+    copy(from, to, RECEIPT_ORDERS)?;
+    copy(from, to, RECEIPT_PRINTS)?;
+    copy(from, to, ORDER_STAFF)?;
     copy(from, to, DRAWERS)?;
     copy(from, to, SESSIONS)?;
     copy(from, to, CAMPAIGN_SEATS)?;

@@ -390,6 +390,18 @@ fn execute(
         }
         Command::Campaign(command) => execute_campaign(t, batch, request, command),
         Command::Session(command) => execute_session(t, batch, request, command),
+        Command::PrintReceipt { order_id, staff } => {
+            let Some(issued) = super::receipts::of_order(&t.order_receipts, *order_id)? else {
+                return Ok(Err(OrderRejected::NotFound(*order_id).into()));
+            };
+            let till = batch.node_id.clone();
+            let printed = super::receipts::prints(&t.receipt_prints, *order_id, &till)?;
+            let event = crate::domain::receipts::print(&issued, &till, printed, staff.clone(), now);
+            let outcome = Outcome::Printed(Box::new(event.clone()));
+            commit_then(t, batch, request, Ok(vec![event.into()]), |_| {
+                Ok(Ok(outcome))
+            })
+        }
         Command::Payment(command) => execute_payment(t, batch, request, command),
         Command::IssueStoreCredit(cmd) => execute_issue_credit(t, batch, request, cmd),
         Command::Shipment(command) => execute_shipment(t, batch, request, command),
@@ -1286,6 +1298,11 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
                 super::receipts::folded(t, &envelope.origin, event)?.map_err(own_refused)?;
             super::receipts::write(t, folded)?;
         }
+        Event::ReceiptPrinted(_) => {
+            let folded =
+                super::receipts::folded_print(t, &envelope.origin, event)?.map_err(own_refused)?;
+            super::receipts::write_print(t, folded)?;
+        }
         Event::SessionOpened(_) | Event::SessionCashMoved(_) | Event::SessionClosed(_) => {
             let folded = super::drawer::folded(t, &envelope.origin, envelope.seq, event)?
                 .map_err(own_refused)?;
@@ -1438,6 +1455,7 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         Event::OrderCreated(e) => {
             t.order_correlations
                 .insert(e.order_id.as_u128(), envelope.correlation_id.as_str())?;
+            super::receipts::record_staff(t, event)?;
             if let Some(until) = e.hold_until {
                 t.order_holds
                     .insert((until.unix_ms(), e.order_id.as_u128()), ())?;

@@ -252,6 +252,24 @@ impl Reader {
         )
     }
 
+    /// The order whose receipt prints `number` (`<till>-<n>`).
+    pub fn receipt_order(&self, number: &str) -> Result<Option<OrderId>, StoreError> {
+        Ok(self
+            .txn
+            .open_table(tables::RECEIPT_ORDERS)?
+            .get(number)?
+            .map(|v| OrderId::from_u128(v.value())))
+    }
+
+    /// Who sold order `id`, when a signed-in staff member did.
+    pub fn order_staff(&self, id: OrderId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .txn
+            .open_table(tables::ORDER_STAFF)?
+            .get(id.as_u128())?
+            .map(|v| v.value().to_string()))
+    }
+
     /// What returns owe payment `id` and the provider has not refunded yet (minor units).
     pub fn refund_owed(&self, id: PaymentId) -> Result<i64, StoreError> {
         tables::refund_owed(&self.txn.open_table(tables::REFUNDS_OWED)?, id)

@@ -2,7 +2,7 @@
 //! order of this till gets, and every till's `receipt.issued` folded into `receipt_heads` and
 //! `order_receipts`.
 
-use fusion_contracts::events::ReceiptIssued;
+use fusion_contracts::events::{ReceiptIssued, ReceiptPrinted};
 use fusion_contracts::{Event, NodeId, OrderId};
 use redb::ReadableTable;
 
@@ -54,6 +54,54 @@ pub(super) fn write(t: &mut Tables, folded: Option<ReceiptIssued>) -> Result<(),
         t.receipt_heads.insert(e.till.as_str(), e.number)?;
         t.order_receipts
             .insert(e.order_id.as_u128(), encode(&e).as_slice())?;
+        t.receipt_orders
+            .insert(e.receipt.as_str(), e.order_id.as_u128())?;
+    }
+    Ok(())
+}
+
+/// How many times `till` printed order `id`'s receipt.
+pub(super) fn prints(
+    table: &impl ReadableTable<(u128, &'static str), u64>,
+    id: OrderId,
+    till: &NodeId,
+) -> Result<u64, StoreError> {
+    Ok(table
+        .get((id.as_u128(), till.as_str()))?
+        .map_or(0, |v| v.value()))
+}
+
+/// Folds `origin`'s `receipt.printed`: another till's print, or not its next copy, is refused.
+pub(super) fn folded_print(
+    t: &Tables,
+    origin: &NodeId,
+    event: &Event,
+) -> Result<Result<Option<ReceiptPrinted>, Refused>, StoreError> {
+    let Event::ReceiptPrinted(e) = event else {
+        return Ok(Ok(None));
+    };
+    let printed = prints(&t.receipt_prints, e.order_id, origin)?;
+    Ok(receipts::apply_print(printed, origin, e).map(|_| Some(e.clone())))
+}
+
+/// Writes what [`folded_print`] gave.
+pub(super) fn write_print(
+    t: &mut Tables,
+    folded: Option<ReceiptPrinted>,
+) -> Result<(), StoreError> {
+    if let Some(e) = folded {
+        t.receipt_prints
+            .insert((e.order_id.as_u128(), e.till.as_str()), e.copy)?;
+    }
+    Ok(())
+}
+
+/// Records who sold an order (when a signed-in member did).
+pub(super) fn record_staff(t: &mut Tables, event: &Event) -> Result<(), StoreError> {
+    if let Event::OrderCreated(e) = event
+        && let Some(staff) = &e.staff
+    {
+        t.order_staff.insert(e.order_id.as_u128(), staff.as_str())?;
     }
     Ok(())
 }

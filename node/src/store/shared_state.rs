@@ -331,9 +331,11 @@ pub(super) fn store_peer_events(
                 super::receipts::folded(t, origin, &envelope.event)?.map_err(PeerFold::Refused)?;
             let drawer = super::drawer::folded(t, origin, envelope.seq, &envelope.event)?
                 .map_err(PeerFold::Refused)?;
-            Ok((order, stock, returns, receipt, drawer))
+            let print = super::receipts::folded_print(t, origin, &envelope.event)?
+                .map_err(PeerFold::Refused)?;
+            Ok((order, stock, returns, (receipt, print), drawer))
         });
-        let (order, stock, returns, receipt, drawer) = match folded {
+        let (order, stock, returns, (receipt, print), drawer) = match folded {
             Ok(folded) => folded,
             Err(PeerFold::Refused(refused)) => {
                 count_refused(refusals, refused.rule());
@@ -349,6 +351,8 @@ pub(super) fn store_peer_events(
         super::returns::write(t, returns)?;
         super::receipts::write(t, receipt)?;
         super::drawer::write(t, drawer)?;
+        super::receipts::write_print(t, print)?;
+        super::receipts::record_staff(t, &envelope.event)?;
         if let Some(order) = order {
             let record = PeerOrder {
                 origin: origin.clone(),

@@ -122,6 +122,15 @@ pub(super) const RECEIPT_HEADS: TableDefinition<&str, u64> = TableDefinition::ne
 pub(super) const ORDER_RECEIPTS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("order_receipts");
 /// Log position of `order.created` → order id: read backwards for newest first.
+/// Receipt number (`<till>-<n>`) → order id: a receipt looked up by what it prints.
+pub(super) const RECEIPT_ORDERS: TableDefinition<&str, u128> =
+    TableDefinition::new("receipt_orders");
+/// (order id, till) → how many times that till printed the order's receipt.
+pub(super) const RECEIPT_PRINTS: TableDefinition<(u128, &str), u64> =
+    TableDefinition::new("receipt_prints");
+/// Order id → the staff member who sold it (orders sold by a signed-in member, this till's and
+/// its peers').
+pub(super) const ORDER_STAFF: TableDefinition<u128, &str> = TableDefinition::new("order_staff");
 /// Till → postcard `fusion_rules::drawer::Drawer`: its drawer as its log leaves it (this
 /// till's and its peers').
 pub(super) const DRAWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("drawers");
@@ -354,6 +363,9 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(REFUNDS_OWED)?;
     txn.open_table(RECEIPT_HEADS)?;
     txn.open_table(ORDER_RECEIPTS)?;
+    txn.open_table(RECEIPT_ORDERS)?;
+    txn.open_table(RECEIPT_PRINTS)?;
+    txn.open_table(ORDER_STAFF)?;
     txn.open_table(DRAWERS)?;
     txn.open_table(SESSIONS)?;
     txn.commit()?;
@@ -577,6 +589,9 @@ pub(super) struct Tables<'txn> {
     pub refunds_owed: Table<'txn, u128, i64>,
     pub receipt_heads: Table<'txn, &'static str, u64>,
     pub order_receipts: Table<'txn, u128, &'static [u8]>,
+    pub receipt_orders: Table<'txn, &'static str, u128>,
+    pub receipt_prints: Table<'txn, (u128, &'static str), u64>,
+    pub order_staff: Table<'txn, u128, &'static str>,
     pub drawers: Table<'txn, &'static str, &'static [u8]>,
     pub sessions: Table<'txn, u128, &'static [u8]>,
 }
@@ -626,6 +641,9 @@ impl<'txn> Tables<'txn> {
             refunds_owed: txn.open_table(REFUNDS_OWED)?,
             receipt_heads: txn.open_table(RECEIPT_HEADS)?,
             order_receipts: txn.open_table(ORDER_RECEIPTS)?,
+            receipt_orders: txn.open_table(RECEIPT_ORDERS)?,
+            receipt_prints: txn.open_table(RECEIPT_PRINTS)?,
+            order_staff: txn.open_table(ORDER_STAFF)?,
             drawers: txn.open_table(DRAWERS)?,
             sessions: txn.open_table(SESSIONS)?,
         })

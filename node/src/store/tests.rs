@@ -152,6 +152,9 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::REFUNDS_OWED),
         dump(db, tables::RECEIPT_HEADS),
         dump(db, tables::ORDER_RECEIPTS),
+        dump(db, tables::RECEIPT_ORDERS),
+        dump(db, tables::RECEIPT_PRINTS),
+        dump(db, tables::ORDER_STAFF),
         dump(db, tables::DRAWERS),
         dump(db, tables::SESSIONS),
     ]

@@ -302,6 +302,7 @@ fn settings_edited_at_hub_and_store_keep_both_fields() {
         promotions: Vec::new(),
         return_approval_amount: None,
         require_open_session: None,
+        address: None,
         staff: Default::default(),
     };
     assert_eq!(read_settings(hub.get(&doc).unwrap()), expected);

@@ -79,6 +79,7 @@ fn closed(till_name: &str, id: u128, z: u64) -> Event {
         from_seq: 1,
         to_seq: 1,
         offline_pending: vec![],
+        reprints: Some(0),
     }
     .into()
 }

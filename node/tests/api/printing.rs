@@ -1,0 +1,339 @@
+//! Receipts printed (issue 18, part 4): the store's name and address and the cashier on the
+//! receipt; JSON, 42-column text, HTML and ESC/POS by `format` or `Accept`; the ESC/POS bytes
+//! decoded by an independent reading of the Epson command table (`tests/escpos/decode.py`);
+//! the first print the original (the drawer kicks for cash), a reprint DUPLICATE and counted
+//! in the Z report; a receipt found by its number.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::*;
+
+/// The decoder's reading of ESC/POS `bytes`.
+fn decode_escpos(bytes: &[u8]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/escpos/decode.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the ESC/POS decoder");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the decoder refused the bytes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn raw(
+    node: &TestNode,
+    method: Method,
+    path: &str,
+    token: &str,
+    accept: Option<&str>,
+) -> (StatusCode, String, Vec<u8>) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://{}{path}", node.addr))
+        .bearer_auth(token);
+    if let Some(accept) = accept {
+        request = request.header("Accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, response.bytes().await.unwrap().to_vec())
+}
+
+fn texts(decoded: &Value) -> Vec<String> {
+    decoded["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_print_as_text_html_and_escpos_and_reprints_say_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    node.product("MUG", json!(4.50), 20).await;
+    let set = node
+        .send(
+            Method::PATCH,
+            "/settings",
+            json!({ "name": "Corner Coffee", "address": "12 Mill Lane\nLeeds LS1 4AP" }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_error(
+        &node
+            .send(
+                Method::PATCH,
+                "/settings",
+                json!({ "address": "1\n2\n3\n4\n5" }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("address"),
+    );
+    let till = node.token("cashier").await;
+    let added = node
+        .post(
+            "/staff",
+            json!({ "id": "ana", "name": "Ana Lima", "role": "cashier", "pin": "1234" }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    let ana = node
+        .call(
+            Method::POST,
+            "/staff/sign-in",
+            Some(&till),
+            Some(&json!({ "staff": "ana", "pin": "1234" })),
+            &[],
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let opened = node
+        .call(
+            Method::POST,
+            "/sessions",
+            Some(&ana),
+            Some(&json!({ "float": 50, "currency": "USD" })),
+            &[],
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let placed = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&ana),
+            Some(&order(json!([{ "sku": "MUG", "quantity": 2 }]))),
+            &[],
+        )
+        .await;
+    let id = placed.body["id"].as_str().unwrap().to_string();
+    let paid = node
+        .call(Method::POST, "/payments", Some(&ana), Some(&json!({ "orderId": id, "amount": 9.00, "currency": "USD", "paymentMethodId": "cash", "tendered": 20 })), &[])
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+
+    // JSON and text: the store, its address, who served, each line within 42 columns.
+    let receipt = node.get(&format!("/orders/{id}/receipt")).await;
+    assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
+    assert_eq!(receipt.body["staff"], "Ana Lima");
+    assert_eq!(receipt.body["address"], "12 Mill Lane\nLeeds LS1 4AP");
+    let number = receipt.body["receipt"].as_str().unwrap().to_string();
+    let (status, kind, text) = raw(
+        &node,
+        Method::GET,
+        &format!("/orders/{id}/receipt"),
+        &till,
+        Some("text/plain"),
+    )
+    .await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::OK, "text/plain; charset=utf-8")
+    );
+    let text = String::from_utf8(text).unwrap();
+    for needle in [
+        "Corner Coffee",
+        "12 Mill Lane",
+        "Leeds LS1 4AP",
+        "Served by Ana Lima",
+        &number,
+    ] {
+        assert!(text.contains(needle), "{needle}\n{text}");
+    }
+    assert!(text.lines().all(|l| l.chars().count() <= 42), "{text}");
+    assert!(
+        !text.contains("DUPLICATE"),
+        "viewing is not a reprint\n{text}"
+    );
+
+    // HTML: the same lines in a print page, escaped.
+    let (status, kind, html) = raw(
+        &node,
+        Method::GET,
+        &format!("/orders/{id}/receipt?format=html"),
+        &till,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::OK, "text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("@page{size:80mm auto"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Served by Ana Lima") && html.contains("<strong>TOTAL"),
+        "{html}"
+    );
+
+    // ESC/POS by Accept: decoded, the same lines as the text, the total emphasized, then the
+    // cut; viewing opens no drawer.
+    let (status, kind, bytes) = raw(
+        &node,
+        Method::GET,
+        &format!("/orders/{id}/receipt"),
+        &till,
+        Some("application/vnd.escpos"),
+    )
+    .await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::OK, "application/vnd.escpos")
+    );
+    let decoded = decode_escpos(&bytes);
+    assert_eq!(decoded["init"], true);
+    assert_eq!(decoded["codepage"], 0);
+    assert_eq!(
+        texts(&decoded),
+        text.lines().map(str::to_string).collect::<Vec<_>>()
+    );
+    let total = decoded["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["text"].as_str().unwrap().starts_with("TOTAL"))
+        .unwrap()
+        .clone();
+    assert_eq!(total["bold"], true);
+    assert!(
+        total["text"].as_str().unwrap().ends_with("USD 9.00"),
+        "{total}"
+    );
+    assert_eq!(decoded["cut"], json!({ "partial": true, "feed": 0 }));
+    assert_eq!(decoded["after_cut"], 0);
+    assert_eq!(decoded["kick"], Value::Null);
+
+    // The first print at the selling till is the original and kicks the drawer (cash taken);
+    // the second is a DUPLICATE, opens nothing, and is counted.
+    let prints = format!("/orders/{id}/receipt/prints?format=escpos");
+    let (status, _, first) = raw(&node, Method::POST, &prints, &ana, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let first = decode_escpos(&first);
+    assert_eq!(
+        first["kick"],
+        json!({ "pin": 0, "on_ms": 50, "off_ms": 500 })
+    );
+    assert!(!texts(&first).iter().any(|l| l.contains("DUPLICATE")));
+    let again = node
+        .call(
+            Method::POST,
+            &format!("/orders/{id}/receipt/prints"),
+            Some(&ana),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(
+        (again.body["copy"].clone(), again.body["duplicate"].clone()),
+        (json!(2), json!(true))
+    );
+    assert!(
+        again.body["text"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("*** DUPLICATE ***")
+    );
+    let (_, _, third) = raw(&node, Method::POST, &prints, &ana, None).await;
+    let third = decode_escpos(&third);
+    assert_eq!(third["kick"], Value::Null);
+    assert_eq!(third["lines"][0]["bold"], true);
+    assert!(
+        third["lines"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("DUPLICATE")
+    );
+    let printed: Vec<Value> = node
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "receipt.printed")
+        .map(|e| e["payload"].clone())
+        .collect();
+    assert_eq!(printed.len(), 3);
+    assert_eq!(printed[2]["copy"], 3);
+    assert_eq!(printed[2]["staff"], "ana");
+    assert!(
+        node.get("/metrics")
+            .await
+            .body
+            .as_str()
+            .unwrap()
+            .contains("fusion_receipt_reprints_total 2"),
+        "reprints are counted"
+    );
+
+    // By its number; an unknown number or format is refused.
+    let found = node.get(&format!("/receipts/{number}")).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["order"]["id"], id.as_str());
+    assert_error(
+        &node.get("/receipts/nope-1").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &node.get(&format!("/orders/{id}/receipt?format=pdf")).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("format"),
+    );
+    assert_error(
+        &node
+            .call(
+                Method::POST,
+                &format!("/orders/{}/receipt/prints", uuid::Uuid::now_v7()),
+                Some(&ana),
+                None,
+                &[],
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    // The Z report counts the reprints.
+    let session = opened.body["id"].as_str().unwrap();
+    let z = node
+        .call(
+            Method::POST,
+            &format!("/sessions/{session}/close"),
+            Some(&ana),
+            Some(&json!({ "counted": 59 })),
+            &[],
+        )
+        .await;
+    assert_eq!(z.status, StatusCode::OK, "{}", z.body);
+    assert_eq!(z.body["reprints"], 2);
+    assert_eq!(z.body["variance"], json!(0.0));
+    node.stop().await;
+}
