@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,32 +18,7 @@ use serde_json::{Value, json};
 use tokio::process::Child;
 
 mod common;
-use common::{free_port, fusion, spawn_node_with};
-
-/// tansu on a fixed port with sqlite storage in `dir`: data survives a restart.
-fn start_broker(dir: &Path, port: u16) -> std::process::Child {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = std::process::Command::new("tansu")
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "sqlite://tansu.db"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu is installed (./test.sh installs it)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
+use common::{free_port, fusion, spawn_node_with, start_broker};
 
 /// `fusion hub serve` exporting to `brokers`, its sync endpoint at `sync`; returns the process
 /// and its HTTP URL once it serves.

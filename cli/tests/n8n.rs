@@ -7,13 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::process::Command;
 
 mod common;
-use common::{free_port, fusion, spawn_hub, spawn_node_with};
+use common::{free_port, fusion, spawn_hub, spawn_node_with, start_localstripe, wait_until};
 
 const N8N_VERSION: &str = "1.70.0";
 const SECRET: &str = "n8n-test-secret-4f1c9a";
@@ -133,67 +132,6 @@ db.all(process.argv[3], (err, rows) => {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-/// A localstripe process (a Stripe emulator) on a free port; `./test.sh` installs it.
-struct LocalStripe {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for LocalStripe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_localstripe() -> LocalStripe {
-    let port = free_port();
-    let child = std::process::Command::new("python3")
-        .args(["-m", "localstripe", "--from-scratch", "--port"])
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("localstripe is installed (./test.sh installs it)");
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = http
-            .get(format!("{url}/v1/customers"))
-            .basic_auth("sk_test_fusion", None::<&str>)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "localstripe did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    LocalStripe { child, url }
-}
-
-async fn wait_until<F, Fut>(what: &str, secs: u64, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(state) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "timed out waiting for {what}: {state}"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
     }
 }
 

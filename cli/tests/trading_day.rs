@@ -7,8 +7,6 @@
 //! and restarted: receipt numbers and Z numbers stay gap-free (Z 2). The hub's
 //! `/fleet/sessions` shows the three Z reports and each is a `session.closed` record on Kafka.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -17,7 +15,9 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::{Value, json};
 
 mod common;
-use common::{NodeProcess, free_port, fusion, spawn_node_with};
+use common::{
+    NodeProcess, free_port, fusion, spawn_node_with, start_broker, start_localstripe, wait_until,
+};
 
 struct Killed(std::process::Child);
 
@@ -26,55 +26,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn start_broker(dir: &Path, port: u16) -> Killed {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = std::process::Command::new("tansu")
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "sqlite://tansu.db"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu is installed (./test.sh installs it)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Killed(child)
-}
-
-async fn start_localstripe() -> (Killed, String) {
-    let port = free_port();
-    let child = std::process::Command::new("python3")
-        .args(["-m", "localstripe", "--from-scratch", "--port"])
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("localstripe is installed (./test.sh installs it)");
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{url}/v1/customers"))
-        .basic_auth("sk_test_fusion", None::<&str>)
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "localstripe did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (Killed(child), url)
 }
 
 /// `fusion ARGS…` against `node` with `token` (and `pin` in FUSION_PIN); exit code, stdout and
@@ -194,33 +145,14 @@ fn minor(v: &Value) -> i64 {
     (v.as_f64().unwrap_or_else(|| panic!("{v} is no amount")) * 100.0).round() as i64
 }
 
-async fn wait_until<F, Fut>(what: &str, secs: u64, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(state) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "timed out waiting for {what}: {state}"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trading_day_on_two_tills_reaches_the_hub_and_kafka() {
     let broker_dir = tempfile::tempdir().unwrap();
     let broker_port = free_port();
     let brokers = format!("127.0.0.1:{broker_port}");
-    let _broker = start_broker(broker_dir.path(), broker_port);
-    let (_stripe, stripe_url) = start_localstripe().await;
+    let _broker = Killed(start_broker(broker_dir.path(), broker_port));
+    let stripe = start_localstripe().await;
+    let stripe_url = stripe.url.clone();
 
     let hub_dir = tempfile::tempdir().unwrap();
     let sync = format!("127.0.0.1:{}", free_port());

@@ -1148,6 +1148,27 @@ pub struct ReceiptResponse {
     pub duplicate: bool,
 }
 
+/// `GET /returns/{id}/receipt`: a return's slip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnReceiptResponse {
+    pub return_id: uuid::Uuid,
+    #[schema(value_type = String)]
+    pub order_id: OrderId,
+    /// The sale's receipt number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub receipt: Option<String>,
+    #[schema(value_type = f64)]
+    pub refund: Decimal,
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    /// Who took it back.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub staff: Option<String>,
+    /// The slip for an 80 mm printer: 42 columns.
+    pub text: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptTender {

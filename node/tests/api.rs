@@ -392,6 +392,7 @@ async fn openapi_lists_every_route() {
         ("/orders/{id}/receipt", "get"),
         ("/orders/{id}/receipt/prints", "post"),
         ("/receipts/{number}", "get"),
+        ("/returns/{id}/receipt", "get"),
         ("/staff", "get"),
         ("/staff", "post"),
         ("/staff/{id}", "patch"),

@@ -1,10 +1,11 @@
-//! Helpers shared by the CLI's process tests: a real `fusion node serve` on a free port, and
-//! running `fusion` commands to completion.
+//! Helpers shared by the CLI's process tests: a real `fusion node serve` on a free port,
+//! running `fusion` commands to completion, a tansu broker, localstripe, and waiting for a
+//! condition.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -145,4 +146,90 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// tansu on a fixed port with sqlite storage in `dir`: data survives a restart.
+pub fn start_broker(dir: &Path, port: u16) -> std::process::Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = std::process::Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "sqlite://tansu.db"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu is installed (./test.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// A localstripe process (a Stripe emulator) on a free port; `./test.sh` installs it.
+pub struct LocalStripe {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for LocalStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn start_localstripe() -> LocalStripe {
+    let port = free_port();
+    let child = std::process::Command::new("python3")
+        .args(["-m", "localstripe", "--from-scratch", "--port"])
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("localstripe is installed (./test.sh installs it)");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http
+            .get(format!("{url}/v1/customers"))
+            .basic_auth("sk_test_fusion", None::<&str>)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "localstripe did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    LocalStripe { child, url }
+}
+
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(state) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for {what}: {state}"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
 }

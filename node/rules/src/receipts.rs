@@ -119,14 +119,24 @@ pub struct Line {
 
 /// The receipt as plain text, no line wider than [`RECEIPT_COLUMNS`].
 pub fn render_text(r: &Receipt) -> String {
-    let lines: Vec<String> = layout(r).into_iter().map(|l| l.text).collect();
-    lines.join("\n") + "\n"
+    encode_text(&layout(r))
+}
+
+/// Lines as plain text.
+pub fn encode_text(lines: &[Line]) -> String {
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    texts.join("\n") + "\n"
 }
 
 /// The receipt as a print-friendly HTML page: the same lines, monospaced, 80 mm wide.
 pub fn render_html(r: &Receipt) -> String {
+    encode_html(&format!("Receipt {}", r.issued.receipt), &layout(r))
+}
+
+/// Lines as a print-friendly HTML page titled `title`.
+pub fn encode_html(title: &str, lines: &[Line]) -> String {
     let mut body = String::new();
-    for line in layout(r) {
+    for line in lines {
         let text = escape_html(&line.text);
         if line.bold {
             body.push_str(&format!("<strong>{text}</strong>\n"));
@@ -137,13 +147,13 @@ pub fn render_html(r: &Receipt) -> String {
     }
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Receipt {}</title><style>\
+         <title>{}</title><style>\
          @page{{size:80mm auto;margin:0}}\
          body{{margin:0;font:12px/1.3 ui-monospace,Menlo,Consolas,monospace;color:#000}}\
          pre{{width:{RECEIPT_COLUMNS}ch;margin:0 auto;padding:4mm 0;white-space:pre;font:inherit}}\
          @media screen{{body{{background:#eee}}pre{{background:#fff;padding:4mm;margin:4mm auto}}}}\
          </style></head><body><pre>{body}</pre></body></html>\n",
-        escape_html(&r.issued.receipt)
+        escape_html(title)
     )
 }
 
@@ -174,8 +184,13 @@ const ESC_DRAWER_KICK: &[u8] = &[0x1b, 0x70, 0x00, 0x19, 0xfa];
 /// The receipt as ESC/POS bytes for an 80 mm printer (font A, 42 columns, code page PC437;
 /// a character it lacks prints as `?`), then the cut; `kick` opens the cash drawer first.
 pub fn render_escpos(r: &Receipt, kick: bool) -> Vec<u8> {
+    encode_escpos(&layout(r), kick)
+}
+
+/// Lines as ESC/POS bytes, then the cut; `kick` opens the cash drawer first.
+pub fn encode_escpos(lines: &[Line], kick: bool) -> Vec<u8> {
     let mut out = ESC_INIT.to_vec();
-    for line in layout(r) {
+    for line in lines {
         if line.bold {
             out.extend_from_slice(ESC_BOLD_ON);
         }
@@ -256,7 +271,9 @@ pub fn layout(r: &Receipt) -> Vec<Line> {
             out.push(center(line.trim()));
         }
     }
-    out.push(center(&format!("Receipt {}", r.issued.receipt)));
+    for line in labelled("Receipt", &r.issued.receipt) {
+        out.push(center(&line));
+    }
     out.push(center(&r.issued.issued_at.to_string()));
     if let Some(staff) = r.staff {
         out.push(center(&format!("Served by {staff}")));
@@ -303,6 +320,105 @@ pub fn layout(r: &Receipt) -> Vec<Line> {
         .collect()
 }
 
+/// A return as its slip shows it.
+#[derive(Clone, Debug)]
+pub struct ReturnReceipt<'a> {
+    pub store: &'a str,
+    pub address: Option<&'a str>,
+    pub returned: &'a fusion_contracts::events::OrderReturned,
+    /// The sale's receipt number, when it has one.
+    pub receipt: Option<&'a str>,
+    /// The product name of each returned line (its sku when the catalog has none).
+    pub names: &'a [String],
+    /// Who took it back.
+    pub staff: Option<&'a str>,
+}
+
+/// A return's slip: what came back, what was refunded and where the money went.
+pub fn layout_return(r: &ReturnReceipt) -> Vec<Line> {
+    use fusion_contracts::events::{RefundPartTo, RefundTo};
+    let currency = r.returned.currency;
+    let money = |d: Decimal| {
+        Money::from_decimal(d, currency)
+            .map(|m| m.to_decimal().to_string())
+            .unwrap_or_else(|_| d.to_string())
+    };
+    let center = |text: &str| {
+        let text = clip(text, RECEIPT_COLUMNS);
+        let pad = (RECEIPT_COLUMNS - text.chars().count()) / 2;
+        format!("{}{text}", " ".repeat(pad))
+    };
+    let mut out = vec![center(r.store)];
+    for line in r
+        .address
+        .unwrap_or_default()
+        .lines()
+        .take(ADDRESS_LINES_MAX)
+    {
+        if !line.trim().is_empty() {
+            out.push(center(line.trim()));
+        }
+    }
+    out.push(center("*** REFUND ***"));
+    if let Some(receipt) = r.receipt {
+        for line in labelled("Return of receipt", receipt) {
+            out.push(center(&line));
+        }
+    }
+    out.push(center(&r.returned.returned_at.to_string()));
+    if let Some(staff) = r.staff {
+        out.push(center(&format!("Taken back by {staff}")));
+    }
+    out.push("-".repeat(RECEIPT_COLUMNS));
+    for (i, line) in r.returned.lines.iter().enumerate() {
+        let name = r.names.get(i).map_or(line.sku.as_str(), String::as_str);
+        let refund = format!("-{}", money(line.refund));
+        out.push(two(
+            &clip(name, RECEIPT_COLUMNS - refund.chars().count() - 1),
+            &refund,
+        ));
+        out.push(format!("  {} returned", line.quantity));
+    }
+    out.push("-".repeat(RECEIPT_COLUMNS));
+    out.push(two(
+        "REFUND",
+        &format!("{} {}", currency_code(currency), money(r.returned.refund)),
+    ));
+    let label = |to: &RefundPartTo| match to {
+        RefundPartTo::Cash => "Cash".to_string(),
+        RefundPartTo::StoreCredit { account } => format!("Store credit {account}"),
+        RefundPartTo::Payment { tender, .. } => match tender {
+            fusion_contracts::events::payments::Tender::Cash => "Cash".to_string(),
+            fusion_contracts::events::payments::Tender::Card => "Card".to_string(),
+            fusion_contracts::events::payments::Tender::StoreCredit => "Store credit".to_string(),
+        },
+        RefundPartTo::Order { .. } => "Exchange".to_string(),
+    };
+    match &r.returned.refund_to {
+        RefundTo::Cash => out.push(two("Cash", &money(r.returned.refund))),
+        RefundTo::StoreCredit { account } => out.push(two(
+            &format!("Store credit {account}"),
+            &money(r.returned.refund),
+        )),
+        RefundTo::Split { parts } => {
+            for part in parts {
+                out.push(two(&label(&part.to), &money(part.amount)));
+            }
+        }
+    }
+    if let Some(by) = &r.returned.approved_by {
+        out.push(format!("Approved by {}", clip(by, RECEIPT_COLUMNS - 12)));
+    }
+    out.push("-".repeat(RECEIPT_COLUMNS));
+    out.push(center(&format!("Order {}", r.returned.order_id)));
+    out.into_iter()
+        .map(|text| Line {
+            bold: text.starts_with("REFUND") || text.contains("*** REFUND ***"),
+            text,
+        })
+        .collect()
+}
+
 /// Most address lines a receipt prints.
 pub const ADDRESS_LINES_MAX: usize = 4;
 
@@ -336,6 +452,16 @@ fn item_lines(
             ),
             &amount,
         ));
+    }
+}
+
+/// `label value` on one line when it fits, else the label above the value (a receipt number
+/// is never clipped: a till's id is 32 characters).
+fn labelled(label: &str, value: &str) -> Vec<String> {
+    if label.chars().count() + 1 + value.chars().count() <= RECEIPT_COLUMNS {
+        vec![format!("{label} {value}")]
+    } else {
+        vec![label.to_string(), value.to_string()]
     }
 }
 
@@ -377,6 +503,19 @@ mod tests {
             total: Decimal::new(950, 2),
             currency: Currency::USD,
             issued_at: NOW,
+        }
+    }
+
+    #[test]
+    fn a_receipt_number_is_never_clipped() {
+        for (number, lines) in [(7, 1), (12_345, 2)] {
+            let got = labelled("Receipt", &format!("{}-{number}", "f".repeat(32)));
+            assert_eq!(got.len(), lines, "{got:?}");
+            assert!(
+                got.iter()
+                    .all(|l| l.chars().count() <= RECEIPT_COLUMNS && !l.contains('…'))
+            );
+            assert!(got.concat().ends_with(&format!("-{number}")));
         }
     }
 

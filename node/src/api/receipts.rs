@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fusion_contracts::events::ReceiptPrinted;
 use fusion_contracts::events::payments::{PaymentStatus, Tender};
-use fusion_contracts::http::{ErrorBody, ReceiptResponse, ReceiptTender, Role};
+use fusion_contracts::http::{
+    ErrorBody, ReceiptResponse, ReceiptTender, ReturnReceiptResponse, Role,
+};
 use fusion_contracts::{Money, OrderId};
 
 use super::error::ApiError;
@@ -72,6 +74,47 @@ fn format(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<Format
     })
 }
 
+/// A staff member's name as the store knows them, else their id.
+fn staff_name(settings: &fusion_sync::docs::StoreSettings, id: String) -> String {
+    fusion_contracts::StaffId::new(&id)
+        .ok()
+        .and_then(|sid| settings.staff.get(&sid).map(|r| r.name.clone()))
+        .unwrap_or(id)
+}
+
+/// The store's name as receipts print it: its settings' name, else its id.
+fn store_name(state: &AppState, settings: &fusion_sync::docs::StoreSettings) -> String {
+    settings.name.clone().unwrap_or_else(|| {
+        state
+            .store
+            .store_id()
+            .map_or_else(String::new, |s| s.to_string())
+    })
+}
+
+/// Lines in a non-JSON format (`None` for JSON).
+fn encoded(
+    format: Format,
+    title: &str,
+    lines: &[receipts::Line],
+    kick: bool,
+    status: StatusCode,
+) -> Option<Response> {
+    let (kind, body): (&str, Vec<u8>) = match format {
+        Format::Json => return None,
+        Format::Text => (
+            "text/plain; charset=utf-8",
+            receipts::encode_text(lines).into_bytes(),
+        ),
+        Format::Html => (
+            "text/html; charset=utf-8",
+            receipts::encode_html(title, lines).into_bytes(),
+        ),
+        Format::EscPos => (ESCPOS, receipts::encode_escpos(lines, kick)),
+    };
+    Some((status, [(header::CONTENT_TYPE, kind)], body).into_response())
+}
+
 /// A print of the receipt, when the request printed it.
 struct Print {
     copy: u64,
@@ -124,19 +167,8 @@ fn answer(
         .map(|p| (label(p.tender).to_string(), p.amount, p.change_due))
         .collect();
     let settings = state.store.settings();
-    let store = settings.name.clone().unwrap_or_else(|| {
-        state
-            .store
-            .store_id()
-            .map_or_else(String::new, |s| s.to_string())
-    });
-    // The member's name as the store knows them, else their id.
-    let staff = sold_by.map(|id| {
-        fusion_contracts::StaffId::new(&id)
-            .ok()
-            .and_then(|sid| settings.staff.get(&sid).map(|r| r.name.clone()))
-            .unwrap_or(id)
-    });
+    let store = store_name(state, &settings);
+    let staff = sold_by.map(|id| staff_name(&settings, id));
     let duplicate = print.as_ref().is_some_and(|p| p.duplicate);
     let receipt = Receipt {
         store: &store,
@@ -148,37 +180,20 @@ fn answer(
         tenders: &tenders,
         duplicate,
     };
-    match format {
-        Format::Text => {
-            return Ok((
-                status,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                receipts::render_text(&receipt),
-            )
-                .into_response());
-        }
-        Format::Html => {
-            return Ok((
-                status,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                receipts::render_html(&receipt),
-            )
-                .into_response());
-        }
-        Format::EscPos => {
-            // The drawer opens for an original print of a sale that took cash.
-            let kick = print.as_ref().is_some_and(|p| !p.duplicate)
-                && taken.iter().any(|p| p.tender == Tender::Cash);
-            return Ok((
-                status,
-                [(header::CONTENT_TYPE, ESCPOS)],
-                receipts::render_escpos(&receipt, kick),
-            )
-                .into_response());
-        }
-        Format::Json => {}
+    // The drawer opens for an original print of a sale that took cash.
+    let kick = print.as_ref().is_some_and(|p| !p.duplicate)
+        && taken.iter().any(|p| p.tender == Tender::Cash);
+    let lines = receipts::layout(&receipt);
+    if let Some(response) = encoded(
+        format,
+        &format!("Receipt {}", issued.receipt),
+        &lines,
+        kick,
+        status,
+    ) {
+        return Ok(response);
     }
-    let text = receipts::render_text(&receipt);
+    let text = receipts::encode_text(&lines);
     let mut order_body = super::orders::render(order.clone());
     order_body.origin = origin;
     let body = ReceiptResponse {
@@ -282,4 +297,59 @@ pub async fn print(
         duplicate: printed.duplicate,
     };
     answer(&state, id, format, Some(print), StatusCode::CREATED)
+}
+
+/// A return's slip: what came back, the refund and where it went.
+#[utoipa::path(get, path = "/returns/{id}/receipt", tag = "orders",
+    params(("id" = Uuid, Path), ("format" = Option<String>, Query, description = "as GET /orders/{id}/receipt")),
+    responses((status = 200, body = ReturnReceiptResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn of_return(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = format(&query, &headers)?;
+    let not_found = || ApiError::not_found(format!("return {id} not found"));
+    let return_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let read = state.store.read()?;
+    let returned = read.return_of(return_id)?.ok_or_else(not_found)?;
+    let receipt = read.receipt(returned.order_id)?.map(|r| r.receipt);
+    let mut names = Vec::with_capacity(returned.lines.len());
+    for line in &returned.lines {
+        names.push(
+            read.product_by_sku(&line.sku)?
+                .map_or_else(|| line.sku.to_string(), |(p, _)| p.name),
+        );
+    }
+    drop(read);
+    let settings = state.store.settings();
+    let store = store_name(&state, &settings);
+    let staff = returned
+        .staff
+        .as_ref()
+        .map(|id| staff_name(&settings, id.to_string()));
+    let lines = receipts::layout_return(&receipts::ReturnReceipt {
+        store: &store,
+        address: settings.address.as_deref(),
+        returned: &returned,
+        receipt: receipt.as_deref(),
+        names: &names,
+        staff: staff.as_deref(),
+    });
+    let title = format!("Refund {}", returned.return_id);
+    if let Some(response) = encoded(format, &title, &lines, false, StatusCode::OK) {
+        return Ok(response);
+    }
+    let body = ReturnReceiptResponse {
+        return_id: returned.return_id,
+        order_id: returned.order_id,
+        receipt,
+        refund: returned.refund,
+        currency: returned.currency,
+        staff,
+        text: receipts::encode_text(&lines),
+    };
+    Ok(json(StatusCode::OK, false, &body))
 }

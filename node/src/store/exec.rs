@@ -1284,6 +1284,7 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         Event::NodeEnrolled(_) | Event::NodeRevoked(_) => {}
         // This till's own: it held the rights (it checked before recording).
         Event::OrderReturned(_) | Event::ReturnRightsTransferred(_) => {
+            super::receipts::record_for_slips(t, event)?;
             let folded = super::returns::folded(t, &envelope.origin, &envelope.origin, event)?
                 .map_err(own_refused)?;
             super::returns::write(t, folded)?;
@@ -1455,7 +1456,7 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         Event::OrderCreated(e) => {
             t.order_correlations
                 .insert(e.order_id.as_u128(), envelope.correlation_id.as_str())?;
-            super::receipts::record_staff(t, event)?;
+            super::receipts::record_for_slips(t, event)?;
             if let Some(until) = e.hold_until {
                 t.order_holds
                     .insert((until.unix_ms(), e.order_id.as_u128()), ())?;

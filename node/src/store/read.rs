@@ -261,6 +261,14 @@ impl Reader {
             .map(|v| OrderId::from_u128(v.value())))
     }
 
+    /// Return `id` (this till's or a peer's).
+    pub fn return_of(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<fusion_contracts::events::OrderReturned>, StoreError> {
+        super::receipts::return_of(&self.txn.open_table(tables::RETURNS)?, id)
+    }
+
     /// Who sold order `id`, when a signed-in staff member did.
     pub fn order_staff(&self, id: OrderId) -> Result<Option<String>, StoreError> {
         Ok(self

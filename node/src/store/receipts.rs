@@ -96,14 +96,32 @@ pub(super) fn write_print(
     Ok(())
 }
 
-/// Records who sold an order (when a signed-in member did).
-pub(super) fn record_staff(t: &mut Tables, event: &Event) -> Result<(), StoreError> {
-    if let Event::OrderCreated(e) = event
-        && let Some(staff) = &e.staff
-    {
-        t.order_staff.insert(e.order_id.as_u128(), staff.as_str())?;
+/// Records who sold an order (when a signed-in member did), and a return for its slip.
+pub(super) fn record_for_slips(t: &mut Tables, event: &Event) -> Result<(), StoreError> {
+    match event {
+        Event::OrderCreated(e) => {
+            if let Some(staff) = &e.staff {
+                t.order_staff.insert(e.order_id.as_u128(), staff.as_str())?;
+            }
+        }
+        Event::OrderReturned(e) => {
+            t.returns
+                .insert(e.return_id.as_u128(), encode(e).as_slice())?;
+        }
+        _ => {}
     }
     Ok(())
+}
+
+/// Return `id`, if this store holds it.
+pub(super) fn return_of(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: uuid::Uuid,
+) -> Result<Option<fusion_contracts::events::OrderReturned>, StoreError> {
+    table
+        .get(id.as_u128())?
+        .map(|v| decode("returns", v.value()))
+        .transpose()
 }
 
 /// The receipt of order `id`, if it has one.

@@ -352,7 +352,7 @@ pub(super) fn store_peer_events(
         super::receipts::write(t, receipt)?;
         super::drawer::write(t, drawer)?;
         super::receipts::write_print(t, print)?;
-        super::receipts::record_staff(t, &envelope.event)?;
+        super::receipts::record_for_slips(t, &envelope.event)?;
         if let Some(order) = order {
             let record = PeerOrder {
                 origin: origin.clone(),

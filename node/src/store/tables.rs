@@ -131,6 +131,9 @@ pub(super) const RECEIPT_PRINTS: TableDefinition<(u128, &str), u64> =
 /// Order id → the staff member who sold it (orders sold by a signed-in member, this till's and
 /// its peers').
 pub(super) const ORDER_STAFF: TableDefinition<u128, &str> = TableDefinition::new("order_staff");
+/// Return id → postcard `OrderReturned`: every return this store holds (this till's and its
+/// peers'), for its slip.
+pub(super) const RETURNS: TableDefinition<u128, &[u8]> = TableDefinition::new("returns");
 /// Till → postcard `fusion_rules::drawer::Drawer`: its drawer as its log leaves it (this
 /// till's and its peers').
 pub(super) const DRAWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("drawers");
@@ -366,6 +369,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(RECEIPT_ORDERS)?;
     txn.open_table(RECEIPT_PRINTS)?;
     txn.open_table(ORDER_STAFF)?;
+    txn.open_table(RETURNS)?;
     txn.open_table(DRAWERS)?;
     txn.open_table(SESSIONS)?;
     txn.commit()?;
@@ -592,6 +596,7 @@ pub(super) struct Tables<'txn> {
     pub receipt_orders: Table<'txn, &'static str, u128>,
     pub receipt_prints: Table<'txn, (u128, &'static str), u64>,
     pub order_staff: Table<'txn, u128, &'static str>,
+    pub returns: Table<'txn, u128, &'static [u8]>,
     pub drawers: Table<'txn, &'static str, &'static [u8]>,
     pub sessions: Table<'txn, u128, &'static [u8]>,
 }
@@ -644,6 +649,7 @@ impl<'txn> Tables<'txn> {
             receipt_orders: txn.open_table(RECEIPT_ORDERS)?,
             receipt_prints: txn.open_table(RECEIPT_PRINTS)?,
             order_staff: txn.open_table(ORDER_STAFF)?,
+            returns: txn.open_table(RETURNS)?,
             drawers: txn.open_table(DRAWERS)?,
             sessions: txn.open_table(SESSIONS)?,
         })

@@ -2,7 +2,7 @@
 //! receipt; JSON, 42-column text, HTML and ESC/POS by `format` or `Accept`; the ESC/POS bytes
 //! decoded by an independent reading of the Epson command table (`tests/escpos/decode.py`);
 //! the first print the original (the drawer kicks for cash), a reprint DUPLICATE and counted
-//! in the Z report; a receipt found by its number.
+//! in the Z report; a receipt found by its number; a return's slip.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -321,6 +321,71 @@ async fn receipts_print_as_text_html_and_escpos_and_reprints_say_duplicate() {
         None,
     );
 
+    // A return's slip: the units back, the refund and where it went, who took it.
+    let back = node
+        .call(
+            Method::POST,
+            &format!("/orders/{id}/returns"),
+            Some(&ana),
+            Some(&json!({ "lines": [{ "line": 0, "quantity": 1 }] })),
+            &[],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.body);
+    let return_id = back.body["returnId"].as_str().unwrap().to_string();
+    let slip = node.get(&format!("/returns/{return_id}/receipt")).await;
+    assert_eq!(slip.status, StatusCode::OK, "{}", slip.body);
+    assert_eq!(slip.body["receipt"], number.as_str());
+    let slip_text = slip.body["text"].as_str().unwrap();
+    for needle in [
+        "*** REFUND ***",
+        "Return of receipt",
+        number.as_str(),
+        "Taken back by Ana Lima",
+        "12 Mill Lane",
+    ] {
+        assert!(slip_text.contains(needle), "{needle}\n{slip_text}");
+    }
+    let slip_lines: Vec<&str> = slip_text.lines().collect();
+    assert!(
+        slip_lines.iter().all(|l| l.chars().count() <= 42),
+        "{slip_text}"
+    );
+    assert!(
+        slip_lines
+            .iter()
+            .any(|l| l.starts_with("REFUND") && l.ends_with("USD 4.50")),
+        "{slip_text}"
+    );
+    assert!(
+        slip_lines
+            .iter()
+            .any(|l| l.starts_with("Cash") && l.ends_with("4.50")),
+        "{slip_text}"
+    );
+    let (status, _, slip_bytes) = raw(
+        &node,
+        Method::GET,
+        &format!("/returns/{return_id}/receipt?format=escpos"),
+        &till,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let decoded = decode_escpos(&slip_bytes);
+    assert_eq!(
+        texts(&decoded),
+        slip_lines.iter().map(|l| l.to_string()).collect::<Vec<_>>()
+    );
+    assert_error(
+        &node
+            .get(&format!("/returns/{}/receipt", uuid::Uuid::now_v7()))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
     // The Z report counts the reprints.
     let session = opened.body["id"].as_str().unwrap();
     let z = node
@@ -328,7 +393,7 @@ async fn receipts_print_as_text_html_and_escpos_and_reprints_say_duplicate() {
             Method::POST,
             &format!("/sessions/{session}/close"),
             Some(&ana),
-            Some(&json!({ "counted": 59 })),
+            Some(&json!({ "counted": 54.50 })),
             &[],
         )
         .await;
