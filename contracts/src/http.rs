@@ -1146,6 +1146,10 @@ pub struct ReceiptResponse {
     /// A reprint: the receipt says DUPLICATE.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub duplicate: bool,
+    /// `<seq>-<12 hex digits>`: the receipt's entry in the selling till's signed journal
+    /// (absent at another till).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verification_code: Option<String>,
 }
 
 /// `GET /returns/{id}/receipt`: a return's slip.

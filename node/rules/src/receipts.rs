@@ -88,6 +88,14 @@ pub fn apply_print(printed: u64, origin: &NodeId, e: &ReceiptPrinted) -> Result<
     Ok(e.copy)
 }
 
+/// A receipt's verification code: the seq of its `receipt.issued` in the till's journal and the
+/// first 12 hex digits of that entry's hash — an auditor holding the signed journal export
+/// finds the entry and compares (`docs/JOURNAL.md`).
+pub fn verification_code(seq: u64, entry_hash: &[u8; 32]) -> String {
+    let hex: String = entry_hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{seq}-{hex}")
+}
+
 /// The printer's width in characters (80 mm paper, font A).
 pub const RECEIPT_COLUMNS: usize = 42;
 
@@ -99,6 +107,8 @@ pub struct Receipt<'a> {
     pub address: Option<&'a str>,
     /// Who sold it.
     pub staff: Option<&'a str>,
+    /// Its verification code ([`verification_code`]), at the till that sold it.
+    pub verify: Option<&'a str>,
     pub issued: &'a ReceiptIssued,
     pub order: &'a Order,
     /// The product name of each line (its sku when the catalog has none).
@@ -312,6 +322,9 @@ pub fn layout(r: &Receipt) -> Vec<Line> {
     }
     out.push("-".repeat(RECEIPT_COLUMNS));
     out.push(center(&format!("Order {}", r.order.id)));
+    if let Some(code) = r.verify {
+        out.push(center(&format!("Verify {code}")));
+    }
     out.into_iter()
         .map(|text| Line {
             bold: text.starts_with("TOTAL") || text.contains("*** DUPLICATE ***"),
@@ -634,6 +647,7 @@ mod tests {
                 "12 Mill Lane\n\nLeeds LS1 4AP, a very long line of the address that is clipped",
             ),
             staff: Some("Ana Lima"),
+            verify: Some("1234-0a1b2c3d4e5f"),
             issued: &receipt,
             order: &order,
             names: &names,
@@ -665,6 +679,11 @@ mod tests {
         assert!(text.contains("-10.00"), "the promotion's line\n{text}");
         assert!(text.contains('…'), "a long name is clipped\n{text}");
         assert!(text.contains("Served by Ana Lima"), "{text}");
+        assert!(
+            lines.last().unwrap().contains("Verify 1234-0a1b2c3d4e5f"),
+            "{text}"
+        );
+        assert_eq!(verification_code(1234, &[0xab; 32]), "1234-abababababab");
         assert!(
             lines[2].contains("12 Mill Lane") && lines[3].contains("Leeds"),
             "{text}"

@@ -148,6 +148,7 @@ fn answer(
     }
     let payments = read.order_payments(id)?;
     let sold_by = read.order_staff(id)?;
+    let verify = read.receipt_code(id)?;
     drop(read);
     // What was taken: captured (refunded later or not), or approved offline.
     let taken: Vec<_> = payments
@@ -174,6 +175,7 @@ fn answer(
         store: &store,
         address: settings.address.as_deref(),
         staff: staff.as_deref(),
+        verify: verify.as_deref(),
         issued: &issued,
         order: &order,
         names: &names,
@@ -216,6 +218,7 @@ fn answer(
         text,
         copy: print.as_ref().map(|p| p.copy),
         duplicate,
+        verification_code: verify,
     };
     Ok(json(status, false, &body))
 }

@@ -91,6 +91,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, RECEIPT_PRINTS)?;
     copy(from, to, ORDER_STAFF)?;
     copy(from, to, RETURNS)?;
+    copy(from, to, RECEIPT_SEQS)?;
     copy(from, to, DRAWERS)?;
     copy(from, to, SESSIONS)?;
     copy(from, to, CAMPAIGN_SEATS)?;

@@ -1294,10 +1294,12 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
         }
         // A request of this till: the holder answers it.
         Event::ReturnRightsRequested(_) => {}
-        Event::ReceiptIssued(_) => {
+        Event::ReceiptIssued(e) => {
             let folded =
                 super::receipts::folded(t, &envelope.origin, event)?.map_err(own_refused)?;
             super::receipts::write(t, folded)?;
+            // This till's own: its verification code is this entry of the signed journal.
+            t.receipt_seqs.insert(e.order_id.as_u128(), envelope.seq)?;
         }
         Event::ReceiptPrinted(_) => {
             let folded =

@@ -131,6 +131,9 @@ pub(super) const RECEIPT_PRINTS: TableDefinition<(u128, &str), u64> =
 /// Order id → the staff member who sold it (orders sold by a signed-in member, this till's and
 /// its peers').
 pub(super) const ORDER_STAFF: TableDefinition<u128, &str> = TableDefinition::new("order_staff");
+/// Order id → the seq of this till's `receipt.issued` for it: the receipt's verification code is
+/// that entry's hash in the signed journal.
+pub(super) const RECEIPT_SEQS: TableDefinition<u128, u64> = TableDefinition::new("receipt_seqs");
 /// Return id → postcard `OrderReturned`: every return this store holds (this till's and its
 /// peers'), for its slip.
 pub(super) const RETURNS: TableDefinition<u128, &[u8]> = TableDefinition::new("returns");
@@ -370,6 +373,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(RECEIPT_PRINTS)?;
     txn.open_table(ORDER_STAFF)?;
     txn.open_table(RETURNS)?;
+    txn.open_table(RECEIPT_SEQS)?;
     txn.open_table(DRAWERS)?;
     txn.open_table(SESSIONS)?;
     txn.commit()?;
@@ -597,6 +601,7 @@ pub(super) struct Tables<'txn> {
     pub receipt_prints: Table<'txn, (u128, &'static str), u64>,
     pub order_staff: Table<'txn, u128, &'static str>,
     pub returns: Table<'txn, u128, &'static [u8]>,
+    pub receipt_seqs: Table<'txn, u128, u64>,
     pub drawers: Table<'txn, &'static str, &'static [u8]>,
     pub sessions: Table<'txn, u128, &'static [u8]>,
 }
@@ -650,6 +655,7 @@ impl<'txn> Tables<'txn> {
             receipt_prints: txn.open_table(RECEIPT_PRINTS)?,
             order_staff: txn.open_table(ORDER_STAFF)?,
             returns: txn.open_table(RETURNS)?,
+            receipt_seqs: txn.open_table(RECEIPT_SEQS)?,
             drawers: txn.open_table(DRAWERS)?,
             sessions: txn.open_table(SESSIONS)?,
         })

@@ -156,6 +156,7 @@ fn dump_state(db: &Database) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
         dump(db, tables::RECEIPT_PRINTS),
         dump(db, tables::ORDER_STAFF),
         dump(db, tables::RETURNS),
+        dump(db, tables::RECEIPT_SEQS),
         dump(db, tables::DRAWERS),
         dump(db, tables::SESSIONS),
     ]
