@@ -27,6 +27,23 @@ pub struct FleetPage {
     pub complete: bool,
 }
 
+/// The store of till `origin` (`-` when the hub has none), remembered in `cache` for a scan.
+fn store_of_origin(
+    cache: &mut BTreeMap<String, String>,
+    stores: &impl ReadableTable<&'static str, &'static str>,
+    origin: &str,
+) -> Result<String, HubStoreError> {
+    if let Some(store) = cache.get(origin) {
+        return Ok(store.clone());
+    }
+    let store = stores
+        .get(origin)
+        .map_err(storage)?
+        .map_or_else(|| "-".to_string(), |v| v.value().to_string());
+    cache.insert(origin.to_string(), store.clone());
+    Ok(store)
+}
+
 /// One row of [`HubStore::sales`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SalesRow {
@@ -98,17 +115,7 @@ impl HubStore {
             let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
             match &envelope.event {
                 Event::OrderCreated(o) => {
-                    let store = match store_of.get(&origin) {
-                        Some(s) => s.clone(),
-                        None => {
-                            let s = stores
-                                .get(origin.as_str())
-                                .map_err(storage)?
-                                .map_or_else(|| "-".to_string(), |v| v.value().to_string());
-                            store_of.insert(origin.clone(), s.clone());
-                            s
-                        }
-                    };
+                    let store = store_of_origin(&mut store_of, &stores, &origin)?;
                     let day = o
                         .created_at
                         .to_string()
@@ -309,17 +316,7 @@ impl HubStore {
         for entry in sessions.iter().map_err(storage)? {
             let (key, bytes) = entry.map_err(storage)?;
             let origin = key.value().0.to_string();
-            let store_id = match store_of.get(&origin) {
-                Some(s) => s.clone(),
-                None => {
-                    let s = stores
-                        .get(origin.as_str())
-                        .map_err(storage)?
-                        .map_or_else(|| "-".to_string(), |v| v.value().to_string());
-                    store_of.insert(origin.clone(), s.clone());
-                    s
-                }
-            };
+            let store_id = store_of_origin(&mut store_of, &stores, &origin)?;
             if store.is_some_and(|s| s != store_id) {
                 continue;
             }

@@ -131,7 +131,9 @@ pub(super) fn project(
     ) {
         // A till's drawer, by the rulebook's fold: only its own, only its next Z.
         let mut state: drawer::Drawer = match p.drawers.get(origin)? {
-            Some(v) => serde_json::from_slice(v.value()).unwrap_or_default(),
+            // The hub's own row: unreadable is a damaged store, never a fresh drawer.
+            Some(v) => serde_json::from_slice(v.value())
+                .map_err(|e| redb::StorageError::Corrupted(format!("fleet_drawers: {e}")))?,
             None => drawer::Drawer::default(),
         };
         let till = match fusion_contracts::NodeId::new(origin) {

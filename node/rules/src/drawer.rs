@@ -215,64 +215,44 @@ pub fn close(
 /// Folds `origin`'s event at position `seq` of its log into its drawer. Only `session.*`
 /// events change it; the till's own, in order.
 pub fn apply(drawer: &mut Drawer, origin: &NodeId, seq: u64, event: &Event) -> Result<(), Refused> {
-    let refuse = |topic: &'static str, reason: String| Err(Refused::Drawer { topic, reason });
+    let (till, session_id) = match event {
+        Event::SessionOpened(e) => (&e.till, e.session_id),
+        Event::SessionCashMoved(e) => (&e.till, e.session_id),
+        Event::SessionClosed(e) => (&e.till, e.session_id),
+        _ => return Ok(()),
+    };
+    let refuse = |reason: String| {
+        Err(Refused::Drawer {
+            topic: event.topic(),
+            reason,
+        })
+    };
+    if till != origin {
+        return refuse(format!("{origin} wrote till {till}'s drawer"));
+    }
+    let open = drawer.open.as_ref().map(|o| o.session_id);
     match event {
         Event::SessionOpened(e) => {
-            if &e.till != origin {
-                return refuse(
-                    e_topic(event),
-                    format!("{origin} opened till {}'s drawer", e.till),
-                );
-            }
-            if let Some(open) = &drawer.open {
-                return refuse(
-                    e_topic(event),
-                    format!("session {} is still open", open.session_id),
-                );
+            if let Some(open) = open {
+                return refuse(format!("session {open} is still open"));
             }
             drawer.open = Some(OpenDrawer {
-                session_id: e.session_id,
+                session_id,
                 float: money(e.float, e.currency).map_err(|r| amount_refused(event, r))?,
                 opened_by: e.staff.clone(),
                 opened_at: e.opened_at,
                 from_seq: e.from_seq,
             });
         }
-        Event::SessionCashMoved(e) => {
-            if &e.till != origin {
-                return refuse(
-                    e_topic(event),
-                    format!("{origin} moved till {}'s cash", e.till),
-                );
-            }
-            if drawer.open.as_ref().map(|o| o.session_id) != Some(e.session_id) {
-                return refuse(
-                    e_topic(event),
-                    format!("session {} is not open", e.session_id),
-                );
-            }
+        _ if open != Some(session_id) => {
+            return refuse(format!("session {session_id} is not open"));
         }
         Event::SessionClosed(e) => {
-            if &e.till != origin {
-                return refuse(
-                    e_topic(event),
-                    format!("{origin} closed till {}'s drawer", e.till),
-                );
-            }
-            if drawer.open.as_ref().map(|o| o.session_id) != Some(e.session_id) {
-                return refuse(
-                    e_topic(event),
-                    format!("session {} is not open", e.session_id),
-                );
-            }
             if e.z != drawer.last_z + 1 {
-                return refuse(
-                    e_topic(event),
-                    format!(
-                        "Z {} follows {}: Z numbers are gap-free",
-                        e.z, drawer.last_z
-                    ),
-                );
+                return refuse(format!(
+                    "Z {} follows {}: Z numbers are gap-free",
+                    e.z, drawer.last_z
+                ));
             }
             drawer.open = None;
             drawer.last_z = e.z;
@@ -282,10 +262,6 @@ pub fn apply(drawer: &mut Drawer, origin: &NodeId, seq: u64, event: &Event) -> R
         _ => {}
     }
     Ok(())
-}
-
-fn e_topic(event: &Event) -> &'static str {
-    event.topic()
 }
 
 fn amount_refused(event: &Event, reason: String) -> Refused {

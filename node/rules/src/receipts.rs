@@ -127,23 +127,13 @@ pub struct Line {
     pub bold: bool,
 }
 
-/// The receipt as plain text, no line wider than [`RECEIPT_COLUMNS`].
-pub fn render_text(r: &Receipt) -> String {
-    encode_text(&layout(r))
-}
-
 /// Lines as plain text.
 pub fn encode_text(lines: &[Line]) -> String {
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     texts.join("\n") + "\n"
 }
 
-/// The receipt as a print-friendly HTML page: the same lines, monospaced, 80 mm wide.
-pub fn render_html(r: &Receipt) -> String {
-    encode_html(&format!("Receipt {}", r.issued.receipt), &layout(r))
-}
-
-/// Lines as a print-friendly HTML page titled `title`.
+/// Lines as a print-friendly HTML page titled `title`: monospaced, 80 mm wide.
 pub fn encode_html(title: &str, lines: &[Line]) -> String {
     let mut body = String::new();
     for line in lines {
@@ -191,13 +181,8 @@ const ESC_FEED_CUT: &[u8] = &[0x1b, 0x64, 0x04, 0x1d, 0x56, 0x42, 0x00];
 /// Pulse drawer pin 2: 50 ms on, 500 ms off (ESC p 0 25 250).
 const ESC_DRAWER_KICK: &[u8] = &[0x1b, 0x70, 0x00, 0x19, 0xfa];
 
-/// The receipt as ESC/POS bytes for an 80 mm printer (font A, 42 columns, code page PC437;
-/// a character it lacks prints as `?`), then the cut; `kick` opens the cash drawer first.
-pub fn render_escpos(r: &Receipt, kick: bool) -> Vec<u8> {
-    encode_escpos(&layout(r), kick)
-}
-
-/// Lines as ESC/POS bytes, then the cut; `kick` opens the cash drawer first.
+/// Lines as ESC/POS bytes for an 80 mm printer (font A, 42 columns, code page PC437; a
+/// character it lacks prints as `?`), then the cut; `kick` opens the cash drawer first.
 pub fn encode_escpos(lines: &[Line], kick: bool) -> Vec<u8> {
     let mut out = ESC_INIT.to_vec();
     for line in lines {
@@ -256,31 +241,12 @@ fn pc437(c: char) -> u8 {
 /// The receipt's lines, each at most [`RECEIPT_COLUMNS`] characters.
 pub fn layout(r: &Receipt) -> Vec<Line> {
     let currency = r.order.total.currency;
-    let money = |d: Decimal| {
-        Money::from_decimal(d, currency)
-            .map(|m| m.to_decimal().to_string())
-            .unwrap_or_else(|_| d.to_string())
-    };
+    let money = |d: Decimal| amount(d, currency);
     let mut out = Vec::new();
-    let center = |text: &str| {
-        let text = clip(text, RECEIPT_COLUMNS);
-        let pad = (RECEIPT_COLUMNS - text.chars().count()) / 2;
-        format!("{}{text}", " ".repeat(pad))
-    };
     if r.duplicate {
         out.push(center("*** DUPLICATE ***"));
     }
-    out.push(center(r.store));
-    for line in r
-        .address
-        .unwrap_or_default()
-        .lines()
-        .take(ADDRESS_LINES_MAX)
-    {
-        if !line.trim().is_empty() {
-            out.push(center(line.trim()));
-        }
-    }
+    header(&mut out, r.store, r.address);
     for line in labelled("Receipt", &r.issued.receipt) {
         out.push(center(&line));
     }
@@ -351,27 +317,9 @@ pub struct ReturnReceipt<'a> {
 pub fn layout_return(r: &ReturnReceipt) -> Vec<Line> {
     use fusion_contracts::events::{RefundPartTo, RefundTo};
     let currency = r.returned.currency;
-    let money = |d: Decimal| {
-        Money::from_decimal(d, currency)
-            .map(|m| m.to_decimal().to_string())
-            .unwrap_or_else(|_| d.to_string())
-    };
-    let center = |text: &str| {
-        let text = clip(text, RECEIPT_COLUMNS);
-        let pad = (RECEIPT_COLUMNS - text.chars().count()) / 2;
-        format!("{}{text}", " ".repeat(pad))
-    };
-    let mut out = vec![center(r.store)];
-    for line in r
-        .address
-        .unwrap_or_default()
-        .lines()
-        .take(ADDRESS_LINES_MAX)
-    {
-        if !line.trim().is_empty() {
-            out.push(center(line.trim()));
-        }
-    }
+    let money = |d: Decimal| amount(d, currency);
+    let mut out = Vec::new();
+    header(&mut out, r.store, r.address);
     out.push(center("*** REFUND ***"));
     if let Some(receipt) = r.receipt {
         for line in labelled("Return of receipt", receipt) {
@@ -466,6 +414,30 @@ fn item_lines(
             &amount,
         ));
     }
+}
+
+/// The store's name and its address lines, centered.
+fn header(out: &mut Vec<String>, store: &str, address: Option<&str>) {
+    out.push(center(store));
+    for line in address.unwrap_or_default().lines().take(ADDRESS_LINES_MAX) {
+        if !line.trim().is_empty() {
+            out.push(center(line.trim()));
+        }
+    }
+}
+
+/// `text` centered on the line (clipped to fit).
+fn center(text: &str) -> String {
+    let text = clip(text, RECEIPT_COLUMNS);
+    let pad = (RECEIPT_COLUMNS - text.chars().count()) / 2;
+    format!("{}{text}", " ".repeat(pad))
+}
+
+/// An amount with its currency's decimals (`9.00`, not `9`).
+fn amount(d: Decimal, currency: Currency) -> String {
+    Money::from_decimal(d, currency)
+        .map(|m| m.to_decimal().to_string())
+        .unwrap_or_else(|_| d.to_string())
 }
 
 /// `label value` on one line when it fits, else the label above the value (a receipt number
@@ -641,7 +613,7 @@ mod tests {
             "Hand grinder, ceramic burr, with a very long catalog name".to_string(),
         ];
         let tenders = [("Cash".to_string(), usd(5000), Some(usd(101)))];
-        let text = render_text(&Receipt {
+        let text = encode_text(&layout(&Receipt {
             store: "Corner Coffee",
             address: Some(
                 "12 Mill Lane\n\nLeeds LS1 4AP, a very long line of the address that is clipped",
@@ -653,7 +625,7 @@ mod tests {
             names: &names,
             tenders: &tenders,
             duplicate: true,
-        });
+        }));
         for line in text.lines() {
             assert!(line.chars().count() <= RECEIPT_COLUMNS, "{line:?}\n{text}");
         }

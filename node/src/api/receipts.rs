@@ -196,7 +196,7 @@ fn answer(
         return Ok(response);
     }
     let text = receipts::encode_text(&lines);
-    let mut order_body = super::orders::render(order.clone());
+    let mut order_body = super::orders::render(order);
     order_body.origin = origin;
     let body = ReceiptResponse {
         receipt: issued.receipt,

@@ -4,7 +4,7 @@
 
 use fusion_contracts::events::payments::Tender;
 use fusion_contracts::events::{SessionCashMoved, SessionClosed, SessionOpened};
-use fusion_contracts::{Currency, Envelope, Event, NodeId, OrderId, PaymentId};
+use fusion_contracts::{Currency, Event, NodeId, OrderId, PaymentId};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -147,12 +147,7 @@ pub(super) fn tally(
     let mut last = from_seq.saturating_sub(1);
     for entry in events.range(from_seq..)? {
         let (seq, value) = entry?;
-        let (_, bytes) = super::journal::split_entry(value.value())?;
-        let envelope = Envelope::decode(bytes).map_err(|e| StoreError::Corrupt {
-            table: "events",
-            reason: e.to_string(),
-        })?;
-        tally.add(&envelope.event, &facts);
+        tally.add(&super::journal::envelope_of(value.value())?.event, &facts);
         last = seq.value();
     }
     Ok((tally, last))

@@ -71,6 +71,15 @@ pub(super) fn split_entry(value: &[u8]) -> Result<(Hash, &[u8]), StoreError> {
     Ok((hash, envelope))
 }
 
+/// The envelope an `events` row holds, decoded.
+pub(super) fn envelope_of(value: &[u8]) -> Result<fusion_contracts::Envelope, StoreError> {
+    let (_, bytes) = split_entry(value)?;
+    fusion_contracts::Envelope::decode(bytes).map_err(|e| StoreError::Corrupt {
+        table: "events",
+        reason: e.to_string(),
+    })
+}
+
 /// An `events` row's parts: the entry hash, the checkpoint signature if the row holds one,
 /// the envelope.
 pub(super) type Row<'a> = (Hash, Option<[u8; 64]>, &'a [u8]);

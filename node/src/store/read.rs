@@ -328,12 +328,7 @@ impl Reader {
         let mut out = Vec::with_capacity(limit.min(PREALLOCATE_MAX));
         for entry in events.range(after.saturating_add(1)..)?.take(limit) {
             let (_, value) = entry?;
-            let (_, bytes) = super::journal::split_entry(value.value())?;
-            let envelope = Envelope::decode(bytes).map_err(|e| StoreError::Corrupt {
-                table: "events",
-                reason: e.to_string(),
-            })?;
-            out.push(envelope);
+            out.push(super::journal::envelope_of(value.value())?);
         }
         Ok(out)
     }
