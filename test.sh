@@ -7,6 +7,7 @@
 #                  on 2 cores) into ~/.cache/fusion-tools, skipped when `tansu` is on PATH
 #   localstripe    Stripe emulator for the card tests (PyPI, pinned)
 #   cryptography   Ed25519 for docs/verify_journal.py, the independent journal verifier (PyPI)
+#   aiosmtpd       an SMTP server for the receipt-email n8n template's test (PyPI, pinned)
 #   systemd        for `systemd-analyze verify` of the unit files (Debian package)
 #   n8n 1.70.0     installed by its test on first use into ~/.cache/fusion-n8n (npm, ~3 min)
 #
@@ -38,6 +39,12 @@ if ! python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519' 2>/de
     say "installing cryptography from PyPI (the journal verifier's Ed25519)"
     python3 -m pip install --quiet 'cryptography>=41' \
         || python3 -m pip install --quiet --user 'cryptography>=41'
+fi
+
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    say "installing aiosmtpd from PyPI (the SMTP server of the receipt-email test)"
+    python3 -m pip install --quiet aiosmtpd==1.4.6 \
+        || python3 -m pip install --quiet --user aiosmtpd==1.4.6
 fi
 
 if ! command -v systemd-analyze >/dev/null; then

@@ -3,7 +3,10 @@
 //! process with the shipped subscriptions (`hub/n8n/hub-webhooks.toml`) and a real node
 //! syncing to it. The hub's deliveries start n8n executions that succeed (read from n8n's own
 //! database) and do their work; a delivery signed with the wrong secret is refused by the
-//! workflow (401) and ends in the dead-letter list; the daily summary reads the hub's sales.
+//! workflow (401) and ends in the dead-letter list; the daily summary reads the hub's sales;
+//! a receipt a till was asked to email reaches a real SMTP server (Python's aiosmtpd) as the
+//! hub lays it out — the till's own receipt, line for line — once, however often it is
+//! delivered.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,6 +25,68 @@ const CAMPAIGN: &str = "fusionCampaignOk";
 const LOW_STOCK: &str = "fusionLowStock01";
 const PAYMENT_FAILED: &str = "fusionPayFailed1";
 const DAILY_SALES: &str = "fusionDailySales";
+const RECEIPT_EMAIL: &str = "fusionReceiptEml";
+
+/// An SMTP server on loopback (aiosmtpd, from PyPI) storing what it receives in a Maildir.
+struct SmtpCatcher {
+    child: std::process::Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for SmtpCatcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpCatcher {
+    async fn start(dir: &Path) -> SmtpCatcher {
+        let port = free_port();
+        let maildir = dir.join("maildir");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd is installed (./test.sh installs it)");
+        wait_until("aiosmtpd to listen", 30, || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        SmtpCatcher {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// Every message received, decoded by Python's email package (`tests/smtp`).
+    async fn messages(&self) -> Vec<Value> {
+        if !self.maildir.join("new").exists() {
+            return Vec::new();
+        }
+        let out = Command::new("python3")
+            .arg(repo().join("cli/tests/smtp/read_maildir.py"))
+            .arg(&self.maildir)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -92,6 +157,7 @@ impl N8nEnv {
             .env("FUSION_HUB_TOKEN", &self.hub_token)
             .env("FUSION_LOW_STOCK_THRESHOLD", "5")
             .env("FUSION_SUMMARY_DAY", "today")
+            .env("FUSION_RECEIPT_FROM", "receipts@corner.example")
             .kill_on_drop(true);
         c
     }
@@ -219,13 +285,32 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
         hub_token: viewer,
     };
 
-    // Import the four templates and activate them, then start n8n.
+    // The store's SMTP server, as the shipped credential example describes it.
+    let smtp = SmtpCatcher::start(dirs.path()).await;
+    let mut credentials: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("hub/n8n/smtp-credential.example.json")).unwrap(),
+    )
+    .unwrap();
+    credentials[0]["data"] = json!({
+        "host": "127.0.0.1", "port": smtp.port, "secure": false, "disableStartTls": true,
+        "user": "", "password": "",
+    });
+    let credentials_file = dirs.path().join("credentials.json");
+    std::fs::write(&credentials_file, credentials.to_string()).unwrap();
+    n8n.run(&[
+        "import:credentials",
+        &format!("--input={}", credentials_file.display()),
+    ])
+    .await;
+
+    // Import the five templates and activate them, then start n8n.
     let mut all = Vec::new();
     for file in [
         "campaign-successful.json",
         "low-stock.json",
         "payment-failed.json",
         "daily-sales-summary.json",
+        "receipt-email.json",
     ] {
         let text = std::fs::read_to_string(repo().join("hub/n8n").join(file)).unwrap();
         let workflows: Vec<Value> = serde_json::from_str(&text).unwrap();
@@ -278,6 +363,8 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
         &[
             "--hub",
             hub_flag.as_str(),
+            "--store-id",
+            "shop-n8n",
             "--sync-bind",
             "127.0.0.1:0",
             "--stripe-url",
@@ -381,6 +468,52 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
     .unwrap();
     assert_eq!(declined.status(), 402);
 
+    // A sale paid in cash, its receipt asked for by email (the store named and addressed).
+    let named = call(
+        reqwest::Method::PATCH,
+        "/settings",
+        json!({ "name": "Corner Shop", "address": "12 Mill Lane\nLeeds LS1 4AP" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(named.status(), 200);
+    let mug = json!({ "sku": "MUG", "name": "Blue mug", "price": 4.5, "currency": "USD", "inventory": 10 });
+    assert_eq!(post("/products", mug).await.unwrap().status(), 201);
+    let sale: Value = post(
+        "/orders",
+        json!({ "customerId": "c-mail", "items": [{ "sku": "MUG", "quantity": 2, "price": 4.5 }] }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let sale_id = sale["id"].as_str().unwrap().to_string();
+    let cash = post(
+        "/payments",
+        json!({ "orderId": sale_id, "amount": 9, "currency": "USD", "paymentMethodId": "cash", "tendered": 10 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cash.status(), 201);
+    let asked = post(
+        &format!("/orders/{sale_id}/receipt/emails"),
+        json!({ "to": "ada@example.com" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(asked.status(), 202);
+    let till_text = http
+        .get(format!("{}/orders/{sale_id}/receipt?format=text", node.url))
+        .bearer_auth(&node.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(till_text.contains("Verify "), "{till_text}");
+
     // Every subscription catches up; the impostor's delivery is refused by the workflow.
     let lag_of = || async {
         let (code, lag) = fusion(&[&["hub", "lag", "--json"][..], &hub_target[..]].concat());
@@ -390,7 +523,7 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
     wait_until("the webhooks to catch up", 120, || async {
         let lag = lag_of().await;
         let hooks = lag["webhooks"].as_array().unwrap();
-        let done = hooks.len() == 4
+        let done = hooks.len() == 5
             && hooks.iter().all(|w| w["behind"] == 0)
             && hooks
                 .iter()
@@ -418,6 +551,7 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
     assert_eq!(delivered("n8n-campaign-successful"), 1);
     assert_eq!(delivered("n8n-payment-failed"), 1);
     assert_eq!(delivered("impostor"), 0);
+    assert_eq!(delivered("n8n-receipt-email"), 1);
     let low_stock_deliveries = delivered("n8n-low-stock");
     assert!(low_stock_deliveries >= 3, "{lag}"); // created 20, counted 3, refused
 
@@ -490,6 +624,7 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
         // The hub's deliveries and the unsigned probe that found n8n ready.
         (LOW_STOCK, low_stock_deliveries + 1),
         (PAYMENT_FAILED, 1 + 3), // the real one; the impostor's 2 attempts and 1 retry
+        (RECEIPT_EMAIL, 1),
     ];
     wait_until("n8n to record the executions", 60, || async {
         let rows = n8n
@@ -548,7 +683,105 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
         assert!(payment_runs.contains(needle), "payment run lacks {needle}");
     }
 
-    // The daily summary, run now: it reads the hub's sales (one order today, 12.34 USD).
+    // The receipt as the hub lays it out is the till's, line for line (names, store, address,
+    // verification code: all from the fleet log and documents).
+    let hub_text = http
+        .get(format!(
+            "{hub_url}/fleet/orders/{sale_id}/receipt?format=text"
+        ))
+        .bearer_auth(&n8n.hub_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(hub_text, till_text);
+    for (path, status) in [
+        (format!("/fleet/orders/{sale_id}/receipt?format=pdf"), 400),
+        // The declined card's order was never paid: no receipt.
+        (format!("/fleet/orders/{order_id}/receipt"), 404),
+        ("/fleet/orders/not-an-id/receipt".to_string(), 404),
+    ] {
+        let answer = http
+            .get(format!("{hub_url}{path}"))
+            .bearer_auth(&n8n.hub_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{path}");
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    // The email: to the customer, from the store's sender, the receipt as text and HTML.
+    wait_until("the receipt email", 60, || async {
+        let n = smtp.messages().await.len();
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} messages"))
+        }
+    })
+    .await;
+    let mail = smtp.messages().await.remove(0);
+    let number = till_text
+        .lines()
+        .find_map(|l| l.strip_prefix("Receipt "))
+        .map(str::trim)
+        .expect("the receipt number line")
+        .to_string();
+    assert_eq!(mail["to"], "ada@example.com");
+    assert_eq!(mail["from"], "receipts@corner.example");
+    assert_eq!(
+        mail["subject"].as_str().unwrap(),
+        format!("Your receipt {number} from Corner Shop")
+    );
+    let mailed: Vec<&str> = mail["text"].as_str().unwrap().lines().collect();
+    assert_eq!(mailed, till_text.lines().collect::<Vec<_>>());
+    let html = mail["html"].as_str().unwrap();
+    assert!(
+        html.contains("<pre>") && html.contains("Blue mug") && html.contains("Leeds LS1 4AP"),
+        "{html}"
+    );
+    // A redelivery of the same event (deliveries are at least once) sends nothing more.
+    let page: Value = http
+        .get(format!("{hub_url}/events?topic=receipt.emailed"))
+        .bearer_auth(&n8n.hub_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = &page["events"][0];
+    let event_id = record["eventId"].as_str().unwrap();
+    let body = serde_json::to_vec(&record["payload"]).unwrap();
+    let again = http
+        .post(format!(
+            "http://127.0.0.1:{n8n_port}/webhook/fusion-receipt-email"
+        ))
+        .header("x-fusion-event-id", event_id)
+        .header("x-fusion-topic", "receipt.emailed")
+        .header(
+            "x-fusion-signature",
+            fusion_hub::webhook::signature(SECRET.as_bytes(), event_id, "receipt.emailed", &body),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["duplicate"],
+        true,
+        "answered as already sent"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(smtp.messages().await.len(), 1, "sent once");
+
+    // The daily summary, run now: it reads the hub's sales (two orders today: the declined
+    // card's 12.34 and the mugs' 9.00).
     server.kill().await.unwrap();
     let out = n8n
         .run(&["execute", &format!("--id={DAILY_SALES}"), "--rawOutput"])
@@ -560,7 +793,7 @@ async fn hub_deliveries_run_the_shipped_n8n_workflows() {
     eprintln!("summary: {summary}");
     assert_eq!(
         summary["totals"],
-        json!([{ "currency": "USD", "orders": 1, "total": "12.34" }]),
+        json!([{ "currency": "USD", "orders": 2, "total": "21.34" }]),
         "{summary}"
     );
     assert_eq!(summary["stores"][0]["storeId"], "shop-n8n");

@@ -41,7 +41,7 @@ pub use payments::{
     PaymentAuthorized, PaymentCreated, PaymentFailed, PaymentOfflineApproved, PaymentRefunded,
     PaymentSucceeded, PaymentVoided, StoreCreditChanged,
 };
-pub use receipts::{ReceiptIssued, ReceiptPrinted, receipt_number};
+pub use receipts::{ReceiptEmailed, ReceiptIssued, ReceiptPrinted, check_email, receipt_number};
 pub use returns::{
     OrderReturned, REFUND_PARTS_MAX, RefundPart, RefundPartTo, RefundTo, ReturnRightsRequested,
     ReturnRightsTransferred, ReturnedLine, exchange_account,
@@ -1208,6 +1208,7 @@ events! {
     SessionCashMoved => "session.cash_moved", version = 1, key = |p| p.session_id.to_string();
     SessionClosed => "session.closed", version = 2, key = |p| p.session_id.to_string();
     ReceiptPrinted => "receipt.printed", version = 1, key = |p| p.order_id.to_string();
+    ReceiptEmailed => "receipt.emailed", version = 1, key = |p| p.order_id.to_string();
 }
 
 /// One event with everything needed to route, order, deduplicate and trace it.

@@ -1152,6 +1152,38 @@ pub struct ReceiptResponse {
     pub verification_code: Option<String>,
 }
 
+/// `POST /orders/{id}/receipt/emails`: send the receipt to the customer's address.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmailReceiptRequest {
+    /// The customer's email address.
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
+    pub to: String,
+}
+
+impl EmailReceiptRequest {
+    /// The address, trimmed and checked (`fusion_contracts::events::check_email`).
+    pub fn address(self) -> Result<String, FieldError> {
+        let to = self.to.trim().to_string();
+        crate::events::check_email(&to).map_err(|reason| FieldError::new("to", reason))?;
+        Ok(to)
+    }
+}
+
+/// `POST /orders/{id}/receipt/emails`: the request recorded (`receipt.emailed`); the hub's
+/// webhook subscriber (the shipped n8n template) sends it once the till's log reaches the hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptEmailResponse {
+    pub receipt: String,
+    #[schema(value_type = String)]
+    pub order_id: OrderId,
+    pub to: String,
+    /// `queued`: recorded here, sent from the hub.
+    pub status: String,
+    pub requested_at: Timestamp,
+}
+
 /// `GET /returns/{id}/receipt`: a return's slip.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

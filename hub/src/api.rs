@@ -35,7 +35,9 @@
 //! - `GET /journal/{origin}?from=&to=`: an auditor's export of an origin's journal (JSON
 //!   lines, `docs/JOURNAL.md`), up to what its signature proves.
 //! - `GET /fleet/orders/{id}`: an order found anywhere in the fleet: its store, till, status,
-//!   total and every event about it (order, reservation, payment, shipping).
+//!   total and every event about it (order, reservation, payment, shipping, receipt);
+//!   `GET /fleet/orders/{id}/receipt?format=json|text|html|escpos`: its receipt, laid out from
+//!   the selling till's log by the tills' rule (what the n8n template emails).
 //! - `GET /escrow?store=&sku=`: stock rights per store and sku — what each till holds and has
 //!   reserved, and the transfers in transit between holders (docs/ESCROW.md).
 //! - `GET /escrow/campaigns`: every campaign whose seats are shared between stores, as
@@ -65,6 +67,7 @@ mod catalog;
 mod escrow;
 mod fleet;
 mod ops;
+mod receipts;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -161,6 +164,7 @@ pub fn router(state: HubState) -> Router {
         .route("/fleet/stores", get(fleet_stores))
         .route("/fleet/stock", get(fleet_stock))
         .route("/fleet/orders/{id}", get(fleet_order))
+        .route("/fleet/orders/{id}/receipt", get(receipts::receipt))
         .route("/journal/{origin}", get(journal))
         .route("/escrow", get(escrow))
         .route("/escrow/transfer", post(escrow_transfer))

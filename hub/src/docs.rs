@@ -114,6 +114,28 @@ impl HubDocs {
         Ok(settings)
     }
 
+    /// The catalog's name of each of `skus` that has a product (one pass over the catalog;
+    /// it stops once every sku is found).
+    pub fn names_of(
+        &self,
+        skus: &std::collections::BTreeSet<fusion_contracts::Sku>,
+    ) -> std::collections::HashMap<fusion_contracts::Sku, String> {
+        let set = self.lock();
+        let mut names = std::collections::HashMap::new();
+        for id in set.ids() {
+            if names.len() == skus.len() {
+                break;
+            }
+            let Some(product) = id.product_id().and_then(|p| read_product(set.get(id)?, p)) else {
+                continue;
+            };
+            if skus.contains(&product.sku) {
+                names.insert(product.sku, product.name);
+            }
+        }
+        names
+    }
+
     pub fn product(&self, id: ProductId) -> Option<Product> {
         let set = self.lock();
         read_product(set.get(&DocId::product(id))?, id)

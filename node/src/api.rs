@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/exchanges", post(orders::exchange))
         .route("/orders/{id}/receipt", get(receipts::get))
         .route("/orders/{id}/receipt/prints", post(receipts::print))
+        .route("/orders/{id}/receipt/emails", post(receipts::email))
         .route("/receipts/{number}", get(receipts::by_number))
         .route("/returns/{id}/receipt", get(receipts::of_return))
         .route("/events", get(events::list))
@@ -188,7 +189,7 @@ pub fn router(state: AppState) -> Router {
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
-        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::by_number, receipts::of_return,
+        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::email, receipts::by_number, receipts::of_return,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
@@ -278,6 +279,7 @@ const ROUTES: &[&str] = &[
     "/orders/{id}/exchanges",
     "/orders/{id}/receipt",
     "/orders/{id}/receipt/prints",
+    "/orders/{id}/receipt/emails",
     "/receipts/{number}",
     "/returns/{id}/receipt",
     "/events",

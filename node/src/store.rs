@@ -212,6 +212,12 @@ pub enum Command {
         from: fusion_contracts::NodeId,
         amount: fusion_contracts::Money,
     },
+    /// Asks for an order's receipt by email (sent from the hub): `to` is checked.
+    EmailReceipt {
+        order_id: fusion_contracts::OrderId,
+        to: String,
+        staff: Option<fusion_contracts::StaffId>,
+    },
 }
 
 /// What a command produced, as stored for idempotent replays.
@@ -246,6 +252,8 @@ pub enum Outcome {
     Session(Box<drawer::SessionRow>),
     /// A receipt printed.
     Printed(Box<fusion_contracts::events::ReceiptPrinted>),
+    /// A receipt's email requested.
+    Emailed(Box<fusion_contracts::events::ReceiptEmailed>),
 }
 
 /// An exchange: the return, the new order, and its payment by what the return refunded

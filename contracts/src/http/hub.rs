@@ -99,6 +99,32 @@ pub struct FleetOrder {
     pub events: Vec<EventRecord>,
 }
 
+/// `GET /fleet/orders/{id}/receipt`: a paid order's receipt as its till printed it, laid out
+/// at the hub from the fleet log by the same rule (`fusion_rules::receipts::layout`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetReceipt {
+    pub receipt: String,
+    pub number: u64,
+    pub order_id: OrderId,
+    pub till: NodeId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    /// The store's name (its settings), else its id.
+    pub store: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<String>,
+    pub total: Decimal,
+    pub currency: Currency,
+    pub issued_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_code: Option<String>,
+    /// 42 columns, as printed.
+    pub text: String,
+    /// The print-friendly page of the same lines (an email's body).
+    pub html: String,
+}
+
 /// `GET /fleet/lag`: how far the Kafka export and each webhook subscription are behind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

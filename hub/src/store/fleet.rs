@@ -219,6 +219,19 @@ impl HubStore {
         Ok(out)
     }
 
+    /// The verification code of order `order`'s receipt, as its till printed it.
+    pub fn receipt_code(
+        &self,
+        order: fusion_contracts::OrderId,
+    ) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(FLEET_RECEIPT_CODES).map_err(storage)?;
+        Ok(table
+            .get(order.as_u128())
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+
     /// The fleet's events in (origin, seq) order after `after`, matching `filter`; at most
     /// `limit`. Scans at most `scan_max` events, so a rare topic cannot make one page read
     /// the whole log: the returned cursor resumes where the scan stopped.

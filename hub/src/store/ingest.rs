@@ -222,6 +222,8 @@ impl HubStore {
                     kept_all = false;
                     break;
                 }
+                super::projections::record_receipt_code(&mut own.projections, envelope, &hash)
+                    .map_err(|e| e.to_string())?;
                 // As it came: the bytes the till's journal hashes.
                 own.fleet
                     .insert((origin.as_str(), envelope.seq), bytes)

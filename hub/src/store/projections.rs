@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use fusion_contracts::{Envelope, Event, Timestamp};
 use fusion_rules::inventory::{self, StockLevel};
-use fusion_rules::{Refused, drawer, payments};
+use fusion_rules::{Refused, drawer, journal, payments, receipts};
 use redb::ReadableTable;
 
 use super::tables::*;
@@ -39,6 +39,7 @@ pub(super) struct Projections<'t> {
     pub(super) campaigns: redb::Table<'t, u128, &'static str>,
     pub(super) drawers: redb::Table<'t, &'static str, &'static [u8]>,
     pub(super) sessions: redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    pub(super) receipt_codes: redb::Table<'t, u128, &'static str>,
 }
 
 impl<'t> Projections<'t> {
@@ -53,6 +54,7 @@ impl<'t> Projections<'t> {
             campaigns: txn.open_table(FLEET_CAMPAIGNS)?,
             drawers: txn.open_table(FLEET_DRAWERS)?,
             sessions: txn.open_table(FLEET_SESSIONS)?,
+            receipt_codes: txn.open_table(FLEET_RECEIPT_CODES)?,
         })
     }
 }
@@ -63,6 +65,7 @@ pub(super) fn order_of(event: &Event) -> Option<fusion_contracts::OrderId> {
     let topic = event.topic();
     let keyed_by_order = topic.starts_with("order.")
         || topic.starts_with("payment.")
+        || topic.starts_with("receipt.")
         || topic.starts_with("shipping.")
         || matches!(
             topic,
@@ -153,6 +156,15 @@ pub(super) fn project(
         if let Event::SessionClosed(z) = &e.event {
             let json = serde_json::to_vec(z).expect("a Z report serializes");
             p.sessions.insert((origin, z.z), json.as_slice())?;
+        }
+    }
+    if let Event::ReceiptEmailed(r) = &e.event {
+        // Only a request its own till took.
+        let till = fusion_contracts::NodeId::new(origin).map_err(|err| {
+            redb::StorageError::Corrupted(format!("fleet_events: origin {origin}: {err}"))
+        })?;
+        if let Err(refused) = receipts::apply_email(&till, r) {
+            return Ok(Err(refused));
         }
     }
     match &e.event {
@@ -251,18 +263,43 @@ pub(super) fn rebuild_projections(
     p.campaigns.retain(|_, _| false).map_err(storage)?;
     p.drawers.retain(|_, _| false).map_err(storage)?;
     p.sessions.retain(|_, _| false).map_err(storage)?;
+    p.receipt_codes.retain(|_, _| false).map_err(storage)?;
     let events = txn.open_table(FLEET_EVENTS).map_err(storage)?;
     let mut refused = Vec::new();
+    // Each entry's hash, chained from its origin's first (for the receipts' codes).
+    let mut chain: Option<(String, journal::Hash)> = None;
     for entry in events.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
+        let (origin, seq) = key.value();
         let envelope = Envelope::decode(bytes.value()).map_err(storage)?;
-        if let Err(r) = project(&mut p, key.value().0, &envelope).map_err(storage)? {
-            refused.push(r);
+        let prev = match &chain {
+            Some((o, h)) if o == origin => *h,
+            _ => journal::GENESIS,
+        };
+        let hash = journal::entry_hash(&prev, &envelope.origin, seq, bytes.value());
+        chain = Some((origin.to_string(), hash));
+        match project(&mut p, origin, &envelope).map_err(storage)? {
+            Ok(()) => record_receipt_code(&mut p, &envelope, &hash).map_err(storage)?,
+            Err(r) => refused.push(r),
         }
     }
     meta.insert("projections", PROJECTIONS_VERSION)
         .map_err(storage)?;
     Ok(refused)
+}
+
+/// Keeps the verification code of a till's receipt: `hash` is its `receipt.issued` entry's.
+pub(super) fn record_receipt_code(
+    p: &mut Projections<'_>,
+    e: &Envelope,
+    hash: &journal::Hash,
+) -> Result<(), redb::StorageError> {
+    if let Event::ReceiptIssued(r) = &e.event {
+        let code = receipts::verification_code(e.seq, hash);
+        p.receipt_codes
+            .insert(r.order_id.as_u128(), code.as_str())?;
+    }
+    Ok(())
 }
 
 /// A card payment approved offline and not settled yet ([`FLEET_OFFLINE`]).

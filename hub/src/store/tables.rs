@@ -113,9 +113,14 @@ pub(super) const FLEET_DRAWERS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("fleet_drawers");
 
 /// (till origin, Z number) → JSON `SessionClosed`: every till's Z reports, gap-free.
+/// Order id → the verification code of its receipt (`<seq>-<12 hex>`: the seq of the selling
+/// till's `receipt.issued` and the start of that journal entry's hash, as the till prints it).
+pub(super) const FLEET_RECEIPT_CODES: TableDefinition<u128, &str> =
+    TableDefinition::new("fleet_receipt_codes");
+
 pub(super) const FLEET_SESSIONS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("fleet_sessions");
 
 /// Bump when a projection changes meaning: they are rebuilt from the fleet log on open.
 /// 6: drawers and Z reports.
-pub(super) const PROJECTIONS_VERSION: u64 = 6;
+pub(super) const PROJECTIONS_VERSION: u64 = 7;

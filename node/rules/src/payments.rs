@@ -744,6 +744,42 @@ pub fn refund(
     Ok(events)
 }
 
+/// The payment a payment event is about.
+pub fn payment_of(event: &Event) -> Option<fusion_contracts::PaymentId> {
+    match event {
+        Event::PaymentCreated(e) => Some(e.payment_id),
+        Event::PaymentAuthorized(e) => Some(e.payment_id),
+        Event::PaymentSucceeded(e) => Some(e.payment_id),
+        Event::PaymentFailed(e) => Some(e.payment_id),
+        Event::PaymentRefunded(e) => Some(e.payment_id),
+        Event::PaymentOfflineApproved(e) => Some(e.payment_id),
+        Event::PaymentVoided(e) => Some(e.payment_id),
+        _ => None,
+    }
+}
+
+/// Every payment `events` (one log's, in order, each with when it happened) create, folded
+/// by [`apply`], in the order they were created.
+pub fn fold_all<'a>(events: impl IntoIterator<Item = (&'a Event, Timestamp)>) -> Vec<Payment> {
+    let mut order: Vec<fusion_contracts::PaymentId> = Vec::new();
+    let mut held: std::collections::HashMap<fusion_contracts::PaymentId, Option<Payment>> =
+        std::collections::HashMap::new();
+    for (event, at) in events {
+        let Some(id) = payment_of(event) else {
+            continue;
+        };
+        let payment = held.entry(id).or_insert_with(|| {
+            order.push(id);
+            None
+        });
+        apply(payment, event, at);
+    }
+    order
+        .into_iter()
+        .filter_map(|id| held.remove(&id).flatten())
+        .collect()
+}
+
 pub fn apply(payment: &mut Option<Payment>, event: &Event, at: Timestamp) {
     let money = |amount, currency| Money::from_decimal(amount, currency).expect("validated event");
     match event {
@@ -1019,6 +1055,47 @@ mod tests {
             apply(&mut p, e, NOW);
         }
         p.unwrap()
+    }
+
+    /// An order's log folded into its payments: two, in the order they were created, each
+    /// by its own events (the card's failure leaves the cash alone).
+    #[test]
+    fn every_payment_of_an_orders_log_is_folded() {
+        let card = create(
+            &pay(2, Tender::Card, 600, None),
+            Some(&order(1000)),
+            &[],
+            None,
+            NOW,
+        )
+        .unwrap();
+        let failed: Event = fusion_contracts::events::PaymentFailed {
+            payment_id: PaymentId::from_u128(2),
+            order_id: OrderId::from_u128(1),
+            reason: "card_declined".into(),
+        }
+        .into();
+        let cash = create(
+            &pay(1, Tender::Cash, 1000, Some(2000)),
+            Some(&order(1000)),
+            &[],
+            None,
+            NOW,
+        )
+        .unwrap();
+        let log: Vec<Event> = card.into_iter().chain([failed]).chain(cash).collect();
+        let folded = fold_all(log.iter().map(|e| (e, NOW)));
+        let got: Vec<_> = folded.iter().map(|p| (p.id, p.status)).collect();
+        assert_eq!(
+            got,
+            [
+                (PaymentId::from_u128(2), PaymentStatus::Failed),
+                (PaymentId::from_u128(1), PaymentStatus::Captured),
+            ]
+        );
+        assert_eq!(payment_of(&log[0]), Some(PaymentId::from_u128(2)));
+        assert_eq!(payment_of(log.last().unwrap()), None, "order.paid");
+        assert!(fold_all(std::iter::empty()).is_empty());
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! the transaction that records `order.paid`; every receiver folds a till's `receipt.issued`
 //! by [`apply`], refusing a number that is not the next or a receipt of another till.
 
-use fusion_contracts::events::{ReceiptIssued, ReceiptPrinted, SoldItem, receipt_number};
+use fusion_contracts::events::payments::{PaymentStatus, Tender};
+use fusion_contracts::events::{
+    ReceiptEmailed, ReceiptIssued, ReceiptPrinted, SoldItem, receipt_number,
+};
 use fusion_contracts::{Currency, Decimal, Event, Money, NodeId, StaffId, Timestamp};
 
 use crate::Refused;
 use crate::orders::Order;
+use crate::payments::Payment;
 
 /// The receipt of a paid `order` at `till`, whose last receipt was number `last` (0: none).
 pub fn issue(order: &Order, till: &NodeId, last: u64, now: Timestamp) -> Event {
@@ -86,6 +90,157 @@ pub fn apply_print(printed: u64, origin: &NodeId, e: &ReceiptPrinted) -> Result<
         return refuse(format!("copy {} follows {printed}", e.copy));
     }
     Ok(e.copy)
+}
+
+/// A request at `till` to send `issued`'s receipt to `to` (an address the caller checked with
+/// `fusion_contracts::events::check_email`); `verification_code` is the selling till's.
+pub fn email(
+    issued: &ReceiptIssued,
+    till: &NodeId,
+    to: String,
+    verification_code: Option<String>,
+    staff: Option<StaffId>,
+    now: Timestamp,
+) -> ReceiptEmailed {
+    ReceiptEmailed {
+        receipt: issued.receipt.clone(),
+        order_id: issued.order_id,
+        till: till.clone(),
+        to,
+        verification_code,
+        staff,
+        requested_at: now,
+    }
+}
+
+/// Folds `origin`'s `receipt.emailed`: only a request its own till took.
+pub fn apply_email(origin: &NodeId, e: &ReceiptEmailed) -> Result<(), Refused> {
+    if &e.till != origin {
+        return Err(Refused::Receipts {
+            topic: "receipt.emailed",
+            reason: format!("{origin} emailed for till {}", e.till),
+        });
+    }
+    Ok(())
+}
+
+/// The payments a receipt shows: what was taken — captured (refunded later or not), or
+/// approved offline; never one pending, failed or voided.
+pub fn taken(payments: Vec<Payment>) -> Vec<Payment> {
+    payments
+        .into_iter()
+        .filter(|p| {
+            matches!(
+                p.status,
+                PaymentStatus::Captured
+                    | PaymentStatus::PartiallyRefunded
+                    | PaymentStatus::Refunded
+                    | PaymentStatus::OfflineApproved
+            )
+        })
+        .collect()
+}
+
+/// A tender as a receipt prints it.
+pub fn tender_label(tender: Tender) -> &'static str {
+    match tender {
+        Tender::Cash => "Cash",
+        Tender::Card => "Card",
+        Tender::StoreCredit => "Store credit",
+    }
+}
+
+/// (label, amount, change given) of each payment [`taken`], as [`Receipt::tenders`] holds them.
+pub fn tenders(taken: &[Payment]) -> Vec<(String, Money, Option<Money>)> {
+    taken
+        .iter()
+        .map(|p| (tender_label(p.tender).to_string(), p.amount, p.change_due))
+        .collect()
+}
+
+/// The drawer opens for an original print of a sale that took cash.
+pub fn kicks_drawer(original_print: bool, taken: &[Payment]) -> bool {
+    original_print && taken.iter().any(|p| p.tender == Tender::Cash)
+}
+
+/// How a receipt is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+    Html,
+    EscPos,
+}
+
+/// The media type of ESC/POS printer bytes.
+pub const ESCPOS: &str = "application/vnd.escpos";
+
+/// An Accept quality (`0` to `1`, up to 3 decimals) in thousandths; unreadable is 0.
+fn quality_milli(q: &str) -> u16 {
+    let (whole, fraction) = q.trim().split_once('.').unwrap_or((q.trim(), ""));
+    if fraction.len() > 3 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return 0;
+    }
+    let milli = format!("{fraction:0<3}").parse::<u16>().unwrap_or(0);
+    match whole {
+        "1" if milli == 0 => 1000,
+        "0" => milli,
+        _ => 0,
+    }
+}
+
+impl Format {
+    /// `?format=` (json, text, html, escpos) when given, else the `Accept` header — the media
+    /// type of the highest quality it names that a receipt comes in (the first of equals;
+    /// `*/*` is JSON, `text/*` text) — else JSON.
+    pub fn choose(format: Option<&str>, accept: &str) -> Result<Format, &'static str> {
+        match format {
+            Some("json") => return Ok(Format::Json),
+            Some("text") => return Ok(Format::Text),
+            Some("html") => return Ok(Format::Html),
+            Some("escpos") => return Ok(Format::EscPos),
+            Some(_) => return Err("must be json, text, html or escpos"),
+            None => {}
+        }
+        let mut best: Option<(u16, Format)> = None;
+        for range in accept.split(',') {
+            let mut params = range.split(';');
+            let kind = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            let format = match kind.as_str() {
+                "application/json" | "*/*" | "application/*" => Format::Json,
+                "text/plain" | "text/*" => Format::Text,
+                "text/html" => Format::Html,
+                ESCPOS => Format::EscPos,
+                _ => continue,
+            };
+            let quality = params
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(1000, quality_milli);
+            if quality > 0 && best.is_none_or(|(q, _)| quality > q) {
+                best = Some((quality, format));
+            }
+        }
+        Ok(best.map_or(Format::Json, |(_, f)| f))
+    }
+
+    /// The media type and bytes of `lines` in this format (`None` for JSON, which each
+    /// answer builds itself); `kick` opens the drawer (ESC/POS only).
+    pub fn encode(
+        self,
+        title: &str,
+        lines: &[Line],
+        kick: bool,
+    ) -> Option<(&'static str, Vec<u8>)> {
+        match self {
+            Format::Json => None,
+            Format::Text => Some(("text/plain; charset=utf-8", encode_text(lines).into_bytes())),
+            Format::Html => Some((
+                "text/html; charset=utf-8",
+                encode_html(title, lines).into_bytes(),
+            )),
+            Format::EscPos => Some((ESCPOS, encode_escpos(lines, kick))),
+        }
+    }
 }
 
 /// A receipt's verification code: the seq of its `receipt.issued` in the till's journal and the
@@ -529,6 +684,163 @@ mod tests {
                 apply_print(*printed, &till("till-c"), &e).is_err(),
                 "{name}: another's"
             );
+        }
+    }
+
+    /// (name, requesting till, origin folding it) → accepted
+    #[test]
+    fn a_till_records_only_its_own_email_requests() {
+        let cases: &[(&str, &str, &str, bool)] = &[
+            ("the selling till's", "till-a", "till-a", true),
+            ("another till of the store's", "till-b", "till-b", true),
+            ("said by another origin", "till-b", "till-c", false),
+        ];
+        for (name, at, origin, ok) in cases {
+            let code = (*at == "till-a").then(|| "12-0123456789ab".to_string());
+            let e = email(
+                &issued("till-a", 7),
+                &till(at),
+                "ada@example.com".into(),
+                code,
+                None,
+                NOW,
+            );
+            assert_eq!(e.receipt, issued("till-a", 7).receipt, "{name}");
+            assert!(Event::from(e.clone()).validate().is_ok(), "{name}");
+            assert_eq!(apply_email(&till(origin), &e).is_ok(), *ok, "{name}");
+        }
+        let mut bad = email(
+            &issued("till-a", 7),
+            &till("till-a"),
+            "not an address".into(),
+            None,
+            None,
+            NOW,
+        );
+        assert!(
+            Event::from(bad.clone()).validate().is_err(),
+            "a bad address"
+        );
+        bad.to = "ada@example.com".into();
+        bad.verification_code = Some(String::new());
+        assert!(Event::from(bad).validate().is_err(), "an empty code");
+    }
+
+    /// (?format=, Accept) → format or refusal
+    #[test]
+    fn the_format_is_the_query_then_the_accept_header() {
+        let cases: &[(Option<&str>, &str, Option<Format>)] = &[
+            (None, "", Some(Format::Json)),
+            (None, "application/json", Some(Format::Json)),
+            (None, "text/plain", Some(Format::Text)),
+            (None, "text/html,application/xhtml+xml", Some(Format::Html)),
+            (None, ESCPOS, Some(Format::EscPos)),
+            // n8n's HTTP Request node, a browser, curl, a printer driver.
+            (
+                None,
+                "application/json,text/html,application/xhtml+xml,application/xml,text/*;q=0.9, image/*;q=0.8, */*;q=0.7",
+                Some(Format::Json),
+            ),
+            (
+                None,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                Some(Format::Html),
+            ),
+            (None, "*/*", Some(Format::Json)),
+            (
+                None,
+                "application/vnd.escpos, */*;q=0.1",
+                Some(Format::EscPos),
+            ),
+            (None, "text/html;q=0.5, text/plain", Some(Format::Text)),
+            (None, "text/plain;q=0, text/html;q=0.2", Some(Format::Html)),
+            (None, "TEXT/PLAIN", Some(Format::Text)),
+            (None, "image/png", Some(Format::Json)),
+            (
+                None,
+                "text/html;q=1.5, text/plain;q=0.4",
+                Some(Format::Text),
+            ),
+            (Some("text"), ESCPOS, Some(Format::Text)),
+            (Some("escpos"), "", Some(Format::EscPos)),
+            (Some("html"), "", Some(Format::Html)),
+            (Some("json"), "text/html", Some(Format::Json)),
+            (Some("pdf"), "", None),
+            (Some(""), "text/html", None),
+        ];
+        for (query, accept, expected) in cases {
+            assert_eq!(
+                Format::choose(*query, accept).ok(),
+                *expected,
+                "{query:?} {accept}"
+            );
+        }
+        let lines = [Line {
+            text: "TOTAL".into(),
+            bold: true,
+        }];
+        assert_eq!(Format::Json.encode("t", &lines, false), None);
+        let (kind, bytes) = Format::EscPos.encode("t", &lines, true).unwrap();
+        assert_eq!(kind, ESCPOS);
+        assert!(
+            bytes
+                .windows(ESC_DRAWER_KICK.len())
+                .any(|w| w == ESC_DRAWER_KICK)
+        );
+        let (kind, bytes) = Format::Html.encode("R <1>", &lines, true).unwrap();
+        assert!(kind.starts_with("text/html"));
+        let page = String::from_utf8(bytes).unwrap();
+        assert!(
+            page.contains("<title>R &lt;1&gt;</title>") && page.contains("<strong>TOTAL</strong>")
+        );
+    }
+
+    /// status → shown on the receipt
+    #[test]
+    fn a_receipt_shows_what_was_taken() {
+        use fusion_contracts::{Money, PaymentId};
+        let cases: &[(PaymentStatus, bool)] = &[
+            (PaymentStatus::Captured, true),
+            (PaymentStatus::PartiallyRefunded, true),
+            (PaymentStatus::Refunded, true),
+            (PaymentStatus::OfflineApproved, true),
+            (PaymentStatus::Pending, false),
+            (PaymentStatus::Authorized, false),
+            (PaymentStatus::Failed, false),
+            (PaymentStatus::Voided, false),
+        ];
+        for (status, shown) in cases {
+            let usd = |minor| Money {
+                minor,
+                currency: Currency::USD,
+            };
+            let payment = Payment {
+                id: PaymentId::from_u128(1),
+                order_id: fusion_contracts::OrderId::from_u128(1),
+                amount: usd(950),
+                tender: Tender::Cash,
+                payment_method_id: "cash".into(),
+                tendered: Some(usd(1000)),
+                capture: true,
+                status: *status,
+                captured_minor: 950,
+                refunded_minor: 0,
+                change_due: Some(usd(50)),
+                provider_ref: None,
+                failure_reason: None,
+                created_at: NOW,
+                updated_at: NOW,
+            };
+            let taken = taken(vec![payment]);
+            assert_eq!(taken.len(), usize::from(*shown), "{status:?}");
+            assert_eq!(kicks_drawer(true, &taken), *shown, "{status:?}");
+            assert!(!kicks_drawer(false, &taken), "{status:?}: a duplicate");
+            if *shown {
+                assert_eq!(
+                    tenders(&taken),
+                    vec![("Cash".to_string(), usd(950), Some(usd(50)))]
+                );
+            }
         }
     }
 

@@ -11,67 +11,29 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fusion_contracts::OrderId;
 use fusion_contracts::events::ReceiptPrinted;
-use fusion_contracts::events::payments::{PaymentStatus, Tender};
 use fusion_contracts::http::{
-    ErrorBody, ReceiptResponse, ReceiptTender, ReturnReceiptResponse, Role,
+    EmailReceiptRequest, ErrorBody, ReceiptEmailResponse, ReceiptResponse, ReceiptTender,
+    ReturnReceiptResponse, Role,
 };
-use fusion_contracts::{Money, OrderId};
 
 use super::error::ApiError;
-use super::extract::{Principal, WriteContext};
+use super::extract::{JsonBody, Principal, WriteContext};
 use super::{AppState, json, submit};
 use crate::domain::receipts::{self, Receipt};
 use crate::store::{Command, Outcome};
 
-/// The media type of ESC/POS printer bytes.
-pub const ESCPOS: &str = "application/vnd.escpos";
-
-/// A tender as the receipt prints it.
-fn label(tender: Tender) -> &'static str {
-    match tender {
-        Tender::Cash => "Cash",
-        Tender::Card => "Card",
-        Tender::StoreCredit => "Store credit",
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Json,
-    Text,
-    Html,
-    EscPos,
-}
+use crate::domain::receipts::Format;
 
 /// `?format=` (json, text, html, escpos), else the `Accept` header, else JSON.
 fn format(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<Format, ApiError> {
-    match query.get("format").map(String::as_str) {
-        Some("json") => return Ok(Format::Json),
-        Some("text") => return Ok(Format::Text),
-        Some("html") => return Ok(Format::Html),
-        Some("escpos") => return Ok(Format::EscPos),
-        Some(_) => {
-            return Err(ApiError::validation(
-                "format",
-                "must be json, text, html or escpos",
-            ));
-        }
-        None => {}
-    }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    Ok(if accept.contains(ESCPOS) {
-        Format::EscPos
-    } else if accept.contains("text/html") {
-        Format::Html
-    } else if accept.contains("text/plain") {
-        Format::Text
-    } else {
-        Format::Json
-    })
+    Format::choose(query.get("format").map(String::as_str), accept)
+        .map_err(|reason| ApiError::validation("format", reason))
 }
 
 /// A staff member's name as the store knows them, else their id.
@@ -100,18 +62,7 @@ fn encoded(
     kick: bool,
     status: StatusCode,
 ) -> Option<Response> {
-    let (kind, body): (&str, Vec<u8>) = match format {
-        Format::Json => return None,
-        Format::Text => (
-            "text/plain; charset=utf-8",
-            receipts::encode_text(lines).into_bytes(),
-        ),
-        Format::Html => (
-            "text/html; charset=utf-8",
-            receipts::encode_html(title, lines).into_bytes(),
-        ),
-        Format::EscPos => (ESCPOS, receipts::encode_escpos(lines, kick)),
-    };
+    let (kind, body) = format.encode(title, lines, kick)?;
     Some((status, [(header::CONTENT_TYPE, kind)], body).into_response())
 }
 
@@ -150,23 +101,8 @@ fn answer(
     let sold_by = read.order_staff(id)?;
     let verify = read.receipt_code(id)?;
     drop(read);
-    // What was taken: captured (refunded later or not), or approved offline.
-    let taken: Vec<_> = payments
-        .into_iter()
-        .filter(|p| {
-            matches!(
-                p.status,
-                PaymentStatus::Captured
-                    | PaymentStatus::PartiallyRefunded
-                    | PaymentStatus::Refunded
-                    | PaymentStatus::OfflineApproved
-            )
-        })
-        .collect();
-    let tenders: Vec<(String, Money, Option<Money>)> = taken
-        .iter()
-        .map(|p| (label(p.tender).to_string(), p.amount, p.change_due))
-        .collect();
+    let taken = receipts::taken(payments);
+    let tenders = receipts::tenders(&taken);
     let settings = state.store.settings();
     let store = store_name(state, &settings);
     let staff = sold_by.map(|id| staff_name(&settings, id));
@@ -182,9 +118,7 @@ fn answer(
         tenders: &tenders,
         duplicate,
     };
-    // The drawer opens for an original print of a sale that took cash.
-    let kick = print.as_ref().is_some_and(|p| !p.duplicate)
-        && taken.iter().any(|p| p.tender == Tender::Cash);
+    let kick = receipts::kicks_drawer(print.as_ref().is_some_and(|p| !p.duplicate), &taken);
     let lines = receipts::layout(&receipt);
     if let Some(response) = encoded(
         format,
@@ -288,11 +222,12 @@ pub async fn print(
         },
     )
     .await?;
+    let replayed = written.replayed;
     let printed: Box<ReceiptPrinted> = match written.decision? {
         Outcome::Printed(p) => p,
         other => return Err(super::unexpected(other)),
     };
-    if printed.duplicate {
+    if printed.duplicate && !replayed {
         metrics::counter!("fusion_receipt_reprints_total").increment(1);
     }
     let print = Print {
@@ -300,6 +235,53 @@ pub async fn print(
         duplicate: printed.duplicate,
     };
     answer(&state, id, format, Some(print), StatusCode::CREATED)
+}
+
+/// Send the receipt to the customer's address: the request is recorded (`receipt.emailed`)
+/// before it is answered, and sent from the hub once this till's log reaches it (the shipped
+/// n8n template renders it there) — offline too, it waits in the log.
+#[utoipa::path(post, path = "/orders/{id}/receipt/emails", tag = "orders",
+    params(("id" = Uuid, Path)),
+    request_body = EmailReceiptRequest,
+    responses((status = 202, body = ReceiptEmailResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn email(
+    State(state): State<AppState>,
+    who: Principal,
+    ctx: WriteContext,
+    Path(id): Path<String>,
+    body: JsonBody<EmailReceiptRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let id = OrderId::parse(&id)
+        .ok_or_else(|| ApiError::not_found(format!("order {id} has no receipt")))?;
+    let to = body.value.address()?;
+    let written = submit(
+        &state,
+        &ctx,
+        body.digest,
+        Command::EmailReceipt {
+            order_id: id,
+            to,
+            staff: who.staff.clone(),
+        },
+    )
+    .await?;
+    let replayed = written.replayed;
+    let emailed = match written.decision? {
+        Outcome::Emailed(e) => e,
+        other => return Err(super::unexpected(other)),
+    };
+    if !replayed {
+        metrics::counter!("fusion_receipt_emails_total").increment(1);
+    }
+    let body = ReceiptEmailResponse {
+        receipt: emailed.receipt,
+        order_id: emailed.order_id,
+        to: emailed.to,
+        status: "queued".into(),
+        requested_at: emailed.requested_at,
+    };
+    Ok(json(StatusCode::ACCEPTED, replayed, &body))
 }
 
 /// A return's slip: what came back, the refund and where it went.

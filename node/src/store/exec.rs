@@ -402,6 +402,28 @@ fn execute(
                 Ok(Ok(outcome))
             })
         }
+        Command::EmailReceipt {
+            order_id,
+            to,
+            staff,
+        } => {
+            let Some(issued) = super::receipts::of_order(&t.order_receipts, *order_id)? else {
+                return Ok(Err(OrderRejected::NotFound(*order_id).into()));
+            };
+            let code = super::receipts::code(&t.receipt_seqs, &t.events, *order_id)?;
+            let event = crate::domain::receipts::email(
+                &issued,
+                &batch.node_id,
+                to.clone(),
+                code,
+                staff.clone(),
+                now,
+            );
+            let outcome = Outcome::Emailed(Box::new(event.clone()));
+            commit_then(t, batch, request, Ok(vec![event.into()]), |_| {
+                Ok(Ok(outcome))
+            })
+        }
         Command::Payment(command) => execute_payment(t, batch, request, command),
         Command::IssueStoreCredit(cmd) => execute_issue_credit(t, batch, request, cmd),
         Command::Shipment(command) => execute_shipment(t, batch, request, command),
@@ -1305,6 +1327,9 @@ pub(super) fn project(t: &mut Tables, envelope: &Envelope) -> Result<(), StoreEr
             let folded =
                 super::receipts::folded_print(t, &envelope.origin, event)?.map_err(own_refused)?;
             super::receipts::write_print(t, folded)?;
+        }
+        Event::ReceiptEmailed(_) => {
+            super::receipts::check_email(&envelope.origin, event).map_err(own_refused)?;
         }
         Event::SessionOpened(_) | Event::SessionCashMoved(_) | Event::SessionClosed(_) => {
             let folded = super::drawer::folded(t, &envelope.origin, envelope.seq, event)?

@@ -264,17 +264,11 @@ impl Reader {
     /// The verification code of this till's receipt of order `id`: `<seq>-<the first 12 hex
     /// digits of that entry's hash>` in the signed journal (`None`: another till's receipt).
     pub fn receipt_code(&self, id: OrderId) -> Result<Option<String>, StoreError> {
-        let Some(seq) = self
-            .txn
-            .open_table(tables::RECEIPT_SEQS)?
-            .get(id.as_u128())?
-            .map(|v| v.value())
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .entry_hash(seq)?
-            .map(|hash| crate::domain::receipts::verification_code(seq, &hash)))
+        super::receipts::code(
+            &self.txn.open_table(tables::RECEIPT_SEQS)?,
+            &self.txn.open_table(EVENTS)?,
+            id,
+        )
     }
 
     /// Return `id` (this till's or a peer's).

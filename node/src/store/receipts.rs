@@ -134,3 +134,28 @@ pub(super) fn of_order(
         None => Ok(None),
     }
 }
+
+/// The verification code of this till's receipt for order `id` (`None`: another till sold
+/// it, or it has no receipt): the seq of its `receipt.issued` and that journal entry's hash.
+pub(super) fn code(
+    seqs: &impl ReadableTable<u128, u64>,
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    id: OrderId,
+) -> Result<Option<String>, StoreError> {
+    let Some(seq) = seqs.get(id.as_u128())?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    let Some(entry) = events.get(seq)? else {
+        return Ok(None);
+    };
+    let (hash, _) = super::journal::split_entry(entry.value())?;
+    Ok(Some(receipts::verification_code(seq, &hash)))
+}
+
+/// Folds `origin`'s `receipt.emailed`: a request another till took is refused.
+pub(super) fn check_email(origin: &NodeId, event: &Event) -> Result<(), Refused> {
+    match event {
+        Event::ReceiptEmailed(e) => receipts::apply_email(origin, e),
+        _ => Ok(()),
+    }
+}

@@ -333,6 +333,7 @@ pub(super) fn store_peer_events(
                 .map_err(PeerFold::Refused)?;
             let print = super::receipts::folded_print(t, origin, &envelope.event)?
                 .map_err(PeerFold::Refused)?;
+            super::receipts::check_email(origin, &envelope.event).map_err(PeerFold::Refused)?;
             Ok((order, stock, returns, (receipt, print), drawer))
         });
         let (order, stock, returns, (receipt, print), drawer) = match folded {

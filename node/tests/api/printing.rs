@@ -402,3 +402,99 @@ async fn receipts_print_as_text_html_and_escpos_and_reprints_say_duplicate() {
     assert_eq!(z.body["variance"], json!(0.0));
     node.stop().await;
 }
+
+/// A receipt by email: the request is recorded (`receipt.emailed`, with the staff member and
+/// the receipt's verification code at the selling till) before the 202; a bad address is a
+/// 400 naming `to`, an unpaid order a 404; a retry with the same Idempotency-Key records once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_email_is_recorded_for_the_hub_to_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = of_store(dir.path()).await;
+    node.product("MUG", json!(4.50), 20).await;
+    let placed = node
+        .post("/orders", order(json!([{ "sku": "MUG", "quantity": 1 }])))
+        .await;
+    let id = placed.body["id"].as_str().unwrap().to_string();
+    let emails = format!("/orders/{id}/receipt/emails");
+    let cashier = node.token("cashier").await;
+    let ask = |to: Value, key: Option<&'static str>| {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+        let node = &node;
+        let cashier = cashier.clone();
+        let path = emails.clone();
+        async move {
+            node.call(
+                Method::POST,
+                &path,
+                Some(&cashier),
+                Some(&json!({ "to": to })),
+                &headers,
+            )
+            .await
+        }
+    };
+    // Not paid yet: no receipt to send.
+    assert_error(
+        &ask(json!("ada@example.com"), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    let paid = node
+        .post(
+            "/payments",
+            json!({ "orderId": id, "amount": 4.50, "currency": "USD", "paymentMethodId": "cash" }),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    for bad in [
+        json!("ada"),
+        json!("ada@example.com\r\nBcc: all@example.com"),
+        json!(""),
+        json!(42),
+    ] {
+        let answer = ask(bad.clone(), None).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            answer.body
+        );
+        if bad.is_string() {
+            assert_eq!(answer.body["field"], "to", "{bad}: {}", answer.body);
+        }
+    }
+    let receipt = node.get(&format!("/orders/{id}/receipt")).await;
+    let first = ask(json!(" ada@example.com "), Some("email-1")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(first.body["to"], "ada@example.com");
+    assert_eq!(first.body["status"], "queued");
+    assert_eq!(first.body["receipt"], receipt.body["receipt"]);
+    let retry = ask(json!(" ada@example.com "), Some("email-1")).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.body);
+    assert_eq!(retry.body, first.body);
+    let emailed: Vec<Value> = node
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "receipt.emailed")
+        .map(|e| e["payload"].clone())
+        .collect();
+    assert_eq!(emailed.len(), 1, "{emailed:?}");
+    assert_eq!(emailed[0]["to"], "ada@example.com");
+    assert_eq!(emailed[0]["orderId"], id.as_str());
+    assert_eq!(
+        emailed[0]["verificationCode"],
+        receipt.body["verificationCode"]
+    );
+    assert!(emailed[0]["verificationCode"].is_string());
+    assert!(
+        node.get("/metrics")
+            .await
+            .body
+            .as_str()
+            .unwrap()
+            .contains("fusion_receipt_emails_total 1"),
+        "emails are counted"
+    );
+}
