@@ -10,6 +10,8 @@
 #   aiosmtpd       an SMTP server for the receipt-email n8n template's test (PyPI, pinned)
 #   systemd        for `systemd-analyze verify` of the unit files (Debian package)
 #   n8n 1.70.0     installed by its test on first use into ~/.cache/fusion-n8n (npm, ~3 min)
+#   chromium       Debian's, for the register's browser test; playwright-core 1.65.2 (npm) is
+#                  installed by that test into ~/.cache/fusion-playwright
 #
 # Arguments go to `cargo test --workspace` (e.g. `./test.sh orders` runs the tests named so).
 set -euo pipefail
@@ -50,6 +52,11 @@ fi
 if ! command -v systemd-analyze >/dev/null; then
     say "installing systemd (for systemd-analyze)"
     $SUDO apt-get update -q && $SUDO apt-get install -y -q systemd
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+    say "installing chromium (the register's browser tests; Playwright drives it)"
+    $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -870,6 +870,10 @@ pub struct PaymentResponse {
     pub provider_ref: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// What the order still owes after this payment (`POST /payments`): 0 once paid; the
+    /// register takes the next tender of a split for it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order_due: Option<Decimal>,
 }
 
 /// `POST /shipping/labels` (FusionCommerce's body, plus the parcel weight).
@@ -1325,6 +1329,23 @@ pub struct SyncStatusResponse {
     /// `peer_revoked`, `stock_underflow`, …): never stored.
     #[serde(default)]
     pub refused: std::collections::BTreeMap<String, u64>,
+    /// Offline card approvals still to reach the provider (the register's status bar).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offline_cards: Option<OfflineCards>,
+}
+
+/// Card payments approved offline at this till that the provider has not settled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineCards {
+    pub awaiting: u64,
+    /// When the oldest of them was taken, and how long ago (ms).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub oldest_at: Option<Timestamp>,
+    pub oldest_age_ms: u64,
+    /// This till's offline card budget (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub budget: Option<CardBudgetRights>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

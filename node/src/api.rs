@@ -15,6 +15,7 @@ mod payments;
 mod products;
 mod promotions;
 mod receipts;
+mod register;
 mod sessions;
 mod settings;
 mod shipping;
@@ -109,7 +110,11 @@ pub fn router(state: AppState) -> Router {
             "/escrow/card-budget/transfer",
             post(inventory::transfer_budget),
         )
+        .route("/register", get(register::page))
+        .route("/register/register.js", get(register::script))
+        .route("/register/register.css", get(register::style))
         .route("/orders", post(orders::place).get(orders::list))
+        .route("/orders/quote", post(orders::quote))
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/orders/{id}/returns", post(orders::return_lines))
@@ -189,7 +194,7 @@ pub fn router(state: AppState) -> Router {
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
-        orders::place, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::email, receipts::by_number, receipts::of_return,
+        orders::place, orders::quote, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::email, receipts::by_number, receipts::of_return,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
@@ -267,12 +272,16 @@ const ROUTES: &[&str] = &[
     "/ready",
     "/metrics",
     "/openapi.json",
+    "/register",
+    "/register/register.js",
+    "/register/register.css",
     "/products",
     "/products/{id}",
     "/inventory",
     "/inventory/{sku}",
     "/inventory/{sku}/adjust",
     "/orders",
+    "/orders/quote",
     "/orders/{id}",
     "/orders/{id}/cancel",
     "/orders/{id}/returns",

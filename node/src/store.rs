@@ -218,6 +218,9 @@ pub enum Command {
         to: String,
         staff: Option<fusion_contracts::StaffId>,
     },
+    /// Prices an order as `PlaceOrder` would, against this till's catalog, stock and terms,
+    /// and records nothing (the register's running total).
+    QuoteOrder(fusion_contracts::commands::PlaceOrder),
 }
 
 /// What a command produced, as stored for idempotent replays.
@@ -254,6 +257,8 @@ pub enum Outcome {
     Printed(Box<fusion_contracts::events::ReceiptPrinted>),
     /// A receipt's email requested.
     Emailed(Box<fusion_contracts::events::ReceiptEmailed>),
+    /// An order priced, not placed.
+    Quoted(Box<Order>),
 }
 
 /// An exchange: the return, the new order, and its payment by what the return refunded

@@ -391,6 +391,7 @@ async fn openapi_lists_every_route() {
         ("/orders/{id}/exchanges", "post"),
         ("/orders/{id}/receipt", "get"),
         ("/orders/{id}/receipt/prints", "post"),
+        ("/orders/quote", "post"),
         ("/orders/{id}/receipt/emails", "post"),
         ("/receipts/{number}", "get"),
         ("/returns/{id}/receipt", "get"),

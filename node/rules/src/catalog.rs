@@ -190,10 +190,40 @@ pub fn apply(product: &mut Option<Product>, event: &Event) {
     }
 }
 
+/// Whether a product answers a till's search for `query` (already trimmed, not empty): its
+/// sku starts with it, or its name contains it, ignoring case; every word of the query must
+/// match so ("oil olive" finds "Olive oil 500 ml").
+pub fn matches(sku: &str, name: &str, query: &str) -> bool {
+    let query = query.to_lowercase();
+    if sku.to_lowercase().starts_with(&query) {
+        return true;
+    }
+    let name = name.to_lowercase();
+    query.split_whitespace().all(|word| name.contains(word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use fusion_contracts::{Currency, Decimal};
+
+    /// (sku, name, query) → found
+    #[test]
+    fn a_search_finds_by_sku_prefix_or_every_word_of_the_name() {
+        let cases: &[(&str, &str, &str, bool)] = &[
+            ("4006381333931", "Olive oil 500 ml", "4006381", true),
+            ("4006381333931", "Olive oil 500 ml", "333931", false),
+            ("OIL-500", "Olive oil 500 ml", "oil-", true),
+            ("OIL-500", "Olive oil 500 ml", "olive", true),
+            ("OIL-500", "Olive oil 500 ml", "OIL OLIVE", true),
+            ("OIL-500", "Olive oil 500 ml", "olive butter", false),
+            ("CAFE", "Café au lait", "CAFÉ", true),
+            ("CAFE", "Café au lait", "tea", false),
+        ];
+        for (sku, name, query, found) in cases {
+            assert_eq!(matches(sku, name, query), *found, "{sku} {name} / {query}");
+        }
+    }
 
     const NOW: Timestamp = Timestamp::from_unix_ms(1_000);
 

@@ -144,6 +144,16 @@ pub enum PaymentRejected {
     BudgetToSelf,
 }
 
+/// What `order` still owes beyond what `payments` hold (captured, authorized or approved
+/// offline, less refunds).
+pub fn remaining(order: &Order, payments: &[Payment]) -> Money {
+    let held: i64 = payments.iter().map(Payment::holds_minor).sum();
+    Money {
+        minor: order.total.minor - held,
+        currency: order.total.currency,
+    }
+}
+
 /// Records a payment. Cash is captured at once; a card stays pending until the provider answers.
 pub fn create(
     cmd: &CreatePayment,
@@ -167,11 +177,7 @@ pub fn create(
         cmd.amount.minor > 0,
         "payment amounts are validated positive at the edge"
     );
-    let held: i64 = payments.iter().map(Payment::holds_minor).sum();
-    let remaining = Money {
-        minor: order.total.minor - held,
-        currency,
-    };
+    let remaining = remaining(order, payments);
     if cmd.amount.minor > remaining.minor {
         return Err(PaymentRejected::Overpayment {
             order_id: order.id,

@@ -185,6 +185,34 @@ pub async fn transfer_budget(
     escrow(State(state), who).await
 }
 
+/// This till's offline card budget as it stands: its share (moved by budget transfers), what
+/// it approved offline and the provider has not settled, and the headroom left.
+pub(super) fn card_budget(
+    state: &AppState,
+    read: &crate::store::Reader,
+) -> Result<Option<CardBudgetRights>, ApiError> {
+    let Some(configured) = state.payment_policy.offline_budget else {
+        return Ok(None);
+    };
+    let share = fusion_contracts::Money {
+        minor: read
+            .held_budget(configured.currency)?
+            .unwrap_or(configured.minor),
+        currency: configured.currency,
+    };
+    let used = read.offline_exposure(share.currency)?;
+    let money = |minor| fusion_contracts::Money {
+        minor,
+        currency: share.currency,
+    };
+    Ok(Some(CardBudgetRights {
+        share: share.to_decimal(),
+        exposure: money(used).to_decimal(),
+        headroom: money(crate::domain::payments::budget_headroom(share.minor, used)).to_decimal(),
+        currency: share.currency,
+    }))
+}
+
 /// The stock rights this till holds, per sku, and the transfers it made that are in transit.
 #[utoipa::path(get, path = "/escrow", tag = "inventory",
     responses((status = 200, body = EscrowResponse)))]
@@ -237,30 +265,7 @@ pub async fn escrow(State(state): State<AppState>, _who: Principal) -> Result<Re
             in_transit,
         });
     }
-    let card_budget = match state.payment_policy.offline_budget {
-        Some(configured) => {
-            // What this till holds now: its configured share, moved by budget transfers.
-            let share = fusion_contracts::Money {
-                minor: read
-                    .held_budget(configured.currency)?
-                    .unwrap_or(configured.minor),
-                currency: configured.currency,
-            };
-            let used = read.offline_exposure(share.currency)?;
-            let money = |minor| fusion_contracts::Money {
-                minor,
-                currency: share.currency,
-            };
-            Some(CardBudgetRights {
-                share: share.to_decimal(),
-                exposure: money(used).to_decimal(),
-                headroom: money(crate::domain::payments::budget_headroom(share.minor, used))
-                    .to_decimal(),
-                currency: share.currency,
-            })
-        }
-        None => None,
-    };
+    let card_budget = card_budget(&state, &read)?;
     let seats = read.seat_rights()?;
     let body = EscrowResponse {
         node_id: own,

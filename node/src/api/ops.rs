@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fusion_contracts::Timestamp;
 use fusion_contracts::http::{
-    ErrorBody, HealthResponse, Role as AccessRole, SyncPeerStatus, SyncStatusResponse,
+    ErrorBody, HealthResponse, OfflineCards, Role as AccessRole, SyncPeerStatus, SyncStatusResponse,
 };
 use fusion_sync::net::SendReport;
 
@@ -132,7 +132,18 @@ pub async fn sync_status(
             revoked: revoked.contains_key(&link.id.to_string()),
         });
     }
+    let read = state.store.read()?;
+    let (awaiting, oldest_at) = read.offline_cards()?;
+    let now = state.store.now().unix_ms();
+    let offline_cards = OfflineCards {
+        awaiting,
+        oldest_at,
+        oldest_age_ms: oldest_at.map_or(0, |t| (now - t.unix_ms()).max(0) as u64),
+        budget: super::inventory::card_budget(&state, &read)?,
+    };
+    drop(read);
     let body = SyncStatusResponse {
+        offline_cards: Some(offline_cards),
         node_id: state.store.node_id().to_string(),
         endpoint_id: state.sync.as_ref().map(|l| l.endpoint_id.to_string()),
         peers,

@@ -327,6 +327,34 @@ pub async fn place(
     order_reply(written, StatusCode::CREATED)
 }
 
+/// Price an order without placing it: the body of `POST /orders`, priced by the same rule
+/// against this till's catalog, promotions, taxes and stock, answered as the order would be
+/// (`status: created`, an id that is never used) and recorded nowhere. The register shows its
+/// running total so; a refusal is the one `POST /orders` would give (403 for a discount or
+/// price that needs a manager, 422 for short stock).
+#[utoipa::path(post, path = "/orders/quote", tag = "orders", request_body = PlaceOrderRequest,
+    responses((status = 200, body = OrderResponse), (status = 400, body = ErrorBody),
+        (status = 403, description = "a discount or price override needs a manager's approval", body = ErrorBody),
+        (status = 422, description = "insufficient stock", body = ErrorBody)))]
+pub async fn quote(
+    State(state): State<AppState>,
+    who: Principal,
+    ctx: WriteContext,
+    body: JsonBody<PlaceOrderRequest>,
+) -> Result<Response, ApiError> {
+    who.require(Role::Cashier)?;
+    let mut request = body.value;
+    let approval = request.approval.take();
+    let mut command = request.into_command(OrderId(Uuid::now_v7()))?;
+    command.price_approver = price_approver(&state, &who, approval).await?;
+    command.staff = who.staff.clone();
+    let written = submit(&state, &ctx, None, Command::QuoteOrder(command)).await?;
+    match written.decision? {
+        Outcome::Quoted(order) => Ok(json(StatusCode::OK, false, &render(*order))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
 /// Orders, newest first.
 #[utoipa::path(get, path = "/orders", tag = "orders",
     params(("limit" = Option<usize>, Query, description = "1–200, default 50"), ("offset" = Option<usize>, Query)),

@@ -44,6 +44,7 @@ pub fn render(p: Payment) -> PaymentResponse {
         provider_ref: p.provider_ref,
         created_at: p.created_at,
         updated_at: p.updated_at,
+        order_due: None,
     }
 }
 
@@ -69,13 +70,17 @@ fn provider_error(e: ProviderError) -> ApiError {
 }
 
 /// A declined payment answers 402 with the payment record; others `ok`.
-fn reply(payment: Payment, ok: StatusCode, replayed: bool) -> Response {
-    let status = if payment.status == PaymentStatus::Failed {
+/// `ok`, or 402 for a payment that failed.
+fn status_of(payment: &Payment, ok: StatusCode) -> StatusCode {
+    if payment.status == PaymentStatus::Failed {
         StatusCode::PAYMENT_REQUIRED
     } else {
         ok
-    };
-    json(status, replayed, &render(payment))
+    }
+}
+
+fn reply(payment: Payment, ok: StatusCode, replayed: bool) -> Response {
+    json(status_of(&payment, ok), replayed, &render(payment))
 }
 
 async fn record(
@@ -151,11 +156,24 @@ pub async fn create(
         Outcome::Payment(payment) => payment,
         other => return Err(super::unexpected(other)),
     };
-    if payment.tender == Tender::Card && payment.status == PaymentStatus::Pending {
-        let payment = authorize(&state, &ctx, payment.id).await?;
-        return Ok(reply(payment, StatusCode::CREATED, written.replayed));
-    }
-    Ok(reply(payment, StatusCode::CREATED, written.replayed))
+    let payment = if payment.tender == Tender::Card && payment.status == PaymentStatus::Pending {
+        authorize(&state, &ctx, payment.id).await?
+    } else {
+        payment
+    };
+    let read = state.store.read()?;
+    let due = match read.order(payment.order_id)? {
+        Some(order) => Some(
+            crate::domain::payments::remaining(&order, &read.order_payments(order.id)?)
+                .to_decimal(),
+        ),
+        None => None,
+    };
+    drop(read);
+    let status = status_of(&payment, StatusCode::CREATED);
+    let mut body = render(payment);
+    body.order_due = due;
+    Ok(json(status, written.replayed, &body))
 }
 
 /// Asks the provider about a pending card payment and records its answer. When the provider

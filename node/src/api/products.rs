@@ -1,6 +1,6 @@
 //! `/products`: the catalog. Reading needs any role; changing it needs a manager.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use fusion_contracts::ProductId;
@@ -69,16 +69,27 @@ pub async fn create(
     product_reply(written, StatusCode::CREATED)
 }
 
-/// Active products in creation order.
+/// Active products in creation order; with `q`, those whose sku starts with it or whose name
+/// holds each of its words (ignoring case), the first `limit` of them.
 #[utoipa::path(get, path = "/products", tag = "catalog",
-    params(("limit" = Option<usize>, Query, description = "1–200, default 50"), ("offset" = Option<usize>, Query)),
-    responses((status = 200, body = Vec<ProductResponse>)))]
+    params(("limit" = Option<usize>, Query, description = "1–200, default 50"), ("offset" = Option<usize>, Query),
+        ("q" = Option<String>, Query, description = "search: a sku prefix or words of the name (1–100 characters)")),
+    responses((status = 200, body = Vec<ProductResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     _who: Principal,
     page: Page,
+    Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let products = state.store.read()?.products(page.limit, page.offset)?;
+    let read = state.store.read()?;
+    let products = match query.get("q").map(|q| q.trim()) {
+        None => read.products(page.limit, page.offset)?,
+        Some(q) if q.is_empty() || q.chars().count() > 100 => {
+            return Err(ApiError::validation("q", "must be 1 to 100 characters"));
+        }
+        Some(q) => read.search_products(q, page.limit)?,
+    };
+    drop(read);
     let bodies: Vec<ProductResponse> = products.into_iter().map(|(p, s)| render(p, &s)).collect();
     Ok(json(StatusCode::OK, false, &bodies))
 }

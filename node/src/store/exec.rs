@@ -402,6 +402,20 @@ fn execute(
                 Ok(Ok(outcome))
             })
         }
+        Command::QuoteOrder(cmd) => match price_order(t, batch, cmd, &HashMap::new())? {
+            Ok(events) => {
+                let mut order = None;
+                for event in &events {
+                    orders::apply(&mut order, event).map_err(|refused| {
+                        StoreError::Invariant(format!("a quote's own events: {refused}"))
+                    })?;
+                }
+                let order =
+                    order.ok_or_else(|| StoreError::Invariant("a quote is an order".into()))?;
+                Ok(Ok(Outcome::Quoted(Box::new(order))))
+            }
+            Err(rejected) => Ok(Err(rejected.into())),
+        },
         Command::EmailReceipt {
             order_id,
             to,

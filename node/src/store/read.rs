@@ -65,6 +65,34 @@ impl Reader {
         Ok(out)
     }
 
+    /// Active products that answer `query` (`fusion_rules::catalog::matches`), in creation
+    /// order: at most `limit`.
+    pub fn search_products(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(Product, StockLevel)>, StoreError> {
+        let list = self.txn.open_table(PRODUCT_LIST)?;
+        let products = self.txn.open_table(PRODUCTS)?;
+        let stock = self.txn.open_table(STOCK)?;
+        let mut out = Vec::new();
+        for entry in list.iter()? {
+            if out.len() == limit {
+                break;
+            }
+            let (id, _) = entry?;
+            let id = ProductId::from_u128(id.value());
+            let stored = tables::get_product(&products, id)?
+                .ok_or_else(|| StoreError::Invariant(format!("listed product {id} is missing")))?;
+            let p = stored.product;
+            if crate::domain::catalog::matches(p.sku.as_str(), &p.name, query) {
+                let level = tables::get_stock(&stock, &p.sku)?;
+                out.push((p, level));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn stock(&self, sku: &Sku) -> Result<Option<StockLevel>, StoreError> {
         let stock = self.txn.open_table(STOCK)?;
         stock
@@ -456,6 +484,26 @@ impl Reader {
         currency: fusion_contracts::Currency,
     ) -> Result<Option<i64>, StoreError> {
         tables::held_budget(&self.txn.open_table(tables::OFFLINE_BUDGET)?, currency)
+    }
+
+    /// Card payments this till approved offline that the provider has not settled yet: how
+    /// many, and when the oldest was taken.
+    pub fn offline_cards(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
+        let followups = self.txn.open_table(PAYMENT_FOLLOWUPS)?;
+        let payments = self.txn.open_table(PAYMENTS)?;
+        let (mut count, mut oldest) = (0, None);
+        // Keyed by (created at, id): the first found is the oldest.
+        for entry in followups.iter()? {
+            let (key, _) = entry?;
+            let (_, id) = key.value();
+            if let Some(p) = tables::get_payment(&payments, PaymentId::from_u128(id))?
+                && p.status == fusion_contracts::events::payments::PaymentStatus::OfflineApproved
+            {
+                count += 1;
+                oldest = oldest.or(Some(p.created_at));
+            }
+        }
+        Ok((count, oldest))
     }
 
     pub fn payment_followups(&self, limit: usize) -> Result<Vec<PaymentId>, StoreError> {
