@@ -26,6 +26,10 @@ pub struct NodeConfig {
     pub orders: Orders,
     #[serde(default)]
     pub shipping: Shipping,
+    /// The receipt printer: `HOST:PORT` or a device path (`--printer`).
+    pub printer: Option<toml::Spanned<String>>,
+    /// MiB of shared documents loaded at once (`--doc-cache-mb`).
+    pub doc_cache_mb: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,6 +257,9 @@ pub fn load_node(path: &Path) -> anyhow::Result<NodeConfig> {
     }
     c.check("sync.bind", &config.sync.bind, addr);
     c.check("sync.relay_url", &config.sync.relay_url, url);
+    c.check("printer", &config.printer, |s| {
+        s.parse::<fusion_node::printer::Printer>().map(|_| ())
+    });
     c.check(
         "payments.card_floor_limit",
         &config.payments.card_floor_limit,

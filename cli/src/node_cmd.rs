@@ -88,6 +88,16 @@ pub struct ServeArgs {
     /// Local UDP address of the node's sync endpoint [default: 0.0.0.0:0].
     #[arg(long, env = "FUSION_SYNC_BIND")]
     sync_bind: Option<SocketAddr>,
+    /// The till's receipt printer: `HOST:PORT` of a network ESC/POS printer's raw port
+    /// (e.g. `192.168.1.50:9100`) or a device file (e.g. `/dev/usb/lp0`). Absent: receipts
+    /// print from the register's browser only.
+    #[arg(long, env = "FUSION_PRINTER")]
+    printer: Option<fusion_node::printer::Printer>,
+    /// Memory (MiB) the shared documents loaded at once may take: catalog, campaigns and
+    /// settings are loaded only to apply or produce a change, least recently used evicted
+    /// first [default: 32].
+    #[arg(long, env = "FUSION_DOC_CACHE_MB")]
+    doc_cache_mb: Option<usize>,
 }
 
 /// `ServeArgs` with the config file and the defaults applied.
@@ -108,6 +118,8 @@ struct Resolved {
     store_id: Option<StoreId>,
     relay_url: Option<net::RelayUrl>,
     sync_bind: SocketAddr,
+    printer: Option<fusion_node::printer::Printer>,
+    doc_cache_mb: usize,
 }
 
 impl ServeArgs {
@@ -180,6 +192,11 @@ impl ServeArgs {
                 .sync_bind
                 .or(value(&file.sync.bind))
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            printer: self.printer.or(value(&file.printer)),
+            doc_cache_mb: self
+                .doc_cache_mb
+                .or(file.doc_cache_mb)
+                .unwrap_or(fusion_sync::docs::DEFAULT_CACHE_BYTES >> 20),
         })
     }
 }
@@ -243,6 +260,8 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 store_id,
                 relay_url,
                 sync_bind,
+                printer,
+                doc_cache_mb,
             } = args.with_config()?;
             // A demo node is a store of its own, so settings and staff work out of the box.
             let store_id =
@@ -252,6 +271,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                     .then(|| std::time::Duration::from_secs(order_hold_secs)),
                 store_id,
                 allow_damaged_journal,
+                doc_cache_bytes: doc_cache_mb.saturating_mul(1 << 20),
                 ..StoreOptions::default()
             };
             if let Some(path) = shipping_rates {
@@ -284,7 +304,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 data_dir,
                 listen,
                 demo,
-                card,
+                Devices { card, printer },
                 policy,
                 store,
                 Sync {
@@ -299,11 +319,17 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
     }
 }
 
+/// What the till talks to beside its peers: the card provider and the receipt printer.
+struct Devices {
+    card: Option<Arc<dyn CardProvider>>,
+    printer: Option<fusion_node::printer::Printer>,
+}
+
 async fn serve(
     data_dir: PathBuf,
     listen: SocketAddr,
     demo: bool,
-    card: Option<Arc<dyn CardProvider>>,
+    Devices { card, printer }: Devices,
     policy: PaymentPolicy,
     store_options: StoreOptions,
     sync: Sync,
@@ -315,6 +341,10 @@ async fn serve(
     match card {
         Some(provider) => node = node.with_card_provider(provider),
         None => tracing::info!("no card provider configured: card payments are refused"),
+    }
+    if let Some(printer) = printer {
+        tracing::info!(%printer, "receipts print on this printer");
+        node = node.with_printer(printer);
     }
     let store = node.store().clone();
     let mut sync_tasks = None;

@@ -5,8 +5,10 @@
 //! discount by PIN, cash with change, the receipt shown; the sale returned at the other till by
 //! its receipt number; the hub stopped — the next sale completes, the status bar says the hub is
 //! offline with events waiting, and they drain when it is back; the drawer closed 1.00 short
-//! and its Z report. Every request the pages make stays on their node. Screenshots of each step
-//! go to `$TMPDIR/fusion-register-shots` (not committed).
+//! and its Z report. Then the hub's console (`GET /console`) with a viewer token: both tills
+//! online, the day's sales, the Z report, a webhook dead letter it may not retry; with an admin
+//! token the retry delivers it. Every request the pages make stays on their node (or hub).
+//! Screenshots of each step go to `$TMPDIR/fusion-register-shots` (not committed).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -64,8 +66,65 @@ async fn call(node: &NodeProcess, method: reqwest::Method, path: &str, body: Val
     body
 }
 
-async fn start_hub(dir: &Path, sync: &str) -> HubProcess {
-    spawn_hub(dir, &["--listen", "127.0.0.1:0", "--sync-bind", sync]).await
+/// The hub on fixed addresses (its URL and endpoint stay the same across the restart), with
+/// `config`: a webhook subscription of `session.closed` to a port where nothing answers yet,
+/// one attempt — the Z report becomes a dead letter for the console to retry.
+async fn start_hub(dir: &Path, config: &Path, listen: &str, sync: &str) -> HubProcess {
+    let config = config.to_str().unwrap();
+    spawn_hub(
+        dir,
+        &["--config", config, "--listen", listen, "--sync-bind", sync],
+    )
+    .await
+}
+
+/// A webhook receiver on `port` answering 204 to every request; counts them.
+async fn webhook_sink(port: u16) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // One request per connection: the headers, then Content-Length bytes of body.
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    received
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +139,22 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
 
     let hub_dir = tempfile::tempdir().unwrap();
     let sync = format!("127.0.0.1:{}", free_port());
-    let mut hub = Some(start_hub(hub_dir.path(), &sync).await);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let sink_port = free_port();
+    let secret = hub_dir.path().join("webhook.secret");
+    std::fs::write(&secret, "console-test-secret\n").unwrap();
+    let config = hub_dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[webhook]]\nname = \"z-reports\"\nurl = \"http://127.0.0.1:{sink_port}/z\"\n\
+             topics = [\"session.closed\"]\nsecret_file = \"{}\"\nmax_attempts = 1\n\
+             timeout_ms = 2000\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let mut hub = Some(start_hub(hub_dir.path(), &config, &listen, &sync).await);
     let endpoint = hub.as_ref().unwrap().endpoint.clone();
     let hub_target = [
         "--url".to_string(),
@@ -117,7 +191,24 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
             "s1".to_string(),
         ]
     };
-    let (args_a, args_b) = (till_args(0), till_args(1));
+    let (mut args_a, args_b) = (till_args(0), till_args(1));
+    // Till A has a network receipt printer: a raw port that keeps every job's bytes.
+    let printer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    args_a.extend([
+        "--printer".to_string(),
+        printer.local_addr().unwrap().to_string(),
+    ]);
+    let jobs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let printed = jobs.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut socket, _)) = printer.accept().await {
+            let mut job = Vec::new();
+            if socket.read_to_end(&mut job).await.is_ok() {
+                printed.lock().unwrap().push(job);
+            }
+        }
+    });
     let a = spawn_node_with(
         dirs[0].path(),
         &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -195,6 +286,23 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
         }
     };
     let (token_a, token_b) = (token(&a).await, token(&b).await);
+    let hub_url = hub.as_ref().unwrap().url.clone();
+    let hub_admin = std::fs::read_to_string(hub_dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let viewer: Value = http
+        .post(format!("{hub_url}/tokens"))
+        .bearer_auth(&hub_admin)
+        .json(&json!({ "role": "viewer", "label": "console" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hub_viewer = viewer["token"].as_str().unwrap().to_string();
+    let mut sink = None;
 
     let shots = std::env::temp_dir().join("fusion-register-shots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -205,6 +313,9 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
         .env("TILL_B", &b.url)
         .env("TOKEN_A", &token_a)
         .env("TOKEN_B", &token_b)
+        .env("HUB", &hub_url)
+        .env("HUB_VIEWER", &hub_viewer)
+        .env("HUB_ADMIN", &hub_admin)
         .env("SHOTS", &shots)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -229,7 +340,11 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
                 to_browser.write_all(b"ok\n").await.unwrap();
             }
             "@hub start" => {
-                hub = Some(start_hub(hub_dir.path(), &sync).await);
+                hub = Some(start_hub(hub_dir.path(), &config, &listen, &sync).await);
+                to_browser.write_all(b"ok\n").await.unwrap();
+            }
+            "@sink start" => {
+                sink = Some(webhook_sink(sink_port).await);
                 to_browser.write_all(b"ok\n").await.unwrap();
             }
             other => match other.strip_prefix("@result ") {
@@ -255,7 +370,17 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
         json!([]),
         "a page reached outside its node"
     );
-    assert_eq!(result["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(result["steps"].as_array().unwrap().len(), 13, "{result}");
+    // The one receipt sent to till A's printer: ESC/POS (it starts with ESC @, the printer's
+    // reset) carrying the receipt's number.
+    let jobs = jobs.lock().unwrap().clone();
+    assert_eq!(jobs.len(), 1, "one job at the printer");
+    assert!(jobs[0].starts_with(b"\x1b@"), "ESC/POS");
+    let receipt = result["receipt"].as_str().unwrap();
+    assert!(
+        String::from_utf8_lossy(&jobs[0]).contains(receipt),
+        "the job prints receipt {receipt}"
+    );
     assert!(
         result["zReport"]
             .as_str()
@@ -280,10 +405,18 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
         )
         .await;
     assert_eq!(report["variance"].as_f64(), Some(-1.0), "{report}");
-    assert_eq!(report["totals"]["sales"], json!(1), "{report}");
-    let hub_url = hub.as_ref().unwrap().url.clone();
-    let hub_admin = std::fs::read_to_string(hub_dir.path().join("admin.token")).unwrap();
-    wait_until("the sale at the hub", 60, || async {
+    assert_eq!(report["totals"]["sales"], json!(2), "{report}");
+    // The console's retry reached the receiver: the Z report's one dead letter, delivered.
+    let delivered = sink.expect("the browser test started the webhook receiver");
+    assert_eq!(delivered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        result["console"]["retried"]
+            .as_str()
+            .unwrap()
+            .contains("delivered 1, remaining 0"),
+        "{result}"
+    );
+    wait_until("the three sales at the hub", 60, || async {
         let sales: Value = http
             .get(format!("{hub_url}/fleet/sales"))
             .bearer_auth(hub_admin.trim())
@@ -299,7 +432,7 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
             .iter()
             .map(|d| d["orders"].as_u64().unwrap_or(0))
             .sum();
-        if orders == 1 {
+        if orders == 3 {
             Ok(())
         } else {
             Err(sales.to_string())

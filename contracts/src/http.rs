@@ -1188,6 +1188,32 @@ pub struct ReceiptEmailResponse {
     pub requested_at: Timestamp,
 }
 
+/// `POST /orders/{id}/receipt/prints?send=printer`: the print recorded, and its ESC/POS bytes
+/// taken by the till's printer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptSent {
+    pub receipt: String,
+    /// This print's copy number at this till (1: the first).
+    pub copy: u64,
+    /// Printed as a DUPLICATE (not the selling till's first print).
+    pub duplicate: bool,
+    /// The printer (`tcp://HOST:PORT` or a device path).
+    pub printer: String,
+    /// ESC/POS bytes the printer took.
+    pub bytes: u64,
+}
+
+/// `GET /printer`: the till's receipt printer, when it has one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrinterResponse {
+    pub configured: bool,
+    /// `tcp://HOST:PORT` or a device path.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub printer: Option<String>,
+}
+
 /// `GET /returns/{id}/receipt`: a return's slip.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -1332,6 +1358,25 @@ pub struct SyncStatusResponse {
     /// Offline card approvals still to reach the provider (the register's status bar).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub offline_cards: Option<OfflineCards>,
+    /// The shared documents this node holds, and those loaded in memory.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub documents: Option<DocumentsStatus>,
+}
+
+/// A host's shared documents (catalog, campaigns, settings): every one's heads are held; a
+/// document is loaded into memory only to apply or produce a change, within a byte budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentsStatus {
+    /// Documents held.
+    pub held: u64,
+    /// Of them, loaded in memory now.
+    pub loaded: u64,
+    /// Loads from the store since the process started.
+    pub loads: u64,
+    /// What the loaded ones are reckoned to take, and the budget.
+    pub loaded_bytes: u64,
+    pub budget_bytes: u64,
 }
 
 /// Card payments approved offline at this till that the provider has not settled.

@@ -60,10 +60,14 @@
 //! - `POST /tokens {"role": "viewer"|"admin", "label"?}` → the token's secret, once;
 //!   `GET /tokens`; `DELETE /tokens/{id}` (admin). A viewer token reads every `GET` route;
 //!   changes need an admin token (403 otherwise).
+//! - `GET /console` (no token to load; the page asks for one): the fleet console — sales by
+//!   store and day, tills online, journals verified, Z reports, stock and escrow, campaigns,
+//!   Kafka and webhook lag, dead letters with retry (`api/console.rs`).
 //! - `GET /health` (no token).
 
 mod access;
 mod catalog;
+mod console;
 mod escrow;
 mod fleet;
 mod ops;
@@ -152,6 +156,9 @@ impl HubState {
 pub fn router(state: HubState) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/console", get(console::page))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
         .route("/events", get(events))
         .route("/enrollments", get(enrollments).post(enroll))
         .route("/enrollments/{node_id}", delete(revoke))

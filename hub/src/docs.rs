@@ -44,10 +44,15 @@ pub enum EditError {
 }
 
 impl HubDocs {
-    /// Loads every stored document. `actor` is the hub's stable automerge actor.
-    pub fn open(store: Arc<HubStore>, actor: &[u8], origin: NodeId) -> Result<Self, HubStoreError> {
-        let set = DocSet::load_all(actor, store.load_docs()?)
-            .map_err(|e| HubStoreError::Storage(e.to_string()))?;
+    /// Opens the stored documents, none loaded until used (their heads from the store; at
+    /// most `budget` bytes of them in memory). `actor` is the hub's stable automerge actor.
+    pub fn open(
+        store: Arc<HubStore>,
+        actor: &[u8],
+        origin: NodeId,
+        budget: usize,
+    ) -> Result<Self, HubStoreError> {
+        let set = DocSet::open(actor, store.doc_heads(actor)?, store.chunk_source(), budget);
         Ok(Self {
             store,
             set: Mutex::new(set),
@@ -62,28 +67,43 @@ impl HubDocs {
 
     /// Every readable product, in id (creation) order.
     pub fn products(&self) -> Vec<Product> {
-        let set = self.lock();
-        set.ids()
+        let mut set = self.lock();
+        let ids: Vec<DocId> = set
+            .ids()
+            .filter(|id| id.product_id().is_some())
+            .cloned()
+            .collect();
+        ids.iter()
             .filter_map(|id| read_product(set.get(id)?, id.product_id()?))
             .collect()
     }
 
     /// Every readable campaign of the fleet, with the till that owns it.
     pub fn campaigns(&self) -> Vec<CampaignDoc> {
-        let set = self.lock();
-        set.ids()
+        let mut set = self.lock();
+        let ids: Vec<DocId> = set
+            .ids()
+            .filter(|id| id.campaign_id().is_some())
+            .cloned()
+            .collect();
+        ids.iter()
             .filter_map(|id| read_campaign(set.get(id)?, id.campaign_id()?))
             .collect()
     }
 
     pub fn campaign(&self, id: CampaignId) -> Option<CampaignDoc> {
-        let set = self.lock();
+        let mut set = self.lock();
         read_campaign(set.get(&DocId::campaign(id))?, id)
+    }
+
+    /// What the set holds and has loaded, for `/sync/status`.
+    pub fn stats(&self) -> fusion_sync::docs::DocStats {
+        self.lock().stats()
     }
 
     /// A store's shared settings (all unset if nobody set any).
     pub fn settings(&self, store: &StoreId) -> StoreSettings {
-        let set = self.lock();
+        let mut set = self.lock();
         set.get(&DocId::settings(store))
             .map(read_settings)
             .unwrap_or_default()
@@ -108,6 +128,7 @@ impl HubDocs {
             set.chunks_lost(&chunks);
             return Err(e.into());
         }
+        set.chunks_stored(&chunks);
         let settings = set.get(&doc).map(read_settings).unwrap_or_default();
         drop(set);
         let _ = self.changes.send(vec![doc].into());
@@ -120,9 +141,14 @@ impl HubDocs {
         &self,
         skus: &std::collections::BTreeSet<fusion_contracts::Sku>,
     ) -> std::collections::HashMap<fusion_contracts::Sku, String> {
-        let set = self.lock();
+        let mut set = self.lock();
         let mut names = std::collections::HashMap::new();
-        for id in set.ids() {
+        let ids: Vec<DocId> = set
+            .ids()
+            .filter(|id| id.product_id().is_some())
+            .cloned()
+            .collect();
+        for id in &ids {
             if names.len() == skus.len() {
                 break;
             }
@@ -137,7 +163,7 @@ impl HubDocs {
     }
 
     pub fn product(&self, id: ProductId) -> Option<Product> {
-        let set = self.lock();
+        let mut set = self.lock();
         read_product(set.get(&DocId::product(id))?, id)
     }
 
@@ -192,6 +218,7 @@ impl HubDocs {
             set.chunks_lost(&chunks);
             return Err(e.into());
         }
+        set.chunks_stored(&chunks);
         drop(set);
         let _ = self.changes.send(vec![doc].into());
         Ok(next)
@@ -241,6 +268,7 @@ impl DocHost for HubDocs {
                 set.chunks_lost(&chunks);
                 return Err(e.to_string());
             }
+            set.chunks_stored(&chunks);
             Ok(())
         })();
         if result.is_ok() {

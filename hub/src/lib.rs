@@ -67,11 +67,14 @@ impl Hub {
             Gate::new(move |peer| matches!(store.enrollment(peer), Ok(Some(_))))
         };
         let identity = net::load_or_create_identity(data_dir)?;
+        // The fleet's documents are held lazily too: at most this much of them in memory.
+        const HUB_DOC_CACHE_BYTES: usize = 64 * 1024 * 1024;
         // The hub's own events (edits made here) get an origin of their own.
         let docs = Arc::new(HubDocs::open(
             store.clone(),
             identity.public().as_bytes(),
             store.origin().clone(),
+            HUB_DOC_CACHE_BYTES,
         )?);
         let admin_token_path = data_dir.join(api::ADMIN_TOKEN_FILE);
         let (state, new_admin_token) =

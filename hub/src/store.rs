@@ -60,7 +60,7 @@ fn storage(e: impl std::fmt::Display) -> HubStoreError {
 }
 
 pub struct HubStore {
-    db: Database,
+    db: std::sync::Arc<Database>,
     /// The hub's own origin (from the identity in the same data dir); its holders of each
     /// store's rights are derived from it (`escrow::hub_holder`).
     origin: NodeId,
@@ -92,6 +92,7 @@ impl HubStore {
         txn.open_table(REVOCATIONS).map_err(storage)?;
         txn.open_table(ORIGIN_STORES).map_err(storage)?;
         txn.open_table(DOCS).map_err(storage)?;
+        txn.open_table(DOC_HEADS).map_err(storage)?;
         txn.open_table(EXPORT_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_POSITIONS).map_err(storage)?;
         txn.open_table(WEBHOOK_DLQ).map_err(storage)?;
@@ -111,7 +112,7 @@ impl HubStore {
             refusals.count(r.rule());
         }
         Ok(Self {
-            db,
+            db: std::sync::Arc::new(db),
             origin: hub_origin(&identity.public().to_string()),
             journal_key: fusion_sync::net::journal_key(&identity),
             appended: Default::default(),

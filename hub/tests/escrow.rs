@@ -161,6 +161,11 @@ async fn stock_rights_move_between_tills_and_are_never_oversold() {
     }
 
     // b is down: a gives it 2 more; they are in transit at a and at the hub, sellable by nobody.
+    // (First the hub has b's sales: what it holds of b is b's journal up to the stop.)
+    eventually(&hub.api, "/escrow?sku=TEA", "b's sales at the hub", |e| {
+        e[0]["held"] == 6
+    })
+    .await;
     let b_id = b.node_id.clone();
     b.stop().await;
     let (status, after) = post(

@@ -512,8 +512,8 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
                     ..Default::default()
                 },
             )
-            .unwrap()
-        });
+        })
+        .unwrap();
         let mut cheaper = shared.snapshot();
         cheaper.price = fusion_contracts::Decimal::new(1, 2);
         set.edit(&a_campaign, |doc| {
@@ -524,11 +524,11 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
                     campaign: cheaper,
                 },
             )
-            .unwrap()
-        });
+        })
+        .unwrap();
     }
     let campaign_at_a = || {
-        let docs = a.store.docs().lock().unwrap();
+        let mut docs = a.store.docs().lock().unwrap();
         read_campaign(docs.get(&a_campaign).unwrap(), campaign_id).unwrap()
     };
     let (at_a_before, at_hub_before) = (campaign_at_a(), hub.hub.state.docs.campaign(campaign_id));

@@ -160,6 +160,14 @@ async function loadStore() {
     /* the status bar says what is wrong */
   }
   try {
+    // The till's own receipt printer, when its node has one (`--printer`).
+    const printer = await api('GET', '/printer', undefined, state.till);
+    $('receipt-printer').hidden = !printer.configured;
+    $('receipt-printer').title = printer.printer || '';
+  } catch {
+    $('receipt-printer').hidden = true;
+  }
+  try {
     const first = await api('GET', '/products?limit=1', undefined, state.till);
     state.currency = state.currency || (first[0] && first[0].currency) || 'USD';
   } catch {
@@ -241,6 +249,10 @@ function orderBody() {
     items: state.cart.map((l) => {
       const item = { sku: l.sku, quantity: l.quantity };
       if (l.discount) item.discount = l.discount;
+      if (l.override) {
+        item.price = l.override.price;
+        if (l.override.reason) item.overrideReason = l.override.reason;
+      }
       return item;
     }),
   };
@@ -351,11 +363,11 @@ function needsApproval(e) {
     && /requires_approval$|^approval_|^pin_invalid$/.test(e.body.error || '');
 }
 
-let lastDiscount = null;
+/** Undoes the last discount or price override: the manager declined to approve it. */
+let undoLast = null;
 function undoLastDiscount() {
-  if (lastDiscount === 'order') state.discount = null;
-  else if (typeof lastDiscount === 'number' && state.cart[lastDiscount]) state.cart[lastDiscount].discount = null;
-  lastDiscount = null;
+  if (undoLast) undoLast();
+  undoLast = null;
 }
 
 function renderCart() {
@@ -368,7 +380,7 @@ function renderCart() {
     name.textContent = line.name;
     const meta = document.createElement('small');
     const left = line.available === undefined ? '' : ` · ${line.available} on this till`;
-    meta.textContent = `${line.sku}${left}${line.discount ? ' · discount' : ''}`;
+    meta.textContent = `${line.sku}${left}${line.discount ? ' · discount' : ''}${line.override ? ' · price override' : ''}`;
     name.append(document.createElement('br'), meta);
     const qty = document.createElement('td');
     qty.className = 'n';
@@ -381,7 +393,9 @@ function renderCart() {
     qty.append(input);
     const price = document.createElement('td');
     price.className = 'n';
-    price.textContent = money(line.price);
+    // The unit price the node priced the line at (an approved override shows as such).
+    price.textContent = money(sold ? sold.price : line.price);
+    if (line.override) price.title = `Catalog ${money(line.price)}`;
     const total = document.createElement('td');
     total.className = 'n';
     total.textContent = sold ? money(sold.paid) : '…';
@@ -477,10 +491,11 @@ function openDiscount() {
       if (reason) discount.reason = reason;
       if (which === 'order') {
         state.discount = discount;
-        lastDiscount = 'order';
+        undoLast = () => { state.discount = null; };
       } else {
-        state.cart[Number(which)].discount = discount;
-        lastDiscount = Number(which);
+        const line = state.cart[Number(which)];
+        line.discount = discount;
+        undoLast = () => { line.discount = null; };
       }
     } else {
       return focusScan();
@@ -491,6 +506,33 @@ function openDiscount() {
   };
   open(dialog);
   $('discount-percent').focus();
+}
+
+/** A line sold at another unit price than the catalog's: the node asks for a manager. */
+function openPrice() {
+  if (!state.cart.length || state.order) return;
+  const target = $('price-line');
+  target.replaceChildren(...state.cart.map((l, i) => new Option(`${l.name} (${money(l.price)})`, String(i))));
+  target.value = String(state.cart.length - 1);
+  $('price-amount').value = '';
+  $('price-reason').value = '';
+  const dialog = $('price-dialog');
+  dialog.onclose = () => {
+    const line = state.cart[Number(target.value)];
+    if (dialog.returnValue === 'remove') {
+      line.override = null;
+    } else if (dialog.returnValue === 'ok' && $('price-amount').value !== '') {
+      line.override = { price: Number($('price-amount').value), reason: $('price-reason').value.trim() };
+      undoLast = () => { line.override = null; };
+    } else {
+      return focusScan();
+    }
+    renderCart();
+    requote();
+    focusScan();
+  };
+  open(dialog);
+  $('price-amount').focus();
 }
 
 // ---------------------------------------------------------------- tenders
@@ -606,6 +648,20 @@ async function printReceipt() {
   }
 }
 
+/** The receipt's ESC/POS bytes to the till's printer; the node records the print once the
+ * printer is reachable (an unreachable printer records nothing: try again, still the original). */
+async function sendToPrinter() {
+  const id = $('receipt-dialog').dataset.order;
+  try {
+    const sent = await api('POST', `/orders/${id}/receipt/prints?send=printer`);
+    say('receipt-note', `Sent to the printer${sent.duplicate ? ' (a duplicate)' : ''}.`);
+    // Enter next finishes the sale rather than printing again.
+    $('receipt-dialog').querySelector('button[value=done]').focus();
+  } catch (e) {
+    say('receipt-note', errorText(e));
+  }
+}
+
 async function emailReceipt() {
   const id = $('receipt-dialog').dataset.order;
   const to = $('receipt-email').value.trim();
@@ -663,8 +719,8 @@ async function findReturn() {
   }
 }
 
-async function submitReturn() {
-  if (!returning) return findReturn();
+/** The units being taken back, and where their refund goes, as the return dialog says. */
+function returnBody() {
   const lines = [...$('return-lines').querySelectorAll('input')]
     .map((i) => ({ line: Number(i.dataset.line), quantity: parseInt(i.value, 10) || 0 }))
     .filter((l) => l.quantity > 0);
@@ -673,6 +729,12 @@ async function submitReturn() {
   if (kind === 'original') body.refundTo = { kind: 'original' };
   if (kind === 'store_credit') body.refundTo = { kind: 'storeCredit', account: `customer:${returning.order.customerId}` };
   if (state.approval) body.approval = state.approval;
+  return body;
+}
+
+async function submitReturn() {
+  if (!returning) return findReturn();
+  const body = returnBody();
   try {
     say('return-result', 'Taking it back…');
     const returned = await api('POST', `/orders/${returning.order.id}/returns`, body);
@@ -685,6 +747,43 @@ async function submitReturn() {
     if (needsApproval(e) && (await askApproval(e.body.message))) {
       open($('return-dialog'));
       return submitReturn();
+    }
+    say('return-error', errorText(e));
+  }
+}
+
+/** An exchange: the units back, the sale on screen as the new order, in one commit at the
+ * node; the refund pays the new order first, and what is still due is tendered as a sale. */
+async function submitExchange() {
+  if (!returning) return findReturn();
+  if (!state.cart.length) return say('return-error', 'Scan what the customer takes instead first, then exchange.');
+  if (state.order) return say('return-error', 'This sale is already placed: finish or void it first.');
+  const body = returnBody();
+  const sale = orderBody();
+  body.items = sale.items;
+  if (sale.discount) body.discount = sale.discount;
+  try {
+    say('return-result', 'Exchanging…');
+    const ex = await api('POST', `/orders/${returning.order.id}/exchanges`, body);
+    state.approval = null;
+    returning = null;
+    state.order = ex.order;
+    state.currency = ex.currency;
+    state.due = ex.amountDue;
+    $('return-dialog').close();
+    renderCart();
+    const back = `Exchange: ${money(ex.return.refund, ex.currency)} taken back`;
+    if (Number(ex.amountDue) === 0) {
+      say('sale-error', `${back}; the new items are paid.`);
+      await paid();
+    } else {
+      say('sale-error', `${back}; ${money(ex.amountDue, ex.currency)} still due. Take the tender.`);
+    }
+  } catch (e) {
+    say('return-result', '');
+    if (needsApproval(e) && (await askApproval(e.body.message))) {
+      open($('return-dialog'));
+      return submitExchange();
     }
     say('return-error', errorText(e));
   }
@@ -827,7 +926,7 @@ async function refreshStatus() {
     tillPill.dataset.state = up === tills.length ? 'ok' : 'bad';
     const waiting = hub ? hub.pendingEvents : Math.max(0, ...tills.map((p) => p.pendingEvents));
     const waitPill = $('status-waiting');
-    waitPill.textContent = `${waiting} waiting`;
+    waitPill.textContent = waiting ? `${waiting} event${waiting === 1 ? '' : 's'} waiting to sync` : 'All synced';
     waitPill.dataset.state = waiting ? 'warn' : 'ok';
     waitPill.dataset.count = String(waiting);
     const cards = s.offlineCards;
@@ -873,12 +972,14 @@ function wire() {
   $('pay-card').addEventListener('click', () => openTender('card'));
   $('pay-credit').addEventListener('click', () => openTender('credit'));
   $('discount').addEventListener('click', openDiscount);
+  $('price').addEventListener('click', openPrice);
   $('clear-sale').addEventListener('click', voidSale);
   $('tender-form').addEventListener('submit', (e) => {
     if (e.submitter && e.submitter.value === 'cancel') return;
     takePayment(e);
   });
   $('receipt-print').addEventListener('click', printReceipt);
+  $('receipt-printer').addEventListener('click', sendToPrinter);
   $('receipt-send').addEventListener('click', emailReceipt);
   $('receipt-dialog').addEventListener('close', () => {
     voidSale();
@@ -893,6 +994,7 @@ function wire() {
     }
   });
   $('return-submit').addEventListener('click', submitReturn);
+  $('return-exchange').addEventListener('click', submitExchange);
   $('drawer').addEventListener('click', openDrawer);
   $('drawer-open').addEventListener('click', () => drawerAction('open'));
   $('drawer-in').addEventListener('click', () => drawerAction('paid_in'));
@@ -918,6 +1020,7 @@ function wire() {
       F2: focusScan,
       F4: () => openTender('cash'),
       F6: () => openTender('card'),
+      F7: openPrice,
       F8: openDiscount,
       F9: openReturn,
       F10: openDrawer,

@@ -59,6 +59,8 @@ pub struct AppState {
     pub sync: Option<Arc<crate::replication::SyncLinks>>,
     /// Who is signed in at this till, and their PIN attempts.
     pub staff: Arc<crate::staff::StaffDesk>,
+    /// The till's receipt printer, when one is configured.
+    pub printer: Option<crate::printer::Printer>,
 }
 
 /// Stripes of `payment_locks`: payments that share a stripe wait for each other, which at till
@@ -78,6 +80,7 @@ impl AppState {
             payment_policy: PaymentPolicy::default(),
             sync: None,
             staff: Arc::default(),
+            printer: None,
         }
     }
 
@@ -122,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/receipt", get(receipts::get))
         .route("/orders/{id}/receipt/prints", post(receipts::print))
         .route("/orders/{id}/receipt/emails", post(receipts::email))
+        .route("/printer", get(receipts::printer))
         .route("/receipts/{number}", get(receipts::by_number))
         .route("/returns/{id}/receipt", get(receipts::of_return))
         .route("/events", get(events::list))
@@ -194,7 +198,7 @@ pub fn router(state: AppState) -> Router {
         products::create, products::list, products::get, products::by_sku, products::update, products::archive,
         inventory::set, inventory::list, inventory::get, inventory::adjust, inventory::transfer,
         inventory::escrow, inventory::transfer_budget,
-        orders::place, orders::quote, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::email, receipts::by_number, receipts::of_return,
+        orders::place, orders::quote, orders::list, orders::get, orders::cancel, orders::return_lines, orders::exchange, receipts::get, receipts::print, receipts::email, receipts::printer, receipts::by_number, receipts::of_return,
         events::list,
         campaigns::create, campaigns::list, campaigns::get, campaigns::join, campaigns::leave, campaigns::cancel, campaigns::transfer_seats,
                 payments::create, payments::get, payments::of_order, payments::capture, payments::refund,
@@ -289,6 +293,7 @@ const ROUTES: &[&str] = &[
     "/orders/{id}/receipt",
     "/orders/{id}/receipt/prints",
     "/orders/{id}/receipt/emails",
+    "/printer",
     "/receipts/{number}",
     "/returns/{id}/receipt",
     "/events",

@@ -9,6 +9,7 @@ pub mod demo;
 pub use fusion_rules as domain;
 pub mod followup;
 pub mod metrics;
+pub mod printer;
 pub mod replication;
 pub mod scheduler;
 pub mod server;

@@ -59,6 +59,12 @@ impl Node {
         self
     }
 
+    /// Prints receipts on `printer` (`POST /orders/{id}/receipt/prints?send=printer`).
+    pub fn with_printer(mut self, printer: crate::printer::Printer) -> Self {
+        self.state.printer = Some(printer);
+        self
+    }
+
     /// Takes card payments through `provider`.
     pub fn with_card_provider(
         mut self,

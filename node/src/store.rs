@@ -309,6 +309,8 @@ pub struct StoreOptions {
     pub store_id: Option<StoreId>,
     /// Serve a journal that fails verification at start (logged at every start).
     pub allow_damaged_journal: bool,
+    /// Memory the loaded shared documents may take (least recently used evicted first).
+    pub doc_cache_bytes: usize,
 }
 
 /// Default payment hold: long enough for a customer to find their card or come back to the till,
@@ -323,6 +325,7 @@ impl Default for StoreOptions {
             order_hold: Some(ORDER_HOLD_DEFAULT),
             store_id: None,
             allow_damaged_journal: false,
+            doc_cache_bytes: fusion_sync::docs::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -335,7 +338,7 @@ pub struct Store {
 }
 
 struct Shared {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     node_id: NodeId,
     clock: Clock,
@@ -347,7 +350,8 @@ struct Shared {
     writer_alive: AtomicBool,
     /// Woken after every commit that appended events (replication sessions wait on it).
     appended: Arc<tokio::sync::Notify>,
-    /// The shared documents (product catalog), in memory; the writer persists their chunks.
+    /// The shared documents (catalog, campaigns, settings): their heads, and those used lately
+    /// in memory; the writer persists their chunks.
     docs: Arc<Mutex<DocSet>>,
     /// Documents changed by a commit, for document sessions to push.
     doc_changes: tokio::sync::broadcast::Sender<fusion_sync::docs::Changed>,
@@ -404,7 +408,9 @@ impl Store {
         }
         shared_state::index_peer_campaigns(&db)?;
         let tokens = tables::load_grants(&db)?;
-        let docs = shared_state::load_docs(&db, node_id.as_str().as_bytes())?;
+        let db = Arc::new(db);
+        let docs =
+            shared_state::open_docs(&db, node_id.as_str().as_bytes(), options.doc_cache_bytes)?;
         let (queue, rx) = mpsc::channel(QUEUE_JOBS_MAX);
         let shared = Arc::new(Shared {
             db,
@@ -486,6 +492,11 @@ impl Store {
         &self.shared.docs
     }
 
+    /// What the store's document set holds and has loaded.
+    pub fn doc_stats(&self) -> fusion_sync::docs::DocStats {
+        lock_docs(&self.shared.docs).stats()
+    }
+
     /// The store this node is a till of, if configured.
     pub fn store_id(&self) -> Option<&StoreId> {
         self.shared.store_id.as_ref()
@@ -515,7 +526,7 @@ impl Store {
 
     /// A campaign another till of the store (or of the fleet) owns, from its shared document.
     pub fn shared_campaign(&self, id: CampaignId) -> Option<fusion_sync::docs::CampaignDoc> {
-        let docs = lock_docs(&self.shared.docs);
+        let mut docs = lock_docs(&self.shared.docs);
         fusion_sync::docs::read_campaign(docs.get(&DocId::campaign(id))?, id)
     }
 
@@ -662,7 +673,7 @@ impl Shared {
         let Some(store_id) = &self.store_id else {
             return StoreSettings::default();
         };
-        let docs = lock_docs(&self.docs);
+        let mut docs = lock_docs(&self.docs);
         docs.get(&DocId::settings(store_id))
             .map(fusion_sync::docs::read_settings)
             .unwrap_or_default()

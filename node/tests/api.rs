@@ -52,13 +52,34 @@ async fn start_full(
     policy: fusion_node::card::PaymentPolicy,
     options: StoreOptions,
 ) -> TestNode {
-    let mut node = Node::open(dir, options)
-        .await
-        .unwrap()
-        .with_payment_policy(policy);
+    let mut node = open_again(dir, options).await.with_payment_policy(policy);
     if let Some(card) = card {
         node = node.with_card_provider(card);
     }
+    serve_node(node).await
+}
+
+/// Opens the node in `dir`. A node just stopped in this process may still be letting go of its
+/// file (the last request tasks drop their handles a moment after the server stops): a
+/// restarted test node waits for that, up to 5 s, as a restarted process never has to.
+async fn open_again(dir: &Path, options: StoreOptions) -> Node {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Node::open(dir, options.clone()).await {
+            Ok(node) => return node,
+            Err(e)
+                if format!("{e:#}").contains("already open")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("opening the node: {e:#}"),
+        }
+    }
+}
+
+/// Serves an opened node on a loopback port.
+async fn serve_node(node: Node) -> TestNode {
     let admin = std::fs::read_to_string(&node.admin_token_path)
         .unwrap()
         .trim()
@@ -393,6 +414,7 @@ async fn openapi_lists_every_route() {
         ("/orders/{id}/receipt/prints", "post"),
         ("/orders/quote", "post"),
         ("/orders/{id}/receipt/emails", "post"),
+        ("/printer", "get"),
         ("/receipts/{number}", "get"),
         ("/returns/{id}/receipt", "get"),
         ("/staff", "get"),
@@ -1239,12 +1261,17 @@ mod shipping;
 #[path = "api/staff.rs"]
 mod staff;
 
-/// A node that is a till of store `store-9`.
-async fn of_store(dir: &Path) -> TestNode {
-    let options = StoreOptions {
+/// Options of a till of store `store-9`.
+fn store_options() -> StoreOptions {
+    StoreOptions {
         store_id: Some(fusion_contracts::StoreId::new("store-9").unwrap()),
         ..StoreOptions::default()
-    };
+    }
+}
+
+/// A node that is a till of store `store-9`.
+async fn of_store(dir: &Path) -> TestNode {
+    let options = store_options();
     start_full(
         dir,
         None,

@@ -13,9 +13,10 @@
 //!   the *same* field resolve as automerge resolves them: the operation with the greater
 //!   (counter, actor) wins, the same on every replica. A price is one key (`"USD:1999"`), so
 //!   amount and currency can never mix from two edits.
-//! - [`DocSet`] holds a host's documents in memory and turns their changes into [`Chunk`]s for
-//!   the host to persist: incremental saves, replaced by one compacted save every
-//!   [`COMPACT_AFTER`] chunks.
+//! - [`DocSet`] holds a host's documents — every document's heads, and in memory those used
+//!   lately, within a byte budget, loaded from the host's store when needed — and turns their
+//!   changes into [`Chunk`]s for the host to persist: incremental saves, replaced by one
+//!   compacted save every [`COMPACT_AFTER`] chunks, each with the document's heads.
 //!
 //! No I/O here: hosts store chunks in their redb file, and `net` carries sync messages.
 
@@ -635,17 +636,54 @@ pub fn read_settings(doc: &AutoCommit) -> StoreSettings {
 
 /// What a host writes to keep a document durable. Chunk 0 is a whole save; chunks 1, 2, … are
 /// incremental saves after it. `Compacted` replaces all of a document's chunks with chunk 0.
+/// Each carries the document's heads after it: the host stores them beside the chunks, so a
+/// sync session compares heads without loading the document ([`DocSet::open`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Chunk {
     Append {
         doc: DocId,
         index: u32,
         bytes: Vec<u8>,
+        heads: Vec<ChangeHash>,
     },
     Compacted {
         doc: DocId,
         bytes: Vec<u8>,
+        heads: Vec<ChangeHash>,
     },
+}
+
+impl Chunk {
+    pub fn doc(&self) -> &DocId {
+        match self {
+            Chunk::Append { doc, .. } | Chunk::Compacted { doc, .. } => doc,
+        }
+    }
+
+    /// The document's heads once this chunk is stored.
+    pub fn heads(&self) -> &[ChangeHash] {
+        match self {
+            Chunk::Append { heads, .. } | Chunk::Compacted { heads, .. } => heads,
+        }
+    }
+}
+
+/// Heads as stored: their 32-byte hashes one after another.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+/// Stored heads back; `None` when the bytes are not whole hashes.
+pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if !bytes.len().is_multiple_of(32) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(32)
+            .map(|c| ChangeHash(c.try_into().expect("32 bytes")))
+            .collect(),
+    )
 }
 
 /// Documents changed together (by one commit), as hosts announce them to their sessions.
@@ -668,34 +706,110 @@ pub fn group_chunks(
     Ok(out)
 }
 
+/// The heads of stored documents, from their `(document id, chunk)` rows in key order, one
+/// document loaded at a time (`found` gets each): how a host fills its heads table once from
+/// chunks stored before it kept one. Returns how many documents it read.
+pub fn heads_of_rows(
+    actor: &[u8],
+    rows: impl IntoIterator<Item = Result<(String, Vec<u8>), String>>,
+    mut found: impl FnMut(&DocId, &[ChangeHash]) -> Result<(), String>,
+) -> Result<u64, String> {
+    let mut current: Option<(String, Vec<Vec<u8>>)> = None;
+    let mut read = 0u64;
+    let mut flush = |doc: Option<(String, Vec<Vec<u8>>)>| -> Result<(), String> {
+        let Some((id, chunks)) = doc else {
+            return Ok(());
+        };
+        let id = DocId::parse(&id).map_err(|e| e.to_string())?;
+        let mut one = DocSet::new(actor);
+        one.load(id.clone(), &chunks).map_err(|e| e.to_string())?;
+        read += 1;
+        found(&id, &one.heads(&id))
+    };
+    for row in rows {
+        let (id, bytes) = row?;
+        match &mut current {
+            Some((held, chunks)) if *held == id => chunks.push(bytes),
+            _ => flush(current.replace((id, vec![bytes])))?,
+        }
+    }
+    flush(current.take())?;
+    Ok(read)
+}
+
+/// Where a [`DocSet`] reads a document it does not hold in memory: the chunks its host
+/// committed, in index order (empty when none). Called with the set's lock held, so it must
+/// not wait for the host's writer (read a committed snapshot).
+pub trait ChunkSource: Send + Sync {
+    fn chunks(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, String>;
+}
+
+/// Memory a loaded document is reckoned to take per byte of its stored chunks: automerge's
+/// in-memory form of a product document measured about 40 times its saved size here (23 KB
+/// against ~600 bytes), so a budget in bytes bounds the resident set.
+pub const MEMORY_PER_STORED_BYTE: usize = 40;
+/// What a loaded document is reckoned to take at least, whatever its saved size.
+const LOADED_MIN_BYTES: usize = 4 * 1024;
+/// The loaded documents' budget when the host gives none: enough for the store's settings, its
+/// campaigns and the products a day's selling touches, small against a till's memory.
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 struct Entry {
     doc: AutoCommit,
     /// Index of the next chunk; 0 while nothing of the document is stored.
     next_chunk: u32,
     /// The last chunk taken may not have been stored: save whole next time.
     unsure: bool,
+    /// What it is reckoned to take in memory.
+    cost: usize,
+    /// Its place in the least-recently-used order.
+    used: u64,
 }
 
-/// A host's documents, in memory, with what remains to be persisted.
+/// A host's documents: the heads of every one it holds (what a sync session compares), and
+/// those loaded in memory — every one of them, or, opened over a [`ChunkSource`], those used
+/// lately within a byte budget (least recently used evicted first; a document with changes
+/// not yet stored is never evicted). Turns changes into [`Chunk`]s for the host to persist.
 pub struct DocSet {
     actor: ActorId,
-    docs: BTreeMap<DocId, Entry>,
+    /// Every document held, with its heads.
+    heads: BTreeMap<DocId, Vec<ChangeHash>>,
+    loaded: BTreeMap<DocId, Entry>,
+    /// Loaded documents by last use.
+    order: BTreeMap<u64, DocId>,
+    tick: u64,
+    /// None: every document stays loaded (nothing to reload from).
+    source: Option<Box<dyn ChunkSource>>,
+    budget: usize,
+    cost: usize,
     /// Changed since their chunks were last taken.
     unsaved: BTreeSet<DocId>,
+    /// Chunks taken, not yet known to be stored ([`DocSet::chunks_stored`]).
+    in_flight: BTreeSet<DocId>,
+    /// Documents loaded from the source since the set was made.
+    loads: u64,
 }
 
 impl DocSet {
     /// `actor` is this replica's stable automerge actor (its endpoint id, say): the tie-breaker
-    /// of concurrent writes to one field.
+    /// of concurrent writes to one field. Everything stays in memory.
     pub fn new(actor: &[u8]) -> Self {
         Self {
             actor: ActorId::from(actor),
-            docs: BTreeMap::new(),
+            heads: BTreeMap::new(),
+            loaded: BTreeMap::new(),
+            order: BTreeMap::new(),
+            tick: 0,
+            source: None,
+            budget: usize::MAX,
+            cost: 0,
             unsaved: BTreeSet::new(),
+            in_flight: BTreeSet::new(),
+            loads: 0,
         }
     }
 
-    /// A set holding every stored document.
+    /// A set holding every stored document in memory.
     pub fn load_all(actor: &[u8], stored: Vec<StoredDoc>) -> Result<Self, DocError> {
         let mut set = Self::new(actor);
         for (id, chunks) in stored {
@@ -704,90 +818,215 @@ impl DocSet {
         Ok(set)
     }
 
+    /// A set over a host's stored documents that loads none until used: `heads` is every
+    /// stored document's heads (as the host stored them with its chunks), `source` reads a
+    /// document's chunks, `budget` bounds the memory of the loaded ones.
+    pub fn open(
+        actor: &[u8],
+        heads: impl IntoIterator<Item = (DocId, Vec<ChangeHash>)>,
+        source: Box<dyn ChunkSource>,
+        budget: usize,
+    ) -> Self {
+        let mut set = Self::new(actor);
+        set.heads = heads.into_iter().collect();
+        set.source = Some(source);
+        set.budget = budget;
+        set
+    }
+
     /// Loads a stored document from its chunks, in index order.
     pub fn load(&mut self, id: DocId, chunks: &[Vec<u8>]) -> Result<(), DocError> {
+        let (entry, heads) = self.read(&id, chunks)?;
+        self.heads.insert(id.clone(), heads);
+        self.insert(id, entry);
+        Ok(())
+    }
+
+    /// A document from its chunks, and its heads.
+    fn read(&self, id: &DocId, chunks: &[Vec<u8>]) -> Result<(Entry, Vec<ChangeHash>), DocError> {
         let mut doc = AutoCommit::new().with_actor(self.actor.clone());
         for chunk in chunks {
-            guarded(&id, || {
+            guarded(id, || {
                 doc.load_incremental(chunk).map_err(|e| e.to_string())
             })?;
         }
         // What is loaded is stored already: the next incremental save starts after it.
         doc.save_incremental();
-        let next_chunk = chunks.len() as u32;
-        self.docs.insert(
-            id,
-            Entry {
-                doc,
-                next_chunk,
-                unsure: false,
-            },
-        );
-        Ok(())
+        let heads = doc.get_heads();
+        let stored: usize = chunks.iter().map(Vec::len).sum();
+        let entry = Entry {
+            doc,
+            next_chunk: chunks.len() as u32,
+            unsure: false,
+            cost: (stored * MEMORY_PER_STORED_BYTE).max(LOADED_MIN_BYTES),
+            used: 0,
+        };
+        Ok((entry, heads))
     }
 
-    pub fn get(&self, id: &DocId) -> Option<&AutoCommit> {
-        self.docs.get(id).map(|e| &e.doc)
+    fn insert(&mut self, id: DocId, mut entry: Entry) {
+        self.tick += 1;
+        entry.used = self.tick;
+        self.order.insert(self.tick, id.clone());
+        self.cost += entry.cost;
+        if let Some(old) = self.loaded.insert(id, entry) {
+            self.order.remove(&old.used);
+            self.cost -= old.cost;
+        }
+    }
+
+    /// The loaded entry of `id`, reading it from the source if it is held but not loaded;
+    /// `None` when the set does not hold it. Makes room first.
+    fn entry(&mut self, id: &DocId) -> Result<Option<&mut Entry>, DocError> {
+        if let Some(entry) = self.loaded.get_mut(id) {
+            self.order.remove(&entry.used);
+            self.tick += 1;
+            entry.used = self.tick;
+            self.order.insert(self.tick, id.clone());
+            return Ok(self.loaded.get_mut(id));
+        }
+        if !self.heads.contains_key(id) {
+            return Ok(None);
+        }
+        let Some(source) = &self.source else {
+            return Ok(None);
+        };
+        let chunks = source.chunks(id).map_err(|reason| DocError::Automerge {
+            doc: id.to_string(),
+            reason: format!("reading its stored chunks: {reason}"),
+        })?;
+        let (entry, _) = self.read(id, &chunks)?;
+        self.loads += 1;
+        self.make_room(entry.cost);
+        self.insert(id.clone(), entry);
+        Ok(self.loaded.get_mut(id))
+    }
+
+    /// The entry of `id`, created empty when the set does not hold it.
+    fn entry_or_new(&mut self, id: &DocId) -> Result<&mut Entry, DocError> {
+        if self.entry(id)?.is_none() {
+            let entry = Entry {
+                doc: AutoCommit::new().with_actor(self.actor.clone()),
+                next_chunk: 0,
+                unsure: false,
+                cost: LOADED_MIN_BYTES,
+                used: 0,
+            };
+            self.make_room(entry.cost);
+            self.insert(id.clone(), entry);
+        }
+        Ok(self.loaded.get_mut(id).expect("inserted above"))
+    }
+
+    /// Evicts the least recently used documents that are stored until `more` fits the budget
+    /// (only when there is a source to load them again).
+    fn make_room(&mut self, more: usize) {
+        if self.source.is_none() {
+            return;
+        }
+        let mut pinned = Vec::new();
+        while self.cost + more > self.budget {
+            let Some((used, id)) = self.order.pop_first() else {
+                break;
+            };
+            if self.unsaved.contains(&id) || self.in_flight.contains(&id) {
+                pinned.push((used, id));
+                continue;
+            }
+            if let Some(entry) = self.loaded.remove(&id) {
+                self.cost -= entry.cost;
+            }
+        }
+        self.order.extend(pinned);
+    }
+
+    /// The document, loading it if it is held but not loaded; `None` when the set does not
+    /// hold it. An error: its stored chunks could not be read.
+    pub fn try_get(&mut self, id: &DocId) -> Result<Option<&AutoCommit>, DocError> {
+        Ok(self.entry(id)?.map(|e| &e.doc))
+    }
+
+    /// The heads of the document itself, loading it (to check the heads stored beside its
+    /// chunks); `None` when the set does not hold it.
+    pub fn document_heads(&mut self, id: &DocId) -> Result<Option<Vec<ChangeHash>>, DocError> {
+        Ok(self.entry(id)?.map(|e| e.doc.get_heads()))
+    }
+
+    /// [`DocSet::try_get`], with a document whose chunks cannot be read as not readable.
+    pub fn get(&mut self, id: &DocId) -> Option<&AutoCommit> {
+        self.try_get(id).ok().flatten()
     }
 
     /// Whether the set holds `id` (a document with content, or one this host made).
     pub fn holds(&self, id: &DocId) -> bool {
-        self.docs.contains_key(id)
+        self.heads.contains_key(id) || self.loaded.contains_key(id)
     }
 
+    /// Every document held, loaded or not.
     pub fn ids(&self) -> impl Iterator<Item = &DocId> {
-        self.docs.keys()
+        self.heads.keys()
     }
 
-    fn entry(&mut self, id: &DocId) -> &mut Entry {
-        let actor = self.actor.clone();
-        self.docs.entry(id.clone()).or_insert_with(|| Entry {
-            doc: AutoCommit::new().with_actor(actor),
-            next_chunk: 0,
-            unsure: false,
-        })
+    /// How many documents are held, loaded, and were loaded from the source so far, and the
+    /// loaded ones' reckoned memory.
+    pub fn stats(&self) -> DocStats {
+        DocStats {
+            held: self.heads.len(),
+            loaded: self.loaded.len(),
+            loads: self.loads,
+            loaded_bytes: self.cost,
+            budget_bytes: self.budget,
+        }
     }
 
-    /// Edits a document (creating it empty if new); it is persisted with the next chunks.
-    pub fn edit<R>(&mut self, id: &DocId, f: impl FnOnce(&mut AutoCommit) -> R) -> R {
-        let entry = self.entry(id);
+    /// Edits a document (loading it, or creating it empty if new); it is persisted with the
+    /// next chunks. An error: the stored document could not be read, or `f`'s own.
+    pub fn edit<R>(
+        &mut self,
+        id: &DocId,
+        f: impl FnOnce(&mut AutoCommit) -> Result<R, DocError>,
+    ) -> Result<R, DocError> {
+        let entry = self.entry_or_new(id)?;
         let out = f(&mut entry.doc);
         entry.doc.commit();
+        let heads = entry.doc.get_heads();
+        self.heads.insert(id.clone(), heads);
         self.unsaved.insert(id.clone());
         out
     }
 
-    /// Every document's heads, for a peer to compare with its own.
-    pub fn summary(&mut self) -> Vec<(DocId, Vec<ChangeHash>)> {
-        self.docs
-            .iter_mut()
-            .map(|(id, e)| (id.clone(), e.doc.get_heads()))
+    /// Every document's heads, for a peer to compare with its own: loads nothing.
+    pub fn summary(&self) -> Vec<(DocId, Vec<ChangeHash>)> {
+        self.heads
+            .iter()
+            .map(|(id, heads)| (id.clone(), heads.clone()))
             .collect()
     }
 
-    /// The heads of one document (empty when it does not exist).
-    pub fn heads(&mut self, id: &DocId) -> Vec<ChangeHash> {
-        self.docs
-            .get_mut(id)
-            .map(|e| e.doc.get_heads())
-            .unwrap_or_default()
+    /// The heads of one document (empty when it does not exist): loads nothing.
+    pub fn heads(&self, id: &DocId) -> Vec<ChangeHash> {
+        self.heads.get(id).cloned().unwrap_or_default()
     }
 
     /// The next sync message for a peer whose state is `state`, if one is due. A document the
     /// set does not hold is asked for from an empty one, and not created: only changes a peer
     /// may make create a document (see [`DocSet::receive`]).
-    pub fn generate(&mut self, id: &DocId, state: &mut SyncState) -> Option<Vec<u8>> {
-        let message = match self.docs.get_mut(id) {
+    pub fn generate(
+        &mut self,
+        id: &DocId,
+        state: &mut SyncState,
+    ) -> Result<Option<Vec<u8>>, DocError> {
+        let message = match self.entry(id)? {
             Some(entry) => entry.doc.sync().generate_sync_message(state),
             None => AutoCommit::new().sync().generate_sync_message(state),
         };
-        message.map(|m| m.encode())
+        Ok(message.map(|m| m.encode()))
     }
 
     /// A sync message pushing every change of `id`, whatever its receiver asked or said: what
     /// a peer that ignores a read-only receiver sends (for tests and fuzz seeds).
     pub fn unsolicited_message(&mut self, id: &DocId) -> Option<Vec<u8>> {
-        let entry = self.docs.get_mut(id)?;
+        let entry = self.entry(id).ok()??;
         let heads = entry.doc.get_heads();
         let changes: Vec<Vec<u8>> = entry
             .doc
@@ -826,7 +1065,8 @@ impl DocSet {
         };
         let message =
             automerge::sync::Message::decode(message).map_err(|e| error(e.to_string()))?;
-        let entry = self.entry(id);
+        let held = self.holds(id);
+        let entry = self.entry_or_new(id)?;
         let before = entry.doc.get_heads();
         // Kept to restore the document should automerge panic half-way through applying.
         let backup = entry.doc.clone();
@@ -839,45 +1079,70 @@ impl DocSet {
         });
         if let Err(e) = received {
             entry.doc = backup;
+            if !held {
+                self.forget(id);
+            }
             return Err(e);
         }
-        let changed = entry.doc.get_heads() != before;
+        let after = entry.doc.get_heads();
+        let changed = after != before;
         if changed {
+            self.heads.insert(id.clone(), after);
             self.unsaved.insert(id.clone());
-        } else if before.is_empty() && entry.next_chunk == 0 {
+        } else if !held {
             // Nothing arrived for a document the set did not hold: it is not created.
-            self.docs.remove(id);
+            self.forget(id);
         }
         Ok(changed)
     }
 
+    fn forget(&mut self, id: &DocId) {
+        if let Some(entry) = self.loaded.remove(id) {
+            self.order.remove(&entry.used);
+            self.cost -= entry.cost;
+        }
+    }
+
     /// The chunks that make every changed document durable; hand them to the store's
-    /// transaction. If that transaction fails, call [`DocSet::chunks_lost`].
+    /// transaction, then call [`DocSet::chunks_stored`] once it committed, or
+    /// [`DocSet::chunks_lost`] if it failed.
     pub fn take_chunks(&mut self) -> Vec<Chunk> {
         let ids = std::mem::take(&mut self.unsaved);
         let mut chunks = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(entry) = self.docs.get_mut(&id) else {
+            let Some(entry) = self.loaded.get_mut(&id) else {
                 continue;
             };
-            if entry.unsure || entry.next_chunk >= COMPACT_AFTER {
-                let bytes = entry.doc.save();
-                if bytes.is_empty() {
-                    continue;
-                }
+            let heads = entry.doc.get_heads();
+            let compact = entry.unsure || entry.next_chunk >= COMPACT_AFTER;
+            let bytes = if compact {
+                entry.doc.save()
+            } else {
+                entry.doc.save_incremental()
+            };
+            if bytes.is_empty() {
+                continue;
+            }
+            // A document grows in memory as it grows on disk.
+            let grown = (bytes.len() * MEMORY_PER_STORED_BYTE).min(self.budget / 4);
+            entry.cost += grown;
+            self.cost += grown;
+            self.in_flight.insert(id.clone());
+            if compact {
                 // save() also resets what the next incremental save starts from.
                 entry.next_chunk = 1;
                 entry.unsure = false;
-                chunks.push(Chunk::Compacted { doc: id, bytes });
+                chunks.push(Chunk::Compacted {
+                    doc: id,
+                    bytes,
+                    heads,
+                });
             } else {
-                let bytes = entry.doc.save_incremental();
-                if bytes.is_empty() {
-                    continue;
-                }
                 chunks.push(Chunk::Append {
                     doc: id,
                     index: entry.next_chunk,
                     bytes,
+                    heads,
                 });
                 entry.next_chunk += 1;
             }
@@ -885,14 +1150,45 @@ impl DocSet {
         chunks
     }
 
+    /// The chunks last taken are stored: their documents may be evicted again.
+    pub fn chunks_stored(&mut self, chunks: &[Chunk]) {
+        for chunk in chunks {
+            self.in_flight.remove(chunk.doc());
+        }
+        self.make_room(0);
+    }
+
     /// The chunks last taken were not stored: save those documents whole next time.
     pub fn chunks_lost(&mut self, chunks: &[Chunk]) {
         for chunk in chunks {
-            let (Chunk::Append { doc, .. } | Chunk::Compacted { doc, .. }) = chunk;
-            if let Some(entry) = self.docs.get_mut(doc) {
+            let doc = chunk.doc();
+            self.in_flight.remove(doc);
+            if let Some(entry) = self.loaded.get_mut(doc) {
                 entry.unsure = true;
                 self.unsaved.insert(doc.clone());
             }
+        }
+    }
+}
+
+/// What a [`DocSet`] holds ([`DocSet::stats`]), for status pages and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DocStats {
+    pub held: usize,
+    pub loaded: usize,
+    pub loads: u64,
+    pub loaded_bytes: usize,
+    pub budget_bytes: usize,
+}
+
+impl From<DocStats> for fusion_contracts::http::DocumentsStatus {
+    fn from(s: DocStats) -> Self {
+        Self {
+            held: s.held as u64,
+            loaded: s.loaded as u64,
+            loads: s.loads,
+            loaded_bytes: s.loaded_bytes as u64,
+            budget_bytes: s.budget_bytes as u64,
         }
     }
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 use fusion_contracts::NodeId;
 use iroh::RelayMode;
 use iroh::endpoint::{
-    Connection, NetReportConfig, PortmapperConfig, RecvStream, SendStream, presets,
+    Connection, NetReportConfig, PortmapperConfig, QuicTransportConfig, RecvStream, SendStream,
+    presets,
 };
 use tokio::sync::Notify;
 
@@ -44,6 +45,11 @@ pub const IDENTITY_FILE: &str = "identity.key";
 const TICK: Duration = Duration::from_millis(100);
 /// Bytes read from a stream at once.
 const READ_CHUNK: usize = 64 * 1024;
+/// How often an idle connection proves it is alive, and how long a silent one lasts: a peer
+/// that died (a hub killed, a till unplugged) is seen as gone within `IDLE_TIMEOUT`, so a
+/// status page says so while the cashier still looks at it (QUIC's own default is 30 s).
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -121,6 +127,7 @@ pub async fn sync_endpoint(
         .clear_address_lookup()
         .portmapper_config(PortmapperConfig::Disabled)
         .net_report_config(NetReportConfig::minimal())
+        .transport_config(liveness())
         .alpns(vec![ALPN.to_vec(), DOCS_ALPN.to_vec(), PULL_ALPN.to_vec()])
         .bind_addr(bind)
         .map_err(|e| NetError::Bind(e.to_string()))?
@@ -128,6 +135,20 @@ pub async fn sync_endpoint(
         .bind()
         .await
         .map_err(|e| NetError::Bind(e.to_string()))
+}
+
+/// Keep-alives and the idle timeout, for the connection and each of its paths.
+fn liveness() -> QuicTransportConfig {
+    QuicTransportConfig::builder()
+        .keep_alive_interval(KEEP_ALIVE)
+        .default_path_keep_alive_interval(KEEP_ALIVE)
+        .default_path_max_idle_timeout(IDLE_TIMEOUT)
+        .max_idle_timeout(Some(
+            IDLE_TIMEOUT
+                .try_into()
+                .expect("a few seconds fit QUIC's idle timeout"),
+        ))
+        .build()
 }
 
 /// Where a peer is: its id and a direct socket address.
@@ -652,7 +673,7 @@ async fn doc_session(
                                 let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
                                 if docs.heads(&id) != heads {
                                     let state = sync_state(&mut states, host, peer, &id);
-                                    if let Some(message) = docs.generate(&id, state) {
+                                    if let Some(message) = docs.generate(&id, state).map_err(|e| NetError::Protocol(e.to_string()))? {
                                         out.push(Frame::DocSync { doc: id, message });
                                     }
                                 }
@@ -674,7 +695,7 @@ async fn doc_session(
                                 created += usize::from(new);
                                 changed.push(doc.clone());
                             }
-                            if let Some(message) = docs.generate(&doc, state) {
+                            if let Some(message) = docs.generate(&doc, state).map_err(|e| NetError::Protocol(e.to_string()))? {
                                 out.push(Frame::DocSync { doc, message });
                             }
                         }
@@ -701,7 +722,7 @@ async fn doc_session(
                 let mut docs = lock_docs(host);
                 for id in ids {
                     let state = sync_state(&mut states, host, peer, &id);
-                    if let Some(message) = docs.generate(&id, state) {
+                    if let Some(message) = docs.generate(&id, state).map_err(|e| NetError::Protocol(e.to_string()))? {
                         out.push(Frame::DocSync { doc: id, message });
                     }
                 }
@@ -712,7 +733,7 @@ async fn doc_session(
                     if host.may_change(peer, id) {
                         // Asks the peer to send again what it held back.
                         state.set_read_only(false);
-                        if let Some(message) = docs.generate(id, state) {
+                        if let Some(message) = docs.generate(id, state).map_err(|e| NetError::Protocol(e.to_string()))? {
                             out.push(Frame::DocSync { doc: id.clone(), message });
                         }
                     }

@@ -150,11 +150,19 @@ pub(super) struct FleetStore {
 pub(super) struct TillJournal {
     /// The till's origin (its node id).
     pub(super) node_id: String,
+    /// The sync endpoint that delivered it (the till's enrollment id; absent for the hub's
+    /// holder of the store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) endpoint_id: Option<String>,
     /// Events held, 1 to this seq, each chained to the one before.
     pub(super) events: u64,
     /// The till's signature vouches for every event up to this seq (the latest checkpoint
     /// the hub verified).
     pub(super) verified_up_to: u64,
+    /// When the newest event the hub holds was recorded at the till: how current the hub's
+    /// copy is (a till offline since then may hold more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) latest_at: Option<Timestamp>,
 }
 
 impl FleetStore {
@@ -212,8 +220,16 @@ pub(super) fn fleet_store_rows(state: &HubState) -> Result<Vec<FleetStore>, Stri
             row.events += position;
             row.journals.push(TillJournal {
                 node_id: origin.to_string(),
+                endpoint_id: state
+                    .store
+                    .origin_peer(origin.as_str())
+                    .map_err(|e| e.to_string())?,
                 events: position,
                 verified_up_to,
+                latest_at: state
+                    .store
+                    .event_time(origin.as_str(), position)
+                    .map_err(|e| e.to_string())?,
             });
         }
     }

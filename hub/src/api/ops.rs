@@ -42,6 +42,8 @@ pub(super) struct SyncStatus {
     /// Tills' events and batches refused since the hub started, by rule (never stored; see
     /// ARCHITECTURE.md).
     pub(super) refused: std::collections::BTreeMap<&'static str, u64>,
+    /// The fleet's documents the hub holds, and those loaded in memory.
+    pub(super) documents: fusion_contracts::http::DocumentsStatus,
 }
 
 pub(super) async fn sync_status(
@@ -76,6 +78,7 @@ pub(super) async fn sync_status(
         origins,
         export: state.export.report(),
         refused: state.store.refusals(),
+        documents: state.docs.stats().into(),
     };
     Ok(ok(&body))
 }

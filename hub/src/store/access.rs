@@ -180,6 +180,17 @@ impl HubStore {
             .map(|v| v.value().to_string()))
     }
 
+    /// The sync endpoint (as text) that first delivered `origin`'s events: the till whose
+    /// journal it is.
+    pub fn origin_peer(&self, origin: &str) -> Result<Option<String>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let peers = read.open_table(ORIGIN_PEERS).map_err(storage)?;
+        Ok(peers
+            .get(origin)
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+
     /// Every enrolled node and its store.
     pub fn enrollments(&self) -> Result<Vec<(String, String)>, HubStoreError> {
         let read = self.db.begin_read().map_err(storage)?;

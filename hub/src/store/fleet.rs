@@ -232,6 +232,21 @@ impl HubStore {
             .map(|v| v.value().to_string()))
     }
 
+    /// When the event at `origin`'s `seq` was recorded at its till (None when the hub holds
+    /// no such event): the newest event's time says how current the hub's copy of a journal is.
+    pub fn event_time(&self, origin: &str, seq: u64) -> Result<Option<Timestamp>, HubStoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(FLEET_EVENTS).map_err(storage)?;
+        match table.get((origin, seq)).map_err(storage)? {
+            Some(bytes) => Ok(Some(
+                Envelope::decode(bytes.value())
+                    .map_err(storage)?
+                    .occurred_at,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// The fleet's events in (origin, seq) order after `after`, matching `filter`; at most
     /// `limit`. Scans at most `scan_max` events, so a rare topic cannot make one page read
     /// the whole log: the returned cursor resumes where the scan stopped.

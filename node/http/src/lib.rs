@@ -6,6 +6,7 @@
 //! axum.
 
 mod error;
+pub mod page;
 pub mod pin;
 pub mod token;
 

@@ -142,8 +142,10 @@ pub async fn sync_status(
         budget: super::inventory::card_budget(&state, &read)?,
     };
     drop(read);
+    let documents = state.store.doc_stats();
     let body = SyncStatusResponse {
         offline_cards: Some(offline_cards),
+        documents: Some(documents.into()),
         node_id: state.store.node_id().to_string(),
         endpoint_id: state.sync.as_ref().map(|l| l.endpoint_id.to_string()),
         peers,

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use fusion_contracts::OrderId;
 use fusion_contracts::events::ReceiptPrinted;
 use fusion_contracts::http::{
-    EmailReceiptRequest, ErrorBody, ReceiptEmailResponse, ReceiptResponse, ReceiptTender,
-    ReturnReceiptResponse, Role,
+    EmailReceiptRequest, ErrorBody, PrinterResponse, ReceiptEmailResponse, ReceiptResponse,
+    ReceiptTender, ReturnReceiptResponse, Role,
 };
 
 use super::error::ApiError;
@@ -196,10 +196,16 @@ pub async fn by_number(
 
 /// Print the receipt at this till: recorded (`receipt.printed`) before it is answered; the
 /// selling till's first print is the original, every other says DUPLICATE and counts in the
-/// till's next Z report.
+/// till's next Z report. With `send=printer` the ESC/POS bytes go to the till's printer
+/// (`--printer`), opened before the print is recorded: a printer that cannot be reached is a
+/// 503 and records nothing.
 #[utoipa::path(post, path = "/orders/{id}/receipt/prints", tag = "orders",
-    params(("id" = Uuid, Path), ("format" = Option<String>, Query, description = "as GET /orders/{id}/receipt")),
-    responses((status = 201, body = ReceiptResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = Uuid, Path), ("format" = Option<String>, Query, description = "as GET /orders/{id}/receipt"),
+        ("send" = Option<String>, Query, description = "`printer`: send the ESC/POS bytes to the till's printer and answer `ReceiptSent`")),
+    responses((status = 201, body = ReceiptResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "send=printer on a till with no printer configured", body = ErrorBody),
+        (status = 502, description = "the print was recorded but the printer did not take all of it", body = ErrorBody),
+        (status = 503, description = "the printer cannot be reached; nothing recorded", body = ErrorBody)))]
 pub async fn print(
     State(state): State<AppState>,
     who: Principal,
@@ -209,9 +215,34 @@ pub async fn print(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     who.require(Role::Cashier)?;
-    let format = format(&query, &headers)?;
     let id = OrderId::parse(&id)
         .ok_or_else(|| ApiError::not_found(format!("order {id} has no receipt")))?;
+    let (format, printer) = match query.get("send").map(String::as_str) {
+        None => (format(&query, &headers)?, None),
+        Some("printer") => {
+            let printer = state.printer.clone().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "no_printer",
+                    "this till has no printer configured (fusion node serve --printer)",
+                )
+                .with_field("send")
+            })?;
+            if state.store.read()?.receipt(id)?.is_none() {
+                return Err(ApiError::not_found(format!("order {id} has no receipt")));
+            }
+            let opened = printer.open().await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "printer_unavailable",
+                    format!("the printer {printer} cannot be reached ({e}); nothing was recorded"),
+                )
+                .with_field("send")
+            })?;
+            (Format::EscPos, Some((printer, opened)))
+        }
+        Some(_) => return Err(ApiError::validation("send", "must be `printer`")),
+    };
     let written = submit(
         &state,
         &ctx,
@@ -234,7 +265,45 @@ pub async fn print(
         copy: printed.copy,
         duplicate: printed.duplicate,
     };
-    answer(&state, id, format, Some(print), StatusCode::CREATED)
+    let response = answer(&state, id, format, Some(print), StatusCode::CREATED)?;
+    let Some((printer, opened)) = printer else {
+        return Ok(response);
+    };
+    // The very bytes `?format=escpos` answers, to the printer.
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(ApiError::internal_from)?;
+    opened.send(&bytes).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "printer_failed",
+            format!(
+                "copy {} was recorded but the printer {printer} did not take it ({e}): print \
+                 again for a duplicate",
+                printed.copy
+            ),
+        )
+        .with_field("send")
+    })?;
+    let body = fusion_contracts::http::ReceiptSent {
+        receipt: printed.receipt.clone(),
+        copy: printed.copy,
+        duplicate: printed.duplicate,
+        printer: printer.to_string(),
+        bytes: bytes.len() as u64,
+    };
+    Ok(json(StatusCode::CREATED, false, &body))
+}
+
+/// The till's receipt printer, for the register's "Send to printer".
+#[utoipa::path(get, path = "/printer", tag = "orders",
+    responses((status = 200, body = PrinterResponse)))]
+pub async fn printer(State(state): State<AppState>, _who: Principal) -> Response {
+    let body = PrinterResponse {
+        configured: state.printer.is_some(),
+        printer: state.printer.as_ref().map(ToString::to_string),
+    };
+    json(StatusCode::OK, false, &body)
 }
 
 /// Send the receipt to the customer's address: the request is recorded (`receipt.emailed`)

@@ -73,6 +73,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<(), StoreEr
     copy(from, to, ORDER_HOLDS)?;
     copy(from, to, STORE_CREDIT)?;
     copy(from, to, DOCS)?;
+    copy(from, to, DOC_HEADS)?;
     copy(from, to, PEER_EVENTS)?;
     copy(from, to, PEER_POSITIONS)?;
     copy(from, to, PEER_HEADS)?;
@@ -153,7 +154,12 @@ pub enum VerifyError {
     Projection { table: &'static str },
     #[error("product {id} differs from its document")]
     ProductDocument { id: String },
+    #[error("document {id}: the heads stored beside it are not its chunks' heads")]
+    DocumentHeads { id: String },
 }
+
+/// Documents a check holds in memory at once.
+const VERIFY_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 macro_rules! verify_error_from_redb {
     ($($t:ty),*) => {$(
@@ -305,10 +311,24 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
     }
 
     // Product rows: each is its document's projection, and each document has its row.
-    let docs = shared_state::load_docs(&db, node_id.as_str().as_bytes())?;
+    // Documents are read one at a time (a small cache): a big catalog is checked in bounded
+    // memory. Each document's stored heads are its chunks' heads.
+    let db = std::sync::Arc::new(db);
+    let mut docs = shared_state::open_docs(&db, node_id.as_str().as_bytes(), VERIFY_CACHE_BYTES)?;
     let products = read.open_table(PRODUCTS)?;
-    for id in docs.ids() {
+    let ids: Vec<DocId> = docs.ids().cloned().collect();
+    for id in &ids {
         report.documents += 1;
+        let stored_heads = docs.heads(id);
+        let heads = docs.document_heads(id).map_err(|e| {
+            VerifyError::Store(StoreError::Corrupt {
+                table: "docs",
+                reason: e.to_string(),
+            })
+        })?;
+        if heads != Some(stored_heads) {
+            return Err(VerifyError::DocumentHeads { id: id.to_string() });
+        }
         let Some(product_id) = id.product_id() else {
             continue;
         };
@@ -325,7 +345,7 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
     for entry in products.iter()? {
         let (id, _) = entry?;
         let id = fusion_contracts::ProductId::from_u128(id.value());
-        if docs.get(&DocId::product(id)).is_none() {
+        if !docs.holds(&DocId::product(id)) {
             return Err(VerifyError::ProductDocument { id: id.to_string() });
         }
         report.products += 1;

@@ -6,33 +6,107 @@ use fusion_contracts::commands::{
     CampaignCommand, InventoryCommand, OrderCommand, ReceiveSeats, ReceiveStock, SettleCampaign,
 };
 use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId, Sku};
+use std::sync::Arc;
+
 use fusion_sync::docs::{
-    CampaignDoc, Chunk, DocId, DocSet, ProductField, create_product, group_chunks, read_campaign,
-    read_product, update_product, write_campaign,
+    CampaignDoc, Chunk, ChunkSource, DocId, DocSet, ProductField, create_product, decode_heads,
+    encode_heads, read_campaign, read_product, update_product, write_campaign,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::count_refused;
-use super::tables::{self, DOCS, PeerOrder, Tables, decode, encode, put_product};
+use super::tables::{self, DOC_HEADS, DOCS, PeerOrder, Tables, decode, encode, put_product};
 use super::{Command, Deliverer, StoreError};
 use crate::domain::journal;
 use crate::domain::{StockLevel, authority, inventory, orders};
 use fusion_sync::proto::{Batch, Verified};
 
-/// Loads every stored document; `actor` is this node's stable automerge actor.
-pub(super) fn load_docs(db: &Database, actor: &[u8]) -> Result<DocSet, StoreError> {
+/// The stored documents, none loaded yet: every document's heads from `doc_heads`, each
+/// document read from `docs` when first used and kept within `budget` bytes (LRU). `actor`
+/// is this node's stable automerge actor. A store from before `doc_heads` gets it filled
+/// once, one document at a time.
+pub(super) fn open_docs(
+    db: &Arc<Database>,
+    actor: &[u8],
+    budget: usize,
+) -> Result<DocSet, StoreError> {
+    index_doc_heads(db, actor)?;
     let read = db.begin_read()?;
-    let table = read.open_table(DOCS)?;
-    let mut rows = Vec::new();
+    let table = read.open_table(DOC_HEADS)?;
+    let mut heads = Vec::new();
     for entry in table.iter()? {
-        let (key, bytes) = entry?;
-        rows.push((key.value().0.to_string(), bytes.value().to_vec()));
+        let (id, bytes) = entry?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            table: "doc_heads",
+            reason,
+        };
+        let id = DocId::parse(id.value()).map_err(|e| corrupt(e.to_string()))?;
+        let hashes = decode_heads(bytes.value())
+            .ok_or_else(|| corrupt(format!("{id}: heads are not whole hashes")))?;
+        heads.push((id, hashes));
     }
-    let corrupt = |e: fusion_sync::docs::DocError| StoreError::Corrupt {
-        table: "docs",
-        reason: e.to_string(),
-    };
-    DocSet::load_all(actor, group_chunks(rows).map_err(corrupt)?).map_err(corrupt)
+    Ok(DocSet::open(
+        actor,
+        heads,
+        Box::new(StoredChunks(Arc::clone(db))),
+        budget,
+    ))
+}
+
+/// A document's committed chunks, read in a snapshot of its own (never waits for the writer).
+struct StoredChunks(Arc<Database>);
+
+impl ChunkSource for StoredChunks {
+    fn chunks(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, String> {
+        let read = self.0.begin_read().map_err(|e| e.to_string())?;
+        let table = read.open_table(DOCS).map_err(|e| e.to_string())?;
+        let range = table
+            .range((doc.as_str(), 0)..=(doc.as_str(), u32::MAX))
+            .map_err(|e| e.to_string())?;
+        range
+            .map(|entry| {
+                entry
+                    .map(|(_, bytes)| bytes.value().to_vec())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+}
+
+const META_DOC_HEADS: &str = "doc_heads_indexed";
+
+/// Fills `doc_heads` from `docs`, once (a store from before the table).
+fn index_doc_heads(db: &Database, actor: &[u8]) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        if meta.get(META_DOC_HEADS)?.is_some() {
+            return Ok(());
+        }
+        let docs = txn.open_table(DOCS)?;
+        let mut heads = txn.open_table(DOC_HEADS)?;
+        let rows = docs.iter()?.map(|entry| {
+            entry
+                .map(|(key, bytes)| (key.value().0.to_string(), bytes.value().to_vec()))
+                .map_err(|e| e.to_string())
+        });
+        let indexed = fusion_sync::docs::heads_of_rows(actor, rows, |id, found| {
+            heads
+                .insert(id.as_str(), encode_heads(found).as_slice())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|reason| StoreError::Corrupt {
+            table: "docs",
+            reason,
+        })?;
+        if indexed > 0 {
+            tracing::info!(documents = indexed, "indexed the stored documents' heads");
+        }
+        meta.insert(META_DOC_HEADS, [1u8].as_slice())?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 const META_PEER_CAMPAIGNS: &str = "peer_campaigns_indexed";
@@ -164,11 +238,19 @@ pub(super) fn record_campaign_event(
 
 /// Projects a document onto the tables (today: product documents onto the product row). A
 /// document that is still incomplete or unreadable is left out until it is readable.
-pub(super) fn project_doc(t: &mut Tables, docs: &DocSet, doc: &DocId) -> Result<(), StoreError> {
+pub(super) fn project_doc(
+    t: &mut Tables,
+    docs: &mut DocSet,
+    doc: &DocId,
+) -> Result<(), StoreError> {
     let Some(id) = doc.product_id() else {
         return Ok(());
     };
-    let Some(fields) = docs.get(doc).and_then(|d| read_product(d, id)) else {
+    let stored = docs.try_get(doc).map_err(|e| StoreError::Corrupt {
+        table: "docs",
+        reason: e.to_string(),
+    })?;
+    let Some(fields) = stored.and_then(|d| read_product(d, id)) else {
         tracing::warn!(%doc, "a product document is not readable yet; not projected");
         return Ok(());
     };
@@ -187,19 +269,23 @@ pub(super) fn project_doc(t: &mut Tables, docs: &DocSet, doc: &DocId) -> Result<
     put_product(t, &product)
 }
 
-/// Writes chunks in the batch's transaction.
+/// Writes chunks, and the heads they leave their documents at, in the batch's transaction.
 pub(super) fn persist_chunks(t: &mut Tables, chunks: &[Chunk]) -> Result<(), StoreError> {
     for chunk in chunks {
         match chunk {
-            Chunk::Append { doc, index, bytes } => {
+            Chunk::Append {
+                doc, index, bytes, ..
+            } => {
                 t.docs.insert((doc.as_str(), *index), bytes.as_slice())?;
             }
-            Chunk::Compacted { doc, bytes } => {
+            Chunk::Compacted { doc, bytes, .. } => {
                 t.docs
                     .retain_in((doc.as_str(), 1)..=(doc.as_str(), u32::MAX), |_, _| false)?;
                 t.docs.insert((doc.as_str(), 0), bytes.as_slice())?;
             }
         }
+        t.doc_heads
+            .insert(chunk.doc().as_str(), encode_heads(chunk.heads()).as_slice())?;
     }
     Ok(())
 }

@@ -32,6 +32,9 @@ pub(super) const PRODUCT_LIST: TableDefinition<u128, ()> = TableDefinition::new(
 /// (document id, chunk index) → automerge bytes: chunk 0 a whole save, then incremental saves
 /// (`fusion_sync::docs::Chunk`). The product tables are projections of these documents.
 pub(super) const DOCS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("docs");
+/// Document id → its heads after its last stored chunk (32-byte hashes one after another),
+/// written with the chunks: a sync session compares these without loading any document.
+pub(super) const DOC_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_heads");
 /// (origin, seq) → postcard `Envelope`: the event logs of this store's other tills.
 pub(super) const PEER_EVENTS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("peer_events");
@@ -352,6 +355,7 @@ pub(super) fn ensure_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ORDER_HOLDS)?;
     txn.open_table(STORE_CREDIT)?;
     txn.open_table(DOCS)?;
+    txn.open_table(DOC_HEADS)?;
     txn.open_table(PEER_EVENTS)?;
     txn.open_table(PEER_POSITIONS)?;
     txn.open_table(PEER_HEADS)?;
@@ -580,6 +584,7 @@ pub(super) struct Tables<'txn> {
     pub order_holds: Table<'txn, (i64, u128), ()>,
     pub store_credit: Table<'txn, &'static str, &'static [u8]>,
     pub docs: Table<'txn, (&'static str, u32), &'static [u8]>,
+    pub doc_heads: Table<'txn, &'static str, &'static [u8]>,
     pub peer_events: Table<'txn, (&'static str, u64), &'static [u8]>,
     pub peer_positions: Table<'txn, &'static str, u64>,
     pub peer_heads: Table<'txn, &'static str, &'static [u8; 32]>,
@@ -634,6 +639,7 @@ impl<'txn> Tables<'txn> {
             order_holds: txn.open_table(ORDER_HOLDS)?,
             store_credit: txn.open_table(STORE_CREDIT)?,
             docs: txn.open_table(DOCS)?,
+            doc_heads: txn.open_table(DOC_HEADS)?,
             peer_events: txn.open_table(PEER_EVENTS)?,
             peer_positions: txn.open_table(PEER_POSITIONS)?,
             peer_heads: txn.open_table(PEER_HEADS)?,

@@ -134,7 +134,8 @@ fn commit_batch(shared: &Shared, work: Work, pruned_at_ms: &mut i64) {
         Err(error) => {
             tracing::error!(%error, commands = n, "write batch failed; none of its commands was committed");
             // The documents may hold edits of the failed batch: start again from what is stored.
-            match shared_state::load_docs(&shared.db, shared.node_id.as_str().as_bytes()) {
+            let budget = super::lock_docs(&shared.docs).stats().budget_bytes;
+            match shared_state::open_docs(&shared.db, shared.node_id.as_str().as_bytes(), budget) {
                 Ok(stored) => *super::lock_docs(&shared.docs) = stored,
                 Err(error) => tracing::error!(%error, "reloading documents after a failed batch"),
             }
@@ -228,7 +229,7 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
         let mut docs_changed = std::mem::take(&mut batch.touched_docs);
         for job in &work.docs {
             for doc in &job.docs {
-                shared_state::project_doc(&mut tables, &docs, doc)?;
+                shared_state::project_doc(&mut tables, &mut docs, doc)?;
                 docs_changed.push(doc.clone());
             }
         }
@@ -245,6 +246,9 @@ fn apply_batch(shared: &Shared, work: &Work, pruned_at_ms: &mut i64) -> Result<D
     if let Err(e) = txn.commit() {
         super::lock_docs(&shared.docs).chunks_lost(&chunks);
         return Err(e.into());
+    }
+    if !chunks.is_empty() {
+        super::lock_docs(&shared.docs).chunks_stored(&chunks);
     }
     metrics::histogram!("fusion_store_commit_seconds").record(committing.elapsed().as_secs_f64());
     if prune {

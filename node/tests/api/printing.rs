@@ -498,3 +498,147 @@ async fn a_receipt_email_is_recorded_for_the_hub_to_send() {
         "emails are counted"
     );
 }
+
+/// A network printer's raw port on loopback: every connection's bytes, read to its end.
+async fn printer_port() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::AsyncReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut bytes = Vec::new();
+            socket.read_to_end(&mut bytes).await.unwrap();
+            tx.send(bytes).unwrap();
+        }
+    });
+    (addr, rx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_printer_writes_the_receipts_escpos_to_the_tills_printer() {
+    let (addr, mut printed, printer) = printer_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(dir.path(), store_options())
+        .await
+        .unwrap()
+        .with_printer(fusion_node::printer::Printer::Network(addr.to_string()));
+    let node = serve_node(node).await;
+    let shown = node.get("/printer").await;
+    assert_eq!(
+        shown.body,
+        json!({ "configured": true, "printer": format!("tcp://{addr}") })
+    );
+    node.product("MUG", json!(4.50), 20).await;
+    let placed = node
+        .post("/orders", order(json!([{ "sku": "MUG", "quantity": 1 }])))
+        .await;
+    let id = placed.body["id"].as_str().unwrap().to_string();
+    let paid = node
+        .post(
+            "/payments",
+            json!({ "orderId": id, "amount": 4.50, "currency": "USD", "paymentMethodId": "cash", "tendered": 5 }),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    let send = format!("/orders/{id}/receipt/prints?send=printer");
+
+    // The original: the printer gets exactly the bytes the receipt's ESC/POS is, drawer kick
+    // included (cash); the answer says how many it took.
+    let sent = node.post(&send, json!(null)).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
+    assert_eq!(
+        (sent.body["copy"].clone(), sent.body["duplicate"].clone()),
+        (json!(1), json!(false))
+    );
+    let bytes = printed.recv().await.unwrap();
+    assert_eq!(sent.body["bytes"], json!(bytes.len()));
+    let decoded = decode_escpos(&bytes);
+    assert_eq!(
+        decoded["kick"],
+        json!({ "pin": 0, "on_ms": 50, "off_ms": 500 })
+    );
+    let (_, _, text) = raw(
+        &node,
+        Method::GET,
+        &format!("/orders/{id}/receipt?format=text"),
+        &node.admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        texts(&decoded),
+        String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    );
+    // Again: a DUPLICATE, no kick.
+    let again = node.post(&send, json!(null)).await;
+    assert_eq!(again.body["duplicate"], json!(true), "{}", again.body);
+    let duplicate = decode_escpos(&printed.recv().await.unwrap());
+    assert!(texts(&duplicate)[0].contains("DUPLICATE"));
+    assert_eq!(duplicate["kick"], Value::Null);
+
+    // The printer unplugged: a 503 naming `send`, and nothing recorded — the next print is
+    // copy 3, not 4.
+    printer.abort();
+    let _ = printer.await;
+    assert_error(
+        &node.post(&send, json!(null)).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "printer_unavailable",
+        Some("send"),
+    );
+    let viewed = node
+        .post(&format!("/orders/{id}/receipt/prints"), json!(null))
+        .await;
+    assert_eq!(viewed.body["copy"], json!(3), "{}", viewed.body);
+    assert_error(
+        &node
+            .post(
+                &format!("/orders/{id}/receipt/prints?send=fax"),
+                json!(null),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("send"),
+    );
+    node.stop().await;
+
+    // A till with no printer says so.
+    let dir = tempfile::tempdir().unwrap();
+    let bare = of_store(dir.path()).await;
+    assert_eq!(
+        bare.get("/printer").await.body,
+        json!({ "configured": false })
+    );
+    bare.product("MUG", json!(4.50), 20).await;
+    let placed = bare
+        .post("/orders", order(json!([{ "sku": "MUG", "quantity": 1 }])))
+        .await;
+    let id = placed.body["id"].as_str().unwrap();
+    bare.post(
+        "/payments",
+        json!({ "orderId": id, "amount": 4.50, "currency": "USD", "paymentMethodId": "cash" }),
+    )
+    .await;
+    assert_error(
+        &bare
+            .post(
+                &format!("/orders/{id}/receipt/prints?send=printer"),
+                json!(null),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "no_printer",
+        Some("send"),
+    );
+    bare.stop().await;
+}

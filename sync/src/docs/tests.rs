@@ -29,11 +29,11 @@ fn sync_pair(a: &mut DocSet, b: &mut DocSet, doc: &DocId) -> usize {
     let mut rounds = 0;
     loop {
         let mut quiet = true;
-        if let Some(m) = a.generate(doc, &mut sa) {
+        if let Some(m) = a.generate(doc, &mut sa).unwrap() {
             b.receive(doc, &mut sb, &m).unwrap();
             quiet = false;
         }
-        if let Some(m) = b.generate(doc, &mut sb) {
+        if let Some(m) = b.generate(doc, &mut sb).unwrap() {
             a.receive(doc, &mut sa, &m).unwrap();
             quiet = false;
         }
@@ -56,7 +56,7 @@ fn hub_and_store() -> (DocSet, DocSet) {
     (hub, store)
 }
 
-fn read(set: &DocSet) -> Product {
+fn read(set: &mut DocSet) -> Product {
     read_product(set.get(&id()).unwrap(), ProductId::from_u128(7)).unwrap()
 }
 
@@ -79,13 +79,13 @@ fn doc_ids_are_canonical_and_bounded() {
 fn price_at_hub_and_description_at_store_are_both_kept() {
     let (mut hub, mut store) = hub_and_store();
 
-    let mut at_hub = read(&hub);
+    let mut at_hub = read(&mut hub);
     at_hub.price.minor = 500;
     hub.edit(&id(), |d| {
         update_product(d, &at_hub, &[ProductField::Price])
     })
     .unwrap();
-    let mut at_store = read(&store);
+    let mut at_store = read(&mut store);
     at_store.description = Some("Green, loose leaf".into());
     store
         .edit(&id(), |d| {
@@ -94,7 +94,7 @@ fn price_at_hub_and_description_at_store_are_both_kept() {
         .unwrap();
 
     sync_pair(&mut store, &mut hub, &id());
-    let (h, s) = (read(&hub), read(&store));
+    let (h, s) = (read(&mut hub), read(&mut store));
     assert_eq!(h, s);
     assert_eq!(h.price.minor, 500);
     assert_eq!(h.description.as_deref(), Some("Green, loose leaf"));
@@ -123,7 +123,7 @@ fn chunks_reload_to_the_same_document_and_compact() {
     }
     let mut reloaded = DocSet::new(b"a");
     reloaded.load(id(), &stored).unwrap();
-    assert_eq!(read(&reloaded), read(&set));
+    assert_eq!(read(&mut reloaded), read(&mut set));
     assert_eq!(reloaded.heads(&id()), set.heads(&id()));
 }
 
@@ -146,7 +146,7 @@ fn lost_chunks_are_saved_whole_next_time() {
     assert!(!first.is_empty());
     let mut reloaded = DocSet::new(b"b");
     reloaded.load(id(), std::slice::from_ref(bytes)).unwrap();
-    assert_eq!(read(&reloaded).name, "Chai");
+    assert_eq!(read(&mut reloaded).name, "Chai");
 }
 
 #[test]
@@ -159,9 +159,10 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(set.load(id(), &[b"junk".to_vec()]).is_err());
     // A document a peer filled with the wrong types is unreadable, not a crash.
     set.edit(&id(), |d| {
-        put(d, "id", ProductId::from_u128(7).to_string()).unwrap();
-        put(d, "price", 5_i64).unwrap();
-    });
+        put(d, "id", ProductId::from_u128(7).to_string())?;
+        put(d, "price", 5_i64)
+    })
+    .unwrap();
     assert_eq!(
         read_product(set.get(&id()).unwrap(), ProductId::from_u128(7)),
         None
@@ -200,7 +201,7 @@ proptest! {
                     if sets[r].get(&id()).and_then(|d| read_product(d, ProductId::from_u128(7))).is_none() {
                         continue;
                     }
-                    let mut p = read(&sets[r]);
+                    let mut p = read(&mut sets[r]);
                     let field = match field {
                         0 => { p.price.minor = i64::from(v); written_prices.push(i64::from(v)); ProductField::Price }
                         1 => { p.name = format!("n{v}"); ProductField::Name }
@@ -223,7 +224,7 @@ proptest! {
         let heads: Vec<_> = sets.iter_mut().map(|s| s.heads(&id())).collect();
         prop_assert_eq!(&heads[0], &heads[1]);
         prop_assert_eq!(&heads[1], &heads[2]);
-        let products: Vec<_> = sets.iter().map(read).collect();
+        let products: Vec<_> = sets.iter_mut().map(read).collect();
         prop_assert_eq!(&products[0], &products[1]);
         prop_assert_eq!(&products[1], &products[2]);
         prop_assert!(written_prices.contains(&products[0].price.minor));
@@ -241,8 +242,8 @@ fn concurrent_prices_pick_one_winner_everywhere() {
     }
     sync_pair(&mut store, &mut hub, &id());
     // Same counter on both sides: the greater actor id wins ("store" > "hub").
-    assert_eq!(read(&hub).price.minor, 600);
-    assert_eq!(read(&store).price.minor, 600);
+    assert_eq!(read(&mut hub).price.minor, 600);
+    assert_eq!(read(&mut store).price.minor, 600);
 }
 
 #[test]
@@ -354,9 +355,10 @@ fn staff_added_at_two_tills_are_both_kept() {
     };
     add(&mut a, "ana", record("Ana", Role::Cashier));
     add(&mut b, "max", record("Max", Role::Manager));
-    b.edit(&doc, |d| put(d, "staff:bad", "{\"name\": 1}").unwrap());
+    b.edit(&doc, |d| put(d, "staff:bad", "{\"name\": 1}"))
+        .unwrap();
     sync_pair(&mut a, &mut b, &doc);
-    for set in [&a, &b] {
+    for set in [&mut a, &mut b] {
         let staff = read_settings(set.get(&doc).unwrap()).staff;
         let names: Vec<(&str, &str)> = staff
             .iter()
@@ -372,11 +374,12 @@ fn a_campaign_document_without_a_readable_definition_reads_as_nothing() {
     let doc = DocId::campaign(id);
     let mut set = DocSet::new(b"a");
     set.edit(&doc, |d| {
-        put(d, "id", id.to_string()).unwrap();
-        put(d, "owner", "till-a").unwrap();
-        put(d, "definition", "{\"not\": \"a campaign\"}").unwrap();
-        put(d, "status", "active").unwrap();
-    });
+        put(d, "id", id.to_string())?;
+        put(d, "owner", "till-a")?;
+        put(d, "definition", "{\"not\": \"a campaign\"}")?;
+        put(d, "status", "active")
+    })
+    .unwrap();
     assert_eq!(read_campaign(set.get(&doc).unwrap(), id), None);
     assert_eq!(
         read_campaign(set.get(&doc).unwrap(), CampaignId::from_u128(4)),
@@ -391,7 +394,11 @@ fn asking_for_unknown_documents_creates_none() {
     let mut set = DocSet::new(b"receiver");
     for n in 0..10_000u128 {
         let made_up = DocId::product(ProductId::from_u128(n));
-        assert!(set.generate(&made_up, &mut SyncState::new()).is_some());
+        assert!(
+            set.generate(&made_up, &mut SyncState::new())
+                .unwrap()
+                .is_some()
+        );
         assert!(!set.holds(&made_up));
     }
     assert_eq!(set.ids().count(), 0);
@@ -400,15 +407,16 @@ fn asking_for_unknown_documents_creates_none() {
     let mut theirs = SyncState::new();
     let made_up = DocId::product(ProductId::from_u128(1));
     let mut ours = SyncState::new();
-    let ask = set.generate(&made_up, &mut ours).unwrap();
+    let ask = set.generate(&made_up, &mut ours).unwrap().unwrap();
     assert!(!empty.receive(&made_up, &mut theirs, &ask).unwrap());
-    if let Some(answer) = empty.generate(&made_up, &mut theirs) {
+    if let Some(answer) = empty.generate(&made_up, &mut theirs).unwrap() {
         assert!(!set.receive(&made_up, &mut ours, &answer).unwrap());
     }
     assert!(!set.holds(&made_up) && !empty.holds(&made_up));
     // A real document still syncs into a set that did not hold it.
     let mut a = DocSet::new(b"a");
-    a.edit(&id(), |doc| create_product(doc, &product()).unwrap());
+    a.edit(&id(), |doc| create_product(doc, &product()))
+        .unwrap();
     let mut b = DocSet::new(b"b");
     sync_pair(&mut a, &mut b, &id());
     assert_eq!(
@@ -436,11 +444,11 @@ fn a_read_only_state_applies_no_change() {
     // By the protocol: the writer learns the reader is read-only and sends no changes.
     let mut theirs = SyncState::new();
     for _ in 0..4 {
-        if let Some(m) = reader.generate(&id(), &mut read_only) {
+        if let Some(m) = reader.generate(&id(), &mut read_only).unwrap() {
             assert!(!DocSet::carries_changes(&m));
             writer.receive(&id(), &mut theirs, &m).unwrap();
         }
-        if let Some(m) = writer.generate(&id(), &mut theirs) {
+        if let Some(m) = writer.generate(&id(), &mut theirs).unwrap() {
             assert!(!DocSet::carries_changes(&m), "sent to a read-only peer");
             assert!(!reader.receive(&id(), &mut read_only, &m).unwrap());
         }
@@ -450,10 +458,10 @@ fn a_read_only_state_applies_no_change() {
     read_only.set_read_only(false);
     let mut changed = false;
     for _ in 0..4 {
-        if let Some(m) = reader.generate(&id(), &mut read_only) {
+        if let Some(m) = reader.generate(&id(), &mut read_only).unwrap() {
             writer.receive(&id(), &mut theirs, &m).unwrap();
         }
-        if let Some(m) = writer.generate(&id(), &mut theirs) {
+        if let Some(m) = writer.generate(&id(), &mut theirs).unwrap() {
             changed |= reader.receive(&id(), &mut read_only, &m).unwrap();
         }
     }
@@ -463,4 +471,185 @@ fn a_read_only_state_applies_no_change() {
         Some(product())
     );
     assert!(!DocSet::carries_changes(b"\x42junk"));
+}
+
+/// A host's store in memory: chunks by (document, index) and heads, as a redb host keeps them.
+#[derive(Default)]
+struct MemStore {
+    chunks: std::sync::Mutex<BTreeMap<(String, u32), Vec<u8>>>,
+    heads: std::sync::Mutex<BTreeMap<String, Vec<ChangeHash>>>,
+}
+
+impl MemStore {
+    fn persist(&self, chunks: &[Chunk]) {
+        let mut stored = self.chunks.lock().unwrap();
+        for chunk in chunks {
+            match chunk {
+                Chunk::Append {
+                    doc, index, bytes, ..
+                } => {
+                    stored.insert((doc.to_string(), *index), bytes.clone());
+                }
+                Chunk::Compacted { doc, bytes, .. } => {
+                    stored.retain(|(d, _), _| d != doc.as_str());
+                    stored.insert((doc.to_string(), 0), bytes.clone());
+                }
+            }
+            self.heads
+                .lock()
+                .unwrap()
+                .insert(chunk.doc().to_string(), chunk.heads().to_vec());
+        }
+    }
+
+    fn stored_heads(&self) -> Vec<(DocId, Vec<ChangeHash>)> {
+        self.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, h)| (DocId::parse(id).unwrap(), h.clone()))
+            .collect()
+    }
+}
+
+struct MemSource(std::sync::Arc<MemStore>);
+
+impl ChunkSource for MemSource {
+    fn chunks(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, String> {
+        let stored = self.0.chunks.lock().unwrap();
+        Ok(stored
+            .range((doc.to_string(), 0)..=(doc.to_string(), u32::MAX))
+            .map(|(_, b)| b.clone())
+            .collect())
+    }
+}
+
+fn lazy(store: &std::sync::Arc<MemStore>, actor: &[u8], budget: usize) -> DocSet {
+    DocSet::open(
+        actor,
+        store.stored_heads(),
+        Box::new(MemSource(store.clone())),
+        budget,
+    )
+}
+
+fn nth_product(n: u128) -> Product {
+    Product {
+        id: ProductId::from_u128(1_000 + n),
+        sku: Sku::new(format!("SKU-{n}")).unwrap(),
+        name: format!("Product {n}"),
+        ..product()
+    }
+}
+
+#[test]
+fn a_lazy_set_loads_a_document_only_when_used_and_keeps_to_its_budget() {
+    let store = std::sync::Arc::new(MemStore::default());
+    let mut writer = DocSet::new(b"writer");
+    for n in 0..200 {
+        let p = nth_product(n);
+        writer
+            .edit(&DocId::product(p.id), |d| create_product(d, &p))
+            .unwrap();
+    }
+    let chunks = writer.take_chunks();
+    store.persist(&chunks);
+    writer.chunks_stored(&chunks);
+
+    let budget = 100 * 1024;
+    let mut set = lazy(&store, b"reader", budget);
+    // Heads come from the store: a peer's summary is compared with nothing loaded.
+    assert_eq!(set.summary(), writer.summary());
+    assert_eq!(set.stats().loaded, 0);
+    for n in 0..200 {
+        let p = nth_product(n);
+        assert_eq!(
+            read_product(set.get(&DocId::product(p.id)).unwrap(), p.id),
+            Some(p)
+        );
+        let stats = set.stats();
+        assert!(stats.loaded_bytes <= budget, "{stats:?}");
+    }
+    let stats = set.stats();
+    assert_eq!((stats.held, stats.loads), (200, 200));
+    assert!(stats.loaded <= budget / LOADED_MIN_BYTES, "{stats:?}");
+    // The most recently used is still loaded: reading it again loads nothing.
+    set.get(&DocId::product(nth_product(199).id)).unwrap();
+    assert_eq!(set.stats().loads, 200);
+}
+
+#[test]
+fn an_evicted_document_merges_a_concurrent_edit_also_after_a_restart() {
+    let store = std::sync::Arc::new(MemStore::default());
+    let mut till = lazy(&store, b"till", 16 * 1024);
+    till.edit(&id(), |d| create_product(d, &product())).unwrap();
+    let chunks = till.take_chunks();
+    store.persist(&chunks);
+    till.chunks_stored(&chunks);
+    let mut hub = DocSet::new(b"hub");
+    sync_pair(&mut till, &mut hub, &id());
+
+    // The till changes the price and stores it; other documents push the product out.
+    let mut p = read(&mut till);
+    p.price.minor = 500;
+    till.edit(&id(), |d| update_product(d, &p, &[ProductField::Price]))
+        .unwrap();
+    // Not evicted while its chunk is unstored, whatever else is loaded.
+    for n in 0..5 {
+        let other = nth_product(n);
+        till.edit(&DocId::product(other.id), |d| create_product(d, &other))
+            .unwrap();
+    }
+    let chunks = till.take_chunks();
+    store.persist(&chunks);
+    till.chunks_stored(&chunks);
+    for n in 0..5 {
+        till.get(&DocId::product(nth_product(n).id)).unwrap();
+    }
+    let loads = till.stats().loads;
+
+    // Meanwhile the hub changes the description.
+    let mut q = read(&mut hub);
+    q.description = Some("Green, loose leaf".into());
+    hub.edit(&id(), |d| {
+        update_product(d, &q, &[ProductField::Description])
+    })
+    .unwrap();
+
+    sync_pair(&mut till, &mut hub, &id());
+    assert!(
+        till.stats().loads > loads,
+        "the product was evicted and read again"
+    );
+    let merged = read(&mut till);
+    assert_eq!(merged, read(&mut hub));
+    assert_eq!(
+        (merged.price.minor, merged.description.as_deref()),
+        (500, Some("Green, loose leaf"))
+    );
+
+    // A restart: a new set over what is stored, and another concurrent edit.
+    let chunks = till.take_chunks();
+    store.persist(&chunks);
+    drop(till);
+    let mut restarted = lazy(&store, b"till", 16 * 1024);
+    assert_eq!(restarted.heads(&id()), hub.heads(&id()));
+    let mut r = read(&mut hub);
+    r.name = "Sencha".into();
+    hub.edit(&id(), |d| update_product(d, &r, &[ProductField::Name]))
+        .unwrap();
+    sync_pair(&mut restarted, &mut hub, &id());
+    let after = read(&mut restarted);
+    assert_eq!(after, read(&mut hub));
+    assert_eq!((after.name.as_str(), after.price.minor), ("Sencha", 500));
+}
+
+#[test]
+fn stored_heads_round_trip_and_odd_bytes_are_refused() {
+    let mut set = DocSet::new(b"a");
+    set.edit(&id(), |d| create_product(d, &product())).unwrap();
+    let heads = set.heads(&id());
+    assert_eq!(decode_heads(&encode_heads(&heads)), Some(heads));
+    assert_eq!(decode_heads(&[]), Some(Vec::new()));
+    assert_eq!(decode_heads(&[0u8; 33]), None);
 }
