@@ -625,7 +625,7 @@ pub async fn send_doc_frames(
 /// every document that changes on either side.
 async fn doc_session(
     connection: &Connection,
-    mut send: SendStream,
+    send: SendStream,
     mut recv: RecvStream,
     host: &dyn DocHost,
     gate: &Gate,
@@ -654,7 +654,19 @@ async fn doc_session(
     if heads_frames.is_empty() {
         heads_frames.push(Frame::DocHeads { docs: Vec::new() });
     }
-    write_frames(&mut send, &heads_frames).await?;
+    // Frames go out from a task of their own: both sides write (heads, then the answers to
+    // the other's) while the other writes too, and a side that stopped reading until its own
+    // write finished would wait for ever once both streams' windows are full (a big catalog's
+    // heads alone are megabytes). What waits is this session's answers, at most one message
+    // per document the peer asked about.
+    let (outgoing, writer) = frame_writer(send);
+    let send_or_fail = |frames: Vec<Frame>| {
+        outgoing
+            .send(frames)
+            .map_err(|_| NetError::Connection("the session's stream closed".into()))
+    };
+    send_or_fail(heads_frames)?;
+    let _writer = AbortOnDrop(writer);
     let mut decoder = Decoder::default();
     let mut buffer = vec![0u8; READ_CHUNK];
     loop {
@@ -740,6 +752,36 @@ async fn doc_session(
                 }
             }
         }
-        write_frames(&mut send, &out).await?;
+        if !out.is_empty() {
+            send_or_fail(out)?;
+        }
+    }
+}
+
+/// Writes every batch of frames sent to it to `send`, in order, until the sender is dropped or a
+/// write fails (the session sees the channel closed).
+fn frame_writer(
+    mut send: SendStream,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<Vec<Frame>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Frame>>();
+    let task = tokio::spawn(async move {
+        while let Some(frames) = rx.recv().await {
+            if write_frames(&mut send, &frames).await.is_err() {
+                return;
+            }
+        }
+    });
+    (tx, task)
+}
+
+/// Stops a session's writer task with the session.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
