@@ -214,8 +214,17 @@ async fn two_nodes_to_kafka_exactly_once_in_key_order() {
             })
         };
         let event_id = header("event_id").expect("event_id header");
+        let Some(envelope) = fleet.get(&event_id) else {
+            // The hub's own journal (its enrollments of the tills) is exported too; which
+            // partition the consumer reads first is the broker's business.
+            let origin = header("origin").unwrap_or_default();
+            assert!(
+                tills.iter().all(|t| t.store.node_id().as_str() != origin),
+                "{event_id} of till {origin} is not in its log"
+            );
+            continue;
+        };
         assert!(seen.insert(event_id.clone()), "{event_id} twice");
-        let envelope = &fleet[&event_id];
         assert_eq!(message.topic(), envelope.topic());
         let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
         assert_eq!(key, envelope.key());
