@@ -689,23 +689,6 @@ pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
 /// Documents changed together (by one commit), as hosts announce them to their sessions.
 pub type Changed = std::sync::Arc<[DocId]>;
 
-/// A stored document: its id and its chunks in index order.
-pub type StoredDoc = (DocId, Vec<Vec<u8>>);
-
-/// Groups `(document id, chunk)` rows, read in (id, index) key order, into documents.
-pub fn group_chunks(
-    rows: impl IntoIterator<Item = (String, Vec<u8>)>,
-) -> Result<Vec<StoredDoc>, DocError> {
-    let mut out: Vec<StoredDoc> = Vec::new();
-    for (doc, bytes) in rows {
-        match out.last_mut() {
-            Some((id, chunks)) if id.as_str() == doc => chunks.push(bytes),
-            _ => out.push((DocId::parse(&doc)?, vec![bytes])),
-        }
-    }
-    Ok(out)
-}
-
 /// The heads of stored documents, from their `(document id, chunk)` rows in key order, one
 /// document loaded at a time (`found` gets each): how a host fills its heads table once from
 /// chunks stored before it kept one. Returns how many documents it read.
@@ -807,15 +790,6 @@ impl DocSet {
             in_flight: BTreeSet::new(),
             loads: 0,
         }
-    }
-
-    /// A set holding every stored document in memory.
-    pub fn load_all(actor: &[u8], stored: Vec<StoredDoc>) -> Result<Self, DocError> {
-        let mut set = Self::new(actor);
-        for (id, chunks) in stored {
-            set.load(id, &chunks)?;
-        }
-        Ok(set)
     }
 
     /// A set over a host's stored documents that loads none until used: `heads` is every

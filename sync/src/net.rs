@@ -685,7 +685,7 @@ async fn doc_session(
                                 let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
                                 if docs.heads(&id) != heads {
                                     let state = sync_state(&mut states, host, peer, &id);
-                                    if let Some(message) = docs.generate(&id, state).map_err(|e| NetError::Protocol(e.to_string()))? {
+                                    if let Some(message) = docs.generate(&id, state).map_err(doc_failed)? {
                                         out.push(Frame::DocSync { doc: id, message });
                                     }
                                 }
@@ -703,11 +703,11 @@ async fn doc_session(
                             if state.read_only && DocSet::carries_changes(&message) {
                                 host.refuse("doc_unauthorized");
                             }
-                            if docs.receive(&doc, state, &message).map_err(|e| NetError::Protocol(e.to_string()))? {
+                            if docs.receive(&doc, state, &message).map_err(doc_failed)? {
                                 created += usize::from(new);
                                 changed.push(doc.clone());
                             }
-                            if let Some(message) = docs.generate(&doc, state).map_err(|e| NetError::Protocol(e.to_string()))? {
+                            if let Some(message) = docs.generate(&doc, state).map_err(doc_failed)? {
                                 out.push(Frame::DocSync { doc, message });
                             }
                         }
@@ -734,7 +734,7 @@ async fn doc_session(
                 let mut docs = lock_docs(host);
                 for id in ids {
                     let state = sync_state(&mut states, host, peer, &id);
-                    if let Some(message) = docs.generate(&id, state).map_err(|e| NetError::Protocol(e.to_string()))? {
+                    if let Some(message) = docs.generate(&id, state).map_err(doc_failed)? {
                         out.push(Frame::DocSync { doc: id, message });
                     }
                 }
@@ -745,7 +745,7 @@ async fn doc_session(
                     if host.may_change(peer, id) {
                         // Asks the peer to send again what it held back.
                         state.set_read_only(false);
-                        if let Some(message) = docs.generate(id, state).map_err(|e| NetError::Protocol(e.to_string()))? {
+                        if let Some(message) = docs.generate(id, state).map_err(doc_failed)? {
                             out.push(Frame::DocSync { doc: id.clone(), message });
                         }
                     }
@@ -756,6 +756,11 @@ async fn doc_session(
             send_or_fail(out)?;
         }
     }
+}
+
+/// A document that could not be read, applied or answered ends the session.
+fn doc_failed(e: crate::docs::DocError) -> NetError {
+    NetError::Protocol(e.to_string())
 }
 
 /// Writes every batch of frames sent to it to `send`, in order, until the sender is dropped or a
