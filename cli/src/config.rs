@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub printer: Option<toml::Spanned<String>>,
     /// MiB of shared documents loaded at once (`--doc-cache-mb`).
     pub doc_cache_mb: Option<usize>,
+    /// MiB of the store file's pages kept in memory (`--store-cache-mb`).
+    pub store_cache_mb: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

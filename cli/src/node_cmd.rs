@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// first [default: 32].
     #[arg(long, env = "FUSION_DOC_CACHE_MB")]
     doc_cache_mb: Option<usize>,
+    /// Memory (MiB) the store keeps of its file's pages; the rest is read through the
+    /// kernel's page cache [default: 32].
+    #[arg(long, env = "FUSION_STORE_CACHE_MB")]
+    store_cache_mb: Option<usize>,
 }
 
 /// `ServeArgs` with the config file and the defaults applied.
@@ -120,6 +124,7 @@ struct Resolved {
     sync_bind: SocketAddr,
     printer: Option<fusion_node::printer::Printer>,
     doc_cache_mb: usize,
+    store_cache_mb: usize,
 }
 
 impl ServeArgs {
@@ -197,6 +202,10 @@ impl ServeArgs {
                 .doc_cache_mb
                 .or(file.doc_cache_mb)
                 .unwrap_or(fusion_sync::docs::DEFAULT_CACHE_BYTES >> 20),
+            store_cache_mb: self
+                .store_cache_mb
+                .or(file.store_cache_mb)
+                .unwrap_or(fusion_node::store::STORE_CACHE_DEFAULT_BYTES >> 20),
         })
     }
 }
@@ -262,6 +271,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 sync_bind,
                 printer,
                 doc_cache_mb,
+                store_cache_mb,
             } = args.with_config()?;
             // A demo node is a store of its own, so settings and staff work out of the box.
             let store_id =
@@ -272,6 +282,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
                 store_id,
                 allow_damaged_journal,
                 doc_cache_bytes: doc_cache_mb.saturating_mul(1 << 20),
+                store_cache_bytes: store_cache_mb.saturating_mul(1 << 20),
                 ..StoreOptions::default()
             };
             if let Some(path) = shipping_rates {
@@ -489,9 +500,12 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Logs at info by default (`RUST_LOG` overrides). automerge opens an info-level span per
+/// document and column it loads, each formatting its arguments: a tenth of a big initial
+/// sync's time went there, so its spans are off unless asked for.
 pub(crate) fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,automerge=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

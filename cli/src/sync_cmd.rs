@@ -31,6 +31,25 @@ pub async fn run(command: SyncCommand, json: bool) -> anyhow::Result<()> {
                 Some(id) => println!("endpoint {id}"),
                 None => println!("sync is off (start the node with --hub)"),
             }
+            if let Some(docs) = &status.documents {
+                // An initial sync's progress: what was asked of peers whole and has come.
+                let progress = if docs.fetching > 0 {
+                    format!(
+                        "initial sync: {} of {} received",
+                        docs.fetched,
+                        docs.fetched + docs.fetching
+                    )
+                } else {
+                    format!("{} received whole", docs.fetched)
+                };
+                println!(
+                    "documents {} held, {} loaded ({} of {} KiB), {progress}",
+                    docs.held,
+                    docs.loaded,
+                    docs.loaded_bytes >> 10,
+                    docs.budget_bytes >> 10,
+                );
+            }
             for peer in &status.peers {
                 let contact = peer
                     .last_contact

@@ -684,6 +684,10 @@ async fn hub_process_admits_only_enrolled_nodes_and_revoke_cuts_them_off() {
         assert_eq!(code, 0);
         if out.contains("\tconnected\t") && out.contains("pending 0\t") {
             assert!(out.contains(&format!("hub {hub_flag}")), "{out}");
+            assert!(
+                out.contains("documents ") && out.contains(" held, "),
+                "{out}"
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{out}");

@@ -1377,6 +1377,12 @@ pub struct DocumentsStatus {
     /// What the loaded ones are reckoned to take, and the budget.
     pub loaded_bytes: u64,
     pub budget_bytes: u64,
+    /// An initial sync's progress: documents asked of peers whole and not arrived yet, and
+    /// those that arrived since the process started.
+    #[serde(default)]
+    pub fetching: u64,
+    #[serde(default)]
+    pub fetched: u64,
 }
 
 /// Card payments approved offline at this till that the provider has not settled.

@@ -11,11 +11,18 @@ products=${1:-100000}
 fusion=${FUSION_BIN:-${CARGO_TARGET_DIR:-target}/release/fusion}
 dir=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+# Stops every process and waits for it (its ports free for the next run).
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$dir"' EXIT
 hub_http=127.0.0.1:18390 hub_sync=127.0.0.1:18391
 a_http=127.0.0.1:18392 b_http=127.0.0.1:18393
 
-wait_http() { until curl -sf "http://$1/health" > /dev/null; do sleep 0.05; done; }
+# Waits for the HTTP server at $1 of process $2 (which must not have died).
+wait_http() {
+    until curl -sf "http://$1/health" > /dev/null; do
+        kill -0 "$2" 2>/dev/null || { echo "process $2 exited; its log:" >&2; tail -5 "$dir"/*.out >&2; exit 1; }
+        sleep 0.05
+    done
+}
 rss_mb() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 held() { curl -sf -H "Authorization: Bearer $2" "http://$1/sync/status" | grep -o '"documents":{"held":[0-9]*' | grep -o '[0-9]*$' || echo 0; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -33,7 +40,7 @@ watch_held() {
 
 "$fusion" hub serve --data-dir "$dir/hub" --listen $hub_http --sync-bind $hub_sync > "$dir/hub.out" 2>&1 &
 hub=$!; pids+=("$hub")
-wait_http $hub_http
+wait_http $hub_http $hub
 until grep -q "sync endpoint: " "$dir/hub.out"; do sleep 0.05; done
 endpoint=$(grep -o "sync endpoint: .*" "$dir/hub.out" | head -1 | cut -d' ' -f3)
 hub_token=$(cat "$dir/hub/admin.token")
@@ -45,7 +52,7 @@ done
 # Till A alone first: the catalog imported with no hub.
 "$fusion" node serve --data-dir "$dir/a" --listen $a_http --store-id s1 > "$dir/a.out" 2>&1 &
 a=$!; pids+=("$a")
-wait_http $a_http
+wait_http $a_http $a
 a_token=$(cat "$dir/a/admin.token")
 {
     echo "sku,name,price,currency,inventory"
@@ -63,9 +70,12 @@ echo "fresh hub from a till: $products documents in $ms ms; hub peak RSS $peak M
 # (2) A new till B of the store: every document and product row from the hub.
 "$fusion" node serve --data-dir "$dir/b" --listen $b_http --store-id s1 --hub "$endpoint" > "$dir/b.out" 2>&1 &
 b=$!; pids+=("$b")
-wait_http $b_http
+wait_http $b_http $b
 b_token=$(cat "$dir/b/admin.token")
 read -r ms peak < <(watch_held $b_http "$b_token" "$b")
 t0=$(now_ms)
 until [ "$(curl -sf -H "Authorization: Bearer $b_token" "http://$b_http/products?limit=1&offset=$((products - 1))")" != "[]" ]; do sleep 0.1; done
 echo "new till from the hub: $products documents in $ms ms (+$(( $(now_ms) - t0 )) ms to the last product row); till B peak RSS $peak MB, hub RSS $(rss_mb "$hub") MB"
+
+# (3) Prices edited at the hub reach till B (all three still connected).
+python3 docs/bench/price-edit.py $hub_http "$hub_token" $b_http "$b_token" "$products" "${EDITS:-200}"

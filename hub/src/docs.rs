@@ -52,7 +52,7 @@ impl HubDocs {
         origin: NodeId,
         budget: usize,
     ) -> Result<Self, HubStoreError> {
-        let set = DocSet::open(actor, store.doc_heads(actor)?, store.chunk_source(), budget);
+        let set = DocSet::open(actor, store.doc_source(actor)?, budget);
         Ok(Self {
             store,
             set: Mutex::new(set),
@@ -68,11 +68,7 @@ impl HubDocs {
     /// Every readable product, in id (creation) order.
     pub fn products(&self) -> Vec<Product> {
         let mut set = self.lock();
-        let ids: Vec<DocId> = set
-            .ids()
-            .filter(|id| id.product_id().is_some())
-            .cloned()
-            .collect();
+        let ids = held_ids(&set, |id| id.product_id().is_some());
         ids.iter()
             .filter_map(|id| read_product(set.get(id)?, id.product_id()?))
             .collect()
@@ -81,11 +77,7 @@ impl HubDocs {
     /// Every readable campaign of the fleet, with the till that owns it.
     pub fn campaigns(&self) -> Vec<CampaignDoc> {
         let mut set = self.lock();
-        let ids: Vec<DocId> = set
-            .ids()
-            .filter(|id| id.campaign_id().is_some())
-            .cloned()
-            .collect();
+        let ids = held_ids(&set, |id| id.campaign_id().is_some());
         ids.iter()
             .filter_map(|id| read_campaign(set.get(id)?, id.campaign_id()?))
             .collect()
@@ -143,11 +135,7 @@ impl HubDocs {
     ) -> std::collections::HashMap<fusion_contracts::Sku, String> {
         let mut set = self.lock();
         let mut names = std::collections::HashMap::new();
-        let ids: Vec<DocId> = set
-            .ids()
-            .filter(|id| id.product_id().is_some())
-            .cloned()
-            .collect();
+        let ids = held_ids(&set, |id| id.product_id().is_some());
         for id in &ids {
             if names.len() == skus.len() {
                 break;
@@ -222,6 +210,17 @@ impl HubDocs {
         drop(set);
         let _ = self.changes.send(vec![doc].into());
         Ok(next)
+    }
+}
+
+/// The held documents `keep` selects; documents that cannot be read are none (logged).
+fn held_ids(set: &DocSet, keep: impl Fn(&DocId) -> bool) -> Vec<DocId> {
+    match set.ids() {
+        Ok(ids) => ids.into_iter().filter(|id| keep(id)).collect(),
+        Err(error) => {
+            tracing::error!(%error, "reading the hub's documents");
+            Vec::new()
+        }
     }
 }
 

@@ -83,7 +83,12 @@ impl HubStore {
     /// Opens (or creates) the hub's store in `dir`; `clock` is the hub's time.
     pub fn open_with_clock(dir: &Path, clock: Clock) -> Result<Self, HubStoreError> {
         fusion_sync::files::private_dir(dir).map_err(storage)?;
-        let db = Database::create(dir.join(HUB_DB_FILE)).map_err(storage)?;
+        // redb's own default page cache is 1 GiB; the kernel's page cache holds the file too.
+        const HUB_STORE_CACHE_BYTES: usize = 64 * 1024 * 1024;
+        let db = Database::builder()
+            .set_cache_size(HUB_STORE_CACHE_BYTES)
+            .create(dir.join(HUB_DB_FILE))
+            .map_err(storage)?;
         fusion_sync::files::private_file(&dir.join(HUB_DB_FILE)).map_err(storage)?;
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(FLEET_EVENTS).map_err(storage)?;

@@ -541,3 +541,90 @@ async fn concurrent_edits_merge_the_same_way_everywhere() {
     assert_eq!(after["description"], "Stoneware, 300 ml");
     till.stop().await;
 }
+
+/// A new till's initial sync: every document it lacks is asked for whole and sent as the hub
+/// stored it — the hub, just restarted (nothing loaded), loads none to send 120 products —
+/// and the till reports the progress; afterwards a price edited at the hub still reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_till_takes_the_catalog_whole_and_the_hub_loads_none_to_send_it() {
+    const PRODUCTS: usize = 120;
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub_addr = free_udp_port();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_ep, b_ep) = (endpoint(a_dir.path()).await, endpoint(b_dir.path()).await);
+    let hub = open_hub(hub_dir.path()).await;
+    hub.state.store.enroll(a_ep.id(), "store-1").unwrap();
+    hub.state.store.enroll(b_ep.id(), "store-1").unwrap();
+    let hub_id = net::load_or_create_identity(hub_dir.path())
+        .unwrap()
+        .public();
+    let links = || vec![PeerLink::new(Role::Hub, hub_id, vec![hub_addr])];
+    let hub = RunningHub::serve(hub, hub_dir.path(), hub_addr).await;
+    let a = Till::start(a_dir.path(), a_ep, links()).await;
+    let mut ids = Vec::new();
+    for n in 0..PRODUCTS {
+        let (status, product) = a
+            .api
+            .call(
+                reqwest::Method::POST,
+                "/products",
+                Some(json!({ "sku": format!("SKU-{n}"), "name": format!("Product {n}"), "price": 2, "currency": "USD", "inventory": 1 })),
+            )
+            .await;
+        assert_eq!(status, 201, "{product}");
+        ids.push(product["id"].as_str().unwrap().to_string());
+    }
+    let held = |body: &Value| body["documents"]["held"].as_u64().unwrap_or(0) as usize;
+    eventually(
+        "every product at the hub",
+        Duration::from_secs(30),
+        || async { held(&hub.api.get("/sync/status").await.1) >= PRODUCTS },
+    )
+    .await;
+    a.stop().await;
+    hub.stop().await;
+
+    let hub = RunningHub::serve(open_hub(hub_dir.path()).await, hub_dir.path(), hub_addr).await;
+    let before = hub.api.get("/sync/status").await.1["documents"].clone();
+    assert_eq!(before["loaded"], 0, "{before}");
+    let b = Till::start(b_dir.path(), b_ep, links()).await;
+    eventually(
+        "the catalog at the new till",
+        Duration::from_secs(30),
+        || async { held(&b.api.get("/sync/status").await.1) >= PRODUCTS },
+    )
+    .await;
+    let last = format!("/products/{}", ids[PRODUCTS - 1]);
+    eventually("the last product row", Duration::from_secs(10), || async {
+        b.api.get(&last).await.0 == 200
+    })
+    .await;
+    eventually("the progress settled", Duration::from_secs(10), || async {
+        b.api.get("/sync/status").await.1["documents"]["fetching"] == 0
+    })
+    .await;
+    let status = b.api.get("/sync/status").await.1;
+    assert!(
+        status["documents"]["fetched"].as_u64().unwrap() >= PRODUCTS as u64,
+        "{status}"
+    );
+    let after = hub.api.get("/sync/status").await.1["documents"].clone();
+    assert_eq!(
+        after["loads"], before["loads"],
+        "the hub loaded documents to send them: {after}"
+    );
+
+    let (code, body) = hub
+        .api
+        .call(reqwest::Method::PATCH, &last, Some(json!({ "price": 9 })))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    eventually(
+        "the hub's price at the new till",
+        Duration::from_secs(10),
+        || async { b.api.get(&last).await.1["price"].as_f64() == Some(9.0) },
+    )
+    .await;
+    b.stop().await;
+    hub.stop().await;
+}

@@ -541,14 +541,24 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         )
         .await;
     }
-    // …and pushing its changes anyway, they are refused and counted at a and at the hub.
+    // …and pushing its changes anyway, as sync messages and as whole documents, they are
+    // refused and counted at a and at the hub.
     let pushed: Vec<Frame> = {
         let mut set = rogue_docs.set.lock().unwrap();
         [&other_store, &a_campaign]
             .into_iter()
-            .map(|doc| Frame::DocSync {
-                doc: doc.clone(),
-                message: set.unsolicited_message(doc).unwrap(),
+            .flat_map(|doc| {
+                let (_, bytes) = set.saves(std::slice::from_ref(doc)).unwrap().remove(0);
+                [
+                    Frame::DocSync {
+                        doc: doc.clone(),
+                        message: set.unsolicited_message(doc).unwrap(),
+                    },
+                    Frame::DocSave {
+                        doc: doc.clone(),
+                        bytes,
+                    },
+                ]
             })
             .collect()
     };
@@ -562,11 +572,11 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
             .unwrap();
     }
     assert!(
-        refused_at_a("doc_unauthorized") >= at_a + 2,
+        refused_at_a("doc_unauthorized") >= at_a + 4,
         "a took the rogue's documents"
     );
     assert!(
-        refused_at_hub("doc_unauthorized") >= at_hub + 2,
+        refused_at_hub("doc_unauthorized") >= at_hub + 4,
         "the hub took the rogue's documents"
     );
     assert!(!a.store.docs().lock().unwrap().holds(&other_store));
@@ -580,15 +590,16 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         Default::default()
     );
 
-    // 10,000 made-up document ids announced: each is asked for (an answer per id), none is
+    // 10,000 made-up document ids announced: each is asked for whole (`DocWant`), none is
     // created, at a or at the hub.
-    let docs_at_a = || a.store.docs().lock().unwrap().ids().count();
+    let docs_at_a = || a.store.docs().lock().unwrap().ids().unwrap().len();
     let docs_at_hub = || {
         net::DocHost::docs(&*hub.hub.state.docs)
             .lock()
             .unwrap()
             .ids()
-            .count()
+            .unwrap()
+            .len()
     };
     let (before_a, before_hub) = (docs_at_a(), docs_at_hub());
     let made_up: Vec<(DocId, Vec<[u8; 32]>)> = (0..10_000u128)
@@ -607,10 +618,14 @@ async fn a_rogue_till_with_its_own_key_forges_nothing() {
         let answers = net::send_doc_frames(&rogue, at, &announced, Duration::from_secs(5))
             .await
             .unwrap();
-        let asked = answers
+        let asked: usize = answers
             .iter()
-            .filter(|f| matches!(f, Frame::DocSync { .. }))
-            .count();
+            .map(|f| match f {
+                Frame::DocWant { docs } => docs.len(),
+                Frame::DocSync { .. } => 1,
+                _ => 0,
+            })
+            .sum();
         assert!(asked >= 10_000, "{asked} of the ids were asked for");
     }
     assert_eq!(docs_at_a(), before_a);

@@ -311,7 +311,13 @@ pub struct StoreOptions {
     pub allow_damaged_journal: bool,
     /// Memory the loaded shared documents may take (least recently used evicted first).
     pub doc_cache_bytes: usize,
+    /// Memory redb may keep of the store file's pages (its own default is 1 GiB, which a
+    /// big catalog's initial sync filled; the kernel's page cache holds the file anyway).
+    pub store_cache_bytes: usize,
 }
+
+/// A till's redb page cache when none is configured.
+pub const STORE_CACHE_DEFAULT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Default payment hold: long enough for a customer to find their card or come back to the till,
 /// short enough that abandoned orders do not block stock for the rest of the day.
@@ -326,6 +332,7 @@ impl Default for StoreOptions {
             store_id: None,
             allow_damaged_journal: false,
             doc_cache_bytes: fusion_sync::docs::DEFAULT_CACHE_BYTES,
+            store_cache_bytes: STORE_CACHE_DEFAULT_BYTES,
         }
     }
 }
@@ -370,10 +377,13 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|source| OpenError::Database {
-            path: path.clone(),
-            source,
-        })?;
+        let db = Database::builder()
+            .set_cache_size(options.store_cache_bytes)
+            .create(&path)
+            .map_err(|source| OpenError::Database {
+                path: path.clone(),
+                source,
+            })?;
         fusion_sync::files::private_file(&path).map_err(|source| OpenError::CreateDir {
             path: path.clone(),
             source,

@@ -720,12 +720,28 @@ pub fn heads_of_rows(
     Ok(read)
 }
 
-/// Where a [`DocSet`] reads a document it does not hold in memory: the chunks its host
-/// committed, in index order (empty when none). Called with the set's lock held, so it must
-/// not wait for the host's writer (read a committed snapshot).
-pub trait ChunkSource: Send + Sync {
-    fn chunks(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, String>;
+/// What a host committed of its documents, where a [`DocSet`] reads what it does not hold in
+/// memory: their chunks and the heads stored beside them ([`stored::StoredDocs`] over redb).
+/// Called with the set's lock held, so it must not wait for the host's writer (read a
+/// committed snapshot). Each method answers for many documents at once (one snapshot).
+pub trait DocSource: Send + Sync {
+    /// The chunks of each of `docs`, in index order (empty: not stored).
+    fn chunks(&self, docs: &[DocId]) -> Result<Vec<Vec<Vec<u8>>>, String>;
+    /// The stored heads of each of `docs` (`None`: not stored).
+    fn heads(&self, docs: &[DocId]) -> Result<Vec<Option<Vec<ChangeHash>>>, String>;
+    /// Up to `limit` stored documents after `after` (from the first when `None`), in id order,
+    /// with their heads.
+    fn heads_after(
+        &self,
+        after: Option<&DocId>,
+        limit: usize,
+    ) -> Result<Vec<(DocId, Vec<ChangeHash>)>, String>;
+    /// How many documents are stored.
+    fn count(&self) -> Result<u64, String>;
 }
+
+#[cfg(feature = "redb")]
+pub mod stored;
 
 /// Memory a loaded document is reckoned to take per byte of its stored chunks: automerge's
 /// in-memory form of a product document measured about 40 times its saved size here (23 KB
@@ -750,19 +766,22 @@ struct Entry {
 }
 
 /// A host's documents: the heads of every one it holds (what a sync session compares), and
-/// those loaded in memory — every one of them, or, opened over a [`ChunkSource`], those used
+/// those loaded in memory — every one of them, or, opened over a [`DocSource`], those used
 /// lately within a byte budget (least recently used evicted first; a document with changes
-/// not yet stored is never evicted). Turns changes into [`Chunk`]s for the host to persist.
+/// not yet stored is never evicted), with the heads of the others read from the source, so
+/// its memory does not grow with the catalog. Turns changes into [`Chunk`]s for the host to
+/// persist.
 pub struct DocSet {
     actor: ActorId,
-    /// Every document held, with its heads.
+    /// The heads of documents changed since their chunks were stored (all of them, without a
+    /// source): the source has every other document's.
     heads: BTreeMap<DocId, Vec<ChangeHash>>,
     loaded: BTreeMap<DocId, Entry>,
     /// Loaded documents by last use.
     order: BTreeMap<u64, DocId>,
     tick: u64,
     /// None: every document stays loaded (nothing to reload from).
-    source: Option<Box<dyn ChunkSource>>,
+    source: Option<Box<dyn DocSource>>,
     budget: usize,
     cost: usize,
     /// Changed since their chunks were last taken.
@@ -771,6 +790,9 @@ pub struct DocSet {
     in_flight: BTreeSet<DocId>,
     /// Documents loaded from the source since the set was made.
     loads: u64,
+    /// Documents asked of peers whole and not arrived yet, and arrived so far.
+    fetching: u64,
+    fetched: u64,
 }
 
 impl DocSet {
@@ -789,20 +811,15 @@ impl DocSet {
             unsaved: BTreeSet::new(),
             in_flight: BTreeSet::new(),
             loads: 0,
+            fetching: 0,
+            fetched: 0,
         }
     }
 
-    /// A set over a host's stored documents that loads none until used: `heads` is every
-    /// stored document's heads (as the host stored them with its chunks), `source` reads a
-    /// document's chunks, `budget` bounds the memory of the loaded ones.
-    pub fn open(
-        actor: &[u8],
-        heads: impl IntoIterator<Item = (DocId, Vec<ChangeHash>)>,
-        source: Box<dyn ChunkSource>,
-        budget: usize,
-    ) -> Self {
+    /// A set over a host's stored documents that reads nothing until used: `source` has
+    /// their chunks and heads, `budget` bounds the memory of the loaded ones.
+    pub fn open(actor: &[u8], source: Box<dyn DocSource>, budget: usize) -> Self {
         let mut set = Self::new(actor);
-        set.heads = heads.into_iter().collect();
         set.source = Some(source);
         set.budget = budget;
         set
@@ -859,16 +876,17 @@ impl DocSet {
             self.order.insert(self.tick, id.clone());
             return Ok(self.loaded.get_mut(id));
         }
-        if !self.heads.contains_key(id) {
-            return Ok(None);
-        }
         let Some(source) = &self.source else {
             return Ok(None);
         };
-        let chunks = source.chunks(id).map_err(|reason| DocError::Automerge {
-            doc: id.to_string(),
-            reason: format!("reading its stored chunks: {reason}"),
-        })?;
+        let chunks = source
+            .chunks(std::slice::from_ref(id))
+            .map_err(|reason| source_failed(id, reason))?
+            .pop()
+            .unwrap_or_default();
+        if chunks.is_empty() {
+            return Ok(None);
+        }
         let (entry, _) = self.read(id, &chunks)?;
         self.loads += 1;
         self.make_room(entry.cost);
@@ -931,26 +949,76 @@ impl DocSet {
         self.try_get(id).ok().flatten()
     }
 
-    /// Whether the set holds `id` (a document with content, or one this host made).
+    /// Whether the set holds `id` (a document with content, or one this host made); one
+    /// that cannot be read is not held.
     pub fn holds(&self, id: &DocId) -> bool {
-        self.heads.contains_key(id) || self.loaded.contains_key(id)
+        self.heads.contains_key(id)
+            || self.loaded.contains_key(id)
+            || self
+                .stored_heads(std::slice::from_ref(id))
+                .is_ok_and(|h| h[0].is_some())
     }
 
-    /// Every document held, loaded or not.
-    pub fn ids(&self) -> impl Iterator<Item = &DocId> {
-        self.heads.keys()
+    /// The stored heads of `ids` (`None`: not stored); none without a source.
+    fn stored_heads(&self, ids: &[DocId]) -> Result<Vec<Option<Vec<ChangeHash>>>, DocError> {
+        match &self.source {
+            Some(source) if !ids.is_empty() => source
+                .heads(ids)
+                .map_err(|reason| source_failed(&ids[0], reason)),
+            _ => Ok(vec![None; ids.len()]),
+        }
+    }
+
+    /// Every document held, loaded or not, in id order (read from the source a page at a
+    /// time).
+    pub fn ids(&self) -> Result<Vec<DocId>, DocError> {
+        let mut ids = Vec::new();
+        let mut after: Option<DocId> = None;
+        loop {
+            let page = self.heads_page(after.as_ref(), 4096)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(ids);
+            };
+            after = Some(last.clone());
+            ids.extend(page.into_iter().map(|(id, _)| id));
+        }
     }
 
     /// How many documents are held, loaded, and were loaded from the source so far, and the
     /// loaded ones' reckoned memory.
     pub fn stats(&self) -> DocStats {
+        // Held: what is stored, and what was made or received here and is not stored yet.
+        let unstored: Vec<DocId> = self.heads.keys().cloned().collect();
+        let not_stored = self
+            .stored_heads(&unstored)
+            .map(|h| h.iter().filter(|h| h.is_none()).count())
+            .unwrap_or(0);
+        let stored = match &self.source {
+            Some(source) => source.count().unwrap_or(0) as usize,
+            None => 0,
+        };
         DocStats {
-            held: self.heads.len(),
+            held: stored + not_stored,
             loaded: self.loaded.len(),
             loads: self.loads,
             loaded_bytes: self.cost,
             budget_bytes: self.budget,
+            fetching: self.fetching,
+            fetched: self.fetched,
         }
+    }
+
+    /// A session asked a peer for `n` documents whole ([`DocSet::receive_save`] takes them).
+    pub fn fetch_asked(&mut self, n: usize) {
+        self.fetching += n as u64;
+    }
+
+    /// `arrived` of the documents a session asked for came, and `abandoned` never will (the
+    /// session ended): the progress `stats` reports.
+    pub fn fetch_settled(&mut self, arrived: usize, abandoned: usize) {
+        let settled = (arrived + abandoned) as u64;
+        self.fetching = self.fetching.saturating_sub(settled);
+        self.fetched += arrived as u64;
     }
 
     /// Edits a document (loading it, or creating it empty if new); it is persisted with the
@@ -969,17 +1037,65 @@ impl DocSet {
         out
     }
 
-    /// Every document's heads, for a peer to compare with its own: loads nothing.
-    pub fn summary(&self) -> Vec<(DocId, Vec<ChangeHash>)> {
-        self.heads
-            .iter()
-            .map(|(id, heads)| (id.clone(), heads.clone()))
-            .collect()
+    /// The heads of about `limit` documents after `after` (from the first when `None`), in id
+    /// order, for a peer to compare with its own: loads nothing. An empty page: no more.
+    pub fn heads_page(
+        &self,
+        after: Option<&DocId>,
+        limit: usize,
+    ) -> Result<Vec<(DocId, Vec<ChangeHash>)>, DocError> {
+        use std::ops::Bound;
+        let stored = match &self.source {
+            Some(source) => source
+                .heads_after(after, limit)
+                .map_err(|reason| source_failed(after.unwrap_or(&DocId(String::new())), reason))?,
+            None => Vec::new(),
+        };
+        // Documents changed here and not stored yet count within the page's range (to its
+        // end, the last page).
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let end = match stored.last() {
+            Some((last, _)) if stored.len() >= limit => Bound::Included(last.clone()),
+            _ => Bound::Unbounded,
+        };
+        let end = end.as_ref();
+        let mut page: BTreeMap<DocId, Vec<ChangeHash>> = stored.into_iter().collect();
+        let unstored = self.heads.range::<DocId, _>((start, end));
+        let limit_without_source = if self.source.is_none() {
+            limit
+        } else {
+            usize::MAX
+        };
+        for (id, heads) in unstored.take(limit_without_source) {
+            page.insert(id.clone(), heads.clone());
+        }
+        Ok(page.into_iter().collect())
     }
 
-    /// The heads of one document (empty when it does not exist): loads nothing.
+    /// The heads of one document (empty when it does not exist, or cannot be read): loads
+    /// nothing.
     pub fn heads(&self, id: &DocId) -> Vec<ChangeHash> {
-        self.heads.get(id).cloned().unwrap_or_default()
+        self.heads_of(std::slice::from_ref(id))
+            .ok()
+            .and_then(|mut h| h.pop())
+            .unwrap_or_default()
+    }
+
+    /// The heads of each of `ids` (empty for one not held), read from the source at once.
+    pub fn heads_of(&self, ids: &[DocId]) -> Result<Vec<Vec<ChangeHash>>, DocError> {
+        let unknown: Vec<DocId> = ids
+            .iter()
+            .filter(|id| !self.heads.contains_key(*id))
+            .cloned()
+            .collect();
+        let mut stored = self.stored_heads(&unknown)?.into_iter();
+        Ok(ids
+            .iter()
+            .map(|id| match self.heads.get(id) {
+                Some(heads) => heads.clone(),
+                None => stored.next().flatten().unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// The next sync message for a peer whose state is `state`, if one is due. A document the
@@ -995,6 +1111,77 @@ impl DocSet {
             None => AutoCommit::new().sync().generate_sync_message(state),
         };
         Ok(message.map(|m| m.encode()))
+    }
+
+    /// Each held document of `ids` whole, as automerge loads it, for a peer that holds none of
+    /// it (`Frame::DocSave`): a loaded one saved from memory, any other as its stored chunks one
+    /// after another (a saved document and its incremental saves load as one), so nothing is
+    /// loaded. Documents the set does not hold are left out.
+    pub fn saves(&mut self, ids: &[DocId]) -> Result<Vec<(DocId, Vec<u8>)>, DocError> {
+        let mut saves = Vec::with_capacity(ids.len());
+        let mut stored = Vec::new();
+        for id in ids {
+            if let Some(entry) = self.loaded.get_mut(id) {
+                saves.push((id.clone(), entry.doc.document().save()));
+            } else {
+                stored.push(id.clone());
+            }
+        }
+        if let (Some(source), false) = (&self.source, stored.is_empty()) {
+            let chunks = source
+                .chunks(&stored)
+                .map_err(|reason| source_failed(&stored[0], reason))?;
+            for (id, chunks) in stored.into_iter().zip(chunks) {
+                if !chunks.is_empty() {
+                    saves.push((id, chunks.concat()));
+                }
+            }
+        }
+        Ok(saves)
+    }
+
+    /// Takes a peer's document whole (`Frame::DocSave`): loaded strictly (every chunk whole,
+    /// its heads verified), merged into ours, or held as it came when new (an empty one is not
+    /// created). True when the set changed. Whether the peer may change the document is the
+    /// caller's to decide first, as for [`DocSet::receive`].
+    pub fn receive_save(&mut self, id: &DocId, bytes: &[u8]) -> Result<bool, DocError> {
+        let theirs = guarded(id, || AutoCommit::load(bytes).map_err(|e| e.to_string()))?;
+        let mut theirs = theirs.with_actor(self.actor.clone());
+        if self.holds(id) {
+            let entry = self.entry_or_new(id)?;
+            let before = entry.doc.get_heads();
+            let backup = entry.doc.clone();
+            let merged = guarded(id, || {
+                entry
+                    .doc
+                    .merge(&mut theirs)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(e) = merged {
+                entry.doc = backup;
+                return Err(e);
+            }
+            let after = entry.doc.get_heads();
+            return Ok(self.record(id, &before, after));
+        }
+        let heads = theirs.get_heads();
+        if heads.is_empty() {
+            return Ok(false);
+        }
+        let entry = Entry {
+            doc: theirs,
+            next_chunk: 0,
+            // Stored whole (a compact save), not as the changes since an empty document.
+            unsure: true,
+            cost: (bytes.len() * MEMORY_PER_STORED_BYTE).max(LOADED_MIN_BYTES),
+            used: 0,
+        };
+        self.make_room(entry.cost);
+        self.insert(id.clone(), entry);
+        self.heads.insert(id.clone(), heads);
+        self.unsaved.insert(id.clone());
+        Ok(true)
     }
 
     /// A sync message pushing every change of `id`, whatever its receiver asked or said: what
@@ -1059,15 +1246,23 @@ impl DocSet {
             return Err(e);
         }
         let after = entry.doc.get_heads();
-        let changed = after != before;
-        if changed {
-            self.heads.insert(id.clone(), after);
-            self.unsaved.insert(id.clone());
-        } else if !held {
+        let changed = self.record(id, &before, after);
+        if !changed && !held {
             // Nothing arrived for a document the set did not hold: it is not created.
             self.forget(id);
         }
         Ok(changed)
+    }
+
+    /// Records `id`'s heads after a peer's change was applied: to be stored when they moved
+    /// (true).
+    fn record(&mut self, id: &DocId, before: &[ChangeHash], after: Vec<ChangeHash>) -> bool {
+        let changed = after != before;
+        if changed {
+            self.heads.insert(id.clone(), after);
+            self.unsaved.insert(id.clone());
+        }
+        changed
     }
 
     fn forget(&mut self, id: &DocId) {
@@ -1124,10 +1319,18 @@ impl DocSet {
         chunks
     }
 
-    /// The chunks last taken are stored: their documents may be evicted again.
+    /// The chunks last taken are stored: their documents may be evicted again, and their
+    /// heads are read from the source from now on (unless they changed again since).
     pub fn chunks_stored(&mut self, chunks: &[Chunk]) {
         for chunk in chunks {
-            self.in_flight.remove(chunk.doc());
+            let doc = chunk.doc();
+            self.in_flight.remove(doc);
+            if self.source.is_some()
+                && !self.unsaved.contains(doc)
+                && self.heads.get(doc).map(Vec::as_slice) == Some(chunk.heads())
+            {
+                self.heads.remove(doc);
+            }
         }
         self.make_room(0);
     }
@@ -1145,6 +1348,14 @@ impl DocSet {
     }
 }
 
+/// The source could not be read (for `doc`, or a page of documents from it).
+fn source_failed(doc: &DocId, reason: String) -> DocError {
+    DocError::Automerge {
+        doc: doc.to_string(),
+        reason: format!("reading the stored documents: {reason}"),
+    }
+}
+
 /// What a [`DocSet`] holds ([`DocSet::stats`]), for status pages and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DocStats {
@@ -1153,6 +1364,8 @@ pub struct DocStats {
     pub loads: u64,
     pub loaded_bytes: usize,
     pub budget_bytes: usize,
+    pub fetching: u64,
+    pub fetched: u64,
 }
 
 impl From<DocStats> for fusion_contracts::http::DocumentsStatus {
@@ -1163,6 +1376,8 @@ impl From<DocStats> for fusion_contracts::http::DocumentsStatus {
             loads: s.loads,
             loaded_bytes: s.loaded_bytes as u64,
             budget_bytes: s.budget_bytes as u64,
+            fetching: s.fetching,
+            fetched: s.fetched,
         }
     }
 }

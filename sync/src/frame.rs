@@ -46,6 +46,12 @@ pub enum Frame {
     DocHeads { docs: Vec<(DocId, Vec<[u8; 32]>)> },
     /// Document sessions, either side: one automerge sync message for `doc`.
     DocSync { doc: DocId, message: Vec<u8> },
+    /// Document sessions, either side: send these documents whole (`DocSave`); the asker holds
+    /// none of them. At most [`DOC_HEADS_MAX`] per frame.
+    DocWant { docs: Vec<DocId> },
+    /// Document sessions, answering `DocWant`: every change of `doc` as automerge saves it (a
+    /// document chunk, maybe followed by change chunks), read from storage without loading it.
+    DocSave { doc: DocId, bytes: Vec<u8> },
 }
 
 /// Most documents in one `DocHeads` frame (~100 bytes each, far below the frame limit).

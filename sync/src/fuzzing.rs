@@ -51,3 +51,15 @@ pub fn doc_message(data: &[u8]) {
         let _ = set.take_chunks();
     }
 }
+
+/// Bytes as a peer's whole product document (`Frame::DocSave`); whatever is taken must read as
+/// a product or as nothing, and store.
+pub fn doc_save(data: &[u8]) {
+    let id = ProductId::from_u128(7);
+    let doc = DocId::product(id);
+    let mut set = DocSet::new(b"fuzz");
+    if set.receive_save(&doc, data).is_ok() {
+        let _ = set.get(&doc).map(|d| read_product(d, id));
+        let _ = set.take_chunks();
+    }
+}

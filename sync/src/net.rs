@@ -21,12 +21,15 @@ use iroh::endpoint::{
 };
 use tokio::sync::Notify;
 
-use crate::docs::{ChangeHash, Changed, DocId, DocSet, SyncState};
+use crate::docs::{Changed, DocId, DocSet};
 use crate::frame::{self, Decoder, Frame};
 use crate::proto::{Batch, LogSource, Received, Receiver, Sender};
 
 /// The iroh types callers name (endpoints, addresses, keys), so that no other crate imports iroh.
 pub use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, SecretKey};
+
+mod doc_session;
+use doc_session::doc_session;
 
 /// Application protocol of event-log replication, version 1.
 pub const ALPN: &[u8] = b"fusion/sync/1";
@@ -547,30 +550,12 @@ pub trait DocHost: Send + Sync {
     fn refuse(&self, rule: &'static str);
 }
 
-/// Most documents a till's session may create here: a catalog of 100,000 products, and no
-/// flood of made-up ids beyond. The hub's sessions are not capped.
-pub const DOCS_CREATED_PER_SESSION_MAX: usize = 100_000;
+/// Most documents a till's session may create here: the biggest catalog a till is built for
+/// (1,000,000 products, issue 20), and no flood of made-up ids beyond.
+pub const DOCS_CREATED_PER_SESSION_MAX: usize = 1_000_000;
 
 /// How often a session looks again at documents it syncs read-only from its peer.
 const READ_ONLY_RECHECK: Duration = Duration::from_secs(1);
-
-/// The sync state of `doc` with `peer`: read-only (the peer's changes are not applied, and the
-/// peer is told so and sends none) unless the host says the peer may change it.
-fn sync_state<'s>(
-    states: &'s mut std::collections::HashMap<DocId, SyncState>,
-    host: &dyn DocHost,
-    peer: EndpointId,
-    doc: &DocId,
-) -> &'s mut SyncState {
-    let state = states.entry(doc.clone()).or_default();
-    state.set_read_only(!host.may_change(peer, doc));
-    state
-}
-
-fn lock_docs(host: &dyn DocHost) -> std::sync::MutexGuard<'_, DocSet> {
-    // A panic while holding the lock leaves documents automerge kept consistent.
-    host.docs().lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Dials `peer` and keeps its documents and ours in sync until the connection ends.
 pub async fn dial_docs(
@@ -618,175 +603,4 @@ pub async fn send_doc_frames(
     }
     connection.close(0u32.into(), b"done");
     Ok(answers)
-}
-
-/// One document session, the same on both sides: each sends the heads of what it holds, then
-/// runs automerge's sync protocol for every document whose heads differ, and afterwards for
-/// every document that changes on either side.
-async fn doc_session(
-    connection: &Connection,
-    send: SendStream,
-    mut recv: RecvStream,
-    host: &dyn DocHost,
-    gate: &Gate,
-) -> Result<(), NetError> {
-    let peer = connection.remote_id();
-    let capped = !host.is_hub(peer);
-    let mut created = 0usize;
-    let mut changes = host.subscribe();
-    let mut states: std::collections::HashMap<DocId, SyncState> = Default::default();
-    // A document whose owner this host learns later (a campaign whose creating journal has not
-    // arrived yet) becomes writable from the peer without a new session.
-    let mut recheck = tokio::time::interval(READ_ONLY_RECHECK);
-    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let summary = lock_docs(host).summary();
-    let mut heads_frames: Vec<Frame> = summary
-        .chunks(frame::DOC_HEADS_MAX)
-        .map(|docs| Frame::DocHeads {
-            docs: docs
-                .iter()
-                .map(|(id, heads)| (id.clone(), heads.iter().map(|h| h.0).collect()))
-                .collect(),
-        })
-        .collect();
-    // Streams are lazy: the acceptor sees the dialler's stream only once it writes. A host
-    // with no documents yet still says so, or it would never be sent any.
-    if heads_frames.is_empty() {
-        heads_frames.push(Frame::DocHeads { docs: Vec::new() });
-    }
-    // Frames go out from a task of their own: both sides write (heads, then the answers to
-    // the other's) while the other writes too, and a side that stopped reading until its own
-    // write finished would wait for ever once both streams' windows are full (a big catalog's
-    // heads alone are megabytes). What waits is this session's answers, at most one message
-    // per document the peer asked about.
-    let (outgoing, writer) = frame_writer(send);
-    let send_or_fail = |frames: Vec<Frame>| {
-        outgoing
-            .send(frames)
-            .map_err(|_| NetError::Connection("the session's stream closed".into()))
-    };
-    send_or_fail(heads_frames)?;
-    let _writer = AbortOnDrop(writer);
-    let mut decoder = Decoder::default();
-    let mut buffer = vec![0u8; READ_CHUNK];
-    loop {
-        let mut out = Vec::new();
-        tokio::select! {
-            read = read_chunk(&mut recv, &mut buffer) => {
-                let Some(n) = read? else { return Ok(()) };
-                gate.touch(peer);
-                decoder.push(&buffer[..n]);
-                let mut changed = Vec::new();
-                while let Some(frame) = decoder.next_frame().map_err(|e| NetError::Protocol(e.to_string()))? {
-                    let mut docs = lock_docs(host);
-                    match frame {
-                        Frame::DocHeads { docs: theirs } => {
-                            for (id, heads) in theirs {
-                                let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
-                                if docs.heads(&id) != heads {
-                                    let state = sync_state(&mut states, host, peer, &id);
-                                    if let Some(message) = docs.generate(&id, state).map_err(doc_failed)? {
-                                        out.push(Frame::DocSync { doc: id, message });
-                                    }
-                                }
-                            }
-                        }
-                        Frame::DocSync { doc, message } => {
-                            let new = !docs.holds(&doc);
-                            if new && capped && created >= DOCS_CREATED_PER_SESSION_MAX {
-                                host.refuse("doc_cap");
-                                continue;
-                            }
-                            let state = sync_state(&mut states, host, peer, &doc);
-                            // Told so (the flag on our messages), an honest peer sends no
-                            // changes to a document it may not change; automerge applies none.
-                            if state.read_only && DocSet::carries_changes(&message) {
-                                host.refuse("doc_unauthorized");
-                            }
-                            if docs.receive(&doc, state, &message).map_err(doc_failed)? {
-                                created += usize::from(new);
-                                changed.push(doc.clone());
-                            }
-                            if let Some(message) = docs.generate(&doc, state).map_err(doc_failed)? {
-                                out.push(Frame::DocSync { doc, message });
-                            }
-                        }
-                        _ => return Err(NetError::Protocol("a log frame in a document session".into())),
-                    }
-                }
-                if !changed.is_empty() {
-                    if !gate.admits(peer) {
-                        connection.close(2u32.into(), b"revoked");
-                        return Err(NetError::Protocol("peer is no longer admitted".into()));
-                    }
-                    changed.sort();
-                    changed.dedup();
-                    host.changed(changed).await.map_err(NetError::Store)?;
-                }
-            }
-            change = changes.recv() => {
-                let ids: Vec<DocId> = match change {
-                    Ok(ids) => ids.to_vec(),
-                    // Missed some announcements: look at every document.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => lock_docs(host).ids().cloned().collect(),
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-                };
-                let mut docs = lock_docs(host);
-                for id in ids {
-                    let state = sync_state(&mut states, host, peer, &id);
-                    if let Some(message) = docs.generate(&id, state).map_err(doc_failed)? {
-                        out.push(Frame::DocSync { doc: id, message });
-                    }
-                }
-            }
-            _ = recheck.tick() => {
-                let mut docs = lock_docs(host);
-                for (id, state) in states.iter_mut().filter(|(_, s)| s.read_only) {
-                    if host.may_change(peer, id) {
-                        // Asks the peer to send again what it held back.
-                        state.set_read_only(false);
-                        if let Some(message) = docs.generate(id, state).map_err(doc_failed)? {
-                            out.push(Frame::DocSync { doc: id.clone(), message });
-                        }
-                    }
-                }
-            }
-        }
-        if !out.is_empty() {
-            send_or_fail(out)?;
-        }
-    }
-}
-
-/// A document that could not be read, applied or answered ends the session.
-fn doc_failed(e: crate::docs::DocError) -> NetError {
-    NetError::Protocol(e.to_string())
-}
-
-/// Writes every batch of frames sent to it to `send`, in order, until the sender is dropped or a
-/// write fails (the session sees the channel closed).
-fn frame_writer(
-    mut send: SendStream,
-) -> (
-    tokio::sync::mpsc::UnboundedSender<Vec<Frame>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Frame>>();
-    let task = tokio::spawn(async move {
-        while let Some(frames) = rx.recv().await {
-            if write_frames(&mut send, &frames).await.is_err() {
-                return;
-            }
-        }
-    });
-    (tx, task)
-}
-
-/// Stops a session's writer task with the session.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -298,7 +298,10 @@ impl Sender {
                     "only the receiver takes events and resume requests",
                 ));
             }
-            Frame::DocHeads { .. } | Frame::DocSync { .. } => {
+            Frame::DocHeads { .. }
+            | Frame::DocSync { .. }
+            | Frame::DocWant { .. }
+            | Frame::DocSave { .. } => {
                 return Err(ProtocolError::UnexpectedFrame(
                     "document frames belong to document sessions",
                 ));

@@ -21,12 +21,9 @@ pub(super) const REVOCATIONS: TableDefinition<&str, i64> = TableDefinition::new(
 /// `store` filter).
 pub(super) const ORIGIN_STORES: TableDefinition<&str, &str> = TableDefinition::new("origin_stores");
 
-/// (document id, chunk index) → automerge bytes: chunk 0 a whole save, then incremental saves
-/// (see `fusion_sync::docs::Chunk`).
-pub(super) const DOCS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("docs");
-/// Document id → its heads after its last stored chunk (32-byte hashes one after another),
-/// written with the chunks: what document sessions compare, with no document loaded.
-pub(super) const DOC_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_heads");
+/// `docs` (document id, chunk index → automerge bytes) and `doc_heads` (document id → its heads
+/// after its last stored chunk), as at a till (`fusion_sync::docs::stored`).
+pub(super) use fusion_sync::docs::stored::{DOC_HEADS, DOCS};
 
 /// Origin → last seq exported to Kafka (every earlier one is confirmed by the broker).
 pub(super) const EXPORT_POSITIONS: TableDefinition<&str, u64> =

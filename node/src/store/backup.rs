@@ -316,7 +316,12 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
     let db = std::sync::Arc::new(db);
     let mut docs = shared_state::open_docs(&db, node_id.as_str().as_bytes(), VERIFY_CACHE_BYTES)?;
     let products = read.open_table(PRODUCTS)?;
-    let ids: Vec<DocId> = docs.ids().cloned().collect();
+    let ids: Vec<DocId> = docs.ids().map_err(|e| {
+        VerifyError::Store(StoreError::Corrupt {
+            table: "doc_heads",
+            reason: e.to_string(),
+        })
+    })?;
     for id in &ids {
         report.documents += 1;
         let stored_heads = docs.heads(id);

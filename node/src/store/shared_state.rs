@@ -8,11 +8,12 @@ use fusion_contracts::commands::{
 use fusion_contracts::{CorrelationId, Envelope, Event, NodeId, ProductId, Sku};
 use std::sync::Arc;
 
+use fusion_sync::docs::stored::StoredDocs;
 use fusion_sync::docs::{
-    CampaignDoc, Chunk, ChunkSource, DocId, DocSet, ProductField, create_product, decode_heads,
-    encode_heads, read_campaign, read_product, update_product, write_campaign,
+    CampaignDoc, Chunk, DocId, DocSet, ProductField, create_product, encode_heads, read_campaign,
+    read_product, update_product, write_campaign,
 };
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableTable};
 
 use super::count_refused;
 use super::tables::{self, DOC_HEADS, DOCS, PeerOrder, Tables, decode, encode, put_product};
@@ -21,56 +22,21 @@ use crate::domain::journal;
 use crate::domain::{StockLevel, authority, inventory, orders};
 use fusion_sync::proto::{Batch, Verified};
 
-/// The stored documents, none loaded yet: every document's heads from `doc_heads`, each
-/// document read from `docs` when first used and kept within `budget` bytes (LRU). `actor`
-/// is this node's stable automerge actor. A store from before `doc_heads` gets it filled
-/// once, one document at a time.
+/// The stored documents, none loaded yet: each read from `docs` when first used and kept
+/// within `budget` bytes (LRU), their heads read from `doc_heads`. `actor` is this node's
+/// stable automerge actor. A store from before `doc_heads` gets it filled once, one document
+/// at a time.
 pub(super) fn open_docs(
     db: &Arc<Database>,
     actor: &[u8],
     budget: usize,
 ) -> Result<DocSet, StoreError> {
     index_doc_heads(db, actor)?;
-    let read = db.begin_read()?;
-    let table = read.open_table(DOC_HEADS)?;
-    let mut heads = Vec::new();
-    for entry in table.iter()? {
-        let (id, bytes) = entry?;
-        let corrupt = |reason: String| StoreError::Corrupt {
-            table: "doc_heads",
-            reason,
-        };
-        let id = DocId::parse(id.value()).map_err(|e| corrupt(e.to_string()))?;
-        let hashes = decode_heads(bytes.value())
-            .ok_or_else(|| corrupt(format!("{id}: heads are not whole hashes")))?;
-        heads.push((id, hashes));
-    }
     Ok(DocSet::open(
         actor,
-        heads,
-        Box::new(StoredChunks(Arc::clone(db))),
+        Box::new(StoredDocs(Arc::clone(db))),
         budget,
     ))
-}
-
-/// A document's committed chunks, read in a snapshot of its own (never waits for the writer).
-struct StoredChunks(Arc<Database>);
-
-impl ChunkSource for StoredChunks {
-    fn chunks(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, String> {
-        let read = self.0.begin_read().map_err(|e| e.to_string())?;
-        let table = read.open_table(DOCS).map_err(|e| e.to_string())?;
-        let range = table
-            .range((doc.as_str(), 0)..=(doc.as_str(), u32::MAX))
-            .map_err(|e| e.to_string())?;
-        range
-            .map(|entry| {
-                entry
-                    .map(|(_, bytes)| bytes.value().to_vec())
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
-    }
 }
 
 const META_DOC_HEADS: &str = "doc_heads_indexed";
@@ -271,23 +237,11 @@ pub(super) fn project_doc(
 
 /// Writes chunks, and the heads they leave their documents at, in the batch's transaction.
 pub(super) fn persist_chunks(t: &mut Tables, chunks: &[Chunk]) -> Result<(), StoreError> {
-    for chunk in chunks {
-        match chunk {
-            Chunk::Append {
-                doc, index, bytes, ..
-            } => {
-                t.docs.insert((doc.as_str(), *index), bytes.as_slice())?;
-            }
-            Chunk::Compacted { doc, bytes, .. } => {
-                t.docs
-                    .retain_in((doc.as_str(), 1)..=(doc.as_str(), u32::MAX), |_, _| false)?;
-                t.docs.insert((doc.as_str(), 0), bytes.as_slice())?;
-            }
-        }
-        t.doc_heads
-            .insert(chunk.doc().as_str(), encode_heads(chunk.heads()).as_slice())?;
-    }
-    Ok(())
+    Ok(fusion_sync::docs::stored::store_chunks(
+        &mut t.docs,
+        &mut t.doc_heads,
+        chunks,
+    )?)
 }
 
 /// What a peer's events ask of this till, done by the writer in the same transaction that holds

@@ -29,12 +29,12 @@ pub(super) const PRODUCT_SKUS: TableDefinition<&str, u128> = TableDefinition::ne
 /// Product id → (), for active products. Product ids are UUIDv7, so this is creation order,
 /// also for products created at other tills or at the hub.
 pub(super) const PRODUCT_LIST: TableDefinition<u128, ()> = TableDefinition::new("product_list");
-/// (document id, chunk index) → automerge bytes: chunk 0 a whole save, then incremental saves
-/// (`fusion_sync::docs::Chunk`). The product tables are projections of these documents.
-pub(super) const DOCS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("docs");
-/// Document id → its heads after its last stored chunk (32-byte hashes one after another),
-/// written with the chunks: a sync session compares these without loading any document.
-pub(super) const DOC_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_heads");
+/// `docs`: (document id, chunk index) → automerge bytes, chunk 0 a whole save, then incremental
+/// saves (`fusion_sync::docs::Chunk`); the product tables are projections of these documents.
+/// `doc_heads`: document id → its heads after its last stored chunk, written with the chunks:
+/// what sync sessions compare, with no document loaded. Defined with the code that reads them
+/// (`fusion_sync::docs::stored`), the same at the hub.
+pub(super) use fusion_sync::docs::stored::{DOC_HEADS, DOCS};
 /// (origin, seq) → postcard `Envelope`: the event logs of this store's other tills.
 pub(super) const PEER_EVENTS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("peer_events");

@@ -401,7 +401,7 @@ fn asking_for_unknown_documents_creates_none() {
         );
         assert!(!set.holds(&made_up));
     }
-    assert_eq!(set.ids().count(), 0);
+    assert_eq!(set.ids().unwrap().len(), 0);
     // A peer holding nothing answers with nothing: still none.
     let mut empty = DocSet::new(b"peer");
     let mut theirs = SyncState::new();
@@ -514,23 +514,61 @@ impl MemStore {
 
 struct MemSource(std::sync::Arc<MemStore>);
 
-impl ChunkSource for MemSource {
-    fn chunks(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, String> {
+impl DocSource for MemSource {
+    fn chunks(&self, docs: &[DocId]) -> Result<Vec<Vec<Vec<u8>>>, String> {
         let stored = self.0.chunks.lock().unwrap();
-        Ok(stored
-            .range((doc.to_string(), 0)..=(doc.to_string(), u32::MAX))
-            .map(|(_, b)| b.clone())
+        Ok(docs
+            .iter()
+            .map(|doc| {
+                stored
+                    .range((doc.to_string(), 0)..=(doc.to_string(), u32::MAX))
+                    .map(|(_, b)| b.clone())
+                    .collect()
+            })
             .collect())
+    }
+
+    fn heads(&self, docs: &[DocId]) -> Result<Vec<Option<Vec<ChangeHash>>>, String> {
+        let heads = self.0.heads.lock().unwrap();
+        Ok(docs
+            .iter()
+            .map(|d| heads.get(d.as_str()).cloned())
+            .collect())
+    }
+
+    fn heads_after(
+        &self,
+        after: Option<&DocId>,
+        limit: usize,
+    ) -> Result<Vec<(DocId, Vec<ChangeHash>)>, String> {
+        Ok(self
+            .0
+            .stored_heads()
+            .into_iter()
+            .filter(|(id, _)| after.is_none_or(|a| id > a))
+            .take(limit)
+            .collect())
+    }
+
+    fn count(&self) -> Result<u64, String> {
+        Ok(self.0.heads.lock().unwrap().len() as u64)
     }
 }
 
 fn lazy(store: &std::sync::Arc<MemStore>, actor: &[u8], budget: usize) -> DocSet {
-    DocSet::open(
-        actor,
-        store.stored_heads(),
-        Box::new(MemSource(store.clone())),
-        budget,
-    )
+    DocSet::open(actor, Box::new(MemSource(store.clone())), budget)
+}
+
+/// Every document's heads, a page at a time.
+fn summary(set: &DocSet) -> Vec<(DocId, Vec<ChangeHash>)> {
+    let mut all = Vec::new();
+    loop {
+        let page = set.heads_page(all.last().map(|(id, _)| id), 7).unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
 }
 
 fn nth_product(n: u128) -> Product {
@@ -559,7 +597,8 @@ fn a_lazy_set_loads_a_document_only_when_used_and_keeps_to_its_budget() {
     let budget = 100 * 1024;
     let mut set = lazy(&store, b"reader", budget);
     // Heads come from the store: a peer's summary is compared with nothing loaded.
-    assert_eq!(set.summary(), writer.summary());
+    assert_eq!(summary(&set), summary(&writer));
+    assert_eq!(summary(&writer).len(), 200);
     assert_eq!(set.stats().loaded, 0);
     for n in 0..200 {
         let p = nth_product(n);
@@ -652,4 +691,119 @@ fn stored_heads_round_trip_and_odd_bytes_are_refused() {
     assert_eq!(decode_heads(&encode_heads(&heads)), Some(heads));
     assert_eq!(decode_heads(&[]), Some(Vec::new()));
     assert_eq!(decode_heads(&[0u8; 33]), None);
+}
+
+#[test]
+fn whole_documents_go_out_from_storage_unloaded_and_merge_on_arrival() {
+    let store = std::sync::Arc::new(MemStore::default());
+    let mut writer = DocSet::new(b"writer");
+    let ids: Vec<DocId> = (0..50).map(|n| DocId::product(nth_product(n).id)).collect();
+    for n in 0..50 {
+        let p = nth_product(n);
+        writer
+            .edit(&ids[n as usize], |d| create_product(d, &p))
+            .unwrap();
+    }
+    let chunks = writer.take_chunks();
+    store.persist(&chunks);
+    writer.chunks_stored(&chunks);
+    // A second chunk for some: a save is every chunk of a document, one after another.
+    for n in 0..10 {
+        let mut p = nth_product(n);
+        p.price.minor += 1;
+        writer
+            .edit(&ids[n as usize], |d| {
+                update_product(d, &p, &[ProductField::Price])
+            })
+            .unwrap();
+    }
+    let chunks = writer.take_chunks();
+    store.persist(&chunks);
+
+    let mut sender = lazy(&store, b"sender", 16 * 1024);
+    let unknown = DocId::product(ProductId::from_u128(99));
+    let mut asked = ids.clone();
+    asked.push(unknown.clone());
+    let saves = sender.saves(&asked).unwrap();
+    assert_eq!(
+        sender.stats().loads,
+        0,
+        "nothing loaded to send documents whole"
+    );
+    assert_eq!(saves.len(), 50, "a document not held is left out");
+
+    let mut receiver = DocSet::new(b"receiver");
+    for (doc, bytes) in &saves {
+        assert!(receiver.receive_save(doc, bytes).unwrap());
+        assert_eq!(receiver.heads(doc), writer.heads(doc));
+    }
+    let p = nth_product(3);
+    assert_eq!(
+        read_product(receiver.get(&ids[3]).unwrap(), p.id).map(|r| r.price.minor),
+        Some(p.price.minor + 1)
+    );
+    // The same again changes nothing; stored whole, it reloads the same.
+    assert!(!receiver.receive_save(&saves[0].0, &saves[0].1).unwrap());
+    let stored = receiver.take_chunks();
+    assert_eq!(stored.len(), 50);
+    assert!(stored.iter().all(|c| matches!(c, Chunk::Compacted { .. })));
+    let mut reloaded = DocSet::new(b"receiver");
+    for chunk in &stored {
+        let Chunk::Compacted { doc, bytes, .. } = chunk else {
+            unreachable!()
+        };
+        reloaded
+            .load(doc.clone(), std::slice::from_ref(bytes))
+            .unwrap();
+        assert_eq!(reloaded.heads(doc), writer.heads(doc));
+    }
+
+    // A replica with a concurrent edit of its own keeps both.
+    let mut other = DocSet::new(b"other");
+    sync_pair(&mut writer, &mut other, &ids[0]);
+    let mut q = read_product(other.get(&ids[0]).unwrap(), nth_product(0).id).unwrap();
+    q.description = Some("Kept".into());
+    other
+        .edit(&ids[0], |d| {
+            update_product(d, &q, &[ProductField::Description])
+        })
+        .unwrap();
+    let mut r = q.clone();
+    r.description = None;
+    r.name = "Renamed".into();
+    writer
+        .edit(&ids[0], |d| update_product(d, &r, &[ProductField::Name]))
+        .unwrap();
+    let (_, bytes) = writer.saves(&ids[..1]).unwrap().remove(0);
+    assert!(other.receive_save(&ids[0], &bytes).unwrap());
+    let merged = read_product(other.get(&ids[0]).unwrap(), q.id).unwrap();
+    assert_eq!(
+        (merged.name.as_str(), merged.description.as_deref()),
+        ("Renamed", Some("Kept"))
+    );
+}
+
+#[test]
+fn a_damaged_or_empty_whole_document_creates_nothing() {
+    let mut writer = DocSet::new(b"writer");
+    writer
+        .edit(&id(), |d| create_product(d, &product()))
+        .unwrap();
+    let (_, bytes) = writer.saves(&[id()]).unwrap().remove(0);
+    let mut receiver = DocSet::new(b"receiver");
+    for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            receiver.receive_save(&id(), &bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x55;
+    assert!(receiver.receive_save(&id(), &flipped).is_err());
+    assert!(!receiver.holds(&id()));
+    let empty = AutoCommit::new().save();
+    assert!(!receiver.receive_save(&id(), &empty).unwrap());
+    assert!(!receiver.holds(&id()));
+    assert!(receiver.take_chunks().is_empty());
 }
