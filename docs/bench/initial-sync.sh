@@ -4,7 +4,9 @@
 # Prints the time until each holds all N documents (`documents.held` in /sync/status) and every
 # product row (B), and the peak RSS of each process sampled every 200 ms.
 # Needs a release build (cargo build --release -p fusion-cli), or FUSION_BIN.
-# Usage: docs/bench/initial-sync.sh [PRODUCTS=100000]
+# Then (3) prices edited at the hub until B serves them, and with TILLS=N (4) N more new tills
+# joining at once, for the hub's memory with a fleet.
+# Usage: [TILLS=N] docs/bench/initial-sync.sh [PRODUCTS=100000]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 products=${1:-100000}
@@ -79,3 +81,35 @@ echo "new till from the hub: $products documents in $ms ms (+$(( $(now_ms) - t0 
 
 # (3) Prices edited at the hub reach till B (all three still connected).
 python3 docs/bench/price-edit.py $hub_http "$hub_token" $b_http "$b_token" "$products" "${EDITS:-200}"
+
+# (4) With TILLS=N, N more new tills join at once (the hub serving all of them): the hub's
+# memory with a fleet.
+more=${TILLS:-0}
+if [ "$more" -gt 0 ]; then
+    tpids=()
+    for n in $(seq 1 "$more"); do
+        id=$("$fusion" node id --data-dir "$dir/t$n")
+        "$fusion" hub enroll "$id" --store s1 --url "http://$hub_http" --data-dir "$dir/hub" > /dev/null
+    done
+    t0=$(now_ms)
+    for n in $(seq 1 "$more"); do
+        "$fusion" node serve --data-dir "$dir/t$n" --listen 127.0.0.1:$((18400 + n)) --store-id s1 \
+            --hub "$endpoint" > "$dir/t$n.out" 2>&1 &
+        tpids+=($!); pids+=($!)
+    done
+    for n in $(seq 1 "$more"); do wait_http 127.0.0.1:$((18400 + n)) "${tpids[$((n - 1))]}"; done
+    hub_peak=0 till_peak=0
+    while :; do
+        synced=0
+        for n in $(seq 1 "$more"); do
+            [ "$(held 127.0.0.1:$((18400 + n)) "$(cat "$dir/t$n/admin.token")")" -ge "$products" ] && synced=$((synced + 1))
+            r=$(rss_mb "${tpids[$((n - 1))]}"); [ "$r" -gt "$till_peak" ] && till_peak=$r
+        done
+        r=$(rss_mb "$hub"); [ "$r" -gt "$hub_peak" ] && hub_peak=$r
+        [ "$synced" -eq "$more" ] && break
+        sleep 0.5
+    done
+    echo "$more more tills at once: each holds $products documents after $(( $(now_ms) - t0 )) ms; hub peak RSS $hub_peak MB, the biggest till's peak $till_peak MB"
+    sleep 5
+    echo "hub with $((more + 2)) tills connected, idle: RSS $(rss_mb "$hub") MB"
+fi
