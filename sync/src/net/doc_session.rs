@@ -379,6 +379,11 @@ impl<'h> Session<'h> {
             }
             drop(docs);
             outgoing.send(frames)?;
+            if self.wanted.is_empty() {
+                // An initial sync's queue held many thousand ids at its peak: let them go.
+                self.wanted.shrink_to_fit();
+                self.queued.shrink_to_fit();
+            }
         }
         Ok(())
     }
