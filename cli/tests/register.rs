@@ -268,40 +268,16 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
         }
     })
     .await;
-    let token = |node: &NodeProcess| {
-        let node_url = node.url.clone();
-        let admin = node.admin.clone();
-        async move {
-            let made: Value = reqwest::Client::new()
-                .post(format!("{node_url}/tokens"))
-                .bearer_auth(admin)
-                .json(&json!({ "role": "cashier", "label": "register" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            made["token"].as_str().unwrap().to_string()
-        }
-    };
-    let (token_a, token_b) = (token(&a).await, token(&b).await);
+    let (token_a, token_b) = (
+        mint_token(&a.url, &a.admin, "cashier", "register").await,
+        mint_token(&b.url, &b.admin, "cashier", "register").await,
+    );
     let hub_url = hub.as_ref().unwrap().url.clone();
     let hub_admin = std::fs::read_to_string(hub_dir.path().join("admin.token"))
         .unwrap()
         .trim()
         .to_string();
-    let viewer: Value = http
-        .post(format!("{hub_url}/tokens"))
-        .bearer_auth(&hub_admin)
-        .json(&json!({ "role": "viewer", "label": "console" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let hub_viewer = viewer["token"].as_str().unwrap().to_string();
+    let hub_viewer = mint_token(&hub_url, &hub_admin, "viewer", "console").await;
     let mut sink = None;
 
     let shots = std::env::temp_dir().join("fusion-register-shots");
@@ -439,4 +415,19 @@ async fn a_cashiers_day_on_the_register_in_a_browser() {
         }
     })
     .await;
+}
+
+/// A token of `role` made with `admin` at the node or hub at `url` (`POST /tokens`).
+async fn mint_token(url: &str, admin: &str, role: &str, label: &str) -> String {
+    let made: Value = reqwest::Client::new()
+        .post(format!("{url}/tokens"))
+        .bearer_auth(admin)
+        .json(&json!({ "role": role, "label": label }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["token"].as_str().unwrap().to_string()
 }

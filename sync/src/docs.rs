@@ -952,10 +952,9 @@ impl DocSet {
     /// Whether the set holds `id` (a document with content, or one this host made); one
     /// that cannot be read is not held.
     pub fn holds(&self, id: &DocId) -> bool {
-        self.heads.contains_key(id)
-            || self.loaded.contains_key(id)
+        self.loaded.contains_key(id)
             || self
-                .stored_heads(std::slice::from_ref(id))
+                .heads_of(std::slice::from_ref(id))
                 .is_ok_and(|h| h[0].is_some())
     }
 
@@ -1078,11 +1077,12 @@ impl DocSet {
         self.heads_of(std::slice::from_ref(id))
             .ok()
             .and_then(|mut h| h.pop())
+            .flatten()
             .unwrap_or_default()
     }
 
-    /// The heads of each of `ids` (empty for one not held), read from the source at once.
-    pub fn heads_of(&self, ids: &[DocId]) -> Result<Vec<Vec<ChangeHash>>, DocError> {
+    /// The heads of each of `ids` (`None`: not held), read from the source at once.
+    pub fn heads_of(&self, ids: &[DocId]) -> Result<Vec<Option<Vec<ChangeHash>>>, DocError> {
         let unknown: Vec<DocId> = ids
             .iter()
             .filter(|id| !self.heads.contains_key(*id))
@@ -1092,8 +1092,8 @@ impl DocSet {
         Ok(ids
             .iter()
             .map(|id| match self.heads.get(id) {
-                Some(heads) => heads.clone(),
-                None => stored.next().flatten().unwrap_or_default(),
+                Some(heads) => Some(heads.clone()),
+                None => stored.next().flatten(),
             })
             .collect())
     }

@@ -219,7 +219,7 @@ impl<'h> Session<'h> {
             match frame {
                 Frame::DocHeads { docs: theirs } => self.on_heads(&mut docs, theirs)?,
                 Frame::DocSync { doc, message } => self.on_sync(&mut docs, doc, &message)?,
-                Frame::DocWant { docs: wanted } => self.on_want(&docs, wanted),
+                Frame::DocWant { docs: wanted } => self.on_want(&docs, wanted)?,
                 Frame::DocSave { doc, bytes } => self.on_save(&mut docs, doc, &bytes)?,
                 _ => {
                     return Err(NetError::Protocol(
@@ -241,14 +241,13 @@ impl<'h> Session<'h> {
         let ours = docs.heads_of(&ids).map_err(doc_failed)?;
         for ((id, heads), ours) in theirs.into_iter().zip(ours) {
             let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
-            if ours.is_empty()
-                && !docs.holds(&id)
+            if ours.is_none()
                 && !heads.is_empty()
                 && self.host.may_change(self.peer, &id)
                 && self.may_create(want.len())
             {
                 want.push(id);
-            } else if ours != heads {
+            } else if ours.unwrap_or_default() != heads {
                 let state = self.state(&id);
                 if let Some(message) = docs.generate(&id, state).map_err(doc_failed)? {
                     self.out.push(Frame::DocSync { doc: id, message });
@@ -288,12 +287,14 @@ impl<'h> Session<'h> {
     }
 
     /// Queues what the peer asked for (each document once, only those held here).
-    fn on_want(&mut self, docs: &DocSet, wanted: Vec<DocId>) {
-        for id in wanted {
-            if docs.holds(&id) && self.queued.insert(id.clone()) {
+    fn on_want(&mut self, docs: &DocSet, wanted: Vec<DocId>) -> Result<(), NetError> {
+        let held = docs.heads_of(&wanted).map_err(doc_failed)?;
+        for (id, held) in wanted.into_iter().zip(held) {
+            if held.is_some() && self.queued.insert(id.clone()) {
                 self.wanted.push_back(id);
             }
         }
+        Ok(())
     }
 
     fn on_save(&mut self, docs: &mut DocSet, doc: DocId, bytes: &[u8]) -> Result<(), NetError> {
